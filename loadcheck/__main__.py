@@ -1,0 +1,3 @@
+from loadcheck.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""The run ledger: one JSON record per request, streamed to ``ledger/*.jsonl.gz``.
+
+Record fields (``LEDGER_VERSION`` 1):
+
+    run_id        the run's id
+    worker        who sent it ("local", or a worker id in distributed runs)
+    seq           per-worker sequence number, from 0
+    t_start_ms    epoch ms when the request was sent (float)
+    t_intended_ms epoch ms the open-model schedule meant to send it (equals t_start_ms in a
+                  closed model); latency_ms counts from here, so queueing is not omitted
+    route         route key, e.g. "POST /events"
+    method, path  as sent (path includes the query string)
+    status        HTTP status, or 0 when there was none
+    error         null, or the kind of failure without a status: "timeout", "connection",
+                  "tls", "protocol"
+    latency_ms    from t_intended_ms to the end of the response (float)
+    response_length  bytes of the response body
+    request_id    the apigw-requestid header, or null
+    item_key      writes only: {"date": ..., "time": ...}
+    item          writes only: the item as sent
+    item_digest   writes only: :func:`item_digest` of ``item``
+
+Files are gzip streams flushed (Z_SYNC_FLUSH) after every batch, so a killed run keeps every
+batch it wrote; the reader accepts a stream cut off after the last complete line and reports
+anything else as a :class:`~loadcheck.errors.LedgerError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from loadcheck.errors import LedgerError
+
+LEDGER_VERSION = 1
+REQUIRED_FIELDS = ("run_id", "worker", "seq", "t_start_ms", "route", "method", "status", "latency_ms")
+
+
+def item_digest(item: dict[str, Any]) -> str:
+    """sha256 of the item's canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(item, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class LedgerWriter:
+    """Appends records to ``<dir>/<worker>-<part>.jsonl.gz``; thread-safe; flushes per batch.
+
+    A new part file starts every ``rotate_records`` records so that no single file grows
+    without bound and a reader can stream them in order.
+    """
+
+    def __init__(self, directory: Path, worker: str, *, batch: int = 200, rotate_records: int = 200_000) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.worker = worker
+        self.batch = batch
+        self.rotate_records = rotate_records
+        self._lock = threading.Lock()
+        self._buf: list[bytes] = []
+        self._part = 0
+        self._in_part = 0
+        self._fh: Any = None
+        self.count = 0
+
+    def _open(self) -> None:
+        path = self.directory / f"{self.worker}-{self._part:04d}.jsonl.gz"
+        while path.exists():
+            self._part += 1
+            path = self.directory / f"{self.worker}-{self._part:04d}.jsonl.gz"
+        self._fh = gzip.open(path, "ab", compresslevel=5)
+        self._in_part = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        with self._lock:
+            self._buf.append(line)
+            self.count += 1
+            if len(self._buf) >= self.batch:
+                self._flush_locked()
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for r in records:
+                self._buf.append(json.dumps(r, separators=(",", ":")).encode() + b"\n")
+            self.count += len(records)
+            self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._buf:
+            return
+        if self._fh is None:
+            self._open()
+        self._fh.write(b"".join(self._buf))
+        self._in_part += len(self._buf)
+        self._buf.clear()
+        self._fh.flush(zlib.Z_SYNC_FLUSH)
+        os.fsync(self._fh.fileobj.fileno())
+        if self._in_part >= self.rotate_records:
+            self._fh.close()
+            self._fh = None
+            self._part += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._flush_locked()
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+def ledger_files(run_dir: Path) -> list[Path]:
+    return sorted((Path(run_dir) / "ledger").glob("*.jsonl.gz"))
+
+
+def _decompressed_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """Yield (line number, line, complete) from a gzip stream that may be cut off."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending = b""
+    lineno = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(1 << 16)
+            if not chunk:
+                break
+            try:
+                data = d.decompress(chunk)
+            except zlib.error as exc:
+                raise LedgerError(f"corrupt gzip data ({exc})", path=str(path), line=lineno + 1,
+                                  hint="the file was damaged after it was written; restore it or remove it and accept the loss") from exc
+            while d.unused_data:  # concatenated gzip members (appends after a reopen)
+                rest = d.unused_data
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data += d.decompress(rest)
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                lineno += 1
+                yield lineno, line, True
+    if pending:
+        yield lineno + 1, pending, False
+
+
+def read_ledger(run_dir: Path, *, strict: bool = True) -> Iterator[dict[str, Any]]:
+    """Stream every record of a run's ledger.
+
+    A partial last line (a run killed mid-write) is skipped; any other undecodable or
+    incomplete record raises :class:`LedgerError` naming the file and line.
+    """
+    files = ledger_files(run_dir)
+    if not files:
+        raise LedgerError("no ledger files (ledger/*.jsonl.gz)", path=str(Path(run_dir) / "ledger"),
+                          hint="point at a run directory written by `loadcheck run`")
+    for path in files:
+        for lineno, line, complete in _decompressed_lines(path):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if not complete:
+                    break  # cut off mid-record by a kill: everything before it is intact
+                raise LedgerError(f"not a JSON record ({exc.msg})", path=str(path), line=lineno,
+                                  hint="the ledger is corrupt; it cannot be checked as is") from exc
+            if strict:
+                missing = [f for f in REQUIRED_FIELDS if f not in rec]
+                if missing:
+                    raise LedgerError(f"record lacks {', '.join(missing)}", path=str(path), line=lineno,
+                                      hint="the ledger was not written by this version of loadcheck")
+            yield rec
