@@ -1,0 +1,203 @@
+"""``loadcheck stack up | down | status | env | fault | flush``: the local stack."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadcheck.errors import ConfigError, StackNotRunning
+from loadcheck.state import resolve_state_dir
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False), default=None,
+    help="Where the stack keeps its state [env LOADCHECK_STATE_DIR; default .loadcheck]")
+
+
+def _ports(items: tuple[str, ...]) -> dict[str, int]:
+    from reference_stack.local.supervisor import SERVICES
+
+    out = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in SERVICES or not raw.isdigit() or not 0 <= int(raw) <= 65535:
+            raise ConfigError(f"--port {item!r} is not SERVICE=PORT", value=item,
+                              hint=f"services: {', '.join(SERVICES)}; e.g. --port gateway=8443 (0 = any free port)")
+        out[name] = int(raw)
+    return out
+
+
+def curl_example(stack: dict[str, Any]) -> str:
+    gw = stack["gateway"]
+    return (
+        f'eval "$(loadcheck stack env --keys --state-dir {shlex.quote(stack["state_dir"])})"\n'
+        f'curl --aws-sigv4 "aws:amz:{stack["region"]}:execute-api" '
+        f'--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \\\n'
+        f'     --cacert {shlex.quote(stack["ca_bundle"])} --resolve {gw["host"]}:{gw["port"]}:127.0.0.1 \\\n'
+        f'     "{gw["url"]}/events?date=2026-01-01"'
+    )
+
+
+def describe(stack: dict[str, Any]) -> str:
+    lines = [
+        f"local stack ready (state in {stack['state_dir']})",
+        f"  API (custom domain)  {stack['gateway']['url']}  -> 127.0.0.1:{stack['gateway']['port']}",
+        f"  AWS endpoint         {stack['aws_endpoint_url']}  (DynamoDB {stack['table_name']}, CloudWatch, IAM)",
+        f"  search endpoint      {stack['search_endpoint']}  (index {stack['search_index']})",
+        f"  access logs          {stack['access_log_group']}",
+        f"  credentials          {stack['credentials_file']}  (profiles: {', '.join(stack['profiles'].values())})",
+        f"  CA bundle            {stack['ca_bundle']}",
+        "",
+        "try it:",
+        curl_example(stack),
+    ]
+    return "\n".join(lines)
+
+
+@click.group(name="stack")
+def command() -> None:
+    """Start, stop and inspect the local emulation of the reference stack (127.0.0.1 only)."""
+
+
+@command.command()
+@state_dir_option
+@click.option("--detach", is_flag=True, help="Return once healthy and leave the stack running.")
+@click.option("--description", type=click.Path(dir_okay=False), default=None,
+              help="Stack description [default reference_stack/terraform/stack.auto.tfvars.json]")
+@click.option("--port", "ports", multiple=True, metavar="SERVICE=PORT", help="Fixed port for a service (repeatable).")
+@click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE", help="Fault to inject from the start (repeatable).")
+@click.option("--burst-start", type=click.Choice(["full", "empty"]), default="full", show_default=True,
+              help="DynamoDB burst bucket at start: full (an idle table's 300 s) or empty.")
+def up(state_dir: str | None, detach: bool, description: str | None, ports: tuple[str, ...],
+       faults: tuple[str, ...], burst_start: str) -> None:
+    """Provision and start the local stack; stay in the foreground until Ctrl-C unless --detach."""
+    from reference_stack.local import supervisor
+
+    sd = resolve_state_dir(state_dir)
+    fault_map = supervisor.parse_faults(list(faults))
+    port_map = _ports(ports)
+    if detach:
+        stack = supervisor.start_detached(sd, description=description, ports=port_map, faults=fault_map,
+                                          burst_start=burst_start, progress=click.echo)
+        click.echo(describe(stack))
+        click.echo(f"\nrunning in the background; stop it with `loadcheck stack down --state-dir {sd}`")
+        return
+
+    def ready(stack: dict[str, Any]) -> None:
+        click.echo(describe(stack))
+        click.echo("\nrunning; press Ctrl-C to stop")
+
+    sys.exit(supervisor.run_foreground(sd, description=description, ports=port_map, faults=fault_map,
+                                       burst_start=burst_start, progress=click.echo, on_ready=ready))
+
+
+@command.command()
+@state_dir_option
+def down(state_dir: str | None) -> None:
+    """Stop every process the local stack started."""
+    from reference_stack.local import supervisor
+
+    sd = resolve_state_dir(state_dir)
+    if supervisor.stop_stack(sd):
+        click.echo(f"local stack in {sd} stopped")
+    else:
+        click.echo(f"no local stack runs for {sd}")
+
+
+@command.command()
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
+def status(state_dir: str | None, as_json: bool) -> None:
+    """Say what runs and where. Exit status 0 when running and healthy, 3 when not running."""
+    from reference_stack.local import supervisor
+
+    sd = resolve_state_dir(state_dir)
+    st = supervisor.status(sd)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in st.items() if k != "stack"} | {"stack": st.get("stack")}, indent=2))
+    elif not st["running"]:
+        click.echo(f"no local stack runs for {sd}")
+    else:
+        click.echo(f"local stack running (state in {sd}, supervisor pid {st['stack']['supervisor_pid']})")
+        for name, svc in st["services"].items():
+            click.echo(f"  {name:<8} {svc['health']:<10} pid {svc['pid']:<7} {svc['url']}")
+        click.echo(f"  API      {st['stack']['gateway']['url']} -> 127.0.0.1:{st['stack']['gateway']['port']}")
+    if not st["running"]:
+        sys.exit(3)
+    if any(s["health"] != "healthy" for s in st["services"].values()):
+        sys.exit(1)
+
+
+@command.command()
+@state_dir_option
+@click.option("--profile", type=click.Choice(["admin", "requester", "denied"]), default="admin", show_default=True,
+              help="Which identity AWS_PROFILE names.")
+@click.option("--keys", is_flag=True,
+              help="Also export the requester's keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (for curl --aws-sigv4).")
+def env(state_dir: str | None, profile: str, keys: bool) -> None:
+    """Print export lines so the aws CLI, boto3 or curl can use the stack: eval "$(loadcheck stack env)"."""
+    from reference_stack.local import supervisor
+
+    sd = resolve_state_dir(state_dir)
+    stack = supervisor.running_stack(sd)
+    if not stack:
+        raise StackNotRunning(f"no local stack runs for {sd}", value=str(sd),
+                              hint="start one with `loadcheck stack up --detach`")
+    q = shlex.quote
+    lines = {
+        "AWS_ENDPOINT_URL": stack["aws_endpoint_url"],
+        "AWS_SHARED_CREDENTIALS_FILE": stack["credentials_file"],
+        "AWS_PROFILE": stack["profiles"][profile],
+        "AWS_DEFAULT_REGION": stack["region"],
+        "AWS_REGION": stack["region"],
+        "AWS_CA_BUNDLE": stack["ca_bundle"],
+        "LOADCHECK_API_URL": stack["gateway"]["url"],
+        "LOADCHECK_RESOLVE": f"{stack['gateway']['host']}:{stack['gateway']['port']}:127.0.0.1",
+        "LOADCHECK_SEARCH_ENDPOINT": stack["search_endpoint"],
+    }
+    if keys:
+        parser = configparser.ConfigParser()
+        parser.read(stack["credentials_file"])
+        sec = parser[stack["profiles"]["requester"]]
+        lines["AWS_ACCESS_KEY_ID"] = sec["aws_access_key_id"]
+        lines["AWS_SECRET_ACCESS_KEY"] = sec["aws_secret_access_key"]
+    for k, v in lines.items():
+        click.echo(f"export {k}={q(str(v))}")
+
+
+@command.command()
+@state_dir_option
+@click.argument("faults", nargs=-1, metavar="NAME=VALUE...")
+@click.option("--clear", is_flag=True, help="Clear every active fault.")
+def fault(state_dir: str | None, faults: tuple[str, ...], clear: bool) -> None:
+    """Set faults on the running stack (NAME=VALUE; VALUE 'off' clears one), or --clear them all."""
+    from reference_stack.local import supervisor
+
+    sd = resolve_state_dir(state_dir)
+    if clear:
+        supervisor.clear_faults(sd)
+        click.echo("all faults cleared")
+        return
+    if not faults:
+        raise ConfigError("name at least one fault, or --clear", hint=f"known faults: {', '.join(sorted(supervisor.FAULT_OWNERS))}")
+    parsed = supervisor.parse_faults([f for f in faults if not f.endswith("=off")])
+    parsed |= {f[:-4]: None for f in faults if f.endswith("=off")}
+    for service, reply in supervisor.set_faults(sd, parsed).items():
+        click.echo(f"{service}: {json.dumps(reply)}")
+
+
+@command.command()
+@state_dir_option
+def flush(state_dir: str | None) -> None:
+    """Push out buffered access logs, Lambda logs and DynamoDB metrics now."""
+    from reference_stack.local import supervisor
+
+    supervisor.flush(resolve_state_dir(state_dir))
+    click.echo("flushed")
+
+
