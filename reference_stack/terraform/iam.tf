@@ -1,0 +1,171 @@
+# Least-privilege roles.
+#
+#   <prefix>-events-role    dynamodb:Query/Scan/GetItem/PutItem on the table, its own log group
+#   <prefix>-search-role    es:ESHttpGet/ESHttpPost on <domain>/<index>/*, its own log group
+#   <prefix>-requester      execute-api:Invoke on exactly the routes (the load generator's identity)
+#   <prefix>-search-admin   es:ESHttp* on the domain, to create the index and load the corpus
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  # Who may assume the requester and search-admin roles: the description's principals, or by
+  # default this account (then an identity policy allowing sts:AssumeRole is needed as well).
+  trusted_principal_arns = length(var.requester.trusted_principal_arns) > 0 ? var.requester.trusted_principal_arns : [
+    "arn:${local.partition}:iam::${local.account_id}:root"
+  ]
+
+  # Route key "GET /events" -> method and path, the parts of its execute-api ARN.
+  route_parts = {
+    for key, function in var.routes : key => {
+      method   = split(" ", key)[0]
+      path     = split(" ", key)[1]
+      function = function
+    }
+  }
+
+  # arn:aws:execute-api:<region>:<account>:<api-id>/$default/GET/events (aws-behaviour.md §1.3).
+  route_arns = [
+    for key, route in local.route_parts :
+    "${aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
+  ]
+
+  search_domain_resource = "${aws_opensearch_domain.search.arn}/*"
+  search_index_resource  = "${aws_opensearch_domain.search.arn}/${var.search.index}/*"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Function roles
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    # Only Lambda acting for this account (confused-deputy guard).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = var.functions
+
+  name               = "${local.function_names[each.key]}-role"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "function_logs" {
+  for_each = var.functions
+
+  statement {
+    sid       = "WriteOwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "events_data" {
+  statement {
+    sid       = "EventTable"
+    actions   = ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.events.arn]
+  }
+}
+
+data "aws_iam_policy_document" "search_data" {
+  statement {
+    sid       = "SearchIndex"
+    actions   = ["es:ESHttpGet", "es:ESHttpPost"]
+    resources = [local.search_index_resource]
+  }
+}
+
+locals {
+  # Each function's data permissions beyond its logs; a function not listed only writes logs.
+  function_data_policies = {
+    events = data.aws_iam_policy_document.events_data.json
+    search = data.aws_iam_policy_document.search_data.json
+  }
+}
+
+data "aws_iam_policy_document" "function" {
+  for_each = var.functions
+
+  source_policy_documents = compact([
+    data.aws_iam_policy_document.function_logs[each.key].json,
+    lookup(local.function_data_policies, each.key, ""),
+  ])
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = var.functions
+
+  name   = "least-privilege"
+  role   = aws_iam_role.function[each.key].id
+  policy = data.aws_iam_policy_document.function[each.key].json
+}
+
+# ---------------------------------------------------------------------------------------------
+# Requester: the identity that signs load-test requests (SigV4, service execute-api)
+
+data "aws_iam_policy_document" "trusted_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = local.trusted_principal_arns
+    }
+  }
+}
+
+resource "aws_iam_role" "requester" {
+  name                 = "${var.name_prefix}-requester"
+  assume_role_policy   = data.aws_iam_policy_document.trusted_assume.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "requester" {
+  statement {
+    sid       = "InvokeRoutes"
+    actions   = ["execute-api:Invoke"]
+    resources = local.route_arns
+  }
+}
+
+resource "aws_iam_role_policy" "requester" {
+  name   = "invoke-routes"
+  role   = aws_iam_role.requester.id
+  policy = data.aws_iam_policy_document.requester.json
+}
+
+# ---------------------------------------------------------------------------------------------
+# Search admin: creates the index and loads the corpus (signed with service es)
+
+resource "aws_iam_role" "search_admin" {
+  name                 = "${var.name_prefix}-search-admin"
+  assume_role_policy   = data.aws_iam_policy_document.trusted_assume.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "search_admin" {
+  statement {
+    sid       = "SearchDomainHttp"
+    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
+    resources = [local.search_domain_resource]
+  }
+}
+
+resource "aws_iam_role_policy" "search_admin" {
+  name   = "search-domain-http"
+  role   = aws_iam_role.search_admin.id
+  policy = data.aws_iam_policy_document.search_admin.json
+}

@@ -1,0 +1,72 @@
+# The two Lambda functions, `events` and `search`, named <name_prefix>-<key>.
+#
+# Each function's zip holds the whole handlers directory at its root, so the handler
+# "events.handler" is module events.py, function handler, exactly as the local Lambda service
+# runs it from reference_stack/handlers.
+
+locals {
+  handlers_dir = "${path.module}/../handlers"
+
+  function_names = { for key, _ in var.functions : key => "${var.name_prefix}-${key}" }
+
+  # What each function needs to find its backend, merged over the description's environment.
+  function_backend_env = {
+    events = {
+      TABLE_NAME = aws_dynamodb_table.events.name
+    }
+    search = {
+      SEARCH_ENDPOINT = "https://${aws_opensearch_domain.search.endpoint}"
+      SEARCH_INDEX    = var.search.index
+    }
+  }
+}
+
+data "archive_file" "handlers" {
+  for_each = var.functions
+
+  type        = "zip"
+  source_dir  = local.handlers_dir
+  output_path = "${path.module}/build/${each.key}.zip"
+  # A fixed mode keeps the zip, and so source_code_hash, the same on every machine.
+  output_file_mode = "0644"
+  excludes         = ["__pycache__", "tests"]
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each = var.functions
+
+  name              = "/aws/lambda/${local.function_names[each.key]}"
+  retention_in_days = each.value.log_retention_days
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = var.functions
+
+  function_name = local.function_names[each.key]
+  role          = aws_iam_role.function[each.key].arn
+  handler       = each.value.handler
+  runtime       = each.value.runtime
+  architectures = ["arm64"]
+
+  filename         = data.archive_file.handlers[each.key].output_path
+  source_code_hash = data.archive_file.handlers[each.key].output_base64sha256
+
+  memory_size                    = each.value.memory_mb
+  timeout                        = each.value.timeout_s
+  reserved_concurrent_executions = each.value.reserved_concurrency
+
+  environment {
+    variables = merge(each.value.environment, lookup(local.function_backend_env, each.key, {}))
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.lambda[each.key].name
+  }
+
+  # The log group must exist (with its retention) before the first invocation creates it.
+  depends_on = [
+    aws_cloudwatch_log_group.lambda,
+    aws_iam_role_policy.function,
+  ]
+}
