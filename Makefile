@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: run test setup tools lint clean
+.PHONY: run test setup tools browser lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,20 @@ $(TOOLS_STAMP):
 
 setup: $(STAMP)
 
+# The report test renders report.html in Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the report test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: install Debian's 'chromium' package for the report browser test"; exit 1; fi; }
+
 tools: $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/loadcheck run
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP) $(TOOLS_STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
