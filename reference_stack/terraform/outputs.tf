@@ -70,3 +70,8 @@ output "search_index" {
   description = "The index the search function queries."
   value       = var.search.index
 }
+
+output "routes" {
+  description = "Route keys of the HTTP API, e.g. \"GET /events\"."
+  value       = sort(keys(aws_apigatewayv2_route.this))
+}
