@@ -25,8 +25,11 @@ DDB_MAX_ATTEMPTS or 3}``. botocore's default mode is still ``legacy`` (aws-behav
 which gives DynamoDB 10 attempts with exponential sleeps up to 12.8 s, about 25 s of sleeping
 in the worst case: together with the calls themselves that overruns the function timeout and
 the HTTP API's 30 s integration timeout (a 503 for the client, a write in an unknown state).
-Standard mode with 3 attempts sleeps at most 1 + 2 s, so a throttle that outlasts it
-becomes a prompt 429 the client can retry.
+Note that botocore reads ``max_attempts`` inside ``retries`` as the number of *retries* after
+the first call (it stores ``total_max_attempts = max_attempts + 1``; the ``AWS_MAX_ATTEMPTS``
+variable, by contrast, counts the first call). So the default 3 means up to 4 calls, and
+standard mode's backoff ``rand(0,1) * min(2^(n-1), 20) s`` sleeps at most 1 + 2 + 4 = 7 s:
+a throttle that outlasts that becomes a prompt 429 the client can retry.
 
 The client is created once per execution environment, lazily (so importing this module needs
 no AWS configuration), honours ``AWS_ENDPOINT_URL`` as boto3 does, and can be replaced with
@@ -106,8 +109,8 @@ def retry_config() -> Config:
         attempts = int(raw)
     except ValueError:
         raise ValueError(f"{MAX_ATTEMPTS_ENV}={raw!r} is not a whole number; use e.g. 3") from None
-    if attempts < 1:
-        raise ValueError(f"{MAX_ATTEMPTS_ENV}={attempts} must be at least 1 (1 = no retries)")
+    if attempts < 0:
+        raise ValueError(f"{MAX_ATTEMPTS_ENV}={attempts} must be 0 or more (retries after the first call; 0 = none)")
     return Config(retries={"mode": mode, "max_attempts": attempts})
 
 
