@@ -1,0 +1,92 @@
+"""Token buckets for DynamoDB capacity, on an injectable clock.
+
+A bucket refills at ``rate`` units per second up to ``capacity`` units. For a provisioned table
+the capacity is 300 seconds of the provisioned rate: DynamoDB "currently retains up to five
+minutes (300 seconds) of unused read and write capacity" (aws-behaviour.md §7.3,
+DDB:bp-partition-key-design). For a partition key the capacity is one second of the per-partition
+ceiling (1,000 WCU / 3,000 RCU per second, §7.3).
+
+The level may go below zero: a read is admitted while the bucket is positive and charged what it
+actually consumed afterwards (DynamoDB cannot know a Query's cost before running it), so a bucket
+can carry debt that later refill pays back. Writes, whose cost is known up front, are admitted
+only if the bucket holds their cost (see ``accounting.py``).
+
+Time comes from a ``Clock``; tests use ``ManualClock`` and never sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch (wall time, so metric timestamps are real minutes)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests, and the test-only ``clock: "manual"`` config)."""
+
+    def __init__(self, *, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError(f"a clock only moves forward; advance_s={seconds!r} must be >= 0")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+
+class TokenBucket:
+    """Lazily refilled token bucket. Not thread-safe on its own: ``Accounting`` holds the lock."""
+
+    __slots__ = ("_clock", "_level", "_stamp", "capacity", "rate")
+
+    def __init__(self, *, rate: float, capacity: float, level: float, clock: Clock) -> None:
+        self.rate = float(rate)
+        self.capacity = float(capacity)
+        self._clock = clock
+        self._level = min(float(level), self.capacity)
+        self._stamp = clock.now()
+
+    def _refill(self) -> None:
+        now = self._clock.now()
+        elapsed = now - self._stamp
+        self._stamp = now
+        # A wall clock may step backwards (NTP); never drain the bucket for it.
+        if elapsed > 0 and self._level < self.capacity:
+            self._level = min(self.capacity, self._level + elapsed * self.rate)
+
+    @property
+    def level(self) -> float:
+        self._refill()
+        return self._level
+
+    def is_full(self) -> bool:
+        return self.level >= self.capacity
+
+    def charge(self, units: float) -> None:
+        """Take ``units`` (may leave the bucket in debt); a negative amount refunds."""
+        self._refill()
+        self._level = min(self.capacity, self._level - units)
+
+    def reconfigure(self, *, rate: float, capacity: float) -> None:
+        """New provisioned rate (UpdateTable): the level carries over, clamped to the new capacity."""
+        self._refill()
+        self.rate = float(rate)
+        self.capacity = float(capacity)
+        self._level = min(self._level, self.capacity)
