@@ -151,9 +151,11 @@ class AccessLogShipper:
             try:
                 self._ensure_stream()
                 for batch in _batches(due):
-                    self._client.put_log_events(
+                    answer = self._client.put_log_events(
                         logGroupName=self.settings.log_group, logStreamName=self.stream_name,
                         logEvents=[{"timestamp": p.timestamp_ms, "message": p.message} for p in batch])
+                    if answer.get("rejectedLogEventsInfo"):
+                        log.warning("CloudWatch Logs rejected some access-log events: %s", answer["rejectedLogEventsInfo"])
                     sent += len(batch)
             except Exception as exc:  # any delivery failure: keep the rest, retry next interval
                 log.warning("shipping access logs to %s failed (%s); %d records kept for retry",

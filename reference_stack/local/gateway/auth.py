@@ -147,19 +147,19 @@ ALLOW_ALL = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action
 
 
 class IdentityStore:
-    """identities.json, re-read when its mtime (or size) changes, so the supervisor can rotate keys."""
+    """identities.json, re-read when its inode, mtime or size changes, so the supervisor can rotate keys."""
 
     def __init__(self, path: str) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._by_key: dict[str, Identity] = {}
         self._secrets: dict[str, tuple[str, str | None]] = {}
 
     def current(self) -> tuple[dict[str, Identity], dict[str, tuple[str, str | None]]]:
         try:
             st = os.stat(self._path)
-            stamp = (st.st_mtime_ns, st.st_size)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
         with self._lock:
