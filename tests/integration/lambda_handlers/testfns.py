@@ -34,9 +34,12 @@ def sleep(event, context):
 
 
 def crash(event, context):
-    """Exits the runtime process mid-invocation: Lambda reports Runtime.ExitError."""
-    sys.stdout.write("testfns: crashing now\n")
-    os._exit(int(event.get("status", 3)))
+    """With ``crash`` set, exits the runtime process mid-invocation (Lambda reports
+    Runtime.ExitError); otherwise returns the environment's pid."""
+    if event.get("crash"):
+        sys.stdout.write("testfns: crashing now\n")
+        os._exit(int(event.get("status", 3)))
+    return {"pid": os.getpid()}
 
 
 def fail(event, context):
