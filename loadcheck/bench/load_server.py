@@ -1,0 +1,218 @@
+"""A small, fast stand-in for the EventLog API, for the load generator's own tests and benchmark.
+
+It is a seam, not an emulation: the real local stack is ``reference_stack/local``. It exists so
+the load generator can be tested and measured on its own, as a real process on 127.0.0.1:
+
+- HTTP/1.1 keep-alive on asyncio (fast enough that the client, not the server, is what a
+  benchmark measures), optionally HTTPS with a certificate for ``--domain`` from a local CA made
+  with trustme (the CA is written to ``<state>/ca.pem``);
+- ``--verify``: checks SigV4 (``execute-api``, ``--region``) with :func:`loadcheck.sigv4.verify`
+  against keys in ``<state>/credentials.json`` and the Host header against ``--domain``; a bad
+  request gets 403 like API Gateway;
+- routes: ``POST /events`` (201; 409 for a key seen before; after ``throttle_after`` writes,
+  429 with ``Retry-After: 1``), ``GET /events`` (items of a date, paged by ``nextToken``),
+  ``GET /search`` and ``POST /search`` (canned), each answer with an ``apigw-requestid``;
+- ``POST /_admin/config`` sets ``latency_ms`` and ``throttle_after`` at run time;
+  ``GET /_admin/stats`` returns counts per route and status.
+
+Run: ``python -m loadcheck.bench.load_server --state DIR [--tls --domain D] [--verify]``; it
+writes ``DIR/ready.json`` ``{"port", "pid"}`` once listening and exits on SIGTERM or when its
+parent dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime as _dt
+import json
+import os
+import secrets
+import signal
+import ssl
+from pathlib import Path
+from typing import Any
+
+from loadcheck.sigv4 import SigV4Failure, verify
+from loadcheck.state import write_json_atomic
+
+
+class State:
+    def __init__(self, *, domain: str | None, region: str, keys: dict[str, tuple[str, str | None]] | None) -> None:
+        self.domain = domain
+        self.region = region
+        self.keys = keys
+        self.latency_ms = 0.0
+        self.throttle_after: int | None = None
+        self.writes = 0
+        self.items: dict[str, dict[str, dict[str, Any]]] = {}
+        self.stats: dict[str, int] = {}
+
+    def count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+
+def _json(status: int, body: Any, extra: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    return status, json.dumps(body, separators=(",", ":")).encode(), dict(extra or {})
+
+
+def handle(state: State, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, bytes, dict[str, str]]:
+    path, _, query = target.partition("?")
+    if path.startswith("/_admin/"):
+        if path == "/_admin/config" and method == "POST":
+            cfg = json.loads(body or b"{}")
+            if "latency_ms" in cfg:
+                state.latency_ms = float(cfg["latency_ms"])
+            if "throttle_after" in cfg:
+                state.throttle_after = cfg["throttle_after"]
+            return _json(200, {"latency_ms": state.latency_ms, "throttle_after": state.throttle_after})
+        if path == "/_admin/stats":
+            return _json(200, {"stats": state.stats, "writes": state.writes})
+        return _json(404, {"message": "Not Found"})
+    route = f"{method} {path}"
+    if state.keys is not None:
+        host = next((v for n, v in headers if n.lower() == "host"), "")
+        if state.domain and host.split(":")[0] != state.domain:
+            state.count("403 host")
+            return _json(403, {"message": "Forbidden"})
+        try:
+            verify(method=method, raw_path=path, raw_query=query, headers=headers, body=body, service="execute-api",
+                   region=state.region, secret_for=state.keys, now=_dt.datetime.now(_dt.UTC))
+        except SigV4Failure as exc:
+            state.count(f"403 {exc.kind}")
+            return _json(403, {"message": "Forbidden"})
+    state.count(route)
+    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    if route == "POST /events":
+        state.writes += 1
+        if state.throttle_after is not None and state.writes > state.throttle_after:
+            return _json(429, {"message": "Too Many Requests"}, {"Retry-After": "1"})
+        item = json.loads(body)
+        part = state.items.setdefault(item["date"], {})
+        if item["time"] in part:
+            return _json(409, {"message": "An event with this date and time already exists"})
+        part[item["time"]] = item
+        return _json(201, item)
+    if route == "GET /events":
+        date = params.get("date")
+        items = sorted(state.items.get(date, {}).values(), key=lambda i: i["time"]) if date else []
+        start = int(base64.urlsafe_b64decode(params["nextToken"] + "==")) if params.get("nextToken") else 0
+        limit = int(params.get("limit", 25))
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        token = base64.urlsafe_b64encode(str(start + limit).encode()).decode().rstrip("=") if more else None
+        return _json(200, {"items": page, "nextToken": token})
+    if route == "GET /search":
+        return _json(200, {"suggestions": [{"term": params.get("q", "")}]})
+    if route == "POST /search":
+        return _json(200, {"hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}})
+    return _json(404, {"message": "Not Found"})
+
+
+REASONS = {200: "OK", 201: "Created", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests"}
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.buf = b""
+        self.transport: Any = None
+        self.queue: asyncio.Queue[tuple[str, str, list[tuple[str, str]], bytes] | None] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.task = asyncio.get_running_loop().create_task(self.serve())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.queue.put_nowait(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            lines = self.buf[:head_end].decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = [(n.strip(), v.strip()) for n, _, v in (line.partition(":") for line in lines[1:])]
+            length = next((int(v) for n, v in headers if n.lower() == "content-length"), 0)
+            if len(self.buf) < head_end + 4 + length:
+                return
+            body = self.buf[head_end + 4:head_end + 4 + length]
+            self.buf = self.buf[head_end + 4 + length:]
+            self.queue.put_nowait((method, target, headers, body))
+
+    async def serve(self) -> None:
+        while True:
+            req = await self.queue.get()
+            if req is None:
+                return
+            if self.state.latency_ms > 0:
+                await asyncio.sleep(self.state.latency_ms / 1000.0)
+            try:
+                status, body, extra = handle(self.state, *req)
+            except Exception as exc:  # noqa: BLE001 - a test server answers 500 and goes on
+                status, body, extra = _json(500, {"message": f"{type(exc).__name__}: {exc}"})
+            head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}", "Content-Type: application/json",
+                    f"Content-Length: {len(body)}", f"apigw-requestid: {secrets.token_urlsafe(10)}"]
+            head += [f"{k}: {v}" for k, v in extra.items()]
+            if not self.transport.is_closing():
+                self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    state_dir = Path(args.state)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys = None
+    if args.verify:
+        creds = json.loads((state_dir / "credentials.json").read_text())
+        keys = {c["access_key"]: (c["secret_key"], c.get("token")) for c in creds}
+    state = State(domain=args.domain, region=args.region, keys=keys)
+    ctx = None
+    if args.tls:
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert(args.domain)
+        ca.cert_pem.write_to_path(str(state_dir / "ca.pem"))
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        cert.configure_cert(ctx)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: HttpProtocol(state), "127.0.0.1", args.port, ssl=ctx, backlog=512)
+    port = server.sockets[0].getsockname()[1]
+    write_json_atomic(state_dir / "ready.json", {"port": port, "pid": os.getpid()})
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+
+    async def watch_parent() -> None:
+        while os.getppid() == parent:
+            await asyncio.sleep(0.5)
+        stop.set()
+
+    watcher = loop.create_task(watch_parent())
+    await stop.wait()
+    watcher.cancel()
+    server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m loadcheck.bench.load_server")
+    p.add_argument("--state", required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--tls", action="store_true")
+    p.add_argument("--domain", default=None)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--verify", action="store_true")
+    args = p.parse_args(argv)
+    if args.tls and not args.domain:
+        p.error("--tls needs --domain")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()

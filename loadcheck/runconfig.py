@@ -1,0 +1,327 @@
+"""The options of one load run, parsed and validated in one place.
+
+``RunOptions`` is built once (by ``loadcheck run``, or from the JSON config file the locustfile
+reads) and passed down; nothing reads options from globals. Every parse error is a
+:class:`~loadcheck.errors.ConfigError` that names the option, the bad value and the fix, e.g.::
+
+    --duration: '60 sec' is not a duration
+      fix: write a number with a unit: 45s, 2m, 1m30s, 1h (a bare number means seconds)
+
+Defaults are what ``make run`` (plain ``loadcheck run``) uses: a 45 s open-model run at 16
+arrivals/s, writes-heavy, so that writes outrun the default table's 1 WCU plus its full 300 s
+burst bucket (aws-behaviour.md §7.3: up to 300 s of unused capacity is retained) within the run
+and the throttling path is exercised: at 16 req/s x 0.8 writes = 12.8 writes/s the bucket
+(300 WCU, refilled at 1 WCU/s) is empty after about 300 / 11.8 = 25 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadcheck.errors import ConfigError
+
+SHAPES = ("constant-rate", "step", "ramp")
+TARGETS = ("local", "aws")
+MIX_KINDS = ("writes", "reads", "search")
+DEFAULT_MIX = {"writes": 8, "reads": 1, "search": 1}
+DEFAULT_RATE = 16.0
+DEFAULT_DURATION_S = 45.0
+# Faults the local services accept (docs/internals.md "Local stack processes").
+KNOWN_FAULTS = (
+    "drop-writes", "phantom-writes", "ddb-latency",  # aws
+    "lambda-error", "lambda-timeout",  # lambda
+    "drop-access-logs", "blank-access-log-field", "throttle-status", "log-delay", "allow-denied",  # gateway
+)
+ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
+ALL_ROUTES = "all"  # a --max-p95-ms key that applies to every request together
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str | float | int, *, option: str = "--duration") -> float:
+    """``45s``, ``2m``, ``1m30s``, ``1h``, ``250ms`` or a bare number of seconds -> seconds (> 0)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            pos, seconds = 0, 0.0
+            for m in _DURATION_PART.finditer(text):
+                if m.start() != pos:
+                    break
+                seconds += float(m.group(1)) * _UNIT_S[m.group(2)]
+                pos = m.end()
+            if pos != len(text) or not text:
+                raise ConfigError(f"{option}: {value!r} is not a duration", value=value,
+                                  hint="write a number with a unit: 45s, 2m, 1m30s, 1h (a bare number means seconds)") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{option}: {value!r} must be longer than zero", value=value, hint="e.g. 45s or 2m")
+    return seconds
+
+
+def parse_mix(value: str | dict[str, Any]) -> dict[str, int]:
+    """``writes=6,reads=3,search=1`` -> weights; kinds not named get weight 0."""
+    if isinstance(value, dict):
+        pairs = [(str(k), v) for k, v in value.items()]
+    else:
+        pairs = []
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, weight = part.partition("=")
+            if not sep:
+                raise ConfigError(f"--mix: {part!r} has no weight", value=value,
+                                  hint="write KIND=WEIGHT pairs, e.g. --mix writes=6,reads=3,search=1")
+            pairs.append((name.strip(), weight.strip()))
+    mix = dict.fromkeys(MIX_KINDS, 0)
+    for name, weight in pairs:
+        if name not in MIX_KINDS:
+            raise ConfigError(f"--mix: unknown kind {name!r}", value=value,
+                              hint=f"kinds are {', '.join(MIX_KINDS)}, e.g. --mix writes=6,reads=3,search=1")
+        try:
+            w = int(weight)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--mix: weight of {name} is {weight!r}, not a whole number", value=value,
+                              hint="weights are whole numbers >= 0, e.g. writes=6") from None
+        if w < 0:
+            raise ConfigError(f"--mix: weight of {name} is {w}, below zero", value=value, hint="weights are >= 0")
+        mix[name] = w
+    if sum(mix.values()) == 0:
+        raise ConfigError(f"--mix: {value!r} gives every kind weight 0", value=value,
+                          hint="give at least one kind a weight above 0, e.g. --mix writes=1")
+    return mix
+
+
+def _scalar(text: str) -> str | int | float | None:
+    if text.lower() in ("null", "none", "off"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_fault(value: str) -> tuple[str, str | int | float | None]:
+    """``NAME=VALUE`` (``drop-writes=0.1``, ``throttle-status=500``) -> (name, typed value)."""
+    name, sep, raw = str(value).partition("=")
+    name = name.strip()
+    if not sep or not name or not raw.strip():
+        raise ConfigError(f"--fault: {value!r} is not NAME=VALUE", value=value,
+                          hint="e.g. --fault drop-writes=0.1 (repeat --fault for several)")
+    if name not in KNOWN_FAULTS:
+        raise ConfigError(f"--fault: unknown fault {name!r}", value=value, hint=f"known faults: {', '.join(KNOWN_FAULTS)}")
+    return name, _scalar(raw.strip())
+
+
+def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, float]:
+    """``'POST /events=500'`` or ``all=800`` -> (route, ms)."""
+    route, sep, ms = str(value).rpartition("=")
+    route = " ".join(route.split())
+    if not sep or not route:
+        raise ConfigError(f"{option}: {value!r} is not ROUTE=MS", value=value,
+                          hint=f"e.g. {option} 'POST /events=500' or {option} all=800")
+    if route.lower() == ALL_ROUTES:
+        route = ALL_ROUTES
+    elif route not in ROUTES:
+        raise ConfigError(f"{option}: unknown route {route!r}", value=value,
+                          hint=f"routes are {', '.join(ROUTES)} or {ALL_ROUTES!r}; quote the value: '{ROUTES[1]}=500'")
+    try:
+        limit = float(ms)
+    except ValueError:
+        raise ConfigError(f"{option}: {ms!r} is not a number of milliseconds", value=value, hint="e.g. 'POST /events=500'") from None
+    if not math.isfinite(limit) or limit <= 0:
+        raise ConfigError(f"{option}: {ms!r} must be above 0", value=value, hint="e.g. 'POST /events=500'")
+    return route, limit
+
+
+def parse_steps(value: str) -> tuple[float, ...]:
+    """``1,2,5,10`` -> arrival rates (req/s), each > 0."""
+    steps = []
+    for part in str(value).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            rate = float(part)
+        except ValueError:
+            raise ConfigError(f"--steps: {part!r} is not a rate", value=value,
+                              hint="list arrival rates in requests/s, e.g. --steps 1,2,5,10") from None
+        if not math.isfinite(rate) or rate <= 0:
+            raise ConfigError(f"--steps: {part!r} must be above 0", value=value, hint="e.g. --steps 1,2,5,10")
+        steps.append(rate)
+    if not steps:
+        raise ConfigError(f"--steps: {value!r} lists no rate", value=value, hint="e.g. --steps 1,2,5,10")
+    return tuple(steps)
+
+
+def parse_fraction(value: str | float, *, option: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{option}: {value!r} is not a number", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05") from None
+    if not (0.0 <= x <= 1.0):
+        raise ConfigError(f"{option}: {value!r} is outside 0..1", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05")
+    return x
+
+
+def parse_think_time(value: str) -> tuple[float, float]:
+    """``0.5-2`` or ``1`` (seconds) -> (min, max) wait between a closed-model user's requests."""
+    low, sep, high = str(value).partition("-")
+    try:
+        lo = float(low)
+        hi = float(high) if sep else lo
+    except ValueError:
+        raise ConfigError(f"--think-time: {value!r} is not MIN-MAX seconds", value=value, hint="e.g. --think-time 0.5-2") from None
+    if lo < 0 or hi < lo:
+        raise ConfigError(f"--think-time: {value!r} needs 0 <= MIN <= MAX", value=value, hint="e.g. --think-time 0.5-2")
+    return lo, hi
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Everything that decides what a run sends. Recorded in run.json as ``options``."""
+
+    target: str = "local"
+    duration_s: float = DEFAULT_DURATION_S
+    shape: str = "constant-rate"
+    rate: float | None = DEFAULT_RATE  # constant-rate: arrivals/s over all workers
+    users: int | None = None  # ramp: users; open model: the pool of users arrivals go to
+    spawn_rate: float | None = None  # ramp: users started per second
+    steps: tuple[float, ...] = ()  # step: arrival rates
+    step_duration_s: float | None = None
+    mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    think_time_s: tuple[float, float] = (0.5, 1.5)  # closed model (ramp) only
+    workers: int = 0  # 0: one process; N: a master and N local worker processes
+    seed: int | None = None
+    collisions: float = 0.0  # fraction of writes that reuse an earlier key on purpose (expect 409)
+    faults: dict[str, Any] = field(default_factory=dict)
+    max_error_rate: float | None = None
+    max_p95_ms: dict[str, float] = field(default_factory=dict)
+    request_timeout_s: float = 35.0  # above the API's 30 s integration timeout
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError(f"--target: {self.target!r} is not a target", value=self.target,
+                              hint=f"use one of {', '.join(TARGETS)}")
+        if self.shape not in SHAPES:
+            raise ConfigError(f"--shape: {self.shape!r} is not a shape", value=self.shape, hint=f"use one of {', '.join(SHAPES)}")
+        if self.shape == "constant-rate" and (self.rate is None or not self.rate > 0):
+            raise ConfigError(f"--rate: {self.rate!r} must be above 0 for --shape constant-rate", value=self.rate,
+                              hint="e.g. --rate 16 (requests per second over all workers)")
+        if self.shape == "ramp" and (self.users is None or self.users < 1):
+            raise ConfigError(f"--users: {self.users!r} must be at least 1 for --shape ramp", value=self.users,
+                              hint="e.g. --shape ramp --users 20 --spawn-rate 2")
+        if self.users is not None and self.users < 1:
+            raise ConfigError(f"--users: {self.users} must be at least 1", value=self.users, hint="e.g. --users 20")
+        if self.spawn_rate is not None and not self.spawn_rate > 0:
+            raise ConfigError(f"--spawn-rate: {self.spawn_rate} must be above 0", value=self.spawn_rate, hint="e.g. --spawn-rate 2")
+        if self.shape == "step" and (not self.steps or not self.step_duration_s):
+            raise ConfigError("--shape step needs --steps and --step-duration", value=self.steps,
+                              hint="e.g. --shape step --steps 1,2,5,10 --step-duration 10s")
+        if self.workers < 0:
+            raise ConfigError(f"--workers: {self.workers} is below 0", value=self.workers,
+                              hint="0 runs in one process; N starts a master and N workers")
+        if not 0.0 <= self.collisions <= 1.0:
+            raise ConfigError(f"--collisions: {self.collisions} is outside 0..1", value=self.collisions, hint="e.g. --collisions 0.05")
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def open_model(self) -> bool:
+        return self.shape in ("constant-rate", "step")
+
+    @property
+    def total_duration_s(self) -> float:
+        """How long the load runs: the step plan decides for ``step``, ``--duration`` otherwise."""
+        if self.shape == "step" and self.step_duration_s:
+            return self.step_duration_s * len(self.steps)
+        return self.duration_s
+
+    @property
+    def peak_rate(self) -> float:
+        if self.shape == "step":
+            return max(self.steps)
+        return float(self.rate or 0.0)
+
+    def pool_size(self) -> int:
+        """Users an open-model run keeps ready for arrivals (all workers together).
+
+        Enough for each arrival to wait up to 4 s for its response at the peak rate before an
+        arrival finds no free user and counts as dropped; ``--users`` overrides it.
+        """
+        if self.users:
+            return self.users
+        return max(8, math.ceil(self.peak_rate * 4))
+
+    def rate_at(self, elapsed_s: float) -> float:
+        """The asked arrival rate (all workers) at ``elapsed_s`` into the run; 0 once it is over."""
+        if elapsed_s < 0 or elapsed_s >= self.total_duration_s:
+            return 0.0
+        if self.shape == "step" and self.step_duration_s:
+            return self.steps[min(int(elapsed_s // self.step_duration_s), len(self.steps) - 1)]
+        return float(self.rate or 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["steps"] = list(self.steps)
+        data["think_time_s"] = list(self.think_time_s)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"run options have unknown keys: {', '.join(sorted(unknown))}", value=sorted(unknown),
+                              hint="the config file was written by another version of loadcheck; rerun `loadcheck run`")
+        kw = dict(data)
+        if "steps" in kw:
+            kw["steps"] = tuple(float(s) for s in kw["steps"])
+        if "think_time_s" in kw:
+            kw["think_time_s"] = tuple(float(s) for s in kw["think_time_s"])
+        return cls(**kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadConfig:
+    """What the locustfile needs from ``loadcheck run``: written as JSON, read with ``--loadcheck-config``.
+
+    ``target`` is ``Target.to_public()`` (no secrets: credentials are read from the named file
+    or the AWS credential chain in the load process itself).
+    """
+
+    run_id: str
+    run_dir: str
+    options: RunOptions
+    target: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps({"run_id": self.run_id, "run_dir": self.run_dir, "options": self.options.to_dict(),
+                           "target": self.target}, indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, path: str | Path) -> LoadConfig:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            return cls(run_id=data["run_id"], run_dir=data["run_dir"], options=RunOptions.from_dict(data["options"]),
+                       target=data["target"])
+        except FileNotFoundError:
+            raise ConfigError(f"--loadcheck-config: {p} does not exist", value=str(p),
+                              hint="pass the file `loadcheck run` wrote (runs/<id>/loadconfig.json)") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--loadcheck-config: {p} is not a loadcheck load config ({exc})", value=str(p),
+                              hint="pass the file `loadcheck run` wrote (runs/<id>/loadconfig.json)") from None

@@ -1,0 +1,414 @@
+"""The loadcheck locustfile: signed writers, readers and searchers against the EventLog API.
+
+Run it through ``loadcheck run`` (which passes ``--loadcheck-config runs/<id>/loadconfig.json``)
+or plainly::
+
+    locust -f locustfiles/eventlog.py --headless -u 10 -r 2 -t 60s \\
+        --host https://events.example.com --aws-profile myprofile --region us-east-1 \\
+        [--resolve events.example.com:443:203.0.113.7] [--ca-bundle ca.pem] \\
+        [--arrival-rate 16] [--mix writes=6,reads=3,search=1] [--collisions 0.05] [--run-dir runs/x]
+
+One user class, ``EventLogUser``; each action is one signed request of a kind drawn by the
+``--mix`` weights:
+
+- writes: ``POST /events`` with run-scoped unique keys. ``date`` is derived from the run id and
+  the worker (a few dates per worker, in years 2100..9999 so they never meet real data), ``time``
+  (HH:MM:SS.mmm) from the process's write counter, so keys are unique within the run without
+  coordination; ``userId`` carries the run id. ``--collisions F`` makes a fraction F of writes
+  reuse a key written earlier (with another eventType): the API must answer 409 and keep the
+  first item.
+- reads: ``GET /events?date=D`` for dates this run writes, following ``nextToken`` one page per
+  action; one read in ten is an unfiltered scan page.
+- search: types a corpus term prefix by prefix (one keystroke per action, as a person types:
+  ``GET /search?q=p``, ``?q=pr``, ...); one in five is a ``POST /search`` body instead.
+
+Closed model (``--shape ramp`` / plain locust without ``--arrival-rate``): users act, then think
+(``--think-time``). Open model (``constant-rate``, ``step``, or ``--arrival-rate``): users wait
+for arrivals from :class:`locustfiles.shapes.ArrivalScheduler`.
+"""
+
+from __future__ import annotations
+
+from locust import events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import random
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from loadcheck.errors import ConfigError
+from loadcheck.runconfig import LoadConfig, RunOptions, parse_fraction, parse_mix, parse_think_time
+from loadcheck.state import write_json_atomic
+from loadcheck.target import Target
+from locustfiles import ledgerhooks
+from locustfiles.resolve import Resolve, parse_resolve
+from locustfiles.shapes import ArrivalScheduler, KindPicker
+from locustfiles.sigv4user import CredentialSource, SigningContext, SigV4FastHttpUser
+
+log = logging.getLogger("loadcheck.load")
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "reference_stack" / "data"
+BUILTIN_TERMS = (
+    "lambda", "latency", "load", "ledger", "throttle", "throughput", "table", "token", "search", "signature",
+    "gateway", "partition", "capacity", "burst", "request", "response", "dynamodb", "opensearch", "python",
+    "percentile", "histogram", "worker", "master", "arrival", "event", "error", "region", "domain",
+)
+EVENT_TYPES = ("click", "view", "purchase", "signup", "login", "logout", "share", "search")
+DATES_PER_WORKER = 4
+FIRST_DAY = _dt.date(2100, 1, 1)
+DAY_SPAN = (_dt.date(9999, 12, 31) - FIRST_DAY).days - 10_000  # room for workers' dates above the base
+
+
+def load_terms(directory: Path = CORPUS_DIR) -> tuple[list[str], str]:
+    """Corpus terms from ``reference_stack/data/*.jsonl`` (``{"term": ...}`` lines), else the built-in list."""
+    terms: list[str] = []
+    for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                term = json.loads(line).get("term")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(term, str) and term.strip():
+                terms.append(term.strip())
+    if terms:
+        return terms, f"{len(terms)} terms from {directory}"
+    return list(BUILTIN_TERMS), f"built-in list of {len(BUILTIN_TERMS)} terms ({directory} has no corpus)"
+
+
+class KeyMaker:
+    """Run-scoped unique (date, time) keys for one load process (see the module docstring)."""
+
+    def __init__(self, *, run_id: str, worker_index: int, collisions: float, rng: random.Random) -> None:
+        base = int(hashlib.sha256(run_id.encode()).hexdigest()[:12], 16) % DAY_SPAN
+        first = FIRST_DAY + _dt.timedelta(days=base + worker_index * DATES_PER_WORKER)
+        self.dates = [(first + _dt.timedelta(days=j)).isoformat() for j in range(DATES_PER_WORKER)]
+        self.collisions = collisions
+        self.rng = rng
+        self.count = 0
+        self.recent: list[dict[str, str]] = []
+
+    def next_key(self) -> tuple[dict[str, str], bool]:
+        """(key, collision): a fresh key, or with probability ``collisions`` one written before."""
+        if self.recent and self.collisions > 0 and self.rng.random() < self.collisions:
+            return dict(self.rng.choice(self.recent)), True
+        n = self.count
+        self.count += 1
+        date = self.dates[n % DATES_PER_WORKER]
+        ms = n // DATES_PER_WORKER
+        if ms >= 86_400_000:
+            raise ConfigError("this load process wrote 345,600,000 events: its keys are used up",
+                              hint="use more workers (--workers) or a shorter run")
+        hh, rest = divmod(ms, 3_600_000)
+        mm, rest = divmod(rest, 60_000)
+        ss, mmm = divmod(rest, 1000)
+        key = {"date": date, "time": f"{hh:02d}:{mm:02d}:{ss:02d}.{mmm:03d}"}
+        self.recent.append(key)
+        if len(self.recent) > 200:
+            self.recent.pop(0)
+        return key, False
+
+
+@dataclass(kw_only=True)
+class LoadContext:
+    """Per-process state every EventLogUser shares (``environment.loadcheck``)."""
+
+    run_id: str
+    worker: str
+    worker_index: int
+    options: RunOptions
+    keys: KeyMaker
+    terms: list[str]
+    seed: int
+    scheduler: ArrivalScheduler | None = None
+    users_started: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# The user
+
+
+class EventLogUser(SigV4FastHttpUser):
+    """Writers, readers and searchers in one class; the kind of each action comes from ``--mix``."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        ctx: LoadContext = environment.loadcheck
+        self.ctx = ctx
+        ctx.users_started += 1
+        self.user_no = ctx.users_started
+        self.rng = random.Random(f"{ctx.seed}:{ctx.worker}:{self.user_no}")
+        self.picker = KindPicker(ctx.options.mix, self.rng)
+        self.user_id = f"{ctx.run_id}:{ctx.worker}:u{self.user_no}"
+        self._typing: tuple[str, int] | None = None
+        self._reading: tuple[str, str] | None = None  # (date, nextToken)
+        lo, hi = ctx.options.think_time_s
+        self._think = (lo, hi)
+
+    def wait_time(self) -> float:
+        if self.ctx.scheduler is not None:
+            return 0.0  # open model: the wait is for the next arrival, inside the task
+        lo, hi = self._think
+        return self.rng.uniform(lo, hi)
+
+    @task
+    def act(self) -> None:
+        sched = self.ctx.scheduler
+        if sched is None:
+            self.do(self.picker.pick(), None)
+            return
+        arrival = sched.take()
+        if arrival is None:
+            gevent.sleep(0.5)  # the schedule is over; Locust stops the run at its run time
+            return
+        self.do(arrival.kind, arrival.t_intended)
+
+    def do(self, kind: str, t_intended: float | None) -> None:
+        if kind == "writes":
+            self.write(t_intended)
+        elif kind == "reads":
+            self.read(t_intended)
+        else:
+            self.search(t_intended)
+
+    def _meta(self, route: str, path: str, t_intended: float | None, **extra: Any) -> dict[str, Any]:
+        meta: dict[str, Any] = {"route": route, "path": path, **extra}
+        if t_intended is not None:
+            meta["t_intended"] = t_intended
+        return {"loadcheck": meta}
+
+    def write(self, t_intended: float | None) -> None:
+        key, collision = self.ctx.keys.next_key()
+        item = {**key, "userId": self.user_id, "eventType": self.rng.choice(EVENT_TYPES)}
+        body = json.dumps(item, separators=(",", ":")).encode()
+        self.signed_request("POST", "POST /events", "/events", body=body,
+                            context=self._meta("POST /events", "/events", t_intended, item=item, item_key=key,
+                                               collision=collision))
+
+    def read(self, t_intended: float | None) -> None:
+        if self._reading is None and self.rng.random() < 0.1:
+            query = [("limit", "25")]
+        else:
+            if self._reading is not None:
+                date, token = self._reading
+                query = [("date", date), ("limit", "25"), ("nextToken", token)]
+            else:
+                query = [("date", self.rng.choice(self.ctx.keys.dates)), ("limit", "25")]
+        path = "/events"
+        resp = self.signed_request("GET", "GET /events", path, query=query,
+                                   context=self._meta("GET /events", _with_query(path, query), t_intended))
+        self._reading = None
+        if resp.status_code == 200 and any(k == "date" for k, _ in query):
+            try:
+                token = json.loads(resp.content or b"{}").get("nextToken")
+            except (ValueError, AttributeError):
+                token = None
+            if token:
+                self._reading = (dict(query)["date"], str(token))
+
+    def search(self, t_intended: float | None) -> None:
+        if self._typing is None:
+            self._typing = (self.rng.choice(self.ctx.terms), 1)
+        term, n = self._typing
+        prefix = term[:n]
+        self._typing = (term, n + 1) if n < min(len(term), 12) else None
+        if self.rng.random() < 0.2:
+            body = {"query": {"multi_match": {"query": prefix, "type": "bool_prefix",
+                                              "fields": ["term", "term._2gram", "term._3gram"]}}, "size": 5}
+            data = json.dumps(body, separators=(",", ":")).encode()
+            self.signed_request("POST", "POST /search", "/search", body=data,
+                                context=self._meta("POST /search", "/search", t_intended))
+        else:
+            query = [("q", prefix), ("size", "5")]
+            self.signed_request("GET", "GET /search", "/search", query=query,
+                                context=self._meta("GET /search", _with_query("/search", query), t_intended))
+
+
+def _with_query(path: str, query: list[tuple[str, str]]) -> str:
+    from locustfiles.sigv4user import encode_query
+
+    qs = encode_query(query)
+    return f"{path}?{qs}" if qs else path
+
+
+# --------------------------------------------------------------------------------------------
+# Options and wiring
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    group = parser.add_argument_group("loadcheck")
+    group.add_argument("--loadcheck-config", default=None, help="run config written by `loadcheck run`")
+    group.add_argument("--run-dir", default=None, help="run directory for the ledger (default runs/<run-id>)")
+    group.add_argument("--run-id", default=None, help="run id (default: generated)")
+    group.add_argument("--resolve", action="append", default=None,
+                       help="DOMAIN:PORT:ADDR: connect to ADDR for DOMAIN:PORT (curl --resolve); repeatable")
+    group.add_argument("--aws-profile", default=None, help="AWS profile for signing (default: the credential chain)")
+    group.add_argument("--region", default=None, help="region to sign for (default: AWS_REGION / the profile's)")
+    group.add_argument("--ca-bundle", default=None, help="CA bundle to verify the API's certificate")
+    group.add_argument("--mix", default="writes=8,reads=1,search=1", help="request mix, e.g. writes=6,reads=3,search=1")
+    group.add_argument("--arrival-rate", type=float, default=None, help="open model: arrivals/s over all workers")
+    group.add_argument("--collisions", default="0", help="fraction of writes that reuse an earlier key (0..1)")
+    group.add_argument("--think-time", default="0.5-1.5", help="closed model: seconds between a user's actions, MIN-MAX")
+    group.add_argument("--seed", type=int, default=None, help="seed for the request mix and keys")
+
+
+def _opt(environment: Any, name: str) -> Any:
+    return getattr(environment.parsed_options, name, None) if environment.parsed_options is not None else None
+
+
+def _new_run_id() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def _plain_options(environment: Any) -> RunOptions:
+    """RunOptions from plain ``locust -f`` arguments."""
+    rate = _opt(environment, "arrival_rate")
+    return RunOptions(
+        shape="constant-rate" if rate else "ramp", rate=rate,
+        users=_opt(environment, "num_users") or 1, spawn_rate=_opt(environment, "spawn_rate") or 1,
+        duration_s=float(_opt(environment, "run_time") or 3600 * 24 * 365),
+        mix=parse_mix(_opt(environment, "mix") or "writes=1"),
+        collisions=parse_fraction(_opt(environment, "collisions") or 0, option="--collisions"),
+        think_time_s=parse_think_time(_opt(environment, "think_time") or "0.5-1.5"),
+        workers=int(_opt(environment, "expect_workers") or 1) if _opt(environment, "master") or _opt(environment, "worker") else 0,
+        seed=_opt(environment, "seed"),
+    )
+
+
+def _setup(environment: Any) -> tuple[str, Path, RunOptions, SigningContext | None]:
+    """(run id, run dir, options, signing) from --loadcheck-config or the plain arguments."""
+    cfg_path = _opt(environment, "loadcheck_config")
+    if cfg_path:
+        cfg = LoadConfig.read(cfg_path)
+        target = Target.from_public(cfg.target)
+        resolves: dict[tuple[str, int], Resolve] = {}
+        if target.connect_address:
+            port = _url_port(target.url)
+            r = Resolve(target.domain, port, target.connect_address, target.connect_port)
+            resolves[r.key] = r
+        if target.credentials_file:
+            creds = CredentialSource(static=target.credentials("requester"))
+        else:
+            creds = CredentialSource.from_profile(target.profiles.get("requester"))
+        signing = SigningContext(url=target.url, region=target.region, credentials=creds, ca_bundle=target.ca_bundle,
+                                 resolves=resolves, timeout_s=cfg.options.request_timeout_s)
+        return cfg.run_id, Path(cfg.run_dir), cfg.options, signing
+    run_id = _opt(environment, "run_id") or _new_run_id()
+    environment.parsed_options.run_id = run_id  # travels to workers with the spawn message
+    run_dir = Path(_opt(environment, "run_dir") or Path("runs") / run_id)
+    return run_id, run_dir, _plain_options(environment), None
+
+
+def _url_port(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _plain_signing(environment: Any) -> SigningContext:
+    host = environment.host or _opt(environment, "host")
+    if not host:
+        raise ConfigError("no --host given", hint="pass the API's URL, e.g. --host https://events.example.com")
+    profile = _opt(environment, "aws_profile")
+    creds = CredentialSource.from_profile(profile)
+    region = _opt(environment, "region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        import botocore.session
+
+        region = botocore.session.Session(profile=profile).get_config_variable("region")
+    if not region:
+        raise ConfigError("no region to sign for", hint="pass --region us-east-1 (or set AWS_REGION)")
+    resolves = {r.key: r for r in (parse_resolve(v) for v in (_opt(environment, "resolve") or []))}
+    return SigningContext(url=host, region=region, credentials=creds, ca_bundle=_opt(environment, "ca_bundle"),
+                          resolves=resolves)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+    if runner is None or environment.parsed_options is None:
+        return  # imported by a tool (e.g. `locust --list`), not running
+    run_id, run_dir, options, signing = _setup(environment)
+    environment.loadcheck_options = options
+    terms, source = load_terms()
+
+    if isinstance(runner, MasterRunner):
+        aggregator = ledgerhooks.Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
+        ledgerhooks.wire_master(environment, aggregator)
+        environment.events.test_stop.add_listener(lambda **_: _write_plain_run_json(environment, run_dir, run_id, options))
+        log.info("loadcheck run %s: master writing %s", run_id, run_dir)
+        return
+
+    is_worker = isinstance(runner, WorkerRunner)
+    collector = ledgerhooks.Collector(run_id=run_id, worker="local")
+    state: dict[str, Any] = {}
+
+    def on_test_start(**_: Any) -> None:
+        # Workers learn their index and the master's options only now (with the spawn message).
+        rid = run_id if _opt(environment, "loadcheck_config") else (_opt(environment, "run_id") or run_id)
+        index = max(0, int(getattr(runner, "worker_index", 0))) if is_worker else 0
+        worker = f"w{index}" if is_worker else "local"
+        opts = options if _opt(environment, "loadcheck_config") else _plain_options(environment)
+        seed = opts.seed if opts.seed is not None else int(hashlib.sha256(rid.encode()).hexdigest()[:8], 16)
+        collector.run_id, collector.worker = rid, worker
+        if "signing" not in state:
+            state["signing"] = signing or _plain_signing(environment)
+        environment.loadcheck_signing = state["signing"]
+        rng = random.Random(f"{seed}:{worker}:keys")
+        ctx = LoadContext(run_id=rid, worker=worker, worker_index=index, options=opts,
+                          keys=KeyMaker(run_id=rid, worker_index=index, collisions=opts.collisions, rng=rng),
+                          terms=terms, seed=seed)
+        if opts.open_model:
+            n = max(1, opts.workers) if is_worker else 1
+            picker = KindPicker(opts.mix, random.Random(f"{seed}:{worker}:arrivals"))
+            ctx.scheduler = ArrivalScheduler(options=opts, share=1.0 / n, picker=picker)
+            ctx.scheduler.start()
+        environment.loadcheck = ctx
+        log.info("loadcheck %s %s: %s; corpus: %s", rid, worker, opts.shape, source)
+
+    def on_tick() -> None:
+        ctx = getattr(environment, "loadcheck", None)
+        if ctx is not None and ctx.scheduler is not None:
+            collector.add_dropped(ctx.scheduler.take_dropped())
+
+    def on_stop() -> None:
+        ctx = getattr(environment, "loadcheck", None)
+        if ctx is not None and ctx.scheduler is not None:
+            ctx.scheduler.stop()
+
+    environment.events.test_start.add_listener(on_test_start)  # first: the wiring below relies on it
+    if is_worker:
+        ledgerhooks.wire_worker(environment, collector, on_tick=on_tick, on_stop=on_stop)
+    else:
+        aggregator = ledgerhooks.Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
+
+        def tick_and_stop() -> None:
+            on_tick()
+
+        ledgerhooks.wire_local(environment, collector, aggregator, on_tick=tick_and_stop)
+        environment.events.test_stopping.add_listener(lambda **_: on_stop())
+        environment.events.test_stop.add_listener(lambda **_: _write_plain_run_json(environment, run_dir, run_id, options))
+
+
+def _write_plain_run_json(environment: Any, run_dir: Path, run_id: str, options: RunOptions) -> None:
+    """Plain ``locust -f`` runs get a minimal run.json; ``loadcheck run`` writes its own."""
+    if _opt(environment, "loadcheck_config") or (run_dir / "run.json").exists():
+        return
+    loadgen = json.loads((run_dir / "loadgen.json").read_text()) if (run_dir / "loadgen.json").exists() else {}
+    write_json_atomic(run_dir / "run.json", {
+        "schema_version": 1, "run_id": run_id, "status": "complete",
+        "target": {"kind": "external", "url": environment.host}, "options": options.to_dict(),
+        "versions": {}, "started_at": loadgen.get("started_at"), "ended_at": loadgen.get("ended_at"),
+        "dropped_arrivals": loadgen.get("dropped_arrivals", 0), "locust": loadgen.get("locust", {}),
+        "workers": loadgen.get("workers", {}),
+    })

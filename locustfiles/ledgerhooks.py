@@ -1,0 +1,408 @@
+"""Every request -> one ledger record + HDR histograms; shipped from workers to the master.
+
+Roles (one per process, chosen by Locust's runner type at ``init``):
+
+- ``Collector`` (local runner and every worker): Locust's ``request`` event makes one ledger
+  record per request, whatever its outcome (connection errors, timeouts and TLS failures
+  included, with ``status`` 0 and an ``error`` kind), and records the latency in per-second
+  HDR intervals. ``drain()`` hands out what is pending in bounded batches.
+- ``Aggregator`` (local runner and the master): accepts batches, appends records to
+  ``ledger/<worker>-NNNN.jsonl.gz`` with :class:`loadcheck.ledger.LedgerWriter` (flushed and
+  fsynced per batch, so a killed run keeps what was written), merges intervals exactly into
+  :class:`loadcheck.histograms.RunHistograms`, writes ``progress.json`` every second and, at the
+  end, ``histograms.json`` and ``loadgen.json`` (Locust's per-route counts, dropped arrivals,
+  workers).
+
+Wire (custom messages, load-tools.md §3 "Custom messages master<->worker"): a worker sends
+``loadcheck:batch`` every second (at most ``BATCH_RECORDS`` records each; msgpack maps need
+string keys, hence string seconds). When the master stops (``test_stopping``: run time over,
+Ctrl-C, SIGTERM) it sends ``loadcheck:stop`` to every worker and waits, with a deadline, for
+each connected worker's ``final`` batch: the worker stops its users, drains everything, pushes
+Locust's own stats, and sends its last batch marked ``final``. Locust's built-in quit gives
+workers only 0.5 s, which is why the drain does not ride on it. A worker that died is
+reported in ``loadgen.json`` with what it had sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from loadcheck import histograms
+from loadcheck.ledger import LedgerWriter, item_digest
+from loadcheck.state import write_json_atomic
+
+log = logging.getLogger("loadcheck.load")
+
+BATCH_RECORDS = 500
+MSG_BATCH = "loadcheck:batch"
+MSG_STOP = "loadcheck:stop"
+FINAL_WAIT_S = 30.0
+
+
+def error_kind(exc: BaseException | None) -> str | None:
+    """The ledger's ``error`` for a request that got no HTTP status."""
+    if exc is None:
+        return None
+    name = type(exc).__name__.lower()
+    if isinstance(exc, (TimeoutError, socket.timeout)) or "timeout" in name:
+        return "timeout"
+    if isinstance(exc, ssl.SSLError) or "ssl" in name or "certificate" in str(exc).lower():
+        return "tls"
+    if "parse" in name or "closed" in name:
+        return "protocol"
+    return "connection"
+
+
+def _header(response: Any, name: str) -> str | None:
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    try:
+        value = headers.get(name)
+    except Exception:  # noqa: BLE001 - a broken response must not lose the record
+        return None
+    return str(value) if value is not None else None
+
+
+class Collector:
+    """Builds ledger records and interval histograms in one load-generating process."""
+
+    def __init__(self, *, run_id: str, worker: str, clock: Callable[[], float] = time.time) -> None:
+        self.run_id = run_id
+        self.worker = worker
+        self.client_id: str | None = None
+        self.clock = clock
+        self.seq = 0
+        self.pending: list[dict[str, Any]] = []
+        self.intervals = histograms.IntervalRecorder()
+        self.dropped_pending = 0
+
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int, response: Any = None,
+                   context: dict[str, Any] | None = None, exception: BaseException | None = None,
+                   start_time: float | None = None, url: str | None = None, **_: Any) -> None:
+        meta = (context or {}).get("loadcheck") or {}
+        t_start = float(start_time if start_time is not None else self.clock())
+        t_intended = float(meta.get("t_intended", t_start))
+        latency_ms = (t_start - t_intended) * 1000.0 + float(response_time or 0.0)
+        status = int(getattr(response, "status_code", 0) or 0)
+        error = None
+        if status == 0:
+            error = error_kind(getattr(response, "error", None) or exception) or "connection"
+        path = meta.get("path")
+        if path is None and url:
+            rest = url.split("://", 1)[-1]
+            path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        rec: dict[str, Any] = {
+            "run_id": self.run_id,
+            "worker": self.worker,
+            "seq": self.seq,
+            "t_start_ms": round(t_start * 1000.0, 3),
+            "t_intended_ms": round(t_intended * 1000.0, 3),
+            "route": meta.get("route", name),
+            "method": request_type,
+            "path": path,
+            "status": status,
+            "error": error,
+            "latency_ms": round(latency_ms, 3),
+            "response_length": int(response_length or 0),
+            "request_id": _header(response, "apigw-requestid"),
+        }
+        if status == 429:
+            rec["retry_after"] = _header(response, "retry-after")
+        if "item" in meta:
+            rec["item_key"] = meta["item_key"]
+            rec["item"] = meta["item"]
+            rec["item_digest"] = item_digest(meta["item"])
+            if meta.get("collision"):
+                rec["collision"] = True
+        self.seq += 1
+        self.pending.append(rec)
+        self.intervals.record(rec["route"], t_intended + latency_ms / 1000.0, latency_ms)
+
+    def add_dropped(self, n: int) -> None:
+        self.dropped_pending += n
+
+    def drain(self, *, final: bool = False) -> list[dict[str, Any]]:
+        """Payloads with everything pending (closed seconds only unless ``final``); each bounded."""
+        intervals = self.intervals.take(before_s=None if final else int(self.clock()))
+        records, self.pending = self.pending, []
+        dropped, self.dropped_pending = self.dropped_pending, 0
+        payloads = []
+        for i in range(0, max(1, len(records)), BATCH_RECORDS):
+            payloads.append({"worker": self.worker, "client_id": self.client_id, "records": records[i:i + BATCH_RECORDS],
+                             "intervals": {}, "dropped": 0, "final": False, "sent_seq": self.seq})
+        payloads[-1]["intervals"] = {str(s): r for s, r in intervals.items()}
+        payloads[-1]["dropped"] = dropped
+        payloads[-1]["final"] = final
+        return payloads
+
+
+class Aggregator:
+    """Writes the run's ledger, histograms, progress and load-generator summary (master or local)."""
+
+    def __init__(self, *, run_dir: Path, run_id: str, duration_s: float | None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id
+        self.duration_s = duration_s
+        self.clock = clock
+        self.writers: dict[str, LedgerWriter] = {}
+        self.hist = histograms.RunHistograms()
+        self.workers: dict[str, dict[str, Any]] = {}
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.requests = 0
+        self.errors = 0
+        self.throttled = 0
+        self.dropped = 0
+        self._per_second: dict[int, int] = {}
+        self.finished = False
+
+    def start(self) -> None:
+        self.started_at = self.started_at or self.clock()
+
+    def accept(self, payload: dict[str, Any]) -> None:
+        worker = str(payload["worker"])
+        w = self.workers.setdefault(worker, {"client_id": payload.get("client_id"), "records": 0, "final": False,
+                                             "dropped_arrivals": 0, "last_batch_at": None})
+        records = payload.get("records") or []
+        if records:
+            writer = self.writers.get(worker)
+            if writer is None:
+                writer = self.writers[worker] = LedgerWriter(self.run_dir / "ledger", worker)
+            writer.write_many(records)
+            for r in records:
+                self.requests += 1
+                status = r.get("status", 0)
+                if status == 429:
+                    self.throttled += 1
+                if not 200 <= status < 300:
+                    self.errors += 1
+                sec = int((r["t_intended_ms"] + r["latency_ms"]) / 1000.0)
+                self._per_second[sec] = self._per_second.get(sec, 0) + 1
+        if payload.get("intervals"):
+            self.hist.add_intervals(payload["intervals"])
+        w["records"] += len(records)
+        w["dropped_arrivals"] += int(payload.get("dropped") or 0)
+        self.dropped += int(payload.get("dropped") or 0)
+        w["last_batch_at"] = self.clock()
+        if payload.get("final"):
+            w["final"] = True
+
+    def progress(self) -> dict[str, Any]:
+        now = self.clock()
+        last_full = int(now) - 1
+        window = [self._per_second.get(s, 0) for s in range(last_full - 4, last_full + 1)]
+        total = self.hist.total()
+        return {
+            "run_id": self.run_id,
+            "t": now,
+            "elapsed_s": round(now - self.started_at, 1) if self.started_at else 0.0,
+            "duration_s": self.duration_s,
+            "requests": self.requests,
+            "rps": round(sum(window) / 5.0, 1),
+            "errors": self.errors,
+            "throttled": self.throttled,
+            "dropped_arrivals": self.dropped,
+            "p95_ms": total.get_value_at_percentile(95.0) / 1000.0 if total.get_total_count() else None,
+            "workers": len(self.workers),
+        }
+
+    def write_progress(self) -> None:
+        write_json_atomic(self.run_dir / "progress.json", self.progress())
+
+    def finish(self, *, locust_stats: Any, worker_states: dict[str, str] | None = None) -> None:
+        """Close the ledger, write histograms.json and loadgen.json. Idempotent."""
+        if self.finished:
+            return
+        self.finished = True
+        self.ended_at = self.clock()
+        for writer in self.writers.values():
+            writer.close()
+        self.hist.save(self.run_dir)
+        for w in self.workers.values():
+            if worker_states and w.get("client_id") in worker_states:
+                w["state"] = worker_states[w["client_id"]]
+            w["complete"] = bool(w["final"])
+        summary = {
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "ledger_records": self.requests,
+            "dropped_arrivals": self.dropped,
+            "locust": locust_counts(locust_stats),
+            "workers": self.workers,
+        }
+        write_json_atomic(self.run_dir / "loadgen.json", summary)
+        self.write_progress()
+
+
+def locust_counts(stats: Any) -> dict[str, Any]:
+    """Locust's own per-route request/failure counts (and failure kinds) as it counted them."""
+    if stats is None:
+        return {}
+    routes: dict[str, Any] = {}
+    for (name, method), entry in sorted(stats.entries.items()):
+        routes[name] = {"method": method, "requests": entry.num_requests, "failures": entry.num_failures}
+    failures = [{"route": f.name, "method": f.method, "error": str(f.error), "occurrences": f.occurrences}
+                for f in stats.errors.values()]
+    return {"routes": routes, "total": {"requests": stats.total.num_requests, "failures": stats.total.num_failures},
+            "failures": sorted(failures, key=lambda f: (f["route"], f["error"]))}
+
+
+# --------------------------------------------------------------------------------------------
+# Wiring into Locust's runners
+
+
+def wire_local(environment: Any, collector: Collector, aggregator: Aggregator, *, on_tick: Callable[[], None]) -> None:
+    """One process: the collector feeds the aggregator directly, every second and at the end."""
+    loop: dict[str, Any] = {}
+
+    def pump(final: bool = False) -> None:
+        on_tick()
+        for p in collector.drain(final=final):
+            aggregator.accept(p)
+
+    def every_second() -> None:
+        while True:
+            gevent.sleep(1.0)
+            pump()
+            aggregator.write_progress()
+
+    def on_test_start(**_: Any) -> None:
+        aggregator.start()
+        loop["g"] = gevent.spawn(every_second)
+
+    def on_test_stop(**_: Any) -> None:
+        if "g" in loop:
+            loop.pop("g").kill(block=False)
+        pump(final=True)
+        aggregator.finish(locust_stats=environment.stats)
+
+    def on_quitting(**_: Any) -> None:
+        # Ctrl-C / SIGTERM fire `quitting` before the runner stops: stop the users first, so
+        # nothing is recorded after the final drain.
+        environment.runner.stop()
+        on_test_stop()
+
+    environment.events.request.add_listener(collector.on_request)
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stop.add_listener(on_test_stop)
+    environment.events.quitting.add_listener(on_quitting)
+
+
+def wire_worker(environment: Any, collector: Collector, *, on_tick: Callable[[], None], on_stop: Callable[[], None]) -> None:
+    """A worker: ship batches every second; on the master's stop, drain and send the final batch."""
+    runner = environment.runner
+    loop: dict[str, Any] = {}
+    sent_final = {"done": False}
+
+    def send(final: bool) -> None:
+        on_tick()
+        collector.client_id = runner.client_id
+        for p in collector.drain(final=final):
+            runner.send_message(MSG_BATCH, p)
+
+    def every_second() -> None:
+        while True:
+            gevent.sleep(1.0)
+            try:
+                send(False)
+            except Exception:  # noqa: BLE001 - keep shipping; Locust reconnects
+                log.exception("could not ship a ledger batch to the master; will retry")
+
+    def on_test_start(**_: Any) -> None:
+        sent_final["done"] = False
+        if "g" not in loop:
+            loop["g"] = gevent.spawn(every_second)
+
+    def final_flush(**_: Any) -> None:
+        if sent_final["done"]:
+            return
+        sent_final["done"] = True
+        on_stop()
+        if "g" in loop:
+            loop.pop("g").kill(block=False)
+        # Locust's own stats first, so the master's counts are final when our final batch lands.
+        try:
+            runner._send_stats()
+        except Exception:  # noqa: BLE001
+            log.exception("could not send Locust stats to the master")
+        send(True)
+
+    def on_stop_message(environment: Any, msg: Any, **_: Any) -> None:
+        on_stop()
+        runner.stop()  # stops users; fires test_stop -> final_flush
+        final_flush()
+
+    def on_quitting(**_: Any) -> None:
+        runner.stop()
+        final_flush()
+
+    environment.events.request.add_listener(collector.on_request)
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stop.add_listener(final_flush)
+    environment.events.quitting.add_listener(on_quitting)
+    runner.register_message(MSG_STOP, on_stop_message, concurrent=True)
+
+
+def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float = FINAL_WAIT_S) -> None:
+    """The master: accept batches; at stop, collect every worker's final batch, then write the files."""
+    runner = environment.runner
+    loop: dict[str, Any] = {}
+
+    def on_batch(environment: Any, msg: Any, **_: Any) -> None:
+        aggregator.accept(msg.data)
+
+    def every_second() -> None:
+        while True:
+            gevent.sleep(1.0)
+            aggregator.write_progress()
+
+    def on_test_start(**_: Any) -> None:
+        aggregator.start()
+        loop.pop("stopping", None)
+        if "g" not in loop:
+            loop["g"] = gevent.spawn(every_second)
+
+    def on_test_stopping(**_: Any) -> None:
+        if loop.get("stopping"):
+            return
+        loop["stopping"] = True
+        clients = list(runner.clients.all)
+        for c in clients:
+            runner.send_message(MSG_STOP, None, client_id=c.id)
+        deadline = time.monotonic() + final_wait_s
+        while time.monotonic() < deadline:
+            waiting = [c for c in runner.clients.all if c.state != "missing"
+                       and not any(w.get("client_id") == c.id and w["final"] for w in aggregator.workers.values())]
+            if not waiting:
+                break
+            gevent.sleep(0.1)
+        else:
+            log.warning("workers did not send their final ledger batch within %.0f s", final_wait_s)
+
+    def on_test_stop(**_: Any) -> None:
+        if "g" in loop:
+            loop.pop("g").kill(block=False)
+        states = {c.id: c.state for c in runner.clients.all}
+        aggregator.finish(locust_stats=environment.stats, worker_states=states)
+
+    def on_quitting(**_: Any) -> None:
+        # Ctrl-C / SIGTERM fire `quitting` before the runner stops: collect the finals first.
+        on_test_stopping()
+        on_test_stop()
+
+    runner.register_message(MSG_BATCH, on_batch)
+    environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stopping.add_listener(on_test_stopping)
+    environment.events.test_stop.add_listener(on_test_stop)
+    environment.events.quitting.add_listener(on_quitting)

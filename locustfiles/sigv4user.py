@@ -1,0 +1,155 @@
+"""An abstract Locust ``FastHttpUser`` that signs every request with SigV4 for ``execute-api``.
+
+FastHttpUser only knows Basic auth (load-tools.md §3 "FastHttpUser + per-request auth
+headers"), so the user computes the SigV4 headers itself with :class:`loadcheck.sigv4.Signer`
+(the same signature as botocore's ``SigV4Auth``, with the signing key cached per day and scope)
+and passes them as ``headers=``. Bodies are serialized and hashed once by the caller and sent as
+``data=bytes`` (``json=`` would serialize again inside ``request()``, after signing). The
+``Accept-Encoding`` header Locust adds after signing is simply left unsigned, which AWS allows.
+
+Host header and signed host are the custom domain (with ``:port`` when not 443, as botocore and
+curl send it); the TCP connection goes where :mod:`locustfiles.resolve` maps the domain, with
+TLS SNI = domain and the certificate verified against the target's CA bundle
+(aws-behaviour.md §1.2(b): the signature must cover the host the client actually used).
+
+Credentials: a :class:`CredentialSource` either holds fixed keys (the local stack's
+``requester`` profile) or a botocore credentials object (the AWS credential chain / a
+profile). Refreshable credentials (SSO, assumed roles) are re-read with
+``get_frozen_credentials()`` before each signature; botocore refreshes them shortly before
+they expire.
+"""
+
+from __future__ import annotations
+
+from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+
+import hashlib
+import http
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from loadcheck.errors import ConfigError
+from loadcheck.sigv4 import Credentials, Signer
+from locustfiles.resolve import Resolve, ResolvingClientPool, ssl_context_factory
+
+SERVICE = "execute-api"
+
+
+class CredentialSource:
+    """Signing credentials, fixed or from botocore (re-read when they change)."""
+
+    def __init__(self, *, static: Credentials | None = None, botocore_credentials: Any = None) -> None:
+        if (static is None) == (botocore_credentials is None):
+            raise ValueError("give exactly one of static or botocore_credentials")
+        self._static = static
+        self._botocore = botocore_credentials
+        self._key: tuple[str, str, str | None] | None = None
+        self._current: Credentials | None = static
+
+    @classmethod
+    def from_profile(cls, profile: str | None) -> CredentialSource:
+        import botocore.session
+
+        session = botocore.session.Session(profile=profile)
+        creds = session.get_credentials()
+        if creds is None:
+            raise ConfigError(f"no AWS credentials found (profile {profile!r})", value=profile,
+                              hint="configure credentials (aws configure, AWS_PROFILE, or --aws-profile NAME)")
+        return cls(botocore_credentials=creds)
+
+    def get(self) -> Credentials:
+        if self._static is not None:
+            return self._static
+        frozen = self._botocore.get_frozen_credentials()
+        key = (frozen.access_key, frozen.secret_key, frozen.token)
+        if key != self._key or self._current is None:
+            self._key = key
+            self._current = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        return self._current
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigningContext:
+    """Where and how a SigV4 user sends: built once per process, shared by its users."""
+
+    url: str  # https://<domain>[:port]
+    region: str
+    credentials: CredentialSource
+    ca_bundle: str | None = None
+    resolves: dict[tuple[str, int], Resolve] = field(default_factory=dict)
+    verify_tls: bool = True
+    timeout_s: float = 35.0
+
+    @property
+    def host_header(self) -> str:
+        parts = urlsplit(self.url)
+        default = 443 if parts.scheme == "https" else 80
+        host = parts.hostname or ""
+        return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def encode_query(pairs: list[tuple[str, str]] | None) -> str:
+    """RFC 3986 encoding, so the raw and the normalized canonical query are the same string."""
+    if not pairs:
+        return ""
+    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in pairs)
+
+
+def failure_name(status: int) -> str:
+    """``429 Too Many Requests``: what Locust lists as the failure, so kinds are counted apart."""
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown Status"
+
+
+class SigV4FastHttpUser(FastHttpUser):
+    """Abstract: subclasses call :meth:`signed_request`. Needs ``environment.loadcheck_signing``."""
+
+    abstract = True
+    insecure = False
+
+    def __init__(self, environment: Any) -> None:
+        signing: SigningContext | None = getattr(environment, "loadcheck_signing", None)
+        if signing is None:
+            raise ConfigError("SigV4FastHttpUser needs environment.loadcheck_signing (a SigningContext)",
+                              hint="run it from locustfiles/eventlog.py, or set it in an init event listener")
+        self.signing = signing
+        # Instance attributes shadow FastHttpUser's class settings before its __init__ reads them.
+        self.host = signing.url
+        self.insecure = not signing.verify_tls
+        self.ssl_context_factory = ssl_context_factory(signing.ca_bundle)
+        self.network_timeout = signing.timeout_s
+        self.connection_timeout = min(10.0, signing.timeout_s)
+        super().__init__(environment)
+        if signing.resolves:
+            agent = self.client.client
+            agent.clientpool = ResolvingClientPool(signing.resolves, **agent.clientpool.client_args)
+        self._signer = Signer(SERVICE, signing.region)
+        self._host_header = signing.host_header
+
+    def signed_request(self, method: str, route: str, path: str, *, query: list[tuple[str, str]] | None = None,
+                       body: bytes = b"", context: dict[str, Any] | None = None) -> ResponseContextManager:
+        """Sign and send; returns the response (already reported: 2xx success, else the status as failure).
+
+        ``context`` goes to Locust's request event (the ledger hook reads ``context["loadcheck"]``).
+        """
+        qs = encode_query(query)
+        sign_headers = {"content-type": "application/json"} if body else {}
+        payload_hash = hashlib.sha256(body).hexdigest()  # hashed once, passed to the signer
+        auth = self._signer.sign(self.signing.credentials.get(), method, self._host_header, path, qs, sign_headers,
+                                 body, payload_hash=payload_hash)
+        headers = {"Host": self._host_header, **auth}
+        if body:
+            headers["Content-Type"] = "application/json"
+        url = f"{path}?{qs}" if qs else path
+        with self.client.request(method, url, name=route, data=body or None, headers=headers, catch_response=True,
+                                 context=context or {}) as resp:
+            status = resp.status_code or 0
+            if 200 <= status < 300:
+                resp.success()
+            elif status:
+                resp.failure(failure_name(status))
+            # status 0: a connection error, timeout or TLS failure; Locust reports the exception itself
+        return resp
