@@ -1,0 +1,203 @@
+"""The search service process: a threaded HTTP server on 127.0.0.1 following the service
+contract of docs/internals.md (ready file, ``/_loadcheck/health|faults|flush``, SIGTERM/SIGINT,
+exit when the parent dies), with SigV4 + access policy in front of the OpenSearch API.
+
+Request path: ``/_loadcheck/...`` (reserved, unauthenticated; a documented departure: AWS has
+no such paths) → :class:`~.auth.Authorizer` (403 bodies of the AWS front end) →
+:class:`~.api.Api` (OpenSearch responses). A background ticker refreshes indices whose
+refresh interval has passed (see :mod:`.engine`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from loadcheck.errors import ConfigError, LoadcheckError
+from loadcheck.state import load_identities, write_json_atomic
+
+from .api import Api, Request, Response
+from .auth import AuthFailure, Authorizer
+from .config import FAULTS, SearchConfig
+from .engine import Engine
+
+log = logging.getLogger("loadcheck.search")
+SERVICE_NAME = "search"
+REFRESH_TICK_S = 0.1
+PARENT_POLL_S = 0.5
+
+
+class SearchService:
+    """Everything one search process holds; built once from its :class:`SearchConfig`."""
+
+    def __init__(self, *, config: SearchConfig) -> None:
+        self.config = config
+        try:
+            identities = load_identities(config.identities_file)
+        except FileNotFoundError:
+            raise ConfigError(f"identities_file {config.identities_file} does not exist",
+                              value=str(config.identities_file),
+                              hint="the supervisor writes it; pass its path in identities_file") from None
+        self.authorizer = Authorizer(domain_arn=config.domain_arn, access_policy=config.access_policy,
+                                     identities=identities, region=config.region,
+                                     window=_dt.timedelta(seconds=config.signature_window_s))
+        self.engine = Engine(data_dir=config.data_dir)
+        self.api = Api(engine=self.engine, domain_name=self.authorizer.domain_name, account_id=config.account_id,
+                       engine_version=config.engine_version)
+        self.stopping = threading.Event()
+        self.httpd = _Server((config.host, config.port), _Handler)
+        self.httpd.service = self
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def admin(self, method: str, path: str, body: bytes) -> Response:
+        if path == "/_loadcheck/health" and method == "GET":
+            return Response(200, {"status": "ok", "service": SERVICE_NAME})
+        if path == "/_loadcheck/faults" and method == "GET":
+            return Response(200, {})
+        if path == "/_loadcheck/faults" and method == "POST":
+            try:
+                wanted = json.loads(body or b"{}")
+            except ValueError:
+                return Response(400, {"error": "faults body must be a JSON object, e.g. {\"name\": value}"})
+            if not isinstance(wanted, dict):
+                return Response(400, {"error": "faults body must be a JSON object, e.g. {\"name\": value}"})
+            unknown = sorted(set(wanted) - set(FAULTS))
+            if unknown:
+                return Response(400, {"error": f"unknown fault {unknown[0]!r}: the search service has no faults"})
+            return Response(200, {})
+        if path == "/_loadcheck/flush" and method == "POST":
+            self.engine.flush()
+            return Response(200, {"flushed": True})
+        return Response(404, {"error": f"no admin endpoint {method} {path}; see docs/internals.md"})
+
+    def run(self) -> int:
+        threads = [threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                    name="search-http", daemon=True),
+                   threading.Thread(target=self._refresh_loop, name="search-refresh", daemon=True)]
+        if self.config.parent_pid:
+            threads.append(threading.Thread(target=self._watch_parent, name="search-parent", daemon=True))
+        for t in threads:
+            t.start()
+        if self.config.ready_file:
+            write_json_atomic(self.config.ready_file, {"port": self.port, "pid": os.getpid()})
+        log.info("search service listening on http://%s:%d (domain %s)", self.config.host, self.port,
+                 self.authorizer.domain_name)
+        self.stopping.wait()
+        log.info("search service stopping")
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.engine.close()
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _refresh_loop(self) -> None:
+        while not self.stopping.wait(REFRESH_TICK_S):
+            try:
+                self.engine.refresh_due()
+            except Exception:  # a failed refresh must not stop later ones
+                log.exception("scheduled refresh failed")
+
+    def _watch_parent(self) -> None:
+        while not self.stopping.wait(PARENT_POLL_S):
+            if os.getppid() != self.config.parent_pid:
+                log.warning("parent process %s is gone; exiting", self.config.parent_pid)
+                self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    service: SearchService
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    server_version = "loadcheck-search"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (BaseHTTPRequestHandler's name)
+        log.debug("%s " + format, self.client_address[0], *args)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        service = self.server.service
+        method = self.command
+        raw_path, _, raw_query = self.path.partition("?")
+        body = self._read_body()
+        try:
+            if raw_path.startswith("/_loadcheck/"):
+                response = service.admin(method, raw_path, body)
+            else:
+                service.authorizer.check(method=method, raw_path=raw_path, raw_query=raw_query,
+                                         headers=list(self.headers.items()), body=body,
+                                         source_ip=self.client_address[0])
+                response = service.api.handle(Request(method=method, path=raw_path, query=raw_query, body=body))
+        except AuthFailure as exc:
+            response = Response(exc.status, exc.body)
+        except Exception as exc:  # answer like OpenSearch does for an internal error, and keep serving
+            log.exception("internal error on %s %s", method, raw_path)
+            response = Response(500, {"error": {"root_cause": [{"type": "exception", "reason": str(exc)}],
+                                                "type": "exception", "reason": str(exc)}, "status": 500})
+        self._send(response, pretty="pretty" in raw_query.split("&") or "pretty=true" in raw_query)
+
+    def _send(self, response: Response, *, pretty: bool) -> None:
+        payload = b""
+        if response.body is not None:
+            payload = json.dumps(response.body, indent=2 if pretty else None,
+                                 separators=None if pretty else (",", ":")).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD" and payload:
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m reference_stack.local.search",
+                                     description="Local OpenSearch-compatible service (SigV4 es, domain access policy)")
+    parser.add_argument("--config", required=True, help="JSON config file (docs/internals.md, search service)")
+    args = parser.parse_args(argv)
+    try:
+        config = SearchConfig.load(args.config)
+        logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        service = SearchService(config=config)
+    except LoadcheckError as exc:
+        print(f"search: {exc}", file=sys.stderr)
+        return exc.exit_status
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    return service.run()
