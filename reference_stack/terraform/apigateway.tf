@@ -54,7 +54,7 @@ resource "aws_cloudwatch_log_group" "access" {
 
 resource "aws_apigatewayv2_stage" "default" {
   api_id      = aws_apigatewayv2_api.http.id
-  name        = "$default"
+  name        = local.stage_name
   auto_deploy = true
 
   # Both limits always set: default_route_settings without them means 0/0, and every request
@@ -98,9 +98,10 @@ resource "aws_apigatewayv2_stage" "default" {
 resource "aws_lambda_permission" "api" {
   for_each = local.route_parts
 
-  statement_id  = "AllowApiGateway-${each.value.method}-${replace(trim(each.value.path, "/"), "/[^A-Za-z0-9_-]/", "_")}"
+  statement_id  = each.value.statement_id
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.this[each.value.function].function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.http.execution_arn}/*/${each.value.method}${each.value.path}"
+  # Any stage (`*`); method and path tie the permission to this route.
+  source_arn = "${aws_apigatewayv2_api.http.execution_arn}/*/${each.value.method}${each.value.path}"
 }

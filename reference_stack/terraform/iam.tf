@@ -15,16 +15,8 @@ locals {
     "arn:${local.partition}:iam::${local.account_id}:root"
   ]
 
-  # Route key "GET /events" -> method and path, the parts of its execute-api ARN.
-  route_parts = {
-    for key, function in var.routes : key => {
-      method   = split(" ", key)[0]
-      path     = split(" ", key)[1]
-      function = function
-    }
-  }
-
   # arn:aws:execute-api:<region>:<account>:<api-id>/$default/GET/events (aws-behaviour.md §1.3).
+  # The stage reference orders the policy after the stage; its name is local.stage_name.
   route_arns = [
     for key, route in local.route_parts :
     "${aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
@@ -58,7 +50,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 resource "aws_iam_role" "function" {
   for_each = var.functions
 
-  name               = "${local.function_names[each.key]}-role"
+  name               = local.function_role_names[each.key]
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 

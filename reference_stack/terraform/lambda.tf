@@ -7,8 +7,6 @@
 locals {
   handlers_dir = "${path.module}/../handlers"
 
-  function_names = { for key, _ in var.functions : key => "${var.name_prefix}-${key}" }
-
   # What each function needs to find its backend, merged over the description's environment.
   function_backend_env = {
     events = {
@@ -35,7 +33,7 @@ data "archive_file" "handlers" {
 resource "aws_cloudwatch_log_group" "lambda" {
   for_each = var.functions
 
-  name              = "/aws/lambda/${local.function_names[each.key]}"
+  name              = local.function_log_groups[each.key]
   retention_in_days = each.value.log_retention_days
 }
 

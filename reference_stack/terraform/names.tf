@@ -1,0 +1,24 @@
+# Names derived from the description alone (no resource attributes), so the offline tests can
+# evaluate them with real Terraform and compare them with loadcheck/description.py, which
+# derives the same names for the local stack.
+
+locals {
+  # The $default stage: served at the root of the custom domain (aws-behaviour.md §6).
+  stage_name = "$default"
+
+  function_names      = { for key, _ in var.functions : key => "${var.name_prefix}-${key}" }
+  function_role_names = { for key, name in local.function_names : key => "${name}-role" }
+  function_log_groups = { for key, name in local.function_names : key => "/aws/lambda/${name}" }
+
+  # Route key "GET /events" -> its parts, the Lambda permission's statement id, and the
+  # execute-api ARN suffix <stage>/<METHOD><path> (aws-behaviour.md §1.3).
+  route_parts = {
+    for key, function in var.routes : key => {
+      method       = split(" ", key)[0]
+      path         = split(" ", key)[1]
+      function     = function
+      statement_id = "AllowApiGateway-${split(" ", key)[0]}-${replace(trim(split(" ", key)[1], "/"), "/[^A-Za-z0-9_-]/", "_")}"
+      arn_suffix   = "${local.stage_name}/${split(" ", key)[0]}${split(" ", key)[1]}"
+    }
+  }
+}
