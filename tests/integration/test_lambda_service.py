@@ -38,6 +38,8 @@ REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d\d) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\tMax Memory Used: (?P<used>\d+) MB\t"
     r"(?:Init Duration: (?P<init>\d+\.\d\d) ms\t)?(?:Status: (?P<status>\w+)\t)?(?:Error Type: (?P<etype>[\w.]+)\t)?\n$")
+# Generated per run: moto does not check keys, and the test proves they reach the handler.
+KEYS = {name: uuid.uuid4().hex for name in ("admin-secret", "role-secret", "role-token")}
 STREAM = re.compile(r"^\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}$")
 
 
@@ -122,11 +124,11 @@ def _identities() -> dict[str, Identity]:
     return {
         "admin": Identity(name="admin", arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-admin",
                           principal_arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-admin", user_id="AIDAADMIN",
-                          access_key_id="AKIAADMINTEST", secret_access_key="admin-secret"),
+                          access_key_id="AKIAADMINTEST", secret_access_key=KEYS["admin-secret"]),
         "test-role": Identity(name="test-role", arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/test-role/fn",
                               principal_arn=f"arn:aws:iam::{ACCOUNT}:role/test-role", user_id="AROATEST:fn",
-                              access_key_id="ASIAROLETEST", secret_access_key="role-secret",
-                              session_token="role-session-token"),
+                              access_key_id="ASIAROLETEST", secret_access_key=KEYS["role-secret"],
+                              session_token=KEYS["role-token"]),
     }
 
 
@@ -190,7 +192,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Ite
     try:
         port = wait_ready(tmp, process)
         logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1",
-                            aws_access_key_id="AKIAADMINTEST", aws_secret_access_key="admin-secret")
+                            aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
         svc = Service(port=port, process=process, aws_endpoint=moto_endpoint, identities=_identities(), logs=logs)
         watcher = threading.Event()
 
@@ -489,6 +491,6 @@ def test_sigterm_stops_every_environment(tmp_path: Path, moto_endpoint: str) -> 
     finally:
         assert stop_and_check(process, children) == 0
     logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1",
-                        aws_access_key_id="x", aws_secret_access_key="y")
+                        aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
     streams = logs.describe_log_streams(logGroupName="/aws/lambda/a")["logStreams"]
     assert streams, "logs are shipped on shutdown"

@@ -145,8 +145,10 @@ class LogShipper:
         self._ensure_stream(client, *key)
         sent = 0
         for batch in _batches(events):
-            client.put_log_events(logGroupName=key[0], logStreamName=key[1],
-                                  logEvents=[{"timestamp": ts, "message": msg} for ts, msg in batch])
+            answer = client.put_log_events(logGroupName=key[0], logStreamName=key[1],
+                                           logEvents=[{"timestamp": ts, "message": msg} for ts, msg in batch])
+            if answer.get("rejectedLogEventsInfo"):  # too old/new: CloudWatch drops them silently
+                log.warning("CloudWatch Logs rejected events of %s %s: %s", *key, answer["rejectedLogEventsInfo"])
             sent += len(batch)
         return sent
 

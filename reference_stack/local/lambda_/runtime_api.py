@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import re
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

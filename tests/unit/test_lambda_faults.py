@@ -1,0 +1,41 @@
+"""Faults of the lambda service: validation, all-or-nothing updates, deterministic rolls."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loadcheck.errors import ConfigError
+from reference_stack.local.lambda_.faults import Faults
+
+
+def test_set_roll_and_clear() -> None:
+    faults = Faults(rng=random.Random(7))
+    assert faults.update({"lambda-error": 0.5}) == {"lambda-error": 0.5}
+    hits = sum(faults.roll("lambda-error") for _ in range(1000))
+    assert 400 < hits < 600
+    assert not faults.roll("lambda-timeout")
+    assert faults.update({"lambda-error": None}) == {}
+    assert not any(faults.roll("lambda-error") for _ in range(100))
+
+
+def test_rate_one_always_hits_and_zero_clears() -> None:
+    faults = Faults(initial={"lambda-timeout": 1})
+    assert all(faults.roll("lambda-timeout") for _ in range(50))
+    assert faults.update({"lambda-timeout": 0}) == {}
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"lambda-errors": 1}, "lambda-errors"),
+    ({"lambda-error": 1.5}, "1.5"),
+    ({"lambda-error": True}, "True"),
+    ({"lambda-error": "0.5"}, "'0.5'"),
+    ([("lambda-error", 1)], "list"),
+])
+def test_bad_updates_name_the_value_and_change_nothing(changes: object, named: str) -> None:
+    faults = Faults(initial={"lambda-timeout": 0.25})
+    with pytest.raises(ConfigError) as err:
+        faults.update({"lambda-timeout": None, **changes} if isinstance(changes, dict) else changes)
+    assert named in str(err.value) and err.value.hint
+    assert faults.active() == {"lambda-timeout": 0.25}
