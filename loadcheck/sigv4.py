@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -87,16 +87,21 @@ def canonical_query_raw(raw_query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-def canonical_query_normalized(raw_query: str) -> str:
-    """The SigV4 specification's form: decoded, RFC 3986-encoded, sorted."""
+def canonical_query_normalized(raw_query: str, *, plus_is_space: bool = False) -> str:
+    """The SigV4 specification's form: decoded, RFC 3986-encoded, sorted.
+
+    With ``plus_is_space`` a ``+`` decodes to a space first (form decoding), which is how
+    requests-aws4auth canonicalizes ``q=a+b`` (requests encodes spaces in ``params`` as ``+``).
+    """
     if not raw_query:
         return ""
+    decode = unquote_plus if plus_is_space else unquote
     pairs = []
     for pair in raw_query.split("&"):
         if not pair:
             continue
         key, _, value = pair.partition("=")
-        pairs.append((quote(unquote(key), safe="-_.~"), quote(unquote(value), safe="-_.~")))
+        pairs.append((quote(decode(key), safe="-_.~"), quote(decode(value), safe="-_.~")))
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
@@ -266,6 +271,8 @@ def verify(*, method: str, raw_path: str, raw_query: str, headers: list[tuple[st
     cheaders = canonical_headers(lower, auth.signed_headers)
     cpath = canonical_path(raw_path)
     queries = {canonical_query_raw(raw_query), canonical_query_normalized(raw_query)}
+    if "+" in raw_query:
+        queries.add(canonical_query_normalized(raw_query, plus_is_space=True))
     for cq in queries:
         creq = "\n".join([method.upper(), cpath, cq, cheaders, ";".join(auth.signed_headers), payload_hash])
         expected = hmac.new(key, string_to_sign(amz_date, scope, creq).encode(), hashlib.sha256).hexdigest()

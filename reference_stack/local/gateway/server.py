@@ -126,6 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"message":"Internal Server Error"}')
             return
+        # Queue the access-log record before the answer leaves: a client that flushes right after
+        # reading its response must find the record.
+        gateway.record(req, resp)
         self.send_response(resp.status)
         for name, value in resp.headers:
             self.send_header(name, value)
@@ -138,7 +141,6 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and resp.status not in (204, 304):
             self.wfile.write(resp.body)
         self.wfile.flush()
-        gateway.record(req, resp)
 
     # BaseHTTPRequestHandler dispatches on do_<METHOD>.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
