@@ -44,6 +44,7 @@ REQUIRED_OUTPUTS: dict[str, type] = {
 OPTIONAL_OUTPUTS: dict[str, type] = {
     "execute_api_arn": str,
     "requester_role_arn": str,
+    "denied_role_arn": str,
     "search_admin_role_arn": str,
     "routes": list,
 }
@@ -56,8 +57,8 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 
     Returns ``region, account_id, api_id, domain, gateway {host, port, url, address},
     table_name, access_log_group, lambda_log_groups, function_names, search_endpoint,
-    search_index`` plus ``execute_api_arn``, ``requester_role_arn``, ``search_admin_role_arn``
-    and ``routes`` when Terraform has them. Raises :class:`TargetError` naming a missing or
+    search_index`` plus ``execute_api_arn``, ``requester_role_arn``, ``denied_role_arn``,
+    ``search_admin_role_arn`` and ``routes`` when Terraform has them. Raises :class:`TargetError` naming a missing or
     malformed output.
     """
     if not isinstance(outputs, dict):

@@ -3,6 +3,7 @@
 #   <prefix>-events-role    dynamodb:Query/Scan/GetItem/PutItem on the table, its own log group
 #   <prefix>-search-role    es:ESHttpGet/ESHttpPost on <domain>/<index>/*, its own log group
 #   <prefix>-requester      execute-api:Invoke on exactly the routes (the load generator's identity)
+#   <prefix>-denied         nothing: the identity the security check expects to be refused
 #   <prefix>-search-admin   es:ESHttp* on the domain, to create the index and load the corpus
 
 locals {
@@ -36,13 +37,6 @@ data "aws_iam_policy_document" "lambda_assume" {
     principals {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
-    }
-
-    # Only Lambda acting for this account (confused-deputy guard).
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -137,6 +131,14 @@ resource "aws_iam_role_policy" "requester" {
   name   = "invoke-routes"
   role   = aws_iam_role.requester.id
   policy = data.aws_iam_policy_document.requester.json
+}
+
+# Denied: a signed, valid identity without execute-api:Invoke. API Gateway must refuse it with
+# 403 (aws-behaviour.md §1.2); the local stack's `denied` identity plays the same part.
+resource "aws_iam_role" "denied" {
+  name                 = "${var.name_prefix}-denied"
+  assume_role_policy   = data.aws_iam_policy_document.trusted_assume.json
+  max_session_duration = 3600
 }
 
 # ---------------------------------------------------------------------------------------------

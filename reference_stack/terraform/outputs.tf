@@ -56,6 +56,11 @@ output "requester_role_arn" {
   value       = aws_iam_role.requester.arn
 }
 
+output "denied_role_arn" {
+  description = "Role with no permissions: signed requests from it must be refused (security check)."
+  value       = aws_iam_role.denied.arn
+}
+
 output "search_admin_role_arn" {
   description = "Role that may create the search index and load the corpus."
   value       = aws_iam_role.search_admin.arn

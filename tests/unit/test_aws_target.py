@@ -34,6 +34,7 @@ VALUES: dict[str, Any] = {
     "lambda_log_groups": {"events": "/aws/lambda/loadcheck-events", "search": "/aws/lambda/loadcheck-search"},
     "function_names": {"events": "loadcheck-events", "search": "loadcheck-search"},
     "requester_role_arn": "arn:aws:iam::111122223333:role/loadcheck-requester",
+    "denied_role_arn": "arn:aws:iam::111122223333:role/loadcheck-denied",
     "search_admin_role_arn": "arn:aws:iam::111122223333:role/loadcheck-search-admin",
     "search_endpoint": "https://search-loadcheck-search-abc123.us-east-1.es.amazonaws.com",
     "search_index": "terms",
@@ -90,7 +91,7 @@ def test_trailing_slash_in_endpoint_is_dropped() -> None:
 
 def test_optional_outputs_may_be_absent() -> None:
     outputs = tf_outputs()
-    for name in ("routes", "requester_role_arn", "search_admin_role_arn", "execute_api_arn"):
+    for name in ("routes", "requester_role_arn", "denied_role_arn", "search_admin_role_arn", "execute_api_arn"):
         del outputs[name]
     target = target_from_tf_outputs(outputs)
     assert "routes" not in target and "requester_role_arn" not in target

@@ -462,6 +462,13 @@ def test_requester_may_invoke_exactly_the_routes(tf: Module) -> None:
     assert ":root" in tf.locals["trusted_principal_arns"]
 
 
+def test_denied_role_has_no_permissions(tf: Module) -> None:
+    assert tf.resource("aws_iam_role.denied")["name"] == "${var.name_prefix}-denied"
+    for address, body in tf.resources.items():
+        if address.startswith(("aws_iam_role_policy.", "aws_iam_role_policy_attachment.")):
+            assert "aws_iam_role.denied" not in json.dumps(body), f"{address} grants the denied role something"
+
+
 def test_lambda_is_assumed_only_by_lambda(tf: Module) -> None:
     (stmt,) = statements(tf.datasource("aws_iam_policy_document.lambda_assume"))
     assert block(stmt, "principals") == {"type": "Service", "identifiers": ["lambda.amazonaws.com"]}
