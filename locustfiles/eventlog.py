@@ -46,7 +46,7 @@ from typing import Any
 import gevent
 
 from loadcheck.errors import ConfigError
-from loadcheck.runconfig import LoadConfig, RunOptions, parse_fraction, parse_mix, parse_think_time
+from loadcheck.runconfig import LoadConfig, RunOptions, parse_duration, parse_fraction, parse_mix, parse_think_time
 from loadcheck.state import write_json_atomic
 from loadcheck.target import Target
 from locustfiles import ledgerhooks
@@ -276,7 +276,7 @@ def _plain_options(environment: Any) -> RunOptions:
     return RunOptions(
         shape="constant-rate" if rate else "ramp", rate=rate,
         users=_opt(environment, "num_users") or 1, spawn_rate=_opt(environment, "spawn_rate") or 1,
-        duration_s=float(_opt(environment, "run_time") or 3600 * 24 * 365),
+        duration_s=parse_duration(_opt(environment, "run_time") or 3600 * 24 * 365, option="--run-time"),
         mix=parse_mix(_opt(environment, "mix") or "writes=1"),
         collisions=parse_fraction(_opt(environment, "collisions") or 0, option="--collisions"),
         think_time_s=parse_think_time(_opt(environment, "think_time") or "0.5-1.5"),
@@ -304,7 +304,6 @@ def _setup(environment: Any) -> tuple[str, Path, RunOptions, SigningContext | No
                                  resolves=resolves, timeout_s=cfg.options.request_timeout_s)
         return cfg.run_id, Path(cfg.run_dir), cfg.options, signing
     run_id = _opt(environment, "run_id") or _new_run_id()
-    environment.parsed_options.run_id = run_id  # travels to workers with the spawn message
     run_dir = Path(_opt(environment, "run_dir") or Path("runs") / run_id)
     return run_id, run_dir, _plain_options(environment), None
 
@@ -343,6 +342,10 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     terms, source = load_terms()
 
     if isinstance(runner, MasterRunner):
+        # Custom attributes of the master's parsed options travel to workers with every spawn
+        # message: workers on other machines use the master's run id and options.
+        environment.parsed_options.loadcheck_run_id = run_id
+        environment.parsed_options.loadcheck_options_json = json.dumps(options.to_dict())
         aggregator = ledgerhooks.Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
         ledgerhooks.wire_master(environment, aggregator)
         environment.events.test_stop.add_listener(lambda **_: _write_plain_run_json(environment, run_dir, run_id, options))
@@ -355,10 +358,16 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
 
     def on_test_start(**_: Any) -> None:
         # Workers learn their index and the master's options only now (with the spawn message).
-        rid = run_id if _opt(environment, "loadcheck_config") else (_opt(environment, "run_id") or run_id)
+        rid = _opt(environment, "loadcheck_run_id") or run_id
         index = max(0, int(getattr(runner, "worker_index", 0))) if is_worker else 0
         worker = f"w{index}" if is_worker else "local"
-        opts = options if _opt(environment, "loadcheck_config") else _plain_options(environment)
+        sent = _opt(environment, "loadcheck_options_json")
+        if sent:
+            opts = RunOptions.from_dict(json.loads(sent))
+        elif _opt(environment, "loadcheck_config"):
+            opts = options
+        else:
+            opts = _plain_options(environment)
         seed = opts.seed if opts.seed is not None else int(hashlib.sha256(rid.encode()).hexdigest()[:8], 16)
         collector.run_id, collector.worker = rid, worker
         if "signing" not in state:

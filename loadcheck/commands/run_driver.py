@@ -1,0 +1,275 @@
+"""The orchestration behind ``loadcheck run`` (kept apart from the click command's options).
+
+See :mod:`loadcheck.commands.run` for the steps and exit statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadcheck.commands.run import (
+    GRACE_S,
+    RUN_SCHEMA_VERSION,
+    aws_target,
+    evaluate_thresholds,
+    free_port,
+    iso,
+    kill_group,
+    ledger_summary,
+    local_target,
+    locust_commands,
+    new_run_id,
+    print_summary,
+    render_progress,
+    start,
+    versions,
+    wait_all,
+)
+from loadcheck.errors import LoadcheckError
+from loadcheck.runconfig import LoadConfig, RunOptions
+from loadcheck.state import read_stack_json, write_json_atomic
+
+STARTUP_S = 60.0  # Locust start-up (imports, workers connecting) before the run time counts
+
+
+class Driver:
+    def __init__(self, *, options: RunOptions, out: Path, state_dir: Path, role: str, master_host: str, master_port: int,
+                 worker_count: int | None, baseline: str | None, tf_outputs: str | None, tf_dir: str | None,
+                 profile: str | None, checks: bool, tty: bool) -> None:
+        self.opts = options
+        self.out = out
+        self.state_dir = state_dir
+        self.role = role
+        self.master_host = master_host
+        self.master_port = master_port
+        self.worker_count = worker_count
+        self.baseline = baseline
+        self.tf_outputs = tf_outputs
+        self.tf_dir = tf_dir
+        self.profile = profile
+        self.checks = checks
+        self.tty = tty
+        self._last_line = 0.0
+
+    def say(self, message: str) -> None:
+        if self.tty and self._last_line:
+            click.echo("")  # end the progress line
+            self._last_line = 0.0
+        click.echo(message)
+
+    # ----------------------------------------------------------------------------------------
+    def target(self) -> tuple[Any, bool]:
+        if self.opts.target == "aws":
+            return aws_target(self.tf_outputs, self.tf_dir, self.profile), False
+        if self.role == "worker":
+            from loadcheck.target import Target
+
+            return Target.from_stack_json(read_stack_json(self.state_dir), self.state_dir), False
+        return local_target(self.state_dir, dict(self.opts.faults), self.say)
+
+    def run(self) -> int:
+        target, started = self.target()
+        try:
+            if self.role == "worker":
+                return self.run_workers(target)
+            return self.run_load(target)
+        finally:
+            if target.kind == "local" and self.role != "worker":
+                from reference_stack.local import supervisor
+
+                if self.opts.faults and not started:
+                    with contextlib.suppress(LoadcheckError):
+                        supervisor.clear_faults(self.state_dir)
+                        self.say("faults cleared")
+                if started:
+                    self.say("local stack: stopping (started for this run)")
+                    supervisor.stop_stack(self.state_dir)
+
+    # ----------------------------------------------------------------------------------------
+    def run_workers(self, target: Any) -> int:
+        """Multi-machine worker side: N workers for a master elsewhere; the master writes the run."""
+        run_dir = self.out / f"worker-{new_run_id()}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg_path = run_dir / "loadconfig.json"
+        cfg_path.write_text(LoadConfig(run_id="from-master", run_dir=str(run_dir), options=self.opts,
+                                       target=target.to_public()).to_json())
+        cmds = locust_commands(self.opts, cfg_path=cfg_path, run_dir=run_dir, url=target.url, master_port=self.master_port,
+                               role="worker", master_host=self.master_host, worker_count=self.worker_count)
+        procs = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
+        self.say(f"{len(procs)} worker(s) connecting to {self.master_host}:{self.master_port}; logs in {run_dir}")
+        try:
+            while any(p.poll() is None for p in procs):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            for p in procs:
+                kill_group(p, signal.SIGTERM)
+            wait_all(procs, time.monotonic() + 30)
+        for p in procs:
+            if p.poll() is None:
+                kill_group(p)
+        codes = [p.wait() for p in procs]
+        self.say(f"workers exited: {codes}")
+        return 0 if all(c in (0, 1) for c in codes) else 1
+
+    def run_load(self, target: Any) -> int:
+        opts = self.opts
+        run_id = new_run_id()
+        run_dir = (self.out / run_id).resolve()
+        run_dir.mkdir(parents=True, exist_ok=False)
+        run: dict[str, Any] = {
+            "schema_version": RUN_SCHEMA_VERSION, "run_id": run_id, "status": "running", "target": target.to_public(),
+            "options": opts.to_dict(), "versions": versions(), "started_at": iso(time.time()), "ended_at": None,
+            "dropped_arrivals": 0, "locust": {}, "workers": {}, "baseline": self.baseline,
+        }
+        write_json_atomic(run_dir / "run.json", run)
+        cfg_path = run_dir / "loadconfig.json"
+        cfg_path.write_text(LoadConfig(run_id=run_id, run_dir=str(run_dir), options=opts, target=target.to_public()).to_json())
+        port = self.master_port if self.role == "master" else free_port()
+        cmds = locust_commands(opts, cfg_path=cfg_path, run_dir=run_dir, url=target.url, master_port=port, role=self.role)
+        self.say(f"run {run_id}: {describe(opts)} against {target.url} ({target.kind})")
+        self.say(f"run directory: {run_dir}")
+
+        interrupted, note, procs = self.drive(cmds, run_dir)
+        loadgen = read_json(run_dir / "loadgen.json")
+        run.update({
+            "status": "interrupted" if interrupted or not loadgen else "complete",
+            "ended_at": iso(loadgen.get("ended_at")) or iso(time.time()),
+            "started_at": iso(loadgen.get("started_at")) or run["started_at"],
+            "dropped_arrivals": loadgen.get("dropped_arrivals", 0), "locust": loadgen.get("locust", {}),
+            "workers": loadgen.get("workers", {}), "processes": procs,
+        })
+        if note:
+            run["note"] = note
+        write_json_atomic(run_dir / "run.json", run)
+
+        summary = ledger_summary(run_dir)
+        thresholds = evaluate_thresholds(opts, run_dir, summary)
+        run["thresholds"] = thresholds
+        write_json_atomic(run_dir / "run.json", run)
+        results, checks_note = self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
+        reports_note = self.render_reports(run_dir)
+        notes = "; ".join(n for n in (note, checks_note, reports_note) if n)
+        print_summary(run_dir, run, summary, thresholds, results, notes or None)
+
+        failed_checks = results is None or any(r.status in ("fail", "error") for r in results)
+        failed = failed_checks or not all(t["passed"] for t in thresholds) or run["status"] != "complete"
+        if not self.checks:
+            failed = not all(t["passed"] for t in thresholds) or run["status"] != "complete"
+        click.echo(f"verdict: {'FAIL' if failed else 'PASS'}  ({run_dir})")
+        return 1 if failed else 0
+
+    # ----------------------------------------------------------------------------------------
+    def drive(self, cmds: dict[str, Any], run_dir: Path) -> tuple[bool, str | None, list[dict[str, Any]]]:
+        """Run Locust to the end (or Ctrl-C); (interrupted, note, processes)."""
+        main = start(cmds["main"], run_dir / "locust.log")
+        workers = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
+        all_procs = [main, *workers]
+        hard_deadline = time.monotonic() + STARTUP_S + self.opts.total_duration_s + GRACE_S
+        interrupted, note = False, None
+        try:
+            while main.poll() is None:
+                if time.monotonic() > hard_deadline:
+                    note = f"Locust did not finish within {STARTUP_S + self.opts.total_duration_s + GRACE_S:.0f} s; stopped"
+                    main.send_signal(signal.SIGTERM)
+                    wait_all([main], time.monotonic() + GRACE_S)
+                    break
+                self.show_progress(run_dir)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            interrupted = True
+            self.say("interrupted: stopping the load, collecting the ledger (Ctrl-C again to stop waiting)")
+            with contextlib.suppress(ProcessLookupError):
+                main.send_signal(signal.SIGTERM)
+            try:
+                wait_all([main], time.monotonic() + GRACE_S)
+            except KeyboardInterrupt:
+                note = "second Ctrl-C: stopped waiting for the final ledger batches"
+        wait_all(workers, time.monotonic() + 15)
+        for p in all_procs:
+            if p.poll() is None:
+                kill_group(p, signal.SIGTERM)
+        wait_all(all_procs, time.monotonic() + 10)
+        for p in all_procs:
+            if p.poll() is None:
+                kill_group(p)
+            p.wait()
+        self.show_progress(run_dir, final=True)
+        procs = [{"role": "main" if p is main else "worker", "pid": p.pid, "exit_code": p.returncode} for p in all_procs]
+        crashed = [p for p in procs if p["exit_code"] not in (0, 1)]
+        if crashed and not note:
+            note = f"{len(crashed)} Locust process(es) ended abnormally (exit codes {[p['exit_code'] for p in crashed]}); see {run_dir}/*.log"
+        return interrupted, note, procs
+
+    def show_progress(self, run_dir: Path, *, final: bool = False) -> None:
+        p = read_json(run_dir / "progress.json")
+        if not p:
+            return
+        now = time.monotonic()
+        if self.tty:
+            click.echo("\r" + render_progress(p) + ("\n" if final else ""), nl=False)
+            self._last_line = 0.0 if final else now
+        elif final or now - self._last_line >= 10.0:
+            click.echo(render_progress(p))
+            self._last_line = now
+
+    # ----------------------------------------------------------------------------------------
+    def run_checks(self, run_dir: Path, target: Any) -> tuple[list[Any] | None, str | None]:
+        try:
+            from checks.runner import run_checks, write_results
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("checks"):
+                return None, "checks not built yet: nothing was verified"
+            raise
+        from loadcheck.commands.run import iso as _iso
+
+        started = _iso(time.time())
+        self.say("checks: running")
+        try:
+            results = run_checks(run_dir, state_dir=self.state_dir if target.kind == "local" else None, progress=self.say)
+        except LoadcheckError as exc:
+            return None, f"checks could not run: {exc}"
+        write_results(run_dir, results, started_at=started, ended_at=_iso(time.time()), options=self.opts.to_dict(),
+                      target=target.to_public())
+        return results, None
+
+    def render_reports(self, run_dir: Path) -> str | None:
+        try:
+            import reports
+        except ModuleNotFoundError:
+            return "reports not built yet"
+        render_all = getattr(reports, "render_all", None)
+        if render_all is None:
+            return "reports not built yet"
+        try:
+            paths = render_all(run_dir)
+        except LoadcheckError as exc:
+            return f"reports failed: {exc}"
+        self.say("reports: " + ", ".join(str(p) for p in paths))
+        return None
+
+
+def describe(opts: RunOptions) -> str:
+    if opts.shape == "constant-rate":
+        load = f"constant-rate {opts.rate:g} req/s for {opts.duration_s:g}s"
+    elif opts.shape == "step":
+        load = f"step {','.join(f'{s:g}' for s in opts.steps)} req/s, {opts.step_duration_s:g}s each"
+    else:
+        load = f"ramp to {opts.users} users at {opts.spawn_rate:g}/s for {opts.duration_s:g}s"
+    mix = ",".join(f"{k}={v}" for k, v in opts.mix.items())
+    workers = f", {opts.workers} workers" if opts.workers else ""
+    return f"{load}, mix {mix}{workers}"
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
