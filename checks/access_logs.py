@@ -269,6 +269,7 @@ def run(ctx: CheckContext) -> CheckResult:
                            figures={"expected": len(expected)})
     except Exception as exc:  # noqa: BLE001 - unreadable logs are an error, never a pass
         return CheckResult(NAME, "error", f"could not read {group}: {exc}", reason=str(exc))
+    ctx.cache["access_log_records"] = records
     return judge_records(ctx, records, expected, no_id, fmt=fmt, group=group, complete=complete, budget=budget)
 
 

@@ -76,3 +76,23 @@ def fetch(client: Any, group: str, start_ms: float, end_ms: float) -> list[LogRe
             return out
         seen_tokens.add(token)
         kwargs["nextToken"] = token
+
+
+def records_by_request_id(ctx: Any) -> dict[str, LogRecord] | None:
+    """The run window's access-log records by request id, read once per check session and
+    shared (``ctx.cache``); None when the log group cannot be read. No waiting: callers that
+    need complete delivery poll themselves (access_logs does, and stores what it read here)."""
+    if "access_log_records" not in ctx.cache:
+        try:
+            if ctx.flush is not None:
+                ctx.flush()
+            window = ctx.run_window()
+            ctx.cache["access_log_records"] = fetch(ctx.client("logs"), ctx.target.access_log_group,
+                                                    window.start_ms, window.end_ms)
+        except Exception:  # noqa: BLE001 - optional evidence: the caller says it was unavailable
+            ctx.cache["access_log_records"] = None
+    records = ctx.cache["access_log_records"]
+    if records is None:
+        return None
+    field = request_id_field(ctx.description.access_log.format)
+    return {str(r.get(field)): r for r in records if r.fields is not None}

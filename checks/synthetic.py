@@ -184,3 +184,60 @@ def put_access_logs(client: Any, group: str, records: list[dict[str, Any]], fmt:
     for i in range(0, len(events), 5000):
         client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[i:i + 5000])
     return len(events)
+
+
+def throttled_writes(*, run_id: str = "r1", seconds: float = 30.0, per_second: float = 20.0, rate: float = 1.0,
+                     start_level: float = 100.0, start_ms: float | None = None, date: str = "2031-01-02",
+                     latency_ms: float = 15.0) -> list[dict[str, Any]]:
+    """POST /events records of a run offered above capacity, answered as a correct table +
+    handler would: a bucket (refill ``rate``/s, at most 300 s of it, starting at
+    ``start_level``) admits each write or the handler answers 429 with Retry-After."""
+    if start_ms is None:
+        start_ms = float(int(time.time()) - 600) * 1000.0
+    burst = 300.0 * rate
+    level, last = start_level, 0.0
+    out = []
+    n = int(seconds * per_second)
+    for i in range(n):
+        t = i / per_second
+        level = min(burst, level + rate * (t - last))
+        last = t
+        item = {"date": date, "time": f"t{i:06d}", "userId": f"{run_id}-u", "eventType": "load"}
+        ok = level >= 1.0
+        if ok:
+            level -= 1.0
+        rec = {"run_id": run_id, "worker": "local", "seq": i, "t_start_ms": start_ms + t * 1000.0,
+               "t_intended_ms": start_ms + t * 1000.0, "route": "POST /events", "method": "POST", "path": "/events",
+               "status": 201 if ok else 429, "error": None, "latency_ms": latency_ms,
+               "response_length": 90 if ok else 33, "request_id": request_id(i, run_id + "w"),
+               "item_key": {"date": date, "time": item["time"]}, "item": item, "item_digest": item_digest(item),
+               "retry_after": None if ok else "1"}
+        out.append(rec)
+    return out
+
+
+def publish_metrics(client: Any, table: str, records: list[dict[str, Any]], *, attempts_per_throttle: int = 3) -> None:
+    """Put the AWS/DynamoDB metrics a correct table would publish for ``records`` (per minute)."""
+    minutes: dict[int, dict[str, float]] = {}
+    for r in records:
+        m = minutes.setdefault(int(r["t_start_ms"] / 1000 // 60 * 60), {})
+        status = int(r["status"])
+        if r.get("item") is not None:
+            if 200 <= status < 300 or status == 409:
+                m["ConsumedWriteCapacityUnits"] = m.get("ConsumedWriteCapacityUnits", 0) + write_units(item_size(r["item"]))
+            elif status == 429:
+                m["WriteThrottleEvents"] = m.get("WriteThrottleEvents", 0) + attempts_per_throttle
+                m["ThrottledRequests"] = m.get("ThrottledRequests", 0) + attempts_per_throttle
+        elif r["route"] == "GET /events" and 200 <= status < 300:
+            m["ConsumedReadCapacityUnits"] = m.get("ConsumedReadCapacityUnits", 0) + 0.5
+    for minute, values in minutes.items():
+        stamp = _dt.datetime.fromtimestamp(minute, _dt.timezone.utc)
+        data = []
+        for name in ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "WriteThrottleEvents",
+                     "ReadThrottleEvents"):
+            data.append({"MetricName": name, "Dimensions": [{"Name": "TableName", "Value": table}],
+                         "Timestamp": stamp, "Value": values.get(name, 0.0), "Unit": "Count"})
+        data.append({"MetricName": "ThrottledRequests", "Timestamp": stamp, "Value": values.get("ThrottledRequests", 0.0),
+                     "Dimensions": [{"Name": "TableName", "Value": table}, {"Name": "Operation", "Value": "PutItem"}],
+                     "Unit": "Count"})
+        client.put_metric_data(Namespace="AWS/DynamoDB", MetricData=data)
