@@ -1,7 +1,8 @@
 """Starting and stopping execution environments: ``python -m awslambdaric <handler>`` processes.
 
-Each environment is its own process group (so a kill reaches anything the handler spawned),
-with cwd and ``LAMBDA_TASK_ROOT`` = the function's task root and the environment variables of
+Environments stay in the service's process group, so the supervisor's group kill reaches them
+even if the service itself dies; a kill here walks the environment's process tree (so it
+reaches anything the handler spawned). Each runs with cwd and ``LAMBDA_TASK_ROOT`` = the function's task root and the environment variables of
 aws-behaviour.md §8.2. Its stdout/stderr go to its log stream (logs.py), its Runtime API
 listener is runtime_api.py.
 
@@ -30,6 +31,8 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+import psutil
 
 from reference_stack.local.lambda_.config import FunctionConfig, ServiceConfig
 from reference_stack.local.lambda_.environments import Environment
@@ -112,7 +115,7 @@ class Launcher:
             process = subprocess.Popen(
                 [self.config.python, "-m", "awslambdaric", function.handler],
                 cwd=function.task_root, env=variables, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError:
             server.stop()
             raise
@@ -140,14 +143,18 @@ class Launcher:
         log.info("environment %s of %s exited (%s)", env.env_id[:8], env.function.name, env.exit_reason)
 
     def kill(self, env: Environment) -> None:
-        """SIGKILL the environment's process group (Lambda does not let a timed-out runtime
-        clean up); the watcher thread reaps it and records the exit."""
+        """SIGKILL the environment's process and its descendants (Lambda does not let a
+        timed-out runtime clean up); the watcher thread reaps it and records the exit."""
         env.retire()
         process = env.process
         if process is None or process.poll() is not None:
             return
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+            process.send_signal(signal.SIGKILL)
 
     def stop_all(self, *, timeout_s: float = 5.0) -> None:
         with self._lock:

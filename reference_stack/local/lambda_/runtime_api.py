@@ -58,8 +58,7 @@ class RuntimeApiServer(ThreadingHTTPServer):
 
     @property
     def address(self) -> str:
-        host, port = self.server_address[:2]
-        return f"{host}:{port}"
+        return f"127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> None:
         self._thread.start()
@@ -146,7 +145,7 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
     # -- wire helpers ---------------------------------------------------------------------
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
