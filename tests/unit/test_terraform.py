@@ -162,8 +162,18 @@ def test_variables_accept_the_reference_description(variables_module: Any, descr
 
 
 GOOD_VALUES = [
-    ("table", {"name": "EventLog", "hash_key": "date", "range_key": "time", "billing_mode": "PAY_PER_REQUEST",
-               "read_capacity": 0, "write_capacity": 0, "point_in_time_recovery": True}),
+    (
+        "table",
+        {
+            "name": "EventLog",
+            "hash_key": "date",
+            "range_key": "time",
+            "billing_mode": "PAY_PER_REQUEST",
+            "read_capacity": 0,
+            "write_capacity": 0,
+            "point_in_time_recovery": True,
+        },
+    ),
     ("route_throttle", {"POST /events": {"rate_limit": 0.5, "burst_limit": 1}}),
     ("requester.trusted_principal_arns", ["arn:aws:iam::111122223333:role/ci-loadtest"]),
     ("functions.events.runtime", "python3.13"),
@@ -171,8 +181,9 @@ GOOD_VALUES = [
 
 
 @pytest.mark.parametrize(("field", "good"), GOOD_VALUES, ids=[f for f, _ in GOOD_VALUES])
-def test_variables_accept_other_valid_values(variables_module: Any, description: dict[str, Any],
-                                             field: str, good: Any) -> None:
+def test_variables_accept_other_valid_values(
+    variables_module: Any, description: dict[str, Any], field: str, good: Any
+) -> None:
     values = _with(description, field, good)
     parse_description(values)  # the local stack accepts it too
     result = variables_module(values, "good_" + re.sub(r"\W", "_", field))
@@ -213,10 +224,12 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("field", "bad", "message", "local_too"), BAD_VALUES,
-                         ids=[f"{f}={b!r}"[:60] for f, b, _, _ in BAD_VALUES])
-def test_variables_refuse_bad_values(variables_module: Any, description: dict[str, Any],
-                                     field: str, bad: Any, message: str, local_too: bool) -> None:
+@pytest.mark.parametrize(
+    ("field", "bad", "message", "local_too"), BAD_VALUES, ids=[f"{f}={b!r}"[:60] for f, b, _, _ in BAD_VALUES]
+)
+def test_variables_refuse_bad_values(
+    variables_module: Any, description: dict[str, Any], field: str, bad: Any, message: str, local_too: bool
+) -> None:
     values = _with(description, field, bad)
     result = variables_module(values, re.sub(r"\W", "_", field))
     assert result.retcode != 0, f"terraform plan accepted {field}={bad!r}"
@@ -244,8 +257,9 @@ def names_module(tmp_path_factory: pytest.TempPathFactory, terraform_env: None) 
         (workdir / "values.tfvars.json").write_text(json.dumps(values), encoding="utf-8")
         rc, _, err = TerraformCommand.run(["init", "-input=false"], chdir=str(workdir))
         assert rc == 0, err
-        rc, _, err = TerraformCommand.run(["apply", "-auto-approve", "-input=false", "-var-file=values.tfvars.json"],
-                                          chdir=str(workdir))
+        rc, _, err = TerraformCommand.run(
+            ["apply", "-auto-approve", "-input=false", "-var-file=values.tfvars.json"], chdir=str(workdir)
+        )
         assert rc == 0, err
         rc, out, err = TerraformCommand.run(["output", "-json"], chdir=str(workdir))
         assert rc == 0, err
@@ -258,8 +272,9 @@ EXTRA_ROUTES = {"GET /events/{date}": "events", "DELETE /": "events", "PUT /sear
 
 
 @pytest.mark.parametrize("extra_routes", [{}, EXTRA_ROUTES], ids=["reference", "more-routes"])
-def test_derived_names_match_the_local_stack(names_module: Any, description: dict[str, Any],
-                                             extra_routes: dict[str, str]) -> None:
+def test_derived_names_match_the_local_stack(
+    names_module: Any, description: dict[str, Any], extra_routes: dict[str, str]
+) -> None:
     """Terraform and description.py derive the same names and route ARNs from one description."""
     values = _with(description, "routes", {**description["routes"], **extra_routes})
     names = names_module(values)
@@ -271,8 +286,10 @@ def test_derived_names_match_the_local_stack(names_module: Any, description: dic
         assert names["function_log_groups"][key] == spec.log_group
     assert set(names["route_parts"]) == set(desc.routes)
     for route_key, part in names["route_parts"].items():
-        assert desc.route_arn("111122223333", "a1b2c3", route_key) == \
-            f"arn:aws:execute-api:{desc.region}:111122223333:a1b2c3/{part['arn_suffix']}"
+        assert (
+            desc.route_arn("111122223333", "a1b2c3", route_key)
+            == f"arn:aws:execute-api:{desc.region}:111122223333:a1b2c3/{part['arn_suffix']}"
+        )
         assert part["function"] == desc.routes[route_key]
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,100}", part["statement_id"]), part["statement_id"]
     statement_ids = [p["statement_id"] for p in names["route_parts"].values()]
@@ -343,7 +360,9 @@ def test_table(tf: Module, description: dict[str, Any]) -> None:
     assert table["billing_mode"] == "${var.table.billing_mode}"
     assert "var.table.read_capacity" in table["read_capacity"] and "var.table.write_capacity" in table["write_capacity"]
     assert {(a["name"], a["type"]) for a in table["attribute"]} == {
-        ("${var.table.hash_key}", "S"), ("${var.table.range_key}", "S")}
+        ("${var.table.hash_key}", "S"),
+        ("${var.table.range_key}", "S"),
+    }
     assert block(table, "point_in_time_recovery")["enabled"] == "${var.table.point_in_time_recovery}"
     assert block(table, "server_side_encryption")["enabled"] is True
     t = description["table"]
@@ -450,8 +469,10 @@ def test_requester_may_invoke_exactly_the_routes(tf: Module) -> None:
     assert stmt["actions"] == ["execute-api:Invoke"]
     assert stmt["resources"] == "${local.route_arns}"
     # <execution_arn>/$default/GET/events, one per route (aws-behaviour.md §1.3).
-    assert "aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}" \
+    assert (
+        "aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
         in tf.locals["route_arns"]
+    )
     assert "for key, route in local.route_parts" in tf.locals["route_arns"]
     assert "for key, function in var.routes" in tf.locals["route_parts"]
     assert tf.resource("aws_apigatewayv2_stage.default")["name"] == "${local.stage_name}"
@@ -608,9 +629,21 @@ def test_custom_domain(tf: Module) -> None:
 
 
 def test_outputs_for_loadcheck_run(tf: Module) -> None:
-    needed = {"endpoint_url", "domain", "region", "api_id", "account_id", "table_name", "access_log_group",
-              "lambda_log_groups", "function_names", "requester_role_arn", "search_endpoint", "search_index",
-              "execute_api_arn"}
+    needed = {
+        "endpoint_url",
+        "domain",
+        "region",
+        "api_id",
+        "account_id",
+        "table_name",
+        "access_log_group",
+        "lambda_log_groups",
+        "function_names",
+        "requester_role_arn",
+        "search_endpoint",
+        "search_index",
+        "execute_api_arn",
+    }
     assert needed <= set(tf.outputs), f"missing outputs: {sorted(needed - set(tf.outputs))}"
     assert tf.outputs["endpoint_url"]["value"].startswith("https://")
     assert tf.outputs["search_endpoint"]["value"].startswith("https://")
@@ -633,15 +666,24 @@ def test_checkov_skips_each_carry_a_reason() -> None:
 def test_checkov_reports_no_failed_checks() -> None:
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make tools` (checkov needs its own virtualenv)")
-    proc = subprocess.run([str(CHECKOV), "-d", str(TF_DIR), "--quiet", "--compact", "-o", "json"],
-                          cwd=REPO, capture_output=True, text=True, timeout=240, check=False)
+    proc = subprocess.run(
+        [str(CHECKOV), "-d", str(TF_DIR), "--quiet", "--compact", "-o", "json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"checkov printed no JSON (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     reports = report if isinstance(report, list) else [report]
-    failed = [(c["check_id"], c["resource"], c["check_name"])
-              for r in reports for c in r.get("results", {}).get("failed_checks", [])]
+    failed = [
+        (c["check_id"], c["resource"], c["check_name"])
+        for r in reports
+        for c in r.get("results", {}).get("failed_checks", [])
+    ]
     assert not failed, "checkov failed checks:\n" + "\n".join(map(str, failed))
     terraform = [r for r in reports if r.get("check_type") == "terraform"]
     assert terraform, f"checkov scanned no Terraform: {proc.stdout[-1000:]}"
