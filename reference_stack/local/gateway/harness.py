@@ -65,9 +65,18 @@ def _user(name: str, policies: list[dict[str, Any]], account_id: str) -> Identit
                     secret_access_key=secrets.token_urlsafe(30), policies=policies)
 
 
+def _role(name: str, function_name: str, account_id: str) -> Identity:
+    return Identity(name=name, arn=f"arn:aws:sts::{account_id}:assumed-role/{name}/{function_name}",
+                    principal_arn=f"arn:aws:iam::{account_id}:role/{name}",
+                    user_id="AROA" + secrets.token_hex(8).upper() + ":" + function_name,
+                    access_key_id="ASIA" + secrets.token_hex(8).upper(), secret_access_key=secrets.token_urlsafe(30),
+                    session_token=secrets.token_urlsafe(40))
+
+
 def make_identities(path: Path, *, region: str, api_id: str, routes: list[str],
-                    account_id: str = ACCOUNT_ID) -> dict[str, Identity]:
-    """``admin`` (``*``), ``requester`` (execute-api:Invoke on exactly ``routes``), ``denied`` (none)."""
+                    account_id: str = ACCOUNT_ID, roles: dict[str, str] | None = None) -> dict[str, Identity]:
+    """``admin`` (``*``), ``requester`` (execute-api:Invoke on exactly ``routes``), ``denied`` (none),
+    and one role identity per ``roles`` entry (role name -> function name) for Lambda functions."""
     allow_routes = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": "execute-api:Invoke",
         "Resource": [route_arn(region, account_id, api_id, r) for r in routes]}]}
@@ -77,6 +86,8 @@ def make_identities(path: Path, *, region: str, api_id: str, routes: list[str],
         "requester": _user("requester", [allow_routes], account_id),
         "denied": _user("denied", [], account_id),
     }
+    for role, function_name in (roles or {}).items():
+        identities[role] = _role(role, function_name, account_id)
     write_identities(path, identities, account_id)
     return identities
 
@@ -192,22 +203,23 @@ def gateway_config(*, directory: Path, tls: TlsFiles, identities_file: Path, lam
     return cfg
 
 
-class GatewayProcess:
-    """``python -m reference_stack.local.gateway`` in its own process group; stop() always kills it."""
+class ServiceProcess:
+    """Another local-stack service (``python -m <module> --config``) in its own process group."""
 
-    def __init__(self, config: dict[str, Any], config_path: Path, *, log_path: Path | None = None) -> None:
+    def __init__(self, module: str, config: dict[str, Any], config_path: Path) -> None:
+        self.module = module
         self.config = config
         self.config_path = config_path
-        self.log_path = log_path or config_path.with_suffix(".log")
+        self.log_path = config_path.with_suffix(".log")
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
-    def start(self, timeout_s: float = 30.0) -> GatewayProcess:
+    def start(self, timeout_s: float = 30.0) -> ServiceProcess:
         ready = Path(self.config["ready_file"])
         ready.unlink(missing_ok=True)
         write_json_atomic(self.config_path, self.config)
         with open(self.log_path, "ab") as log_fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "reference_stack.local.gateway", "--config", str(self.config_path)],
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module, "--config", str(self.config_path)],
                                          cwd=REPO_ROOT, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -215,11 +227,11 @@ class GatewayProcess:
                 self.port = json.loads(ready.read_text())["port"]
                 return self
             if self.proc.poll() is not None:
-                raise StackError(f"gateway exited with status {self.proc.returncode} before it was ready",
+                raise StackError(f"{self.module} exited with status {self.proc.returncode} before it was ready",
                                  value=self.proc.returncode, hint=f"read {self.log_path}")
             time.sleep(0.05)  # polling the ready file against a deadline
         self.stop()
-        raise StackError(f"gateway not ready within {timeout_s} s", value=timeout_s, hint=f"read {self.log_path}")
+        raise StackError(f"{self.module} not ready within {timeout_s} s", value=timeout_s, hint=f"read {self.log_path}")
 
     def stop(self, timeout_s: float = 10.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -234,6 +246,17 @@ class GatewayProcess:
         except ProcessLookupError:
             return self.proc.wait(5)
 
+
+class GatewayProcess(ServiceProcess):
+    """``python -m reference_stack.local.gateway`` in its own process group; stop() always kills it."""
+
+    def __init__(self, config: dict[str, Any], config_path: Path) -> None:
+        super().__init__("reference_stack.local.gateway", config, config_path)
+
+    def start(self, timeout_s: float = 30.0) -> GatewayProcess:
+        super().start(timeout_s)
+        return self
+
     def __enter__(self) -> GatewayProcess:
         return self.start()
 
@@ -242,3 +265,4 @@ class GatewayProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+

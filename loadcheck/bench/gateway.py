@@ -1,0 +1,222 @@
+"""``loadcheck bench gateway``: signed requests per second and latency through the local gateway.
+
+Self-contained: starts moto (CloudWatch Logs, for the access logs the gateway ships), a Lambda
+backend with a no-op function, and the gateway (HTTPS, SigV4 + IAM, access logs on), all on
+127.0.0.1, then drives ``GET /noop`` from ``--connections`` threads, each holding one keep-alive
+TLS connection and signing every request with :class:`loadcheck.sigv4.Signer`.
+
+Backends (``--backend``):
+
+- ``lambda`` (default): the real local Lambda service (``reference_stack.local.lambda_``)
+  running the no-op handler in awslambdaric environments, reserved concurrency = connections;
+- ``seam``: an in-process HTTP server implementing the Invoke API, answering at once; it
+  isolates the gateway's own cost (but shares this process's GIL with the load threads).
+
+The stage throttle is off for the run (only the account bucket, 10,000 rps, applies), so the
+numbers are capacity, not a throttle setting. Latency is client-side, from before signing to
+the last body byte, recorded in an HDR histogram (microseconds, 3 significant digits); the
+first ``--warmup`` seconds (cold starts) are not counted. The gateway's own CPU time over the
+measured interval is reported, so the CPU split between gateway and the rest is visible.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadcheck.errors import ConfigError
+from loadcheck.sigv4 import Credentials, Signer
+
+DOMAIN = "events.loadcheck.test"
+API_ID = "benchapi01"
+REGION = "us-east-1"
+FUNCTION = "loadcheck-noop"
+NOOP_HANDLER = '''def handler(event, context):
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
+'''
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 with SNI and Host naming the custom domain (what DNS would resolve)."""
+
+    def __init__(self, port: int, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(DOMAIN, port, context=context, timeout=timeout)
+        self._ctx = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._ctx.wrap_socket(raw, server_hostname=DOMAIN)
+
+
+def _drive(*, port: int, ca_file: str, creds: Credentials, connections: int, warmup_s: float,
+           duration_s: float, gateway_pid: int | None) -> dict[str, Any]:
+    import psutil
+    from hdrh.histogram import HdrHistogram
+
+    ctx = ssl.create_default_context(cafile=ca_file)
+    signer = Signer("execute-api", REGION)
+    host = f"{DOMAIN}:{port}"
+    start = time.monotonic()
+    measure_from = start + warmup_s
+    stop_at = measure_from + duration_s
+    hists = [HdrHistogram(1, 60_000_000, 3) for _ in range(connections)]
+    statuses: list[Counter[int]] = [Counter() for _ in range(connections)]
+    errors: list[str] = []
+    barrier = threading.Barrier(connections)
+
+    def worker(i: int) -> None:
+        conn = _PinnedHTTPSConnection(port, ctx, timeout=35)
+        barrier.wait()
+        try:
+            while True:
+                t0 = time.monotonic()
+                if t0 >= stop_at:
+                    return
+                headers = signer.sign(creds, "GET", host, "/noop")
+                try:
+                    conn.request("GET", "/noop", headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    conn.close()
+                    conn = _PinnedHTTPSConnection(port, ctx, timeout=35)
+                    continue
+                t1 = time.monotonic()
+                if t0 >= measure_from:
+                    hists[i].record_value(max(1, int((t1 - t0) * 1_000_000)))
+                    statuses[i][resp.status] += 1
+        finally:
+            conn.close()
+
+    proc = psutil.Process(gateway_pid) if gateway_pid else None
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
+    for t in threads:
+        t.start()
+    # CPU of the gateway over the measured interval only.
+    while time.monotonic() < measure_from:
+        time.sleep(min(0.05, max(0.0, measure_from - time.monotonic())))  # waiting out the warm-up
+    cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
+    wall0 = time.monotonic()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - wall0
+    cpu1 = sum(proc.cpu_times()[:2]) if proc else 0.0
+    total = HdrHistogram(1, 60_000_000, 3)
+    for h in hists:
+        total.add(h)
+    status_total: Counter[int] = Counter()
+    for c in statuses:
+        status_total.update(c)
+    n = total.get_total_count()
+    return {
+        "requests": n, "duration_s": round(wall, 3), "requests_per_s": round(n / wall, 1) if wall else 0.0,
+        "latency_ms": {q: round(total.get_value_at_percentile(p) / 1000.0, 2)
+                       for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))} if n else {},
+        "statuses": {str(k): v for k, v in sorted(status_total.items())},
+        "errors": len(errors), "first_errors": errors[:3],
+        "gateway_cpu_s": round(cpu1 - cpu0, 2), "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1) if wall else 0.0,
+    }
+
+
+def run_bench(*, connections: int, duration_s: float, warmup_s: float, backend: str,
+              work_dir: Path | None = None) -> dict[str, Any]:
+    """Start moto, the backend and the gateway; drive load; stop everything; return the figures."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from reference_stack.local.gateway import harness
+
+    if connections < 1 or duration_s <= 0 or warmup_s < 0:
+        raise ConfigError(f"bad bench options connections={connections} duration={duration_s} warmup={warmup_s}",
+                          value=(connections, duration_s, warmup_s), hint="use --connections >= 1, --duration > 0, --warmup >= 0")
+    with ExitStack() as stack:
+        tmp = Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadcheck-bench-gw-")))
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        mhost, mport = moto.get_host_and_port()
+        aws = f"http://{mhost}:{mport}"
+        logs = boto3.client("logs", region_name=REGION, endpoint_url=aws, aws_access_key_id="bench",
+                            aws_secret_access_key="bench")  # noqa: S106 - moto does not check keys
+        logs.create_log_group(logGroupName="/aws/apigateway/bench")
+        logs.create_log_group(logGroupName=f"/aws/lambda/{FUNCTION}")
+        routes = {"GET /noop": FUNCTION}
+        ids = harness.make_identities(tmp / "identities.json", region=REGION, api_id=API_ID, routes=list(routes),
+                                      roles={"noop-role": FUNCTION})
+        tls = harness.make_tls_files(tmp / "tls", [DOMAIN, "127.0.0.1"])
+        if backend == "lambda":
+            (tmp / "task").mkdir(exist_ok=True)
+            (tmp / "task" / "noop.py").write_text(NOOP_HANDLER)
+            lam = harness.ServiceProcess("reference_stack.local.lambda_", {
+                "service": "lambda", "host": "127.0.0.1", "port": 0, "ready_file": str(tmp / "lambda.ready"),
+                "parent_pid": os.getpid(), "region": REGION, "account_id": "123456789012",
+                "identities_file": str(tmp / "identities.json"), "aws_endpoint_url": aws, "python": sys.executable,
+                "faults": {}, "log_level": "WARNING",
+                "functions": {FUNCTION: {"key": "noop", "handler": "noop.handler", "task_root": str(tmp / "task"),
+                                         "memory_mb": 128, "timeout_s": 10, "reserved_concurrency": connections,
+                                         "environment": {}, "role_identity": "noop-role",
+                                         "log_group": f"/aws/lambda/{FUNCTION}"}}}, tmp / "lambda.json")
+            lam.start(timeout_s=60)
+            stack.callback(lam.stop)
+            lambda_endpoint = f"http://127.0.0.1:{lam.port}"
+        elif backend == "seam":
+            invoke = stack.enter_context(harness.InvokeServer({FUNCTION: harness.noop_function}))
+            lambda_endpoint = invoke.endpoint
+        else:
+            raise ConfigError(f"unknown backend {backend!r}", value=backend, hint="use --backend lambda or --backend seam")
+        cfg = harness.gateway_config(directory=tmp, tls=tls, identities_file=tmp / "identities.json",
+                                     lambda_endpoint=lambda_endpoint, routes=routes, aws_endpoint_url=aws,
+                                     api_id=API_ID, domain=DOMAIN, region=REGION, log_group="/aws/apigateway/bench",
+                                     throttle=None, cors=None, log_level="WARNING")
+        cfg["access_log"]["batch_interval_s"] = 1.0
+        gw = harness.GatewayProcess(cfg, tmp / "gateway.json").start()
+        stack.callback(gw.stop)
+        requester = ids["requester"]
+        figures = _drive(port=gw.port, ca_file=tls.ca_file, creds=Credentials(requester.access_key_id, requester.secret_access_key),
+                         connections=connections, warmup_s=warmup_s, duration_s=duration_s,
+                         gateway_pid=gw.proc.pid if gw.proc else None)
+        return {"bench": "gateway", "backend": backend, "connections": connections, "route": "GET /noop",
+                "signed": "SigV4 execute-api (loadcheck.sigv4.Signer)", "tls": "TLS 1.2+/keep-alive", **figures}
+
+
+@click.command("gateway")
+@click.option("--connections", "-c", default=8, show_default=True, help="client threads, one keep-alive connection each")
+@click.option("--duration", "-d", default=10.0, show_default=True, help="measured seconds")
+@click.option("--warmup", default=2.0, show_default=True, help="seconds of load before measuring (cold starts)")
+@click.option("--backend", type=click.Choice(["lambda", "seam"]), default="lambda", show_default=True,
+              help="lambda: the real local Lambda service; seam: an in-process Invoke API answering at once")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def command(connections: int, duration: float, warmup: float, backend: str, as_json: bool) -> None:
+    """Signed requests/s and p50/p99 latency through the local gateway for a no-op handler."""
+    result = run_bench(connections=connections, duration_s=duration, warmup_s=warmup, backend=backend)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    lat = result["latency_ms"]
+    click.echo(f"gateway bench ({backend} backend, {connections} connections, {result['duration_s']} s measured)")
+    click.echo(f"  {result['requests']} signed GET /noop -> {result['requests_per_s']} req/s")
+    if lat:
+        click.echo(f"  latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
+    click.echo(f"  statuses {result['statuses']}  errors {result['errors']}")
+    click.echo(f"  gateway CPU {result['gateway_cpu_s']} s ({result['gateway_cpu_percent']}% of one core)")
+
+
+if __name__ == "__main__":
+    command()
