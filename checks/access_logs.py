@@ -130,7 +130,7 @@ def _v_time(j: Judge, v: str, rec: dict[str, Any]) -> tuple[str, str] | None:
         return ("bad_form", f"{v!r} is not CLF time dd/MMM/yyyy:HH:mm:ss +0000")
     sent = float(rec["t_start_ms"]) / 1000.0
     if not (sent - j.tol_ms / 1000.0 - 1.0 <= t <= sent + j.tol_ms / 1000.0 + float(rec.get("latency_ms") or 0) / 1000.0):
-        return ("mismatch", f"{v} is not when the client sent it ({_dt.datetime.fromtimestamp(sent, _dt.timezone.utc):%d/%b/%Y:%H:%M:%S} UTC)")
+        return ("mismatch", f"{v} is not when the client sent it ({_dt.datetime.fromtimestamp(sent, _dt.UTC):%d/%b/%Y:%H:%M:%S} UTC)")
     return None
 
 

@@ -228,7 +228,7 @@ def epoch_s(value: Any) -> float | None:
         except ValueError:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.timezone.utc)
+            when = when.replace(tzinfo=_dt.UTC)
         return when.timestamp()
     return None
 

@@ -43,8 +43,8 @@ def window_minutes(start_ms: float, end_ms: float) -> tuple[int, int]:
 def _stats(client: Any, name: str, dims: list[dict[str, str]], start: int, end: int) -> dict[int, float]:
     resp = client.get_metric_statistics(
         Namespace=NAMESPACE, MetricName=name, Dimensions=dims,
-        StartTime=_dt.datetime.fromtimestamp(start, _dt.timezone.utc),
-        EndTime=_dt.datetime.fromtimestamp(end, _dt.timezone.utc), Period=60, Statistics=["Sum"])
+        StartTime=_dt.datetime.fromtimestamp(start, _dt.UTC),
+        EndTime=_dt.datetime.fromtimestamp(end, _dt.UTC), Period=60, Statistics=["Sum"])
     out: dict[int, float] = {}
     for dp in resp.get("Datapoints", []):
         minute = int(dp["Timestamp"].timestamp() // 60 * 60)

@@ -114,7 +114,10 @@ def verdict(results: list[CheckResult]) -> str:
 
 
 def build_results(run_dir: Path, results: list[CheckResult], *, started_at: str, ended_at: str,
-                  options: dict[str, Any] | None = None, target: dict[str, Any] | None = None) -> dict[str, Any]:
+                  options: dict[str, Any] | None = None, target: dict[str, Any] | None = None,
+                  check_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The results document. ``options``: the run's options (default: run.json's);
+    ``check_options``: how the checks ran (budget, names), under ``options.check``."""
     run_dir = Path(run_dir)
     run = read_run_json(run_dir)
     routes, window, latencies = ledger_stats(run_dir)
@@ -127,7 +130,7 @@ def build_results(run_dir: Path, results: list[CheckResult], *, started_at: str,
         "ended_at": ended_at,
         "run": {"started_at": run.get("started_at"), "ended_at": run.get("ended_at"), "status": run.get("status"),
                 "ledger_window_ms": [window.start_ms, window.end_ms], "latency_source": source},
-        "options": {"run": run.get("options", {}), "check": options or {}},
+        "options": {**(run.get("options") or {}), **(options or {}), "check": check_options or {}},
         "routes": routes,
         "checks": [r.to_dict() for r in results],
         "verdict": verdict(results),
@@ -156,7 +159,7 @@ def write_results(run_dir: Path, results: list[CheckResult] | dict[str, Any], **
     if isinstance(results, dict):
         doc = results
     else:
-        now = _dt.datetime.now(_dt.timezone.utc).isoformat()
+        now = _dt.datetime.now(_dt.UTC).isoformat()
         kwargs.setdefault("started_at", now)
         kwargs.setdefault("ended_at", now)
         doc = build_results(Path(run_dir), results, **kwargs)

@@ -178,5 +178,5 @@ def run_checks(run_dir: Path, *, state_dir: str | os.PathLike[str] | None = None
     return results
 
 
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+def iso_now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")

@@ -100,7 +100,7 @@ def write_run(run_dir: Path, records: list[dict[str, Any]], *, target: Target | 
     writer.close()
     start = min((r["t_start_ms"] for r in records), default=0.0)
     end = max((r["t_start_ms"] + r["latency_ms"] for r in records), default=0.0)
-    iso = lambda ms: _dt.datetime.fromtimestamp(ms / 1000.0, _dt.timezone.utc).isoformat()  # noqa: E731
+    iso = lambda ms: _dt.datetime.fromtimestamp(ms / 1000.0, _dt.UTC).isoformat()  # noqa: E731
     write_json_atomic(run_dir / "run.json", {
         "schema_version": 1, "run_id": records[0]["run_id"] if records else run_dir.name, "status": "complete",
         "target": target.to_public(), "options": {"duration_s": (end - start) / 1000.0}, "versions": {},
@@ -144,7 +144,7 @@ def wcu_of_landed(records: list[dict[str, Any]]) -> int:
 
 
 def clf(ms: float) -> str:
-    return _dt.datetime.fromtimestamp(ms / 1000.0, _dt.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return _dt.datetime.fromtimestamp(ms / 1000.0, _dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
 
 def access_log_record(rec: dict[str, Any], fmt: dict[str, str], *, domain: str = DOMAIN) -> dict[str, str]:
@@ -231,7 +231,7 @@ def publish_metrics(client: Any, table: str, records: list[dict[str, Any]], *, a
         elif r["route"] == "GET /events" and 200 <= status < 300:
             m["ConsumedReadCapacityUnits"] = m.get("ConsumedReadCapacityUnits", 0) + 0.5
     for minute, values in minutes.items():
-        stamp = _dt.datetime.fromtimestamp(minute, _dt.timezone.utc)
+        stamp = _dt.datetime.fromtimestamp(minute, _dt.UTC)
         data = []
         for name in ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "WriteThrottleEvents",
                      "ReadThrottleEvents"):

@@ -1,0 +1,70 @@
+"""``loadcheck check RUNS/<run-id>``: (re-)run the checks on a run directory, write results.json.
+
+Read-only and repeatable: the checks read the table, the logs and the metrics, and send a few
+refused probes. The target is the one run.json recorded; a local run is checked against the
+running stack of ``--state-dir``.
+
+Exit status: 0 when every check passed (skipped checks are listed, not failed); 1 when a check
+failed or could not gather its inputs (error); 2 when the run directory or its ledger is
+unreadable (a truncated or corrupt ledger is never a pass).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from loadcheck.errors import ConfigError
+
+SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+
+
+def _budget(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from loadcheck.runconfig import parse_duration
+
+    return parse_duration(value, option="--budget")
+
+
+@click.command("check")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--state-dir", default=None, help="local stack state directory (default: the one the run used)")
+@click.option("--budget", "budget", default=None, metavar="DURATION",
+              help="time each check may wait for logs/metrics/throttled reads (default 60s; $LOADCHECK_CHECK_BUDGET)")
+@click.option("--only", "only", multiple=True, metavar="NAME",
+              help="run only this check (repeatable): dynamodb_contents, throttling, access_logs, security")
+@click.option("--quiet", "-q", is_flag=True, help="no progress lines")
+def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tuple[str, ...], quiet: bool) -> None:
+    """Verify a run: nothing lost, throttling matched capacity, every request logged, security holds."""
+    from checks.runner import CHECKS, iso_now, run_checks, write_results
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is not a directory", value=str(run_dir),
+                          hint="pass a run directory, e.g. runs/<run-id> (ls runs/)")
+    for name in only:
+        if name not in CHECKS:
+            raise ConfigError(f"--only: unknown check {name!r}", value=name, hint=f"choose from: {', '.join(CHECKS)}")
+    budget_s = _budget(budget)
+    started = iso_now()
+    t0 = time.monotonic()
+
+    def progress(msg: str) -> None:
+        if not quiet:
+            click.echo(f"  {msg}", err=True)
+
+    results = run_checks(run_dir, state_dir=state_dir, budget_s=budget_s, names=list(only) or None, progress=progress)
+    opts = {"budget_s": budget_s, "only": list(only), "state_dir": state_dir}
+    path = write_results(run_dir, results, started_at=started, ended_at=iso_now(), check_options=opts)
+    width = max(len(r.name) for r in results) if results else 0
+    for r in results:
+        click.echo(f"{SYMBOL[r.status]:<5} {r.name:<{width}}  {r.summary}")
+        if r.status != "pass":
+            for ev in r.evidence[:5]:
+                click.echo(f"      {ev}")
+    click.echo(f"results: {path}  ({time.monotonic() - t0:.1f}s)")
+    if any(r.status in ("fail", "error") for r in results):
+        sys.exit(1)
