@@ -61,6 +61,7 @@ FUNCTIONS = {
     "noinit": _fn("nothere"),
     "faulty": _fn("noop", timeout_s=1),
     "throttled0": _fn("noop", reserved=0),
+    "big": _fn("big"),
 }
 
 
@@ -141,9 +142,10 @@ def start_service(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **ext
               "functions": {name: {**spec, "key": name, "log_group": f"/aws/lambda/{name}"}
                             for name, spec in functions.items()}, **extra}
     (tmp / "lambda.json").write_text(json.dumps(config))
-    stderr = open(tmp / "lambda.log", "wb")  # noqa: SIM115 (closed by the caller's teardown via the process)
-    return subprocess.Popen([sys.executable, "-m", "reference_stack.local.lambda_", "--config", str(tmp / "lambda.json")],
-                            stderr=stderr, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+    with open(tmp / "lambda.log", "wb") as stderr:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "reference_stack.local.lambda_", "--config", str(tmp / "lambda.json")],
+            stderr=stderr, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
 
 
 def wait_ready(tmp: Path, process: subprocess.Popen[bytes]) -> int:
@@ -260,6 +262,17 @@ def test_invalid_json_payload_is_rejected(service: Service) -> None:
     status, headers, body = service.invoke("echo", raw=b"{not json")
     assert status == 400
     assert headers["x-amzn-errortype"] == "InvalidRequestContentException"
+
+
+def test_payload_limits_are_six_megabytes(service: Service) -> None:
+    status, headers, _ = service.invoke("echo", raw=b'"' + b"x" * 6_291_456 + b'"')
+    assert status == 413 and headers["x-amzn-errortype"] == "RequestTooLargeException"
+    status, headers, body = service.invoke("big", {"bytes": 1_000_000})
+    assert status == 200 and len(body) == 1_000_000
+    status, headers, body = service.invoke("big", {"bytes": 6_400_000})
+    assert status == 200 and headers["x-amz-function-error"] == "Unhandled"
+    assert body["errorType"] == "Function.ResponseSizeTooLarge"
+    assert "6291556 bytes" in body["errorMessage"]
 
 
 def test_event_invocation_type_is_refused_with_the_fix(service: Service) -> None:

@@ -58,3 +58,8 @@ def environ(event, context):
             "request_id": context.aws_request_id, "function_arn": context.invoked_function_arn,
             "remaining_ms": context.get_remaining_time_in_millis(),
             "log_stream": context.log_stream_name, "memory": context.memory_limit_in_mb}
+
+
+def big(event, context):
+    """A response of ``event["bytes"]`` bytes (as a JSON string): over 6 MB Lambda refuses it."""
+    return "x" * int(event["bytes"])
