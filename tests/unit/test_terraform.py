@@ -332,10 +332,20 @@ def test_every_reference_resolves(tf: Module) -> None:
         assert name in tf.locals, f"local.{name} is not declared"
     for rtype, rname in set(re.findall(r"\bdata\.([a-z0-9_]+)\.([a-z0-9_]+)", text)):
         assert f"{rtype}.{rname}" in tf.data, f"data.{rtype}.{rname} is not declared"
-    declared_types = {a.split(".")[0] for a in tf.resources}
     for rtype, rname in set(re.findall(r"(?<![.\w])((?:aws|archive)_[a-z0-9_]+)\.([a-z_][a-z0-9_]*)", text)):
-        if rtype in declared_types or f"{rtype}.{rname}" in tf.resources:
-            assert f"{rtype}.{rname}" in tf.resources, f"{rtype}.{rname} is not declared"
+        assert f"{rtype}.{rname}" in tf.resources, f"{rtype}.{rname} is not declared"
+
+
+def test_each_value_attributes_exist(tf: Module) -> None:
+    """`each.value.<attr>` in a block iterating a variable names an attribute of its type."""
+    for address, body in {**tf.resources, **tf.data}.items():
+        match = re.fullmatch(r"\$\{var\.([a-z_]+)\}", str(body.get("for_each", "")))
+        if not match:
+            continue
+        var_type = tf.variables[match.group(1)]["type"]
+        attributes = set(re.findall(r"(\w+)\s*=", var_type))
+        for attribute in set(re.findall(r"\beach\.value\.(\w+)", json.dumps(body))):
+            assert attribute in attributes, f"{address}: each.value.{attribute} is not in var.{match.group(1)}"
 
 
 def test_versions_and_providers(tf: Module) -> None:
