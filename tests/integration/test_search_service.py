@@ -15,8 +15,15 @@ from typing import Any
 import pytest
 import requests
 from botocore.credentials import Credentials
-from opensearchpy import AuthorizationException, AWSV4SignerAuth, NotFoundError, OpenSearch, RequestError
-from opensearchpy import RequestsHttpConnection, helpers
+from opensearchpy import (
+    AuthorizationException,
+    AWSV4SignerAuth,
+    NotFoundError,
+    OpenSearch,
+    RequestError,
+    RequestsHttpConnection,
+    helpers,
+)
 from requests_aws4auth import AWS4Auth
 
 from loadcheck.state import Identity, write_identities
@@ -41,20 +48,20 @@ def make_identities(path: Path) -> dict[str, Identity]:
     ids = {
         "admin": Identity(name="admin", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
                           principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin", user_id="AIDAADMINX",
-                          access_key_id="AKIAADMINTEST0001", secret_access_key="admin-secret-key",
+                          access_key_id="AKIAADMINTEST0001", secret_access_key="admin-secret-key",  # noqa: S106 - a test key
                           policies=[{"Version": "2012-10-17",
                                      "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]),
         "requester": Identity(name="requester", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
                               principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester", user_id="AIDAREQX",
-                              access_key_id="AKIAREQTEST000001", secret_access_key="requester-secret-key",
+                              access_key_id="AKIAREQTEST000001", secret_access_key="requester-secret-key",  # noqa: S106 - a test key
                               policies=[{"Version": "2012-10-17", "Statement": [
                                   {"Effect": "Allow", "Action": "execute-api:Invoke",
                                    "Resource": f"arn:aws:execute-api:{REGION}:{ACCT}:abc123/$default/GET/search"}]}]),
         "search-role": Identity(name="search-role",
                                 arn=f"arn:aws:sts::{ACCT}:assumed-role/loadcheck-search-role/loadcheck-search",
                                 principal_arn=ROLE_ARN, user_id="AROASEARCHX:loadcheck-search",
-                                access_key_id="ASIASEARCHTEST001", secret_access_key="search-role-secret",
-                                session_token="session-token-search"),
+                                access_key_id="ASIASEARCHTEST001", secret_access_key="search-role-secret",  # noqa: S106 - a test key
+                                session_token="session-token-search"),  # noqa: S106 - a test key
     }
     write_identities(path, ids, ACCT)
     return ids

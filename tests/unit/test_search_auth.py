@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+
 from loadcheck.errors import ConfigError
 from loadcheck.sigv4 import Credentials as SigCredentials
 from loadcheck.sigv4 import Signer
@@ -22,16 +23,16 @@ def identities() -> dict[str, Identity]:
     return {
         "admin": Identity(name="admin", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
                           principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin", user_id="AIDAADMIN",
-                          access_key_id="AKIAADMIN", secret_access_key="admin-secret",
+                          access_key_id="AKIAADMIN", secret_access_key="admin-secret",  # noqa: S106 - a test key
                           policies=[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]),
         "requester": Identity(name="requester", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
                               principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester", user_id="AIDAREQ",
-                              access_key_id="AKIAREQ", secret_access_key="req-secret",
+                              access_key_id="AKIAREQ", secret_access_key="req-secret",  # noqa: S106 - a test key
                               policies=[{"Version": "2012-10-17", "Statement": [
                                   {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}]}]),
         "search-role": Identity(name="search-role", arn=f"arn:aws:sts::{ACCT}:assumed-role/loadcheck-search-role/fn",
                                 principal_arn=ROLE, user_id="AROA:fn", access_key_id="ASIAROLE",
-                                secret_access_key="role-secret", session_token="token-1"),
+                                secret_access_key="role-secret", session_token="token-1"),  # noqa: S106 - a test key
     }
 
 
@@ -96,7 +97,7 @@ def test_open_policy_admits_anonymous() -> None:
 
 def test_bad_signature_and_expired_and_wrong_scope() -> None:
     with pytest.raises(AuthFailure) as err:
-        authorizer().check(**signed("search-role", secret="not-the-secret"))
+        authorizer().check(**signed("search-role", secret="not-the-secret"))  # noqa: S106 - a test key
     assert err.value.body["message"].startswith("The request signature we calculated does not match")
     req = signed("search-role")
     req["body"] = b'{"query": {"match_all": {}}}'  # tampered after signing

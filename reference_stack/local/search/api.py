@@ -167,7 +167,7 @@ class Api:
                 search = (lambda: self._search(index_name, req.body, params), SEARCH_PARAMS)
                 return [("GET", *search), ("POST", *search)]
             if op == "_count":
-                c = (lambda: self._count(index_name, req.body), set())
+                c: tuple[Callable[[], Response], set[str]] = (lambda: self._count(index_name, req.body), set())
                 return [("GET", *c), ("POST", *c)]
             if op == "_refresh":
                 return [("POST", lambda: self._refresh(index_name), set()),

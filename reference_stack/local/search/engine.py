@@ -36,7 +36,7 @@ from typing import Any
 import tantivy
 
 from .errors import IllegalArgument, IndexNotFound, SearchApiError
-from .mapping import ID_FIELD, SOURCE_FIELD, Mapping, build_mapping, completion_inputs, to_document
+from .mapping import ID_FIELD, Mapping, build_mapping, completion_inputs, stored_id, stored_source, to_document
 
 _INVALID_INDEX_CHARS = set('\\/*?"<>| ,#:')
 WRITER_HEAP = 50_000_000
@@ -140,7 +140,7 @@ class SearchIndex:
         for _, addr in searcher.search(tantivy.Query.all_query(), limit=searcher.num_docs).hits:
             doc = searcher.doc(addr)
             self._seq_no += 1
-            self.live[doc.get_first(ID_FIELD)] = DocState(json.loads(doc.get_first(SOURCE_FIELD)), 1, self._seq_no)
+            self.live[stored_id(doc)] = DocState(stored_source(doc), 1, self._seq_no)
         self._rebuild_completions()
 
     # -- writes ------------------------------------------------------------------------------

@@ -200,6 +200,20 @@ def build_mapping(mappings: dict[str, Any], settings: dict[str, Any]) -> Mapping
 # Documents
 
 
+def stored_id(doc: tantivy.Document) -> str:
+    return str(doc.get_first(ID_FIELD))
+
+
+def stored_source(doc: tantivy.Document) -> dict[str, Any]:
+    raw = doc.get_first(SOURCE_FIELD)
+    return dict(json.loads(raw)) if raw is not None else {}
+
+
+def hit_count(result: tantivy.SearchResult) -> int:
+    """``SearchResult.count`` (present when searching with ``count=True``; missing from tantivy's stub)."""
+    return int(getattr(result, "count", 0) or 0)
+
+
 def source_values(source: dict[str, Any], path: str) -> list[Any]:
     """Every value at a dotted ``path`` of ``_source``, arrays flattened (objects in arrays too)."""
     nodes: list[Any] = [source]
@@ -343,6 +357,7 @@ def completion_inputs(mapping: Mapping, path: str, doc_id: str, source: dict[str
     out: list[tuple[str, str, int]] = []
     analyzer = mapping.completions[path]
     for value in source_values(source, path):
+        inputs: list[Any]
         if isinstance(value, str):
             inputs, weight = [value], 1
         elif isinstance(value, dict):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
-import json
 import time
 from typing import Any
 
@@ -31,7 +30,7 @@ import tantivy
 
 from .engine import SearchIndex
 from .errors import IllegalArgument, ParsingError
-from .mapping import ID_FIELD, SOURCE_FIELD
+from .mapping import ID_FIELD, hit_count, stored_id, stored_source
 from .query import QueryTranslator
 
 DEFAULT_TRACK_TOTAL_HITS = 10_000
@@ -68,8 +67,8 @@ class SourceFilter:
         elif isinstance(spec, dict):
             inc = spec.get("includes", spec.get("include", []))
             exc = spec.get("excludes", spec.get("exclude", []))
-            self.includes = [inc] if isinstance(inc, str) else list(inc)
-            self.excludes = [exc] if isinstance(exc, str) else list(exc)
+            self.includes = [inc] if isinstance(inc, str) else [str(x) for x in inc or []]
+            self.excludes = [exc] if isinstance(exc, str) else [str(x) for x in exc or []]
         else:
             raise ParsingError(f"[_source] must be a boolean, a string, an array or an object, got {spec!r}")
 
@@ -171,9 +170,11 @@ class SearchRequest:
             source_spec = {"includes": [p for p in params.get("_source_includes", "").split(",") if p],
                            "excludes": [p for p in params.get("_source_excludes", "").split(",") if p]}
         self.source = SourceFilter(source_spec)
-        tth = params.get("track_total_hits", body.get("track_total_hits", DEFAULT_TRACK_TOTAL_HITS))
+        tth: Any = params.get("track_total_hits", body.get("track_total_hits", DEFAULT_TRACK_TOTAL_HITS))
         if isinstance(tth, str):
             tth = True if tth == "true" else False if tth == "false" else _int_param("track_total_hits", tth)
+        elif not isinstance(tth, bool | int):
+            raise IllegalArgument(f"[track_total_hits] must be true, false or an integer, got [{tth}]")
         self.track_total_hits: bool | int = tth
         self.total_as_int = params.get("rest_total_hits_as_int", "false") == "true"
         self.sort = _sort_spec(body["sort"]) if "sort" in body else []
@@ -223,7 +224,7 @@ class SearchRequest:
         return response
 
     def _hit(self, doc: tantivy.Document, score: float | None) -> dict[str, Any]:
-        doc_id = doc.get_first(ID_FIELD)
+        doc_id = stored_id(doc)
         hit: dict[str, Any] = {"_index": self.index.name, "_id": doc_id}
         if self.version or self.seq_no:
             state = self.index.get(doc_id)
@@ -234,7 +235,7 @@ class SearchRequest:
                 hit["_primary_term"] = 1
         hit["_score"] = score
         if self.source.enabled:
-            hit["_source"] = self.source.apply(json.loads(doc.get_first(SOURCE_FIELD)))
+            hit["_source"] = self.source.apply(stored_source(doc))
         return hit
 
     def _hits(self, searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[int, float | None, list[dict[str, Any]]]:
@@ -244,14 +245,14 @@ class SearchRequest:
         wanted = self.from_ + self.size
         result = searcher.search(query, limit=max(wanted, 1), count=True)
         scored = [(s, a) for s, a in result.hits if self.min_score is None or s >= float(self.min_score)]
-        total = result.count if self.min_score is None else self._count_min_score(searcher, query)
+        total = hit_count(result) if self.min_score is None else self._count_min_score(searcher, query)
         max_score = float(scored[0][0]) if scored and self.size > 0 else None
         page = scored[self.from_:wanted]
         return total, max_score, [self._hit(searcher.doc(a), float(s)) for s, a in page]
 
     def _count_min_score(self, searcher: tantivy.Searcher, query: tantivy.Query) -> int:
         everything = searcher.search(query, limit=max(searcher.num_docs, 1)).hits
-        return sum(1 for s, _ in everything if s >= float(self.min_score))
+        return sum(1 for s, _ in everything if s >= float(self.min_score or 0))
 
     def _sorted_hits(self, searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[int, float | None, list[dict[str, Any]]]:
         everything = searcher.search(query, limit=max(searcher.num_docs, 1), count=True)
@@ -260,7 +261,7 @@ class SearchRequest:
             if self.min_score is not None and score < float(self.min_score):
                 continue
             doc = searcher.doc(addr)
-            rows.append((score, order, doc, json.loads(doc.get_first(SOURCE_FIELD))))
+            rows.append((score, order, doc, stored_source(doc)))
         max_score = max((r[0] for r in rows), default=None) if self.track_scores else None
 
         def key(row: tuple[float, int, tantivy.Document, dict[str, Any]]) -> tuple[Any, ...]:
@@ -348,7 +349,7 @@ class SearchRequest:
             if self.source.enabled:
                 hits = searcher.search(tantivy.Query.term_query(self.index.mapping.schema, ID_FIELD, doc_id), 1).hits
                 if hits:
-                    option["_source"] = self.source.apply(json.loads(searcher.doc(hits[0][1]).get_first(SOURCE_FIELD)))
+                    option["_source"] = self.source.apply(stored_source(searcher.doc(hits[0][1])))
             options.append(option)
             if len(options) >= size:
                 break
@@ -375,6 +376,6 @@ def count(index: SearchIndex, body: dict[str, Any]) -> dict[str, Any]:
         raise ParsingError(f"request does not support {sorted(set(body) - {'query'}) if isinstance(body, dict) else body!r}")
     translator = QueryTranslator(mapping=index.mapping)
     query = translator.translate(body["query"]) if "query" in body else tantivy.Query.all_query()
-    n = index.searcher().search(query, limit=1, count=True).count
+    n = hit_count(index.searcher().search(query, limit=1, count=True))
     shards = int(index.settings.get("index.number_of_shards", 1))
     return {"count": n, "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0}}
