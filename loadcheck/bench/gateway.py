@@ -21,6 +21,7 @@ measured interval is reported, so the CPU split between gateway and the rest is 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -155,8 +156,10 @@ def run_bench(*, connections: int, duration_s: float, warmup_s: float, backend: 
         aws = f"http://{mhost}:{mport}"
         logs = boto3.client("logs", region_name=REGION, endpoint_url=aws, aws_access_key_id="bench",
                             aws_secret_access_key="bench")  # noqa: S106 - moto does not check keys
-        logs.create_log_group(logGroupName="/aws/apigateway/bench")
-        logs.create_log_group(logGroupName=f"/aws/lambda/{FUNCTION}")
+        for group in ("/aws/apigateway/bench", f"/aws/lambda/{FUNCTION}"):
+            # moto's state is per process, shared by every ThreadedMotoServer in it
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
         routes = {"GET /noop": FUNCTION}
         ids = harness.make_identities(tmp / "identities.json", region=REGION, api_id=API_ID, routes=list(routes),
                                       roles={"noop-role": FUNCTION})

@@ -11,6 +11,7 @@ Route 53 alias would resolve it on AWS.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -96,7 +97,8 @@ class Stack:
             tmp / "identities.json", region=REGION, api_id=API, routes=list(ROUTES))
         self.logs = boto3.client("logs", region_name=REGION, endpoint_url=moto_url,
                                  aws_access_key_id="admin", aws_secret_access_key="admin")  # noqa: S106 - moto
-        self.logs.create_log_group(logGroupName=GROUP)
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_group(logGroupName=GROUP)  # moto's state is shared within the process
         self.gateway: harness.GatewayProcess | None = None
 
     def config(self, **overrides: Any) -> dict[str, Any]:
@@ -531,3 +533,17 @@ def test_gateway_exits_when_its_parent_dies(stack: Stack) -> None:
         parent.wait(10)
         if child_pid and psutil.pid_exists(child_pid):
             os.kill(child_pid, 9)
+
+
+# -- the benchmark runs end to end ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["seam", "lambda"])
+def test_bench_drives_signed_requests_through_the_gateway(tmp_path: Path, backend: str) -> None:
+    from loadcheck.bench.gateway import run_bench
+
+    result = run_bench(connections=2, duration_s=1.0, warmup_s=0.5, backend=backend, work_dir=tmp_path)
+    assert result["requests"] > 0 and result["errors"] == 0
+    assert result["statuses"] == {"200": result["requests"]}
+    assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] <= result["latency_ms"]["max"]

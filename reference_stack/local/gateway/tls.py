@@ -41,5 +41,5 @@ def server_context(*, cert_file: str, key_file: str, server_names: Iterable[str]
             return None
         return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
 
-    ctx.sni_callback = check_sni  # type: ignore[assignment]
+    ctx.sni_callback = check_sni
     return ctx
