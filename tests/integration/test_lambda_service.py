@@ -133,7 +133,7 @@ def _identities() -> dict[str, Identity]:
     }
 
 
-def start_service(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **extra: Any) -> subprocess.Popen[bytes]:
+def write_config(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **extra: Any) -> Path:
     write_identities(tmp / "identities.json", _identities())
     config = {"service": "lambda", "host": "127.0.0.1", "port": 0, "ready_file": str(tmp / "lambda.ready"),
               "parent_pid": os.getpid(), "region": "us-east-1", "account_id": ACCOUNT,
@@ -142,9 +142,14 @@ def start_service(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **ext
               "functions": {name: {**spec, "key": name, "log_group": f"/aws/lambda/{name}"}
                             for name, spec in functions.items()}, **extra}
     (tmp / "lambda.json").write_text(json.dumps(config))
+    return tmp / "lambda.json"
+
+
+def start_service(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **extra: Any) -> subprocess.Popen[bytes]:
+    config = write_config(tmp, aws_endpoint, functions, **extra)
     with open(tmp / "lambda.log", "wb") as stderr:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "reference_stack.local.lambda_", "--config", str(tmp / "lambda.json")],
+            [sys.executable, "-m", "reference_stack.local.lambda_", "--config", str(config)],
             stderr=stderr, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
 
 
@@ -507,3 +512,45 @@ def test_sigterm_stops_every_environment(tmp_path: Path, moto_endpoint: str) -> 
                         aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
     streams = logs.describe_log_streams(logGroupName="/aws/lambda/a")["logStreams"]
     assert streams, "logs are shipped on shutdown"
+
+
+# A parent that starts the service (naming itself as parent_pid) and exits when its stdin closes.
+_PARENT = """
+import json, os, subprocess, sys
+config = json.loads(open(sys.argv[1]).read())
+config["parent_pid"] = os.getpid()
+open(sys.argv[1], "w").write(json.dumps(config))
+child = subprocess.Popen([sys.executable, "-m", "reference_stack.local.lambda_", "--config", sys.argv[1]],
+                         stderr=open(sys.argv[2], "wb"), stdout=subprocess.DEVNULL)
+print(child.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_service_exits_when_its_parent_dies(tmp_path: Path, moto_endpoint: str) -> None:
+    config = write_config(tmp_path, moto_endpoint, {"a": _fn("echo")})
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(config), str(tmp_path / "lambda.log")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    assert parent.stdout is not None and parent.stdin is not None
+    service = psutil.Process(int(parent.stdout.readline()))
+    children: list[psutil.Process] = []
+    try:
+        port = poll(lambda: (tmp_path / "lambda.ready").exists() and json.loads((tmp_path / "lambda.ready").read_text())["port"],
+                    deadline_s=30, what="the ready file")
+        assert request(port, "POST", "/2015-03-31/functions/a/invocations", b"{}")[0] == 200
+        children = service.children(recursive=True)
+        assert children
+        parent.stdin.close()
+        parent.wait(timeout=10)
+        poll(lambda: not service.is_running() or service.status() == psutil.STATUS_ZOMBIE, deadline_s=15,
+             what="the orphaned service to exit")
+        poll(lambda: all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in children), deadline_s=15,
+             what="its environments to exit")
+    finally:
+        for proc in [service, *children]:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        with contextlib.suppress(OSError):
+            parent.kill()
+        parent.wait(timeout=10)
+        parent.stdout.close()

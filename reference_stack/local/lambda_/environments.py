@@ -23,6 +23,7 @@ Departures from AWS (also in docs/fidelity.md, section lambda):
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import threading
@@ -291,8 +292,6 @@ def timeout_outcome(request_id: str, elapsed_s: float) -> Outcome:
 
 
 def _error_json(message: str, error_type: str) -> bytes:
-    import json
-
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
