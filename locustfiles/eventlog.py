@@ -380,10 +380,18 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         if opts.open_model:
             n = max(1, opts.workers) if is_worker else 1
             picker = KindPicker(opts.mix, random.Random(f"{seed}:{worker}:arrivals"))
-            ctx.scheduler = ArrivalScheduler(options=opts, share=1.0 / n, picker=picker)
+            ctx.scheduler = ArrivalScheduler(options=opts, share=1.0 / n, picker=picker, on_done=schedule_done)
             ctx.scheduler.start()
         environment.loadcheck = ctx
         log.info("loadcheck %s %s: %s; corpus: %s", rid, worker, opts.shape, source)
+
+    def schedule_done() -> None:
+        # The schedule decides when an open-model run ends (see locustfiles/shapes.py).
+        if is_worker:
+            runner.send_message(ledgerhooks.MSG_DONE, None)
+        else:
+            log.info("the arrival schedule is over: stopping the run")
+            gevent.spawn(runner.quit)
 
     def on_tick() -> None:
         ctx = getattr(environment, "loadcheck", None)

@@ -44,6 +44,7 @@ log = logging.getLogger("loadcheck.load")
 BATCH_RECORDS = 500
 MSG_BATCH = "loadcheck:batch"
 MSG_STOP = "loadcheck:stop"
+MSG_DONE = "loadcheck:done"  # worker -> master: my arrival schedule is over
 FINAL_WAIT_S = 30.0
 
 
@@ -362,6 +363,15 @@ def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float
     def on_batch(environment: Any, msg: Any, **_: Any) -> None:
         aggregator.accept(msg.data)
 
+    def on_done(environment: Any, msg: Any, **_: Any) -> None:
+        # Open model: once every connected worker's schedule is over, end the run.
+        done = loop.setdefault("done", set())
+        done.add(msg.node_id)
+        if all(c.id in done for c in runner.clients.all if c.state != "missing") and not loop.get("quitting"):
+            loop["quitting"] = True
+            log.info("every worker's arrival schedule is over: stopping the run")
+            gevent.spawn(runner.quit)
+
     def every_second() -> None:
         while True:
             gevent.sleep(1.0)
@@ -370,6 +380,7 @@ def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float
     def on_test_start(**_: Any) -> None:
         aggregator.start()
         loop.pop("stopping", None)
+        loop.pop("done", None)
         if "g" not in loop:
             loop["g"] = gevent.spawn(every_second)
 
@@ -402,6 +413,7 @@ def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float
         on_test_stop()
 
     runner.register_message(MSG_BATCH, on_batch)
+    runner.register_message(MSG_DONE, on_done)
     environment.events.test_start.add_listener(on_test_start)
     environment.events.test_stopping.add_listener(on_test_stopping)
     environment.events.test_stop.add_listener(on_test_stop)

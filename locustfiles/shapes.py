@@ -12,7 +12,10 @@ and §4 "Open workload / target RPS"). The open model here works like k6's
   kind of request (drawn by ``--mix`` weights from a seeded RNG), and latency is measured from
   the intended start (``t_intended_ms`` in the ledger), as wrk2 does;
 - an arrival that finds no idle user at its intended time is *dropped*, counted and reported in
-  run.json (k6's ``dropped_iterations``), never silently delayed.
+  run.json (k6's ``dropped_iterations``), never silently delayed;
+- the schedule starts when the first user is ready and lasts exactly the run's duration; when
+  it is over the run ends (Locust's own ``--run-time`` is only a safety net above it), so
+  Locust's start-up time does not shorten the schedule.
 
 ``step`` is the same scheduler with the rate changing every ``--step-duration`` (the capacity
 probe); ``ramp`` uses Locust's own ``-u/-r`` users with think time (closed model).
@@ -58,8 +61,10 @@ class ArrivalScheduler:
     """
 
     def __init__(self, *, options: RunOptions, share: float, picker: KindPicker,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = gevent.sleep) -> None:
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = gevent.sleep,
+                 on_done: Callable[[], None] | None = None) -> None:
         self.options = options
+        self.on_done = on_done  # called once the schedule has run its course (not on an early stop)
         self.share = share
         self.picker = picker
         self.clock = clock
@@ -94,7 +99,10 @@ class ArrivalScheduler:
                 continue
             self.offer(Arrival(next_t, self.picker.pick()))
             next_t += 1.0 / rate
+        finished = not self._stopped
         self.stop()
+        if finished and self.on_done is not None:
+            self.on_done()
 
     def offer(self, arrival: Arrival) -> bool:
         """Hand ``arrival`` to an idle user, or count it dropped."""

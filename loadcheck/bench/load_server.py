@@ -25,12 +25,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import datetime as _dt
+import http.client
 import json
 import os
 import secrets
 import signal
 import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +206,90 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     watcher.cancel()
     server.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Starting it from tests and the benchmark
+
+TEST_DOMAIN = "events.loadcheck.test"
+TEST_KEYS = {"access_key": "AKIDLOADCHECKTEST", "secret_key": "loadcheck/test/secret", "token": None}
+
+
+@dataclass
+class ServerHandle:
+    proc: subprocess.Popen[bytes]
+    port: int
+    state_dir: Path
+    domain: str | None
+    tls: bool
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return str(self.state_dir / "ca.pem") if self.tls else None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.domain}:{self.port}" if self.tls else f"http://127.0.0.1:{self.port}"
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.ca_bundle)
+            ctx.check_hostname = False  # admin calls go to 127.0.0.1; the certificate is still verified
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            conn.request("POST" if data is not None else "GET", path, body=data,
+                         headers={"Content-Type": "application/json"} if data else {})
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def target(self, *, credentials_file: Path) -> Any:
+        """A Target for this server (what ``loadcheck run`` would get from stack.json)."""
+        from loadcheck.target import Target
+
+        credentials_file.write_text("[loadcheck-requester]\n"
+                                    f"aws_access_key_id = {TEST_KEYS['access_key']}\n"
+                                    f"aws_secret_access_key = {TEST_KEYS['secret_key']}\n")
+        return Target(kind="local", region="us-east-1", account_id="123456789012", api_id="loadtest",
+                      domain=self.domain or "127.0.0.1", url=self.url, connect_address="127.0.0.1",
+                      connect_port=self.port, table_name="EventLog", access_log_group="-", lambda_log_groups={},
+                      function_names={}, search_endpoint=None, search_index=None, ca_bundle=self.ca_bundle,
+                      credentials_file=str(credentials_file), profiles={"requester": "loadcheck-requester"})
+
+
+@contextmanager
+def running_server(state_dir: Path, *, tls: bool = True, domain: str = TEST_DOMAIN, verify: bool = True,
+                   timeout_s: float = 30.0) -> Iterator[ServerHandle]:
+    """Start the server as a child process (own process group); stop it on exit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "credentials.json").write_text(json.dumps([TEST_KEYS]))
+    ready = state_dir / "ready.json"
+    ready.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "loadcheck.bench.load_server", "--state", str(state_dir)]
+    if tls:
+        argv += ["--tls", "--domain", domain]
+    if verify:
+        argv += ["--verify"]
+    proc = subprocess.Popen(argv, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"load test server did not start (exit {proc.poll()})")
+            time.sleep(0.05)
+        port = int(json.loads(ready.read_text())["port"])
+        yield ServerHandle(proc=proc, port=port, state_dir=state_dir, domain=domain if tls else None, tls=tls)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

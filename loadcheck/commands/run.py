@@ -55,6 +55,9 @@ from loadcheck.state import resolve_state_dir
 EVENTLOG = Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py"
 RUN_SCHEMA_VERSION = 1
 GRACE_S = 60.0  # after the run time: stop timeout + the final drain from workers
+# Open model: the arrival schedule ends the run after --duration from its first arrival;
+# Locust's --run-time is only a safety net this far above it.
+RUN_TIME_SLACK_S = 30.0
 
 
 def new_run_id() -> str:
@@ -149,7 +152,7 @@ def locust_commands(opts: RunOptions, *, cfg_path: Path, run_dir: Path, url: str
     else:
         users, spawn = int(opts.users or 1), float(opts.spawn_rate or 1)
     main = base + ["--host", url, "--headless", "-u", str(users), "-r", f"{spawn:g}",
-                   "-t", f"{math.ceil(opts.total_duration_s)}s", "--stop-timeout", f"{opts.request_timeout_s + 5:g}",
+                   "-t", f"{math.ceil(opts.total_duration_s + (RUN_TIME_SLACK_S if opts.open_model else 0))}s", "--stop-timeout", f"{opts.request_timeout_s + 5:g}",
                    "--only-summary", "--csv", str(run_dir / "locust")]
     n = opts.workers if worker_count is None else worker_count
     workers = [base + ["--worker", "--master-host", master_host, "--master-port", str(master_port)] for _ in range(n)]

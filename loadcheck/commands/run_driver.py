@@ -17,6 +17,7 @@ import click
 from loadcheck.commands.run import (
     GRACE_S,
     RUN_SCHEMA_VERSION,
+    RUN_TIME_SLACK_S,
     aws_target,
     evaluate_thresholds,
     free_port,
@@ -171,12 +172,12 @@ class Driver:
         main = start(cmds["main"], run_dir / "locust.log")
         workers = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
         all_procs = [main, *workers]
-        hard_deadline = time.monotonic() + STARTUP_S + self.opts.total_duration_s + GRACE_S
+        hard_deadline = time.monotonic() + STARTUP_S + self.opts.total_duration_s + RUN_TIME_SLACK_S + GRACE_S
         interrupted, note = False, None
         try:
             while main.poll() is None:
                 if time.monotonic() > hard_deadline:
-                    note = f"Locust did not finish within {STARTUP_S + self.opts.total_duration_s + GRACE_S:.0f} s; stopped"
+                    note = "Locust did not finish in time; stopped"
                     main.send_signal(signal.SIGTERM)
                     wait_all([main], time.monotonic() + GRACE_S)
                     break
@@ -235,6 +236,10 @@ class Driver:
             results = run_checks(run_dir, state_dir=self.state_dir if target.kind == "local" else None, progress=self.say)
         except LoadcheckError as exc:
             return None, f"checks could not run: {exc}"
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("checks"):
+                return None, f"checks not built yet ({exc.name} is missing): nothing was verified"
+            raise
         write_results(run_dir, results, started_at=started, ended_at=_iso(time.time()), options=self.opts.to_dict(),
                       target=target.to_public())
         return results, None
