@@ -84,6 +84,7 @@ class Accounting:
         self._lock = threading.Lock()
         self._tables: dict[str, _TableState] = {}
         self._keys: dict[tuple[str, Kind, Hashable], TokenBucket] = {}
+        self._prune_at = MAX_KEY_BUCKETS
 
     # -- table settings ---------------------------------------------------------------------------
 
@@ -128,10 +129,12 @@ class Accounting:
     def _key_bucket(self, table: str, kind: Kind, key: Hashable) -> TokenBucket:
         bucket = self._keys.get((table, kind, key))
         if bucket is None:
-            if len(self._keys) >= MAX_KEY_BUCKETS:
+            if len(self._keys) >= self._prune_at:
                 # A full bucket is indistinguishable from a fresh one: dropping it changes nothing.
                 for k in [k for k, b in self._keys.items() if b.is_full()]:
                     del self._keys[k]
+                # Sweep again only after the map has doubled: pruning stays amortised O(1) per key.
+                self._prune_at = max(MAX_KEY_BUCKETS, 2 * len(self._keys))
             rate = PARTITION_READ_PER_S if kind == "read" else PARTITION_WRITE_PER_S
             bucket = TokenBucket(rate=rate, capacity=rate, level=rate, clock=self.clock)
             self._keys[(table, kind, key)] = bucket

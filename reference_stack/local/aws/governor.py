@@ -139,8 +139,13 @@ class Governor:
             if op in CATALOG_OPS:
                 with self.catalog_lock:
                     reply = call_app(self.app, environ, body)
-                if op == "DeleteTable" and reply.code == 200 and isinstance(request, dict):
-                    self.accounting.forget_table(str(request.get("TableName")))
+                if reply.code == 200 and isinstance(request, dict):
+                    if op == "DeleteTable":
+                        self.accounting.forget_table(str(request.get("TableName")))
+                    else:
+                        # Buckets start when the table does (burst_start), and UpdateTable takes
+                        # effect from this moment: both are synced now, not at the next data call.
+                        self._table(region, request.get("TableName") or request.get("TargetTableName"))
                 return reply
             if op.startswith("Transact") and isinstance(request, dict):
                 with self._locked(self._transact_tables(request)):
