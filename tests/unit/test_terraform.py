@@ -674,30 +674,37 @@ def test_checkov_skips_each_carry_a_reason() -> None:
 
 @pytest.mark.slow
 def test_checkov_reports_no_failed_checks() -> None:
+    report = _checkov_json(["-d", str(TF_DIR), "--quiet", "--compact", "-o", "json"], cwd=REPO)
+    failed = [(c["check_id"], c["resource"], c["check_name"]) for c in report["results"].get("failed_checks", [])]
+    assert not failed, "checkov failed checks:\n" + "\n".join(map(str, failed))
+    summary = report["summary"]
+    assert summary["failed"] == 0 and summary["parsing_errors"] == 0
+    assert summary["resource_count"] >= 30, summary
+
+
+def _checkov_json(args: list[str], cwd: Path) -> dict[str, Any]:
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make tools` (checkov needs its own virtualenv)")
-    proc = subprocess.run(
-        [str(CHECKOV), "-d", str(TF_DIR), "--quiet", "--compact", "-o", "json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    proc = subprocess.run([str(CHECKOV), *args], cwd=cwd, capture_output=True, text=True, timeout=240, check=False)
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"checkov printed no JSON (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     reports = report if isinstance(report, list) else [report]
-    failed = [
-        (c["check_id"], c["resource"], c["check_name"])
-        for r in reports
-        for c in r.get("results", {}).get("failed_checks", [])
-    ]
-    assert not failed, "checkov failed checks:\n" + "\n".join(map(str, failed))
     terraform = [r for r in reports if r.get("check_type") == "terraform"]
     assert terraform, f"checkov scanned no Terraform: {proc.stdout[-1000:]}"
-    summary = terraform[0]["summary"]
-    assert summary["failed"] == 0 and summary["parsing_errors"] == 0
-    assert summary["resource_count"] >= 30, summary
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    return terraform[0]
+
+
+@pytest.mark.slow
+def test_every_checkov_skip_is_needed(tmp_path: Path) -> None:
+    """Each skipped check really fails without its skip: no blanket skips of checks that pass."""
+    skipped = re.findall(r"^\s*-\s*(CKV2?_AWS_\d+)", (TF_DIR / ".checkov.yaml").read_text(encoding="utf-8"), re.M)
+    for path in [*TF_DIR.glob("*.tf"), TFVARS]:  # the module without its .checkov.yaml
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    report = _checkov_json(
+        ["-d", str(tmp_path), "--skip-download", "--quiet", "--compact", "-o", "json", "--check", ",".join(skipped)],
+        cwd=tmp_path,
+    )
+    failing = {c["check_id"] for c in report["results"]["failed_checks"]}
+    assert set(skipped) <= failing, f"skipped but passing, remove the skip: {sorted(set(skipped) - failing)}"
