@@ -45,6 +45,7 @@ from reference_stack.local.lambda_.environments import (
     FunctionPool,
     Invocation,
     Outcome,
+    exit_outcome,
     timeout_outcome,
 )
 from reference_stack.local.lambda_.faults import Faults
@@ -189,14 +190,15 @@ class Invoker:
         return outcome
 
     def _time_out(self, env: Environment, invocation: Invocation) -> Outcome | None:
-        """Kill the environment and answer as Lambda does; None if an outcome won the race."""
+        """Kill the environment and answer as Lambda does; None if an outcome won the race.
+
+        When the service is stopping, the invocation ends as the runtime's exit instead
+        (its environment is being killed), not as a timeout.
+        """
         elapsed_s = invocation.duration_ms() / 1000
-        outcome = timeout_outcome(invocation.request_id, elapsed_s)
-        if self.stop_event.is_set():
-            outcome = Outcome(kind="exit", error_type="Runtime.ExitError",
-                              body=json.dumps({"errorType": "Runtime.ExitError",
-                                               "errorMessage": f"RequestId: {invocation.request_id} Error: "
-                                                               "the lambda service is shutting down"}).encode())
+        stopping = self.stop_event.is_set()
+        outcome = (exit_outcome(invocation.request_id, "signal: killed") if stopping
+                   else timeout_outcome(invocation.request_id, elapsed_s))
         if not invocation.finish(outcome):
             return None
         memory = env.measure_memory_mb()
@@ -204,6 +206,11 @@ class Invoker:
         env.drain_output()
         if invocation.delivered_at is None:
             env.log.line(f"START RequestId: {invocation.request_id} Version: $LATEST")
+        if stopping:
+            env.log.line(f"{json.loads(outcome.body)['errorMessage']}\nRuntime.ExitError")
+            self._end(env, invocation, memory, status="error", error_type="Runtime.ExitError",
+                      init_ms=env.take_init_duration())
+            return outcome
         env.log.line(f"{_iso(self._wall())} {invocation.request_id} Task timed out after {elapsed_s:.2f} seconds")
         self._end(env, invocation, memory, status="timeout", init_ms=env.take_init_duration())
         return outcome
