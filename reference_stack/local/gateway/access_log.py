@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from reference_stack.local.gateway.config import AccessLogSettings
@@ -67,8 +68,24 @@ def render(fmt: dict[str, str], context: dict[str, str], *, blank: str | None = 
         v = context.get(m.group(1))
         return UNSET if v is None or v == "" else v
 
-    record = {name: (UNSET if name == blank else _VARIABLE.sub(value, template)) for name, template in fmt.items()}
+    record: dict[str, str] = {}
+    for name, template in fmt.items():
+        if name == blank:
+            record[name] = UNSET
+            continue
+        only = _only_variable(template)
+        if only is not None:  # the common "$context.x" template: a lookup, no regex
+            v = context.get(only)
+            record[name] = UNSET if v is None or v == "" else v
+        else:
+            record[name] = _VARIABLE.sub(value, template)
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=256)
+def _only_variable(template: str) -> str | None:
+    m = _VARIABLE.fullmatch(template)
+    return m.group(1) if m else None
 
 
 @dataclass(order=True)
