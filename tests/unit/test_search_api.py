@@ -61,13 +61,17 @@ def test_bulk_then_search_with_refresh(api: Api) -> None:
                   {"create": {"_id": "2"}}, {"term": "newark", "popularity": 3},
                   {"index": {"_id": "3"}}, {"term": "bad", "popularity": "many"},
                   {"delete": {"_id": "4"}},
-                  {"index": {"_index": "missing", "_id": "5"}}, {"term": "x"})
+                  {"index": {"_index": "created-by-bulk", "_id": "5"}}, {"term": "x"},
+                  {"delete": {"_index": "missing", "_id": "6"}})
     status, res = call(api, "POST", "/terms/_bulk", body, query="refresh=true")
     assert status == 200 and res["errors"] is True
     kinds = [(next(iter(i)), next(iter(i.values()))["status"]) for i in res["items"]]
-    assert kinds == [("index", 201), ("create", 201), ("index", 400), ("delete", 404), ("index", 404)]
+    assert kinds == [("index", 201), ("create", 201), ("index", 400), ("delete", 404), ("index", 201), ("delete", 404)]
     assert res["items"][2]["index"]["error"]["type"] == "mapper_parsing_exception"
-    assert res["items"][4]["index"]["error"]["type"] == "index_not_found_exception"
+    assert res["items"][5]["delete"]["error"]["type"] == "index_not_found_exception"
+    # A write to a missing index created it, with dynamic mappings (action.auto_create_index).
+    assert call(api, "GET", "/created-by-bulk/_mapping")[1] == {"created-by-bulk": {"mappings": {"properties": {
+        "term": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}}}}}
     assert res["items"][0]["index"]["result"] == "created"
     status, res = call(api, "POST", "/terms/_search", {"query": {"multi_match": {
         "query": "new", "type": "bool_prefix", "fields": ["term", "term._2gram", "term._3gram"]}}})

@@ -244,6 +244,41 @@ def test_data_dir_persists_across_engines(tmp_path) -> None:  # noqa: ANN001
     again.close()
 
 
+def test_dynamic_mapping_maps_new_fields_and_reindexes(tmp_path) -> None:  # noqa: ANN001
+    engine = Engine(data_dir=tmp_path)
+    idx = engine.create("t", settings={}, mappings=MAPPING)
+    idx.write("a", {"term": "alpha"})  # not refreshed yet
+    idx.write("b", {"term": "beta", "tags": ["Red Car"], "rank": 3, "score": 0.5, "ok": True, "meta": {"by": "x"}})
+    props = idx.mapping.as_json()["properties"]
+    assert props["tags"] == {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+    assert (props["rank"], props["score"], props["ok"]) == ({"type": "long"}, {"type": "float"}, {"type": "boolean"})
+    assert props["meta"] == {"properties": {"by": {"type": "text", "fields": {"keyword": {"type": "keyword",
+                                                                                         "ignore_above": 256}}}}}
+    idx.refresh()
+    assert found(idx, {"match": {"tags": "car"}}) == ["beta"]
+    assert found(idx, {"term": {"tags.keyword": "Red Car"}}) == ["beta"]
+    assert found(idx, {"range": {"rank": {"gt": 2}}}) == ["beta"]
+    assert found(idx, {"match": {"meta.by": "x"}}) == ["beta"]
+    assert found(idx, {"match": {"term": "alpha"}}) == ["alpha"]  # re-indexed with the new schema
+    with pytest.raises(MapperParsingError, match=r"\[rank\] of type \[long\]"):
+        idx.write("c", {"rank": "high"})
+    engine.close()
+    again = Engine(data_dir=tmp_path)  # the new generation and mapping persist
+    assert found(again.get("t"), {"match": {"tags": "red"}}) == ["beta"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["meta.json", "tantivy-1"]
+    again.close()
+
+
+def test_dynamic_false_keeps_new_fields_unsearchable() -> None:
+    engine = Engine(data_dir=None)
+    idx = engine.create("t", settings={}, mappings={"dynamic": False, "properties": {"a": {"type": "keyword"}}})
+    idx.write("1", {"a": "x", "b": "hidden"}, )
+    idx.refresh()
+    assert "b" not in idx.mapping.as_json()["properties"]
+    assert found(idx, {"match": {"b": "hidden"}}) == []
+    assert search(idx, {})["hits"]["hits"][0]["_source"] == {"a": "x", "b": "hidden"}
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 

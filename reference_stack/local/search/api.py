@@ -11,9 +11,9 @@ Endpoints: ``GET|HEAD /``, ``GET /_cluster/health[/<index>]``, ``PUT|GET|HEAD|DE
 
 Departures from OpenSearch (docs/fidelity.md, section search):
 
-- Writing to a missing index does not create it (OpenSearch's ``action.auto_create_index``
-  default would, with dynamic mappings): the request (or bulk item) gets 404
-  index_not_found_exception. Create indices explicitly with ``PUT /<index>``.
+- Writing a document to a missing index creates it with default settings and dynamic
+  mappings, as OpenSearch's ``action.auto_create_index`` default does (see :mod:`.mapping` for
+  dynamic mapping); ``_update`` and ``delete`` on a missing index answer 404.
 - One index per request: comma lists, wildcards, ``_all``, aliases and ``/_search`` over every
   index are refused (400 illegal_argument_exception naming the fix).
 - Unknown URL parameters are refused as OpenSearch does; ``pretty`` indents, ``human``,
@@ -295,12 +295,13 @@ class Api:
     # -- documents -----------------------------------------------------------------------------
 
     def _write(self, name: str, doc_id: str, raw: bytes, params: dict[str, str]) -> Response:
-        index = self.engine.get(name)
         refresh = _refresh_mode(params)
+        document = _json_body(raw, required=True, what="document")
+        index = self.engine.get_or_create(name)
         op_type = params.get("op_type", "index")
         if op_type not in ("index", "create"):
             raise IllegalArgument(f"op_type must be [index] or [create], got [{op_type}]")
-        status, result = index.write(doc_id, _json_body(raw, required=True, what="document"), op_type=op_type)
+        status, result = index.write(doc_id, document, op_type=op_type)
         if refresh:
             index.refresh()
             result["forced_refresh"] = True
@@ -395,7 +396,7 @@ class Api:
 
     def _bulk_item(self, action: str, name: str, doc_id: Any, source: Any) -> dict[str, Any]:
         try:
-            index = self.engine.get(name)
+            index = self.engine.get_or_create(name) if action in ("index", "create") else self.engine.get(name)
             if action == "delete":
                 if doc_id is None:
                     raise IllegalArgument("Validation Failed: 1: id is missing;")

@@ -16,6 +16,9 @@ Departures from OpenSearch (docs/fidelity.md, section search):
 - ``refresh=wait_for`` refreshes at once instead of waiting for the next scheduled refresh.
 - OpenSearch skips scheduled refreshes of a search-idle shard (30 s without searches) and
   refreshes on the next search; here the schedule always runs.
+- A dynamic mapping update (a document with new fields) indexes every document again into a
+  new tantivy index, because tantivy schemas are fixed; that also makes every earlier write
+  visible, as a refresh would.
 - ``_version``/``_seq_no`` restart from the stored documents after a service restart
   (version 1 each); realtime data of unrefreshed writes is committed on shutdown and flush.
 """
@@ -36,7 +39,16 @@ from typing import Any
 import tantivy
 
 from .errors import IllegalArgument, IndexNotFound, SearchApiError
-from .mapping import ID_FIELD, Mapping, build_mapping, completion_inputs, stored_id, stored_source, to_document
+from .mapping import (
+    ID_FIELD,
+    Mapping,
+    build_mapping,
+    completion_inputs,
+    dynamic_update,
+    stored_id,
+    stored_source,
+    to_document,
+)
 
 _INVALID_INDEX_CHARS = set('\\/*?"<>| ,#:')
 WRITER_HEAP = 50_000_000
@@ -100,7 +112,7 @@ class SearchIndex:
 
     def __init__(self, *, name: str, settings: dict[str, Any], mappings: dict[str, Any], path: Path | None,
                  clock: Callable[[], float] = time.monotonic, index_uuid: str | None = None,
-                 created_ms: int | None = None) -> None:
+                 created_ms: int | None = None, generation: int = 0) -> None:
         self.name = name
         self.settings = _flat_settings(settings)
         self.mapping: Mapping = build_mapping(mappings, {"analysis": self.settings.get("index.analysis", {})})
@@ -113,12 +125,9 @@ class SearchIndex:
         self.uuid = index_uuid or uuid.uuid4().hex[:22]
         self.created_ms = created_ms or int(time.time() * 1000)
         self.path = path
+        self.generation = generation
         self._clock = clock
-        if path is not None:
-            (path / "tantivy").mkdir(parents=True, exist_ok=True)
-        self.tindex = tantivy.Index(self.mapping.schema, path=str(path / "tantivy") if path else None)
-        self.tindex.config_reader(reload_policy="manual")
-        self._writer = self.tindex.writer(heap_size=WRITER_HEAP, num_threads=1)
+        self.tindex, self._writer = self._open_tantivy(self.mapping, generation)
         self.lock = threading.RLock()
         self.live: dict[str, DocState] = {}
         self._seq_no = -1
@@ -131,7 +140,43 @@ class SearchIndex:
     def meta(self) -> dict[str, Any]:
         settings = {k[len("index."):]: v for k, v in self.settings.items()}
         return {"name": self.name, "uuid": self.uuid, "created_ms": self.created_ms, "settings": settings,
-                "mappings": self.mapping.as_json()}
+                "mappings": self.mapping.as_json(), "generation": self.generation}
+
+    def write_meta(self) -> None:
+        if self.path is not None:
+            tmp = self.path / "meta.json.tmp"
+            tmp.write_text(json.dumps(self.meta(), indent=2), encoding="utf-8")
+            tmp.replace(self.path / "meta.json")
+
+    def _open_tantivy(self, mapping: Mapping, generation: int) -> tuple[tantivy.Index, tantivy.IndexWriter]:
+        where = None
+        if self.path is not None:
+            where = self.path / f"tantivy-{generation}"
+            where.mkdir(parents=True, exist_ok=True)
+        index = tantivy.Index(mapping.schema, path=str(where) if where else None)
+        index.config_reader(reload_policy="manual")
+        return index, index.writer(heap_size=WRITER_HEAP, num_threads=1)
+
+    def _remap(self, properties: dict[str, Any]) -> None:
+        """Apply a dynamic mapping update: tantivy schemas are fixed, so every document is
+        indexed again into a new tantivy index (a new generation on disk), which also makes every
+        earlier write visible (a refresh)."""
+        mappings = {**self.mapping.as_json(), "properties": properties}
+        mapping = build_mapping(mappings, {"analysis": self.settings.get("index.analysis", {})})
+        tindex, writer = self._open_tantivy(mapping, self.generation + 1)
+        for doc_id, state in self.live.items():
+            writer.add_document(to_document(mapping, doc_id, state.source))
+        writer.commit()
+        tindex.reload()
+        old_dir = self.path / f"tantivy-{self.generation}" if self.path is not None else None
+        self._writer.rollback()
+        self.mapping, self.tindex, self._writer = mapping, tindex, writer
+        self.generation += 1
+        self.write_meta()
+        self._dirty_since = None
+        self._rebuild_completions()
+        if old_dir is not None:
+            shutil.rmtree(old_dir, ignore_errors=True)
 
     def _load_existing(self) -> None:
         searcher = self.tindex.searcher()
@@ -156,8 +201,12 @@ class SearchIndex:
         if not doc_id or len(doc_id.encode()) > 512:
             raise IllegalArgument(f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
                                   f"{len(doc_id.encode())}" if doc_id else "if _id is specified it must not be empty")
-        document = to_document(self.mapping, doc_id, source)  # validates before anything changes
         with self.lock:
+            if self.mapping.dynamic == "true":
+                extended = dynamic_update(self.mapping.properties, source)
+                if extended is not None:
+                    self._remap(extended)
+            document = to_document(self.mapping, doc_id, source)  # validates before anything changes
             old = self.live.get(doc_id)
             if old is not None and op_type == "create":
                 raise SearchApiError(409, "version_conflict_engine_exception",
@@ -271,7 +320,8 @@ class Engine:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
                 self.indices[meta["name"]] = SearchIndex(
                     name=meta["name"], settings=meta["settings"], mappings=meta["mappings"], path=meta_path.parent,
-                    clock=clock, index_uuid=meta["uuid"], created_ms=meta["created_ms"])
+                    clock=clock, index_uuid=meta["uuid"], created_ms=meta["created_ms"],
+                    generation=int(meta.get("generation", 0)))
 
     def get(self, name: str) -> SearchIndex:
         index = self.indices.get(name)
@@ -291,10 +341,22 @@ class Engine:
             if path is not None and path.exists():
                 shutil.rmtree(path)
             index = SearchIndex(name=name, settings=settings, mappings=mappings, path=path, clock=self._clock)
-            if path is not None:
-                (path / "meta.json").write_text(json.dumps(index.meta(), indent=2), encoding="utf-8")
+            index.write_meta()
             self.indices[name] = index
             return index
+
+    def get_or_create(self, name: str) -> SearchIndex:
+        """The index, created with default settings and dynamic mappings if missing, as a write to
+        a missing index does in OpenSearch (``action.auto_create_index``)."""
+        with self._lock:
+            if name in self.indices:
+                return self.indices[name]
+        try:
+            return self.create(name, settings={}, mappings={})
+        except SearchApiError as exc:
+            if exc.type == "resource_already_exists_exception":
+                return self.get(name)
+            raise
 
     def delete(self, name: str) -> None:
         with self._lock:

@@ -12,10 +12,11 @@ text, keyword, long/integer/short/byte, float/double/half_float, boolean, search
 
 Departures from OpenSearch (docs/fidelity.md, section search):
 
-- Dynamic mapping does not add fields: a document field the mapping does not name stays in
-  ``_source`` but is not searchable (OpenSearch's ``dynamic: false``), unless the mapping says
-  ``dynamic: strict`` (then the document is refused, as OpenSearch does). OpenSearch's default
-  (``dynamic: true``) would map it (a string as text + ``.keyword``).
+- Dynamic mapping (``dynamic: true``, the default) maps a new string as text with a
+  ``.keyword`` subfield (ignore_above 256), an integer as long, a fraction as float, a boolean
+  as boolean, an object by its properties, as OpenSearch does, but without date detection: a
+  date-like string becomes text, not date. ``false`` keeps new fields in ``_source`` only;
+  ``strict`` refuses the document.
 - Unsupported types (date, nested, geo_point, ...) are refused at index creation, naming them.
 - ``search_as_you_type`` also gets a hidden ``._anchor`` subfield (edge n-grams of the whole
   value's start) used only to rank a prefix that begins the value above one found later in it;
@@ -337,6 +338,52 @@ def to_document(mapping: Mapping, doc_id: str, source: dict[str, Any]) -> tantiv
     for path in mapping.completions:
         completion_inputs(mapping, path, doc_id, source)  # validates the shape now, not at suggest time
     return doc
+
+
+def _dynamic_type(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, list):
+        for item in value:
+            if item is not None:
+                return _dynamic_type(item)
+        return None
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "long"}
+    if isinstance(value, float):
+        return {"type": "float"}
+    if isinstance(value, str):
+        return {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+    if isinstance(value, dict):
+        props = {k: t for k, v in value.items() if (t := _dynamic_type(v)) is not None}
+        return {"properties": props}
+    return None
+
+
+def dynamic_update(properties: dict[str, Any], source: dict[str, Any]) -> dict[str, Any] | None:
+    """The properties extended with ``source``'s unmapped fields (OpenSearch ``dynamic: true``),
+    or None when nothing is new."""
+    changed = False
+
+    def merge(props: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+        nonlocal changed
+        out = dict(props)
+        for key, value in node.items():
+            existing = out.get(key)
+            if existing is None:
+                new = _dynamic_type(value)
+                if new is not None and (new.get("properties") != {} or "type" in new):
+                    out[key] = new
+                    changed = True
+            elif "properties" in existing and "type" not in existing:
+                objects = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
+                merged = existing
+                for obj in objects:
+                    merged = {**merged, "properties": merge(merged.get("properties", {}), obj)}
+                out[key] = merged
+        return out
+    result = merge(properties, source)
+    return result if changed else None
 
 
 def _check_strict(mapping: Mapping, source: dict[str, Any], prefix: str) -> None:
