@@ -440,6 +440,19 @@ def test_body_over_the_payload_limit_gets_413(stack: Stack) -> None:
     assert signed(stack, "POST", "/events", body=b"x" * PAYLOAD_LIMIT, headers={"Content-Type": "text/plain"}).status_code == 200
 
 
+def test_a_large_oversize_body_is_drained_so_the_client_reads_its_413(stack: Stack) -> None:
+    # 256 times the limit: far more than the socket buffers hold, so the gateway must read it.
+    big = b"y" * (PAYLOAD_LIMIT * 256)
+    host = f"{DOMAIN}:{stack.port}"
+    with requests.Session() as session:
+        h = Signer("execute-api", REGION).sign(_creds(stack), "POST", host, "/events", body=big)
+        resp = session.post(stack.url + "/events", data=big, headers={**h, "Content-Type": "text/plain"},
+                            verify=stack.tls.ca_file, timeout=30)
+        assert resp.status_code == 413 and resp.headers.get("connection") != "close"
+        h = Signer("execute-api", REGION).sign(_creds(stack), "GET", host, "/events")
+        assert session.get(stack.url + "/events", headers=h, verify=stack.tls.ca_file, timeout=30).status_code == 200
+
+
 # -- access logs: one complete record per request ------------------------------------------------
 
 

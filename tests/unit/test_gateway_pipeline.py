@@ -113,7 +113,7 @@ def test_unknown_route_404_and_oversize_413(setup: tuple[Gateway, Invoker]) -> N
     assert resp.status == 404 and json.loads(resp.body) == {"message": "Not Found"}
     assert resp.log_context is not None and resp.log_context.get("routeKey") is None
     resp = gw.handle(_req("POST", oversize=True))
-    assert resp.status == 413 and json.loads(resp.body) == {"message": "Request Entity Too Large"} and resp.close
+    assert resp.status == 413 and json.loads(resp.body) == {"message": "Request Entity Too Large"}
     assert resp.log_context is not None and resp.log_context["error.responseType"] == "REQUEST_TOO_LARGE"
     assert invoker.events == []
 

@@ -94,8 +94,6 @@ class Gateway:
         else:
             resp = self._api(req, kind)
         resp.headers.append(("apigw-requestid", req.request_id))
-        if req.oversize:
-            resp.close = True  # the unread body is still on the wire
         return resp
 
     def record(self, req: Request, resp: Response) -> None:

@@ -5,7 +5,10 @@
 One thread per connection (load generators hold connections open and reuse them); the TLS
 handshake runs in that thread, so a slow or refused handshake never blocks ``accept``.
 Request bodies are read by ``Content-Length`` or ``Transfer-Encoding: chunked``; a body over
-``payload_limit_bytes`` is not kept: the gateway answers 413 and closes the connection.
+``payload_limit_bytes`` is not kept: it is read and discarded (up to ``2 x limit + 1 MB``, so the
+client can finish sending and read the 413 instead of a connection reset), then the gateway
+answers 413 and keeps the connection; a body beyond that cap gets the 413 and the connection
+is closed.
 Idle keep-alive connections are closed after ``IDLE_TIMEOUT_S`` (AWS: undocumented for HTTP
 APIs; a choice).
 """
@@ -76,8 +79,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.debug("%s " + format, self.client_address[0], *args)
 
-    def _read_body(self, limit: int) -> tuple[bytes, bool]:
-        """(body, oversize). Oversize bodies are left unread; the connection will close."""
+    def _discard(self, n: int) -> None:
+        while n > 0:
+            got = self.rfile.read(min(n, _CHUNK))
+            if not got:
+                raise ConnectionError("client closed while sending its body")
+            n -= len(got)
+
+    def _read_body(self, limit: int) -> tuple[bytes, bool, bool]:
+        """(body, oversize, drained). An oversize body is discarded up to the drain cap; past the
+        cap it stays unread (``drained`` False) and the connection must close."""
+        cap = 2 * limit + (1 << 20)
         if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
             chunks: list[bytes] = []
             size = 0
@@ -87,16 +99,23 @@ class _Handler(BaseHTTPRequestHandler):
                 if n == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
-                    return b"".join(chunks), False
+                    return (b"", True, True) if size > limit else (b"".join(chunks), False, True)
                 size += n
+                if size > cap:
+                    return b"", True, False
                 if size > limit:
-                    return b"", True
-                chunks.append(self.rfile.read(n))
+                    chunks = []
+                    self._discard(n)
+                else:
+                    chunks.append(self.rfile.read(n))
                 self.rfile.readline(1024)
         length = int(self.headers.get("content-length") or 0)
         if length > limit:
-            return b"", True
-        return (self.rfile.read(length) if length else b""), False
+            if length > cap:
+                return b"", True, False
+            self._discard(length)
+            return b"", True, True
+        return (self.rfile.read(length) if length else b""), False, True
 
     def _handle(self) -> None:
         received_at = _dt.datetime.now(_dt.UTC)
@@ -107,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.startswith("/"):
             raw_query = urlsplit(self.path).query
         try:
-            body, oversize = self._read_body(gateway.config.payload_limit_bytes)
+            body, oversize, drained = self._read_body(gateway.config.payload_limit_bytes)
         except ValueError:
             self.send_error(400, "bad chunked body")
             return
@@ -126,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"message":"Internal Server Error"}')
             return
+        if not drained:
+            resp.close = True  # the rest of the body is still on the wire
         # Queue the access-log record before the answer leaves: a client that flushes right after
         # reading its response must find the record.
         gateway.record(req, resp)
