@@ -53,69 +53,9 @@ from locustfiles import ledgerhooks
 from locustfiles.resolve import Resolve, parse_resolve
 from locustfiles.shapes import ArrivalScheduler, KindPicker
 from locustfiles.sigv4user import CredentialSource, SigningContext, SigV4FastHttpUser
+from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms, with_query
 
 log = logging.getLogger("loadcheck.load")
-
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "reference_stack" / "data"
-BUILTIN_TERMS = (
-    "lambda", "latency", "load", "ledger", "throttle", "throughput", "table", "token", "search", "signature",
-    "gateway", "partition", "capacity", "burst", "request", "response", "dynamodb", "opensearch", "python",
-    "percentile", "histogram", "worker", "master", "arrival", "event", "error", "region", "domain",
-)
-EVENT_TYPES = ("click", "view", "purchase", "signup", "login", "logout", "share", "search")
-DATES_PER_WORKER = 4
-FIRST_DAY = _dt.date(2100, 1, 1)
-DAY_SPAN = (_dt.date(9999, 12, 31) - FIRST_DAY).days - 10_000  # room for workers' dates above the base
-
-
-def load_terms(directory: Path = CORPUS_DIR) -> tuple[list[str], str]:
-    """Corpus terms from ``reference_stack/data/*.jsonl`` (``{"term": ...}`` lines), else the built-in list."""
-    terms: list[str] = []
-    for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                term = json.loads(line).get("term")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(term, str) and term.strip():
-                terms.append(term.strip())
-    if terms:
-        return terms, f"{len(terms)} terms from {directory}"
-    return list(BUILTIN_TERMS), f"built-in list of {len(BUILTIN_TERMS)} terms ({directory} has no corpus)"
-
-
-class KeyMaker:
-    """Run-scoped unique (date, time) keys for one load process (see the module docstring)."""
-
-    def __init__(self, *, run_id: str, worker_index: int, collisions: float, rng: random.Random) -> None:
-        base = int(hashlib.sha256(run_id.encode()).hexdigest()[:12], 16) % DAY_SPAN
-        first = FIRST_DAY + _dt.timedelta(days=base + worker_index * DATES_PER_WORKER)
-        self.dates = [(first + _dt.timedelta(days=j)).isoformat() for j in range(DATES_PER_WORKER)]
-        self.collisions = collisions
-        self.rng = rng
-        self.count = 0
-        self.recent: list[dict[str, str]] = []
-
-    def next_key(self) -> tuple[dict[str, str], bool]:
-        """(key, collision): a fresh key, or with probability ``collisions`` one written before."""
-        if self.recent and self.collisions > 0 and self.rng.random() < self.collisions:
-            return dict(self.rng.choice(self.recent)), True
-        n = self.count
-        self.count += 1
-        date = self.dates[n % DATES_PER_WORKER]
-        ms = n // DATES_PER_WORKER
-        if ms >= 86_400_000:
-            raise ConfigError("this load process wrote 345,600,000 events: its keys are used up",
-                              hint="use more workers (--workers) or a shorter run")
-        hh, rest = divmod(ms, 3_600_000)
-        mm, rest = divmod(rest, 60_000)
-        ss, mmm = divmod(rest, 1000)
-        key = {"date": date, "time": f"{hh:02d}:{mm:02d}:{ss:02d}.{mmm:03d}"}
-        self.recent.append(key)
-        if len(self.recent) > 200:
-            self.recent.pop(0)
-        return key, False
-
 
 @dataclass(kw_only=True)
 class LoadContext:
@@ -205,7 +145,7 @@ class EventLogUser(SigV4FastHttpUser):
                 query = [("date", self.rng.choice(self.ctx.keys.dates)), ("limit", "25")]
         path = "/events"
         resp = self.signed_request("GET", "GET /events", path, query=query,
-                                   context=self._meta("GET /events", _with_query(path, query), t_intended))
+                                   context=self._meta("GET /events", with_query(path, query), t_intended))
         self._reading = None
         if resp.status_code == 200 and any(k == "date" for k, _ in query):
             try:
@@ -230,14 +170,7 @@ class EventLogUser(SigV4FastHttpUser):
         else:
             query = [("q", prefix), ("size", "5")]
             self.signed_request("GET", "GET /search", "/search", query=query,
-                                context=self._meta("GET /search", _with_query("/search", query), t_intended))
-
-
-def _with_query(path: str, query: list[tuple[str, str]]) -> str:
-    from locustfiles.sigv4user import encode_query
-
-    qs = encode_query(query)
-    return f"{path}?{qs}" if qs else path
+                                context=self._meta("GET /search", with_query("/search", query), t_intended))
 
 
 # --------------------------------------------------------------------------------------------

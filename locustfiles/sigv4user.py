@@ -27,11 +27,12 @@ import hashlib
 import http
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from loadcheck.errors import ConfigError
 from loadcheck.sigv4 import Credentials, Signer
 from locustfiles.resolve import Resolve, ResolvingClientPool, ssl_context_factory
+from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
 
@@ -87,13 +88,6 @@ class SigningContext:
         default = 443 if parts.scheme == "https" else 80
         host = parts.hostname or ""
         return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-
-def encode_query(pairs: list[tuple[str, str]] | None) -> str:
-    """RFC 3986 encoding, so the raw and the normalized canonical query are the same string."""
-    if not pairs:
-        return ""
-    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in pairs)
 
 
 def failure_name(status: int) -> str:
