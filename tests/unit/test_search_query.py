@@ -329,3 +329,38 @@ def test_bad_documents_and_mappings_are_named() -> None:
 ])
 def test_minimum_should_match(spec: Any, optional: int, expected: int) -> None:
     assert minimum_should_match(spec, optional) == expected
+
+
+def test_concurrent_writes_with_mapping_updates_and_searches() -> None:
+    """Searches stay consistent while writers add fields (each one swaps the tantivy index)."""
+    import threading
+
+    engine = Engine(data_dir=None)
+    idx = engine.create("t", settings={}, mappings=MAPPING)
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(25):
+                idx.write(f"{n}-{i}", {"term": f"word{i}", f"field_{n}_{i % 5}": "x"})
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(50):
+                search(idx, {"query": {"multi_match": {"query": "wor", "type": "bool_prefix", "fields": SAYT_FIELDS}}})
+                count(idx, {"query": {"match_all": {}}})
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)] + [threading.Thread(target=reader)
+                                                                               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == []
+    idx.refresh()
+    assert count(idx, {})["count"] == 75
+    assert len([p for p in idx.mapping.as_json()["properties"] if p.startswith("field_")]) == 15

@@ -107,6 +107,13 @@ class DocState:
     seq_no: int
 
 
+@dataclass(frozen=True)
+class View:
+    mapping: Mapping
+    searcher: tantivy.Searcher
+    completions: dict[str, list[tuple[str, str, int, str]]]
+
+
 class SearchIndex:
     """One index: mapping, tantivy index and writer, realtime documents, refresh state."""
 
@@ -292,6 +299,12 @@ class SearchIndex:
 
     def searcher(self) -> tantivy.Searcher:
         return self.tindex.searcher()
+
+    def view(self) -> View:
+        """A consistent snapshot for one search: a dynamic mapping update swaps the mapping,
+        the tantivy index and the suggestions together, so a search takes all three at once."""
+        with self.lock:
+            return View(self.mapping, self.tindex.searcher(), self.completion_snapshot)
 
     def close(self) -> None:
         with self.lock:

@@ -183,7 +183,8 @@ class SearchRequest:
         self.version = str(body.get("version", params.get("version", "false"))).lower() == "true"
         self.seq_no = str(body.get("seq_no_primary_term", "false")).lower() == "true"
         self.suggest = body.get("suggest")
-        self.translator = QueryTranslator(mapping=index.mapping)
+        self.view = index.view()
+        self.translator = QueryTranslator(mapping=self.view.mapping)
 
     def _query(self) -> tantivy.Query:
         q = self.translator.translate(self.body["query"]) if "query" in self.body else tantivy.Query.all_query()
@@ -195,7 +196,7 @@ class SearchRequest:
     def execute(self) -> dict[str, Any]:
         started = time.perf_counter()
         query = self._query()  # translate even for suggest-only requests, so errors surface
-        searcher = self.index.searcher()
+        searcher = self.view.searcher
         hits: list[dict[str, Any]] = []
         total = 0
         max_score: float | None = None
@@ -316,17 +317,17 @@ class SearchRequest:
         if refused:
             raise ParsingError(f"suggester [{name}]: {sorted(refused)} is not supported by the local search service")
         field = spec.get("field")
-        if field not in self.index.mapping.completions:
-            raise IllegalArgument(f"no mapping found for field [{field}]" if self.index.mapping.field(str(field)) is None
-                                  and field not in self.index.mapping.completions
+        mapping = self.view.mapping
+        if field not in mapping.completions:
+            raise IllegalArgument(f"no mapping found for field [{field}]" if mapping.field(str(field)) is None
                                   else f"Field [{field}] is not a completion suggest field")
         size = _int_param("size", spec.get("size", 5), minimum=1)
         skip_duplicates = str(spec.get("skip_duplicates", "false")).lower() == "true"
-        analyzer = self.index.mapping.completions[field]
+        analyzer = mapping.completions[field]
         prefix = " ".join(analyzer.terms(text))
         if text[-1:].isspace() and prefix:
             prefix += " "  # preserve_separators: "to " does not match "toronto"
-        entries = self.index.completion_snapshot.get(field, [])
+        entries = self.view.completions.get(field, [])
         start = bisect.bisect_left(entries, (prefix,))
         best: dict[str, tuple[int, str]] = {}
         for analyzed, input_text, weight, doc_id in entries[start:]:
@@ -338,7 +339,7 @@ class SearchRequest:
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))
         options = []
         seen: set[str] = set()
-        searcher = self.index.searcher()
+        searcher = self.view.searcher
         for doc_id, (weight, input_text) in ranked:
             if skip_duplicates:
                 if input_text in seen:
@@ -347,7 +348,7 @@ class SearchRequest:
             option: dict[str, Any] = {"text": input_text, "_index": self.index.name, "_id": doc_id,
                                       "_score": float(weight)}
             if self.source.enabled:
-                hits = searcher.search(tantivy.Query.term_query(self.index.mapping.schema, ID_FIELD, doc_id), 1).hits
+                hits = searcher.search(tantivy.Query.term_query(mapping.schema, ID_FIELD, doc_id), 1).hits
                 if hits:
                     option["_source"] = self.source.apply(stored_source(searcher.doc(hits[0][1])))
             options.append(option)
@@ -374,8 +375,9 @@ class _Reverse:
 def count(index: SearchIndex, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise ParsingError(f"request does not support {sorted(set(body) - {'query'}) if isinstance(body, dict) else body!r}")
-    translator = QueryTranslator(mapping=index.mapping)
+    view = index.view()
+    translator = QueryTranslator(mapping=view.mapping)
     query = translator.translate(body["query"]) if "query" in body else tantivy.Query.all_query()
-    n = hit_count(index.searcher().search(query, limit=1, count=True))
+    n = hit_count(view.searcher.search(query, limit=1, count=True))
     shards = int(index.settings.get("index.number_of_shards", 1))
     return {"count": n, "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0}}
