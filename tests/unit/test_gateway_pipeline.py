@@ -131,7 +131,7 @@ def test_unsigned_403_with_authorizer_error(setup: tuple[Gateway, Invoker]) -> N
     gw, _ = setup
     resp = gw.handle(_req(sign=False))
     assert resp.status == 403 and json.loads(resp.body) == {"message": "Forbidden"}
-    assert ("x-amzn-errortype", "MissingAuthenticationTokenException") in resp.headers
+    assert ("x-amzn-ErrorType", "MissingAuthenticationTokenException") in resp.headers
     assert resp.log_context is not None and "IAM Authorizer" in resp.log_context["authorizer.error"]
     assert resp.log_context["error.messageString"] == '"Forbidden"'
 

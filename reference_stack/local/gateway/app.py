@@ -88,7 +88,7 @@ class Gateway:
         if kind is HostKind.ADMIN and req.raw_path.startswith(ADMIN_PREFIX):
             resp = self.admin(req)
         elif kind in (HostKind.ADMIN, HostKind.UNKNOWN):
-            resp = _json(403, {"message": "Forbidden"}, [("x-amzn-errortype", "ForbiddenException")])
+            resp = _json(403, {"message": "Forbidden"}, [("x-amzn-ErrorType", "ForbiddenException")])
         elif kind is HostKind.DEFAULT_ENDPOINT and self.config.disable_execute_api_endpoint:
             resp = _json(404, {"message": "Not Found"})
         else:
@@ -133,7 +133,7 @@ class Gateway:
                error_type: str | None = None) -> Response:
         ctx.update({"error.message": message, "error.messageString": json.dumps(message),
                     "error.responseType": response_type})
-        return _json(status, {"message": message}, [("x-amzn-errortype", error_type)] if error_type else None)
+        return _json(status, {"message": message}, [("x-amzn-ErrorType", error_type)] if error_type else None)
 
     def _decide(self, req: Request, ctx: dict[str, str]) -> Response:
         cfg = self.config
