@@ -6,7 +6,8 @@ boto3/botocore only (opensearch-py and requests are not in the Lambda runtime).
 ``GET /search?q=<prefix>&size=<n>``
     ``q`` 1..100 characters, ``size`` 1..20 (default 5). The index's ``term`` field is a
     ``search_as_you_type`` field, queried with ``multi_match`` of type ``bool_prefix`` over
-    ``term``, ``term._2gram`` and ``term._3gram`` (aws-behaviour.md §9.5). Chosen over the
+    ``term``, ``term._2gram`` and ``term._3gram`` (aws-behaviour.md §9.5), operator ``and``
+    (every word typed must match, the last one as a prefix). Chosen over the
     alternatives in §9.5 because it matches words in any position ("letter alp" finds
     "greek small letter alpha"), needs no custom analyzer (edge n-grams would), no separate
     curated input field (the completion suggester would), and is cheaper at query time than
@@ -242,7 +243,10 @@ def autocomplete_body(q: str, size: int) -> dict[str, Any]:
     return {
         "size": size,
         "_source": list(SOURCE_FIELDS),
-        "query": {"multi_match": {"query": q, "type": "bool_prefix", "fields": list(AUTOCOMPLETE_FIELDS)}},
+        # operator "and": every word typed must match. The default "or" ranks any term sharing
+        # one word ("greek small letter beta" for "greek small letter al") among the suggestions.
+        "query": {"multi_match": {"query": q, "type": "bool_prefix", "operator": "and",
+                                  "fields": list(AUTOCOMPLETE_FIELDS)}},
     }
 
 

@@ -106,7 +106,7 @@ def test_autocomplete_sends_signed_bool_prefix_query_and_maps_hits(env: None) ->
     assert req.url == "https://search-loadcheck.us-east-1.es.amazonaws.com/terms/_search"
     sent = json.loads(req.body)
     assert sent["size"] == 2
-    assert sent["query"] == {"multi_match": {"query": "letter alp", "type": "bool_prefix",
+    assert sent["query"] == {"multi_match": {"query": "letter alp", "type": "bool_prefix", "operator": "and",
                                              "fields": ["term", "term._2gram", "term._3gram"]}}
     assert req.headers["X-Amz-Security-Token"] == TOKEN
     assert "/us-east-1/es/aws4_request" in req.headers["Authorization"]
