@@ -215,3 +215,16 @@ def test_config_errors_name_key_and_fix() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"routes": {"FETCH /x": "f"}})
     assert "FETCH /x" in str(err.value)
+
+
+def test_a_success_sets_every_variable_aws_sets_for_it(setup: tuple[Gateway, Invoker]) -> None:
+    from reference_stack.local.gateway.access_log import VARIABLES
+
+    gw, _ = setup
+    resp = gw.handle(_req(headers=[("User-Agent", "ua/1")]))
+    assert resp.status == 200 and resp.log_context is not None
+    unset_on_success = {"error.message", "error.messageString", "error.responseType", "authorizer.error",
+                        "integrationErrorMessage", "integration.error"}
+    missing = [v for v in VARIABLES if v not in unset_on_success and not resp.log_context.get(v)]
+    assert missing == []
+    assert not unset_on_success & set(resp.log_context)
