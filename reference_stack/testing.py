@@ -117,7 +117,7 @@ _TOKEN = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size
     lambda s: s[0] != "-")
 _HEADER_VALUE = st.text(alphabet=string.ascii_letters + string.digits + " -_.;=/", min_size=1, max_size=30).map(
     str.strip).filter(bool)
-_QUERY_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs", "Cc")), min_size=0, max_size=12)
+_QUERY_TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), min_size=0, max_size=12)
 
 
 def _default_body() -> SearchStrategy[Any]:
@@ -274,7 +274,7 @@ def http_api_v2_events(draw: st.DrawFn, method: Any = _UNSET, path: Any = _UNSET
 # ------------------------------------------------------------------------------------------
 # EventLog items and bodies
 
-_ITEM_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=MAX_STRING_LENGTH)
+_ITEM_TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=MAX_STRING_LENGTH)
 
 
 def _times() -> SearchStrategy[str]:
@@ -351,10 +351,10 @@ def invalid_event_bodies(draw: st.DrawFn) -> InvalidBody:
     if kind == "empty":
         return InvalidBody(_dump({**item, text_field: ""}), text_field, f"{text_field} is empty")
     if kind == "long":
-        value = draw(st.text(alphabet="abc", min_size=MAX_STRING_LENGTH + 1, max_size=MAX_STRING_LENGTH + 50))
-        return InvalidBody(_dump({**item, text_field: value}), text_field, f"{text_field} is too long")
+        long_value = draw(st.text(alphabet="abc", min_size=MAX_STRING_LENGTH + 1, max_size=MAX_STRING_LENGTH + 50))
+        return InvalidBody(_dump({**item, text_field: long_value}), text_field, f"{text_field} is too long")
     if kind == "not-object":
-        value = draw(st.one_of(st.lists(st.integers(), max_size=3), st.text(max_size=5), st.integers(), st.none()))
+        value: Any = draw(st.one_of(st.lists(st.integers(), max_size=3), st.text(max_size=5), st.integers(), st.none()))
         return InvalidBody(_dump(value), None, "body is not a JSON object")
     if kind == "not-json":
         raw = draw(st.sampled_from([b"{", b"not json", b"{'date': '2024-01-01'}", b"\xff\xfe", b"",
