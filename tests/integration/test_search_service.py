@@ -168,6 +168,8 @@ def test_admin_endpoints(service: dict[str, Any]) -> None:
     bad = requests.post(url + "/_loadcheck/faults", json={"drop-writes": 0.5}, timeout=5)
     assert bad.status_code == 400 and "drop-writes" in bad.json()["error"]
     assert requests.post(url + "/_loadcheck/flush", timeout=5).status_code == 200
+    pretty = requests.get(url + "/?pretty", auth=aws4auth(service["ids"]["admin"]), timeout=5)
+    assert pretty.status_code == 200 and pretty.text.startswith("{\n")
     ready = json.loads((service["tmp"] / "search.ready").read_text())
     assert ready == {"port": service["port"], "pid": service["process"].pid}
 
@@ -326,6 +328,15 @@ def test_errors_over_http(loaded: dict[str, Any]) -> None:
     with pytest.raises(RequestError) as err:
         admin.indices.create(index="terms", body=MAPPING)
     assert err.value.error == "resource_already_exists_exception"
+
+
+def test_payload_over_the_limit_is_refused_unread(service: dict[str, Any]) -> None:
+    body = b'{"term": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    resp = requests.post(service["url"] + "/big/_doc/1", data=body, auth=aws4auth(service["ids"]["admin"]),
+                         headers={"Content-Type": "application/json"}, timeout=30)
+    assert resp.status_code == 413
+    assert resp.json() == {"Message": "Request size exceeded 10485760 bytes"}
+    assert requests.get(service["url"] + "/_loadcheck/health", timeout=5).status_code == 200
 
 
 def test_writes_become_visible_within_the_refresh_interval(loaded: dict[str, Any]) -> None:

@@ -152,3 +152,14 @@ def test_cluster_endpoints_and_method_errors(api: Api) -> None:
     assert status == 400 and "no handler found" in res["error"]
     status, res = call(api, "POST", "/_search", {})
     assert status == 400 and "name the index" in res["error"]["reason"]
+
+
+def test_cat_indices(api: Api) -> None:
+    call(api, "PUT", "/terms", {"settings": {"number_of_replicas": 0}, "mappings": MAPPING})
+    call(api, "PUT", "/terms/_doc/1", {"term": "a"}, query="refresh=true")
+    status, rows = call(api, "GET", "/_cat/indices", query="format=json")
+    assert status == 200 and [(r["index"], r["health"], r["docs.count"]) for r in rows] == [("terms", "green", "1")]
+    resp = api.handle(Request(method="GET", path="/_cat/indices", query="v"))
+    assert resp.body.splitlines()[0].split() == ["health", "status", "index", "uuid", "pri", "rep", "docs.count",
+                                                 "docs.deleted"]
+    assert resp.headers["Content-Type"].startswith("text/plain")

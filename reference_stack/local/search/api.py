@@ -135,6 +135,8 @@ class Api:
         if first == "_bulk" and n == 1:
             bulk = (lambda: self._bulk(None, req.body, params), WRITE_PARAMS | {"_source"})
             return [("POST", *bulk), ("PUT", *bulk)]
+        if first == "_cat" and n == 2 and parts[1] == "indices":
+            return [("GET", lambda: self._cat_indices(params), {"v", "h", "s", "bytes"})]
         if first == "_refresh" and n == 1:
             return [("POST", self._refresh_all, set()), ("GET", self._refresh_all, set())]
         if first in ("_search", "_count", "_msearch", "_mapping", "_all") or first.startswith("_"):
@@ -230,6 +232,23 @@ class Api:
                 "active_shards_percent_as_number": 100.0 * primaries / (primaries + unassigned)
                 if primaries + unassigned else 100.0}
         return Response(408 if timed_out else 200, body)
+
+    def _cat_indices(self, params: dict[str, str]) -> Response:
+        """``GET /_cat/indices`` (``?format=json`` or text, ``?v`` for a header row)."""
+        rows = []
+        for name, index in sorted(self.engine.indices.items()):
+            health = "yellow" if index.replicas else "green"
+            view = index.view()
+            rows.append({"health": health, "status": "open", "index": name, "uuid": index.uuid,
+                         "pri": str(index.settings.get("index.number_of_shards", 1)), "rep": str(index.replicas),
+                         "docs.count": str(view.searcher.num_docs), "docs.deleted": "0"})
+        if params.get("format") == "json":
+            return Response(200, rows)
+        cols = ["health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted"]
+        table = ([cols] if "v" in params else []) + [[r[c] for c in cols] for r in rows]
+        widths = [max((len(row[i]) for row in table), default=0) for i in range(len(cols))]
+        text = "".join(" ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in table)
+        return Response(200, text, {"Content-Type": "text/plain; charset=UTF-8"})
 
     # -- indices -------------------------------------------------------------------------------
 

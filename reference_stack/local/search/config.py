@@ -4,7 +4,8 @@ Keys (docs/internals.md, "Local stack processes"): the common ``service``, ``hos
 ``ready_file``, ``parent_pid``, ``region``, ``account_id``, ``identities_file``, ``faults``,
 ``log_level``; and ``domain_arn``, ``access_policy`` (the domain's resource policy document),
 ``data_dir``. Optional: ``engine_version`` (``OpenSearch_2.13``, as in stack.auto.tfvars.json)
-and ``signature_window_s`` (300).
+``signature_window_s`` (300) and ``max_payload_bytes`` (10 MiB, the HTTP payload limit of
+the small instance types such as ``t3.small.search``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class SearchConfig:
     data_dir: Path | None
     engine_version: str = "OpenSearch_2.13"
     signature_window_s: int = 300
+    max_payload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
 
     @classmethod
@@ -69,6 +71,9 @@ class SearchConfig:
         window = raw.get("signature_window_s", 300)
         if not isinstance(window, int) or window <= 0:
             raise ConfigError(f"{where}: signature_window_s {window!r} must be a positive integer", value=window)
+        max_payload = raw.get("max_payload_bytes", 10 * 1024 * 1024)
+        if not isinstance(max_payload, int) or max_payload <= 0:
+            raise ConfigError(f"{where}: max_payload_bytes {max_payload!r} must be a positive integer", value=max_payload)
         return cls(
             host=host, port=port,
             ready_file=Path(raw["ready_file"]) if raw.get("ready_file") else None,
@@ -78,5 +83,5 @@ class SearchConfig:
             access_policy=need("access_policy"),
             data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
             engine_version=str(raw.get("engine_version", "OpenSearch_2.13")),
-            signature_window_s=window, log_level=str(raw.get("log_level", "INFO")).upper(),
+            signature_window_s=window, max_payload_bytes=max_payload, log_level=str(raw.get("log_level", "INFO")).upper(),
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import struct
 import time
 from typing import Any
 
@@ -39,6 +40,17 @@ BODY_KEYS = {"query", "size", "from", "_source", "track_total_hits", "suggest", 
 REFUSED_BODY_KEYS = {"aggs", "aggregations", "highlight", "search_after", "collapse", "rescore", "script_fields",
                      "docvalue_fields", "stored_fields", "terminate_after", "profile", "indices_boost", "pit",
                      "slice", "ext", "fields", "runtime_mappings", "knn"}
+
+
+def f32(value: float) -> float:
+    """A score as OpenSearch prints it: Lucene scores are 32-bit floats, rendered with the
+    fewest digits that read back as the same float32 (1.01, not 1.0099999904632568)."""
+    packed = struct.pack("<f", value)
+    for digits in range(6, 10):
+        short = float(f"{value:.{digits}g}")
+        if struct.pack("<f", short) == packed:
+            return short
+    return float(value)
 
 
 def _int_param(name: str, value: Any, minimum: int = 0) -> int:
@@ -247,9 +259,9 @@ class SearchRequest:
         result = searcher.search(query, limit=max(wanted, 1), count=True)
         scored = [(s, a) for s, a in result.hits if self.min_score is None or s >= float(self.min_score)]
         total = hit_count(result) if self.min_score is None else self._count_min_score(searcher, query)
-        max_score = float(scored[0][0]) if scored and self.size > 0 else None
+        max_score = f32(scored[0][0]) if scored and self.size > 0 else None
         page = scored[self.from_:wanted]
-        return total, max_score, [self._hit(searcher.doc(a), float(s)) for s, a in page]
+        return total, max_score, [self._hit(searcher.doc(a), f32(s)) for s, a in page]
 
     def _count_min_score(self, searcher: tantivy.Searcher, query: tantivy.Query) -> int:
         everything = searcher.search(query, limit=max(searcher.num_docs, 1)).hits
@@ -263,7 +275,8 @@ class SearchRequest:
                 continue
             doc = searcher.doc(addr)
             rows.append((score, order, doc, stored_source(doc)))
-        max_score = max((r[0] for r in rows), default=None) if self.track_scores else None
+        best = max((r[0] for r in rows), default=None)
+        max_score = f32(best) if self.track_scores and best is not None else None
 
         def key(row: tuple[float, int, tantivy.Document, dict[str, Any]]) -> tuple[Any, ...]:
             parts: list[Any] = []
@@ -285,7 +298,7 @@ class SearchRequest:
         page = rows[self.from_:self.from_ + self.size]
         hits = []
         for score, order, doc, source in page:
-            hit = self._hit(doc, float(score) if self.track_scores else None)
+            hit = self._hit(doc, f32(score) if self.track_scores else None)
             hit["sort"] = [score if f == "_score" else order if f == "_doc" else _first(source, f) for f, _ in self.sort]
             hits.append(hit)
         return len(rows), max_score, hits

@@ -2,6 +2,10 @@
 contract of docs/internals.md (ready file, ``/_loadcheck/health|faults|flush``, SIGTERM/SIGINT,
 exit when the parent dies), with SigV4 + access policy in front of the OpenSearch API.
 
+Bodies over ``max_payload_bytes`` (10 MiB by default, the limit of small instance types) are
+refused without being parsed: 413 ``{"Message": "Request size exceeded <n> bytes"}`` (the body
+AWS answers with is UNCONFIRMED here; the status and the limit are AWS's "network limits").
+
 Request path: ``/_loadcheck/...`` (reserved, unauthenticated; a documented departure: AWS has
 no such paths) → :class:`~.auth.Authorizer` (403 bodies of the AWS front end) →
 :class:`~.api.Api` (OpenSearch responses). A background ticker refreshes indices whose
@@ -157,6 +161,18 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service
         method = self.command
         raw_path, _, raw_query = self.path.partition("?")
+        limit = service.config.max_payload_bytes
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            # Drain the body (not parsed, not kept) so the client sees the answer, not a reset.
+            remaining = length
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+            self._send(Response(413, {"Message": f"Request size exceeded {limit} bytes"}), pretty=False)
+            return
         body = self._read_body()
         try:
             if raw_path.startswith("/_loadcheck/"):
@@ -176,12 +192,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response, *, pretty: bool) -> None:
         payload = b""
-        if response.body is not None:
+        if isinstance(response.body, str):  # _cat text
+            payload = response.body.encode()
+        elif response.body is not None:
             payload = json.dumps(response.body, indent=2 if pretty else None,
                                  separators=None if pretty else (",", ":")).encode()
+        headers = {"Content-Type": "application/json; charset=UTF-8", **response.headers}
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        for name, value in response.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
