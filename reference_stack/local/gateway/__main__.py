@@ -81,7 +81,11 @@ def serve(cfg: GatewayConfig) -> int:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load the TLS certificate {cfg.cert_file} / key {cfg.key_file}: {exc}",
                           value=cfg.cert_file, hint="give PEM files for the domain (the supervisor makes them with trustme)") from exc
-    server = GatewayServer((cfg.host, cfg.port), gateway=gateway, ssl_context=ctx)
+    try:
+        server = GatewayServer((cfg.host, cfg.port), gateway=gateway, ssl_context=ctx)
+    except OSError as exc:
+        raise ConfigError(f"gateway cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}",
+                          value=cfg.port, hint="use port 0 (any free port) or free the port") from exc
     port = server.server_address[1]
     stop = threading.Event()
 
