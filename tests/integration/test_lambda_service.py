@@ -7,6 +7,7 @@ starts its own service to prove SIGTERM stops every environment it started.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -253,6 +254,23 @@ def test_invoke_by_arn_and_qualifier(service: Service) -> None:
     assert (status, body) == (200, {"a": 2})
     status, headers, body = service.invoke("echo:7", {})
     assert status == 404 and headers["x-amzn-errortype"] == "ResourceNotFoundException"
+
+
+def test_log_tail_is_the_invocations_log_via_boto3(service: Service) -> None:
+    client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{service.port}", region_name="us-east-1",
+                          aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
+    answer = client.invoke(FunctionName="print", Payload=b'{"tag": "tail"}', LogType="Tail")
+    assert answer["StatusCode"] == 200 and answer["ExecutedVersion"] == "$LATEST"
+    assert json.loads(answer["Payload"].read())["printed"] == 2
+    rid = answer["ResponseMetadata"]["RequestId"]
+    tail = base64.b64decode(answer["LogResult"]).decode()
+    assert f"START RequestId: {rid} Version: $LATEST\n" in tail
+    assert "testfns: to stdout tail\n" in tail and f"END RequestId: {rid}\n" in tail
+    assert REPORT.match(tail.splitlines(keepends=True)[-1])
+    failed = client.invoke(FunctionName="fail", Payload=b"{}")
+    assert failed["FunctionError"] == "Unhandled"
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.invoke(FunctionName="nope", Payload=b"{}")
 
 
 def test_unknown_function_is_404_resource_not_found(service: Service) -> None:

@@ -24,11 +24,14 @@ Departures from AWS (also in docs/fidelity.md, section lambda):
 - Fault ``lambda-timeout``: the handler does not run; the invocation holds its environment for
   the whole function timeout (so latency and concurrency behave as a real timeout), then the
   environment is killed and the answer is the timeout's.
-- ``X-Amz-Log-Type: Tail`` is ignored (no ``X-Amz-Log-Result``).
+- ``X-Amz-Log-Type: Tail`` returns the lines logged from the moment the invocation got its
+  environment to its REPORT: a cold start's init output is in it when the runtime prints it
+  after that moment, which is the usual case.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
@@ -59,6 +62,8 @@ log = logging.getLogger("loadcheck.lambda.invoke")
 INIT_LIMIT_S = 10.0
 # Sync invocation request payload quota (aws-behaviour.md §8.4: 6 MB).
 MAX_REQUEST_BYTES = 6_291_456
+# X-Amz-Log-Result carries "the last 4 KB of the execution log" (Lambda Invoke API reference).
+LOG_TAIL_BYTES = 4096
 INJECTED_ERROR_MESSAGE = "injected by the loadcheck lambda-error fault: the handler did not run"
 
 
@@ -117,7 +122,10 @@ class Invoker:
         return function, arn
 
     # -- invoke ---------------------------------------------------------------------------
-    def invoke(self, function: FunctionConfig, payload: bytes, *, trace_header: str | None = None) -> InvokeResult:
+    def invoke(self, function: FunctionConfig, payload: bytes, *, trace_header: str | None = None,
+               log_tail: bool = False) -> InvokeResult:
+        """Run one RequestResponse invocation; ``log_tail`` adds ``X-Amz-Log-Result`` (the last
+        4 KB of the invocation's log, base64), as ``X-Amz-Log-Type: Tail`` asks."""
         request_id = str(uuid.uuid4())
         if len(payload) > MAX_REQUEST_BYTES:
             return aws_error(413, "RequestTooLargeException",
@@ -143,6 +151,8 @@ class Invoker:
                                 function_arn=self.config.function_arn(function.name),
                                 trace_id=trace_header or new_trace_id(self._wall()),
                                 timeout_s=function.timeout_s, clock=self._clock, wall=self._wall)
+        tap: list[str] | None = [] if log_tail else None
+        env.log.tap = tap
         try:
             if self.faults.roll("lambda-timeout"):
                 outcome = self._injected_timeout(env, invocation)
@@ -151,9 +161,12 @@ class Invoker:
             else:
                 outcome = self._run(env, invocation)
         finally:
+            env.log.tap = None
             pool.release(env)
         headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": "$LATEST",
                    "Content-Type": outcome.content_type, "X-Amzn-Trace-Id": invocation.trace_id}
+        if tap is not None:
+            headers["X-Amz-Log-Result"] = base64.b64encode("".join(tap).encode()[-LOG_TAIL_BYTES:]).decode()
         if outcome.is_error:
             headers["X-Amz-Function-Error"] = "Unhandled"
         return InvokeResult(status=200, body=outcome.body, headers=headers, outcome=outcome)

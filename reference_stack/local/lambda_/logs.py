@@ -206,9 +206,15 @@ class StreamLog:
         self.shipper = shipper
         self.group = group
         self.stream = stream
+        # While an invocation asked for ``X-Amz-Log-Type: Tail``, its lines are also kept here.
+        self.tap: list[str] | None = None
 
     def line(self, message: str) -> None:
-        self.shipper.emit(self.group, self.stream, message if message.endswith("\n") else message + "\n")
+        message = message if message.endswith("\n") else message + "\n"
+        tap = self.tap
+        if tap is not None:
+            tap.append(message)
+        self.shipper.emit(self.group, self.stream, message)
 
 
 class OutputPump:

@@ -160,7 +160,12 @@ class ServiceHandler(BaseHTTPRequestHandler):
             return aws_error(400, "InvalidParameterValueException",
                              f"X-Amz-Invocation-Type {invocation_type!r} is not served by the local lambda "
                              "service; only RequestResponse (the default) is")
-        return service.invoker.invoke(function, body, trace_header=self.headers.get("X-Amzn-Trace-Id"))
+        log_type = self.headers.get("X-Amz-Log-Type") or "None"
+        if log_type not in ("None", "Tail"):
+            return aws_error(400, "InvalidParameterValueException",
+                             f"X-Amz-Log-Type {log_type!r} is not valid; use None or Tail")
+        return service.invoker.invoke(function, body, trace_header=self.headers.get("X-Amzn-Trace-Id"),
+                                      log_tail=log_type == "Tail")
 
     # -- wire helpers ---------------------------------------------------------------------
     def _read_body(self) -> bytes:
