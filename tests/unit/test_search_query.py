@@ -127,6 +127,23 @@ def test_term_terms_and_keyword_subfield(index: SearchIndex) -> None:
     assert found(index, {"term": {"_id": "4"}}) == ["york minster"]
 
 
+def test_exists_ids_phrase_none_and_boost(index: SearchIndex) -> None:
+    index.write("x", {"term": "no popularity"})
+    index.refresh()
+    assert "no popularity" not in found(index, {"exists": {"field": "popularity"}})
+    assert "no popularity" in found(index, {"exists": {"field": "term"}})
+    assert found(index, {"bool": {"must_not": {"exists": {"field": "category"}}}}) == ["no popularity"]
+    assert set(found(index, {"ids": {"values": ["0", "4", "nope"]}})) == {"new york", "york minster"}
+    assert found(index, {"match_phrase": {"title": "york city"}}) == ["new york city hotels"]
+    assert found(index, {"match_phrase": {"title": "city york"}}) == []
+    assert found(index, {"match_none": {}}) == []
+    boosted = search(index, {"query": {"bool": {"should": [
+        {"term": {"category": {"value": "church", "boost": 5}}}, {"term": {"category": "media"}}]}}})
+    assert [h["_source"]["term"] for h in boosted["hits"]["hits"]] == ["york minster", "the new yorker"]
+    most = found(index, {"multi_match": {"query": "apple", "type": "most_fields", "fields": ["title", "term"]}})
+    assert most[0] == "apple"
+
+
 def test_prefix_on_keyword(index: SearchIndex) -> None:
     assert set(found(index, {"prefix": {"category": "tra"}})) == {"new york city hotels", "newark airport"}
 
