@@ -142,6 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(500)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", "35")
+            self.send_header("apigw-requestid", req.request_id)
             self.end_headers()
             self.wfile.write(b'{"message":"Internal Server Error"}')
             return
