@@ -133,10 +133,11 @@ class Launcher:
     def _watch(self, env: Environment, server: RuntimeApiServer) -> None:
         assert env.process is not None and env.pump is not None
         returncode = env.process.wait()
-        env.measure_memory_mb()
-        # Everything the runtime printed before dying belongs before the invoker's END line.
-        env.pump.close()
+        # Everything the runtime printed before dying belongs before the invoker's END line;
+        # reading to EOF waits for any grandchild holding the pipes, so that comes after.
+        env.pump.drain()
         env.process_exited(returncode)
+        env.pump.close()
         server.stop()
         with self._lock:
             self._live.pop(env.env_id, None)
