@@ -42,6 +42,7 @@ def test_a_valid_config_loads(tmp_path: Path, identities_file: Path) -> None:
     assert fn.task_root == tmp_path.resolve()
     assert config.function_arn("loadcheck-events") == "arn:aws:lambda:us-east-1:123456789012:function:loadcheck-events"
     assert config.identities["events-role"].session_token == TOKEN
+    assert fn.runtime == "python3.12"
 
 
 def test_no_reserved_concurrency_means_the_account_quota(tmp_path: Path, identities_file: Path) -> None:
@@ -59,6 +60,7 @@ def test_no_reserved_concurrency_means_the_account_quota(tmp_path: Path, identit
     ("task_root", "/no/such/dir", "/no/such/dir"),
     ("role_identity", "search-role", "search-role"),
     ("environment", {"N": 3}, "environment.N"),
+    ("runtime", "nodejs20.x", "nodejs20.x"),
 ])
 def test_bad_function_values_name_the_value_and_the_fix(tmp_path: Path, identities_file: Path, field: str,
                                                         value: Any, named: str) -> None:

@@ -38,6 +38,7 @@ class FunctionConfig:
     environment: dict[str, str]
     role_identity: str
     log_group: str
+    runtime: str = "python3.12"  # the description's runtime: names AWS_EXECUTION_ENV
 
     @property
     def concurrency_cap(self) -> int:
@@ -183,7 +184,11 @@ def _function(r: _Reader, name: str, spec: Any, identities: dict[str, Identity])
         raise r.fail(where + "role_identity", "is not in identities.json", role,
                      f"use one of {sorted(identities)} or regenerate identities.json")
     log_group = r.get(spec, "log_group", str, where=where, default=f"/aws/lambda/{name}")
+    runtime = r.get(spec, "runtime", str, where=where, default="python3.12")
+    if not runtime.startswith("python3."):
+        raise r.fail(where + "runtime", "the local lambda service runs Python runtimes only", runtime,
+                     'use a Python runtime such as "python3.12"')
     return FunctionConfig(name=name, key=r.get(spec, "key", str, where=where, default=name), handler=handler,
                           task_root=task_root.resolve(), memory_mb=memory, timeout_s=float(timeout),
                           reserved_concurrency=reserved, environment=dict(environment), role_identity=role,
-                          log_group=log_group)
+                          log_group=log_group, runtime=runtime)

@@ -9,7 +9,8 @@ listener is runtime_api.py.
 Departures from AWS (also in docs/fidelity.md, section lambda):
 
 - The interpreter is the configured ``python`` (the project's virtualenv, Python 3.11 here)
-  while ``AWS_EXECUTION_ENV`` says ``AWS_Lambda_python3.12`` as the description's runtime does.
+  while ``AWS_EXECUTION_ENV`` names the function's ``runtime`` (default ``python3.12``, as the
+  stack description says).
 - ``PATH`` is the service's own (the interpreter must be found); ``HOME`` is unset and
   ``AWS_CONFIG_FILE``/``AWS_SHARED_CREDENTIALS_FILE`` point at /dev/null so that nothing of the
   host's AWS configuration leaks into a handler. ``PYTHONDONTWRITEBYTECODE=1`` because /var/task
@@ -68,7 +69,7 @@ def lambda_environment(*, config: ServiceConfig, function: FunctionConfig, runti
         "LAMBDA_TASK_ROOT": str(function.task_root),
         "LAMBDA_RUNTIME_DIR": os.path.dirname(awslambdaric.__file__),
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
