@@ -2,7 +2,8 @@
 
 FastHttpUser only knows Basic auth (load-tools.md §3 "FastHttpUser + per-request auth
 headers"), so the user computes the SigV4 headers itself with :class:`loadcheck.sigv4.Signer`
-(the same signature as botocore's ``SigV4Auth``, with the signing key cached per day and scope)
+(the same signature as botocore's ``SigV4Auth``, with the signing key cached per day and scope;
+:class:`locustfiles.signing.CachingSigner` also caches per request shape)
 and passes them as ``headers=``. Bodies are serialized and hashed once by the caller and sent as
 ``data=bytes`` (``json=`` would serialize again inside ``request()``, after signing). The
 ``Accept-Encoding`` header Locust adds after signing is simply left unsigned, which AWS allows.
@@ -30,8 +31,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import Credentials, Signer
+from loadcheck.sigv4 import Credentials
 from locustfiles.resolve import Resolve, ResolvingClientPool, ssl_context_factory
+from locustfiles.signing import CachingSigner
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
@@ -120,7 +122,7 @@ class SigV4FastHttpUser(FastHttpUser):
         if signing.resolves:
             agent = self.client.client
             agent.clientpool = ResolvingClientPool(signing.resolves, **agent.clientpool.client_args)
-        self._signer = Signer(SERVICE, signing.region)
+        self._signer = CachingSigner(SERVICE, signing.region)
         self._host_header = signing.host_header
 
     def signed_request(self, method: str, route: str, path: str, *, query: list[tuple[str, str]] | None = None,

@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from loadcheck.sigv4 import Credentials, Signer, verify
+from locustfiles.signing import CachingSigner
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
@@ -28,6 +29,7 @@ tokens = st.one_of(st.none(), st.text(alphabet="ABCDEFabcdef0123456789/+=", min_
 secrets = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+", min_size=20, max_size=40)
 DOC_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # noqa: S105 - AWS documentation example key
 DOC_TOKEN = "FQoGZXIvYXdzEXAMPLE"  # noqa: S105
+CACHING = {r: CachingSigner(SERVICE, r) for r in ('us-east-1', 'eu-west-1', 'ap-southeast-2')}
 WHEN = _dt.datetime(2026, 11, 21, 16, 30, 5, tzinfo=_dt.UTC)
 
 
@@ -58,6 +60,9 @@ def test_signature_equals_botocore(method, host, path, query, body, region, secr
                                         payload_hash=hashlib.sha256(body).hexdigest(), amz_date="20261121T163005Z")
     theirs = botocore_headers(creds, region, method, host, path, qs, body, content_type)
     assert ours["Authorization"] == theirs["Authorization"]
+    cached = CACHING[region]
+    for _ in range(2):  # first call fills the caches, the second uses them
+        assert cached.sign(creds, method, host, path, qs, sign_headers, body, amz_date="20261121T163005Z") == ours
     assert ours["X-Amz-Date"] == theirs["X-Amz-Date"]
     assert ours.get("X-Amz-Security-Token") == theirs.get("X-Amz-Security-Token")
 
