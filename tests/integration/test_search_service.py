@@ -439,3 +439,16 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_bad_config_is_named_and_exits_2(tmp_path: Path, service: dict[str, Any]) -> None:
+    make_identities(tmp_path / "identities.json")
+    taken = write_config(tmp_path, port=service["port"])  # the module's service holds this port
+    run = subprocess.run([sys.executable, "-m", "reference_stack.local.search", "--config", str(taken)], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{service['port']}" in run.stderr and "fix:" in run.stderr
+    bad_policy = write_config(tmp_path, access_policy={"Statement": [{"Effect": "Allow", "Principal": "me"}]})
+    run = subprocess.run([sys.executable, "-m", "reference_stack.local.search", "--config", str(bad_policy)],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "access_policy: Statement[0]: Principal" in run.stderr

@@ -57,7 +57,11 @@ class SearchService:
         self.api = Api(engine=self.engine, domain_name=self.authorizer.domain_name, account_id=config.account_id,
                        engine_version=config.engine_version)
         self.stopping = threading.Event()
-        self.httpd = _Server((config.host, config.port), _Handler)
+        try:
+            self.httpd = _Server((config.host, config.port), _Handler)
+        except OSError as exc:
+            raise ConfigError(f"search cannot listen on {config.host}:{config.port}: {exc.strerror}",
+                              value=config.port, hint="free the port or set port 0 to pick a free one") from None
         self.httpd.service = self
 
     @property
