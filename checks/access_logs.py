@@ -312,7 +312,7 @@ def judge_records(ctx: CheckContext, records: list[logsource.LogRecord], expecte
         stamp = _int(str(first.get(epoch_field))) if epoch_field else None
         stamp = stamp if stamp is not None else first.timestamp
         if window.start_ms - tol <= stamp <= window.end_ms + tol:
-            note("unexplained", rid, line=first.message[:300])
+            note("unexplained", rid, line=first.message[:600], copies=len(recs))
     judged = 0
     for rid, rec in expected.items():
         recs = by_id.get(rid)

@@ -60,7 +60,7 @@ def send(*, server_name: str, address: str, port: int, method: str, path: str, h
             view = memoryview(body)
             for i in range(0, len(body), 1 << 16):
                 conn.send(view[i:i + (1 << 16)])
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             pass  # answered early (e.g. 413) and closed: read what it said
         resp = conn.getresponse()
         data = resp.read()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import ssl
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,13 @@ def _probes(p: Prober, ctx: CheckContext, budget: Any) -> list[Outcome]:
 
 
 def _tls_1_1(p: Prober) -> Outcome:
+    # Offering TLS 1.1 is the point of this probe: Python's deprecation warning is expected.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _tls_1_1_handshake(p)
+
+
+def _tls_1_1_handshake(p: Prober) -> Outcome:
     ctx = probe_http.tls_context(p.target.ca_bundle)
     try:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_1

@@ -124,7 +124,7 @@ def test_values_disagreeing_with_ledger_fail(tmp_path: Path, logs: Any) -> None:
     lines[1]["requestTime"] = "2026-11-21T10:00:00Z"
     lines[2]["errorMessage"] = "Internal Server Error"  # set on a success
     lines[2]["protocol"] = "HTTP/2.0"
-    events = [{"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)} for r, line in zip(records, lines)]
+    events = [{"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)} for r, line in zip(records, lines, strict=False)]
     logs.put_log_events(logGroupName=GROUP, logStreamName="s", logEvents=events + [
         {"timestamp": int(records[-1]["t_start_ms"]) + 1, "message": "not json at all"}])
     res = access_logs.run(ctx_for(tmp_path, logs))
@@ -145,7 +145,7 @@ def test_403_without_authorizer_error_fails(tmp_path: Path, logs: Any) -> None:
     lines = [access_log_record(r, FMT) for r in records]
     lines[0]["authorizerError"] = "-"
     logs.put_log_events(logGroupName=GROUP, logStreamName="s", logEvents=[
-        {"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)} for r, line in zip(records, lines)])
+        {"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)} for r, line in zip(records, lines, strict=False)])
     res = access_logs.run(ctx_for(tmp_path, logs))
     assert res.status == "fail" and res.figures["set_when_unset"] == 1
     assert res.evidence[0]["field"] == "authorizerError"

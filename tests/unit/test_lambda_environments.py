@@ -180,3 +180,16 @@ def test_init_error_after_init_is_refused(shipper: LogShipper) -> None:
                                             (-11, "signal: segmentation fault"), (-64, "signal: signal 64")])
 def test_exit_descriptions_follow_lambda(code: int, text: str) -> None:
     assert describe_exit(code) == text
+
+
+def test_idle_environments_are_reclaimed(shipper: LogShipper) -> None:
+    clock = Clock()
+    pool = FunctionPool(function=_function(cap=2), launcher=lambda fn: _env(shipper, clock, f"e{clock.t}"), clock=clock)
+    busy, idle = pool.acquire(), pool.acquire()
+    assert busy is not None and idle is not None
+    pool.release(idle)
+    clock.t += 599
+    assert pool.reap_idle(600) == []
+    clock.t += 1
+    assert pool.reap_idle(600) == [idle]
+    assert idle.state == "retired" and pool.environments() == [busy], "a busy environment is never reclaimed"

@@ -14,7 +14,15 @@ def terms(name: str, text: str) -> list[str]:
 
 def test_standard_lowercases_and_keeps_inner_punctuation_words() -> None:
     assert terms("standard", "The Quick-Brown fox's e.g. 3.14 WI-FI") == [
-        "the", "quick", "brown", "fox's", "e.g", "3.14", "wi", "fi"]
+        "the",
+        "quick",
+        "brown",
+        "fox's",
+        "e.g",
+        "3.14",
+        "wi",
+        "fi",
+    ]
 
 
 def test_simple_splits_on_non_letters() -> None:
@@ -38,24 +46,43 @@ def test_shingles_exact_size_and_with_filler() -> None:
 
 
 def test_custom_edge_ngram_analyzer_from_settings() -> None:
-    analyzers = build_analyzers({
-        "filter": {"autocomplete_filter": {"type": "edge_ngram", "min_gram": 1, "max_gram": 4}},
-        "analyzer": {"autocomplete": {"type": "custom", "tokenizer": "standard",
-                                      "filter": ["lowercase", "autocomplete_filter"]}}})
+    analyzers = build_analyzers(
+        {
+            "filter": {"autocomplete_filter": {"type": "edge_ngram", "min_gram": 1, "max_gram": 4}},
+            "analyzer": {
+                "autocomplete": {
+                    "type": "custom",
+                    "tokenizer": "standard",
+                    "filter": ["lowercase", "autocomplete_filter"],
+                }
+            },
+        }
+    )
     assert analyzers["autocomplete"].analyze("New Yorker") == [
-        ("n", 0), ("ne", 0), ("new", 0), ("y", 1), ("yo", 1), ("yor", 1), ("york", 1)]
+        ("n", 0),
+        ("ne", 0),
+        ("new", 0),
+        ("y", 1),
+        ("yo", 1),
+        ("yor", 1),
+        ("york", 1),
+    ]
 
 
 def test_edge_ngram_tokenizer_with_token_chars() -> None:
-    analyzers = build_analyzers({
-        "tokenizer": {"edge": {"type": "edge_ngram", "min_gram": 2, "max_gram": 3, "token_chars": ["letter"]}},
-        "analyzer": {"a": {"tokenizer": "edge", "filter": ["lowercase"]}}})
+    analyzers = build_analyzers(
+        {
+            "tokenizer": {"edge": {"type": "edge_ngram", "min_gram": 2, "max_gram": 3, "token_chars": ["letter"]}},
+            "analyzer": {"a": {"tokenizer": "edge", "filter": ["lowercase"]}},
+        }
+    )
     assert analyzers["a"].terms("Ab-Cde") == ["ab", "cd", "cde"]
 
 
 def test_stop_and_asciifolding_filters() -> None:
-    analyzers = build_analyzers({"analyzer": {"a": {"tokenizer": "standard", "filter": ["lowercase", "asciifolding",
-                                                                                          "stop"]}}})
+    analyzers = build_analyzers(
+        {"analyzer": {"a": {"tokenizer": "standard", "filter": ["lowercase", "asciifolding", "stop"]}}}
+    )
     assert analyzers["a"].analyze("The Café of Zürich") == [("cafe", 1), ("zurich", 3)]
 
 

@@ -10,8 +10,13 @@ import pytest
 from reference_stack.local.search.api import Api, Request
 from reference_stack.local.search.engine import Engine
 
-MAPPING = {"properties": {"term": {"type": "search_as_you_type"}, "popularity": {"type": "integer"},
-                          "category": {"type": "keyword"}}}
+MAPPING = {
+    "properties": {
+        "term": {"type": "search_as_you_type"},
+        "popularity": {"type": "integer"},
+        "category": {"type": "keyword"},
+    }
+}
 
 
 @pytest.fixture
@@ -31,8 +36,12 @@ def ndjson(*lines: dict[str, Any]) -> bytes:
 
 def test_index_lifecycle(api: Api) -> None:
     assert call(api, "HEAD", "/terms") == (404, None)
-    status, body = call(api, "PUT", "/terms", {"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
-                                               "mappings": MAPPING})
+    status, body = call(
+        api,
+        "PUT",
+        "/terms",
+        {"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}}, "mappings": MAPPING},
+    )
     assert (status, body) == (200, {"acknowledged": True, "shards_acknowledged": True, "index": "terms"})
     assert call(api, "HEAD", "/terms") == (200, None)
     status, body = call(api, "GET", "/terms")
@@ -50,19 +59,30 @@ def test_missing_index_is_opensearch_404(api: Api) -> None:
     assert status == 404
     assert body["status"] == 404
     assert body["error"]["type"] == "index_not_found_exception"
-    assert body["error"]["root_cause"][0] == {"type": "index_not_found_exception", "reason": "no such index [nope]",
-                                              "index": "nope", "resource.type": "index_or_alias",
-                                              "resource.id": "nope", "index_uuid": "_na_"}
+    assert body["error"]["root_cause"][0] == {
+        "type": "index_not_found_exception",
+        "reason": "no such index [nope]",
+        "index": "nope",
+        "resource.type": "index_or_alias",
+        "resource.id": "nope",
+        "index_uuid": "_na_",
+    }
 
 
 def test_bulk_then_search_with_refresh(api: Api) -> None:
     call(api, "PUT", "/terms", {"mappings": MAPPING})
-    body = ndjson({"index": {"_index": "terms", "_id": "1"}}, {"term": "new york", "popularity": 9},
-                  {"create": {"_id": "2"}}, {"term": "newark", "popularity": 3},
-                  {"index": {"_id": "3"}}, {"term": "bad", "popularity": "many"},
-                  {"delete": {"_id": "4"}},
-                  {"index": {"_index": "created-by-bulk", "_id": "5"}}, {"term": "x"},
-                  {"delete": {"_index": "missing", "_id": "6"}})
+    body = ndjson(
+        {"index": {"_index": "terms", "_id": "1"}},
+        {"term": "new york", "popularity": 9},
+        {"create": {"_id": "2"}},
+        {"term": "newark", "popularity": 3},
+        {"index": {"_id": "3"}},
+        {"term": "bad", "popularity": "many"},
+        {"delete": {"_id": "4"}},
+        {"index": {"_index": "created-by-bulk", "_id": "5"}},
+        {"term": "x"},
+        {"delete": {"_index": "missing", "_id": "6"}},
+    )
     status, res = call(api, "POST", "/terms/_bulk", body, query="refresh=true")
     assert status == 200 and res["errors"] is True
     kinds = [(next(iter(i)), next(iter(i.values()))["status"]) for i in res["items"]]
@@ -70,11 +90,26 @@ def test_bulk_then_search_with_refresh(api: Api) -> None:
     assert res["items"][2]["index"]["error"]["type"] == "mapper_parsing_exception"
     assert res["items"][5]["delete"]["error"]["type"] == "index_not_found_exception"
     # A write to a missing index created it, with dynamic mappings (action.auto_create_index).
-    assert call(api, "GET", "/created-by-bulk/_mapping")[1] == {"created-by-bulk": {"mappings": {"properties": {
-        "term": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}}}}}
+    assert call(api, "GET", "/created-by-bulk/_mapping")[1] == {
+        "created-by-bulk": {
+            "mappings": {
+                "properties": {
+                    "term": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+                }
+            }
+        }
+    }
     assert res["items"][0]["index"]["result"] == "created"
-    status, res = call(api, "POST", "/terms/_search", {"query": {"multi_match": {
-        "query": "new", "type": "bool_prefix", "fields": ["term", "term._2gram", "term._3gram"]}}})
+    status, res = call(
+        api,
+        "POST",
+        "/terms/_search",
+        {
+            "query": {
+                "multi_match": {"query": "new", "type": "bool_prefix", "fields": ["term", "term._2gram", "term._3gram"]}
+            }
+        },
+    )
     assert [h["_id"] for h in res["hits"]["hits"]] == ["1", "2"]
     assert call(api, "GET", "/terms/_count")[1]["count"] == 2
 
@@ -117,13 +152,25 @@ def test_refresh_endpoint_makes_writes_searchable(api: Api) -> None:
 
 def test_search_uri_params(api: Api) -> None:
     call(api, "PUT", "/terms", {"mappings": MAPPING})
-    call(api, "POST", "/_bulk", ndjson(*[x for i in range(5) for x in ({"index": {"_index": "terms", "_id": str(i)}},
-                                                                      {"term": f"t{i}", "popularity": i})]),
-         query="refresh=true")
+    call(
+        api,
+        "POST",
+        "/_bulk",
+        ndjson(
+            *[
+                x
+                for i in range(5)
+                for x in ({"index": {"_index": "terms", "_id": str(i)}}, {"term": f"t{i}", "popularity": i})
+            ]
+        ),
+        query="refresh=true",
+    )
     status, res = call(api, "GET", "/terms/_search", query="size=2&from=1&_source=false")
     assert status == 200 and len(res["hits"]["hits"]) == 2 and "_source" not in res["hits"]["hits"][0]
     status, res = call(api, "GET", "/terms/_search", query="bogus=1")
-    assert status == 400 and res["error"]["reason"] == "request [/terms/_search] contains unrecognized parameter: [bogus]"
+    assert (
+        status == 400 and res["error"]["reason"] == "request [/terms/_search] contains unrecognized parameter: [bogus]"
+    )
 
 
 def test_unsupported_query_is_parsing_exception(api: Api) -> None:
@@ -160,6 +207,14 @@ def test_cat_indices(api: Api) -> None:
     status, rows = call(api, "GET", "/_cat/indices", query="format=json")
     assert status == 200 and [(r["index"], r["health"], r["docs.count"]) for r in rows] == [("terms", "green", "1")]
     resp = api.handle(Request(method="GET", path="/_cat/indices", query="v"))
-    assert resp.body.splitlines()[0].split() == ["health", "status", "index", "uuid", "pri", "rep", "docs.count",
-                                                 "docs.deleted"]
+    assert resp.body.splitlines()[0].split() == [
+        "health",
+        "status",
+        "index",
+        "uuid",
+        "pri",
+        "rep",
+        "docs.count",
+        "docs.deleted",
+    ]
     assert resp.headers["Content-Type"].startswith("text/plain")

@@ -21,18 +21,38 @@ NOW = dt.datetime(2026, 11, 21, 12, 0, 0, tzinfo=dt.UTC)
 
 def identities() -> dict[str, Identity]:
     return {
-        "admin": Identity(name="admin", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
-                          principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin", user_id="AIDAADMIN",
-                          access_key_id="AKIAADMIN", secret_access_key="admin-secret",  # noqa: S106 - a test key
-                          policies=[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]),
-        "requester": Identity(name="requester", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
-                              principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester", user_id="AIDAREQ",
-                              access_key_id="AKIAREQ", secret_access_key="req-secret",  # noqa: S106 - a test key
-                              policies=[{"Version": "2012-10-17", "Statement": [
-                                  {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}]}]),
-        "search-role": Identity(name="search-role", arn=f"arn:aws:sts::{ACCT}:assumed-role/loadcheck-search-role/fn",
-                                principal_arn=ROLE, user_id="AROA:fn", access_key_id="ASIAROLE",
-                                secret_access_key="role-secret", session_token="token-1"),  # noqa: S106 - a test key
+        "admin": Identity(
+            name="admin",
+            arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
+            principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
+            user_id="AIDAADMIN",
+            access_key_id="AKIAADMIN",
+            secret_access_key="admin-secret",  # noqa: S106 - a test key
+            policies=[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
+        ),
+        "requester": Identity(
+            name="requester",
+            arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
+            principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
+            user_id="AIDAREQ",
+            access_key_id="AKIAREQ",
+            secret_access_key="req-secret",  # noqa: S106 - a test key
+            policies=[
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}],
+                }
+            ],
+        ),
+        "search-role": Identity(
+            name="search-role",
+            arn=f"arn:aws:sts::{ACCT}:assumed-role/loadcheck-search-role/fn",
+            principal_arn=ROLE,
+            user_id="AROA:fn",
+            access_key_id="ASIAROLE",
+            secret_access_key="role-secret",
+            session_token="token-1",
+        ),  # noqa: S106 - a test key
     }
 
 
@@ -44,13 +64,22 @@ ROLE_ONLY = policy({"Effect": "Allow", "Principal": {"AWS": [ROLE]}, "Action": "
 
 
 def authorizer(access_policy: Any = ROLE_ONLY, now: dt.datetime = NOW) -> Authorizer:
-    return Authorizer(domain_arn=DOMAIN, access_policy=access_policy, identities=identities(), region="us-east-1",
-                      now=lambda: now)
+    return Authorizer(
+        domain_arn=DOMAIN, access_policy=access_policy, identities=identities(), region="us-east-1", now=lambda: now
+    )
 
 
-def signed(name: str | None, method: str = "POST", path: str = "/terms/_search", body: bytes = b"{}",
-           *, when: dt.datetime = NOW, secret: str | None = None, region: str = "us-east-1",
-           service: str = "es") -> dict[str, Any]:
+def signed(
+    name: str | None,
+    method: str = "POST",
+    path: str = "/terms/_search",
+    body: bytes = b"{}",
+    *,
+    when: dt.datetime = NOW,
+    secret: str | None = None,
+    region: str = "us-east-1",
+    service: str = "es",
+) -> dict[str, Any]:
     headers: dict[str, str] = {"Host": "127.0.0.1:9200", "Content-Type": "application/json"}
     if name is not None:
         # loadcheck's Signer equals botocore's SigV4Auth (tests/unit/test_sigv4*) and takes a fixed time;
@@ -58,12 +87,26 @@ def signed(name: str | None, method: str = "POST", path: str = "/terms/_search",
         ident = identities()[name]
         creds = SigCredentials(ident.access_key_id, secret or ident.secret_access_key, ident.session_token)
         raw_path, _, raw_query = path.partition("?")
-        headers.update(Signer(service, region).sign(creds, method, headers["Host"], raw_path, raw_query,
-                                                    {"Content-Type": "application/json"}, body,
-                                                    amz_date=when.strftime("%Y%m%dT%H%M%SZ")))
+        headers.update(
+            Signer(service, region).sign(
+                creds,
+                method,
+                headers["Host"],
+                raw_path,
+                raw_query,
+                {"Content-Type": "application/json"},
+                body,
+                amz_date=when.strftime("%Y%m%dT%H%M%SZ"),
+            )
+        )
     raw_path, _, raw_query = path.partition("?")
-    return {"method": method, "raw_path": raw_path, "raw_query": raw_query, "headers": list(headers.items()),
-            "body": body}
+    return {
+        "method": method,
+        "raw_path": raw_path,
+        "raw_query": raw_query,
+        "headers": list(headers.items()),
+        "body": body,
+    }
 
 
 def test_role_session_is_allowed_by_the_role_arn() -> None:
@@ -79,15 +122,19 @@ def test_requester_refused_with_aws_message() -> None:
     with pytest.raises(AuthFailure) as err:
         authorizer().check(**signed("requester", "GET", "/terms/_search"))
     assert err.value.status == 403
-    assert err.value.body == {"Message": f"User: arn:aws:iam::{ACCT}:user/loadcheck-requester is not authorized to "
-                                         "perform: es:ESHttpGet on resource: loadcheck-search"}
+    assert err.value.body == {
+        "Message": f"User: arn:aws:iam::{ACCT}:user/loadcheck-requester is not authorized to "
+        "perform: es:ESHttpGet on resource: loadcheck-search"
+    }
 
 
 def test_unsigned_refused_with_anonymous_message() -> None:
     with pytest.raises(AuthFailure) as err:
         authorizer().check(**signed(None, "POST"))
-    assert err.value.body == {"Message": "User: anonymous is not authorized to perform: es:ESHttpPost because no "
-                                         "resource-based policy allows the es:ESHttpPost action"}
+    assert err.value.body == {
+        "Message": "User: anonymous is not authorized to perform: es:ESHttpPost because no "
+        "resource-based policy allows the es:ESHttpPost action"
+    }
 
 
 def test_open_policy_admits_anonymous() -> None:
@@ -112,9 +159,17 @@ def test_bad_signature_and_expired_and_wrong_scope() -> None:
         authorizer().check(**signed("search-role", region="eu-west-1"))
 
 
-@pytest.mark.parametrize("method, action", [("GET", "es:ESHttpGet"), ("POST", "es:ESHttpPost"), ("PUT", "es:ESHttpPut"),
-                                            ("DELETE", "es:ESHttpDelete"), ("HEAD", "es:ESHttpHead"),
-                                            ("PATCH", "es:ESHttpPatch")])
+@pytest.mark.parametrize(
+    "method, action",
+    [
+        ("GET", "es:ESHttpGet"),
+        ("POST", "es:ESHttpPost"),
+        ("PUT", "es:ESHttpPut"),
+        ("DELETE", "es:ESHttpDelete"),
+        ("HEAD", "es:ESHttpHead"),
+        ("PATCH", "es:ESHttpPatch"),
+    ],
+)
 def test_action_per_method(method: str, action: str) -> None:
     only = policy({"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": action, "Resource": f"{DOMAIN}/*"})
     az = authorizer(only)
@@ -126,8 +181,14 @@ def test_action_per_method(method: str, action: str) -> None:
 
 
 def test_resource_narrowing_and_wildcards() -> None:
-    narrow = policy({"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "es:ESHttp*",
-                     "Resource": [f"{DOMAIN}/terms/_search", f"{DOMAIN}/log?/*"]})
+    narrow = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ROLE},
+            "Action": "es:ESHttp*",
+            "Resource": [f"{DOMAIN}/terms/_search", f"{DOMAIN}/log?/*"],
+        }
+    )
     az = authorizer(narrow)
     role = Caller(identities()["search-role"])
     az.authorize(role, method="POST", raw_path="/terms/_search")
@@ -144,14 +205,26 @@ def test_domain_arn_without_slash_star_covers_no_path() -> None:
 
 
 def test_account_root_admits_every_principal_of_the_account() -> None:
-    root = policy({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"}, "Action": "es:ESHttpGet",
-                   "Resource": f"{DOMAIN}/*"})
+    root = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCT}:root"},
+            "Action": "es:ESHttpGet",
+            "Resource": f"{DOMAIN}/*",
+        }
+    )
     az = authorizer(root)
     az.authorize(Caller(identities()["requester"]), method="GET", raw_path="/terms/_search")
     with pytest.raises(AuthFailure):
         az.authorize(Caller(None), method="GET", raw_path="/terms/_search")
-    other = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "es:*",
-                    "Resource": f"{DOMAIN}/*"})
+    other = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+            "Action": "es:*",
+            "Resource": f"{DOMAIN}/*",
+        }
+    )
     with pytest.raises(AuthFailure):
         authorizer(other).authorize(Caller(identities()["requester"]), method="GET", raw_path="/terms/_search")
 
@@ -159,35 +232,62 @@ def test_account_root_admits_every_principal_of_the_account() -> None:
 def test_explicit_deny_wins_over_allow() -> None:
     deny = policy(
         {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "es:*", "Resource": f"{DOMAIN}/*"},
-        {"Effect": "Deny", "Principal": {"AWS": ROLE}, "Action": "es:ESHttpDelete", "Resource": f"{DOMAIN}/*"})
+        {"Effect": "Deny", "Principal": {"AWS": ROLE}, "Action": "es:ESHttpDelete", "Resource": f"{DOMAIN}/*"},
+    )
     az = authorizer(deny)
     role = Caller(identities()["search-role"])
     az.authorize(role, method="GET", raw_path="/terms")
     with pytest.raises(AuthFailure, match="es:ESHttpDelete on resource: loadcheck-search"):
         az.authorize(role, method="DELETE", raw_path="/terms")
     # A Deny in the domain policy also beats the admin's allow-all identity policy.
-    deny_admin = policy({"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{ACCT}:user/loadcheck-admin"},
-                         "Action": "es:*", "Resource": f"{DOMAIN}/*"})
+    deny_admin = policy(
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCT}:user/loadcheck-admin"},
+            "Action": "es:*",
+            "Resource": f"{DOMAIN}/*",
+        }
+    )
     with pytest.raises(AuthFailure):
         authorizer(deny_admin).authorize(Caller(identities()["admin"]), method="GET", raw_path="/")
 
 
 def test_source_ip_condition() -> None:
-    cond = policy({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "es:*", "Resource": f"{DOMAIN}/*",
-                   "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8"]}}})
+    cond = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "es:*",
+            "Resource": f"{DOMAIN}/*",
+            "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8"]}},
+        }
+    )
     az = authorizer(cond)
     az.authorize(Caller(None), method="GET", raw_path="/", source_ip="10.1.2.3")
     with pytest.raises(AuthFailure):
         az.authorize(Caller(None), method="GET", raw_path="/", source_ip="127.0.0.1")
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"Statement": [{"Effect": "Maybe"}]}, "Effect must be Allow or Deny"),
-    (policy({"Effect": "Allow", "NotPrincipal": {"AWS": ROLE}, "Action": "es:*", "Resource": "*"}), "NotPrincipal"),
-    (policy({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "es:*", "Resource": "*",
-             "Condition": {"StringEquals": {"aws:username": "x"}}}), "condition StringEquals"),
-    ({"Version": "2012-10-17"}, "needs a Statement"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"Statement": [{"Effect": "Maybe"}]}, "Effect must be Allow or Deny"),
+        (policy({"Effect": "Allow", "NotPrincipal": {"AWS": ROLE}, "Action": "es:*", "Resource": "*"}), "NotPrincipal"),
+        (
+            policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "es:*",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:username": "x"}},
+                }
+            ),
+            "condition StringEquals",
+        ),
+        ({"Version": "2012-10-17"}, "needs a Statement"),
+    ],
+)
 def test_unsupported_policies_are_refused_at_start(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         authorizer(bad)

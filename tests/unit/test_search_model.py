@@ -37,7 +37,7 @@ def model_bool_prefix(docs: list[str], text: str, operator: str) -> set[str]:
     for i, doc in enumerate(docs):
         tokens = doc.split()
         clauses = [t in tokens for t in head] + [any(tok.startswith(last) for tok in tokens)]
-        if (all(clauses) if operator == "and" else any(clauses)):
+        if all(clauses) if operator == "and" else any(clauses):
             out.add(str(i))
     return out
 
@@ -48,7 +48,7 @@ def model_phrase_prefix(docs: list[str], text: str) -> set[str]:
     for i, doc in enumerate(docs):
         tokens = doc.split()
         for start in range(len(tokens) - len(head)):
-            if tokens[start:start + len(head)] == head and tokens[start + len(head)].startswith(last):
+            if tokens[start : start + len(head)] == head and tokens[start + len(head)].startswith(last):
                 out.add(str(i))
     return out
 

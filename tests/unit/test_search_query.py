@@ -11,17 +11,26 @@ from reference_stack.local.search.errors import IllegalArgument, MapperParsingEr
 from reference_stack.local.search.query import minimum_should_match
 from reference_stack.local.search.searching import SearchRequest, count
 
-MAPPING = {"properties": {
-    "term": {"type": "search_as_you_type"},
-    "popularity": {"type": "integer"},
-    "category": {"type": "keyword"},
-    "title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
-    "suggest": {"type": "completion"},
-}}
+MAPPING = {
+    "properties": {
+        "term": {"type": "search_as_you_type"},
+        "popularity": {"type": "integer"},
+        "category": {"type": "keyword"},
+        "title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+        "suggest": {"type": "completion"},
+    }
+}
 TERMS = [
-    ("new york", 90, "city"), ("new york city hotels", 40, "travel"), ("newark airport", 30, "travel"),
-    ("the new yorker", 20, "media"), ("york minster", 10, "church"), ("apple pie", 50, "food"),
-    ("apple", 80, "food"), ("pineapple", 5, "food"), ("application form", 15, "office"), ("big apple", 60, "city"),
+    ("new york", 90, "city"),
+    ("new york city hotels", 40, "travel"),
+    ("newark airport", 30, "travel"),
+    ("the new yorker", 20, "media"),
+    ("york minster", 10, "church"),
+    ("apple pie", 50, "food"),
+    ("apple", 80, "food"),
+    ("pineapple", 5, "food"),
+    ("application form", 15, "office"),
+    ("big apple", 60, "city"),
 ]
 SAYT_FIELDS = ["term", "term._2gram", "term._3gram"]
 
@@ -31,8 +40,16 @@ def index() -> SearchIndex:
     engine = Engine(data_dir=None)
     idx = engine.create("terms", settings={"number_of_shards": 1, "number_of_replicas": 0}, mappings=MAPPING)
     for i, (term, pop, cat) in enumerate(TERMS):
-        idx.write(str(i), {"term": term, "popularity": pop, "category": cat, "title": term.title(),
-                           "suggest": {"input": [term], "weight": pop}})
+        idx.write(
+            str(i),
+            {
+                "term": term,
+                "popularity": pop,
+                "category": cat,
+                "title": term.title(),
+                "suggest": {"input": [term], "weight": pop},
+            },
+        )
     idx.refresh()
     return idx
 
@@ -80,7 +97,10 @@ def test_bool_prefix_operator_and_requires_every_term(index: SearchIndex) -> Non
 
 def test_match_phrase_prefix_keeps_order(index: SearchIndex) -> None:
     assert set(found(index, {"match_phrase_prefix": {"term": "new yo"}})) == {
-        "new york", "new york city hotels", "the new yorker"}
+        "new york",
+        "new york city hotels",
+        "the new yorker",
+    }
     assert found(index, {"match_phrase_prefix": {"term": "york ne"}}) == []
 
 
@@ -137,8 +157,16 @@ def test_exists_ids_phrase_none_and_boost(index: SearchIndex) -> None:
     assert found(index, {"match_phrase": {"title": "york city"}}) == ["new york city hotels"]
     assert found(index, {"match_phrase": {"title": "city york"}}) == []
     assert found(index, {"match_none": {}}) == []
-    boosted = search(index, {"query": {"bool": {"should": [
-        {"term": {"category": {"value": "church", "boost": 5}}}, {"term": {"category": "media"}}]}}})
+    boosted = search(
+        index,
+        {
+            "query": {
+                "bool": {
+                    "should": [{"term": {"category": {"value": "church", "boost": 5}}}, {"term": {"category": "media"}}]
+                }
+            }
+        },
+    )
     assert [h["_source"]["term"] for h in boosted["hits"]["hits"]] == ["york minster", "the new yorker"]
     most = found(index, {"multi_match": {"query": "apple", "type": "most_fields", "fields": ["title", "term"]}})
     assert most[0] == "apple"
@@ -149,15 +177,28 @@ def test_prefix_on_keyword(index: SearchIndex) -> None:
 
 
 def test_range_and_bool(index: SearchIndex) -> None:
-    q = {"bool": {"must": [{"match": {"title": "apple"}}], "filter": [{"range": {"popularity": {"gte": 50}}}],
-                  "must_not": [{"term": {"category": "city"}}]}}
+    q = {
+        "bool": {
+            "must": [{"match": {"title": "apple"}}],
+            "filter": [{"range": {"popularity": {"gte": 50}}}],
+            "must_not": [{"term": {"category": "city"}}],
+        }
+    }
     assert found(index, q) == ["apple", "apple pie"]
     only_filter = search(index, {"query": {"bool": {"filter": {"term": {"category": "food"}}}}})
     assert {h["_score"] for h in only_filter["hits"]["hits"]} == {0.0}
     only_not = found(index, {"bool": {"must_not": {"term": {"category": "food"}}}})
     assert len(only_not) == len(TERMS) - 3
-    should = {"bool": {"should": [{"term": {"category": "food"}}, {"term": {"category": "city"}},
-                                  {"range": {"popularity": {"gt": 55}}}], "minimum_should_match": 2}}
+    should = {
+        "bool": {
+            "should": [
+                {"term": {"category": "food"}},
+                {"term": {"category": "city"}},
+                {"range": {"popularity": {"gt": 55}}},
+            ],
+            "minimum_should_match": 2,
+        }
+    }
     assert set(found(index, should)) == {"apple", "big apple", "new york"}
 
 
@@ -182,7 +223,10 @@ def test_track_total_hits(index: SearchIndex) -> None:
 def test_sort_by_field(index: SearchIndex) -> None:
     res = search(index, {"query": {"term": {"category": "food"}}, "sort": [{"popularity": {"order": "desc"}}]})
     assert [(h["_source"]["term"], h["sort"], h["_score"]) for h in res["hits"]["hits"]] == [
-        ("apple", [80], None), ("apple pie", [50], None), ("pineapple", [5], None)]
+        ("apple", [80], None),
+        ("apple pie", [50], None),
+        ("pineapple", [5], None),
+    ]
     assert res["hits"]["max_score"] is None
 
 
@@ -199,7 +243,10 @@ def test_completion_suggest(index: SearchIndex) -> None:
     assert res["hits"] == {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []}
     entry = res["suggest"]["s"][0]
     assert (entry["text"], entry["offset"], entry["length"]) == ("app", 0, 3)
-    assert [(o["text"], o["_score"], o["_id"]) for o in entry["options"]] == [("apple", 80.0, "6"), ("apple pie", 50.0, "5")]
+    assert [(o["text"], o["_score"], o["_id"]) for o in entry["options"]] == [
+        ("apple", 80.0, "6"),
+        ("apple pie", 50.0, "5"),
+    ]
     assert entry["options"][0]["_source"]["category"] == "food"
     res = search(index, {"suggest": {"s": {"prefix": "New Y", "completion": {"field": "suggest"}}}})
     assert [o["text"] for o in res["suggest"]["s"][0]["options"]] == ["new york", "new york city hotels"]
@@ -256,8 +303,12 @@ def test_data_dir_persists_across_engines(tmp_path) -> None:  # noqa: ANN001
     idx2 = again.get("t")
     assert idx2.get("a") is not None
     assert found(idx2, {"match": {"term": "alpha"}}) == ["alpha"]
-    assert search(idx2, {"suggest": {"s": {"prefix": "al", "completion": {"field": "suggest"}}}})[
-        "suggest"]["s"][0]["options"][0]["_id"] == "a"
+    assert (
+        search(idx2, {"suggest": {"s": {"prefix": "al", "completion": {"field": "suggest"}}}})["suggest"]["s"][0][
+            "options"
+        ][0]["_id"]
+        == "a"
+    )
     again.close()
 
 
@@ -269,8 +320,9 @@ def test_dynamic_mapping_maps_new_fields_and_reindexes(tmp_path) -> None:  # noq
     props = idx.mapping.as_json()["properties"]
     assert props["tags"] == {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}
     assert (props["rank"], props["score"], props["ok"]) == ({"type": "long"}, {"type": "float"}, {"type": "boolean"})
-    assert props["meta"] == {"properties": {"by": {"type": "text", "fields": {"keyword": {"type": "keyword",
-                                                                                         "ignore_above": 256}}}}}
+    assert props["meta"] == {
+        "properties": {"by": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}}
+    }
     idx.refresh()
     assert found(idx, {"match": {"tags": "car"}}) == ["beta"]
     assert found(idx, {"term": {"tags.keyword": "Red Car"}}) == ["beta"]
@@ -289,7 +341,10 @@ def test_dynamic_mapping_maps_new_fields_and_reindexes(tmp_path) -> None:  # noq
 def test_dynamic_false_keeps_new_fields_unsearchable() -> None:
     engine = Engine(data_dir=None)
     idx = engine.create("t", settings={}, mappings={"dynamic": False, "properties": {"a": {"type": "keyword"}}})
-    idx.write("1", {"a": "x", "b": "hidden"}, )
+    idx.write(
+        "1",
+        {"a": "x", "b": "hidden"},
+    )
     idx.refresh()
     assert "b" not in idx.mapping.as_json()["properties"]
     assert found(idx, {"match": {"b": "hidden"}}) == []
@@ -299,13 +354,16 @@ def test_dynamic_false_keeps_new_fields_unsearchable() -> None:
 # -- errors ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query, match", [
-    ({"wildcard": {"term": "a*"}}, r"unknown query \[wildcard\].*supports"),
-    ({"match": {"term": {"query": "a", "fuzziness": "AUTO"}}}, r"\[fuzziness\] is not supported"),
-    ({"multi_match": {"query": "a", "type": "cross_fields"}}, r"type \[cross_fields\] is not supported"),
-    ({"match": {"term": "a"}, "term": {"x": 1}}, r"exactly one query type"),
-    ({"bool": {"must": [], "nope": 1}}, r"does not support \['nope'\]"),
-])
+@pytest.mark.parametrize(
+    "query, match",
+    [
+        ({"wildcard": {"term": "a*"}}, r"unknown query \[wildcard\].*supports"),
+        ({"match": {"term": {"query": "a", "fuzziness": "AUTO"}}}, r"\[fuzziness\] is not supported"),
+        ({"multi_match": {"query": "a", "type": "cross_fields"}}, r"type \[cross_fields\] is not supported"),
+        ({"match": {"term": "a"}, "term": {"x": 1}}, r"exactly one query type"),
+        ({"bool": {"must": [], "nope": 1}}, r"does not support \['nope'\]"),
+    ],
+)
 def test_unsupported_queries_are_parsing_errors(index: SearchIndex, query: dict[str, Any], match: str) -> None:
     with pytest.raises(ParsingError, match=match):
         search(index, {"query": query})
@@ -341,9 +399,17 @@ def test_bad_documents_and_mappings_are_named() -> None:
         strict.write("1", {"a": "x", "b": "y"})
 
 
-@pytest.mark.parametrize("spec, optional, expected", [
-    (2, 3, 2), ("-1", 3, 2), ("75%", 4, 3), ("-25%", 4, 3), ("50%", 3, 1), (5, 3, 3),
-])
+@pytest.mark.parametrize(
+    "spec, optional, expected",
+    [
+        (2, 3, 2),
+        ("-1", 3, 2),
+        ("75%", 4, 3),
+        ("-25%", 4, 3),
+        ("50%", 3, 1),
+        (5, 3, 3),
+    ],
+)
 def test_minimum_should_match(spec: Any, optional: int, expected: int) -> None:
     assert minimum_should_match(spec, optional) == expected
 
@@ -371,8 +437,9 @@ def test_concurrent_writes_with_mapping_updates_and_searches() -> None:
         except BaseException as exc:  # noqa: BLE001
             failures.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)] + [threading.Thread(target=reader)
-                                                                               for _ in range(2)]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)] + [
+        threading.Thread(target=reader) for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
