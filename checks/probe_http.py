@@ -73,9 +73,9 @@ def send(*, server_name: str, address: str, port: int, method: str, path: str, h
 def handshake(*, server_name: str, address: str, port: int, context: ssl.SSLContext,
               timeout: float = 10.0) -> str | None:
     """A bare TLS handshake; returns the negotiated version (raises ssl.SSLError if refused)."""
-    with socket.create_connection((address, port), timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=server_name) as tls:
-            return tls.version()
+    with socket.create_connection((address, port), timeout) as raw, \
+            context.wrap_socket(raw, server_hostname=server_name) as tls:
+        return tls.version()
 
 
 def resolve(host: str, port: int) -> str:

@@ -130,7 +130,7 @@ def _probes(p: Prober, ctx: CheckContext, budget: Any) -> list[Outcome]:
     sig = h["Authorization"]
     h["Authorization"] = sig[:-1] + ("0" if sig[-1] != "0" else "1")
     out.append(_expect_status("tampered", lambda s: s == 403, "403", p.send("GET", full, h)))
-    old = (_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(minutes=10)).strftime("%Y%m%dT%H%M%SZ")
+    old = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(minutes=10)).strftime("%Y%m%dT%H%M%SZ")
     out.append(_expect_status("expired", lambda s: s == 403, "403",
                               p.send("GET", full, p.signed(requester, "GET", path, query, amz_date=old))))
     other = "eu-west-1" if p.target.region != "eu-west-1" else "us-east-1"

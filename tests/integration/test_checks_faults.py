@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from checks import probe_http
-from checks.runner import build_context, run_checks
+from checks.runner import run_checks
 from loadcheck.ledger import LedgerWriter, item_digest
 from loadcheck.sigv4 import Signer
 from loadcheck.state import write_json_atomic
@@ -106,7 +106,7 @@ class Driver:
 
     def finish(self) -> Path:
         self.writer.close()
-        iso = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat()  # noqa: E731
+        iso = lambda t: _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat()  # noqa: E731
         write_json_atomic(self.run_dir / "run.json", {
             "schema_version": 1, "run_id": self.run_id, "status": "complete", "target": self.target.to_public(),
             "options": {}, "versions": {}, "started_at": iso(self.started), "ended_at": iso(time.time()),
