@@ -572,3 +572,20 @@ def test_the_service_exits_when_its_parent_dies(tmp_path: Path, moto_endpoint: s
             parent.kill()
         parent.wait(timeout=10)
         parent.stdout.close()
+
+
+def test_idle_environments_are_reclaimed(tmp_path: Path, moto_endpoint: str) -> None:
+    process = start_service(tmp_path, moto_endpoint, {"a": _fn("crash")}, idle_timeout_s=0.5)
+    children: list[psutil.Process] = []
+    try:
+        port = wait_ready(tmp_path, process)
+        status, _, body = request(port, "POST", "/2015-03-31/functions/a/invocations", b"{}")
+        assert status == 200
+        env = psutil.Process(body["pid"])
+        children = [env]
+        poll(lambda: not env.is_running() or env.status() == psutil.STATUS_ZOMBIE, what="the idle environment's exit")
+        status, _, body = request(port, "POST", "/2015-03-31/functions/a/invocations", b"{}")
+        assert status == 200 and body["pid"] != env.pid, "the next invocation cold-starts a new environment"
+        children = psutil.Process(process.pid).children(recursive=True)
+    finally:
+        assert stop_and_check(process, children) == 0

@@ -63,6 +63,7 @@ class ServiceConfig:
     faults: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
     log_batch_interval_s: float = 1.0
+    idle_timeout_s: float = 600.0
 
     def function_arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
@@ -133,6 +134,9 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
     interval = r.get(data, "log_batch_interval_s", (int, float), default=1.0)
     if interval <= 0:
         raise r.fail("log_batch_interval_s", "must be positive", interval, "use e.g. 1.0")
+    idle = r.get(data, "idle_timeout_s", (int, float), default=600)
+    if idle <= 0:
+        raise r.fail("idle_timeout_s", "must be positive", idle, "use e.g. 600 (seconds an idle environment lives)")
     identities_file = r.get(data, "identities_file", str)
     try:
         identities = load_identities(identities_file)
@@ -150,7 +154,7 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
                          parent_pid=parent_pid, region=region, account_id=account_id,
                          aws_endpoint_url=endpoint.rstrip("/"), python=python, functions=functions,
                          identities=identities, faults=faults, log_level=log_level,
-                         log_batch_interval_s=float(interval))
+                         log_batch_interval_s=float(interval), idle_timeout_s=float(idle))
 
 
 def _function(r: _Reader, name: str, spec: Any, identities: dict[str, Identity]) -> FunctionConfig:

@@ -12,8 +12,8 @@ launcher.py; this module holds state and rules only.
 
 Departures from AWS (also in docs/fidelity.md, section lambda):
 
-- Idle environments live until the service stops or they die; AWS reclaims idle
-  environments after an undocumented time.
+- Idle environments are reclaimed after ``idle_timeout_s`` (config, default 600 s) without an
+  invocation; AWS reclaims idle environments after an undocumented time (UNCONFIRMED).
 - Environments are never frozen between invocations: background threads of a handler keep
   running (AWS freezes the sandbox).
 - ``Max Memory Used`` is the process's peak resident set size (``VmHWM`` from
@@ -140,6 +140,7 @@ class Environment:
         self.created_at = clock()
         self.state = "init"
         self.busy = False  # owned by FunctionPool
+        self.idle_since = self.created_at  # owned by FunctionPool: when the last invocation ended
         self.invocations = 0
         self.init_duration_ms: float | None = None
         self._init_reported = False
@@ -330,9 +331,11 @@ class FunctionPool:
     reserved concurrency (aws-behaviour.md §8.4).
     """
 
-    def __init__(self, *, function: FunctionConfig, launcher: Callable[[FunctionConfig], Environment]) -> None:
+    def __init__(self, *, function: FunctionConfig, launcher: Callable[[FunctionConfig], Environment],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.function = function
         self._launcher = launcher
+        self._clock = clock
         self._lock = threading.Lock()
         self._envs: list[Environment] = []
         self._starting = 0
@@ -374,6 +377,7 @@ class FunctionPool:
     def release(self, env: Environment) -> None:
         with self._lock:
             env.busy = False
+            env.idle_since = self._clock()
             if not env.alive and env in self._envs:
                 self._envs.remove(env)
 
@@ -381,6 +385,16 @@ class FunctionPool:
         with self._lock:
             if env in self._envs:
                 self._envs.remove(env)
+
+    def reap_idle(self, idle_s: float) -> list[Environment]:
+        """Take out environments idle for ``idle_s`` or more; the caller kills them."""
+        now = self._clock()
+        with self._lock:
+            stale = [e for e in self._envs if not e.busy and now - e.idle_since >= idle_s]
+            for env in stale:
+                self._envs.remove(env)
+                env.retire()
+            return stale
 
     def environments(self) -> list[Environment]:
         with self._lock:

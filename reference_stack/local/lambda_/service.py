@@ -76,8 +76,18 @@ class LambdaService:
     def port(self) -> int:
         return int(self.server.server_address[1])
 
+    def _reap(self) -> None:
+        """Kill environments idle for ``idle_timeout_s`` (AWS reclaims idle sandboxes too)."""
+        interval = min(5.0, self.config.idle_timeout_s / 2)
+        while not self.stop_event.wait(interval):
+            for pool in self.pools.values():
+                for env in pool.reap_idle(self.config.idle_timeout_s):
+                    log.info("reclaiming idle environment %s of %s", env.env_id[:8], env.function.name)
+                    self.launcher.kill(env)
+
     def start(self) -> None:
         self.shipper.start()
+        threading.Thread(target=self._reap, name="lambda-idle-reaper", daemon=True).start()
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="lambda-invoke-api", daemon=True)
         self._thread.start()
