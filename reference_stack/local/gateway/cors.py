@@ -14,6 +14,8 @@ Choices (UNCONFIRMED, aws-behaviour.md §10.5):
 - ``Access-Control-Allow-Origin`` echoes the request's origin (``*`` only when ``*`` is
   configured and credentials are not allowed); ``Vary: Origin`` is added when echoing.
 - ``allow_headers`` containing ``*`` echoes the requested headers.
+- The configured headers go on the gateway's own error answers (403/404/413/429/5xx) too, not
+  only on the function's responses.
 """
 
 from __future__ import annotations
