@@ -208,3 +208,18 @@ def test_identities_reload_when_the_file_changes(identities_file: Path) -> None:
     write_identities(identities_file, {"new": _identity("new", [allow(ARN_GET)], "AKIANEW")}, ACCOUNT)
     assert _authorize(auth, _signed("AKIANEW", "secret-new")).failure is None
     assert _authorize(auth, _signed("AKIAREQUESTER", "secret-requester")).failure is not None
+
+
+def test_role_sessions_need_their_token(tmp_path: Path) -> None:
+    path = tmp_path / "identities.json"
+    role = Identity(name="events-role", arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/r/fn", principal_arn="p",
+                    user_id="AROAROLE:fn", access_key_id="ASIAROLE", secret_access_key="secret-role",  # noqa: S106
+                    session_token="tok", policies=[allow(ARN_GET)])  # noqa: S106 - a test token
+    write_identities(path, {"events-role": role}, ACCOUNT)
+    auth = _authorizer(path)
+    with_token = Signer("execute-api", REGION).sign(Credentials("ASIAROLE", "secret-role", "tok"), "GET", HOST, "/events",
+                                                    amz_date=NOW.strftime("%Y%m%dT%H%M%SZ"))
+    assert _authorize(auth, [("Host", HOST), *with_token.items()]).failure is None
+    without = _signed("ASIAROLE", "secret-role")
+    result = _authorize(auth, without)
+    assert result.failure is not None and result.failure.error_type == "UnrecognizedClientException"

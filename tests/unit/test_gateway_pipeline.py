@@ -228,3 +228,15 @@ def test_a_success_sets_every_variable_aws_sets_for_it(setup: tuple[Gateway, Inv
     missing = [v for v in VARIABLES if v not in unset_on_success and not resp.log_context.get(v)]
     assert missing == []
     assert not unset_on_success & set(resp.log_context)
+
+
+def test_default_endpoint_serves_the_api_when_enabled(setup: tuple[Gateway, Invoker]) -> None:
+    import dataclasses
+
+    gw, _ = setup
+    gw.config = dataclasses.replace(gw.config, disable_execute_api_endpoint=False)
+    host = f"{API}.execute-api.us-east-1.amazonaws.com"
+    resp = gw.handle(_req(host=host))
+    assert resp.status == 200
+    assert resp.log_context is not None and resp.log_context["domainName"] == host
+    assert resp.log_context["domainPrefix"] == API and "customDomain.basePathMatched" not in resp.log_context
