@@ -35,46 +35,104 @@ REGION = "us-east-1"
 DOMAIN_ARN = f"arn:aws:es:{REGION}:{ACCT}:domain/loadcheck-search"
 ROLE_ARN = f"arn:aws:iam::{ACCT}:role/loadcheck-search-role"
 REPO = Path(__file__).resolve().parents[2]
-MAPPING = {"settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
-           "mappings": {"properties": {"term": {"type": "search_as_you_type"}, "popularity": {"type": "integer"},
-                                       "category": {"type": "keyword"}, "suggest": {"type": "completion"}}}}
-TERMS = [("new york", 90, "city"), ("new york city hotels", 40, "travel"), ("newark airport", 30, "travel"),
-         ("the new yorker", 20, "media"), ("york minster", 10, "church"), ("apple pie", 50, "food"),
-         ("apple", 80, "food"), ("pineapple", 5, "food"), ("application form", 15, "office"), ("big apple", 60, "city")]
+MAPPING = {
+    "settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
+    "mappings": {
+        "properties": {
+            "term": {"type": "search_as_you_type"},
+            "popularity": {"type": "integer"},
+            "category": {"type": "keyword"},
+            "suggest": {"type": "completion"},
+        }
+    },
+}
+TERMS = [
+    ("new york", 90, "city"),
+    ("new york city hotels", 40, "travel"),
+    ("newark airport", 30, "travel"),
+    ("the new yorker", 20, "media"),
+    ("york minster", 10, "church"),
+    ("apple pie", 50, "food"),
+    ("apple", 80, "food"),
+    ("pineapple", 5, "food"),
+    ("application form", 15, "office"),
+    ("big apple", 60, "city"),
+]
 SAYT = ["term", "term._2gram", "term._3gram"]
 
 
 def make_identities(path: Path) -> dict[str, Identity]:
     ids = {
-        "admin": Identity(name="admin", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
-                          principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin", user_id="AIDAADMINX",
-                          access_key_id="AKIAADMINTEST0001", secret_access_key="admin-secret-key",  # noqa: S106 - a test key
-                          policies=[{"Version": "2012-10-17",
-                                     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]),
-        "requester": Identity(name="requester", arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
-                              principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester", user_id="AIDAREQX",
-                              access_key_id="AKIAREQTEST000001", secret_access_key="requester-secret-key",  # noqa: S106 - a test key
-                              policies=[{"Version": "2012-10-17", "Statement": [
-                                  {"Effect": "Allow", "Action": "execute-api:Invoke",
-                                   "Resource": f"arn:aws:execute-api:{REGION}:{ACCT}:abc123/$default/GET/search"}]}]),
-        "search-role": Identity(name="search-role",
-                                arn=f"arn:aws:sts::{ACCT}:assumed-role/loadcheck-search-role/loadcheck-search",
-                                principal_arn=ROLE_ARN, user_id="AROASEARCHX:loadcheck-search",
-                                access_key_id="ASIASEARCHTEST001", secret_access_key="search-role-secret",  # noqa: S106 - a test key
-                                session_token="session-token-search"),  # noqa: S106 - a test key
+        "admin": Identity(
+            name="admin",
+            arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
+            principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-admin",
+            user_id="AIDAADMINX",
+            access_key_id="AKIAADMINTEST0001",
+            secret_access_key="admin-secret-key",  # noqa: S106 - a test key
+            policies=[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
+        ),
+        "requester": Identity(
+            name="requester",
+            arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
+            principal_arn=f"arn:aws:iam::{ACCT}:user/loadcheck-requester",
+            user_id="AIDAREQX",
+            access_key_id="AKIAREQTEST000001",
+            secret_access_key="requester-secret-key",  # noqa: S106 - a test key
+            policies=[
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "execute-api:Invoke",
+                            "Resource": f"arn:aws:execute-api:{REGION}:{ACCT}:abc123/$default/GET/search",
+                        }
+                    ],
+                }
+            ],
+        ),
+        "search-role": Identity(
+            name="search-role",
+            arn=f"arn:aws:sts::{ACCT}:assumed-role/loadcheck-search-role/loadcheck-search",
+            principal_arn=ROLE_ARN,
+            user_id="AROASEARCHX:loadcheck-search",
+            access_key_id="ASIASEARCHTEST001",
+            secret_access_key="search-role-secret",  # noqa: S106 - a test key
+            session_token="session-token-search",  # noqa: S106 - a test key
+        ),
     }
     write_identities(path, ids, ACCT)
     return ids
 
 
 def write_config(tmp: Path, **extra: Any) -> Path:
-    config = {"service": "search", "host": "127.0.0.1", "port": 0, "ready_file": str(tmp / "search.ready"),
-              "parent_pid": os.getpid(), "region": REGION, "account_id": ACCT,
-              "identities_file": str(tmp / "identities.json"), "faults": {}, "log_level": "INFO",
-              "domain_arn": DOMAIN_ARN, "data_dir": str(tmp / "data"),
-              "access_policy": {"Version": "2012-10-17", "Statement": [
-                  {"Effect": "Allow", "Principal": {"AWS": [ROLE_ARN]}, "Action": "es:ESHttp*",
-                   "Resource": f"{DOMAIN_ARN}/*"}]}, **extra}
+    config = {
+        "service": "search",
+        "host": "127.0.0.1",
+        "port": 0,
+        "ready_file": str(tmp / "search.ready"),
+        "parent_pid": os.getpid(),
+        "region": REGION,
+        "account_id": ACCT,
+        "identities_file": str(tmp / "identities.json"),
+        "faults": {},
+        "log_level": "INFO",
+        "domain_arn": DOMAIN_ARN,
+        "data_dir": str(tmp / "data"),
+        "access_policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [ROLE_ARN]},
+                    "Action": "es:ESHttp*",
+                    "Resource": f"{DOMAIN_ARN}/*",
+                }
+            ],
+        },
+        **extra,
+    }
     path = tmp / "search.json"
     path.write_text(json.dumps(config), encoding="utf-8")
     return path
@@ -84,8 +142,13 @@ def start(config: Path) -> subprocess.Popen[bytes]:
     ready = Path(json.loads(config.read_text())["ready_file"])
     ready.unlink(missing_ok=True)
     log = open(config.parent / "search.log", "ab")  # noqa: SIM115 (the process owns it)
-    return subprocess.Popen([sys.executable, "-m", "reference_stack.local.search", "--config", str(config)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reference_stack.local.search", "--config", str(config)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_ready(config: Path, process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
@@ -93,8 +156,9 @@ def wait_ready(config: Path, process: subprocess.Popen[bytes], timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"search exited with {process.returncode}: "
-                                 f"{(config.parent / 'search.log').read_text()[-2000:]}")
+            raise AssertionError(
+                f"search exited with {process.returncode}: {(config.parent / 'search.log').read_text()[-2000:]}"
+            )
         if ready.exists():
             return int(json.loads(ready.read_text())["port"])
         time.sleep(0.05)
@@ -128,8 +192,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 def os_client(port: int, ident: Identity) -> OpenSearch:
     creds = Credentials(ident.access_key_id, ident.secret_access_key, ident.session_token)
-    return OpenSearch(hosts=[{"host": "127.0.0.1", "port": port}], http_auth=AWSV4SignerAuth(creds, REGION, "es"),
-                      use_ssl=False, connection_class=RequestsHttpConnection, timeout=10)
+    return OpenSearch(
+        hosts=[{"host": "127.0.0.1", "port": port}],
+        http_auth=AWSV4SignerAuth(creds, REGION, "es"),
+        use_ssl=False,
+        connection_class=RequestsHttpConnection,
+        timeout=10,
+    )
 
 
 def aws4auth(ident: Identity) -> AWS4Auth:
@@ -141,8 +210,17 @@ def loaded(service: dict[str, Any]) -> dict[str, Any]:
     """The fixture index, created and bulk-loaded with opensearch-py as the admin identity."""
     admin = os_client(service["port"], service["ids"]["admin"])
     admin.indices.create(index="terms", body=MAPPING)
-    actions = [{"_index": "terms", "_id": str(i), "term": t, "popularity": p, "category": c,
-                "suggest": {"input": [t], "weight": p}} for i, (t, p, c) in enumerate(TERMS)]
+    actions = [
+        {
+            "_index": "terms",
+            "_id": str(i),
+            "term": t,
+            "popularity": p,
+            "category": c,
+            "suggest": {"input": [t], "weight": p},
+        }
+        for i, (t, p, c) in enumerate(TERMS)
+    ]
     ok, errors = helpers.bulk(admin, actions, refresh=True)
     assert (ok, errors) == (len(TERMS), [])
     return service
@@ -192,23 +270,34 @@ def test_requester_identity_is_refused(loaded: dict[str, Any]) -> None:
     with pytest.raises(AuthorizationException) as err:
         requester.search(index="terms", body={"query": {"match_all": {}}})
     assert err.value.status_code == 403
-    assert err.value.info == {"Message": f"User: arn:aws:iam::{ACCT}:user/loadcheck-requester is not authorized to "
-                                         "perform: es:ESHttpPost on resource: loadcheck-search"}
+    assert err.value.info == {
+        "Message": f"User: arn:aws:iam::{ACCT}:user/loadcheck-requester is not authorized to "
+        "perform: es:ESHttpPost on resource: loadcheck-search"
+    }
 
 
 def test_unsigned_request_is_refused(loaded: dict[str, Any]) -> None:
     resp = requests.post(loaded["url"] + "/terms/_search", json={}, timeout=5)
     assert resp.status_code == 403
-    assert resp.json() == {"Message": "User: anonymous is not authorized to perform: es:ESHttpPost because no "
-                                      "resource-based policy allows the es:ESHttpPost action"}
-    assert requests.get(loaded["url"] + "/", timeout=5).json()["Message"].endswith(
-        "no resource-based policy allows the es:ESHttpGet action")
+    assert resp.json() == {
+        "Message": "User: anonymous is not authorized to perform: es:ESHttpPost because no "
+        "resource-based policy allows the es:ESHttpPost action"
+    }
+    assert (
+        requests.get(loaded["url"] + "/", timeout=5)
+        .json()["Message"]
+        .endswith("no resource-based policy allows the es:ESHttpGet action")
+    )
 
 
 def test_tampered_request_is_refused(loaded: dict[str, Any]) -> None:
     session = requests.Session()
-    req = requests.Request("POST", loaded["url"] + "/terms/_search", json={"query": {"match_all": {}}},
-                           auth=aws4auth(loaded["ids"]["search-role"]))
+    req = requests.Request(
+        "POST",
+        loaded["url"] + "/terms/_search",
+        json={"query": {"match_all": {}}},
+        auth=aws4auth(loaded["ids"]["search-role"]),
+    )
     prepared = session.prepare_request(req)
     prepared.body = json.dumps({"query": {"term": {"category": "food"}}}).encode()
     prepared.headers["Content-Length"] = str(len(prepared.body))
@@ -218,14 +307,22 @@ def test_tampered_request_is_refused(loaded: dict[str, Any]) -> None:
     assert resp.json()["message"] in (
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
-        "Access Key and signing method. Consult the service documentation for details.")
+        "Access Key and signing method. Consult the service documentation for details.",
+    )
     # Tampering with a signed header instead of the body: the signature itself no longer matches.
     prepared = session.prepare_request(req)
     prepared.headers["X-Amz-Date"] = prepared.headers["X-Amz-Date"][:-3] + "00Z"
     resp = session.send(prepared, timeout=5)
-    assert resp.status_code == 403 and resp.json()["message"].startswith("The request signature we calculated does not match")
-    wrong_secret = AWS4Auth(loaded["ids"]["search-role"].access_key_id, "not-the-secret", REGION, "es",
-                            session_token=loaded["ids"]["search-role"].session_token)
+    assert resp.status_code == 403 and resp.json()["message"].startswith(
+        "The request signature we calculated does not match"
+    )
+    wrong_secret = AWS4Auth(
+        loaded["ids"]["search-role"].access_key_id,
+        "not-the-secret",
+        REGION,
+        "es",
+        session_token=loaded["ids"]["search-role"].session_token,
+    )
     resp = requests.post(loaded["url"] + "/terms/_search", json={}, auth=wrong_secret, timeout=5)
     assert resp.status_code == 403 and "signature we calculated does not match" in resp.json()["message"]
 
@@ -237,14 +334,17 @@ def test_search_role_is_allowed_by_the_domain_policy(loaded: dict[str, Any]) -> 
 # -- autocomplete and queries ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("n", {"new york", "new york city hotels", "newark airport", "the new yorker"}),
-    ("ne", {"new york", "new york city hotels", "newark airport", "the new yorker"}),
-    ("newa", {"newark airport"}),
-    ("a", {"apple pie", "apple", "application form", "big apple", "newark airport"}),
-    ("appli", {"application form"}),
-    ("pi", {"apple pie", "pineapple"}),
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("n", {"new york", "new york city hotels", "newark airport", "the new yorker"}),
+        ("ne", {"new york", "new york city hotels", "newark airport", "the new yorker"}),
+        ("newa", {"newark airport"}),
+        ("a", {"apple pie", "apple", "application form", "big apple", "newark airport"}),
+        ("appli", {"application form"}),
+        ("pi", {"apple pie", "pineapple"}),
+    ],
+)
 def test_autocomplete_prefix_by_prefix(loaded: dict[str, Any], typed: str, expected: set[str]) -> None:
     body = {"size": 10, "query": {"multi_match": {"query": typed, "type": "bool_prefix", "fields": SAYT}}}
     assert set(terms_of(role_search(loaded, body))) == expected
@@ -254,6 +354,7 @@ def test_autocomplete_ranks_in_order_and_whole_term_prefixes_first(loaded: dict[
     def top(typed: str) -> list[str]:
         body = {"size": 10, "query": {"multi_match": {"query": typed, "type": "bool_prefix", "fields": SAYT}}}
         return terms_of(role_search(loaded, body))
+
     assert top("new yo")[0] == "new york"
     # OR semantics as in OpenSearch: "a" also finds the apples, but the in-order match leads.
     assert top("newark a")[0] == "newark airport" and "apple" in top("newark a")
@@ -262,20 +363,38 @@ def test_autocomplete_ranks_in_order_and_whole_term_prefixes_first(loaded: dict[
     assert top("york")[0] == "york minster"
 
 
-@pytest.mark.parametrize("query, expected", [
-    ({"match": {"term": "apple"}}, ["apple", "apple pie", "big apple"]),
-    ({"match_phrase_prefix": {"term": "new yo"}}, None),
-    ({"match_bool_prefix": {"term": "airport newa"}}, ["newark airport"]),
-    ({"multi_match": {"query": "apple", "fields": ["term", "category"]}}, None),
-    ({"prefix": {"category": "tra"}}, None),
-    ({"term": {"category": "church"}}, ["york minster"]),
-    ({"terms": {"category": ["church", "media"]}}, None),
-    ({"bool": {"must": {"match": {"term": "apple"}}, "filter": {"range": {"popularity": {"gte": 55}}},
-               "must_not": {"term": {"category": "city"}}}}, ["apple"]),
-    ({"bool": {"should": [{"term": {"category": "food"}}, {"term": {"category": "city"}}],
-               "minimum_should_match": 1}}, None),
-    ({"match_all": {}}, None),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"match": {"term": "apple"}}, ["apple", "apple pie", "big apple"]),
+        ({"match_phrase_prefix": {"term": "new yo"}}, None),
+        ({"match_bool_prefix": {"term": "airport newa"}}, ["newark airport"]),
+        ({"multi_match": {"query": "apple", "fields": ["term", "category"]}}, None),
+        ({"prefix": {"category": "tra"}}, None),
+        ({"term": {"category": "church"}}, ["york minster"]),
+        ({"terms": {"category": ["church", "media"]}}, None),
+        (
+            {
+                "bool": {
+                    "must": {"match": {"term": "apple"}},
+                    "filter": {"range": {"popularity": {"gte": 55}}},
+                    "must_not": {"term": {"category": "city"}},
+                }
+            },
+            ["apple"],
+        ),
+        (
+            {
+                "bool": {
+                    "should": [{"term": {"category": "food"}}, {"term": {"category": "city"}}],
+                    "minimum_should_match": 1,
+                }
+            },
+            None,
+        ),
+        ({"match_all": {}}, None),
+    ],
+)
 def test_query_types_over_http(loaded: dict[str, Any], query: dict[str, Any], expected: list[str] | None) -> None:
     expected_sets = {
         "match_phrase_prefix": {"new york", "new york city hotels", "the new yorker"},
@@ -306,7 +425,11 @@ def test_completion_suggest_over_http(loaded: dict[str, Any]) -> None:
     res = role_search(loaded, body).json()
     assert res["hits"]["max_score"] is None and res["hits"]["total"]["value"] == 0
     options = res["suggest"]["autocomplete"][0]["options"]
-    assert [(o["text"], o["_score"]) for o in options] == [("apple", 80.0), ("apple pie", 50.0), ("application form", 15.0)]
+    assert [(o["text"], o["_score"]) for o in options] == [
+        ("apple", 80.0),
+        ("apple pie", 50.0),
+        ("application form", 15.0),
+    ]
 
 
 def test_count_over_http(loaded: dict[str, Any]) -> None:
@@ -332,8 +455,13 @@ def test_errors_over_http(loaded: dict[str, Any]) -> None:
 
 def test_payload_over_the_limit_is_refused_unread(service: dict[str, Any]) -> None:
     body = b'{"term": "' + b"x" * (10 * 1024 * 1024) + b'"}'
-    resp = requests.post(service["url"] + "/big/_doc/1", data=body, auth=aws4auth(service["ids"]["admin"]),
-                         headers={"Content-Type": "application/json"}, timeout=30)
+    resp = requests.post(
+        service["url"] + "/big/_doc/1",
+        data=body,
+        auth=aws4auth(service["ids"]["admin"]),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert resp.status_code == 413
     assert resp.json() == {"Message": "Request size exceeded 10485760 bytes"}
     assert requests.get(service["url"] + "/_loadcheck/health", timeout=5).status_code == 200
@@ -389,8 +517,12 @@ def test_sigterm_exits_zero_and_data_survives_a_restart(tmp_path: Path) -> None:
     process = start(config)
     try:
         port = wait_ready(config, process)
-        resp = requests.post(f"http://127.0.0.1:{port}/terms/_search", json={"query": {"match": {"term": "kept"}}},
-                             auth=aws4auth(ids["search-role"]), timeout=5)
+        resp = requests.post(
+            f"http://127.0.0.1:{port}/terms/_search",
+            json={"query": {"match": {"term": "kept"}}},
+            auth=aws4auth(ids["search-role"]),
+            timeout=5,
+        )
         assert terms_of(resp) == ["kept"]
     finally:
         assert stop(process) == 0
@@ -405,7 +537,8 @@ def test_exits_when_its_parent_dies(tmp_path: Path) -> None:
         "cfg = json.load(open(sys.argv[1])); cfg['parent_pid'] = os.getpid()\n"
         "open(sys.argv[1], 'w').write(json.dumps(cfg))\n"
         "subprocess.Popen([sys.executable, '-m', 'reference_stack.local.search', '--config', sys.argv[1]])\n"
-        "time.sleep(120)\n")
+        "time.sleep(120)\n"
+    )
     parent = subprocess.Popen([sys.executable, "-c", launcher, str(config)], cwd=REPO, start_new_session=True)
     child_pid = None
     try:
@@ -444,11 +577,21 @@ def _alive(pid: int) -> bool:
 def test_bad_config_is_named_and_exits_2(tmp_path: Path, service: dict[str, Any]) -> None:
     make_identities(tmp_path / "identities.json")
     taken = write_config(tmp_path, port=service["port"])  # the module's service holds this port
-    run = subprocess.run([sys.executable, "-m", "reference_stack.local.search", "--config", str(taken)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "reference_stack.local.search", "--config", str(taken)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2
     assert f"cannot listen on 127.0.0.1:{service['port']}" in run.stderr and "fix:" in run.stderr
     bad_policy = write_config(tmp_path, access_policy={"Statement": [{"Effect": "Allow", "Principal": "me"}]})
-    run = subprocess.run([sys.executable, "-m", "reference_stack.local.search", "--config", str(bad_policy)],
-                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "reference_stack.local.search", "--config", str(bad_policy)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "access_policy: Statement[0]: Principal" in run.stderr

@@ -50,9 +50,9 @@ def identities() -> dict[str, Identity]:
             principal_arn=ROLE,
             user_id="AROA:fn",
             access_key_id="ASIAROLE",
-            secret_access_key="role-secret",
-            session_token="token-1",
-        ),  # noqa: S106 - a test key
+            secret_access_key="role-secret",  # noqa: S106 - a test key
+            session_token="token-1",  # noqa: S106 - a test key
+        ),
     }
 
 

@@ -7,7 +7,9 @@
     engine.py     Engine / SearchIndex: indices, writes, realtime GET, refresh
     query.py      query DSL → tantivy queries
     searching.py  _search / _count / completion suggest, response shapes
+    wire.py       request/response records, JSON bodies, the refresh parameter
     api.py        the REST routes (wire protocol, no sockets)
+    bulk.py       the NDJSON _bulk API
     auth.py       SigV4 verification and domain access policy evaluation
     server.py     the process: HTTP server, service contract, lifecycle
 

@@ -37,7 +37,42 @@ _WHITESPACE = re.compile(r"\S+")
 MAX_TOKEN_LENGTH = 255  # standard tokenizer's max_token_length default
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, used by the stop filter's `_english_`.
 ENGLISH_STOP_WORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with"])
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
 
 
 def _regex_tokenizer(pattern: re.Pattern[str], *, max_len: int = MAX_TOKEN_LENGTH) -> Tokenizer:
@@ -47,8 +82,9 @@ def _regex_tokenizer(pattern: re.Pattern[str], *, max_len: int = MAX_TOKEN_LENGT
             word = m.group(0)
             # Lucene splits a token longer than max_token_length into pieces.
             for start in range(0, len(word), max_len):
-                out.append((word[start:start + max_len], len(out)))
+                out.append((word[start : start + max_len], len(out)))
         return out
+
     return tokenize
 
 
@@ -60,9 +96,13 @@ def _char_class_ok(ch: str, classes: Sequence[str]) -> bool:
     if not classes:
         return True
     cat = unicodedata.category(ch)
-    return (("letter" in classes and cat.startswith("L")) or ("digit" in classes and cat == "Nd")
-            or ("whitespace" in classes and ch.isspace()) or ("punctuation" in classes and cat.startswith("P"))
-            or ("symbol" in classes and cat.startswith("S")))
+    return (
+        ("letter" in classes and cat.startswith("L"))
+        or ("digit" in classes and cat == "Nd")
+        or ("whitespace" in classes and ch.isspace())
+        or ("punctuation" in classes and cat.startswith("P"))
+        or ("symbol" in classes and cat.startswith("S"))
+    )
 
 
 def _ngram_tokenizer(min_gram: int, max_gram: int, token_chars: Sequence[str], *, edge: bool) -> Tokenizer:
@@ -84,8 +124,9 @@ def _ngram_tokenizer(min_gram: int, max_gram: int, token_chars: Sequence[str], *
             for s in starts:
                 for n in range(min_gram, max_gram + 1):
                     if s + n <= len(run):
-                        out.append((run[s:s + n], len(out)))
+                        out.append((run[s : s + n], len(out)))
         return out
+
     return tokenize
 
 
@@ -100,6 +141,7 @@ def _uppercase(tokens: list[Token]) -> list[Token]:
 def _asciifold(tokens: list[Token]) -> list[Token]:
     def fold(s: str) -> str:
         return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+
     return [(fold(t), p) for t, p in tokens]
 
 
@@ -111,6 +153,7 @@ def _stop(words: frozenset[str]) -> TokenFilter:
     def apply(tokens: list[Token]) -> list[Token]:
         # Positions are kept, so a phrase query still sees the gap (Lucene's position increments).
         return [(t, p) for t, p in tokens if t not in words]
+
     return apply
 
 
@@ -123,13 +166,20 @@ def _edge_ngram_filter(min_gram: int, max_gram: int, preserve_original: bool) ->
                 grams.append(t)
             out.extend((g, p) for g in grams)
         return out
+
     return apply
 
 
 def _ngram_filter(min_gram: int, max_gram: int) -> TokenFilter:
     def apply(tokens: list[Token]) -> list[Token]:
-        return [(t[s:s + n], p) for t, p in tokens for s in range(len(t)) for n in range(min_gram, max_gram + 1)
-                if s + n <= len(t)]
+        return [
+            (t[s : s + n], p)
+            for t, p in tokens
+            for s in range(len(t))
+            for n in range(min_gram, max_gram + 1)
+            if s + n <= len(t)
+        ]
+
     return apply
 
 
@@ -143,7 +193,7 @@ def shingles(tokens: list[Token], size: int, *, filler: bool = False) -> list[To
         words = words + [""] * (size - 1)
     out: list[Token] = []
     for i in range(len(tokens) if filler else len(words) - size + 1):
-        out.append((" ".join(words[i:i + size]), positions[i]))
+        out.append((" ".join(words[i : i + size]), positions[i]))
     return out
 
 
@@ -155,8 +205,9 @@ def _shingle_filter(min_size: int, max_size: int, output_unigrams: bool, separat
                 out.append((t, p))
             for n in range(min_size, max_size + 1):
                 if i + n <= len(tokens):
-                    out.append((separator.join(w for w, _ in tokens[i:i + n]), p))
+                    out.append((separator.join(w for w, _ in tokens[i : i + n]), p))
         return out
+
     return apply
 
 
@@ -206,13 +257,20 @@ def _int(spec: dict[str, Any], key: str, default: int, where: str) -> int:
 def _build_tokenizer(name: str, defs: dict[str, Any]) -> Tokenizer:
     spec = defs.get(name)
     if spec is None:
-        builtin = {"standard": _regex_tokenizer(_STANDARD), "whitespace": _regex_tokenizer(_WHITESPACE, max_len=10**9),
-                   "keyword": _keyword_tokenizer, "letter": _regex_tokenizer(_LETTERS, max_len=10**9),
-                   "lowercase": _regex_tokenizer(_LETTERS, max_len=10**9),
-                   "edge_ngram": _ngram_tokenizer(1, 2, (), edge=True), "ngram": _ngram_tokenizer(1, 2, (), edge=False)}
+        builtin = {
+            "standard": _regex_tokenizer(_STANDARD),
+            "whitespace": _regex_tokenizer(_WHITESPACE, max_len=10**9),
+            "keyword": _keyword_tokenizer,
+            "letter": _regex_tokenizer(_LETTERS, max_len=10**9),
+            "lowercase": _regex_tokenizer(_LETTERS, max_len=10**9),
+            "edge_ngram": _ngram_tokenizer(1, 2, (), edge=True),
+            "ngram": _ngram_tokenizer(1, 2, (), edge=False),
+        }
         if name not in builtin:
-            raise IllegalArgument(f"failed to find global tokenizer under [{name}]; the local search service supports "
-                                  f"{sorted(builtin)} or a custom tokenizer of those types in settings.analysis.tokenizer")
+            raise IllegalArgument(
+                f"failed to find global tokenizer under [{name}]; the local search service supports "
+                f"{sorted(builtin)} or a custom tokenizer of those types in settings.analysis.tokenizer"
+            )
         if name == "lowercase":
             tok = builtin[name]
             return lambda text: _lowercase(tok(text))
@@ -220,37 +278,58 @@ def _build_tokenizer(name: str, defs: dict[str, Any]) -> Tokenizer:
     kind = spec.get("type")
     if kind in ("edge_ngram", "edgeNGram", "ngram", "nGram"):
         token_chars = spec.get("token_chars", [])
-        return _ngram_tokenizer(_int(spec, "min_gram", 1, name), _int(spec, "max_gram", 2, name), token_chars,
-                                edge=kind in ("edge_ngram", "edgeNGram"))
+        return _ngram_tokenizer(
+            _int(spec, "min_gram", 1, name),
+            _int(spec, "max_gram", 2, name),
+            token_chars,
+            edge=kind in ("edge_ngram", "edgeNGram"),
+        )
     if kind == "standard":
         return _regex_tokenizer(_STANDARD, max_len=_int(spec, "max_token_length", MAX_TOKEN_LENGTH, name))
     if kind in ("whitespace", "keyword", "letter", "lowercase"):
         return _build_tokenizer(kind, {})
-    raise IllegalArgument(f"tokenizer [{name}] of type [{kind}] is not supported by the local search service; "
-                          "use standard, whitespace, keyword, letter, lowercase, edge_ngram or ngram")
+    raise IllegalArgument(
+        f"tokenizer [{name}] of type [{kind}] is not supported by the local search service; "
+        "use standard, whitespace, keyword, letter, lowercase, edge_ngram or ngram"
+    )
 
 
 def _build_filter(name: str, defs: dict[str, Any]) -> TokenFilter:
     spec = defs.get(name)
     if spec is None:
-        builtin: dict[str, TokenFilter] = {"lowercase": _lowercase, "uppercase": _uppercase, "asciifolding": _asciifold,
-                                           "trim": _trim, "unique": _unique, "stop": _stop(ENGLISH_STOP_WORDS),
-                                           "edge_ngram": _edge_ngram_filter(1, 2, False), "ngram": _ngram_filter(1, 2),
-                                           "shingle": _shingle_filter(2, 2, True, " ")}
+        builtin: dict[str, TokenFilter] = {
+            "lowercase": _lowercase,
+            "uppercase": _uppercase,
+            "asciifolding": _asciifold,
+            "trim": _trim,
+            "unique": _unique,
+            "stop": _stop(ENGLISH_STOP_WORDS),
+            "edge_ngram": _edge_ngram_filter(1, 2, False),
+            "ngram": _ngram_filter(1, 2),
+            "shingle": _shingle_filter(2, 2, True, " "),
+        }
         if name not in builtin:
-            raise IllegalArgument(f"failed to find filter under name [{name}]; the local search service supports "
-                                  f"{sorted(builtin)} or a custom filter of those types in settings.analysis.filter")
+            raise IllegalArgument(
+                f"failed to find filter under name [{name}]; the local search service supports "
+                f"{sorted(builtin)} or a custom filter of those types in settings.analysis.filter"
+            )
         return builtin[name]
     kind = spec.get("type")
     if kind in ("edge_ngram", "edgeNGram"):
-        return _edge_ngram_filter(_int(spec, "min_gram", 1, name), _int(spec, "max_gram", 2, name),
-                                  str(spec.get("preserve_original", "false")).lower() == "true")
+        return _edge_ngram_filter(
+            _int(spec, "min_gram", 1, name),
+            _int(spec, "max_gram", 2, name),
+            str(spec.get("preserve_original", "false")).lower() == "true",
+        )
     if kind in ("ngram", "nGram"):
         return _ngram_filter(_int(spec, "min_gram", 1, name), _int(spec, "max_gram", 2, name))
     if kind == "shingle":
-        return _shingle_filter(_int(spec, "min_shingle_size", 2, name), _int(spec, "max_shingle_size", 2, name),
-                               str(spec.get("output_unigrams", "true")).lower() == "true",
-                               str(spec.get("token_separator", " ")))
+        return _shingle_filter(
+            _int(spec, "min_shingle_size", 2, name),
+            _int(spec, "max_shingle_size", 2, name),
+            str(spec.get("output_unigrams", "true")).lower() == "true",
+            str(spec.get("token_separator", " ")),
+        )
     if kind == "stop":
         words = spec.get("stopwords", "_english_")
         if words == "_english_":
@@ -259,11 +338,15 @@ def _build_filter(name: str, defs: dict[str, Any]) -> TokenFilter:
             return _stop(frozenset())
         if isinstance(words, list):
             return _stop(frozenset(str(w) for w in words))
-        raise IllegalArgument(f"stop filter [{name}]: stopwords [{words}] is not supported; use _english_, _none_ or a list")
+        raise IllegalArgument(
+            f"stop filter [{name}]: stopwords [{words}] is not supported; use _english_, _none_ or a list"
+        )
     if kind in ("lowercase", "uppercase", "asciifolding", "trim", "unique"):
         return _build_filter(kind, {})
-    raise IllegalArgument(f"token filter [{name}] of type [{kind}] is not supported by the local search service; "
-                          "use lowercase, uppercase, asciifolding, trim, unique, stop, edge_ngram, ngram or shingle")
+    raise IllegalArgument(
+        f"token filter [{name}] of type [{kind}] is not supported by the local search service; "
+        "use lowercase, uppercase, asciifolding, trim, unique, stop, edge_ngram, ngram or shingle"
+    )
 
 
 def build_analyzers(analysis: dict[str, Any]) -> dict[str, Analyzer]:
@@ -281,8 +364,11 @@ def build_analyzers(analysis: dict[str, Any]) -> dict[str, Analyzer]:
             filter_names = spec.get("filter", [])
             if isinstance(filter_names, str):
                 filter_names = [filter_names]
-            analyzers[name] = Analyzer(name, _build_tokenizer(spec["tokenizer"], tokenizers),
-                                       tuple(_build_filter(f, filters) for f in filter_names))
+            analyzers[name] = Analyzer(
+                name,
+                _build_tokenizer(spec["tokenizer"], tokenizers),
+                tuple(_build_filter(f, filters) for f in filter_names),
+            )
         elif kind in BUILTIN_ANALYZERS:
             base = BUILTIN_ANALYZERS[kind]
             if kind in ("stop", "standard") and "stopwords" in spec:
@@ -290,6 +376,8 @@ def build_analyzers(analysis: dict[str, Any]) -> dict[str, Analyzer]:
                 base = Analyzer(name, base.tokenizer, (*base.filters, stop))
             analyzers[name] = Analyzer(name, base.tokenizer, base.filters)
         else:
-            raise IllegalArgument(f"analyzer [{name}] of type [{kind}] is not supported by the local search service; "
-                                  f"use custom or one of {sorted(BUILTIN_ANALYZERS)}")
+            raise IllegalArgument(
+                f"analyzer [{name}] of type [{kind}] is not supported by the local search service; "
+                f"use custom or one of {sorted(BUILTIN_ANALYZERS)}"
+            )
     return analyzers

@@ -24,66 +24,55 @@ Departures from OpenSearch (docs/fidelity.md, section search):
 
 from __future__ import annotations
 
-import json
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from .bulk import bulk as run_bulk
 from .engine import Engine, SearchIndex
-from .errors import IllegalArgument, IndexNotFound, ParsingError, SearchApiError
+from .errors import IllegalArgument, ParsingError, SearchApiError
 from .searching import SearchRequest, SourceFilter, count
+from .wire import Request, Response, json_body, refresh_mode
 
-IGNORED_PARAMS = {"pretty", "human", "error_trace", "timeout", "master_timeout", "cluster_manager_timeout",
-                  "wait_for_active_shards", "routing", "preference", "search_type", "request_cache",
-                  "allow_no_indices", "ignore_unavailable", "expand_wildcards", "format"}
-SEARCH_PARAMS = {"size", "from", "_source", "_source_includes", "_source_excludes", "track_total_hits",
-                 "rest_total_hits_as_int", "version"}
+__all__ = ["Api", "Request", "Response"]
+
+IGNORED_PARAMS = {
+    "pretty",
+    "human",
+    "error_trace",
+    "timeout",
+    "master_timeout",
+    "cluster_manager_timeout",
+    "wait_for_active_shards",
+    "routing",
+    "preference",
+    "search_type",
+    "request_cache",
+    "allow_no_indices",
+    "ignore_unavailable",
+    "expand_wildcards",
+    "format",
+}
+SEARCH_PARAMS = {
+    "size",
+    "from",
+    "_source",
+    "_source_includes",
+    "_source_excludes",
+    "track_total_hits",
+    "rest_total_hits_as_int",
+    "version",
+}
 WRITE_PARAMS = {"refresh", "op_type"}
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # raw path, still percent-encoded
-    query: str = ""
-    body: bytes = b""
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None  # JSON-able, or None for no body
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _json_body(raw: bytes, *, required: bool = False, what: str = "request body") -> Any:
-    if not raw.strip():
-        if required:
-            raise ParsingError(f"{what} is required")
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ParsingError(f"Failed to parse the {what} as JSON: {exc}") from None
-
-
-def _refresh_mode(params: dict[str, str]) -> bool:
-    value = params.get("refresh")
-    if value is None or value == "false":
-        return False
-    if value in ("", "true", "wait_for"):
-        return True
-    raise IllegalArgument(f"Unknown value for refresh: [{value}]. Use true, false or wait_for.")
 
 
 class Api:
     """Routes OpenSearch REST requests to the engine."""
 
-    def __init__(self, *, engine: Engine, domain_name: str, account_id: str, engine_version: str = "OpenSearch_2.13"
-                 ) -> None:
+    def __init__(
+        self, *, engine: Engine, domain_name: str, account_id: str, engine_version: str = "OpenSearch_2.13"
+    ) -> None:
         self.engine = engine
         self.domain_name = domain_name
         self.account_id = account_id
@@ -105,66 +94,102 @@ class Api:
         parts = [unquote(p) for p in req.path.split("?", 1)[0].split("/") if p]
         params = dict(parse_qsl(req.query, keep_blank_values=True))
         if "filter_path" in params:
-            raise IllegalArgument("[filter_path] is not supported by the local search service; filter the response "
-                                  "on the client")
+            raise IllegalArgument(
+                "[filter_path] is not supported by the local search service; filter the response on the client"
+            )
         routes: list[tuple[str, Callable[[], Response], set[str]]] = self._routes(parts, req, params)
         for route_method, handler, allowed_params in routes:
             if route_method == method or (route_method == "GET" and method == "HEAD" and not parts):
                 unknown = set(params) - allowed_params - IGNORED_PARAMS
                 if unknown:
-                    raise IllegalArgument(f"request [/{'/'.join(parts)}] contains unrecognized parameter: "
-                                          f"[{sorted(unknown)[0]}]")
+                    raise IllegalArgument(
+                        f"request [/{'/'.join(parts)}] contains unrecognized parameter: [{sorted(unknown)[0]}]"
+                    )
                 return handler()
         if routes:
             allowed = sorted({m for m, _, _ in routes})
-            return Response(405, {"error": f"Incorrect HTTP method for uri [/{'/'.join(parts)}] and method [{method}], "
-                                           f"allowed: [{', '.join(allowed)}]", "status": 405})
-        return Response(400, {"error": f"no handler found for uri [/{'/'.join(parts)}] and method [{method}]",
-                              "status": 400})
+            return Response(
+                405,
+                {
+                    "error": f"Incorrect HTTP method for uri [/{'/'.join(parts)}] and method [{method}], "
+                    f"allowed: [{', '.join(allowed)}]",
+                    "status": 405,
+                },
+            )
+        return Response(
+            400, {"error": f"no handler found for uri [/{'/'.join(parts)}] and method [{method}]", "status": 400}
+        )
 
-    def _routes(self, parts: list[str], req: Request, params: dict[str, str]
-                ) -> list[tuple[str, Callable[[], Response], set[str]]]:
+    def _routes(
+        self, parts: list[str], req: Request, params: dict[str, str]
+    ) -> list[tuple[str, Callable[[], Response], set[str]]]:
         n = len(parts)
         if n == 0:
             return [("GET", self._info, set())]
         first = parts[0]
         if first == "_cluster" and n >= 2 and parts[1] == "health" and n <= 3:
-            return [("GET", lambda: self._health(parts[2] if n == 3 else None, params),
-                     {"wait_for_status", "level", "local", "wait_for_no_relocating_shards",
-                      "wait_for_no_initializing_shards", "wait_for_nodes", "wait_for_events"})]
+            return [
+                (
+                    "GET",
+                    lambda: self._health(parts[2] if n == 3 else None, params),
+                    {
+                        "wait_for_status",
+                        "level",
+                        "local",
+                        "wait_for_no_relocating_shards",
+                        "wait_for_no_initializing_shards",
+                        "wait_for_nodes",
+                        "wait_for_events",
+                    },
+                )
+            ]
         if first == "_bulk" and n == 1:
-            bulk = (lambda: self._bulk(None, req.body, params), WRITE_PARAMS | {"_source"})
-            return [("POST", *bulk), ("PUT", *bulk)]
+            bulk_route = (lambda: Response(*run_bulk(self.engine, None, req.body, params)), WRITE_PARAMS | {"_source"})
+            return [("POST", *bulk_route), ("PUT", *bulk_route)]
         if first == "_cat" and n == 2 and parts[1] == "indices":
             return [("GET", lambda: self._cat_indices(params), {"v", "h", "s", "bytes"})]
         if first == "_refresh" and n == 1:
             return [("POST", self._refresh_all, set()), ("GET", self._refresh_all, set())]
         if first in ("_search", "_count", "_msearch", "_mapping", "_all") or first.startswith("_"):
             if first in ("_search", "_count", "_mapping"):
-                raise IllegalArgument(f"/{first} over every index is not supported by the local search service; "
-                                      f"name the index: /<index>/{first}")
+                raise IllegalArgument(
+                    f"/{first} over every index is not supported by the local search service; "
+                    f"name the index: /<index>/{first}"
+                )
             return []
         index_name = first
         self._check_single_index(index_name)
         if n == 1:
-            return [("PUT", lambda: self._create(index_name, req.body), set()),
-                    ("GET", lambda: self._get_index(index_name), set()),
-                    ("HEAD", lambda: self._head_index(index_name), set()),
-                    ("DELETE", lambda: self._delete_index(index_name), set())]
+            return [
+                ("PUT", lambda: self._create(index_name, req.body), set()),
+                ("GET", lambda: self._get_index(index_name), set()),
+                ("HEAD", lambda: self._head_index(index_name), set()),
+                ("DELETE", lambda: self._delete_index(index_name), set()),
+            ]
         op = parts[1]
         if n == 2:
             if op == "_mapping":
-                return [("GET", lambda: self._get_mapping(index_name), set()),
-                        ("PUT", lambda: self._refuse("PUT /<index>/_mapping (changing a mapping)"), set()),
-                        ("POST", lambda: self._refuse("POST /<index>/_mapping (changing a mapping)"), set())]
+                return [
+                    ("GET", lambda: self._get_mapping(index_name), set()),
+                    ("PUT", lambda: self._refuse("PUT /<index>/_mapping (changing a mapping)"), set()),
+                    ("POST", lambda: self._refuse("POST /<index>/_mapping (changing a mapping)"), set()),
+                ]
             if op == "_settings":
                 return [("GET", lambda: self._get_settings(index_name), set())]
             if op == "_bulk":
-                bulk = (lambda: self._bulk(index_name, req.body, params), WRITE_PARAMS | {"_source"})
-                return [("POST", *bulk), ("PUT", *bulk)]
+                bulk_route = (
+                    lambda: Response(*run_bulk(self.engine, index_name, req.body, params)),
+                    WRITE_PARAMS | {"_source"},
+                )
+                return [("POST", *bulk_route), ("PUT", *bulk_route)]
             if op == "_doc":
-                return [("POST", lambda: self._write(index_name, secrets.token_urlsafe(15)[:20], req.body, params),
-                         WRITE_PARAMS)]
+                return [
+                    (
+                        "POST",
+                        lambda: self._write(index_name, secrets.token_urlsafe(15)[:20], req.body, params),
+                        WRITE_PARAMS,
+                    )
+                ]
             if op == "_search":
                 search = (lambda: self._search(index_name, req.body, params), SEARCH_PARAMS)
                 return [("GET", *search), ("POST", *search)]
@@ -172,17 +197,24 @@ class Api:
                 c: tuple[Callable[[], Response], set[str]] = (lambda: self._count(index_name, req.body), set())
                 return [("GET", *c), ("POST", *c)]
             if op == "_refresh":
-                return [("POST", lambda: self._refresh(index_name), set()),
-                        ("GET", lambda: self._refresh(index_name), set())]
+                return [
+                    ("POST", lambda: self._refresh(index_name), set()),
+                    ("GET", lambda: self._refresh(index_name), set()),
+                ]
             return []
         if n == 3 and op == "_doc":
             doc_id = parts[2]
-            return [("PUT", lambda: self._write(index_name, doc_id, req.body, params), WRITE_PARAMS),
-                    ("POST", lambda: self._write(index_name, doc_id, req.body, params), WRITE_PARAMS),
-                    ("GET", lambda: self._get_doc(index_name, doc_id, params, head=False),
-                     {"_source", "_source_includes", "_source_excludes", "realtime", "refresh"}),
-                    ("HEAD", lambda: self._get_doc(index_name, doc_id, params, head=True), {"realtime", "refresh"}),
-                    ("DELETE", lambda: self._delete_doc(index_name, doc_id, params), {"refresh"})]
+            return [
+                ("PUT", lambda: self._write(index_name, doc_id, req.body, params), WRITE_PARAMS),
+                ("POST", lambda: self._write(index_name, doc_id, req.body, params), WRITE_PARAMS),
+                (
+                    "GET",
+                    lambda: self._get_doc(index_name, doc_id, params, head=False),
+                    {"_source", "_source_includes", "_source_excludes", "realtime", "refresh"},
+                ),
+                ("HEAD", lambda: self._get_doc(index_name, doc_id, params, head=True), {"realtime", "refresh"}),
+                ("DELETE", lambda: self._delete_doc(index_name, doc_id, params), {"refresh"}),
+            ]
         if n == 3 and op == "_create":
             doc_id = parts[2]
             create = (lambda: self._write(index_name, doc_id, req.body, {**params, "op_type": "create"}), {"refresh"})
@@ -194,8 +226,10 @@ class Api:
     @staticmethod
     def _check_single_index(name: str) -> None:
         if "," in name or "*" in name:
-            raise IllegalArgument(f"index expression [{name}] names several indices; the local search service "
-                                  "serves one index per request: name one index")
+            raise IllegalArgument(
+                f"index expression [{name}] names several indices; the local search service "
+                "serves one index per request: name one index"
+            )
 
     @staticmethod
     def _refuse(what: str) -> Response:
@@ -204,14 +238,26 @@ class Api:
     # -- cluster -------------------------------------------------------------------------------
 
     def _info(self) -> Response:
-        return Response(200, {
-            "name": self.node_name, "cluster_name": f"{self.account_id}:{self.domain_name}",
-            "cluster_uuid": self.cluster_uuid,
-            "version": {"distribution": "opensearch", "number": self.version_number, "build_type": "tar",
-                        "build_hash": "unknown", "build_date": "2024-01-01T00:00:00.000000Z", "build_snapshot": False,
-                        "lucene_version": "9.10.0", "minimum_wire_compatibility_version": "7.10.0",
-                        "minimum_index_compatibility_version": "7.0.0"},
-            "tagline": "The OpenSearch Project: https://opensearch.org/"})
+        return Response(
+            200,
+            {
+                "name": self.node_name,
+                "cluster_name": f"{self.account_id}:{self.domain_name}",
+                "cluster_uuid": self.cluster_uuid,
+                "version": {
+                    "distribution": "opensearch",
+                    "number": self.version_number,
+                    "build_type": "tar",
+                    "build_hash": "unknown",
+                    "build_date": "2024-01-01T00:00:00.000000Z",
+                    "build_snapshot": False,
+                    "lucene_version": "9.10.0",
+                    "minimum_wire_compatibility_version": "7.10.0",
+                    "minimum_index_compatibility_version": "7.0.0",
+                },
+                "tagline": "The OpenSearch Project: https://opensearch.org/",
+            },
+        )
 
     def _health(self, index_name: str | None, params: dict[str, str]) -> Response:
         indices = [self.engine.get(index_name)] if index_name else list(self.engine.indices.values())
@@ -223,14 +269,27 @@ class Api:
         if wanted is not None and wanted not in rank:
             raise IllegalArgument(f"unknown cluster health status [{wanted}]; use green, yellow or red")
         timed_out = wanted is not None and rank[status] < rank[wanted]
-        body = {"cluster_name": f"{self.account_id}:{self.domain_name}", "status": status, "timed_out": timed_out,
-                "number_of_nodes": 1, "number_of_data_nodes": 1, "discovered_master": True,
-                "discovered_cluster_manager": True, "active_primary_shards": primaries, "active_shards": primaries,
-                "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": unassigned,
-                "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
-                "task_max_waiting_in_queue_millis": 0,
-                "active_shards_percent_as_number": 100.0 * primaries / (primaries + unassigned)
-                if primaries + unassigned else 100.0}
+        body = {
+            "cluster_name": f"{self.account_id}:{self.domain_name}",
+            "status": status,
+            "timed_out": timed_out,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "discovered_master": True,
+            "discovered_cluster_manager": True,
+            "active_primary_shards": primaries,
+            "active_shards": primaries,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": unassigned,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0 * primaries / (primaries + unassigned)
+            if primaries + unassigned
+            else 100.0,
+        }
         return Response(408 if timed_out else 200, body)
 
     def _cat_indices(self, params: dict[str, str]) -> Response:
@@ -239,9 +298,18 @@ class Api:
         for name, index in sorted(self.engine.indices.items()):
             health = "yellow" if index.replicas else "green"
             view = index.view()
-            rows.append({"health": health, "status": "open", "index": name, "uuid": index.uuid,
-                         "pri": str(index.settings.get("index.number_of_shards", 1)), "rep": str(index.replicas),
-                         "docs.count": str(view.searcher.num_docs), "docs.deleted": "0"})
+            rows.append(
+                {
+                    "health": health,
+                    "status": "open",
+                    "index": name,
+                    "uuid": index.uuid,
+                    "pri": str(index.settings.get("index.number_of_shards", 1)),
+                    "rep": str(index.replicas),
+                    "docs.count": str(view.searcher.num_docs),
+                    "docs.deleted": "0",
+                }
+            )
         if params.get("format") == "json":
             return Response(200, rows)
         cols = ["health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted"]
@@ -253,7 +321,7 @@ class Api:
     # -- indices -------------------------------------------------------------------------------
 
     def _create(self, name: str, raw: bytes) -> Response:
-        body = _json_body(raw, what="create index body")
+        body = json_body(raw, what="create index body")
         if not isinstance(body, dict):
             raise ParsingError("create index body must be a JSON object")
         unknown = set(body) - {"settings", "mappings", "aliases"}
@@ -275,16 +343,28 @@ class Api:
             parts = key.split(".")
             for p in parts[:-1]:
                 node = node.setdefault(p, {})
-            node[parts[-1]] = value if isinstance(value, dict | list) else str(value).lower() \
-                if isinstance(value, bool) else str(value)
-        out["index"].update({"creation_date": str(index.created_ms), "uuid": index.uuid, "provided_name": index.name,
-                             "version": {"created": "136347827"}})
+            node[parts[-1]] = (
+                value
+                if isinstance(value, dict | list)
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
+        out["index"].update(
+            {
+                "creation_date": str(index.created_ms),
+                "uuid": index.uuid,
+                "provided_name": index.name,
+                "version": {"created": "136347827"},
+            }
+        )
         return out
 
     def _get_index(self, name: str) -> Response:
         index = self.engine.get(name)
-        return Response(200, {name: {"aliases": {}, "mappings": index.mapping.as_json(),
-                                     "settings": self._settings_json(index)}})
+        return Response(
+            200, {name: {"aliases": {}, "mappings": index.mapping.as_json(), "settings": self._settings_json(index)}}
+        )
 
     def _head_index(self, name: str) -> Response:
         return Response(200 if name in self.engine.indices else 404, None)
@@ -308,14 +388,16 @@ class Api:
     def _refresh_all(self) -> Response:
         self.engine.flush()
         total = sum(int(i.settings.get("index.number_of_shards", 1)) for i in self.engine.indices.values())
-        replicas = sum(int(i.settings.get("index.number_of_shards", 1)) * i.replicas for i in self.engine.indices.values())
+        replicas = sum(
+            int(i.settings.get("index.number_of_shards", 1)) * i.replicas for i in self.engine.indices.values()
+        )
         return Response(200, {"_shards": {"total": total + replicas, "successful": total, "failed": 0}})
 
     # -- documents -----------------------------------------------------------------------------
 
     def _write(self, name: str, doc_id: str, raw: bytes, params: dict[str, str]) -> Response:
-        refresh = _refresh_mode(params)
-        document = _json_body(raw, required=True, what="document")
+        refresh = refresh_mode(params)
+        document = json_body(raw, required=True, what="document")
         index = self.engine.get_or_create(name)
         op_type = params.get("op_type", "index")
         if op_type not in ("index", "create"):
@@ -328,14 +410,20 @@ class Api:
 
     def _update(self, name: str, doc_id: str, raw: bytes, params: dict[str, str]) -> Response:
         index = self.engine.get(name)
-        body = _json_body(raw, required=True, what="update body")
-        if not isinstance(body, dict) or "doc" not in body or set(body) - {"doc", "doc_as_upsert", "upsert",
-                                                                             "detect_noop"}:
-            raise ParsingError("[_update] supports only {\"doc\": {...}, \"doc_as_upsert\", \"upsert\"} locally; "
-                               "scripted updates are not supported")
-        status, result = index.update(doc_id, body["doc"], doc_as_upsert=bool(body.get("doc_as_upsert")),
-                                      upsert=body.get("upsert"))
-        if _refresh_mode(params):
+        body = json_body(raw, required=True, what="update body")
+        if (
+            not isinstance(body, dict)
+            or "doc" not in body
+            or set(body) - {"doc", "doc_as_upsert", "upsert", "detect_noop"}
+        ):
+            raise ParsingError(
+                '[_update] supports only {"doc": {...}, "doc_as_upsert", "upsert"} locally; '
+                "scripted updates are not supported"
+            )
+        status, result = index.update(
+            doc_id, body["doc"], doc_as_upsert=bool(body.get("doc_as_upsert")), upsert=body.get("upsert")
+        )
+        if refresh_mode(params):
             index.refresh()
         return Response(status, result)
 
@@ -346,15 +434,23 @@ class Api:
             return Response(404, None if head else {"_index": name, "_id": doc_id, "found": False})
         if head:
             return Response(200, None)
-        body: dict[str, Any] = {"_index": name, "_id": doc_id, "_version": state.version, "_seq_no": state.seq_no,
-                                "_primary_term": 1, "found": True}
+        body: dict[str, Any] = {
+            "_index": name,
+            "_id": doc_id,
+            "_version": state.version,
+            "_seq_no": state.seq_no,
+            "_primary_term": 1,
+            "found": True,
+        }
         spec: Any = True
         if "_source" in params:
             raw = params["_source"]
             spec = raw == "true" if raw in ("true", "false") else raw.split(",")
         if "_source_includes" in params or "_source_excludes" in params:
-            spec = {"includes": [p for p in params.get("_source_includes", "").split(",") if p],
-                    "excludes": [p for p in params.get("_source_excludes", "").split(",") if p]}
+            spec = {
+                "includes": [p for p in params.get("_source_includes", "").split(",") if p],
+                "excludes": [p for p in params.get("_source_excludes", "").split(",") if p],
+            }
         source_filter = SourceFilter(spec)
         if source_filter.enabled:
             body["_source"] = source_filter.apply(state.source)
@@ -363,86 +459,15 @@ class Api:
     def _delete_doc(self, name: str, doc_id: str, params: dict[str, str]) -> Response:
         index = self.engine.get(name)
         status, result = index.delete(doc_id)
-        if _refresh_mode(params) and status == 200:
+        if refresh_mode(params) and status == 200:
             index.refresh()
         return Response(status, result)
-
-    def _bulk(self, default_index: str | None, raw: bytes, params: dict[str, str]) -> Response:
-        started = time.perf_counter()
-        refresh = _refresh_mode(params)
-        if raw and not raw.endswith(b"\n"):
-            raise IllegalArgument("The bulk request must be terminated by a newline [\\n]")
-        lines = [line for line in raw.split(b"\n") if line.strip()]
-        if not lines:
-            raise IllegalArgument("request body is required (the bulk request has no actions)")
-        items: list[dict[str, Any]] = []
-        touched: set[str] = set()
-        i = 0
-        while i < len(lines):
-            line_no = i + 1
-            action_line = _json_body(lines[i], what=f"bulk action on line {line_no}")
-            i += 1
-            if not isinstance(action_line, dict) or len(action_line) != 1:
-                raise IllegalArgument(f"Malformed action/metadata line [{line_no}], expected a simple value for field "
-                                      f"[_index] but found an object with {len(action_line) if isinstance(action_line, dict) else 0} keys")
-            (action, meta), = action_line.items()
-            if action not in ("index", "create", "delete", "update"):
-                raise IllegalArgument(f"Malformed action/metadata line [{line_no}], expected one of [create, delete, "
-                                      f"index, update] but found [{action}]")
-            meta = meta or {}
-            source: Any = None
-            if action != "delete":
-                if i >= len(lines):
-                    raise IllegalArgument(f"Validation Failed: 1: the {action} action on line [{line_no}] has no "
-                                          "document line after it;")
-                source = _json_body(lines[i], what=f"bulk document on line {i + 1}")
-                i += 1
-            name = meta.get("_index", default_index)
-            doc_id = meta.get("_id")
-            if name is None:
-                items.append({action: {"_index": None, "_id": doc_id, "status": 400, "error": {
-                    "type": "action_request_validation_exception",
-                    "reason": "Validation Failed: 1: index is missing;"}}})
-                continue
-            items.append({action: self._bulk_item(action, name, doc_id, source)})
-            touched.add(name)
-        if refresh:
-            for name in touched:
-                if name in self.engine.indices:
-                    self.engine.indices[name].refresh()
-        errors = any("error" in next(iter(item.values())) for item in items)
-        return Response(200, {"took": int((time.perf_counter() - started) * 1000), "errors": errors, "items": items})
-
-    def _bulk_item(self, action: str, name: str, doc_id: Any, source: Any) -> dict[str, Any]:
-        try:
-            index = self.engine.get_or_create(name) if action in ("index", "create") else self.engine.get(name)
-            if action == "delete":
-                if doc_id is None:
-                    raise IllegalArgument("Validation Failed: 1: id is missing;")
-                status, result = index.delete(str(doc_id))
-            elif action == "update":
-                if doc_id is None:
-                    raise IllegalArgument("Validation Failed: 1: id is missing;")
-                if not isinstance(source, dict) or "doc" not in source:
-                    raise ParsingError("bulk update supports only {\"doc\": {...}} locally")
-                status, result = index.update(str(doc_id), source["doc"],
-                                              doc_as_upsert=bool(source.get("doc_as_upsert")),
-                                              upsert=source.get("upsert"))
-            else:
-                generated = doc_id is None
-                doc_id = secrets.token_urlsafe(15)[:20] if generated else str(doc_id)
-                status, result = index.write(doc_id, source, op_type=action)
-            return {**result, "status": status}
-        except SearchApiError as exc:
-            if isinstance(exc, IndexNotFound):
-                exc.extra["index"] = name
-            return {"_index": name, "_id": doc_id, "status": exc.status, "error": exc.cause()}
 
     # -- search --------------------------------------------------------------------------------
 
     def _search(self, name: str, raw: bytes, params: dict[str, str]) -> Response:
         index = self.engine.get(name)
-        return Response(200, SearchRequest(index, _json_body(raw, what="search body"), params).execute())
+        return Response(200, SearchRequest(index, json_body(raw, what="search body"), params).execute())
 
     def _count(self, name: str, raw: bytes) -> Response:
-        return Response(200, count(self.engine.get(name), _json_body(raw, what="count body")))
+        return Response(200, count(self.engine.get(name), json_body(raw, what="count body")))

@@ -50,8 +50,14 @@ from loadcheck.sigv4 import SigV4Failure, verify
 from loadcheck.state import Identity, identity_by_access_key, secrets_by_access_key
 
 SERVICE = "es"
-ACTIONS = {"GET": "ESHttpGet", "POST": "ESHttpPost", "PUT": "ESHttpPut", "DELETE": "ESHttpDelete",
-           "HEAD": "ESHttpHead", "PATCH": "ESHttpPatch"}
+ACTIONS = {
+    "GET": "ESHttpGet",
+    "POST": "ESHttpPost",
+    "PUT": "ESHttpPut",
+    "DELETE": "ESHttpDelete",
+    "HEAD": "ESHttpHead",
+    "PATCH": "ESHttpPatch",
+}
 _CONDITION_OPERATORS = {"IpAddress", "NotIpAddress"}
 
 
@@ -141,16 +147,22 @@ def parse_policy(document: Any, *, resource_policy: bool, where: str) -> list[St
         except ValueError as exc:
             raise ConfigError(f"{where}: the policy is not valid JSON ({exc})", value=document) from None
     if not isinstance(document, dict) or "Statement" not in document:
-        raise ConfigError(f"{where}: a policy document needs a Statement", value=document,
-                          hint='write {"Version": "2012-10-17", "Statement": [...]}')
+        raise ConfigError(
+            f"{where}: a policy document needs a Statement",
+            value=document,
+            hint='write {"Version": "2012-10-17", "Statement": [...]}',
+        )
     out = []
     for i, st in enumerate(_as_list(document["Statement"])):
         at = f"{where}: Statement[{i}]"
         if st.get("Effect") not in ("Allow", "Deny"):
             raise ConfigError(f"{at}: Effect must be Allow or Deny", value=st.get("Effect"))
         if "NotPrincipal" in st:
-            raise ConfigError(f"{at}: NotPrincipal is not supported by the local search service", value=st,
-                              hint="name the principals with Principal")
+            raise ConfigError(
+                f"{at}: NotPrincipal is not supported by the local search service",
+                value=st,
+                hint="name the principals with Principal",
+            )
         principals = None
         if resource_policy:
             raw = st.get("Principal")
@@ -159,31 +171,48 @@ def parse_policy(document: Any, *, resource_policy: bool, where: str) -> list[St
             elif isinstance(raw, dict) and set(raw) <= {"AWS"}:
                 principals = [str(p) for p in _as_list(raw.get("AWS", []))]
             else:
-                raise ConfigError(f"{at}: Principal must be \"*\" or {{\"AWS\": [...]}}", value=raw)
+                raise ConfigError(f'{at}: Principal must be "*" or {{"AWS": [...]}}', value=raw)
         conditions = st.get("Condition", {}) or {}
         for operator, tests in conditions.items():
             if operator not in _CONDITION_OPERATORS or set(tests) != {"aws:SourceIp"}:
-                raise ConfigError(f"{at}: condition {operator} {sorted(tests)} is not supported by the local search "
-                                  "service", value=conditions, hint="use IpAddress/NotIpAddress on aws:SourceIp")
-        out.append(Statement(
-            effect=st["Effect"], principals=principals,
-            actions=[str(a) for a in _as_list(st.get("Action", []))],
-            not_actions=[str(a) for a in _as_list(st.get("NotAction", []))],
-            resources=[str(r) for r in _as_list(st.get("Resource", []))],
-            not_resources=[str(r) for r in _as_list(st.get("NotResource", []))],
-            conditions=conditions))
+                raise ConfigError(
+                    f"{at}: condition {operator} {sorted(tests)} is not supported by the local search service",
+                    value=conditions,
+                    hint="use IpAddress/NotIpAddress on aws:SourceIp",
+                )
+        out.append(
+            Statement(
+                effect=st["Effect"],
+                principals=principals,
+                actions=[str(a) for a in _as_list(st.get("Action", []))],
+                not_actions=[str(a) for a in _as_list(st.get("NotAction", []))],
+                resources=[str(r) for r in _as_list(st.get("Resource", []))],
+                not_resources=[str(r) for r in _as_list(st.get("NotResource", []))],
+                conditions=conditions,
+            )
+        )
     return out
 
 
 class Authorizer:
     """Authenticates (SigV4 ``es``) and authorizes requests to one domain."""
 
-    def __init__(self, *, domain_arn: str, access_policy: Any, identities: Mapping[str, Identity], region: str,
-                 window: _dt.timedelta = _dt.timedelta(minutes=5),
-                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC)) -> None:
+    def __init__(
+        self,
+        *,
+        domain_arn: str,
+        access_policy: Any,
+        identities: Mapping[str, Identity],
+        region: str,
+        window: _dt.timedelta = _dt.timedelta(minutes=5),
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+    ) -> None:
         if not re.fullmatch(r"arn:aws[a-z-]*:es:[a-z0-9-]+:\d{12}:domain/[a-z][a-z0-9-]{2,27}", domain_arn):
-            raise ConfigError(f"domain_arn {domain_arn!r} is not an OpenSearch domain ARN", value=domain_arn,
-                              hint="use arn:aws:es:<region>:<account>:domain/<name>")
+            raise ConfigError(
+                f"domain_arn {domain_arn!r} is not an OpenSearch domain ARN",
+                value=domain_arn,
+                hint="use arn:aws:es:<region>:<account>:domain/<name>",
+            )
         self.domain_arn = domain_arn
         self.domain_name = domain_arn.rsplit("/", 1)[1]
         self.account = domain_arn.split(":")[4]
@@ -195,21 +224,35 @@ class Authorizer:
         self._secrets = secrets_by_access_key(self.identities)
         self._by_key = identity_by_access_key(self.identities)
         self._identity_policies = {
-            name: [s for doc in ident.policies for s in parse_policy(doc, resource_policy=False,
-                                                                     where=f"identities.{name}.policies")]
-            for name, ident in self.identities.items()}
+            name: [
+                s
+                for doc in ident.policies
+                for s in parse_policy(doc, resource_policy=False, where=f"identities.{name}.policies")
+            ]
+            for name, ident in self.identities.items()
+        }
 
     def resource_for(self, raw_path: str) -> str:
         return f"{self.domain_arn}/{unquote(raw_path).lstrip('/')}"
 
-    def authenticate(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]],
-                     body: bytes) -> Caller:
+    def authenticate(
+        self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes
+    ) -> Caller:
         if not any(n.lower() == "authorization" for n, _ in headers):
             return Caller(None)
         try:
-            verified = verify(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers, body=body,
-                              service=SERVICE, region=self.region, secret_for=self._secrets, now=self._now(),
-                              window=self.window)
+            verified = verify(
+                method=method,
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=headers,
+                body=body,
+                service=SERVICE,
+                region=self.region,
+                secret_for=self._secrets,
+                now=self._now(),
+                window=self.window,
+            )
         except SigV4Failure as exc:
             raise AuthFailure({"message": exc.message}) from None
         return Caller(self._by_key[verified.access_key])
@@ -219,8 +262,12 @@ class Authorizer:
         resource = self.resource_for(raw_path)
         allowed = False
         for st in self.resource_policy:
-            if st.matches_principal(caller) and st.matches_action(action) and st.matches_resource(resource) \
-                    and st.matches_conditions(source_ip):
+            if (
+                st.matches_principal(caller)
+                and st.matches_action(action)
+                and st.matches_resource(resource)
+                and st.matches_conditions(source_ip)
+            ):
                 if st.effect == "Deny":
                     raise self._denied(caller, action)
                 allowed = True
@@ -235,16 +282,27 @@ class Authorizer:
 
     def _denied(self, caller: Caller, action: str) -> AuthFailure:
         if caller.identity is None:
-            return AuthFailure({"Message": f"User: anonymous is not authorized to perform: {action} because no "
-                                           f"resource-based policy allows the {action} action"})
-        return AuthFailure({"Message": f"User: {caller.arn} is not authorized to perform: {action} on resource: "
-                                       f"{self.domain_name}"})
+            return AuthFailure(
+                {
+                    "Message": f"User: anonymous is not authorized to perform: {action} because no "
+                    f"resource-based policy allows the {action} action"
+                }
+            )
+        return AuthFailure(
+            {"Message": f"User: {caller.arn} is not authorized to perform: {action} on resource: {self.domain_name}"}
+        )
 
-    def check(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
-              source_ip: str = "127.0.0.1") -> Caller:
+    def check(
+        self,
+        *,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str = "127.0.0.1",
+    ) -> Caller:
         """Authenticate then authorize; raises AuthFailure."""
         caller = self.authenticate(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers, body=body)
         self.authorize(caller, method=method, raw_path=raw_path, source_ip=source_ip)
         return caller
-
-

@@ -43,8 +43,11 @@ class SearchConfig:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"search config {path} does not exist", value=str(path),
-                              hint="pass the file the supervisor wrote: --config <state>/services/search.json") from None
+            raise ConfigError(
+                f"search config {path} does not exist",
+                value=str(path),
+                hint="pass the file the supervisor wrote: --config <state>/services/search.json",
+            ) from None
         except ValueError as exc:
             raise ConfigError(f"search config {path} is not valid JSON: {exc}", value=str(path)) from None
         return cls.from_dict(raw, where=str(path))
@@ -53,35 +56,50 @@ class SearchConfig:
     def from_dict(cls, raw: dict[str, Any], *, where: str = "config") -> SearchConfig:
         def need(key: str) -> Any:
             if key not in raw or raw[key] in (None, ""):
-                raise ConfigError(f"{where}: key {key!r} is missing", value=None,
-                                  hint=f"add {key!r} (see docs/internals.md, search service)")
+                raise ConfigError(
+                    f"{where}: key {key!r} is missing",
+                    value=None,
+                    hint=f"add {key!r} (see docs/internals.md, search service)",
+                )
             return raw[key]
+
         host = str(raw.get("host", "127.0.0.1"))
         if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ConfigError(f"{where}: host {host!r} is not loopback", value=host,
-                              hint="the local stack listens on 127.0.0.1 only")
+            raise ConfigError(
+                f"{where}: host {host!r} is not loopback", value=host, hint="the local stack listens on 127.0.0.1 only"
+            )
         port = raw.get("port", 0)
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(f"{where}: port {port!r} is not 0..65535", value=port, hint="use 0 to pick a free port")
         faults = raw.get("faults") or {}
         unknown = sorted(set(faults) - set(FAULTS))
         if unknown:
-            raise ConfigError(f"{where}: unknown fault {unknown[0]!r}", value=unknown[0],
-                              hint="the search service has no faults; remove it")
+            raise ConfigError(
+                f"{where}: unknown fault {unknown[0]!r}",
+                value=unknown[0],
+                hint="the search service has no faults; remove it",
+            )
         window = raw.get("signature_window_s", 300)
         if not isinstance(window, int) or window <= 0:
             raise ConfigError(f"{where}: signature_window_s {window!r} must be a positive integer", value=window)
         max_payload = raw.get("max_payload_bytes", 10 * 1024 * 1024)
         if not isinstance(max_payload, int) or max_payload <= 0:
-            raise ConfigError(f"{where}: max_payload_bytes {max_payload!r} must be a positive integer", value=max_payload)
+            raise ConfigError(
+                f"{where}: max_payload_bytes {max_payload!r} must be a positive integer", value=max_payload
+            )
         return cls(
-            host=host, port=port,
+            host=host,
+            port=port,
             ready_file=Path(raw["ready_file"]) if raw.get("ready_file") else None,
             parent_pid=int(raw["parent_pid"]) if raw.get("parent_pid") else None,
-            region=str(need("region")), account_id=str(raw.get("account_id", "123456789012")),
-            identities_file=Path(need("identities_file")), domain_arn=str(need("domain_arn")),
+            region=str(need("region")),
+            account_id=str(raw.get("account_id", "123456789012")),
+            identities_file=Path(need("identities_file")),
+            domain_arn=str(need("domain_arn")),
             access_policy=need("access_policy"),
             data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
             engine_version=str(raw.get("engine_version", "OpenSearch_2.13")),
-            signature_window_s=window, max_payload_bytes=max_payload, log_level=str(raw.get("log_level", "INFO")).upper(),
+            signature_window_s=window,
+            max_payload_bytes=max_payload,
+            log_level=str(raw.get("log_level", "INFO")).upper(),
         )

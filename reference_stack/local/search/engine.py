@@ -68,8 +68,12 @@ def validate_index_name(name: str) -> None:
     elif len(name.encode()) > 255:
         reason = "index name is too long, (" + str(len(name.encode())) + " > 255)"
     if reason:
-        raise SearchApiError(400, "invalid_index_name_exception", f"Invalid index name [{name}], {reason}",
-                             extra={"index": name, "index_uuid": "_na_"})
+        raise SearchApiError(
+            400,
+            "invalid_index_name_exception",
+            f"Invalid index name [{name}], {reason}",
+            extra={"index": name, "index_uuid": "_na_"},
+        )
 
 
 def parse_interval(value: Any) -> float | None:
@@ -79,8 +83,10 @@ def parse_interval(value: Any) -> float | None:
         return None
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", text)
     if not m:
-        raise IllegalArgument(f"failed to parse setting [index.refresh_interval] with value [{value}] as a time value: "
-                              "use e.g. 1s, 500ms or -1")
+        raise IllegalArgument(
+            f"failed to parse setting [index.refresh_interval] with value [{value}] as a time value: "
+            "use e.g. 1s, 500ms or -1"
+        )
     number, unit = float(m.group(1)), m.group(2) or "ms"
     return number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
 
@@ -96,6 +102,7 @@ def _flat_settings(settings: dict[str, Any]) -> dict[str, Any]:
                 walk(v, key + ".")
             else:
                 flat[key] = v
+
     walk(settings, "")
     return {(k if k.startswith("index.") else "index." + k): v for k, v in flat.items()}
 
@@ -117,9 +124,18 @@ class View:
 class SearchIndex:
     """One index: mapping, tantivy index and writer, realtime documents, refresh state."""
 
-    def __init__(self, *, name: str, settings: dict[str, Any], mappings: dict[str, Any], path: Path | None,
-                 clock: Callable[[], float] = time.monotonic, index_uuid: str | None = None,
-                 created_ms: int | None = None, generation: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: dict[str, Any],
+        mappings: dict[str, Any],
+        path: Path | None,
+        clock: Callable[[], float] = time.monotonic,
+        index_uuid: str | None = None,
+        created_ms: int | None = None,
+        generation: int = 0,
+    ) -> None:
         self.name = name
         self.settings = _flat_settings(settings)
         self.mapping: Mapping = build_mapping(mappings, {"analysis": self.settings.get("index.analysis", {})})
@@ -145,9 +161,15 @@ class SearchIndex:
     # -- persistence -------------------------------------------------------------------------
 
     def meta(self) -> dict[str, Any]:
-        settings = {k[len("index."):]: v for k, v in self.settings.items()}
-        return {"name": self.name, "uuid": self.uuid, "created_ms": self.created_ms, "settings": settings,
-                "mappings": self.mapping.as_json(), "generation": self.generation}
+        settings = {k[len("index.") :]: v for k, v in self.settings.items()}
+        return {
+            "name": self.name,
+            "uuid": self.uuid,
+            "created_ms": self.created_ms,
+            "settings": settings,
+            "mappings": self.mapping.as_json(),
+            "generation": self.generation,
+        }
 
     def write_meta(self) -> None:
         if self.path is not None:
@@ -203,11 +225,19 @@ class SearchIndex:
     def write(self, doc_id: str, source: Any, *, op_type: str = "index") -> tuple[int, dict[str, Any]]:
         """Index ``source`` under ``doc_id``; returns (HTTP status, OpenSearch write result)."""
         if not isinstance(source, dict):
-            raise SearchApiError(400, "mapper_parsing_exception", "failed to parse, document is empty"
-                                 if not source else f"failed to parse: the document must be a JSON object, got {source!r}")
+            raise SearchApiError(
+                400,
+                "mapper_parsing_exception",
+                "failed to parse, document is empty"
+                if not source
+                else f"failed to parse: the document must be a JSON object, got {source!r}",
+            )
         if not doc_id or len(doc_id.encode()) > 512:
-            raise IllegalArgument(f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
-                                  f"{len(doc_id.encode())}" if doc_id else "if _id is specified it must not be empty")
+            raise IllegalArgument(
+                f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: {len(doc_id.encode())}"
+                if doc_id
+                else "if _id is specified it must not be empty"
+            )
         with self.lock:
             if self.mapping.dynamic == "true":
                 extended = dynamic_update(self.mapping.properties, source)
@@ -216,9 +246,12 @@ class SearchIndex:
             document = to_document(self.mapping, doc_id, source)  # validates before anything changes
             old = self.live.get(doc_id)
             if old is not None and op_type == "create":
-                raise SearchApiError(409, "version_conflict_engine_exception",
-                                     f"[{doc_id}]: version conflict, document already exists (current version [{old.version}])",
-                                     extra={"index": self.name, "shard": "0", "index_uuid": self.uuid})
+                raise SearchApiError(
+                    409,
+                    "version_conflict_engine_exception",
+                    f"[{doc_id}]: version conflict, document already exists (current version [{old.version}])",
+                    extra={"index": self.name, "shard": "0", "index_uuid": self.uuid},
+                )
             if old is not None:
                 self._writer.delete_documents_by_term(ID_FIELD, doc_id)
             self._writer.add_document(document)
@@ -238,26 +271,40 @@ class SearchIndex:
             self._mark_dirty()
             return 200, self._result(doc_id, DocState({}, old.version + 1, self._seq_no), "deleted")
 
-    def update(self, doc_id: str, partial: Any, *, doc_as_upsert: bool = False,
-               upsert: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    def update(
+        self, doc_id: str, partial: Any, *, doc_as_upsert: bool = False, upsert: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """``_update`` with a partial ``doc`` (merged as OpenSearch merges objects)."""
         if not isinstance(partial, dict):
-            raise IllegalArgument("[doc] must be an object; scripted updates are not supported by the local search service")
+            raise IllegalArgument(
+                "[doc] must be an object; scripted updates are not supported by the local search service"
+            )
         with self.lock:
             old = self.live.get(doc_id)
             if old is None:
                 if doc_as_upsert or upsert is not None:
                     return self.write(doc_id, partial if doc_as_upsert else upsert)
-                raise SearchApiError(404, "document_missing_exception", f"[{doc_id}]: document missing",
-                                     extra={"index": self.name, "shard": "0", "index_uuid": self.uuid})
+                raise SearchApiError(
+                    404,
+                    "document_missing_exception",
+                    f"[{doc_id}]: document missing",
+                    extra={"index": self.name, "shard": "0", "index_uuid": self.uuid},
+                )
             merged = _merge(old.source, partial)
             if merged == old.source:
                 return 200, self._result(doc_id, old, "noop")
             return self.write(doc_id, merged)
 
     def _result(self, doc_id: str, state: DocState, result: str) -> dict[str, Any]:
-        return {"_index": self.name, "_id": doc_id, "_version": state.version, "result": result,
-                "_shards": self.shards_header(), "_seq_no": state.seq_no, "_primary_term": 1}
+        return {
+            "_index": self.name,
+            "_id": doc_id,
+            "_version": state.version,
+            "result": result,
+            "_shards": self.shards_header(),
+            "_seq_no": state.seq_no,
+            "_primary_term": 1,
+        }
 
     def _mark_dirty(self) -> None:
         if self._dirty_since is None:
@@ -332,9 +379,15 @@ class Engine:
             for meta_path in sorted(data_dir.glob("*/meta.json")):
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
                 self.indices[meta["name"]] = SearchIndex(
-                    name=meta["name"], settings=meta["settings"], mappings=meta["mappings"], path=meta_path.parent,
-                    clock=clock, index_uuid=meta["uuid"], created_ms=meta["created_ms"],
-                    generation=int(meta.get("generation", 0)))
+                    name=meta["name"],
+                    settings=meta["settings"],
+                    mappings=meta["mappings"],
+                    path=meta_path.parent,
+                    clock=clock,
+                    index_uuid=meta["uuid"],
+                    created_ms=meta["created_ms"],
+                    generation=int(meta.get("generation", 0)),
+                )
 
     def get(self, name: str) -> SearchIndex:
         index = self.indices.get(name)
@@ -347,9 +400,12 @@ class Engine:
         with self._lock:
             if name in self.indices:
                 existing = self.indices[name]
-                raise SearchApiError(400, "resource_already_exists_exception",
-                                     f"index [{name}/{existing.uuid}] already exists",
-                                     extra={"index": name, "index_uuid": existing.uuid})
+                raise SearchApiError(
+                    400,
+                    "resource_already_exists_exception",
+                    f"index [{name}/{existing.uuid}] already exists",
+                    extra={"index": name, "index_uuid": existing.uuid},
+                )
             path = self.data_dir / name if self.data_dir else None
             if path is not None and path.exists():
                 shutil.rmtree(path)

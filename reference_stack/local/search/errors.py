@@ -50,5 +50,9 @@ class MapperParsingError(SearchApiError):
 
 class IndexNotFound(SearchApiError):
     def __init__(self, index: str) -> None:
-        super().__init__(404, "index_not_found_exception", f"no such index [{index}]", extra={
-            "index": index, "resource.type": "index_or_alias", "resource.id": index, "index_uuid": "_na_"})
+        super().__init__(
+            404,
+            "index_not_found_exception",
+            f"no such index [{index}]",
+            extra={"index": index, "resource.type": "index_or_alias", "resource.id": index, "index_uuid": "_na_"},
+        )

@@ -38,8 +38,12 @@ from .errors import MapperParsingError, SearchApiError
 
 POSITION_INCREMENT_GAP = 100  # between the values of an array in a text field (OpenSearch default)
 PREFIX_MIN, PREFIX_MAX = 1, 20  # edge n-gram bounds of search_as_you_type's _index_prefix
-INTEGER_RANGES = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1),
-                  "short": (-(2**15), 2**15 - 1), "byte": (-128, 127)}
+INTEGER_RANGES = {
+    "long": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "short": (-(2**15), 2**15 - 1),
+    "byte": (-128, 127),
+}
 FLOAT_TYPES = ("float", "double", "half_float", "scaled_float")
 TEXT_KINDS = ("text", "keyword", "search_as_you_type", "sayt_shingle", "sayt_prefix", "sayt_anchor")
 ID_FIELD, SOURCE_FIELD = "_id", "_source"
@@ -167,20 +171,54 @@ def build_mapping(mappings: dict[str, Any], settings: dict[str, Any]) -> Mapping
             add(FieldSpec(path, "text", name(), source_path, index_an, search_an))
         elif kind == "keyword":
             ignore_above = d.get("ignore_above")
-            add(FieldSpec(path, "keyword", name(), source_path, ignore_above=int(ignore_above) if ignore_above else None))
+            add(
+                FieldSpec(
+                    path, "keyword", name(), source_path, ignore_above=int(ignore_above) if ignore_above else None
+                )
+            )
         elif kind in INTEGER_RANGES or kind in FLOAT_TYPES or kind == "boolean":
             add(FieldSpec(path, kind, name(), source_path))
         elif kind == "search_as_you_type":
             size = int(d.get("max_shingle_size", 3))
             if not 2 <= size <= 4:
                 raise MapperParsingError(f"[max_shingle_size] must be at least [2] and at most [4], got [{size}]")
-            add(FieldSpec(path, "search_as_you_type", name(), source_path, index_an, search_an, root=path,
-                          extra={"max_shingle_size": size}))
+            add(
+                FieldSpec(
+                    path,
+                    "search_as_you_type",
+                    name(),
+                    source_path,
+                    index_an,
+                    search_an,
+                    root=path,
+                    extra={"max_shingle_size": size},
+                )
+            )
             for n in range(2, size + 1):
-                add(FieldSpec(f"{path}._{n}gram", "sayt_shingle", name(), source_path, index_an, search_an,
-                              shingle_size=n, root=path))
-            add(FieldSpec(f"{path}._index_prefix", "sayt_prefix", name(), source_path, index_an, search_an,
-                          shingle_size=size, root=path))
+                add(
+                    FieldSpec(
+                        f"{path}._{n}gram",
+                        "sayt_shingle",
+                        name(),
+                        source_path,
+                        index_an,
+                        search_an,
+                        shingle_size=n,
+                        root=path,
+                    )
+                )
+            add(
+                FieldSpec(
+                    f"{path}._index_prefix",
+                    "sayt_prefix",
+                    name(),
+                    source_path,
+                    index_an,
+                    search_an,
+                    shingle_size=size,
+                    root=path,
+                )
+            )
             add(FieldSpec(f"{path}._anchor", "sayt_anchor", name(), source_path, index_an, search_an, root=path))
         elif kind == "completion":
             completions[path] = _analyzer(d.get("analyzer", "simple"), analyzers, path)
@@ -190,11 +228,18 @@ def build_mapping(mappings: dict[str, Any], settings: dict[str, Any]) -> Mapping
             raise MapperParsingError(
                 f"No handler for type [{kind}] declared on field [{path}]: the local search service supports text, "
                 "keyword, long, integer, short, byte, float, double, half_float, boolean, search_as_you_type, "
-                "completion and object")
+                "completion and object"
+            )
 
     walk(mappings.get("properties", {}), "")
-    return Mapping(properties=mappings.get("properties", {}), dynamic=dynamic, analyzers=analyzers, fields=fields,
-                   completions=completions, schema=builder.build())
+    return Mapping(
+        properties=mappings.get("properties", {}),
+        dynamic=dynamic,
+        analyzers=analyzers,
+        fields=fields,
+        completions=completions,
+        schema=builder.build(),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,14 +278,17 @@ def source_values(source: dict[str, Any], path: str) -> list[Any]:
                 yield from flat(x)
         elif v is not None:
             yield v
+
     for n in nodes:
         out.extend(flat(n))
     return out
 
 
 def _bad_value(spec: FieldSpec, doc_id: str, value: Any) -> SearchApiError:
-    return MapperParsingError(f"failed to parse field [{spec.path}] of type [{spec.kind}] in document with id "
-                              f"'{doc_id}'. Preview of field's value: '{value}'")
+    return MapperParsingError(
+        f"failed to parse field [{spec.path}] of type [{spec.kind}] in document with id "
+        f"'{doc_id}'. Preview of field's value: '{value}'"
+    )
 
 
 def _tokens_for(spec: FieldSpec, texts: list[str]) -> list[Token]:
@@ -256,8 +304,11 @@ def _tokens_for(spec: FieldSpec, texts: list[str]) -> list[Token]:
             if spec.kind == "sayt_shingle":
                 tokens = shingles(analyzed, spec.shingle_size)
             elif spec.kind == "sayt_prefix":
-                tokens = [(s[:n], p) for s, p in shingles(analyzed, spec.shingle_size, filler=True)
-                          for n in range(PREFIX_MIN, min(PREFIX_MAX, len(s)) + 1)]
+                tokens = [
+                    (s[:n], p)
+                    for s, p in shingles(analyzed, spec.shingle_size, filler=True)
+                    for n in range(PREFIX_MIN, min(PREFIX_MAX, len(s)) + 1)
+                ]
             elif spec.kind == "sayt_anchor":
                 whole = " ".join(t for t, _ in analyzed)
                 tokens = [(whole[:n], 0) for n in range(PREFIX_MIN, min(PREFIX_MAX, len(whole)) + 1)]
@@ -285,8 +336,10 @@ def _coerce_number(spec: FieldSpec, doc_id: str, value: Any) -> int | float:
                 raise _bad_value(spec, doc_id, value)
             number = int(number)  # OpenSearch truncates a fractional value for integer types
         if not low <= number <= high:
-            raise MapperParsingError(f"failed to parse field [{spec.path}] of type [{spec.kind}] in document with id "
-                                     f"'{doc_id}'. Preview of field's value: '{value}': out of range for {spec.kind}")
+            raise MapperParsingError(
+                f"failed to parse field [{spec.path}] of type [{spec.kind}] in document with id "
+                f"'{doc_id}'. Preview of field's value: '{value}': out of range for {spec.kind}"
+            )
         return number
     return float(number)
 
@@ -316,16 +369,20 @@ def to_document(mapping: Mapping, doc_id: str, source: dict[str, Any]) -> tantiv
             texts = []
             for v in values:
                 if isinstance(v, dict):
-                    raise MapperParsingError(f"failed to parse field [{spec.path}] of type [{spec.kind}] in document "
-                                             f"with id '{doc_id}'. Preview of field's value: '{v}'")
+                    raise MapperParsingError(
+                        f"failed to parse field [{spec.path}] of type [{spec.kind}] in document "
+                        f"with id '{doc_id}'. Preview of field's value: '{v}'"
+                    )
                 text = ("true" if v else "false") if isinstance(v, bool) else str(v)
                 if spec.ignore_above is not None and len(text) > spec.ignore_above:
                     continue
                 texts.append(text)
             tokens = _tokens_for(spec, texts)
             if tokens:
-                doc.add_pre_tokenized_text(spec.tantivy_name, tantivy.PreTokenizedString(
-                    " ".join(texts), [tantivy.Token(t, p, 0, len(t)) for t, p in tokens]))
+                doc.add_pre_tokenized_text(
+                    spec.tantivy_name,
+                    tantivy.PreTokenizedString(" ".join(texts), [tantivy.Token(t, p, 0, len(t)) for t, p in tokens]),
+                )
         elif spec.kind in INTEGER_RANGES:
             for v in values:
                 doc.add_integer(spec.tantivy_name, int(_coerce_number(spec, doc_id, v)))
@@ -382,6 +439,7 @@ def dynamic_update(properties: dict[str, Any], source: dict[str, Any]) -> dict[s
                     merged = {**merged, "properties": merge(merged.get("properties", {}), obj)}
                 out[key] = merged
         return out
+
     result = merge(properties, source)
     return result if changed else None
 
@@ -395,8 +453,11 @@ def _check_strict(mapping: Mapping, source: dict[str, Any], prefix: str) -> None
         if isinstance(value, dict) and any(k.startswith(path + ".") for k in known):
             _check_strict(mapping, value, path + ".")
             continue
-        raise SearchApiError(400, "strict_dynamic_mapping_exception",
-                             f"mapping set to strict, dynamic introduction of [{key}] within [{prefix.rstrip('.') or '_doc'}] is not allowed")
+        raise SearchApiError(
+            400,
+            "strict_dynamic_mapping_exception",
+            f"mapping set to strict, dynamic introduction of [{key}] within [{prefix.rstrip('.') or '_doc'}] is not allowed",
+        )
 
 
 def completion_inputs(mapping: Mapping, path: str, doc_id: str, source: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -412,14 +473,16 @@ def completion_inputs(mapping: Mapping, path: str, doc_id: str, source: dict[str
             inputs = raw if isinstance(raw, list) else [raw]
             weight = value.get("weight", 1)
             if isinstance(weight, bool) or not isinstance(weight, int | str) or not str(weight).lstrip("-").isdigit():
-                raise MapperParsingError(f"failed to parse [{path}]: weight must be an integer, but was [{weight}] "
-                                         f"(document '{doc_id}')")
+                raise MapperParsingError(
+                    f"failed to parse [{path}]: weight must be an integer, but was [{weight}] (document '{doc_id}')"
+                )
             weight = int(weight)
             if weight < 0:
                 raise MapperParsingError(f"failed to parse [{path}]: weight must be >= 0, but was [{weight}]")
         else:
-            raise MapperParsingError(f"failed to parse [{path}]: expected text or object, got [{value}] "
-                                     f"(document '{doc_id}')")
+            raise MapperParsingError(
+                f"failed to parse [{path}]: expected text or object, got [{value}] (document '{doc_id}')"
+            )
         for text in inputs:
             if not isinstance(text, str):
                 raise MapperParsingError(f"failed to parse [{path}]: input must be text, got [{text}]")

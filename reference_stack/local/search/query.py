@@ -40,8 +40,22 @@ from .mapping import FLOAT_TYPES, ID_FIELD, INTEGER_RANGES, PREFIX_MAX, PREFIX_M
 
 Occur = tantivy.Occur
 ANCHOR_BONUS = 0.01
-SUPPORTED = ("match_all", "match_none", "match", "match_phrase", "match_phrase_prefix", "match_bool_prefix",
-             "multi_match", "prefix", "term", "terms", "ids", "range", "exists", "bool")
+SUPPORTED = (
+    "match_all",
+    "match_none",
+    "match",
+    "match_phrase",
+    "match_phrase_prefix",
+    "match_bool_prefix",
+    "multi_match",
+    "prefix",
+    "term",
+    "terms",
+    "ids",
+    "range",
+    "exists",
+    "bool",
+)
 _RUST_REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 
 
@@ -61,8 +75,10 @@ def minimum_should_match(spec: Any, optional: int) -> int:
             value = int(text)
             result = optional + value if value < 0 else value
     except ValueError:
-        raise ParsingError(f"minimum_should_match [{spec}] is not supported by the local search service: use an "
-                           "integer (3, -2) or a percentage (75%, -25%)") from None
+        raise ParsingError(
+            f"minimum_should_match [{spec}] is not supported by the local search service: use an "
+            "integer (3, -2) or a percentage (75%, -25%)"
+        ) from None
     return max(0, min(result, optional))
 
 
@@ -84,8 +100,7 @@ def _combine(clauses: list[tantivy.Query], operator: str, msm: Any) -> tantivy.Q
     needed = minimum_should_match(msm, len(clauses)) if msm is not None else 1
     if len(clauses) == 1 and needed <= 1:
         return clauses[0]
-    return tantivy.Query.boolean_query([(Occur.Should, c) for c in clauses],
-                                       minimum_number_should_match=max(needed, 1))
+    return tantivy.Query.boolean_query([(Occur.Should, c) for c in clauses], minimum_number_should_match=max(needed, 1))
 
 
 class QueryTranslator:
@@ -95,11 +110,20 @@ class QueryTranslator:
         self.mapping = mapping
         self.schema = mapping.schema
         self._handlers: dict[str, Callable[[Any], tantivy.Query]] = {
-            "match_all": self._match_all, "match_none": lambda _: tantivy.Query.empty_query(),
-            "match": self._match, "match_phrase": self._match_phrase, "match_phrase_prefix": self._match_phrase_prefix,
-            "match_bool_prefix": self._match_bool_prefix, "multi_match": self._multi_match, "prefix": self._prefix,
-            "term": self._term, "terms": self._terms, "ids": self._ids, "range": self._range,
-            "exists": self._exists, "bool": self._bool,
+            "match_all": self._match_all,
+            "match_none": lambda _: tantivy.Query.empty_query(),
+            "match": self._match,
+            "match_phrase": self._match_phrase,
+            "match_phrase_prefix": self._match_phrase_prefix,
+            "match_bool_prefix": self._match_bool_prefix,
+            "multi_match": self._multi_match,
+            "prefix": self._prefix,
+            "term": self._term,
+            "terms": self._terms,
+            "ids": self._ids,
+            "range": self._range,
+            "exists": self._exists,
+            "bool": self._bool,
         }
 
     # -- entry ---------------------------------------------------------------------------------
@@ -107,7 +131,7 @@ class QueryTranslator:
     def translate(self, query: Any) -> tantivy.Query:
         if not isinstance(query, dict) or len(query) != 1:
             raise ParsingError(f"a query must be an object with exactly one query type, got {query!r}")
-        (kind, body), = query.items()
+        ((kind, body),) = query.items()
         handler = self._handlers.get(kind)
         if handler is None:
             raise ParsingError(f"unknown query [{kind}]: the local search service supports {', '.join(SUPPORTED)}")
@@ -117,8 +141,9 @@ class QueryTranslator:
 
     def _field(self, path: str, query: str) -> FieldSpec | None:
         if path in self.mapping.completions:
-            raise IllegalArgument(f"Field [{path}] of type [completion] does not support [{query}] queries; "
-                                  "use a completion suggester")
+            raise IllegalArgument(
+                f"Field [{path}] of type [completion] does not support [{query}] queries; use a completion suggester"
+            )
         return self.mapping.field(path)
 
     def _single_field(self, kind: str, body: Any, value_key: str) -> tuple[str, dict[str, Any]]:
@@ -128,7 +153,7 @@ class QueryTranslator:
         fields = {k: v for k, v in body.items() if k not in ("boost", "_name")}
         if len(fields) != 1:
             raise ParsingError(f"[{kind}] query doesn't support multiple fields, found {sorted(fields)}")
-        (path, spec), = fields.items()
+        ((path, spec),) = fields.items()
         opts = dict(spec) if isinstance(spec, dict) else {value_key: spec}
         if "boost" in body:
             opts.setdefault("boost", body["boost"])
@@ -150,7 +175,9 @@ class QueryTranslator:
         if unknown:
             raise ParsingError(f"[{kind}] query does not support {sorted(unknown)}")
         if str(opts.get("zero_terms_query", "none")).lower() != "none":
-            raise ParsingError(f"[{kind}] zero_terms_query [{opts['zero_terms_query']}] is not supported locally; use none")
+            raise ParsingError(
+                f"[{kind}] zero_terms_query [{opts['zero_terms_query']}] is not supported locally; use none"
+            )
 
     def _analyzer_opt(self, opts: dict[str, Any]) -> Any:
         name = opts.get("analyzer")
@@ -173,16 +200,22 @@ class QueryTranslator:
             if spec.kind in FLOAT_TYPES:
                 return float(value)
         except (TypeError, ValueError):
-            raise SearchApiError(400, "query_shard_exception",
-                                 f"failed to create query: For input string: \"{value}\" (field [{spec.path}] "
-                                 f"is of type [{spec.kind}])") from None
+            raise SearchApiError(
+                400,
+                "query_shard_exception",
+                f'failed to create query: For input string: "{value}" (field [{spec.path}] is of type [{spec.kind}])',
+            ) from None
         if spec.kind == "boolean":
             if value in (True, "true"):
                 return True
             if value in (False, "false", ""):
                 return False
-            raise SearchApiError(400, "query_shard_exception", f"failed to create query: Can't parse boolean value "
-                                 f"[{value}], expected [true] or [false] (field [{spec.path}])")
+            raise SearchApiError(
+                400,
+                "query_shard_exception",
+                f"failed to create query: Can't parse boolean value "
+                f"[{value}], expected [true] or [false] (field [{spec.path}])",
+            )
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, dict | list):
@@ -195,24 +228,42 @@ class QueryTranslator:
     def prefix_query(self, spec: FieldSpec, value: str, *, case_insensitive: bool = False) -> tantivy.Query:
         """Constant score 1.0; via ``_index_prefix`` for search_as_you_type (see module docstring)."""
         if not spec.is_text:
-            raise SearchApiError(400, "query_shard_exception", f"Can only use prefix queries on keyword and text "
-                                 f"fields - not on [{spec.path}] which is of type [{spec.kind}]")
+            raise SearchApiError(
+                400,
+                "query_shard_exception",
+                f"Can only use prefix queries on keyword and text "
+                f"fields - not on [{spec.path}] which is of type [{spec.kind}]",
+            )
         if spec.root and spec.kind != "sayt_anchor" and not case_insensitive and PREFIX_MIN <= len(value) <= PREFIX_MAX:
             prefix_field = self.mapping.fields[f"{spec.root}._index_prefix"]
             anchor = self.mapping.fields[f"{spec.root}._anchor"]
             base = tantivy.Query.const_score_query(
-                tantivy.Query.term_query(self.schema, prefix_field.tantivy_name, value), 1.0)
+                tantivy.Query.term_query(self.schema, prefix_field.tantivy_name, value), 1.0
+            )
             bonus = tantivy.Query.const_score_query(
-                tantivy.Query.term_query(self.schema, anchor.tantivy_name, value), ANCHOR_BONUS)
+                tantivy.Query.term_query(self.schema, anchor.tantivy_name, value), ANCHOR_BONUS
+            )
             return tantivy.Query.boolean_query([(Occur.Must, base), (Occur.Should, bonus)])
         pattern = ("(?i)" if case_insensitive else "") + rust_regex_escape(value) + ".*"
         return tantivy.Query.const_score_query(tantivy.Query.regex_query(self.schema, spec.tantivy_name, pattern), 1.0)
 
     # -- full text -----------------------------------------------------------------------------
 
-    _MATCH_OPTS = {"query", "operator", "minimum_should_match", "analyzer", "boost", "zero_terms_query", "lenient",
-                   "auto_generate_synonyms_phrase_query", "prefix_length", "max_expansions", "fuzzy_transpositions",
-                   "_name", "fuzziness"}
+    _MATCH_OPTS = {
+        "query",
+        "operator",
+        "minimum_should_match",
+        "analyzer",
+        "boost",
+        "zero_terms_query",
+        "lenient",
+        "auto_generate_synonyms_phrase_query",
+        "prefix_length",
+        "max_expansions",
+        "fuzzy_transpositions",
+        "_name",
+        "fuzziness",
+    }
 
     def match_field(self, path: str, opts: dict[str, Any], kind: str = "match") -> tantivy.Query:
         spec = self._field(path, kind)
@@ -221,8 +272,11 @@ class QueryTranslator:
         text = opts["query"]
         if not spec.is_text:
             if kind != "match":
-                raise SearchApiError(400, "query_shard_exception", f"Can only use {kind} queries on text fields - "
-                                     f"not on [{path}] which is of type [{spec.kind}]")
+                raise SearchApiError(
+                    400,
+                    "query_shard_exception",
+                    f"Can only use {kind} queries on text fields - not on [{path}] which is of type [{spec.kind}]",
+                )
             try:
                 return _boosted(self._term_query(spec, text), opts.get("boost", 1))
             except SearchApiError:
@@ -248,15 +302,17 @@ class QueryTranslator:
                 q = self._term_query(spec, tokens[0][0])
             else:
                 base = tokens[0][1]
-                q = tantivy.Query.phrase_query(self.schema, spec.tantivy_name, [(p - base, t) for t, p in tokens],
-                                               slop=int(opts.get("slop", 0)))
+                q = tantivy.Query.phrase_query(
+                    self.schema, spec.tantivy_name, [(p - base, t) for t, p in tokens], slop=int(opts.get("slop", 0))
+                )
         else:  # match_phrase_prefix
             if len(tokens) == 1:
                 q = self.prefix_query(spec, tokens[0][0])
             else:
                 base = tokens[0][1]
-                q = tantivy.Query.phrase_prefix_query(self.schema, spec.tantivy_name,
-                                                      [(p - base, t) for t, p in tokens])
+                q = tantivy.Query.phrase_prefix_query(
+                    self.schema, spec.tantivy_name, [(p - base, t) for t, p in tokens]
+                )
         return _boosted(q, opts.get("boost", 1))
 
     def _full_text(self, kind: str, body: Any) -> tantivy.Query:
@@ -292,8 +348,11 @@ class QueryTranslator:
             except ValueError:
                 raise ParsingError(f"[multi_match] bad boost in field [{entry}]") from None
             if "*" in name:
-                matched = [p for p, s in self.mapping.fields.items()
-                           if fnmatch.fnmatchcase(p, name) and s.is_text and s.kind != "sayt_anchor"]
+                matched = [
+                    p
+                    for p, s in self.mapping.fields.items()
+                    if fnmatch.fnmatchcase(p, name) and s.is_text and s.kind != "sayt_anchor"
+                ]
                 out.extend((p, weight) for p in matched)
             else:
                 out.append((name, weight))
@@ -303,11 +362,18 @@ class QueryTranslator:
         if not isinstance(body, dict) or "query" not in body:
             raise ParsingError("[multi_match] requires [query]")
         kind = str(body.get("type", "best_fields"))
-        per_field = {"best_fields": "match", "most_fields": "match", "bool_prefix": "match_bool_prefix",
-                     "phrase": "match_phrase", "phrase_prefix": "match_phrase_prefix"}
+        per_field = {
+            "best_fields": "match",
+            "most_fields": "match",
+            "bool_prefix": "match_bool_prefix",
+            "phrase": "match_phrase",
+            "phrase_prefix": "match_phrase_prefix",
+        }
         if kind not in per_field:
-            raise ParsingError(f"[multi_match] type [{kind}] is not supported by the local search service; use one of "
-                               f"{', '.join(per_field)}")
+            raise ParsingError(
+                f"[multi_match] type [{kind}] is not supported by the local search service; use one of "
+                f"{', '.join(per_field)}"
+            )
         opts = {k: v for k, v in body.items() if k not in ("fields", "type", "tie_breaker")}
         self._check_opts("multi_match", opts, self._MATCH_OPTS | {"slop"})
         clauses = []
@@ -349,7 +415,9 @@ class QueryTranslator:
             return tantivy.Query.empty_query()
         if str(opts.get("case_insensitive", "false")).lower() == "true":
             if not spec.is_text:
-                raise ParsingError(f"[term] case_insensitive is only supported on text and keyword fields, not [{path}]")
+                raise ParsingError(
+                    f"[term] case_insensitive is only supported on text and keyword fields, not [{path}]"
+                )
             pattern = "(?i)" + rust_regex_escape(str(opts["value"]))
             q = tantivy.Query.const_score_query(tantivy.Query.regex_query(self.schema, spec.tantivy_name, pattern), 1.0)
         else:
@@ -362,10 +430,12 @@ class QueryTranslator:
         fields = {k: v for k, v in body.items() if k not in ("boost", "_name")}
         if len(fields) != 1:
             raise ParsingError(f"[terms] query does not support multiple fields, found {sorted(fields)}")
-        (path, values), = fields.items()
+        ((path, values),) = fields.items()
         if not isinstance(values, list):
-            raise ParsingError(f"[terms] query on [{path}] needs an array of values (terms lookup is not supported "
-                               f"by the local search service), got {values!r}")
+            raise ParsingError(
+                f"[terms] query on [{path}] needs an array of values (terms lookup is not supported "
+                f"by the local search service), got {values!r}"
+            )
         if path == "_id":
             return self._ids({"values": values})
         spec = self._field(path, "terms")
@@ -386,7 +456,7 @@ class QueryTranslator:
     def _range(self, body: Any) -> tantivy.Query:
         if not isinstance(body, dict) or len(body) != 1:
             raise ParsingError("[range] query malformed: expected one field")
-        (path, opts), = body.items()
+        ((path, opts),) = body.items()
         if not isinstance(opts, dict):
             raise ParsingError(f"[range] query on [{path}] expects an object of bounds, got {opts!r}")
         unknown = set(opts) - {"gt", "gte", "lt", "lte", "boost", "_name"}
@@ -400,21 +470,34 @@ class QueryTranslator:
         elif spec.kind in FLOAT_TYPES:
             ftype = tantivy.FieldType.Float
         else:
-            raise ParsingError(f"[range] on [{path}] of type [{spec.kind}] is not supported by the local search service; "
-                               "only numeric fields")
+            raise ParsingError(
+                f"[range] on [{path}] of type [{spec.kind}] is not supported by the local search service; "
+                "only numeric fields"
+            )
         lower_key = "gte" if "gte" in opts else "gt" if "gt" in opts else None
         upper_key = "lte" if "lte" in opts else "lt" if "lt" in opts else None
         lower = opts[lower_key] if lower_key else None
         upper = opts[upper_key] if upper_key else None
         if spec.kind in INTEGER_RANGES:
             # Integer bounds: a fractional bound rounds inwards, as OpenSearch does.
-            lower = None if lower is None else (math.ceil(float(lower)) if lower_key == "gte" else math.floor(float(lower)))
-            upper = None if upper is None else (math.floor(float(upper)) if upper_key == "lte" else math.ceil(float(upper)))
+            lower = (
+                None if lower is None else (math.ceil(float(lower)) if lower_key == "gte" else math.floor(float(lower)))
+            )
+            upper = (
+                None if upper is None else (math.floor(float(upper)) if upper_key == "lte" else math.ceil(float(upper)))
+            )
         else:
             lower = None if lower is None else float(lower)
             upper = None if upper is None else float(upper)
-        q = tantivy.Query.range_query(self.schema, spec.tantivy_name, ftype, lower_bound=lower, upper_bound=upper,
-                                      include_lower=lower_key != "gt", include_upper=upper_key != "lt")
+        q = tantivy.Query.range_query(
+            self.schema,
+            spec.tantivy_name,
+            ftype,
+            lower_bound=lower,
+            upper_bound=upper,
+            include_lower=lower_key != "gt",
+            include_upper=upper_key != "lt",
+        )
         return _boosted(tantivy.Query.const_score_query(q, 1.0), opts.get("boost", 1))
 
     def _exists(self, body: Any) -> tantivy.Query:
@@ -438,8 +521,16 @@ class QueryTranslator:
     def _bool(self, body: Any) -> tantivy.Query:
         if not isinstance(body, dict):
             raise ParsingError(f"[bool] query malformed, expected an object, got {body!r}")
-        unknown = set(body) - {"must", "should", "filter", "must_not", "minimum_should_match", "boost", "_name",
-                               "adjust_pure_negative"}
+        unknown = set(body) - {
+            "must",
+            "should",
+            "filter",
+            "must_not",
+            "minimum_should_match",
+            "boost",
+            "_name",
+            "adjust_pure_negative",
+        }
         if unknown:
             raise ParsingError(f"[bool] query does not support {sorted(unknown)}")
 
@@ -447,6 +538,7 @@ class QueryTranslator:
             value = body.get(key, [])
             items = value if isinstance(value, list) else [value]
             return [self.translate(item) for item in items]
+
         must, should, filt, must_not = clauses("must"), clauses("should"), clauses("filter"), clauses("must_not")
         subs: list[tuple[tantivy.Occur, tantivy.Query]] = [(Occur.Must, q) for q in must]
         subs += [(Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in filt]
@@ -460,8 +552,9 @@ class QueryTranslator:
                 needed = max(needed, 1)
             else:
                 # Only must_not (or nothing): everything else matches, score 0 (OpenSearch adds match_all).
-                subs.append((Occur.Must, tantivy.Query.const_score_query(tantivy.Query.all_query(),
-                                                                         0.0 if must_not else 1.0)))
+                subs.append(
+                    (Occur.Must, tantivy.Query.const_score_query(tantivy.Query.all_query(), 0.0 if must_not else 1.0))
+                )
         if needed > len(should):
             return tantivy.Query.empty_query()
         q = tantivy.Query.boolean_query(subs, minimum_number_should_match=needed or None)

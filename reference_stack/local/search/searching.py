@@ -35,11 +35,42 @@ from .mapping import ID_FIELD, hit_count, stored_id, stored_source
 from .query import QueryTranslator
 
 DEFAULT_TRACK_TOTAL_HITS = 10_000
-BODY_KEYS = {"query", "size", "from", "_source", "track_total_hits", "suggest", "sort", "timeout", "post_filter",
-             "version", "seq_no_primary_term", "track_scores", "min_score", "explain"}
-REFUSED_BODY_KEYS = {"aggs", "aggregations", "highlight", "search_after", "collapse", "rescore", "script_fields",
-                     "docvalue_fields", "stored_fields", "terminate_after", "profile", "indices_boost", "pit",
-                     "slice", "ext", "fields", "runtime_mappings", "knn"}
+BODY_KEYS = {
+    "query",
+    "size",
+    "from",
+    "_source",
+    "track_total_hits",
+    "suggest",
+    "sort",
+    "timeout",
+    "post_filter",
+    "version",
+    "seq_no_primary_term",
+    "track_scores",
+    "min_score",
+    "explain",
+}
+REFUSED_BODY_KEYS = {
+    "aggs",
+    "aggregations",
+    "highlight",
+    "search_after",
+    "collapse",
+    "rescore",
+    "script_fields",
+    "docvalue_fields",
+    "stored_fields",
+    "terminate_after",
+    "profile",
+    "indices_boost",
+    "pit",
+    "slice",
+    "ext",
+    "fields",
+    "runtime_mappings",
+    "knn",
+}
 
 
 def f32(value: float) -> float:
@@ -97,8 +128,10 @@ class SourceFilter:
             return True
         if any(fnmatch.fnmatchcase(path, p) or path.startswith(p + ".") for p in self.includes):
             return True
-        if any(p.startswith(path + ".") or ("*" in p and fnmatch.fnmatchcase(path + ".", p.split("*")[0] + "*"))
-               for p in self.includes):
+        if any(
+            p.startswith(path + ".") or ("*" in p and fnmatch.fnmatchcase(path + ".", p.split("*")[0] + "*"))
+            for p in self.includes
+        ):
             return None
         return False
 
@@ -124,7 +157,7 @@ def _sort_spec(sort: Any) -> list[tuple[str, bool]]:
         if isinstance(item, str):
             field, order = item, ("desc" if item == "_score" else "asc")
         elif isinstance(item, dict) and len(item) == 1:
-            (field, spec), = item.items()
+            ((field, spec),) = item.items()
             order = spec if isinstance(spec, str) else spec.get("order", "desc" if field == "_score" else "asc")
             if isinstance(spec, dict) and set(spec) - {"order", "missing", "unmapped_type"}:
                 raise ParsingError(f"[sort] options {sorted(set(spec) - {'order'})} are not supported locally")
@@ -173,14 +206,17 @@ class SearchRequest:
             raise IllegalArgument(
                 f"Result window is too large, from + size must be less than or equal to: [{index.max_result_window}] "
                 f"but was [{self.from_ + self.size}]. See the scroll api for a more efficient way to request large "
-                "data sets. This limit can be set by changing the [index.max_result_window] index level setting.")
+                "data sets. This limit can be set by changing the [index.max_result_window] index level setting."
+            )
         source_spec: Any = body.get("_source", True)
         if "_source" in params:
             raw = params["_source"]
             source_spec = raw.lower() == "true" if raw.lower() in ("true", "false") else raw.split(",")
         if "_source_includes" in params or "_source_excludes" in params:
-            source_spec = {"includes": [p for p in params.get("_source_includes", "").split(",") if p],
-                           "excludes": [p for p in params.get("_source_excludes", "").split(",") if p]}
+            source_spec = {
+                "includes": [p for p in params.get("_source_includes", "").split(",") if p],
+                "excludes": [p for p in params.get("_source_excludes", "").split(",") if p],
+            }
         self.source = SourceFilter(source_spec)
         tth: Any = params.get("track_total_hits", body.get("track_total_hits", DEFAULT_TRACK_TOTAL_HITS))
         if isinstance(tth, str):
@@ -216,9 +252,14 @@ class SearchRequest:
         if not suggest_only:
             total, max_score, hits = self._hits(searcher, query)
         response: dict[str, Any] = {
-            "took": 0, "timed_out": False,
-            "_shards": {"total": int(self.index.settings.get("index.number_of_shards", 1)), "successful":
-                        int(self.index.settings.get("index.number_of_shards", 1)), "skipped": 0, "failed": 0},
+            "took": 0,
+            "timed_out": False,
+            "_shards": {
+                "total": int(self.index.settings.get("index.number_of_shards", 1)),
+                "successful": int(self.index.settings.get("index.number_of_shards", 1)),
+                "skipped": 0,
+                "failed": 0,
+            },
             "hits": {},
         }
         if self.track_total_hits is not False:
@@ -260,14 +301,16 @@ class SearchRequest:
         scored = [(s, a) for s, a in result.hits if self.min_score is None or s >= float(self.min_score)]
         total = hit_count(result) if self.min_score is None else self._count_min_score(searcher, query)
         max_score = f32(scored[0][0]) if scored and self.size > 0 else None
-        page = scored[self.from_:wanted]
+        page = scored[self.from_ : wanted]
         return total, max_score, [self._hit(searcher.doc(a), f32(s)) for s, a in page]
 
     def _count_min_score(self, searcher: tantivy.Searcher, query: tantivy.Query) -> int:
         everything = searcher.search(query, limit=max(searcher.num_docs, 1)).hits
         return sum(1 for s, _ in everything if s >= float(self.min_score or 0))
 
-    def _sorted_hits(self, searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[int, float | None, list[dict[str, Any]]]:
+    def _sorted_hits(
+        self, searcher: tantivy.Searcher, query: tantivy.Query
+    ) -> tuple[int, float | None, list[dict[str, Any]]]:
         everything = searcher.search(query, limit=max(searcher.num_docs, 1), count=True)
         rows = []
         for order, (score, addr) in enumerate(everything.hits):
@@ -294,12 +337,15 @@ class SearchRequest:
                 else:
                     parts.append((missing, -value if desc else value))
             return tuple(parts)
+
         rows.sort(key=key)
-        page = rows[self.from_:self.from_ + self.size]
+        page = rows[self.from_ : self.from_ + self.size]
         hits = []
         for score, order, doc, source in page:
             hit = self._hit(doc, f32(score) if self.track_scores else None)
-            hit["sort"] = [score if f == "_score" else order if f == "_doc" else _first(source, f) for f, _ in self.sort]
+            hit["sort"] = [
+                score if f == "_score" else order if f == "_doc" else _first(source, f) for f, _ in self.sort
+            ]
             hits.append(hit)
         return len(rows), max_score, hits
 
@@ -315,8 +361,10 @@ class SearchRequest:
                 raise ParsingError(f"suggester [{name}] must be an object")
             kinds = set(spec) & {"completion", "term", "phrase"}
             if kinds != {"completion"}:
-                raise ParsingError(f"suggester [{name}]: only the [completion] suggester is supported by the local "
-                                   f"search service, got {sorted(set(spec) - {'text', 'prefix'}) or 'none'}")
+                raise ParsingError(
+                    f"suggester [{name}]: only the [completion] suggester is supported by the local "
+                    f"search service, got {sorted(set(spec) - {'text', 'prefix'}) or 'none'}"
+                )
             if "regex" in spec:
                 raise ParsingError(f"suggester [{name}]: [regex] is not supported by the local search service")
             text = spec.get("prefix", spec.get("text", global_text))
@@ -332,8 +380,11 @@ class SearchRequest:
         field = spec.get("field")
         mapping = self.view.mapping
         if field not in mapping.completions:
-            raise IllegalArgument(f"no mapping found for field [{field}]" if mapping.field(str(field)) is None
-                                  else f"Field [{field}] is not a completion suggest field")
+            raise IllegalArgument(
+                f"no mapping found for field [{field}]"
+                if mapping.field(str(field)) is None
+                else f"Field [{field}] is not a completion suggest field"
+            )
         size = _int_param("size", spec.get("size", 5), minimum=1)
         skip_duplicates = str(spec.get("skip_duplicates", "false")).lower() == "true"
         analyzer = mapping.completions[field]
@@ -358,8 +409,12 @@ class SearchRequest:
                 if input_text in seen:
                     continue
                 seen.add(input_text)
-            option: dict[str, Any] = {"text": input_text, "_index": self.index.name, "_id": doc_id,
-                                      "_score": float(weight)}
+            option: dict[str, Any] = {
+                "text": input_text,
+                "_index": self.index.name,
+                "_id": doc_id,
+                "_score": float(weight),
+            }
             if self.source.enabled:
                 hits = searcher.search(tantivy.Query.term_query(mapping.schema, ID_FIELD, doc_id), 1).hits
                 if hits:
@@ -387,7 +442,9 @@ class _Reverse:
 
 def count(index: SearchIndex, body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(body, dict) or set(body) - {"query"}:
-        raise ParsingError(f"request does not support {sorted(set(body) - {'query'}) if isinstance(body, dict) else body!r}")
+        raise ParsingError(
+            f"request does not support {sorted(set(body) - {'query'}) if isinstance(body, dict) else body!r}"
+        )
     view = index.view()
     translator = QueryTranslator(mapping=view.mapping)
     query = translator.translate(body["query"]) if "query" in body else tantivy.Query.all_query()

@@ -47,21 +47,34 @@ class SearchService:
         try:
             identities = load_identities(config.identities_file)
         except FileNotFoundError:
-            raise ConfigError(f"identities_file {config.identities_file} does not exist",
-                              value=str(config.identities_file),
-                              hint="the supervisor writes it; pass its path in identities_file") from None
-        self.authorizer = Authorizer(domain_arn=config.domain_arn, access_policy=config.access_policy,
-                                     identities=identities, region=config.region,
-                                     window=_dt.timedelta(seconds=config.signature_window_s))
+            raise ConfigError(
+                f"identities_file {config.identities_file} does not exist",
+                value=str(config.identities_file),
+                hint="the supervisor writes it; pass its path in identities_file",
+            ) from None
+        self.authorizer = Authorizer(
+            domain_arn=config.domain_arn,
+            access_policy=config.access_policy,
+            identities=identities,
+            region=config.region,
+            window=_dt.timedelta(seconds=config.signature_window_s),
+        )
         self.engine = Engine(data_dir=config.data_dir)
-        self.api = Api(engine=self.engine, domain_name=self.authorizer.domain_name, account_id=config.account_id,
-                       engine_version=config.engine_version)
+        self.api = Api(
+            engine=self.engine,
+            domain_name=self.authorizer.domain_name,
+            account_id=config.account_id,
+            engine_version=config.engine_version,
+        )
         self.stopping = threading.Event()
         try:
             self.httpd = _Server((config.host, config.port), _Handler)
         except OSError as exc:
-            raise ConfigError(f"search cannot listen on {config.host}:{config.port}: {exc.strerror}",
-                              value=config.port, hint="free the port or set port 0 to pick a free one") from None
+            raise ConfigError(
+                f"search cannot listen on {config.host}:{config.port}: {exc.strerror}",
+                value=config.port,
+                hint="free the port or set port 0 to pick a free one",
+            ) from None
         self.httpd.service = self
 
     @property
@@ -77,9 +90,9 @@ class SearchService:
             try:
                 wanted = json.loads(body or b"{}")
             except ValueError:
-                return Response(400, {"error": "faults body must be a JSON object, e.g. {\"name\": value}"})
+                return Response(400, {"error": 'faults body must be a JSON object, e.g. {"name": value}'})
             if not isinstance(wanted, dict):
-                return Response(400, {"error": "faults body must be a JSON object, e.g. {\"name\": value}"})
+                return Response(400, {"error": 'faults body must be a JSON object, e.g. {"name": value}'})
             unknown = sorted(set(wanted) - set(FAULTS))
             if unknown:
                 return Response(400, {"error": f"unknown fault {unknown[0]!r}: the search service has no faults"})
@@ -90,17 +103,24 @@ class SearchService:
         return Response(404, {"error": f"no admin endpoint {method} {path}; see docs/internals.md"})
 
     def run(self) -> int:
-        threads = [threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                    name="search-http", daemon=True),
-                   threading.Thread(target=self._refresh_loop, name="search-refresh", daemon=True)]
+        threads = [
+            threading.Thread(
+                target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="search-http", daemon=True
+            ),
+            threading.Thread(target=self._refresh_loop, name="search-refresh", daemon=True),
+        ]
         if self.config.parent_pid:
             threads.append(threading.Thread(target=self._watch_parent, name="search-parent", daemon=True))
         for t in threads:
             t.start()
         if self.config.ready_file:
             write_json_atomic(self.config.ready_file, {"port": self.port, "pid": os.getpid()})
-        log.info("search service listening on http://%s:%d (domain %s)", self.config.host, self.port,
-                 self.authorizer.domain_name)
+        log.info(
+            "search service listening on http://%s:%d (domain %s)",
+            self.config.host,
+            self.port,
+            self.authorizer.domain_name,
+        )
         self.stopping.wait()
         log.info("search service stopping")
         self.httpd.shutdown()
@@ -182,16 +202,30 @@ class _Handler(BaseHTTPRequestHandler):
             if raw_path.startswith("/_loadcheck/"):
                 response = service.admin(method, raw_path, body)
             else:
-                service.authorizer.check(method=method, raw_path=raw_path, raw_query=raw_query,
-                                         headers=list(self.headers.items()), body=body,
-                                         source_ip=self.client_address[0])
+                service.authorizer.check(
+                    method=method,
+                    raw_path=raw_path,
+                    raw_query=raw_query,
+                    headers=list(self.headers.items()),
+                    body=body,
+                    source_ip=self.client_address[0],
+                )
                 response = service.api.handle(Request(method=method, path=raw_path, query=raw_query, body=body))
         except AuthFailure as exc:
             response = Response(exc.status, exc.body)
         except Exception as exc:  # answer like OpenSearch does for an internal error, and keep serving
             log.exception("internal error on %s %s", method, raw_path)
-            response = Response(500, {"error": {"root_cause": [{"type": "exception", "reason": str(exc)}],
-                                                "type": "exception", "reason": str(exc)}, "status": 500})
+            response = Response(
+                500,
+                {
+                    "error": {
+                        "root_cause": [{"type": "exception", "reason": str(exc)}],
+                        "type": "exception",
+                        "reason": str(exc),
+                    },
+                    "status": 500,
+                },
+            )
         self._send(response, pretty="pretty" in raw_query.split("&") or "pretty=true" in raw_query)
 
     def _send(self, response: Response, *, pretty: bool) -> None:
@@ -199,8 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(response.body, str):  # _cat text
             payload = response.body.encode()
         elif response.body is not None:
-            payload = json.dumps(response.body, indent=2 if pretty else None,
-                                 separators=None if pretty else (",", ":")).encode()
+            payload = json.dumps(
+                response.body, indent=2 if pretty else None, separators=None if pretty else (",", ":")
+            ).encode()
         headers = {"Content-Type": "application/json; charset=UTF-8", **response.headers}
         self.send_response(response.status)
         for name, value in headers.items():
@@ -215,14 +250,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m reference_stack.local.search",
-                                     description="Local OpenSearch-compatible service (SigV4 es, domain access policy)")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_stack.local.search",
+        description="Local OpenSearch-compatible service (SigV4 es, domain access policy)",
+    )
     parser.add_argument("--config", required=True, help="JSON config file (docs/internals.md, search service)")
     args = parser.parse_args(argv)
     try:
         config = SearchConfig.load(args.config)
-        logging.basicConfig(level=config.log_level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         service = SearchService(config=config)
     except LoadcheckError as exc:
         print(f"search: {exc}", file=sys.stderr)
