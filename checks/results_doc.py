@@ -60,6 +60,24 @@ def ledger_stats(run_dir: Path) -> tuple[dict[str, dict[str, Any]], RunWindow, d
     return routes, window, latencies
 
 
+def ledger_truncation(run_dir: Path) -> list[str]:
+    """Ledger files whose last record is cut off (``file:line``): normal for a killed run,
+    corruption for a run that says it completed."""
+    from loadcheck.ledger import _decompressed_lines, ledger_files
+
+    cut = []
+    for path in ledger_files(run_dir):
+        last = None
+        for lineno, line, complete in _decompressed_lines(path):
+            last = (lineno, line, complete)
+        if last is not None and not last[2] and last[1].strip():
+            try:
+                json.loads(last[1])
+            except json.JSONDecodeError:
+                cut.append(f"{path}:{last[0]}")
+    return cut
+
+
 def _hdr_latency(encoded: str) -> dict[str, float]:
     from hdrh.histogram import HdrHistogram
 

@@ -26,9 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from checks.framework import CheckContext, epoch_s
-from checks.results_doc import build_results, ledger_stats, read_results, read_run_json, write_results
+from checks.results_doc import (
+    build_results,
+    ledger_stats,
+    ledger_truncation,
+    read_results,
+    read_run_json,
+    write_results,
+)
 from loadcheck.description import load_description
-from loadcheck.errors import ConfigError, LoadcheckError
+from loadcheck.errors import ConfigError, LedgerError, LoadcheckError
 from loadcheck.results import CheckResult
 from loadcheck.state import read_stack_json, resolve_state_dir
 from loadcheck.target import Target, target_from_run
@@ -171,6 +178,12 @@ def run_checks(run_dir: Path, *, state_dir: str | os.PathLike[str] | None = None
     selected = resolve_names(names)
     ctx = context or build_context(Path(run_dir), state_dir=state_dir, budget_s=budget_s, progress=progress)
     _, window, _ = ledger_stats(ctx.run_dir)  # validates the whole ledger first: corrupt -> LedgerError
+    cut = ledger_truncation(ctx.run_dir)
+    if cut and ctx.run.get("status") == "complete":
+        raise LedgerError("ledger ends mid-record although run.json says the run completed", path=cut[0],
+                          hint="the ledger was damaged after the run; restore it (a killed run is marked 'interrupted')")
+    if cut:
+        ctx.say(f"checks: ledger cut off at {cut[0]} (run {ctx.run.get('status')}): checking what was written")
     ctx.window = window
     ctx.say(f"checks: {', '.join(selected)}; budget {ctx.budget_s:g}s per check")
     results = []

@@ -1,0 +1,170 @@
+"""The runner, results.json and `loadcheck check`: versioned, refuses what it cannot read,
+never passes a run whose ledger is corrupt or whose target cannot be read."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from checks import runner
+from checks.framework import CheckContext
+from checks.results_doc import SCHEMA_VERSION, build_results, read_results, read_run_json, verdict, write_results
+from checks.synthetic import (
+    REGION,
+    create_table,
+    make_records,
+    publish_metrics,
+    put_access_logs,
+    store_acknowledged,
+    synthetic_target,
+    write_run,
+)
+from loadcheck.cli import cli
+from loadcheck.description import load_description
+from loadcheck.errors import LedgerError, RunDirError
+from loadcheck.results import CheckResult
+
+GROUP = "/aws/apigateway/loadcheck-http-api"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clean_run(tmp_path: Path):
+    with mock_aws():
+        clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "logs", "cloudwatch")}
+        create_table(clients["dynamodb"])
+        records = make_records(writes=30, reads=10, collisions=1)
+        write_run(tmp_path, records)
+        store_acknowledged(clients["dynamodb"], records)
+        put_access_logs(clients["logs"], GROUP, records, load_description().access_log.format)
+        publish_metrics(clients["cloudwatch"], "EventLog", records)
+        ctx = CheckContext(run_dir=tmp_path, run=read_run_json(tmp_path), target=synthetic_target(),
+                           description=load_description(), clients=lambda s: clients[s], budget_s=5.0,
+                           clock=FakeClock(), flush=lambda: None)
+        yield ctx, records
+
+
+def test_results_document_has_the_documented_shape(clean_run: Any) -> None:
+    ctx, records = clean_run
+    results = runner.run_checks(ctx.run_dir, names=["dynamodb_contents", "throttling", "access_logs"], context=ctx)
+    assert [r.status for r in results] == ["pass", "pass", "pass"], [(r.name, r.summary, r.evidence) for r in results]
+    path = write_results(ctx.run_dir, results, started_at="2031-01-01T00:00:00+00:00",
+                         ended_at="2031-01-01T00:00:05+00:00", check_options={"budget_s": 5.0})
+    doc = read_results(path)
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["run_id"] == "r1" and doc["verdict"] == "pass"
+    assert doc["target"]["table_name"] == "EventLog" and doc["options"]["check"] == {"budget_s": 5.0}
+    post = doc["routes"]["POST /events"]
+    assert post["requests"] == 31 and post["failures"] == 1 and post["status"] == {"201": 30, "409": 1}
+    assert set(post["latency_ms"]) == {"p50", "p90", "p95", "p99", "p999", "max"}
+    assert doc["run"]["latency_source"] == "histograms.json"
+    lat = sorted(r["latency_ms"] for r in records if r["route"] == "POST /events")
+    assert abs(post["latency_ms"]["max"] - lat[-1]) / lat[-1] < 0.001  # HDR, 3 significant digits
+    assert post["rps"] > 0
+    assert [c["name"] for c in doc["checks"]] == ["dynamodb_contents", "throttling", "access_logs"]
+
+
+def test_ledger_latencies_used_without_histograms(tmp_path: Path) -> None:
+    records = make_records(writes=5, reads=0)
+    write_run(tmp_path, records, histograms=False)
+    doc = build_results(tmp_path, [], started_at="a", ended_at="b")
+    assert doc["run"]["latency_source"] == "ledger"
+    assert doc["routes"]["POST /events"]["latency_ms"]["max"] == max(r["latency_ms"] for r in records)
+    assert doc["verdict"] == "error"  # nothing checked is not a pass
+
+
+def test_unknown_results_version_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(RunDirError, match="schema_version 99 is not supported"):
+        read_results(tmp_path)
+
+
+def test_verdict_rules() -> None:
+    p = CheckResult("a", "pass", "ok")
+    s = CheckResult("b", "skipped", "n/a", reason="x")
+    e = CheckResult("c", "error", "no data", reason="x")
+    f = CheckResult("d", "fail", "bad")
+    assert verdict([p, s]) == "pass" and verdict([s]) == "error" and verdict([p, e]) == "error"
+    assert verdict([p, e, f]) == "fail"
+
+
+def _corrupt(run_dir: Path) -> Path:
+    path = next((run_dir / "ledger").glob("*.jsonl.gz"))
+    data = bytearray(path.read_bytes())
+    for i in range(40, min(len(data) - 20, 400)):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_corrupt_ledger_raises_before_any_check(clean_run: Any) -> None:
+    ctx, _ = clean_run
+    path = _corrupt(ctx.run_dir)
+    with pytest.raises(LedgerError) as exc:
+        runner.run_checks(ctx.run_dir, context=ctx)
+    assert str(path) in str(exc.value)
+
+
+def test_ledger_cut_mid_record_is_an_error_for_a_completed_run(tmp_path: Path) -> None:
+    write_run(tmp_path, make_records(writes=5, reads=0))
+    path = next((tmp_path / "ledger").glob("*.jsonl.gz"))
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(raw[:-30]))  # the last record loses its tail
+    ctx = CheckContext(run_dir=tmp_path, run=read_run_json(tmp_path), target=synthetic_target(),
+                       description=load_description(), clients=lambda s: None, clock=FakeClock())
+    with pytest.raises(LedgerError, match="mid-record"):
+        runner.run_checks(tmp_path, context=ctx)
+    ctx.run["status"] = "interrupted"  # a killed run: check what it wrote
+    assert runner.run_checks(tmp_path, names=["dynamodb_contents"], context=ctx)[0].status == "error"
+
+
+def test_cli_exit_2_on_corrupt_ledger_naming_file(tmp_path: Path) -> None:
+    write_run(tmp_path, make_records(writes=50, reads=0))
+    path = _corrupt(tmp_path)
+    res = CliRunner().invoke(cli, ["check", str(tmp_path), "--state-dir", str(tmp_path / "nostack")])
+    assert res.exit_code == 2
+    assert str(path) in res.output and "fix:" in res.output
+
+
+def test_cli_without_stack_errors_and_exits_1(tmp_path: Path) -> None:
+    write_run(tmp_path, make_records(writes=3, reads=1))
+    res = CliRunner().invoke(cli, ["check", str(tmp_path), "--state-dir", str(tmp_path / "nostack"),
+                                   "--budget", "1s", "--only", "dynamodb_contents", "--only", "access_logs", "-q"])
+    assert res.exit_code == 1, res.output
+    assert "ERROR dynamodb_contents" in res.output and "no local stack" in res.output
+    doc = read_results(tmp_path)
+    assert doc["verdict"] == "error" and [c["status"] for c in doc["checks"]] == ["error", "error"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--only", "bogus"], "unknown check 'bogus'"),
+    (["--budget", "soon"], "--budget: 'soon' is not a duration"),
+])
+def test_cli_bad_options_name_value_and_fix(tmp_path: Path, args: list[str], message: str) -> None:
+    write_run(tmp_path, make_records(writes=1, reads=0))
+    res = CliRunner().invoke(cli, ["check", str(tmp_path), *args])
+    assert res.exit_code == 2 and message in res.output and "fix:" in res.output
+
+
+def test_cli_not_a_run_directory(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["check", str(tmp_path)])
+    assert res.exit_code == 2 and "no run.json" in res.output
