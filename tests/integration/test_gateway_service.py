@@ -440,6 +440,25 @@ def test_body_over_the_payload_limit_gets_413(stack: Stack) -> None:
     assert signed(stack, "POST", "/events", body=b"x" * PAYLOAD_LIMIT, headers={"Content-Type": "text/plain"}).status_code == 200
 
 
+def test_chunked_bodies_are_read_and_limited(stack: Stack) -> None:
+    host = f"{DOMAIN}:{stack.port}"
+    body = b'{"chunked": true}'
+
+    def chunks(data: bytes) -> Iterator[bytes]:
+        yield from (data[i:i + 5] for i in range(0, len(data), 5))
+
+    h = Signer("execute-api", REGION).sign(_creds(stack), "POST", host, "/events", body=body)
+    resp = requests.post(stack.url + "/events", data=chunks(body), headers={**h, "Content-Type": "application/json"},
+                         verify=stack.tls.ca_file, timeout=30)
+    assert resp.status_code == 200 and resp.json()["body"] == body.decode()
+    assert resp.json()["headers"]["transfer-encoding"] == "chunked"
+    big = b"z" * (PAYLOAD_LIMIT * 4)
+    h = Signer("execute-api", REGION).sign(_creds(stack), "POST", host, "/events", body=big)
+    resp = requests.post(stack.url + "/events", data=chunks(big), headers={**h, "Content-Type": "text/plain"},
+                         verify=stack.tls.ca_file, timeout=30)
+    assert resp.status_code == 413
+
+
 def test_a_large_oversize_body_is_drained_so_the_client_reads_its_413(stack: Stack) -> None:
     # 256 times the limit: far more than the socket buffers hold, so the gateway must read it.
     big = b"y" * (PAYLOAD_LIMIT * 256)
