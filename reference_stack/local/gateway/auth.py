@@ -27,6 +27,7 @@ and session policies do not exist locally.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,8 @@ from typing import Any
 
 from loadcheck.sigv4 import SigV4Failure, verify
 from loadcheck.state import Identity, load_identities
+
+log = logging.getLogger("loadcheck.gateway.auth")
 
 ACTION = "execute-api:Invoke"
 SIGNATURE_WINDOW = _dt.timedelta(minutes=5)  # aws-behaviour.md §1.2(c): execute-api uses ±5 min
@@ -164,6 +167,8 @@ class IdentityStore:
             stamp = None
         with self._lock:
             if stamp != self._stamp:
+                if stamp is None:
+                    log.warning("identities file %s does not exist: every signed request will be refused", self._path)
                 identities = load_identities(self._path) if stamp else {}
                 self._by_key = {i.access_key_id: i for i in identities.values()}
                 self._secrets = {i.access_key_id: (i.secret_access_key, i.session_token) for i in identities.values()}
