@@ -16,7 +16,9 @@ from typing import Any
 
 from loadcheck.errors import DescriptionError
 
-DEFAULT_DESCRIPTION = Path(__file__).resolve().parent.parent / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
+DEFAULT_DESCRIPTION = (
+    Path(__file__).resolve().parent.parent / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
+)
 HANDLERS_DIR = Path(__file__).resolve().parent.parent / "reference_stack" / "handlers"
 
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~/{}+-]*)$")
@@ -138,12 +140,13 @@ class _Reader:
             raise self.fail(fld, f"expected an object, got {type(data).__name__} {data!r}")
         return data
 
-    def get(self, data: dict[str, Any], key: str, prefix: str, kind: type | tuple[type, ...],
-            default: Any = ...) -> Any:
+    def get(
+        self, data: dict[str, Any], key: str, prefix: str, kind: type | tuple[type, ...], default: Any = ...
+    ) -> Any:
         fld = f"{prefix}{key}"
         if key not in data:
             if default is ...:
-                raise self.fail(fld, "is missing", hint=f"add \"{key}\" to the description")
+                raise self.fail(fld, "is missing", hint=f'add "{key}" to the description')
             return default
         value = data[key]
         if kind in (int, float) or kind == (int, float):
@@ -159,7 +162,9 @@ class _Reader:
 
     def positive(self, value: float, fld: str, *, allow_zero: bool = False) -> None:
         if value < 0 or (value == 0 and not allow_zero):
-            raise self.fail(fld, f"must be {'zero or more' if allow_zero else 'greater than zero'}, got {value!r}", value)
+            raise self.fail(
+                fld, f"must be {'zero or more' if allow_zero else 'greater than zero'}, got {value!r}", value
+            )
 
 
 def load_description(path: str | Path | None = None) -> StackDescription:
@@ -167,12 +172,15 @@ def load_description(path: str | Path | None = None) -> StackDescription:
     p = Path(path) if path is not None else DEFAULT_DESCRIPTION
     spath = str(p)
     if not p.is_file():
-        raise DescriptionError("file not found", path=spath, hint="pass --description with the path of a stack.auto.tfvars.json")
+        raise DescriptionError(
+            "file not found", path=spath, hint="pass --description with the path of a stack.auto.tfvars.json"
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DescriptionError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                               path=spath, hint="fix the JSON syntax") from exc
+        raise DescriptionError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", path=spath, hint="fix the JSON syntax"
+        ) from exc
     return parse_description(data, spath)
 
 
@@ -185,14 +193,20 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         raise r.fail("region", f"not an AWS region name: {region!r}", region, "use a name like us-east-1")
     name_prefix = r.get(top, "name_prefix", "", str)
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", name_prefix):
-        raise r.fail("name_prefix", f"must be lower-case letters, digits and '-', 1-31 chars, got {name_prefix!r}", name_prefix)
+        raise r.fail(
+            "name_prefix", f"must be lower-case letters, digits and '-', 1-31 chars, got {name_prefix!r}", name_prefix
+        )
     domain = r.get(top, "domain_name", "", str)
     if not re.fullmatch(r"([a-z0-9-]+\.)+[a-z0-9-]+", domain):
         raise r.fail("domain_name", f"not a DNS name: {domain!r}", domain)
     zone = r.get(top, "hosted_zone_name", "", str)
     if not (domain == zone or domain.endswith("." + zone)):
-        raise r.fail("hosted_zone_name", f"{domain!r} is not inside the zone {zone!r}", zone,
-                     "name the Route 53 zone that holds domain_name")
+        raise r.fail(
+            "hosted_zone_name",
+            f"{domain!r} is not inside the zone {zone!r}",
+            zone,
+            "name the Route 53 zone that holds domain_name",
+        )
     disable_default = r.get(top, "disable_execute_api_endpoint", "", bool)
 
     t = r.obj(r.get(top, "table", "", dict), "table")
@@ -205,9 +219,12 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         r.positive(rcu, "table.read_capacity")
         r.positive(wcu, "table.write_capacity")
     table = TableSpec(
-        name=r.get(t, "name", "table.", str), hash_key=r.get(t, "hash_key", "table.", str),
-        range_key=r.get(t, "range_key", "table.", str), billing_mode=billing,
-        read_capacity=rcu, write_capacity=wcu,
+        name=r.get(t, "name", "table.", str),
+        hash_key=r.get(t, "hash_key", "table.", str),
+        range_key=r.get(t, "range_key", "table.", str),
+        billing_mode=billing,
+        read_capacity=rcu,
+        write_capacity=wcu,
         point_in_time_recovery=r.get(t, "point_in_time_recovery", "table.", bool, True),
     )
     if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table.name):
@@ -235,16 +252,28 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         env = r.obj(r.get(s, "environment", pre, dict, {}), pre + "environment")
         for k, v in env.items():
             if not isinstance(v, str):
-                raise r.fail(f"{pre}environment.{k}", f"Lambda environment values are strings, got {v!r}", v,
-                             f"write \"{v}\" in quotes")
+                raise r.fail(
+                    f"{pre}environment.{k}",
+                    f"Lambda environment values are strings, got {v!r}",
+                    v,
+                    f'write "{v}" in quotes',
+                )
         functions[key] = FunctionSpec(
-            key=key, name=f"{name_prefix}-{key}", handler=handler, runtime=runtime, memory_mb=memory,
-            timeout_s=timeout, reserved_concurrency=reserved,
-            log_retention_days=r.get(s, "log_retention_days", pre, int), environment=dict(env),
+            key=key,
+            name=f"{name_prefix}-{key}",
+            handler=handler,
+            runtime=runtime,
+            memory_mb=memory,
+            timeout_s=timeout,
+            reserved_concurrency=reserved,
+            log_retention_days=r.get(s, "log_retention_days", pre, int),
+            environment=dict(env),
         )
     for needed in ("events", "search"):
         if needed not in functions:
-            raise r.fail(f"functions.{needed}", "is missing", hint="the reference stack has an events and a search function")
+            raise r.fail(
+                f"functions.{needed}", "is missing", hint="the reference stack has an events and a search function"
+            )
 
     routes: dict[str, str] = {}
     for rk, fkey in r.obj(r.get(top, "routes", "", dict), "routes").items():
@@ -264,8 +293,10 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         return ThrottleSpec(float(rate), burst)
 
     stage_throttle = throttle(r.get(top, "throttle", "", dict), "throttle")
-    route_throttle = {rk: throttle(v, f"route_throttle.{rk}")
-                      for rk, v in r.obj(r.get(top, "route_throttle", "", dict, {}), "route_throttle").items()}
+    route_throttle = {
+        rk: throttle(v, f"route_throttle.{rk}")
+        for rk, v in r.obj(r.get(top, "route_throttle", "", dict, {}), "route_throttle").items()
+    }
     for rk in route_throttle:
         if rk not in routes:
             raise r.fail(f"route_throttle.{rk}", "names a route that is not in routes", rk)
@@ -276,7 +307,8 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         allow_methods=tuple(r.get(c, "allow_methods", "cors.", list)),
         allow_headers=tuple(h.lower() for h in r.get(c, "allow_headers", "cors.", list)),
         expose_headers=tuple(h.lower() for h in r.get(c, "expose_headers", "cors.", list)),
-        max_age=r.get(c, "max_age", "cors.", int), allow_credentials=r.get(c, "allow_credentials", "cors.", bool),
+        max_age=r.get(c, "max_age", "cors.", int),
+        allow_credentials=r.get(c, "allow_credentials", "cors.", bool),
     )
 
     a = r.obj(r.get(top, "access_log", "", dict), "access_log")
@@ -285,32 +317,53 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         if not isinstance(v, str) or "$context." not in v:
             raise r.fail(f"access_log.format.{k}", f"expected a $context variable, got {v!r}", v)
     if not any(v in ("$context.requestId", "$context.extendedRequestId") for v in fmt.values()):
-        raise r.fail("access_log.format", "must include $context.requestId (aws-behaviour.md §2.3)",
-                     hint="add \"requestId\": \"$context.requestId\"")
+        raise r.fail(
+            "access_log.format",
+            "must include $context.requestId (aws-behaviour.md §2.3)",
+            hint='add "requestId": "$context.requestId"',
+        )
     if len(json.dumps(fmt)) > 3072:
         raise r.fail("access_log.format", "is longer than the 3 KB access-log template quota")
-    access_log = AccessLogSpec(log_group=r.get(a, "log_group", "access_log.", str),
-                               retention_days=r.get(a, "retention_days", "access_log.", int), format=dict(fmt))
+    access_log = AccessLogSpec(
+        log_group=r.get(a, "log_group", "access_log.", str),
+        retention_days=r.get(a, "retention_days", "access_log.", int),
+        format=dict(fmt),
+    )
 
     sr = r.obj(r.get(top, "search", "", dict), "search")
     search = SearchSpec(
-        domain_name=r.get(sr, "domain_name", "search.", str), index=r.get(sr, "index", "search.", str),
+        domain_name=r.get(sr, "domain_name", "search.", str),
+        index=r.get(sr, "index", "search.", str),
         engine_version=r.get(sr, "engine_version", "search.", str),
         instance_type=r.get(sr, "instance_type", "search.", str),
         instance_count=r.get(sr, "instance_count", "search.", int),
         volume_size_gb=r.get(sr, "volume_size_gb", "search.", int),
     )
     if not re.fullmatch(r"[a-z][a-z0-9-]{2,27}", search.domain_name):
-        raise r.fail("search.domain_name", f"OpenSearch domain names are 3-28 chars [a-z0-9-], got {search.domain_name!r}")
+        raise r.fail(
+            "search.domain_name", f"OpenSearch domain names are 3-28 chars [a-z0-9-], got {search.domain_name!r}"
+        )
 
     req = r.obj(r.get(top, "requester", "", dict, {}), "requester")
     trusted = tuple(r.get(req, "trusted_principal_arns", "requester.", list, []))
 
     return StackDescription(
-        path=path, region=region, name_prefix=name_prefix, domain_name=domain, hosted_zone_name=zone,
-        disable_execute_api_endpoint=disable_default, table=table, functions=functions, routes=routes,
-        throttle=stage_throttle, route_throttle=route_throttle,
+        path=path,
+        region=region,
+        name_prefix=name_prefix,
+        domain_name=domain,
+        hosted_zone_name=zone,
+        disable_execute_api_endpoint=disable_default,
+        table=table,
+        functions=functions,
+        routes=routes,
+        throttle=stage_throttle,
+        route_throttle=route_throttle,
         payload_limit_bytes=r.get(top, "payload_limit_bytes", "", int),
         integration_timeout_s=min(30, r.get(top, "integration_timeout_s", "", int)),
-        cors=cors, access_log=access_log, search=search, requester_trusted_principal_arns=trusted, raw=top,
+        cors=cors,
+        access_log=access_log,
+        search=search,
+        requester_trusted_principal_arns=trusted,
+        raw=top,
     )

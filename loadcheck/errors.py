@@ -42,8 +42,9 @@ class ConfigError(LoadcheckError):
 class DescriptionError(ConfigError):
     """The stack description (stack.auto.tfvars.json) is missing or invalid."""
 
-    def __init__(self, message: str, *, path: str, field: str | None = None,
-                 value: object = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str, field: str | None = None, value: object = None, hint: str | None = None
+    ) -> None:
         where = f"{path}: {field}: " if field else f"{path}: "
         super().__init__(where + message, value=value, hint=hint)
         self.path = path
@@ -69,8 +70,7 @@ class RunDirError(LoadcheckError):
 class LedgerError(RunDirError):
     """A ledger file cannot be read."""
 
-    def __init__(self, message: str, *, path: str, line: int | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str, line: int | None = None, hint: str | None = None) -> None:
         where = f"{path}" + (f":{line}" if line is not None else "")
         super().__init__(f"{where}: {message}", value=path, hint=hint)
         self.path = path

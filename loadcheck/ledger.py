@@ -73,7 +73,7 @@ class LedgerWriter:
         while path.exists():
             self._part += 1
             path = self.directory / f"{self.worker}-{self._part:04d}.jsonl.gz"
-        self._fh = gzip.open(path, "ab", compresslevel=5)
+        self._fh = gzip.open(path, "ab", compresslevel=5)  # noqa: SIM115 - kept open across batches
         self._in_part = 0
 
     def write(self, record: dict[str, Any]) -> None:
@@ -135,8 +135,12 @@ def _decompressed_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
             try:
                 data = d.decompress(chunk)
             except zlib.error as exc:
-                raise LedgerError(f"corrupt gzip data ({exc})", path=str(path), line=lineno + 1,
-                                  hint="the file was damaged after it was written; restore it or remove it and accept the loss") from exc
+                raise LedgerError(
+                    f"corrupt gzip data ({exc})",
+                    path=str(path),
+                    line=lineno + 1,
+                    hint="the file was damaged after it was written; restore it or remove it and accept the loss",
+                ) from exc
             while d.unused_data:  # concatenated gzip members (appends after a reopen)
                 rest = d.unused_data
                 d = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -158,8 +162,11 @@ def read_ledger(run_dir: Path, *, strict: bool = True) -> Iterator[dict[str, Any
     """
     files = ledger_files(run_dir)
     if not files:
-        raise LedgerError("no ledger files (ledger/*.jsonl.gz)", path=str(Path(run_dir) / "ledger"),
-                          hint="point at a run directory written by `loadcheck run`")
+        raise LedgerError(
+            "no ledger files (ledger/*.jsonl.gz)",
+            path=str(Path(run_dir) / "ledger"),
+            hint="point at a run directory written by `loadcheck run`",
+        )
     for path in files:
         for lineno, line, complete in _decompressed_lines(path):
             if not line.strip():
@@ -169,11 +176,19 @@ def read_ledger(run_dir: Path, *, strict: bool = True) -> Iterator[dict[str, Any
             except json.JSONDecodeError as exc:
                 if not complete:
                     break  # cut off mid-record by a kill: everything before it is intact
-                raise LedgerError(f"not a JSON record ({exc.msg})", path=str(path), line=lineno,
-                                  hint="the ledger is corrupt; it cannot be checked as is") from exc
+                raise LedgerError(
+                    f"not a JSON record ({exc.msg})",
+                    path=str(path),
+                    line=lineno,
+                    hint="the ledger is corrupt; it cannot be checked as is",
+                ) from exc
             if strict:
                 missing = [f for f in REQUIRED_FIELDS if f not in rec]
                 if missing:
-                    raise LedgerError(f"record lacks {', '.join(missing)}", path=str(path), line=lineno,
-                                      hint="the ledger was not written by this version of loadcheck")
+                    raise LedgerError(
+                        f"record lacks {', '.join(missing)}",
+                        path=str(path),
+                        line=lineno,
+                        hint="the ledger was not written by this version of loadcheck",
+                    )
             yield rec

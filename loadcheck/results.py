@@ -44,6 +44,11 @@ class CheckResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
-        return cls(**{k: data.get(k) for k in ("name", "status", "summary", "figures", "evidence", "reason", "duration_s")
-                      if k in data})
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(
+            **{
+                k: data.get(k)
+                for k in ("name", "status", "summary", "figures", "evidence", "reason", "duration_s")
+                if k in data
+            }
+        )

@@ -29,10 +29,24 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # Headers botocore never signs (botocore.auth.SIGNED_HEADERS_BLACKLIST).
-UNSIGNABLE_HEADERS = frozenset({
-    "baggage", "connection", "expect", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-    "traceparent", "tracestate", "trailer", "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id",
-})
+UNSIGNABLE_HEADERS = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+)\s*,\s*SignedHeaders=(?P<sh>[^,\s]+)\s*,\s*Signature=(?P<sig>[0-9a-f]{64})\s*$"
 )
@@ -124,7 +138,7 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 
 def amz_now(now: _dt.datetime | None = None) -> str:
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
@@ -147,9 +161,19 @@ class Signer:
         self.service = service
         self.region = region
 
-    def sign(self, credentials: Credentials, method: str, host: str, path: str, query: str = "",
-             headers: Mapping[str, str] | None = None, body: bytes = b"", *,
-             payload_hash: str | None = None, amz_date: str | None = None) -> dict[str, str]:
+    def sign(
+        self,
+        credentials: Credentials,
+        method: str,
+        host: str,
+        path: str,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        *,
+        payload_hash: str | None = None,
+        amz_date: str | None = None,
+    ) -> dict[str, str]:
         amz_date = amz_date or amz_now()
         date = amz_date[:8]
         out: dict[str, str] = {"X-Amz-Date": amz_date}
@@ -165,11 +189,16 @@ class Signer:
             payload_hash = all_headers["x-amz-content-sha256"]
         elif payload_hash is None:
             payload_hash = sha256_hex(body) if body else EMPTY_SHA256
-        creq = "\n".join([
-            method.upper(), canonical_path(path), canonical_query_raw(query),
-            "".join(f"{n}:{canonical_header_value(all_headers[n])}\n" for n in signed),
-            ";".join(signed), payload_hash,
-        ])
+        creq = "\n".join(
+            [
+                method.upper(),
+                canonical_path(path),
+                canonical_query_raw(query),
+                "".join(f"{n}:{canonical_header_value(all_headers[n])}\n" for n in signed),
+                ";".join(signed),
+                payload_hash,
+            ]
+        )
         scope = f"{date}/{self.region}/{self.service}/aws4_request"
         key = signing_key(credentials.secret_key, date, self.region, self.service)
         sig = hmac.new(key, string_to_sign(amz_date, scope, creq).encode(), hashlib.sha256).hexdigest()
@@ -207,7 +236,9 @@ def parse_authorization(value: str | None) -> ParsedAuth:
         raise SigV4Failure("missing", "Missing Authentication Token")
     m = _AUTH_RE.match(value.strip())
     if not m:
-        raise SigV4Failure("malformed", "The request for the IAM Authorizer doesn't match the format that API Gateway expects.")
+        raise SigV4Failure(
+            "malformed", "The request for the IAM Authorizer doesn't match the format that API Gateway expects."
+        )
     parts = m.group("cred").split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
         raise SigV4Failure("malformed", f"Credential should be scoped correctly: {m.group('cred')!r}")
@@ -215,7 +246,7 @@ def parse_authorization(value: str | None) -> ParsedAuth:
 
 
 def _parse_amz_date(value: str) -> _dt.datetime:
-    return _dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc)
+    return _dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -224,9 +255,19 @@ class Verified:
     amz_date: str
 
 
-def verify(*, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
-           service: str, region: str, secret_for: "Mapping[str, tuple[str, str | None]]",
-           now: _dt.datetime, window: _dt.timedelta = _dt.timedelta(minutes=5)) -> Verified:
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    service: str,
+    region: str,
+    secret_for: Mapping[str, tuple[str, str | None]],
+    now: _dt.datetime,
+    window: _dt.timedelta = _dt.timedelta(minutes=5),
+) -> Verified:
     """Verify a SigV4 ``Authorization`` header; raise :class:`SigV4Failure` with AWS's wording.
 
     ``secret_for`` maps an access key id to ``(secret, session_token or None)``.
@@ -240,13 +281,18 @@ def verify(*, method: str, raw_path: str, raw_query: str, headers: list[tuple[st
         raise SigV4Failure("malformed", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
     amz_date = hmap.get("x-amz-date")
     if not amz_date:
-        raise SigV4Failure("malformed", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+        raise SigV4Failure(
+            "malformed", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        )
     try:
         when = _parse_amz_date(amz_date)
     except ValueError:
         raise SigV4Failure("malformed", f"X-Amz-Date {amz_date!r} is not of the form YYYYMMDD'T'HHMMSS'Z'") from None
     if auth.date != amz_date[:8]:
-        raise SigV4Failure("scope_date", f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{auth.date}' != '{amz_date[:8]}', from '{amz_date}'.")
+        raise SigV4Failure(
+            "scope_date",
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{auth.date}' != '{amz_date[:8]}', from '{amz_date}'.",
+        )
     if auth.region != region:
         raise SigV4Failure("scope_region", f"Credential should be scoped to a valid region, not '{auth.region}'. ")
     if auth.service != service:
@@ -256,9 +302,15 @@ def verify(*, method: str, raw_path: str, raw_query: str, headers: list[tuple[st
     secret, token = secret_for[auth.access_key]
     fmt = "%Y%m%dT%H%M%SZ"
     if when < now - window:
-        raise SigV4Failure("expired", f"Signature expired: {amz_date} is now earlier than {(now - window).strftime(fmt)} ({now.strftime(fmt)} - {int(window.total_seconds() // 60)} min.)")
+        raise SigV4Failure(
+            "expired",
+            f"Signature expired: {amz_date} is now earlier than {(now - window).strftime(fmt)} ({now.strftime(fmt)} - {int(window.total_seconds() // 60)} min.)",
+        )
     if when > now + window:
-        raise SigV4Failure("not_yet", f"Signature not yet current: {amz_date} is still later than {(now + window).strftime(fmt)} ({now.strftime(fmt)} + {int(window.total_seconds() // 60)} min.)")
+        raise SigV4Failure(
+            "not_yet",
+            f"Signature not yet current: {amz_date} is still later than {(now + window).strftime(fmt)} ({now.strftime(fmt)} + {int(window.total_seconds() // 60)} min.)",
+        )
     if token is not None and hmap.get("x-amz-security-token") != token:
         raise SigV4Failure("token", "The security token included in the request is invalid.")
     body_hash = sha256_hex(body)
@@ -278,4 +330,7 @@ def verify(*, method: str, raw_path: str, raw_query: str, headers: list[tuple[st
         expected = hmac.new(key, string_to_sign(amz_date, scope, creq).encode(), hashlib.sha256).hexdigest()
         if hmac.compare_digest(expected, auth.signature):
             return Verified(auth.access_key, amz_date)
-    raise SigV4Failure("signature", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+    raise SigV4Failure(
+        "signature",
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+    )

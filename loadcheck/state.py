@@ -72,8 +72,9 @@ class Identity:
 
 
 def write_identities(path: Path, identities: dict[str, Identity], account_id: str = ACCOUNT_ID) -> None:
-    write_json_atomic(path, {"account_id": account_id,
-                             "identities": {k: asdict(v) for k, v in identities.items()}}, mode=0o600)
+    write_json_atomic(
+        path, {"account_id": account_id, "identities": {k: asdict(v) for k, v in identities.items()}}, mode=0o600
+    )
 
 
 def load_identities(path: str | os.PathLike[str]) -> dict[str, Identity]:
@@ -92,6 +93,9 @@ def identity_by_access_key(identities: dict[str, Identity]) -> dict[str, Identit
 def read_stack_json(state_dir: Path) -> dict[str, Any]:
     path = state_dir / "stack.json"
     if not path.is_file():
-        raise StackNotRunning(f"no local stack in {state_dir} (no stack.json)",
-                              value=str(state_dir), hint="start one with `loadcheck stack up --detach`")
+        raise StackNotRunning(
+            f"no local stack in {state_dir} (no stack.json)",
+            value=str(state_dir),
+            hint="start one with `loadcheck stack up --detach`",
+        )
     return json.loads(path.read_text(encoding="utf-8"))

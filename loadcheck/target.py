@@ -45,42 +45,65 @@ class Target:
 
     # ----------------------------------------------------------------------------------------
     @classmethod
-    def from_stack_json(cls, stack: dict[str, Any], state_dir: str | os.PathLike[str] | None = None) -> "Target":
+    def from_stack_json(cls, stack: dict[str, Any], state_dir: str | os.PathLike[str] | None = None) -> Target:
         try:
             gw = stack["gateway"]
             return cls(
-                kind="local", region=stack["region"], account_id=stack["account_id"], api_id=stack["api_id"],
-                domain=stack["domain"], url=gw["url"], connect_address=gw.get("address", "127.0.0.1"),
-                connect_port=int(gw["port"]), table_name=stack["table_name"],
-                access_log_group=stack["access_log_group"], lambda_log_groups=dict(stack["lambda_log_groups"]),
+                kind="local",
+                region=stack["region"],
+                account_id=stack["account_id"],
+                api_id=stack["api_id"],
+                domain=stack["domain"],
+                url=gw["url"],
+                connect_address=gw.get("address", "127.0.0.1"),
+                connect_port=int(gw["port"]),
+                table_name=stack["table_name"],
+                access_log_group=stack["access_log_group"],
+                lambda_log_groups=dict(stack["lambda_log_groups"]),
                 function_names=dict(stack.get("function_names", {})),
-                search_endpoint=stack.get("search_endpoint"), search_index=stack.get("search_index"),
-                aws_endpoint_url=stack["aws_endpoint_url"], ca_bundle=stack.get("ca_bundle"),
-                credentials_file=stack["credentials_file"], profiles=dict(stack["profiles"]),
+                search_endpoint=stack.get("search_endpoint"),
+                search_index=stack.get("search_index"),
+                aws_endpoint_url=stack["aws_endpoint_url"],
+                ca_bundle=stack.get("ca_bundle"),
+                credentials_file=stack["credentials_file"],
+                profiles=dict(stack["profiles"]),
                 state_dir=str(state_dir) if state_dir else stack.get("state_dir"),
                 routes=tuple(stack.get("routes", DEFAULT_ROUTES)),
             )
         except KeyError as exc:
-            raise TargetError(f"stack.json lacks {exc.args[0]!r}", value=exc.args[0],
-                              hint="restart the local stack (`loadcheck stack down && loadcheck stack up --detach`)") from exc
+            raise TargetError(
+                f"stack.json lacks {exc.args[0]!r}",
+                value=exc.args[0],
+                hint="restart the local stack (`loadcheck stack down && loadcheck stack up --detach`)",
+            ) from exc
 
     @classmethod
-    def from_tf_outputs(cls, target: dict[str, Any], *, profile: str | None = None,
-                        denied_profile: str | None = None) -> "Target":
+    def from_tf_outputs(
+        cls, target: dict[str, Any], *, profile: str | None = None, denied_profile: str | None = None
+    ) -> Target:
         """From ``loadcheck.aws_target.target_from_tf_outputs`` (keys as in stack.json)."""
         gw = target["gateway"]
         return cls(
-            kind="aws", region=target["region"], account_id=target["account_id"], api_id=target["api_id"],
-            domain=target["domain"], url=gw["url"], connect_address=gw.get("address"), connect_port=int(gw.get("port", 443)),
-            table_name=target["table_name"], access_log_group=target["access_log_group"],
-            lambda_log_groups=dict(target["lambda_log_groups"]), function_names=dict(target.get("function_names", {})),
-            search_endpoint=target.get("search_endpoint"), search_index=target.get("search_index"),
+            kind="aws",
+            region=target["region"],
+            account_id=target["account_id"],
+            api_id=target["api_id"],
+            domain=target["domain"],
+            url=gw["url"],
+            connect_address=gw.get("address"),
+            connect_port=int(gw.get("port", 443)),
+            table_name=target["table_name"],
+            access_log_group=target["access_log_group"],
+            lambda_log_groups=dict(target["lambda_log_groups"]),
+            function_names=dict(target.get("function_names", {})),
+            search_endpoint=target.get("search_endpoint"),
+            search_index=target.get("search_index"),
             profiles={"admin": profile, "requester": profile, "denied": denied_profile},
             routes=tuple(target.get("routes", DEFAULT_ROUTES)),
         )
 
     @classmethod
-    def from_public(cls, data: dict[str, Any]) -> "Target":
+    def from_public(cls, data: dict[str, Any]) -> Target:
         data = dict(data)
         data["routes"] = tuple(data.get("routes", DEFAULT_ROUTES))
         return cls(**data)
@@ -93,14 +116,18 @@ class Target:
     def credentials(self, role: str = "requester") -> Credentials:
         """Signing credentials for ``role`` (admin, requester, denied)."""
         if role not in self.profiles:
-            raise TargetError(f"no profile for identity {role!r}", value=role,
-                              hint=f"known identities: {', '.join(self.profiles)}")
+            raise TargetError(
+                f"no profile for identity {role!r}", value=role, hint=f"known identities: {', '.join(self.profiles)}"
+            )
         profile = self.profiles[role]
         if self.credentials_file:
             parser = configparser.ConfigParser()
             if not parser.read(self.credentials_file):
-                raise TargetError(f"cannot read credentials file {self.credentials_file}", value=self.credentials_file,
-                                  hint="is the local stack running? `loadcheck stack status`")
+                raise TargetError(
+                    f"cannot read credentials file {self.credentials_file}",
+                    value=self.credentials_file,
+                    hint="is the local stack running? `loadcheck stack status`",
+                )
             if profile not in parser:
                 raise TargetError(f"profile {profile!r} not in {self.credentials_file}", value=profile)
             sec = parser[profile]
@@ -109,8 +136,11 @@ class Target:
 
         creds = boto3.Session(profile_name=profile, region_name=self.region).get_credentials()
         if creds is None:
-            raise TargetError("no AWS credentials found", value=profile,
-                              hint="configure credentials (aws configure, AWS_PROFILE, or --profile)")
+            raise TargetError(
+                "no AWS credentials found",
+                value=profile,
+                hint="configure credentials (aws configure, AWS_PROFILE, or --profile)",
+            )
         frozen = creds.get_frozen_credentials()
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
@@ -119,8 +149,12 @@ class Target:
 
         if self.credentials_file:
             c = self.credentials(role)
-            return boto3.Session(aws_access_key_id=c.access_key, aws_secret_access_key=c.secret_key,
-                                 aws_session_token=c.token, region_name=self.region)
+            return boto3.Session(
+                aws_access_key_id=c.access_key,
+                aws_secret_access_key=c.secret_key,
+                aws_session_token=c.token,
+                region_name=self.region,
+            )
         return boto3.Session(profile_name=self.profiles.get(role), region_name=self.region)
 
     def client(self, service: str, role: str = "admin", **config: Any) -> Any:
@@ -135,8 +169,9 @@ def target_from_run(run: dict[str, Any]) -> Target:
     try:
         return Target.from_public(run["target"])
     except (KeyError, TypeError) as exc:
-        raise TargetError("run.json has no usable target", value=str(exc),
-                          hint="the run directory was not written by `loadcheck run`") from exc
+        raise TargetError(
+            "run.json has no usable target", value=str(exc), hint="the run directory was not written by `loadcheck run`"
+        ) from exc
 
 
 def state_dir_of(target: Target) -> Path | None:

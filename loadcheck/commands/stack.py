@@ -6,7 +6,6 @@ import configparser
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,8 +14,11 @@ from loadcheck.errors import ConfigError, StackNotRunning
 from loadcheck.state import resolve_state_dir
 
 state_dir_option = click.option(
-    "--state-dir", type=click.Path(file_okay=False), default=None,
-    help="Where the stack keeps its state [env LOADCHECK_STATE_DIR; default .loadcheck]")
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the stack keeps its state [env LOADCHECK_STATE_DIR; default .loadcheck]",
+)
 
 
 def _ports(items: tuple[str, ...]) -> dict[str, int]:
@@ -26,8 +28,11 @@ def _ports(items: tuple[str, ...]) -> dict[str, int]:
     for item in items:
         name, sep, raw = item.partition("=")
         if not sep or name not in SERVICES or not raw.isdigit() or not 0 <= int(raw) <= 65535:
-            raise ConfigError(f"--port {item!r} is not SERVICE=PORT", value=item,
-                              hint=f"services: {', '.join(SERVICES)}; e.g. --port gateway=8443 (0 = any free port)")
+            raise ConfigError(
+                f"--port {item!r} is not SERVICE=PORT",
+                value=item,
+                hint=f"services: {', '.join(SERVICES)}; e.g. --port gateway=8443 (0 = any free port)",
+            )
         out[name] = int(raw)
     return out
 
@@ -38,7 +43,7 @@ def curl_example(stack: dict[str, Any]) -> str:
         f'eval "$(loadcheck stack env --keys --state-dir {shlex.quote(stack["state_dir"])})"\n'
         f'curl --aws-sigv4 "aws:amz:{stack["region"]}:execute-api" '
         f'--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \\\n'
-        f'     --cacert {shlex.quote(stack["ca_bundle"])} --resolve {gw["host"]}:{gw["port"]}:127.0.0.1 \\\n'
+        f"     --cacert {shlex.quote(stack['ca_bundle'])} --resolve {gw['host']}:{gw['port']}:127.0.0.1 \\\n"
         f'     "{gw["url"]}/events?date=2026-01-01"'
     )
 
@@ -67,14 +72,31 @@ def command() -> None:
 @command.command()
 @state_dir_option
 @click.option("--detach", is_flag=True, help="Return once healthy and leave the stack running.")
-@click.option("--description", type=click.Path(dir_okay=False), default=None,
-              help="Stack description [default reference_stack/terraform/stack.auto.tfvars.json]")
+@click.option(
+    "--description",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Stack description [default reference_stack/terraform/stack.auto.tfvars.json]",
+)
 @click.option("--port", "ports", multiple=True, metavar="SERVICE=PORT", help="Fixed port for a service (repeatable).")
-@click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE", help="Fault to inject from the start (repeatable).")
-@click.option("--burst-start", type=click.Choice(["full", "empty"]), default="full", show_default=True,
-              help="DynamoDB burst bucket at start: full (an idle table's 300 s) or empty.")
-def up(state_dir: str | None, detach: bool, description: str | None, ports: tuple[str, ...],
-       faults: tuple[str, ...], burst_start: str) -> None:
+@click.option(
+    "--fault", "faults", multiple=True, metavar="NAME=VALUE", help="Fault to inject from the start (repeatable)."
+)
+@click.option(
+    "--burst-start",
+    type=click.Choice(["full", "empty"]),
+    default="full",
+    show_default=True,
+    help="DynamoDB burst bucket at start: full (an idle table's 300 s) or empty.",
+)
+def up(
+    state_dir: str | None,
+    detach: bool,
+    description: str | None,
+    ports: tuple[str, ...],
+    faults: tuple[str, ...],
+    burst_start: str,
+) -> None:
     """Provision and start the local stack; stay in the foreground until Ctrl-C unless --detach."""
     from reference_stack.local import supervisor
 
@@ -82,8 +104,9 @@ def up(state_dir: str | None, detach: bool, description: str | None, ports: tupl
     fault_map = supervisor.parse_faults(list(faults))
     port_map = _ports(ports)
     if detach:
-        stack = supervisor.start_detached(sd, description=description, ports=port_map, faults=fault_map,
-                                          burst_start=burst_start, progress=click.echo)
+        stack = supervisor.start_detached(
+            sd, description=description, ports=port_map, faults=fault_map, burst_start=burst_start, progress=click.echo
+        )
         click.echo(describe(stack))
         click.echo(f"\nrunning in the background; stop it with `loadcheck stack down --state-dir {sd}`")
         return
@@ -92,8 +115,17 @@ def up(state_dir: str | None, detach: bool, description: str | None, ports: tupl
         click.echo(describe(stack))
         click.echo("\nrunning; press Ctrl-C to stop")
 
-    sys.exit(supervisor.run_foreground(sd, description=description, ports=port_map, faults=fault_map,
-                                       burst_start=burst_start, progress=click.echo, on_ready=ready))
+    sys.exit(
+        supervisor.run_foreground(
+            sd,
+            description=description,
+            ports=port_map,
+            faults=fault_map,
+            burst_start=burst_start,
+            progress=click.echo,
+            on_ready=ready,
+        )
+    )
 
 
 @command.command()
@@ -135,10 +167,18 @@ def status(state_dir: str | None, as_json: bool) -> None:
 
 @command.command()
 @state_dir_option
-@click.option("--profile", type=click.Choice(["admin", "requester", "denied"]), default="admin", show_default=True,
-              help="Which identity AWS_PROFILE names.")
-@click.option("--keys", is_flag=True,
-              help="Also export the requester's keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (for curl --aws-sigv4).")
+@click.option(
+    "--profile",
+    type=click.Choice(["admin", "requester", "denied"]),
+    default="admin",
+    show_default=True,
+    help="Which identity AWS_PROFILE names.",
+)
+@click.option(
+    "--keys",
+    is_flag=True,
+    help="Also export the requester's keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (for curl --aws-sigv4).",
+)
 def env(state_dir: str | None, profile: str, keys: bool) -> None:
     """Print export lines so the aws CLI, boto3 or curl can use the stack: eval "$(loadcheck stack env)"."""
     from reference_stack.local import supervisor
@@ -146,8 +186,9 @@ def env(state_dir: str | None, profile: str, keys: bool) -> None:
     sd = resolve_state_dir(state_dir)
     stack = supervisor.running_stack(sd)
     if not stack:
-        raise StackNotRunning(f"no local stack runs for {sd}", value=str(sd),
-                              hint="start one with `loadcheck stack up --detach`")
+        raise StackNotRunning(
+            f"no local stack runs for {sd}", value=str(sd), hint="start one with `loadcheck stack up --detach`"
+        )
     q = shlex.quote
     lines = {
         "AWS_ENDPOINT_URL": stack["aws_endpoint_url"],
@@ -184,7 +225,9 @@ def fault(state_dir: str | None, faults: tuple[str, ...], clear: bool) -> None:
         click.echo("all faults cleared")
         return
     if not faults:
-        raise ConfigError("name at least one fault, or --clear", hint=f"known faults: {', '.join(sorted(supervisor.FAULT_OWNERS))}")
+        raise ConfigError(
+            "name at least one fault, or --clear", hint=f"known faults: {', '.join(sorted(supervisor.FAULT_OWNERS))}"
+        )
     parsed = supervisor.parse_faults([f for f in faults if not f.endswith("=off")])
     parsed |= {f[:-4]: None for f in faults if f.endswith("=off")}
     for service, reply in supervisor.set_faults(sd, parsed).items():
@@ -199,5 +242,3 @@ def flush(state_dir: str | None) -> None:
 
     supervisor.flush(resolve_state_dir(state_dir))
     click.echo("flushed")
-
-

@@ -44,27 +44,52 @@ def route_policy(desc: StackDescription, api_id: str, account_id: str = ACCOUNT_
     """The requester's identity policy: execute-api:Invoke on exactly the stack's routes."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "InvokeStackRoutes",
-            "Effect": "Allow",
-            "Action": "execute-api:Invoke",
-            "Resource": [desc.route_arn(account_id, api_id, rk) for rk in desc.routes],
-        }],
+        "Statement": [
+            {
+                "Sid": "InvokeStackRoutes",
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": [desc.route_arn(account_id, api_id, rk) for rk in desc.routes],
+            }
+        ],
     }
 
 
 def function_policies(desc: StackDescription, key: str, account_id: str = ACCOUNT_ID) -> list[dict[str, Any]]:
     fn = desc.functions[key]
-    logs = {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"arn:aws:logs:{desc.region}:{account_id}:log-group:{fn.log_group}:*"}
+    logs = {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": f"arn:aws:logs:{desc.region}:{account_id}:log-group:{fn.log_group}:*",
+    }
     if key == "events":
-        return [{"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem"],
-             "Resource": desc.table_arn(account_id)}, logs]}]
+        return [
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem"],
+                        "Resource": desc.table_arn(account_id),
+                    },
+                    logs,
+                ],
+            }
+        ]
     if key == "search":
-        return [{"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["es:ESHttpGet", "es:ESHttpPost"],
-             "Resource": f"{desc.search_domain_arn(account_id)}/{desc.search.index}/*"}, logs]}]
+        return [
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["es:ESHttpGet", "es:ESHttpPost"],
+                        "Resource": f"{desc.search_domain_arn(account_id)}/{desc.search.index}/*",
+                    },
+                    logs,
+                ],
+            }
+        ]
     return [{"Version": "2012-10-17", "Statement": [logs]}]
 
 
@@ -77,31 +102,51 @@ def make_identities(desc: StackDescription, api_id: str, account_id: str = ACCOU
     }
     for name, profile in PROFILES.items():
         arn = f"arn:aws:iam::{account_id}:user/{profile}"
-        ids[name] = Identity(name=name, arn=arn, principal_arn=arn, user_id=_key_id("AIDA"),
-                             access_key_id=_key_id("AKIA"), secret_access_key=_secret(),
-                             policies=user_policies[name])
+        ids[name] = Identity(
+            name=name,
+            arn=arn,
+            principal_arn=arn,
+            user_id=_key_id("AIDA"),
+            access_key_id=_key_id("AKIA"),
+            secret_access_key=_secret(),
+            policies=user_policies[name],
+        )
     for key, fn in desc.functions.items():
         role_arn = f"arn:aws:iam::{account_id}:role/{fn.role_name}"
         role_id = _key_id("AROA")
         ids[f"{key}-role"] = Identity(
-            name=f"{key}-role", arn=f"arn:aws:sts::{account_id}:assumed-role/{fn.role_name}/{fn.name}",
-            principal_arn=role_arn, user_id=f"{role_id}:{fn.name}", access_key_id=_key_id("ASIA"),
-            secret_access_key=_secret(), session_token=secrets.token_urlsafe(96),
+            name=f"{key}-role",
+            arn=f"arn:aws:sts::{account_id}:assumed-role/{fn.role_name}/{fn.name}",
+            principal_arn=role_arn,
+            user_id=f"{role_id}:{fn.name}",
+            access_key_id=_key_id("ASIA"),
+            secret_access_key=_secret(),
+            session_token=secrets.token_urlsafe(96),
             policies=function_policies(desc, key, account_id),
         )
     return ids
 
 
-def search_access_policy(desc: StackDescription, ids: dict[str, Identity], account_id: str = ACCOUNT_ID) -> dict[str, Any]:
+def search_access_policy(
+    desc: StackDescription, ids: dict[str, Identity], account_id: str = ACCOUNT_ID
+) -> dict[str, Any]:
     """The domain's resource policy: the search role may read, the admin may do anything (corpus load)."""
     domain_arn = desc.search_domain_arn(account_id)
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": [ids["search-role"].principal_arn]},
-             "Action": ["es:ESHttpGet", "es:ESHttpPost"], "Resource": f"{domain_arn}/*"},
-            {"Effect": "Allow", "Principal": {"AWS": [ids["admin"].principal_arn]},
-             "Action": "es:ESHttp*", "Resource": f"{domain_arn}/*"},
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": [ids["search-role"].principal_arn]},
+                "Action": ["es:ESHttpGet", "es:ESHttpPost"],
+                "Resource": f"{domain_arn}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": [ids["admin"].principal_arn]},
+                "Action": "es:ESHttp*",
+                "Resource": f"{domain_arn}/*",
+            },
         ],
     }
 
@@ -110,8 +155,13 @@ def write_credentials_file(path: Path, ids: dict[str, Identity], region: str) ->
     lines = []
     for name, profile in PROFILES.items():
         i = ids[name]
-        lines += [f"[{profile}]", f"aws_access_key_id = {i.access_key_id}",
-                  f"aws_secret_access_key = {i.secret_access_key}", f"region = {region}", ""]
+        lines += [
+            f"[{profile}]",
+            f"aws_access_key_id = {i.access_key_id}",
+            f"aws_secret_access_key = {i.secret_access_key}",
+            f"region = {region}",
+            "",
+        ]
     path.write_text("\n".join(lines), encoding="utf-8")
     path.chmod(0o600)
 
@@ -143,15 +193,21 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
     import boto3
 
     admin = ids["admin"]
-    session = boto3.Session(aws_access_key_id=admin.access_key_id, aws_secret_access_key=admin.secret_access_key,
-                            region_name=desc.region)
+    session = boto3.Session(
+        aws_access_key_id=admin.access_key_id, aws_secret_access_key=admin.secret_access_key, region_name=desc.region
+    )
     ddb = session.client("dynamodb", endpoint_url=endpoint)
     t = desc.table
     kwargs: dict[str, Any] = {
         "TableName": t.name,
-        "KeySchema": [{"AttributeName": t.hash_key, "KeyType": "HASH"}, {"AttributeName": t.range_key, "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": t.hash_key, "AttributeType": "S"},
-                                 {"AttributeName": t.range_key, "AttributeType": "S"}],
+        "KeySchema": [
+            {"AttributeName": t.hash_key, "KeyType": "HASH"},
+            {"AttributeName": t.range_key, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": t.hash_key, "AttributeType": "S"},
+            {"AttributeName": t.range_key, "AttributeType": "S"},
+        ],
         "BillingMode": t.billing_mode,
         "SSESpecification": {"Enabled": True},
     }
@@ -160,8 +216,9 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
     ddb.create_table(**kwargs)
     ddb.get_waiter("table_exists").wait(TableName=t.name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
     if t.point_in_time_recovery:
-        ddb.update_continuous_backups(TableName=t.name,
-                                      PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        ddb.update_continuous_backups(
+            TableName=t.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
 
     logs = session.client("logs", endpoint_url=endpoint)
     groups = [(desc.access_log.log_group, desc.access_log.retention_days)]
@@ -175,8 +232,12 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
         iam.create_user(UserName=profile)
         for n, doc in enumerate(ids[name].policies):
             iam.put_user_policy(UserName=profile, PolicyName=f"{profile}-{n}", PolicyDocument=json.dumps(doc))
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     for key, fn in desc.functions.items():
         iam.create_role(RoleName=fn.role_name, AssumeRolePolicyDocument=json.dumps(trust))
         for n, doc in enumerate(ids[f"{key}-role"].policies):
@@ -211,13 +272,14 @@ def provision_search(desc: StackDescription, endpoint: str, ids: dict[str, Ident
         raise RuntimeError(f"creating index {index}: {r.status_code} {r.text[:300]}")
     for start in range(0, len(docs), 1000):
         lines = []
-        for n, doc in enumerate(docs[start:start + 1000], start):
+        for n, doc in enumerate(docs[start : start + 1000], start):
             doc_id = str(doc.get("id", n))
             lines.append(json.dumps({"index": {"_index": index, "_id": doc_id}}))
             lines.append(json.dumps({k: v for k, v in doc.items() if k != "id"}))
         body = ("\n".join(lines) + "\n").encode()
-        r = requests.post(f"{endpoint}/_bulk", data=body, auth=auth, timeout=60,
-                          headers={"Content-Type": "application/x-ndjson"})
+        r = requests.post(
+            f"{endpoint}/_bulk", data=body, auth=auth, timeout=60, headers={"Content-Type": "application/x-ndjson"}
+        )
         if r.status_code != 200 or r.json().get("errors"):
             raise RuntimeError(f"loading corpus: {r.status_code} {r.text[:300]}")
     requests.post(f"{endpoint}/{index}/_refresh", auth=auth, timeout=30)

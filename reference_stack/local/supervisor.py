@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,14 +37,24 @@ from loadcheck.state import ACCOUNT_ID, PROFILES, read_stack_json, write_identit
 from reference_stack.local import provision
 
 SERVICES = ("aws", "search", "lambda", "gateway")
-_MODULES = {"aws": "reference_stack.local.aws", "search": "reference_stack.local.search",
-            "lambda": "reference_stack.local.lambda_", "gateway": "reference_stack.local.gateway"}
+_MODULES = {
+    "aws": "reference_stack.local.aws",
+    "search": "reference_stack.local.search",
+    "lambda": "reference_stack.local.lambda_",
+    "gateway": "reference_stack.local.gateway",
+}
 # Which service owns which fault (docs/internals.md).
 FAULT_OWNERS = {
-    "drop-writes": "aws", "phantom-writes": "aws", "ddb-latency": "aws",
-    "lambda-error": "lambda", "lambda-timeout": "lambda",
-    "drop-access-logs": "gateway", "blank-access-log-field": "gateway", "throttle-status": "gateway",
-    "log-delay": "gateway", "allow-denied": "gateway",
+    "drop-writes": "aws",
+    "phantom-writes": "aws",
+    "ddb-latency": "aws",
+    "lambda-error": "lambda",
+    "lambda-timeout": "lambda",
+    "drop-access-logs": "gateway",
+    "blank-access-log-field": "gateway",
+    "throttle-status": "gateway",
+    "log-delay": "gateway",
+    "allow-denied": "gateway",
 }
 READY_TIMEOUT_S = 60.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,8 +87,9 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def _admin_request(url: str, method: str = "GET", body: Any = None, ca: str | None = None,
-                   timeout: float = 5.0) -> tuple[int, Any]:
+def _admin_request(
+    url: str, method: str = "GET", body: Any = None, ca: str | None = None, timeout: float = 5.0
+) -> tuple[int, Any]:
     import requests
 
     verify: bool | str = ca if (ca and url.startswith("https")) else True
@@ -103,8 +115,11 @@ def parse_faults(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> 
         pairs = []
         for item in items:
             if "=" not in item:
-                raise ConfigError(f"fault {item!r} is not NAME=VALUE", value=item,
-                                  hint=f"e.g. --fault drop-writes=0.05; known faults: {', '.join(sorted(FAULT_OWNERS))}")
+                raise ConfigError(
+                    f"fault {item!r} is not NAME=VALUE",
+                    value=item,
+                    hint=f"e.g. --fault drop-writes=0.05; known faults: {', '.join(sorted(FAULT_OWNERS))}",
+                )
             name, _, raw = item.partition("=")
             value: Any = raw
             with contextlib.suppress(ValueError):
@@ -113,8 +128,9 @@ def parse_faults(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> 
     out = {}
     for name, value in pairs:
         if name not in FAULT_OWNERS:
-            raise ConfigError(f"unknown fault {name!r}", value=name,
-                              hint=f"known faults: {', '.join(sorted(FAULT_OWNERS))}")
+            raise ConfigError(
+                f"unknown fault {name!r}", value=name, hint=f"known faults: {', '.join(sorted(FAULT_OWNERS))}"
+            )
         out[name] = value
     return out
 
@@ -125,8 +141,16 @@ def parse_faults(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> 
 class Supervisor:
     """Owns the service processes of one state directory."""
 
-    def __init__(self, *, state_dir: Path, description: StackDescription, ports: dict[str, int] | None = None,
-                 faults: dict[str, Any] | None = None, burst_start: str = "full", progress: Progress = _noop) -> None:
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        description: StackDescription,
+        ports: dict[str, int] | None = None,
+        faults: dict[str, Any] | None = None,
+        burst_start: str = "full",
+        progress: Progress = _noop,
+    ) -> None:
         self.state_dir = state_dir
         self.desc = description
         self.ports = {s: 0 for s in SERVICES} | (ports or {})
@@ -145,6 +169,9 @@ class Supervisor:
         (sd / "logs").mkdir(exist_ok=True)
         for stale in (sd / "services").glob("*.ready"):
             stale.unlink()
+        # moto's state lives only in its process, so every start is a fresh account: the search
+        # index must start empty too, or provisioning would find the previous run's index.
+        shutil.rmtree(sd / "search-data", ignore_errors=True)
         desc = self.desc
         api_id = provision.new_api_id()
         default_host = f"{api_id}.execute-api.{desc.region}.amazonaws.com"
@@ -154,22 +181,37 @@ class Supervisor:
         credentials_file = sd / "credentials"
         provision.write_credentials_file(credentials_file, ids, desc.region)
         tls = provision.write_tls(sd, desc.domain_name, default_host)
-        common = {"host": "127.0.0.1", "parent_pid": os.getpid(), "region": desc.region,
-                  "account_id": ACCOUNT_ID, "identities_file": str(identities_file), "log_level": "INFO"}
+        common = {
+            "host": "127.0.0.1",
+            "parent_pid": os.getpid(),
+            "region": desc.region,
+            "account_id": ACCOUNT_ID,
+            "identities_file": str(identities_file),
+            "log_level": "INFO",
+        }
         faults_for = {s: {k: v for k, v in self.faults.items() if FAULT_OWNERS[k] == s} for s in SERVICES}
 
         self.progress("starting aws (moto + DynamoDB capacity governor)")
-        aws_url = self._start("aws", common | {"burst_start": self.burst_start, "metrics_interval_s": 60,
-                                                "faults": faults_for["aws"]})
+        aws_url = self._start(
+            "aws", common | {"burst_start": self.burst_start, "metrics_interval_s": 60, "faults": faults_for["aws"]}
+        )
         provision.provision_aws(desc, aws_url, ids, api_id)
-        self.progress(f"  table {desc.table.name} ({desc.table.billing_mode} {desc.table.read_capacity} RCU / "
-                      f"{desc.table.write_capacity} WCU), log groups and IAM principals created")
+        self.progress(
+            f"  table {desc.table.name} ({desc.table.billing_mode} {desc.table.read_capacity} RCU / "
+            f"{desc.table.write_capacity} WCU), log groups and IAM principals created"
+        )
 
         self.progress("starting search (OpenSearch-compatible, tantivy)")
-        search_url = self._start("search", common | {
-            "domain_arn": desc.search_domain_arn(ACCOUNT_ID),
-            "access_policy": provision.search_access_policy(desc, ids),
-            "data_dir": str(sd / "search-data"), "faults": {}})
+        search_url = self._start(
+            "search",
+            common
+            | {
+                "domain_arn": desc.search_domain_arn(ACCOUNT_ID),
+                "access_policy": provision.search_access_policy(desc, ids),
+                "data_dir": str(sd / "search-data"),
+                "faults": {},
+            },
+        )
         n = provision.provision_search(desc, search_url, ids)
         self.progress(f"  index {desc.search.index}: {n} documents")
 
@@ -182,49 +224,98 @@ class Supervisor:
             if key == "search":
                 env["SEARCH_ENDPOINT"] = search_url
                 env["SEARCH_INDEX"] = desc.search.index
-            functions[fn.name] = {"key": key, "handler": fn.handler, "task_root": str(HANDLERS_DIR),
-                                  "memory_mb": fn.memory_mb, "timeout_s": fn.timeout_s,
-                                  "reserved_concurrency": fn.reserved_concurrency, "environment": env,
-                                  "role_identity": f"{key}-role", "log_group": fn.log_group}
-        lambda_url = self._start("lambda", common | {"aws_endpoint_url": aws_url, "python": sys.executable,
-                                                      "functions": functions, "faults": faults_for["lambda"]})
+            functions[fn.name] = {
+                "key": key,
+                "handler": fn.handler,
+                "task_root": str(HANDLERS_DIR),
+                "memory_mb": fn.memory_mb,
+                "timeout_s": fn.timeout_s,
+                "reserved_concurrency": fn.reserved_concurrency,
+                "environment": env,
+                "role_identity": f"{key}-role",
+                "log_group": fn.log_group,
+            }
+        lambda_url = self._start(
+            "lambda",
+            common
+            | {
+                "aws_endpoint_url": aws_url,
+                "python": sys.executable,
+                "functions": functions,
+                "faults": faults_for["lambda"],
+            },
+        )
 
         self.progress("starting gateway (HTTP API on the custom domain, TLS 1.2+)")
         gw_cfg = common | {
-            "api_id": api_id, "domain": desc.domain_name, "cert_file": tls["cert"], "key_file": tls["key"],
-            "ca_file": tls["ca"], "default_endpoint_host": default_host,
+            "api_id": api_id,
+            "domain": desc.domain_name,
+            "cert_file": tls["cert"],
+            "key_file": tls["key"],
+            "ca_file": tls["ca"],
+            "default_endpoint_host": default_host,
             "disable_execute_api_endpoint": desc.disable_execute_api_endpoint,
             "routes": {rk: desc.function_for_route(rk).name for rk in desc.routes},
-            "lambda_endpoint": lambda_url, "aws_endpoint_url": aws_url,
+            "lambda_endpoint": lambda_url,
+            "aws_endpoint_url": aws_url,
             "throttle": {"rate_limit": desc.throttle.rate_limit, "burst_limit": desc.throttle.burst_limit},
-            "route_throttle": {rk: {"rate_limit": t.rate_limit, "burst_limit": t.burst_limit}
-                               for rk, t in desc.route_throttle.items()},
-            "cors": {"allow_origins": list(desc.cors.allow_origins), "allow_methods": list(desc.cors.allow_methods),
-                     "allow_headers": list(desc.cors.allow_headers), "expose_headers": list(desc.cors.expose_headers),
-                     "max_age": desc.cors.max_age, "allow_credentials": desc.cors.allow_credentials},
-            "access_log": {"log_group": desc.access_log.log_group, "format": desc.access_log.format,
-                           "batch_interval_s": 1.0, "delivery_delay_s": 0.0},
-            "payload_limit_bytes": desc.payload_limit_bytes, "integration_timeout_s": desc.integration_timeout_s,
+            "route_throttle": {
+                rk: {"rate_limit": t.rate_limit, "burst_limit": t.burst_limit} for rk, t in desc.route_throttle.items()
+            },
+            "cors": {
+                "allow_origins": list(desc.cors.allow_origins),
+                "allow_methods": list(desc.cors.allow_methods),
+                "allow_headers": list(desc.cors.allow_headers),
+                "expose_headers": list(desc.cors.expose_headers),
+                "max_age": desc.cors.max_age,
+                "allow_credentials": desc.cors.allow_credentials,
+            },
+            "access_log": {
+                "log_group": desc.access_log.log_group,
+                "format": desc.access_log.format,
+                "batch_interval_s": 1.0,
+                "delivery_delay_s": 0.0,
+            },
+            "payload_limit_bytes": desc.payload_limit_bytes,
+            "integration_timeout_s": desc.integration_timeout_s,
             "faults": faults_for["gateway"],
         }
         gw_url = self._start("gateway", gw_cfg, ca=tls["ca"])
         gw_port = int(gw_url.rsplit(":", 1)[1])
 
         self.stack = {
-            "version": 1, "loadcheck_version": __version__, "state_dir": str(sd),
-            "region": desc.region, "account_id": ACCOUNT_ID, "api_id": api_id,
-            "aws_endpoint_url": aws_url, "search_endpoint": search_url, "search_index": desc.search.index,
-            "table_name": desc.table.name, "access_log_group": desc.access_log.log_group,
+            "version": 1,
+            "loadcheck_version": __version__,
+            "state_dir": str(sd),
+            "region": desc.region,
+            "account_id": ACCOUNT_ID,
+            "api_id": api_id,
+            "aws_endpoint_url": aws_url,
+            "search_endpoint": search_url,
+            "search_index": desc.search.index,
+            "table_name": desc.table.name,
+            "access_log_group": desc.access_log.log_group,
             "lambda_log_groups": {k: fn.log_group for k, fn in desc.functions.items()},
             "function_names": {k: fn.name for k, fn in desc.functions.items()},
-            "credentials_file": str(credentials_file), "identities_file": str(identities_file),
-            "profiles": dict(PROFILES), "ca_bundle": tls["ca"], "domain": desc.domain_name,
+            "credentials_file": str(credentials_file),
+            "identities_file": str(identities_file),
+            "profiles": dict(PROFILES),
+            "ca_bundle": tls["ca"],
+            "domain": desc.domain_name,
             "default_endpoint_host": default_host,
-            "gateway": {"host": desc.domain_name, "port": gw_port, "address": "127.0.0.1",
-                        "url": f"https://{desc.domain_name}:{gw_port}"},
-            "lambda_endpoint": lambda_url, "routes": list(desc.routes), "description": desc.path,
+            "gateway": {
+                "host": desc.domain_name,
+                "port": gw_port,
+                "address": "127.0.0.1",
+                "url": f"https://{desc.domain_name}:{gw_port}",
+            },
+            "lambda_endpoint": lambda_url,
+            "routes": list(desc.routes),
+            "description": desc.path,
             "services": {name: {"url": self.urls[name], "pid": p.pid} for name, p in self.procs.items()},
-            "supervisor_pid": os.getpid(), "started_at": time.time(), "faults": self.faults,
+            "supervisor_pid": os.getpid(),
+            "started_at": time.time(),
+            "faults": self.faults,
         }
         write_json_atomic(sd / "stack.json", self.stack)
         return self.stack
@@ -233,24 +324,34 @@ class Supervisor:
         sd = self.state_dir
         ready = sd / "services" / f"{name}.ready"
         cfg_path = sd / "services" / f"{name}.json"
-        write_json_atomic(cfg_path, config | {"service": name, "port": self.ports.get(name, 0),
-                                              "ready_file": str(ready)}, mode=0o600)
+        write_json_atomic(
+            cfg_path, config | {"service": name, "port": self.ports.get(name, 0), "ready_file": str(ready)}, mode=0o600
+        )
         log = open(sd / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         env = os.environ.copy()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE"):
             env.pop(var, None)  # services use identities.json, never the user's AWS profile
-        proc = subprocess.Popen([sys.executable, "-m", _MODULES[name], "--config", str(cfg_path)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=str(REPO_ROOT), env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", _MODULES[name], "--config", str(cfg_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(REPO_ROOT),
+            env=env,
+            start_new_session=True,
+        )
         log.close()
         self.procs[name] = proc
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise StackError(f"service {name} exited with status {proc.returncode} while starting",
-                                 value=name, hint=f"see {sd / 'logs' / (name + '.log')}:\n{_tail(sd / 'logs' / (name + '.log'))}")
+                raise StackError(
+                    f"service {name} exited with status {proc.returncode} while starting",
+                    value=name,
+                    hint=f"see {sd / 'logs' / (name + '.log')}:\n{_tail(sd / 'logs' / (name + '.log'))}",
+                )
             if ready.is_file():
                 try:
                     port = int(json.loads(ready.read_text())["port"])
@@ -264,8 +365,11 @@ class Supervisor:
                             self.urls[name] = url
                             return url
             time.sleep(0.05)
-        raise StackError(f"service {name} did not become healthy within {READY_TIMEOUT_S:.0f} s", value=name,
-                         hint=f"see {sd / 'logs' / (name + '.log')}")
+        raise StackError(
+            f"service {name} did not become healthy within {READY_TIMEOUT_S:.0f} s",
+            value=name,
+            hint=f"see {sd / 'logs' / (name + '.log')}",
+        )
 
     def check_children(self) -> str | None:
         """Name of a service that died, if any."""
@@ -335,17 +439,28 @@ def _cleanup_stale(state_dir: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def run_foreground(state_dir: Path, *, description: str | None = None, ports: dict[str, int] | None = None,
-                   faults: dict[str, Any] | None = None, burst_start: str = "full", progress: Progress = _noop,
-                   on_ready: Callable[[dict[str, Any]], None] | None = None) -> int:
+def run_foreground(
+    state_dir: Path,
+    *,
+    description: str | None = None,
+    ports: dict[str, int] | None = None,
+    faults: dict[str, Any] | None = None,
+    burst_start: str = "full",
+    progress: Progress = _noop,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
     """Start the stack and supervise it until SIGINT/SIGTERM or a service dies. Returns an exit status."""
     if running_stack(state_dir):
-        raise StackAlreadyRunning(f"a local stack already runs for {state_dir}", value=str(state_dir),
-                                  hint="use it (`loadcheck stack status`), or stop it with `loadcheck stack down`")
+        raise StackAlreadyRunning(
+            f"a local stack already runs for {state_dir}",
+            value=str(state_dir),
+            hint="use it (`loadcheck stack status`), or stop it with `loadcheck stack down`",
+        )
     _cleanup_stale(state_dir)
     desc = load_description(description)
-    sup = Supervisor(state_dir=state_dir, description=desc, ports=ports, faults=faults, burst_start=burst_start,
-                     progress=progress)
+    sup = Supervisor(
+        state_dir=state_dir, description=desc, ports=ports, faults=faults, burst_start=burst_start, progress=progress
+    )
     stopping = {"flag": False}
 
     def _handler(signum: int, _frame: object) -> None:
@@ -365,7 +480,9 @@ def run_foreground(state_dir: Path, *, description: str | None = None, ports: di
         while not stopping["flag"]:
             dead = sup.check_children()
             if dead:
-                progress(f"service {dead} exited unexpectedly; stopping the stack (see {state_dir / 'logs' / (dead + '.log')})")
+                progress(
+                    f"service {dead} exited unexpectedly; stopping the stack (see {state_dir / 'logs' / (dead + '.log')})"
+                )
                 status = 1
                 break
             time.sleep(0.2)
@@ -377,20 +494,37 @@ def run_foreground(state_dir: Path, *, description: str | None = None, ports: di
     return status
 
 
-def start_detached(state_dir: Path, *, description: str | None = None, ports: dict[str, int] | None = None,
-                   faults: dict[str, Any] | None = None, burst_start: str = "full", progress: Progress = _noop,
-                   timeout_s: float = 180.0) -> dict[str, Any]:
+def start_detached(
+    state_dir: Path,
+    *,
+    description: str | None = None,
+    ports: dict[str, int] | None = None,
+    faults: dict[str, Any] | None = None,
+    burst_start: str = "full",
+    progress: Progress = _noop,
+    timeout_s: float = 180.0,
+) -> dict[str, Any]:
     """Start a supervisor daemon and return stack.json once every service is healthy."""
     if running_stack(state_dir):
-        raise StackAlreadyRunning(f"a local stack already runs for {state_dir}", value=str(state_dir),
-                                  hint="use it (`loadcheck stack status`), or stop it with `loadcheck stack down`")
+        raise StackAlreadyRunning(
+            f"a local stack already runs for {state_dir}",
+            value=str(state_dir),
+            hint="use it (`loadcheck stack status`), or stop it with `loadcheck stack down`",
+        )
     _cleanup_stale(state_dir)
     load_description(description)  # fail fast, in the caller's terminal, on a bad description
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
     (state_dir / "supervisor.error").unlink(missing_ok=True)
-    args = [sys.executable, "-m", "reference_stack.local.supervisor", "--state-dir", str(state_dir),
-            "--burst-start", burst_start]
+    args = [
+        sys.executable,
+        "-m",
+        "reference_stack.local.supervisor",
+        "--state-dir",
+        str(state_dir),
+        "--burst-start",
+        burst_start,
+    ]
     if description:
         args += ["--description", str(description)]
     for name, port in (ports or {}).items():
@@ -400,8 +534,15 @@ def start_detached(state_dir: Path, *, description: str | None = None, ports: di
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     log = open(state_dir / "logs" / "supervisor.log", "ab")  # noqa: SIM115 - owned by the daemon
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            cwd=str(REPO_ROOT), env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=str(REPO_ROOT),
+        env=env,
+        start_new_session=True,
+    )
     log.close()
     deadline = time.monotonic() + timeout_s
     seen = 0
@@ -417,13 +558,19 @@ def start_detached(state_dir: Path, *, description: str | None = None, ports: di
         if proc.poll() is not None:
             err = state_dir / "supervisor.error"
             detail = err.read_text() if err.is_file() else _tail(state_dir / "logs" / "supervisor.log")
-            raise StackError(f"the local stack failed to start: {detail}", value=str(state_dir),
-                             hint=f"logs are in {state_dir / 'logs'}")
+            raise StackError(
+                f"the local stack failed to start: {detail}",
+                value=str(state_dir),
+                hint=f"logs are in {state_dir / 'logs'}",
+            )
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         proc.send_signal(signal.SIGTERM)
-    raise StackError(f"the local stack did not become healthy within {timeout_s:.0f} s", value=str(state_dir),
-                     hint=f"logs are in {state_dir / 'logs'}")
+    raise StackError(
+        f"the local stack did not become healthy within {timeout_s:.0f} s",
+        value=str(state_dir),
+        hint=f"logs are in {state_dir / 'logs'}",
+    )
 
 
 def stop_stack(state_dir: Path, *, timeout_s: float = 30.0) -> bool:
@@ -447,8 +594,9 @@ def stop_stack(state_dir: Path, *, timeout_s: float = 30.0) -> bool:
     return True
 
 
-def ensure_stack(state_dir: Path, *, faults: dict[str, Any] | None = None, progress: Progress = _noop,
-                 description: str | None = None) -> tuple[dict[str, Any], bool]:
+def ensure_stack(
+    state_dir: Path, *, faults: dict[str, Any] | None = None, progress: Progress = _noop, description: str | None = None
+) -> tuple[dict[str, Any], bool]:
     """The running stack of ``state_dir`` (setting ``faults``), or a new detached one; (stack, started_by_us)."""
     stack = running_stack(state_dir)
     if stack:
@@ -461,8 +609,11 @@ def ensure_stack(state_dir: Path, *, faults: dict[str, Any] | None = None, progr
 def _require(state_dir: Path) -> dict[str, Any]:
     stack = running_stack(state_dir)
     if not stack:
-        raise StackNotRunning(f"no local stack runs for {state_dir}", value=str(state_dir),
-                              hint="start one with `loadcheck stack up --detach`")
+        raise StackNotRunning(
+            f"no local stack runs for {state_dir}",
+            value=str(state_dir),
+            hint="start one with `loadcheck stack up --detach`",
+        )
     return stack
 
 
@@ -533,9 +684,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     ports = {k: int(v) for k, _, v in (x.partition("=") for x in a.port)}
     try:
-        return run_foreground(Path(a.state_dir), description=a.description, ports=ports,
-                              faults=parse_faults(a.fault), burst_start=a.burst_start,
-                              progress=lambda m: print(m, flush=True))
+        return run_foreground(
+            Path(a.state_dir),
+            description=a.description,
+            ports=ports,
+            faults=parse_faults(a.fault),
+            burst_start=a.burst_start,
+            progress=lambda m: print(m, flush=True),
+        )
     except Exception as exc:  # noqa: BLE001 - the parent reads supervisor.error
         print(f"error: {exc}", flush=True)
         return 1

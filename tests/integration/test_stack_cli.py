@@ -17,8 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 def lc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadcheck", *args], cwd=cwd, text=True, capture_output=True,
-                          timeout=240, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "loadcheck", *args], cwd=cwd, text=True, capture_output=True, timeout=240, check=check
+    )
 
 
 def test_stack_lifecycle(tmp_path: Path) -> None:
@@ -40,7 +41,13 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
         env_out = lc("stack", "env", "--state-dir", str(sd), cwd=tmp_path).stdout
         env = dict(line.removeprefix("export ").split("=", 1) for line in env_out.splitlines())
         env = {k: v.strip("'") for k, v in env.items()}
-        for key in ("AWS_ENDPOINT_URL", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE"):
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_PROFILE",
+            "AWS_DEFAULT_REGION",
+            "AWS_CA_BUNDLE",
+        ):
             assert key in env
         # The exported settings are enough for boto3 to find the provisioned table.
         old = {k: os.environ.get(k) for k in env}
@@ -78,7 +85,16 @@ def test_down_after_a_service_crash_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_bad_port_option_names_the_fix(tmp_path: Path) -> None:
-    r = lc("stack", "up", "--detach", "--port", "gateway=http", "--state-dir", str(tmp_path / "s"), cwd=tmp_path,
-           check=False)
+    r = lc(
+        "stack",
+        "up",
+        "--detach",
+        "--port",
+        "gateway=http",
+        "--state-dir",
+        str(tmp_path / "s"),
+        cwd=tmp_path,
+        check=False,
+    )
     assert r.returncode == 2
     assert "gateway=http" in r.stderr and "SERVICE=PORT" in r.stderr

@@ -21,7 +21,8 @@ def test_reference_description_loads() -> None:
     assert d.functions["events"].name == "loadcheck-events"
     assert d.functions["events"].log_group == "/aws/lambda/loadcheck-events"
     assert d.route_arn("123456789012", "abc123", "GET /events") == (
-        "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/events")
+        "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/events"
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,16 @@ from loadcheck.ledger import LedgerWriter, item_digest, read_ledger
 
 
 def rec(seq: int) -> dict[str, object]:
-    return {"run_id": "r1", "worker": "local", "seq": seq, "t_start_ms": 1.0 + seq, "route": "POST /events",
-            "method": "POST", "status": 201, "latency_ms": 3.5}
+    return {
+        "run_id": "r1",
+        "worker": "local",
+        "seq": seq,
+        "t_start_ms": 1.0 + seq,
+        "route": "POST /events",
+        "method": "POST",
+        "status": 201,
+        "latency_ms": 3.5,
+    }
 
 
 def test_round_trip_and_rotation(tmp_path: Path) -> None:
@@ -37,7 +45,9 @@ def test_line_cut_mid_record_is_skipped(tmp_path: Path) -> None:
     d = tmp_path / "ledger"
     d.mkdir()
     with gzip.open(d / "local-0000.jsonl.gz", "wb") as fh:
-        fh.write(b'{"run_id":"r1","worker":"local","seq":0,"t_start_ms":1,"route":"GET /events","method":"GET","status":200,"latency_ms":1}\n{"run_id":"r1","wor')
+        fh.write(
+            b'{"run_id":"r1","worker":"local","seq":0,"t_start_ms":1,"route":"GET /events","method":"GET","status":200,"latency_ms":1}\n{"run_id":"r1","wor'
+        )
     assert len(list(read_ledger(tmp_path))) == 1
 
 
@@ -45,7 +55,9 @@ def test_corrupt_line_in_the_middle_is_an_error_naming_file_and_line(tmp_path: P
     d = tmp_path / "ledger"
     d.mkdir()
     with gzip.open(d / "local-0000.jsonl.gz", "wb") as fh:
-        fh.write(b'{"run_id":"r1","worker":"local","seq":0,"t_start_ms":1,"route":"GET /events","method":"GET","status":200,"latency_ms":1}\nnot json\n')
+        fh.write(
+            b'{"run_id":"r1","worker":"local","seq":0,"t_start_ms":1,"route":"GET /events","method":"GET","status":200,"latency_ms":1}\nnot json\n'
+        )
     with pytest.raises(LedgerError, match=r"local-0000.jsonl.gz:2"):
         list(read_ledger(tmp_path))
 

@@ -15,19 +15,35 @@ KEYS = {"AKIDEXAMPLE": ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None)}
 HOST = "events.loadcheck.test"
 
 
-def signed(method: str = "GET", path: str = "/events", query: str = "date=2026-01-01", body: bytes = b"",
-           region: str = "us-east-1", service: str = "execute-api", secret: str = KEYS["AKIDEXAMPLE"][0]):  # type: ignore[no-untyped-def]
+def signed(
+    method: str = "GET",
+    path: str = "/events",
+    query: str = "date=2026-01-01",
+    body: bytes = b"",
+    region: str = "us-east-1",
+    service: str = "execute-api",
+    secret: str = KEYS["AKIDEXAMPLE"][0],
+):  # type: ignore[no-untyped-def]
     url = f"https://{HOST}{path}" + (f"?{query}" if query else "")
     req = AWSRequest(method, url, data=body, headers={"Content-Type": "application/json"} if body else {})
     SigV4Auth(BotoCredentials("AKIDEXAMPLE", secret), service, region).add_auth(req)
     headers = [("Host", HOST)] + list(req.headers.items())
-    now = dt.datetime.strptime(req.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    now = dt.datetime.strptime(req.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     return headers, now
 
 
 def check(headers, now, *, method="GET", path="/events", query="date=2026-01-01", body=b""):  # type: ignore[no-untyped-def]
-    return sigv4.verify(method=method, raw_path=path, raw_query=query, headers=headers, body=body,
-                        service="execute-api", region="us-east-1", secret_for=KEYS, now=now)
+    return sigv4.verify(
+        method=method,
+        raw_path=path,
+        raw_query=query,
+        headers=headers,
+        body=body,
+        service="execute-api",
+        region="us-east-1",
+        secret_for=KEYS,
+        now=now,
+    )
 
 
 def test_botocore_signature_verifies() -> None:
@@ -53,8 +69,11 @@ def test_query_encoded_differently_still_verifies() -> None:
     ],
 )
 def test_refusals(change: dict, kind: str) -> None:  # type: ignore[type-arg]
-    h, now = signed(region=change.get("region", "us-east-1"), service=change.get("service", "execute-api"),
-                    secret=change.get("secret", KEYS["AKIDEXAMPLE"][0]))
+    h, now = signed(
+        region=change.get("region", "us-east-1"),
+        service=change.get("service", "execute-api"),
+        secret=change.get("secret", KEYS["AKIDEXAMPLE"][0]),
+    )
     now += change.get("now_shift", dt.timedelta())
     with pytest.raises(sigv4.SigV4Failure) as info:
         check(h, now, body=change.get("body", b""), path=change.get("path", "/events"))
@@ -69,12 +88,21 @@ def test_expired_message_has_aws_form() -> None:
 
 def test_unsigned_and_unknown_key() -> None:
     with pytest.raises(sigv4.SigV4Failure) as info:
-        check([("Host", HOST)], dt.datetime.now(dt.timezone.utc))
+        check([("Host", HOST)], dt.datetime.now(dt.UTC))
     assert info.value.kind == "missing"
     h, now = signed()
     with pytest.raises(sigv4.SigV4Failure) as info:
-        sigv4.verify(method="GET", raw_path="/events", raw_query="date=2026-01-01", headers=h, body=b"",
-                     service="execute-api", region="us-east-1", secret_for={}, now=now)
+        sigv4.verify(
+            method="GET",
+            raw_path="/events",
+            raw_query="date=2026-01-01",
+            headers=h,
+            body=b"",
+            service="execute-api",
+            region="us-east-1",
+            secret_for={},
+            now=now,
+        )
     assert info.value.kind == "unknown_key"
 
 
