@@ -155,7 +155,7 @@ class IdentityStore:
     def __init__(self, path: str) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = (-1, -1, -1)  # never a real stamp: load on first use
         self._by_key: dict[str, Identity] = {}
         self._secrets: dict[str, tuple[str, str | None]] = {}
 
