@@ -46,7 +46,8 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
         seconds = int(len(steps) * step_duration_s)
     writer = LedgerWriter(run_dir / "ledger", "local")
     rec_hist = IntervalRecorder()
-    level = burst_s * wcu
+    cap = max(burst_s * wcu, wcu)  # the bucket holds at least one second of refill
+    level = cap
     last_t = 0.0
     seq = 0
     t = 0.0
@@ -63,7 +64,7 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
         status, error = 200, None
         rec: dict[str, Any] = {}
         if kind == "writes":
-            level = min(burst_s * wcu, level + wcu * (t - last_t))
+            level = min(cap, level + wcu * (t - last_t))
             last_t = t
             item = {"date": "2100-01-01", "time": f"{seq:09d}", "payload": "x" * payload_bytes}
             units = max(1, -(-(4 + 10 + 4 + 9 + 7 + payload_bytes) // 1024))

@@ -1,0 +1,413 @@
+"""Capacity planning: the knee of a step run, the capacity a target rate needs, hot keys, cost.
+
+    analyse_steps(run_dir, slos=..., provisioned_wcu=...) -> [RouteKnee]   from a step run's ledger
+    workload_profile(run_dir) -> Profile                                  item sizes, read kinds, dates
+    needs(profile, target_rate=..., mix=...) -> Needs                     RCU/WCU per second
+    hot_key_warnings(needs) -> [str]
+    plan(...) -> dict                                                     what capacity.json holds
+
+**Knee.** Each step of a ``--shape step`` run holds one arrival rate for ``step_duration_s``.
+For each route, a step is *good* when it had requests, no 429, no error (no status, timeout,
+5xx), its p95 met the route's SLO (when one is given), and, for the route that writes, the
+table did not consume more WCU per second than provisioned: a step above the provisioned rate
+that was not throttled only lived on the burst bucket (up to 300 s of unused capacity,
+aws-behaviour.md §7.3) and cannot be sustained. The knee is the highest step rate such that it
+and every lower step were good (a noisy pass above a failure is not trusted). Requests belong to
+the step in which they were *intended* to be sent (``t_intended_ms``).
+
+**Capacity units** (aws-behaviour.md §7.1, §7.2): a write costs ``ceil(item bytes / 1 KB)`` WCU
+(sizes from the ledger's items, by :mod:`checks.capacity`). ``GET /events?date=`` is a Query of
+one page: ``ceil(page bytes / 4 KB)`` x 0.5 RCU (eventually consistent, rounded once per page).
+An unfiltered ``GET /events`` is a Scan: it costs by the items it *evaluates* (not returns), up
+to ``limit`` items or 1 MB per page, and paging through the table costs its whole size:
+``ceil(table bytes / 4 KB)`` x 0.5 RCU spread over ``ceil(table bytes / 1 MB)`` pages.
+
+**Hot keys.** The table's hash key is ``date``: every event of a day lands on one partition key,
+and one key is limited to 1,000 WCU/s and 3,000 RCU/s whatever the table's capacity (§7.3
+"per-partition hard limits"). The load generator spreads its keys over a few far-future dates;
+production writes today's date, so the planner judges the worst case: all writes on one key.
+
+Recommendations use a target utilisation (default 70 %, the DynamoDB console's default
+auto-scaling target) so the table is not planned to run at its throttling edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from loadcheck.errors import ConfigError
+from loadcheck.ledger import read_ledger
+from reports import schema
+
+WRITE_UNIT = 1024
+READ_UNIT = 4096
+PAGE_BYTES = 1024 * 1024  # Query/Scan read at most 1 MB per page (§7.2)
+KEY_WCU_LIMIT = 1000.0  # per partition key per second (§7.3)
+KEY_RCU_LIMIT = 3000.0
+DEFAULT_LIMIT = 25  # GET /events page size (reference_stack/handlers/events.py LIMIT_DEFAULT)
+DEFAULT_UTILISATION = 0.7
+TABLE_ROUTES = ("GET /events", "POST /events")
+# How the load generator turns a mix kind into routes (locustfiles/eventlog.py: searchers send
+# POST /search one time in five, GET /search otherwise).
+MIX_ROUTES = {"writes": {"POST /events": 1.0}, "reads": {"GET /events": 1.0},
+              "search": {"GET /search": 0.8, "POST /search": 0.2}}
+
+
+# ------------------------------------------------------------------------------------------------
+# Knee
+
+
+@dataclass(kw_only=True)
+class StepResult:
+    rate: float  # the step's arrival rate, all routes
+    requests: int
+    offered_rps: float  # this route's requests per second in the step
+    ok_rps: float  # 2xx per second
+    p95_ms: float | None
+    throttled: int
+    errors: int
+    consumed_wcu_per_s: float | None  # write routes only
+    ok: bool
+    reason: str | None
+
+
+@dataclass(kw_only=True)
+class RouteKnee:
+    route: str
+    slo_p95_ms: float | None
+    steps: list[StepResult]
+    knee_rate: float | None  # None: even the first step failed
+    first_failure: str | None
+
+
+def parse_slo(value: str) -> tuple[str, float]:
+    """``'POST /events=p95:300'`` -> ("POST /events", 300.0)."""
+    route, sep, spec = str(value).rpartition("=")
+    route = " ".join(route.split())
+    kind, _, ms = spec.partition(":")
+    try:
+        limit = float(ms)
+    except ValueError:
+        limit = -1.0
+    if not sep or not route or kind.strip().lower() != "p95" or not limit > 0:
+        raise ConfigError(f"--slo: {value!r} is not ROUTE=p95:MS", value=value,
+                          hint="e.g. --slo 'POST /events=p95:300' (quote it: the route has a space)")
+    return route, limit
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def step_plan(run: dict[str, Any]) -> tuple[list[float], float]:
+    opts = run.get("options") or {}
+    steps, dur = opts.get("steps") or [], opts.get("step_duration_s")
+    if opts.get("shape") != "step" or not steps or not dur:
+        raise ConfigError(f"run {run.get('run_id')} is not a step run (shape {opts.get('shape')!r})", value=opts.get("shape"),
+                          hint="pass a run made with `loadcheck run --shape step --steps 1,2,4,8 --step-duration 20s`, "
+                               "or let `loadcheck capacity` drive one")
+    return [float(s) for s in steps], float(dur)
+
+
+def analyse_steps(run_dir: str | Path, *, slos: dict[str, float] | None = None,
+                  provisioned_wcu: float | None = None, burst_tolerance: float = 1.1) -> list[RouteKnee]:
+    """Per-route step results and knee of a step run (see the module docstring)."""
+    rd = schema.run_dir_of(run_dir)
+    steps, dur = step_plan(schema.read_run(rd))
+    slos = slos or {}
+    from checks.capacity import item_size, write_units
+
+    records = list(read_ledger(rd))
+    if not records:
+        return []
+    origin = min(float(r.get("t_intended_ms") or r["t_start_ms"]) for r in records)
+    cells: dict[str, dict[int, dict[str, Any]]] = defaultdict(lambda: defaultdict(
+        lambda: {"n": 0, "ok": 0, "thr": 0, "err": 0, "lat": [], "wcu": 0.0, "writes": False}))
+    for rec in records:
+        i = int((float(rec.get("t_intended_ms") or rec["t_start_ms"]) - origin) / 1000.0 // dur)
+        if not 0 <= i < len(steps):
+            continue  # a straggler sent after the plan ended
+        c = cells[rec["route"]][i]
+        status = int(rec.get("status") or 0)
+        c["n"] += 1
+        c["lat"].append(float(rec.get("latency_ms") or 0.0))
+        if 200 <= status < 300:
+            c["ok"] += 1
+        elif status == 429:
+            c["thr"] += 1
+        elif rec.get("error") or status == 0 or status >= 500:
+            c["err"] += 1
+        if rec.get("item_key") is not None:
+            c["writes"] = True
+            if 200 <= status < 300 or status == 409:  # a failed conditional write still costs (§7.2)
+                c["wcu"] += write_units(item_size(rec["item"])) if rec.get("item") else 1
+    out = []
+    for route in sorted(cells):
+        slo = slos.get(route)
+        results: list[StepResult] = []
+        for i, rate in enumerate(steps):
+            c = cells[route].get(i)
+            if c is None:
+                results.append(StepResult(rate=rate, requests=0, offered_rps=0.0, ok_rps=0.0, p95_ms=None, throttled=0,
+                                          errors=0, consumed_wcu_per_s=None, ok=False, reason="no requests in this step"))
+                continue
+            p95 = _p95(c["lat"])
+            wcu_s = c["wcu"] / dur if c["writes"] else None
+            reasons = []
+            if c["thr"]:
+                reasons.append(f"{c['thr']} throttled (429)")
+            if c["err"]:
+                reasons.append(f"{c['err']} errors")
+            if slo is not None and p95 is not None and p95 > slo:
+                reasons.append(f"p95 {p95:.0f} ms > SLO {slo:g} ms")
+            if wcu_s is not None and provisioned_wcu and wcu_s > provisioned_wcu * burst_tolerance and not c["thr"]:
+                reasons.append(f"consumed {wcu_s:.2f} WCU/s > provisioned {provisioned_wcu:g}: served from burst, "
+                               "not sustainable")
+            results.append(StepResult(rate=rate, requests=c["n"], offered_rps=round(c["n"] / dur, 3),
+                                      ok_rps=round(c["ok"] / dur, 3), p95_ms=p95, throttled=c["thr"], errors=c["err"],
+                                      consumed_wcu_per_s=None if wcu_s is None else round(wcu_s, 3), ok=not reasons,
+                                      reason="; ".join(reasons) or None))
+        knee, first = None, None
+        for s in results:
+            if not s.ok:
+                first = f"step {s.rate:g} req/s: {s.reason}"
+                break
+            knee = s.rate
+        out.append(RouteKnee(route=route, slo_p95_ms=slo, steps=results, knee_rate=knee, first_failure=first))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Workload profile and needs
+
+
+@dataclass(kw_only=True)
+class Profile:
+    write_item_bytes: float  # mean item size of the run's writes
+    write_wcu: float  # mean WCU per write
+    read_limit: int  # page size of GET /events
+    scan_share: float  # fraction of GET /events without ?date= (Scans)
+    dates_written: int  # distinct hash keys the run wrote
+    source: str
+
+
+def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 120.0) -> Profile:
+    """Item sizes, page size and Scan share from a run's ledger (defaults when none is given)."""
+    if run_dir is None:
+        return Profile(write_item_bytes=default_item_bytes, write_wcu=math.ceil(default_item_bytes / WRITE_UNIT),
+                       read_limit=DEFAULT_LIMIT, scan_share=0.0, dates_written=1, source="defaults (no run)")
+    from checks.capacity import item_size, write_units
+
+    sizes, units, limits, reads, scans, dates = [], [], [], 0, 0, set()
+    for rec in read_ledger(schema.run_dir_of(run_dir)):
+        if rec.get("item_key") is not None and rec.get("item"):
+            s = item_size(rec["item"])
+            sizes.append(s)
+            units.append(write_units(s))
+            dates.add(str(rec["item_key"].get("date")))
+        elif rec.get("route") == "GET /events":
+            reads += 1
+            q = parse_qs(urlsplit(str(rec.get("path") or "")).query)
+            if "date" not in q:
+                scans += 1
+            if q.get("limit"):
+                with contextlib.suppress(ValueError):
+                    limits.append(int(q["limit"][0]))
+    return Profile(
+        write_item_bytes=sum(sizes) / len(sizes) if sizes else default_item_bytes,
+        write_wcu=sum(units) / len(units) if units else math.ceil(default_item_bytes / WRITE_UNIT),
+        read_limit=round(sum(limits) / len(limits)) if limits else DEFAULT_LIMIT,
+        scan_share=scans / reads if reads else 0.0, dates_written=len(dates) or 1,
+        source=f"ledger of {Path(run_dir).name}: {len(sizes)} writes, {reads} reads")
+
+
+def query_page_rcu(items: int, item_bytes: float, *, consistent: bool = False) -> float:
+    """One Query page: the page's bytes summed, rounded up to 4 KB once, half if eventually consistent."""
+    page = min(items * item_bytes, PAGE_BYTES)
+    units = max(1, math.ceil(page / READ_UNIT))
+    return float(units) if consistent else units / 2.0
+
+
+def scan_page_rcu(limit: int, item_bytes: float, *, consistent: bool = False) -> float:
+    """One Scan page evaluates up to ``limit`` items or 1 MB: charged by items evaluated, not returned."""
+    return query_page_rcu(limit, item_bytes, consistent=consistent)
+
+
+def full_scan_rcu(table_items: int, item_bytes: float, *, consistent: bool = False) -> tuple[float, int]:
+    """(RCU, pages) to Scan a whole table of ``table_items`` items."""
+    total = table_items * item_bytes
+    pages = max(1, math.ceil(total / PAGE_BYTES))
+    units = max(1, math.ceil(total / READ_UNIT))
+    return (float(units) if consistent else units / 2.0), pages
+
+
+@dataclass(kw_only=True)
+class Needs:
+    target_rate: float
+    mix: dict[str, int]
+    route_rps: dict[str, float]
+    writes_per_s: float
+    reads_per_s: float
+    wcu_per_s: float
+    rcu_per_s: float
+    query_rcu_per_request: float
+    scan_rcu_per_request: float
+    scan_share: float
+    profile: Profile
+    utilisation: float
+    recommended_wcu: int
+    recommended_rcu: int
+    notes: list[str] = field(default_factory=list)
+
+
+def route_rates(target_rate: float, mix: dict[str, int]) -> dict[str, float]:
+    total = sum(mix.values())
+    if total <= 0:
+        raise ConfigError(f"--mix {mix!r} has no weight", value=mix, hint="e.g. --mix writes=8,reads=1,search=1")
+    out: dict[str, float] = {}
+    for kind, weight in mix.items():
+        for route, share in MIX_ROUTES.get(kind, {}).items():
+            out[route] = out.get(route, 0.0) + target_rate * weight / total * share
+    return out
+
+
+def needs(profile: Profile, *, target_rate: float, mix: dict[str, int], utilisation: float = DEFAULT_UTILISATION,
+          table_items: int | None = None) -> Needs:
+    if not target_rate > 0:
+        raise ConfigError(f"--target-rate: {target_rate!r} must be above 0", value=target_rate, hint="e.g. --target-rate 50")
+    if not 0 < utilisation <= 1:
+        raise ConfigError(f"--utilisation: {utilisation!r} is outside (0, 1]", value=utilisation, hint="e.g. --utilisation 0.7")
+    rates = route_rates(target_rate, mix)
+    writes = rates.get("POST /events", 0.0)
+    reads = rates.get("GET /events", 0.0)
+    q_rcu = query_page_rcu(profile.read_limit, profile.write_item_bytes)
+    s_rcu = scan_page_rcu(profile.read_limit, profile.write_item_bytes)
+    wcu = writes * profile.write_wcu
+    rcu = reads * ((1 - profile.scan_share) * q_rcu + profile.scan_share * s_rcu)
+    notes = [f"writes: {profile.write_item_bytes:.0f} B per item on average -> {profile.write_wcu:g} WCU each (1 KB units)",
+             f"reads: a Query page of {profile.read_limit} items costs {q_rcu:g} RCU (4 KB units, eventually consistent)"]
+    if profile.scan_share:
+        notes.append(f"{100 * profile.scan_share:.0f}% of GET /events had no ?date=: each is a Scan page costing "
+                     f"{s_rcu:g} RCU for the {profile.read_limit} items it evaluates")
+    if table_items:
+        full, pages = full_scan_rcu(table_items, profile.write_item_bytes)
+        notes.append(f"an unfiltered client paging through {table_items:,} items reads {pages} page(s) of <= 1 MB "
+                     f"and costs {full:,.1f} RCU: Scan charges every item evaluated")
+    return Needs(target_rate=target_rate, mix=dict(mix), route_rps=rates, writes_per_s=writes, reads_per_s=reads,
+                 wcu_per_s=wcu, rcu_per_s=rcu, query_rcu_per_request=q_rcu, scan_rcu_per_request=s_rcu,
+                 scan_share=profile.scan_share, profile=profile, utilisation=utilisation,
+                 recommended_wcu=max(1, math.ceil(wcu / utilisation)), recommended_rcu=max(1, math.ceil(rcu / utilisation)),
+                 notes=notes)
+
+
+def hot_key_warnings(n: Needs) -> list[str]:
+    """Per-key limits (§7.3) under the production key pattern: one ``date`` per day takes everything."""
+    out = []
+    if n.wcu_per_s > KEY_WCU_LIMIT:
+        out.append(f"hot key: {n.wcu_per_s:,.0f} WCU/s of writes all land on today's `date` key, above the "
+                   f"{KEY_WCU_LIMIT:,.0f} WCU/s one partition key can take whatever the table's capacity; "
+                   "shard the hash key (e.g. date#N) or choose a higher-cardinality key")
+    query_rcu = n.reads_per_s * (1 - n.scan_share) * n.query_rcu_per_request
+    if query_rcu > KEY_RCU_LIMIT:
+        out.append(f"hot key: {query_rcu:,.0f} RCU/s of Queries on one `date` key, above the {KEY_RCU_LIMIT:,.0f} "
+                   "RCU/s one partition key can serve; cache reads or shard the key")
+    if n.profile.dates_written > 1:
+        out.append(f"note: the measured run spread its writes over {n.profile.dates_written} dates; production "
+                   "writes today's date, so the figures above assume a single key")
+    return out
+
+
+def knees_to_dict(knees: list[RouteKnee]) -> list[dict[str, Any]]:
+    return [asdict(k) for k in knees]
+
+
+# ------------------------------------------------------------------------------------------------
+# The plan (capacity.json)
+
+PLAN_VERSION = 1
+
+
+def _lambda_inputs(rates: dict[str, float], run_dir: Path | None) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
+    """Invocations/s, billed seconds (p50 of the run's routes, else 0.1 s) and memory per function."""
+    from loadcheck.description import load_description
+    from reports.data import route_summaries
+
+    desc = load_description()
+    p50: dict[str, float] = {}
+    if run_dir is not None:
+        for r in route_summaries(run_dir):
+            if r.latency_ms.get("p50") is not None:
+                p50[r.route] = float(r.latency_ms["p50"]) / 1000.0
+    inv: dict[str, float] = defaultdict(float)
+    secs: dict[str, list[float]] = defaultdict(list)
+    for route, rps in rates.items():
+        fn = desc.routes.get(route)
+        if fn is None:
+            continue
+        inv[fn] += rps
+        secs[fn].append(p50.get(route, 0.1))
+    memory = {k: f.memory_mb for k, f in desc.functions.items()}
+    return dict(inv), {k: max(v) for k, v in secs.items()}, memory
+
+
+def build_plan(*, run_dir: str | Path | None, knees: list[RouteKnee], target_rate: float, mix: dict[str, int],
+               region: str, prices_path: str | Path | None = None, utilisation: float = DEFAULT_UTILISATION,
+               table_items: int | None = None, provisioned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
+    from reports.costs import load_prices, monthly_costs
+
+    rd = schema.run_dir_of(run_dir) if run_dir is not None else None
+    profile = workload_profile(rd)
+    n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
+    prices = load_prices(prices_path, region)
+    inv, secs, mem = _lambda_inputs(n.route_rps, rd)
+    cost = monthly_costs(prices=prices, wcu=n.recommended_wcu, rcu=n.recommended_rcu, wcu_per_s=n.wcu_per_s,
+                         rcu_per_s=n.rcu_per_s, requests_per_s=target_rate, lambda_invocations_per_s=inv,
+                         lambda_seconds=secs, lambda_memory_mb=mem)
+    warnings = hot_key_warnings(n)
+    prov = provisioned or {}
+    if prov.get("billing_mode") == "PROVISIONED" and prov.get("wcu") is not None and n.wcu_per_s > float(prov["wcu"]):
+        warnings.insert(0, f"the table is provisioned with {prov['wcu']:g} WCU; {target_rate:g} req/s needs "
+                           f"{n.wcu_per_s:.2f} WCU/s: it would throttle once its 300 s burst is spent")
+    rows = [
+        ["target rate", f"{target_rate:g} req/s (" + ", ".join(f"{r} {v:.2f}/s" for r, v in sorted(n.route_rps.items())) + ")"],
+        ["writes", f"{n.writes_per_s:.2f}/s x {profile.write_wcu:g} WCU = {n.wcu_per_s:.2f} WCU/s"],
+        ["reads", f"{n.reads_per_s:.2f}/s -> {n.rcu_per_s:.2f} RCU/s"],
+        ["recommended provisioned", f"{n.recommended_wcu} WCU, {n.recommended_rcu} RCU "
+                                    f"({100 * utilisation:.0f}% target utilisation)"],
+        ["cheaper table mode at this rate", cost["cheaper_table_mode"]],
+        ["inputs", profile.source],
+    ] + [["capacity rule", note] for note in n.notes]
+    knee_text = ", ".join(f"{k.route} {k.knee_rate:g} req/s" if k.knee_rate is not None else f"{k.route} none"
+                          for k in knees)
+    summary = (f"Knee per route (highest good step): {knee_text or 'no step run analysed'}. "
+               f"For {target_rate:g} req/s: {n.wcu_per_s:.2f} WCU/s and {n.rcu_per_s:.2f} RCU/s; provision "
+               f"{n.recommended_wcu} WCU / {n.recommended_rcu} RCU, or on demand "
+               f"({cost['cheaper_table_mode']} is cheaper; {region}, prices as of {cost['as_of']}).")
+    return {
+        "version": PLAN_VERSION, "run_id": rd.name if rd else None, "summary": summary, "routes": knees_to_dict(knees),
+        "provisioned": prov,
+        "recommendation": {"target_rate": target_rate, "mix": mix, "rows": rows, "warnings": warnings, "cost": cost,
+                           "needs": asdict(n)},
+    }
+
+
+def provisioned_of(run_dir: Path | None) -> dict[str, Any]:
+    """The table's capacity: the throttling check's DescribeTable figures, else the stack description."""
+    from reports.data import _table_capacity
+
+    results = schema.read_results(run_dir) if run_dir is not None else None
+    wcu, mode = _table_capacity(results)
+    from loadcheck.description import load_description
+
+    table = load_description().table
+    return {"wcu": wcu, "rcu": float(table.read_capacity), "billing_mode": mode, "table": table.name}
