@@ -78,9 +78,20 @@ from loadcheck.description import StackDescription, load_description
 from loadcheck.state import ACCOUNT_ID
 
 __all__ = [
-    "EventLogTable", "InvalidBody", "LambdaContext", "ParsedResponse", "body_is_text", "check_v2_response",
-    "create_eventlog_table", "event_items", "eventlog_table", "http_api_v2_event", "http_api_v2_events", "invalid_event_bodies",
-    "lambda_context", "mocked_eventlog_table",
+    "EventLogTable",
+    "InvalidBody",
+    "LambdaContext",
+    "ParsedResponse",
+    "body_is_text",
+    "check_v2_response",
+    "create_eventlog_table",
+    "event_items",
+    "eventlog_table",
+    "http_api_v2_event",
+    "http_api_v2_events",
+    "invalid_event_bodies",
+    "lambda_context",
+    "mocked_eventlog_table",
 ]
 
 # The EventLog item contract; reference_stack/openapi.yaml and handlers/events.py say the same
@@ -114,9 +125,13 @@ def _strategy(value: Any, default: SearchStrategy[Any]) -> SearchStrategy[Any]:
 # Payload 2.0 events
 
 _TOKEN = st.text(alphabet=string.ascii_lowercase + string.digits + "-", min_size=1, max_size=12).filter(
-    lambda s: s[0] != "-")
-_HEADER_VALUE = st.text(alphabet=string.ascii_letters + string.digits + " -_.;=/", min_size=1, max_size=30).map(
-    str.strip).filter(bool)
+    lambda s: s[0] != "-"
+)
+_HEADER_VALUE = (
+    st.text(alphabet=string.ascii_letters + string.digits + " -_.;=/", min_size=1, max_size=30)
+    .map(str.strip)
+    .filter(bool)
+)
 _QUERY_TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), min_size=0, max_size=12)
 
 
@@ -130,10 +145,18 @@ def _default_body() -> SearchStrategy[Any]:
 
 
 def _content_types() -> SearchStrategy[str | None]:
-    return st.sampled_from([
-        "application/json", "application/json; charset=utf-8", "text/plain", "application/xml",
-        "application/octet-stream", "application/x-www-form-urlencoded", "image/png", None,
-    ])
+    return st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "application/xml",
+            "application/octet-stream",
+            "application/x-www-form-urlencoded",
+            "image/png",
+            None,
+        ]
+    )
 
 
 def _request_ids() -> SearchStrategy[str]:
@@ -148,8 +171,15 @@ def _api_ids() -> SearchStrategy[str]:
 def _identity(access_key: str, user: str) -> dict[str, Any]:
     """``requestContext.authorizer.iam`` for an IAM user (aws-behaviour.md §3.1)."""
     user_id = "AIDA" + access_key[4:]
-    return {"accessKey": access_key, "accountId": ACCOUNT_ID, "callerId": user_id, "cognitoIdentity": None,
-            "principalOrgId": None, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}", "userId": user_id}
+    return {
+        "accessKey": access_key,
+        "accountId": ACCOUNT_ID,
+        "callerId": user_id,
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}",
+        "userId": user_id,
+    }
 
 
 def _identities() -> SearchStrategy[dict[str, Any]]:
@@ -172,14 +202,26 @@ def _encode_body(body: Any, content_type: str | None) -> tuple[str | None, bool,
     return base64.b64encode(raw).decode("ascii"), True, len(raw)
 
 
-def http_api_v2_event(method: str, path: str, body: Any = None, *, content_type: str | None = None,
-                      query: Mapping[str, list[str]] | None = None, headers: Mapping[str, list[str]] | None = None,
-                      cookies: list[str] | None = None, route_key: str | None = None,
-                      domain_name: str = "events.loadcheck.test", stage: str = "$default",
-                      when: _dt.datetime | None = None, request_id: str = "Mc7UVioPPHcEKPA=",
-                      api_id: str = "a1b2c3d4e5", identity: dict[str, Any] | None = None,
-                      source_ip: str = "127.0.0.1", user_agent: str = "python-requests/2.32",
-                      empty_as_null: bool = True) -> dict[str, Any]:
+def http_api_v2_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    content_type: str | None = None,
+    query: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, list[str]] | None = None,
+    cookies: list[str] | None = None,
+    route_key: str | None = None,
+    domain_name: str = "events.loadcheck.test",
+    stage: str = "$default",
+    when: _dt.datetime | None = None,
+    request_id: str = "Mc7UVioPPHcEKPA=",
+    api_id: str = "a1b2c3d4e5",
+    identity: dict[str, Any] | None = None,
+    source_ip: str = "127.0.0.1",
+    user_agent: str = "python-requests/2.32",
+    empty_as_null: bool = True,
+) -> dict[str, Any]:
     """One payload-2.0 event, built the way API Gateway builds it (see the module docstring).
 
     ``body`` may be ``None``, ``str``, ``bytes`` or a ``dict``/``list`` (sent as JSON; the
@@ -196,9 +238,13 @@ def http_api_v2_event(method: str, path: str, body: Any = None, *, content_type:
     body_field, is_b64, length = _encode_body(body, content_type)
     raw_query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, vs in query.items() for v in vs)
     hdrs: dict[str, str] = {
-        "host": domain_name, "user-agent": user_agent, "x-amz-date": when.strftime("%Y%m%dT%H%M%SZ"),
+        "host": domain_name,
+        "user-agent": user_agent,
+        "x-amz-date": when.strftime("%Y%m%dT%H%M%SZ"),
         "x-amzn-trace-id": f"Root=1-{int(when.timestamp()):08x}-{request_id.encode().hex()[:24]:0<24}",
-        "x-forwarded-for": source_ip, "x-forwarded-port": "443", "x-forwarded-proto": "https",
+        "x-forwarded-for": source_ip,
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
     }
     if content_type is not None:
         hdrs["content-type"] = content_type
@@ -209,14 +255,29 @@ def http_api_v2_event(method: str, path: str, body: Any = None, *, content_type:
     if cookies:
         hdrs["cookie"] = "; ".join(cookies)
     event: dict[str, Any] = {
-        "version": "2.0", "routeKey": rk, "rawPath": path, "rawQueryString": raw_query, "headers": hdrs,
+        "version": "2.0",
+        "routeKey": rk,
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": hdrs,
         "requestContext": {
-            "accountId": ACCOUNT_ID, "apiId": api_id, "authorizer": {"iam": identity},
-            "domainName": domain_name, "domainPrefix": domain_name.split(".", 1)[0],
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": user_agent},
-            "requestId": request_id, "routeKey": rk, "stage": stage,
-            "time": when.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(when.timestamp() * 1000),
+            "accountId": ACCOUNT_ID,
+            "apiId": api_id,
+            "authorizer": {"iam": identity},
+            "domainName": domain_name,
+            "domainPrefix": domain_name.split(".", 1)[0],
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": user_agent,
+            },
+            "requestId": request_id,
+            "routeKey": rk,
+            "stage": stage,
+            "time": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(when.timestamp() * 1000),
         },
         "isBase64Encoded": is_b64,
     }
@@ -235,10 +296,20 @@ def http_api_v2_event(method: str, path: str, body: Any = None, *, content_type:
 
 
 @st.composite
-def http_api_v2_events(draw: st.DrawFn, method: Any = _UNSET, path: Any = _UNSET, body: Any = _UNSET, *,
-                       content_type: Any = _UNSET, query: Any = _UNSET, headers: Any = _UNSET,
-                       cookies: Any = _UNSET, route_key: Any = _UNSET, domain_name: Any = _UNSET,
-                       stage: str = "$default") -> dict[str, Any]:
+def http_api_v2_events(
+    draw: st.DrawFn,
+    method: Any = _UNSET,
+    path: Any = _UNSET,
+    body: Any = _UNSET,
+    *,
+    content_type: Any = _UNSET,
+    query: Any = _UNSET,
+    headers: Any = _UNSET,
+    cookies: Any = _UNSET,
+    route_key: Any = _UNSET,
+    domain_name: Any = _UNSET,
+    stage: str = "$default",
+) -> dict[str, Any]:
     """Payload-2.0 events as an HTTP API with IAM authorization sends them to a Lambda.
 
     Every argument is a value or a strategy; see :func:`http_api_v2_event` for their meaning.
@@ -247,25 +318,56 @@ def http_api_v2_events(draw: st.DrawFn, method: Any = _UNSET, path: Any = _UNSET
     m = draw(_strategy(method, st.sampled_from(METHODS[:5])))
     p = draw(_strategy(path, st.sampled_from(["/events", "/search"])))
     b = draw(_strategy(body, st.none() if m in ("GET", "HEAD", "OPTIONS") else _default_body()))
-    default_ct = st.none() if b is None else (st.just("application/json") if isinstance(b, (dict, list))
-                                              else _content_types())
-    when = draw(st.datetimes(min_value=_dt.datetime(2020, 1, 1), max_value=_dt.datetime(2035, 12, 31),
-                             timezones=st.just(_dt.UTC)))
+    default_ct = (
+        st.none() if b is None else (st.just("application/json") if isinstance(b, (dict, list)) else _content_types())
+    )
+    when = draw(
+        st.datetimes(
+            min_value=_dt.datetime(2020, 1, 1), max_value=_dt.datetime(2035, 12, 31), timezones=st.just(_dt.UTC)
+        )
+    )
     return http_api_v2_event(
-        m, p, b,
+        m,
+        p,
+        b,
         content_type=draw(_strategy(content_type, default_ct)),
-        query=draw(_strategy(query, st.dictionaries(
-            st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=8),
-            st.lists(_QUERY_TEXT, min_size=1, max_size=2), max_size=3))),
-        headers=draw(_strategy(headers, st.dictionaries(
-            _TOKEN.map(lambda s: "x-" + s), st.lists(_HEADER_VALUE, min_size=1, max_size=2), max_size=2))),
-        cookies=draw(_strategy(cookies, st.lists(
-            st.builds("{}={}".format, _TOKEN, st.text(alphabet=string.ascii_letters + string.digits, max_size=10)),
-            max_size=2))),
+        query=draw(
+            _strategy(
+                query,
+                st.dictionaries(
+                    st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=8),
+                    st.lists(_QUERY_TEXT, min_size=1, max_size=2),
+                    max_size=3,
+                ),
+            )
+        ),
+        headers=draw(
+            _strategy(
+                headers,
+                st.dictionaries(
+                    _TOKEN.map(lambda s: "x-" + s), st.lists(_HEADER_VALUE, min_size=1, max_size=2), max_size=2
+                ),
+            )
+        ),
+        cookies=draw(
+            _strategy(
+                cookies,
+                st.lists(
+                    st.builds(
+                        "{}={}".format, _TOKEN, st.text(alphabet=string.ascii_letters + string.digits, max_size=10)
+                    ),
+                    max_size=2,
+                ),
+            )
+        ),
         route_key=draw(_strategy(route_key, st.just(f"{m} {p}"))),
         domain_name=draw(_strategy(domain_name, st.just("events.loadcheck.test"))),
-        stage=stage, when=when, request_id=draw(_request_ids()), api_id=draw(_api_ids()),
-        identity=draw(_identities()), source_ip=draw(st.ip_addresses(v=4).map(str)),
+        stage=stage,
+        when=when,
+        request_id=draw(_request_ids()),
+        api_id=draw(_api_ids()),
+        identity=draw(_identities()),
+        source_ip=draw(st.ip_addresses(v=4).map(str)),
         user_agent=draw(st.sampled_from(["locust/2.43", "python-requests/2.32", "curl/8.5.0", "aws-cli/2.17"])),
         empty_as_null=draw(st.booleans()),  # null or absent: both occur, see the module docstring
     )
@@ -278,16 +380,26 @@ _ITEM_TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size
 
 
 def _times() -> SearchStrategy[str]:
-    return st.builds("{:02d}:{:02d}:{:02d}.{:03d}".format, st.integers(0, 23), st.integers(0, 59),
-                     st.integers(0, 59), st.integers(0, 999))
+    return st.builds(
+        "{:02d}:{:02d}:{:02d}.{:03d}".format,
+        st.integers(0, 23),
+        st.integers(0, 59),
+        st.integers(0, 59),
+        st.integers(0, 999),
+    )
 
 
 def event_items(*, dates: SearchStrategy[_dt.date] | None = None) -> SearchStrategy[dict[str, str]]:
     """Valid EventLog items: ``date`` YYYY-MM-DD, ``time`` HH:MM:SS.mmm, ``userId``, ``eventType``."""
     date_st = dates if dates is not None else st.dates(_dt.date(1970, 1, 1), _dt.date(2099, 12, 31))
-    return st.fixed_dictionaries({
-        "date": date_st.map(_dt.date.isoformat), "time": _times(), "userId": _ITEM_TEXT, "eventType": _ITEM_TEXT,
-    })
+    return st.fixed_dictionaries(
+        {
+            "date": date_st.map(_dt.date.isoformat),
+            "time": _times(),
+            "userId": _ITEM_TEXT,
+            "eventType": _ITEM_TEXT,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -306,7 +418,9 @@ def _dump(obj: Any) -> bytes:
 
 def _bad_dates() -> SearchStrategy[str]:
     impossible = st.sampled_from(["2023-02-29", "2024-02-30", "2023-13-01", "2023-00-10", "2023-04-31", "0000-01-01"])
-    shaped_wrong = st.sampled_from(["2023-1-01", "20230101", "2023/01/01", "01-02-2023", " 2023-01-01", "2023-01-01T00:00"])
+    shaped_wrong = st.sampled_from(
+        ["2023-1-01", "20230101", "2023/01/01", "01-02-2023", " 2023-01-01", "2023-01-01T00:00"]
+    )
     return impossible | shaped_wrong | st.text(max_size=12).filter(lambda s: not _looks_like_date(s))
 
 
@@ -318,22 +432,55 @@ def _looks_like_date(s: str) -> bool:
 
 
 def _bad_times() -> SearchStrategy[str]:
-    fixed = st.sampled_from(["24:00:00.000", "12:60:00.000", "12:00:60.000", "12:00:00", "12:00:00.1234",
-                             "12:00:00,123", "1:00:00.000", "12:00:00.12"])
-    return fixed | st.text(max_size=12).filter(lambda s: not (len(s) == 12 and s[2] == ":" and s[5] == ":" and s[8] == "."))
+    fixed = st.sampled_from(
+        [
+            "24:00:00.000",
+            "12:60:00.000",
+            "12:00:60.000",
+            "12:00:00",
+            "12:00:00.1234",
+            "12:00:00,123",
+            "1:00:00.000",
+            "12:00:00.12",
+        ]
+    )
+    return fixed | st.text(max_size=12).filter(
+        lambda s: not (len(s) == 12 and s[2] == ":" and s[5] == ":" and s[8] == ".")
+    )
 
 
 def _non_strings() -> SearchStrategy[Any]:
-    return st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )
 
 
 @st.composite
 def invalid_event_bodies(draw: st.DrawFn) -> InvalidBody:
     """POST /events bodies that break exactly one rule, with the field the error must name."""
     item = draw(event_items())
-    kind = draw(st.sampled_from(["missing", "unknown", "type", "date", "time", "empty", "long", "not-object",
-                                 "not-json", "duplicate", "too-large"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "missing",
+                "unknown",
+                "type",
+                "date",
+                "time",
+                "empty",
+                "long",
+                "not-object",
+                "not-json",
+                "duplicate",
+                "too-large",
+            ]
+        )
+    )
     name = draw(st.sampled_from(EVENT_FIELDS))
     if kind == "missing":
         del item[name]
@@ -357,13 +504,15 @@ def invalid_event_bodies(draw: st.DrawFn) -> InvalidBody:
         value: Any = draw(st.one_of(st.lists(st.integers(), max_size=3), st.text(max_size=5), st.integers(), st.none()))
         return InvalidBody(_dump(value), None, "body is not a JSON object")
     if kind == "not-json":
-        raw = draw(st.sampled_from([b"{", b"not json", b"{'date': '2024-01-01'}", b"\xff\xfe", b"",
-                                    b'{"date": NaN}', b"[1,]"]))
+        raw = draw(
+            st.sampled_from([b"{", b"not json", b"{'date': '2024-01-01'}", b"\xff\xfe", b"", b'{"date": NaN}', b"[1,]"])
+        )
         return InvalidBody(raw, None, "body is not JSON")
     if kind == "duplicate":
         text = _dump(item).decode()
-        return InvalidBody(text[:-1].encode() + f', "{name}": {json.dumps(item[name])}}}'.encode(), name,
-                           f"{name} appears twice")
+        return InvalidBody(
+            text[:-1].encode() + f', "{name}": {json.dumps(item[name])}}}'.encode(), name, f"{name} appears twice"
+        )
     padding = " " * (MAX_BODY_BYTES + 1 - len(_dump(item)))
     return InvalidBody(_dump(item) + padding.encode(), None, "body over 16 KB", 413)
 
@@ -383,13 +532,15 @@ def check_v2_response(resp: Any) -> ParsedResponse:
     """Assert ``resp`` is a well-formed payload-2.0 response with a JSON body; return it parsed."""
     assert isinstance(resp, dict), f"the handler returned {type(resp).__name__}, expected a dict"
     status = resp.get("statusCode")
-    assert isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599, \
+    assert isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599, (
         f"statusCode {status!r} is not an HTTP status"
+    )
     headers = resp.get("headers") or {}
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()), f"headers {headers!r}"
     lower = {k.lower(): v for k, v in headers.items()}
-    assert lower.get("content-type", "").split(";")[0].strip() == "application/json", \
+    assert lower.get("content-type", "").split(";")[0].strip() == "application/json", (
         f"content-type {lower.get('content-type')!r}, expected application/json"
+    )
     body = resp.get("body")
     assert isinstance(body, str), f"body {body!r} is not a string"
     raw = base64.b64decode(body) if resp.get("isBase64Encoded") else body.encode("utf-8")
@@ -438,15 +589,21 @@ def create_eventlog_table(client: Any, description: StackDescription | None = No
     spec = (description or load_description()).table
     kwargs: dict[str, Any] = {
         "TableName": spec.name,
-        "KeySchema": [{"AttributeName": spec.hash_key, "KeyType": "HASH"},
-                      {"AttributeName": spec.range_key, "KeyType": "RANGE"}],
-        "AttributeDefinitions": [{"AttributeName": spec.hash_key, "AttributeType": "S"},
-                                 {"AttributeName": spec.range_key, "AttributeType": "S"}],
+        "KeySchema": [
+            {"AttributeName": spec.hash_key, "KeyType": "HASH"},
+            {"AttributeName": spec.range_key, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": spec.hash_key, "AttributeType": "S"},
+            {"AttributeName": spec.range_key, "AttributeType": "S"},
+        ],
         "BillingMode": spec.billing_mode,
     }
     if spec.billing_mode == "PROVISIONED":
-        kwargs["ProvisionedThroughput"] = {"ReadCapacityUnits": spec.read_capacity,
-                                           "WriteCapacityUnits": spec.write_capacity}
+        kwargs["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": spec.read_capacity,
+            "WriteCapacityUnits": spec.write_capacity,
+        }
     client.create_table(**kwargs)
     client.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 0.01, "MaxAttempts": 50})
     return spec.name
@@ -463,8 +620,11 @@ def mocked_eventlog_table(description: StackDescription | None = None) -> Iterat
     from moto import mock_aws  # imported here: moto is slow to import and only fixtures need it
 
     desc = description or load_description()
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB",
-                                                              "AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+    }
     env.update({"TABLE_NAME": desc.table.name, "AWS_REGION": desc.region, "AWS_DEFAULT_REGION": desc.region})
     with mock.patch.dict(os.environ, env, clear=True), mock_aws():
         client = boto3.client("dynamodb", region_name=desc.region)

@@ -50,7 +50,9 @@ def popularity(term: str) -> int:
 def terms() -> list[tuple[str, str]]:
     """(term, category) pairs in a fixed order, without duplicates."""
     out: list[tuple[str, str]] = []
-    out += [(k, "python-keyword") for k in sorted(set(keyword.kwlist) | set(keyword.softkwlist)) if not k.startswith("_")]
+    out += [
+        (k, "python-keyword") for k in sorted(set(keyword.kwlist) | set(keyword.softkwlist)) if not k.startswith("_")
+    ]
     out += [(n, "python-builtin") for n in sorted(dir(builtins)) if not n.startswith("_")]
     out += [(m, "python-module") for m in sorted(sys.stdlib_module_names) if not m.startswith("_")]
     out += [(s.phrase.lower(), "http-status") for s in sorted(http.HTTPStatus, key=int)]
@@ -70,8 +72,11 @@ def terms() -> list[tuple[str, str]]:
 
 def render() -> tuple[str, str]:
     lines = [
-        json.dumps({"id": f"t{n:05d}", "term": term, "popularity": popularity(term), "category": category},
-                   ensure_ascii=False, separators=(",", ":"))
+        json.dumps(
+            {"id": f"t{n:05d}", "term": term, "popularity": popularity(term), "category": category},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
         for n, (term, category) in enumerate(terms(), 1)
     ]
     meta = {
@@ -79,8 +84,13 @@ def render() -> tuple[str, str]:
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "unicodedata": unicodedata.unidata_version,
         "sha256": hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest(),
-        "sources": ["keyword", "builtins", "sys.stdlib_module_names", "http.HTTPStatus",
-                    *(f"unicodedata {label} U+{low:04X}..U+{high:04X}" for low, high, label in UNICODE_BLOCKS)],
+        "sources": [
+            "keyword",
+            "builtins",
+            "sys.stdlib_module_names",
+            "http.HTTPStatus",
+            *(f"unicodedata {label} U+{low:04X}..U+{high:04X}" for low, high, label in UNICODE_BLOCKS),
+        ],
     }
     return "\n".join(lines) + "\n", json.dumps(meta, indent=2) + "\n"
 
@@ -89,7 +99,9 @@ def main(argv: list[str]) -> int:
     corpus, meta = render()
     if "--check" in argv:
         same = CORPUS.read_text(encoding="utf-8") == corpus and META.read_text(encoding="utf-8") == meta
-        print("corpus is up to date" if same else "corpus differs: run make_corpus.py with the Python in corpus.meta.json")
+        print(
+            "corpus is up to date" if same else "corpus differs: run make_corpus.py with the Python in corpus.meta.json"
+        )
         return 0 if same else 1
     CORPUS.write_text(corpus, encoding="utf-8")
     META.write_text(meta, encoding="utf-8")

@@ -114,16 +114,24 @@ def require_json_content_type(event: dict[str, Any]) -> None:
     """415 unless the request says ``application/json`` (optionally ``; charset=utf-8``)."""
     value = header(event, "content-type")
     if value is None:
-        raise HttpError(415, "content-type header is missing; send the body as JSON with content-type: application/json")
+        raise HttpError(
+            415, "content-type header is missing; send the body as JSON with content-type: application/json"
+        )
     media, _, params = value.partition(";")
     if media.strip().lower() != JSON_TYPE:
-        raise HttpError(415, f"content-type {value.strip()!r} is not supported; send the body as JSON with "
-                             "content-type: application/json")
+        raise HttpError(
+            415,
+            f"content-type {value.strip()!r} is not supported; send the body as JSON with "
+            "content-type: application/json",
+        )
     for param in params.split(";"):
         key, _, val = param.strip().partition("=")
         if key.lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
-            raise HttpError(415, f"charset {val.strip()!r} is not supported; encode the body as UTF-8 "
-                                 "(content-type: application/json; charset=utf-8)")
+            raise HttpError(
+                415,
+                f"charset {val.strip()!r} is not supported; encode the body as UTF-8 "
+                "(content-type: application/json; charset=utf-8)",
+            )
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -201,8 +201,9 @@ def parse_limit(raw: str | None) -> int:
     if raw is None:
         return LIMIT_DEFAULT
     if not re.fullmatch(r"[0-9]{1,4}", raw) or not LIMIT_MIN <= int(raw) <= LIMIT_MAX:
-        raise HttpError(400, f"limit: {raw!r} is not a whole number from {LIMIT_MIN} to {LIMIT_MAX}; "
-                             f"e.g. limit={LIMIT_DEFAULT}")
+        raise HttpError(
+            400, f"limit: {raw!r} is not a whole number from {LIMIT_MIN} to {LIMIT_MAX}; e.g. limit={LIMIT_DEFAULT}"
+        )
     return int(raw)
 
 
@@ -215,8 +216,11 @@ def encode_token(last_key: dict[str, Any]) -> str:
 
 def decode_token(token: str) -> dict[str, Any]:
     """The ExclusiveStartKey a ``nextToken`` stands for, or 400."""
-    bad = HttpError(400, "nextToken: not a token this API issued; pass the nextToken of the previous page unchanged, "
-                         "or leave it out to start from the first page")
+    bad = HttpError(
+        400,
+        "nextToken: not a token this API issued; pass the nextToken of the previous page unchanged, "
+        "or leave it out to start from the first page",
+    )
     if len(token) > 4096 or not TOKEN_RE.fullmatch(token):
         raise bad
     try:
@@ -224,8 +228,11 @@ def decode_token(token: str) -> dict[str, Any]:
         key = json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise bad from None
-    if (not isinstance(key, dict) or set(key) != {HASH_KEY, RANGE_KEY}
-            or not all(isinstance(v, str) and v for v in key.values())):
+    if (
+        not isinstance(key, dict)
+        or set(key) != {HASH_KEY, RANGE_KEY}
+        or not all(isinstance(v, str) and v for v in key.values())
+    ):
         raise bad
     return {k: {"S": v} for k, v in key.items()}
 
@@ -238,31 +245,42 @@ def list_events(event: dict[str, Any]) -> dict[str, Any]:
     params = _http.query_params(event)
     unknown = sorted(set(params) - set(QUERY_PARAMS))
     if unknown:
-        raise HttpError(400, f"unknown query parameter {unknown[0]!r}; the allowed parameters are "
-                             f"{', '.join(QUERY_PARAMS)}")
+        raise HttpError(
+            400, f"unknown query parameter {unknown[0]!r}; the allowed parameters are {', '.join(QUERY_PARAMS)}"
+        )
     limit = parse_limit(params.get("limit"))
     date = params.get("date")
     if date is not None:
         check_date(date, "date")
     start = decode_token(params["nextToken"]) if "nextToken" in params else None
     if start is not None and date is not None and start[HASH_KEY]["S"] != date:
-        raise HttpError(400, "nextToken: this token belongs to a page of another date; pass the same date as the "
-                             "request that returned it")
+        raise HttpError(
+            400,
+            "nextToken: this token belongs to a page of another date; pass the same date as the "
+            "request that returned it",
+        )
     kwargs: dict[str, Any] = {"TableName": table_name(), "Limit": limit}
     if start is not None:
         kwargs["ExclusiveStartKey"] = start
     client = get_client()
     try:
         if date is not None:
-            page = client.query(KeyConditionExpression="#d = :d", ExpressionAttributeNames={"#d": HASH_KEY},
-                                ExpressionAttributeValues={":d": {"S": date}}, **kwargs)
+            page = client.query(
+                KeyConditionExpression="#d = :d",
+                ExpressionAttributeNames={"#d": HASH_KEY},
+                ExpressionAttributeValues={":d": {"S": date}},
+                **kwargs,
+            )
         else:
             page = client.scan(**kwargs)
     except ClientError as exc:
         # DynamoDB rejects a start key that does not fit the table or the query; the token was bad.
         if start is not None and exc.response.get("Error", {}).get("Code") == "ValidationException":
-            raise HttpError(400, "nextToken: DynamoDB rejected this token as a start key; pass the nextToken of "
-                                 "the previous page unchanged") from exc
+            raise HttpError(
+                400,
+                "nextToken: DynamoDB rejected this token as a start key; pass the nextToken of "
+                "the previous page unchanged",
+            ) from exc
         raise
     items = [{k: _deserializer.deserialize(v) for k, v in item.items()} for item in page.get("Items", [])]
     last = page.get("LastEvaluatedKey")
@@ -281,8 +299,11 @@ def create_event(event: dict[str, Any]) -> dict[str, Any]:
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise HttpError(409, f"an event with date {item['date']!r} and time {item['time']!r} already exists; "
-                                 "events are never overwritten, send it with another time") from exc
+            raise HttpError(
+                409,
+                f"an event with date {item['date']!r} and time {item['time']!r} already exists; "
+                "events are never overwritten, send it with another time",
+            ) from exc
         raise
     return _http.response(201, item)
 
@@ -296,8 +317,11 @@ def route(event: dict[str, Any]) -> dict[str, Any]:
         return list_events(event)
     if method == "POST":
         return create_event(event)
-    raise HttpError(405, f"method {method or '(none)'} is not allowed on {ROUTE_PATH}; use GET or POST",
-                    headers={"allow": ", ".join(ALLOWED_METHODS)})
+    raise HttpError(
+        405,
+        f"method {method or '(none)'} is not allowed on {ROUTE_PATH}; use GET or POST",
+        headers={"allow": ", ".join(ALLOWED_METHODS)},
+    )
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -311,9 +335,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in THROTTLE_CODES:
             logger.warning("request %s: DynamoDB throttled after retries (%s); answering 429", rid, code)
-            return _http.response(429, {"message": "Too many requests: the table's capacity is exhausted; retry "
-                                                   f"after {RETRY_AFTER_SECONDS} s"},
-                                  {"retry-after": RETRY_AFTER_SECONDS})
+            return _http.response(
+                429,
+                {
+                    "message": "Too many requests: the table's capacity is exhausted; retry "
+                    f"after {RETRY_AFTER_SECONDS} s"
+                },
+                {"retry-after": RETRY_AFTER_SECONDS},
+            )
         logger.exception("request %s: DynamoDB error %s", rid, code or "(no code)")
     except Exception:
         logger.exception("request %s: unexpected error", rid)

@@ -122,8 +122,10 @@ def _frozen_credentials() -> Any:
     if _credentials is None:
         _credentials = botocore.session.Session().get_credentials()
         if _credentials is None:
-            raise RuntimeError("no AWS credentials found for signing OpenSearch requests; the function's role "
-                               "provides them on AWS (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN)")
+            raise RuntimeError(
+                "no AWS credentials found for signing OpenSearch requests; the function's role "
+                "provides them on AWS (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN)"
+            )
     return _credentials.get_frozen_credentials()
 
 
@@ -163,7 +165,9 @@ def call_opensearch(body: dict[str, Any], rid: str) -> tuple[int, Any]:
         payload = json.loads(content)
     except ValueError:
         if status < 300:
-            logger.error("request %s: OpenSearch answered %d with a body that is not JSON: %.500r", rid, status, content)
+            logger.error(
+                "request %s: OpenSearch answered %d with a body that is not JSON: %.500r", rid, status, content
+            )
             raise HttpError(502, BACKEND_UNAVAILABLE) from None
         payload = {"message": content.decode("utf-8", "replace")[:1000]}
     if 300 <= status < 400:
@@ -206,16 +210,22 @@ def _bounded_int(body: dict[str, Any], key: str, high: int) -> None:
 
 def validate_search_body(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise HttpError(400, "body must be a JSON object: an OpenSearch _search body such as "
-                             '{"query": {"match": {"term": "alpha"}}, "size": 10}')
+        raise HttpError(
+            400,
+            "body must be a JSON object: an OpenSearch _search body such as "
+            '{"query": {"match": {"term": "alpha"}}, "size": 10}',
+        )
     unknown = [k for k in body if k not in ALLOWED_KEYS]
     if unknown:
-        raise HttpError(400, f"body: key {unknown[0]!r} is not allowed; the allowed top-level keys are "
-                             f"{', '.join(ALLOWED_KEYS)}")
+        raise HttpError(
+            400, f"body: key {unknown[0]!r} is not allowed; the allowed top-level keys are {', '.join(ALLOWED_KEYS)}"
+        )
     forbidden = find_forbidden(body)
     if forbidden:
-        raise HttpError(400, f"body: {forbidden} is not allowed; scripts ({', '.join(FORBIDDEN_KEYS)}) are "
-                             "refused anywhere in the body")
+        raise HttpError(
+            400,
+            f"body: {forbidden} is not allowed; scripts ({', '.join(FORBIDDEN_KEYS)}) are refused anywhere in the body",
+        )
     _bounded_int(body, "size", POST_SIZE_MAX)
     _bounded_int(body, "from", POST_FROM_MAX)
     return body
@@ -224,18 +234,23 @@ def validate_search_body(body: Any) -> dict[str, Any]:
 def parse_autocomplete(params: dict[str, str]) -> tuple[str, int]:
     unknown = sorted(set(params) - set(QUERY_PARAMS))
     if unknown:
-        raise HttpError(400, f"unknown query parameter {unknown[0]!r}; the allowed parameters are {', '.join(QUERY_PARAMS)}")
+        raise HttpError(
+            400, f"unknown query parameter {unknown[0]!r}; the allowed parameters are {', '.join(QUERY_PARAMS)}"
+        )
     q = params.get("q")
     if q is None or not q.strip():
-        raise HttpError(400, f"q: missing or blank; pass the prefix to complete, {Q_MIN} to {Q_MAX} characters, "
-                             "e.g. ?q=gre")
+        raise HttpError(
+            400, f"q: missing or blank; pass the prefix to complete, {Q_MIN} to {Q_MAX} characters, e.g. ?q=gre"
+        )
     if len(q) > Q_MAX:
         raise HttpError(400, f"q: {len(q)} characters long; expected {Q_MIN} to {Q_MAX} characters")
     raw = params.get("size")
     if raw is None:
         return q, SIZE_DEFAULT
     if not raw.isascii() or not raw.isdigit() or len(raw) > 3 or not SIZE_MIN <= int(raw) <= SIZE_MAX:
-        raise HttpError(400, f"size: {raw!r} is not a whole number from {SIZE_MIN} to {SIZE_MAX}; e.g. size={SIZE_DEFAULT}")
+        raise HttpError(
+            400, f"size: {raw!r} is not a whole number from {SIZE_MIN} to {SIZE_MAX}; e.g. size={SIZE_DEFAULT}"
+        )
     return q, int(raw)
 
 
@@ -245,8 +260,9 @@ def autocomplete_body(q: str, size: int) -> dict[str, Any]:
         "_source": list(SOURCE_FIELDS),
         # operator "and": every word typed must match. The default "or" ranks any term sharing
         # one word ("greek small letter beta" for "greek small letter al") among the suggestions.
-        "query": {"multi_match": {"query": q, "type": "bool_prefix", "operator": "and",
-                                  "fields": list(AUTOCOMPLETE_FIELDS)}},
+        "query": {
+            "multi_match": {"query": q, "type": "bool_prefix", "operator": "and", "fields": list(AUTOCOMPLETE_FIELDS)}
+        },
     }
 
 
@@ -290,8 +306,11 @@ def route(event: dict[str, Any], rid: str) -> dict[str, Any]:
         return autocomplete(event, rid)
     if method == "POST":
         return search(event, rid)
-    raise HttpError(405, f"method {method or '(none)'} is not allowed on {ROUTE_PATH}; use GET or POST",
-                    headers={"allow": ", ".join(ALLOWED_METHODS)})
+    raise HttpError(
+        405,
+        f"method {method or '(none)'} is not allowed on {ROUTE_PATH}; use GET or POST",
+        headers={"allow": ", ".join(ALLOWED_METHODS)},
+    )
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

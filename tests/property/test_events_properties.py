@@ -57,21 +57,36 @@ def get(**query: str) -> Any:
 
 _queries = st.one_of(
     st.just({}),
-    st.fixed_dictionaries({}, optional={"date": st.sampled_from(["2024-05-01", "2024-02-30", "x"]).map(lambda v: [v]),
-                                        "limit": st.sampled_from(["1", "25", "100", "0", "abc", ""]).map(lambda v: [v]),
-                                        "nextToken": st.text(max_size=20).map(lambda v: [v])}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "date": st.sampled_from(["2024-05-01", "2024-02-30", "x"]).map(lambda v: [v]),
+            "limit": st.sampled_from(["1", "25", "100", "0", "abc", ""]).map(lambda v: [v]),
+            "nextToken": st.text(max_size=20).map(lambda v: [v]),
+        },
+    ),
     st.dictionaries(st.text(min_size=1, max_size=6), st.lists(st.text(max_size=6), min_size=1, max_size=2), max_size=2),
 )
-_bodies = st.one_of(st.none(), event_items(), st.binary(max_size=64), st.text(max_size=64),
-                    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5))
+_bodies = st.one_of(
+    st.none(),
+    event_items(),
+    st.binary(max_size=64),
+    st.text(max_size=64),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5),
+)
 
 
-@given(event=http_api_v2_events(
-    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]),
-    path=st.sampled_from(["/events", "/events/", "/search", "/", "/events/x"]),
-    body=_bodies, query=_queries,
-    content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain",
-                                  "application/octet-stream", None])))
+@given(
+    event=http_api_v2_events(
+        method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]),
+        path=st.sampled_from(["/events", "/events/", "/search", "/", "/events/x"]),
+        body=_bodies,
+        query=_queries,
+        content_type=st.sampled_from(
+            ["application/json", "application/json; charset=utf-8", "text/plain", "application/octet-stream", None]
+        ),
+    )
+)
 @example(event=http_api_v2_event("POST", "/events", "\x00", content_type="application/json"))
 @example(event=http_api_v2_event("GET", "/events", query={"limit": ["1", "2"]}))
 @settings(suppress_health_check=[HealthCheck.too_slow])
@@ -83,11 +98,18 @@ def test_any_event_gets_a_well_formed_response_and_never_a_5xx(table: EventLogTa
         assert set(parsed.json) == {"message"} and parsed.json["message"]
 
 
-@given(bad=invalid_event_bodies(), content_type=st.sampled_from(["application/json", "application/json; charset=utf-8"]))
-@example(bad=InvalidBody(b'{"date": "2024-02-30", "time": "00:00:00.000", "userId": "u", "eventType": "e"}',
-                         "date", "not a real date"), content_type="application/json")
+@given(
+    bad=invalid_event_bodies(), content_type=st.sampled_from(["application/json", "application/json; charset=utf-8"])
+)
+@example(
+    bad=InvalidBody(
+        b'{"date": "2024-02-30", "time": "00:00:00.000", "userId": "u", "eventType": "e"}', "date", "not a real date"
+    ),
+    content_type="application/json",
+)
 def test_invalid_bodies_are_refused_naming_the_field_and_leave_the_table_unchanged(
-        table: EventLogTable, bad: InvalidBody, content_type: str) -> None:
+    table: EventLogTable, bad: InvalidBody, content_type: str
+) -> None:
     table.reset()
     assert post(ITEM).status == 201
     before = table.items()
@@ -117,7 +139,8 @@ def test_post_then_get_by_date_returns_the_item(table: EventLogTable, item: dict
 
 @given(first=event_items(), second=event_items())
 def test_duplicate_key_is_409_and_the_original_is_unchanged(
-        table: EventLogTable, first: dict[str, str], second: dict[str, str]) -> None:
+    table: EventLogTable, first: dict[str, str], second: dict[str, str]
+) -> None:
     table.reset()
     clash = {**second, "date": first["date"], "time": first["time"]}
     assert post(first).status == 201
@@ -129,11 +152,15 @@ def test_duplicate_key_is_409_and_the_original_is_unchanged(
 
 @given(item=event_items(), code=st.sampled_from(sorted(events.THROTTLE_CODES)), read=st.booleans())
 def test_throttling_that_survives_retries_is_429_with_retry_after(
-        table: EventLogTable, item: dict[str, str], code: str, read: bool) -> None:
+    table: EventLogTable, item: dict[str, str], code: str, read: bool
+) -> None:
     with Stubber(table.client) as stub:
-        stub.add_client_error("query" if read else "put_item", service_error_code=code,
-                              service_message="The level of configured provisioned throughput for the table was exceeded.",
-                              http_status_code=400)
+        stub.add_client_error(
+            "query" if read else "put_item",
+            service_error_code=code,
+            service_message="The level of configured provisioned throughput for the table was exceeded.",
+            http_status_code=400,
+        )
         parsed = get(date=item["date"]) if read else post(item)
         stub.assert_no_pending_responses()
     assert parsed.status == 429
@@ -219,8 +246,9 @@ def test_the_model_test_can_fail(table: EventLogTable) -> None:
         EventLogMachine.table = table
         run = EventLogMachine.TestCase()
         # no shrinking: we only need to see it fail, not the smallest failure
-        run.settings = settings(run.settings, stateful_step_count=15, max_examples=200, database=None,
-                                phases=[Phase.generate])
+        run.settings = settings(
+            run.settings, stateful_step_count=15, max_examples=200, database=None, phases=[Phase.generate]
+        )
         with pytest.raises(AssertionError):
             run.runTest()
     finally:

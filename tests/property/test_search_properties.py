@@ -80,13 +80,22 @@ def test_autocomplete_requests_carry_a_sigv4_es_signature_that_verifies(sender: 
     parts = urlsplit(req.url)
     body = req.body if isinstance(req.body, bytes) else req.body.encode()
     assert json.loads(body)["query"]["multi_match"]["query"] == q
-    verify(method=req.method, raw_path=parts.path, raw_query=parts.query,
-           headers=[("host", parts.netloc), *req.headers.items()], body=body, service="es", region=REGION,
-           secret_for={KEY: (SECRET, TOKEN)}, now=_dt.datetime.now(_dt.UTC))
+    verify(
+        method=req.method,
+        raw_path=parts.path,
+        raw_query=parts.query,
+        headers=[("host", parts.netloc), *req.headers.items()],
+        body=body,
+        service="es",
+        region=REGION,
+        secret_for={KEY: (SECRET, TOKEN)},
+        now=_dt.datetime.now(_dt.UTC),
+    )
     # and botocore, recomputing the signature over the captured request, gets the same one
     signed = req.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
-    again = AWSRequest(method=req.method, url=req.url, data=body,
-                       headers={k: v for k, v in req.headers.items() if k.lower() in signed})
+    again = AWSRequest(
+        method=req.method, url=req.url, data=body, headers={k: v for k, v in req.headers.items() if k.lower() in signed}
+    )
     again.context["timestamp"] = req.headers["X-Amz-Date"]
     auth = SigV4Auth(Credentials(KEY, SECRET, TOKEN), "es", REGION)
     expected = auth.signature(auth.string_to_sign(again, auth.canonical_request(again)), again)
@@ -98,33 +107,63 @@ def test_autocomplete_requests_carry_a_sigv4_es_signature_that_verifies(sender: 
 
 _scalars = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8)
 _safe_keys = st.text(min_size=1, max_size=10).filter(lambda k: k not in search.FORBIDDEN_KEYS)
-_trees = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_safe_keys, inner, max_size=3),
-                      max_leaves=10)
+_trees = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_safe_keys, inner, max_size=3), max_leaves=10
+)
 
 
 def _allowed_bodies() -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({}, optional={
-        "query": st.dictionaries(_safe_keys, _trees, max_size=2), "size": st.integers(0, search.POST_SIZE_MAX),
-        "from": st.integers(0, search.POST_FROM_MAX), "_source": _trees, "sort": _trees,
-        "suggest": st.dictionaries(_safe_keys, _trees, max_size=2), "track_total_hits": st.booleans(),
-    })
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "query": st.dictionaries(_safe_keys, _trees, max_size=2),
+            "size": st.integers(0, search.POST_SIZE_MAX),
+            "from": st.integers(0, search.POST_FROM_MAX),
+            "_source": _trees,
+            "sort": _trees,
+            "suggest": st.dictionaries(_safe_keys, _trees, max_size=2),
+            "track_total_hits": st.booleans(),
+        },
+    )
 
 
-_with_script = st.deferred(lambda: st.one_of(
-    st.builds(lambda k, v: {k: v}, st.sampled_from(search.FORBIDDEN_KEYS), _trees),
-    st.builds(lambda k, t, extra: {**extra, k: t}, _safe_keys, _with_script, st.dictionaries(_safe_keys, _trees, max_size=2)),
-    st.builds(lambda t, before: [*before, t], _with_script, st.lists(_trees, max_size=2)),
-))
+_with_script = st.deferred(
+    lambda: st.one_of(
+        st.builds(lambda k, v: {k: v}, st.sampled_from(search.FORBIDDEN_KEYS), _trees),
+        st.builds(
+            lambda k, t, extra: {**extra, k: t},
+            _safe_keys,
+            _with_script,
+            st.dictionaries(_safe_keys, _trees, max_size=2),
+        ),
+        st.builds(lambda t, before: [*before, t], _with_script, st.lists(_trees, max_size=2)),
+    )
+)
 
 
 def _disallowed_bodies() -> st.SearchStrategy[Any]:
-    scripted = st.builds(lambda base, key, t: {**base, key: t}, _allowed_bodies(),
-                         st.sampled_from(["query", "suggest", "_source", "sort"]), _with_script)
-    unknown_key = st.builds(lambda base, key, v: {**base, key: v}, _allowed_bodies(),
-                            _safe_keys.filter(lambda k: k not in search.ALLOWED_KEYS), _trees)
-    bad_size = st.builds(lambda base, key, v: {**base, key: v}, _allowed_bodies(), st.sampled_from(["size", "from"]),
-                         st.integers(search.POST_FROM_MAX + 1) | st.integers(max_value=-1) | st.text() | st.booleans()
-                         | st.floats(allow_nan=False))
+    scripted = st.builds(
+        lambda base, key, t: {**base, key: t},
+        _allowed_bodies(),
+        st.sampled_from(["query", "suggest", "_source", "sort"]),
+        _with_script,
+    )
+    unknown_key = st.builds(
+        lambda base, key, v: {**base, key: v},
+        _allowed_bodies(),
+        _safe_keys.filter(lambda k: k not in search.ALLOWED_KEYS),
+        _trees,
+    )
+    bad_size = st.builds(
+        lambda base, key, v: {**base, key: v},
+        _allowed_bodies(),
+        st.sampled_from(["size", "from"]),
+        st.integers(search.POST_FROM_MAX + 1)
+        | st.integers(max_value=-1)
+        | st.text()
+        | st.booleans()
+        | st.floats(allow_nan=False),
+    )
     too_big = st.builds(lambda base, v: {**base, "size": v}, _allowed_bodies(), st.integers(search.POST_SIZE_MAX + 1))
     not_object = st.lists(_trees, max_size=3) | _scalars
     return st.one_of(scripted, unknown_key, bad_size, too_big, not_object)
@@ -144,7 +183,8 @@ def test_disallowed_bodies_never_reach_opensearch(sender: Recorder, body: Any) -
 
 @given(body=_allowed_bodies(), status=st.sampled_from([200, 400, 403, 404, 429]))
 def test_allowed_bodies_are_forwarded_unchanged_and_the_answer_returned_as_is(
-        sender: Recorder, body: dict[str, Any], status: int) -> None:
+    sender: Recorder, body: dict[str, Any], status: int
+) -> None:
     answer = {"status": status, "echo": body}
     rec = _fresh(sender, status, answer)
     parsed = invoke(http_api_v2_event("POST", "/search", body))
@@ -154,8 +194,12 @@ def test_allowed_bodies_are_forwarded_unchanged_and_the_answer_returned_as_is(
     assert (parsed.status, parsed.json) == (status, answer)
 
 
-@given(event=http_api_v2_events(path=st.sampled_from(["/search", "/search/", "/events", "/"]),
-                                method=st.sampled_from(["GET", "POST", "PUT", "DELETE"])))
+@given(
+    event=http_api_v2_events(
+        path=st.sampled_from(["/search", "/search/", "/events", "/"]),
+        method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+    )
+)
 def test_any_event_gets_a_well_formed_response_and_never_a_5xx(sender: Recorder, event: dict[str, Any]) -> None:
     _fresh(sender)
     parsed = invoke(event)

@@ -37,8 +37,9 @@ def test_corpus_is_reproducible_from_the_generator() -> None:
     meta = json.loads((DATA / "corpus.meta.json").read_text(encoding="utf-8"))
     if meta["python"] != f"{sys.version_info.major}.{sys.version_info.minor}":
         pytest.skip(f"the corpus was generated with Python {meta['python']}; module names and Unicode data differ")
-    done = subprocess.run([sys.executable, str(DATA / "make_corpus.py"), "--check"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(DATA / "make_corpus.py"), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -26,8 +26,9 @@ def test_handlers_import_only_the_stdlib_boto3_and_each_other(path: Path) -> Non
         else:
             continue
         for name in names:
-            assert name in sys.stdlib_module_names or name in LAMBDA_RUNTIME_EXTRAS or name in local, \
+            assert name in sys.stdlib_module_names or name in LAMBDA_RUNTIME_EXTRAS or name in local, (
                 f"{path.name} imports {name}, which the Lambda runtime does not have"
+            )
 
 
 def test_handlers_load_as_top_level_modules_from_the_task_root(tmp_path: Path) -> None:
@@ -39,7 +40,8 @@ def test_handlers_load_as_top_level_modules_from_the_task_root(tmp_path: Path) -
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}
     env["PYTHONPATH"] = str(HANDLERS)
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["Not", "Found", "404"]

@@ -33,10 +33,18 @@ def table() -> Iterator[EventLogTable]:
             events.set_client(None)
 
 
-def call(method: str, path: str = "/events", body: Any = None, *, query: dict[str, str] | None = None,
-         content_type: str | None = None, **kw: Any) -> tuple[int, dict[str, str], Any]:
-    event = http_api_v2_event(method, path, body, content_type=content_type,
-                              query={k: [v] for k, v in (query or {}).items()}, **kw)
+def call(
+    method: str,
+    path: str = "/events",
+    body: Any = None,
+    *,
+    query: dict[str, str] | None = None,
+    content_type: str | None = None,
+    **kw: Any,
+) -> tuple[int, dict[str, str], Any]:
+    event = http_api_v2_event(
+        method, path, body, content_type=content_type, query={k: [v] for k, v in (query or {}).items()}, **kw
+    )
     parsed = check_v2_response(events.handler(event, LambdaContext()))
     return parsed.status, parsed.headers, parsed.json
 
@@ -72,8 +80,9 @@ def test_post_accepts_json_with_charset(table: EventLogTable) -> None:
     assert post(ITEM, content_type="application/json; charset=UTF-8")[0] == 201
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None,
-                                          "application/json; charset=latin-1"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", None, "application/json; charset=latin-1"]
+)
 def test_post_other_content_types_are_415(table: EventLogTable, content_type: str | None) -> None:
     status, _, body = post(json.dumps(ITEM), content_type=content_type)
     assert status == 415
@@ -88,18 +97,23 @@ def test_post_over_16kb_is_413(table: EventLogTable) -> None:
     assert "16384" in body["message"]
 
 
-@pytest.mark.parametrize(("change", "field", "expected"), [
-    ({"date": "2023-02-29"}, "date", "real calendar date"),
-    ({"date": "2023-1-01"}, "date", "YYYY-MM-DD"),
-    ({"date": "２０２３-01-01"}, "date", "YYYY-MM-DD"),  # non-ASCII digits are not digits here
-    ({"time": "24:00:00.000"}, "time", "HH:MM:SS.mmm"),
-    ({"time": "12:00:00"}, "time", "HH:MM:SS.mmm"),
-    ({"userId": ""}, "userId", "non-empty"),
-    ({"eventType": "x" * 257}, "eventType", "at most 256"),
-    ({"userId": 7}, "userId", "a number"),
-    ({"extra": "x"}, "extra", "allowed fields"),
-])
-def test_post_bad_field_is_400_naming_it(table: EventLogTable, change: dict[str, Any], field: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        ({"date": "2023-02-29"}, "date", "real calendar date"),
+        ({"date": "2023-1-01"}, "date", "YYYY-MM-DD"),
+        ({"date": "２０２３-01-01"}, "date", "YYYY-MM-DD"),  # non-ASCII digits are not digits here
+        ({"time": "24:00:00.000"}, "time", "HH:MM:SS.mmm"),
+        ({"time": "12:00:00"}, "time", "HH:MM:SS.mmm"),
+        ({"userId": ""}, "userId", "non-empty"),
+        ({"eventType": "x" * 257}, "eventType", "at most 256"),
+        ({"userId": 7}, "userId", "a number"),
+        ({"extra": "x"}, "extra", "allowed fields"),
+    ],
+)
+def test_post_bad_field_is_400_naming_it(
+    table: EventLogTable, change: dict[str, Any], field: str, expected: str
+) -> None:
     status, _, body = post({**ITEM, **change})
     assert status == 400
     assert repr(field) in body["message"] and expected in body["message"]
@@ -118,10 +132,16 @@ def test_post_256_character_strings_are_accepted(table: EventLogTable) -> None:
     assert table.items() == [item]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("", "empty"), ("{", "not valid JSON"), ("[1, 2]", "JSON object"),
-    ('{"date": NaN}', "finite numbers"), ('{"date": "a", "date": "b"}', "more than once"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", "empty"),
+        ("{", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"date": NaN}', "finite numbers"),
+        ('{"date": "a", "date": "b"}', "more than once"),
+    ],
+)
 def test_post_malformed_bodies(table: EventLogTable, raw: str, expected: str) -> None:
     status, _, body = post(raw, content_type="application/json")
     assert status == 400
@@ -183,13 +203,20 @@ def test_get_empty_partition(table: EventLogTable) -> None:
     assert call("GET", query={"date": "1999-01-01"})[2] == {"items": [], "nextToken": None}
 
 
-@pytest.mark.parametrize(("query", "name"), [
-    ({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "ten"}, "limit"), ({"limit": "-1"}, "limit"),
-    ({"date": "2024-13-01"}, "date"), ({"nextToken": "!!"}, "nextToken"),
-    ({"nextToken": base64.urlsafe_b64encode(b'{"date": 1}').decode()}, "nextToken"),
-    ({"nextToken": base64.urlsafe_b64encode(b"[]").decode()}, "nextToken"),
-    ({"data": "2024-05-01"}, "'data'"),
-])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"date": "2024-13-01"}, "date"),
+        ({"nextToken": "!!"}, "nextToken"),
+        ({"nextToken": base64.urlsafe_b64encode(b'{"date": 1}').decode()}, "nextToken"),
+        ({"nextToken": base64.urlsafe_b64encode(b"[]").decode()}, "nextToken"),
+        ({"data": "2024-05-01"}, "'data'"),
+    ],
+)
 def test_get_bad_parameters_are_400_naming_them(table: EventLogTable, query: dict[str, str], name: str) -> None:
     status, _, body = call("GET", query=query)
     assert status == 400
@@ -227,17 +254,24 @@ def test_throttling_after_retries_is_429_with_retry_after(table: EventLogTable, 
 
 def test_throttled_read_is_429(table: EventLogTable) -> None:
     with Stubber(table.client) as stub:
-        stub.add_client_error("query", service_error_code="ProvisionedThroughputExceededException", http_status_code=400)
+        stub.add_client_error(
+            "query", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+        )
         status, headers, _ = call("GET", query={"date": "2024-05-01"})
     assert (status, headers["retry-after"]) == (429, "1")
 
 
 def test_unexpected_error_is_500_without_internals_and_logged_with_request_id(
-        table: EventLogTable, caplog: pytest.LogCaptureFixture) -> None:
+    table: EventLogTable, caplog: pytest.LogCaptureFixture
+) -> None:
     ctx = LambdaContext(aws_request_id="req-1234")
     with Stubber(table.client) as stub, caplog.at_level(logging.ERROR, logger="events"):
-        stub.add_client_error("put_item", service_error_code="ResourceNotFoundException",
-                              service_message="Requested resource not found: secret-table-name", http_status_code=400)
+        stub.add_client_error(
+            "put_item",
+            service_error_code="ResourceNotFoundException",
+            service_message="Requested resource not found: secret-table-name",
+            http_status_code=400,
+        )
         event = http_api_v2_event("POST", "/events", ITEM)
         parsed = check_v2_response(events.handler(event, ctx))
     assert parsed.status == 500
@@ -245,8 +279,9 @@ def test_unexpected_error_is_500_without_internals_and_logged_with_request_id(
     assert any("req-1234" in r.getMessage() for r in caplog.records)
 
 
-def test_missing_table_name_is_500_and_logged(table: EventLogTable, monkeypatch: pytest.MonkeyPatch,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_table_name_is_500_and_logged(
+    table: EventLogTable, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("TABLE_NAME")
     with caplog.at_level(logging.ERROR, logger="events"):
         status, _, body = post(ITEM)

@@ -25,12 +25,24 @@ from reference_stack.handlers import search
 from reference_stack.testing import LambdaContext, check_v2_response, http_api_v2_event
 
 KEY, SECRET, TOKEN = "AKIASEARCHROLE000001", "search-secret", "session-token-1"
-HITS = {"took": 2, "timed_out": False, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-        "hits": {"total": {"value": 2, "relation": "eq"}, "max_score": 3.5, "hits": [
-            {"_index": "terms", "_id": "1", "_score": 3.5,
-             "_source": {"term": "greek small letter alpha", "popularity": 90, "category": "unicode"}},
+HITS = {
+    "took": 2,
+    "timed_out": False,
+    "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+    "hits": {
+        "total": {"value": 2, "relation": "eq"},
+        "max_score": 3.5,
+        "hits": [
+            {
+                "_index": "terms",
+                "_id": "1",
+                "_score": 3.5,
+                "_source": {"term": "greek small letter alpha", "popularity": 90, "category": "unicode"},
+            },
             {"_index": "terms", "_id": "2", "_score": 1.25, "_source": {"term": "greek capital letter alpha"}},
-        ]}}
+        ],
+    },
+}
 
 
 @dataclass
@@ -75,10 +87,17 @@ def install(answer: Callable[[Any], FakeResponse]) -> Recorder:
     return rec
 
 
-def call(method: str, path: str = "/search", body: Any = None, *, query: dict[str, str] | None = None,
-         content_type: str | None = None) -> tuple[int, dict[str, str], Any]:
-    event = http_api_v2_event(method, path, body, content_type=content_type,
-                              query={k: [v] for k, v in (query or {}).items()})
+def call(
+    method: str,
+    path: str = "/search",
+    body: Any = None,
+    *,
+    query: dict[str, str] | None = None,
+    content_type: str | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    event = http_api_v2_event(
+        method, path, body, content_type=content_type, query={k: [v] for k, v in (query or {}).items()}
+    )
     parsed = check_v2_response(search.handler(event, LambdaContext(function_name="loadcheck-search")))
     return parsed.status, parsed.headers, parsed.json
 
@@ -88,26 +107,42 @@ def verify_es(prepared: Any) -> None:
     parts = urlsplit(prepared.url)
     headers = [("host", parts.netloc)] + list(prepared.headers.items())
     body = prepared.body if isinstance(prepared.body, bytes) else (prepared.body or "").encode()
-    verify(method=prepared.method, raw_path=parts.path, raw_query=parts.query, headers=headers, body=body,
-           service="es", region="us-east-1", secret_for={KEY: (SECRET, TOKEN)},
-           now=_dt.datetime.now(_dt.UTC))
+    verify(
+        method=prepared.method,
+        raw_path=parts.path,
+        raw_query=parts.query,
+        headers=headers,
+        body=body,
+        service="es",
+        region="us-east-1",
+        secret_for={KEY: (SECRET, TOKEN)},
+        now=_dt.datetime.now(_dt.UTC),
+    )
 
 
 def test_autocomplete_sends_signed_bool_prefix_query_and_maps_hits(env: None) -> None:
     rec = install(reply(200, HITS))
     status, _, body = call("GET", query={"q": "letter alp", "size": "2"})
     assert status == 200
-    assert body == {"suggestions": [
-        {"term": "greek small letter alpha", "score": 3.5, "popularity": 90, "category": "unicode"},
-        {"term": "greek capital letter alpha", "score": 1.25},
-    ]}
+    assert body == {
+        "suggestions": [
+            {"term": "greek small letter alpha", "score": 3.5, "popularity": 90, "category": "unicode"},
+            {"term": "greek capital letter alpha", "score": 1.25},
+        ]
+    }
     (req,) = rec.requests
     assert req.method == "POST"
     assert req.url == "https://search-loadcheck.us-east-1.es.amazonaws.com/terms/_search"
     sent = json.loads(req.body)
     assert sent["size"] == 2
-    assert sent["query"] == {"multi_match": {"query": "letter alp", "type": "bool_prefix", "operator": "and",
-                                             "fields": ["term", "term._2gram", "term._3gram"]}}
+    assert sent["query"] == {
+        "multi_match": {
+            "query": "letter alp",
+            "type": "bool_prefix",
+            "operator": "and",
+            "fields": ["term", "term._2gram", "term._3gram"],
+        }
+    }
     assert req.headers["X-Amz-Security-Token"] == TOKEN
     assert "/us-east-1/es/aws4_request" in req.headers["Authorization"]
     verify_es(req)
@@ -128,10 +163,18 @@ def test_autocomplete_default_size_is_5(env: None) -> None:
     assert json.loads(rec.requests[0].body)["size"] == 5
 
 
-@pytest.mark.parametrize(("query", "name"), [
-    ({}, "q"), ({"q": "   "}, "q"), ({"q": "x" * 101}, "q"), ({"q": "a", "size": "0"}, "size"),
-    ({"q": "a", "size": "21"}, "size"), ({"q": "a", "size": "five"}, "size"), ({"q": "a", "sise": "3"}, "'sise'"),
-])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ({}, "q"),
+        ({"q": "   "}, "q"),
+        ({"q": "x" * 101}, "q"),
+        ({"q": "a", "size": "0"}, "size"),
+        ({"q": "a", "size": "21"}, "size"),
+        ({"q": "a", "size": "five"}, "size"),
+        ({"q": "a", "sise": "3"}, "'sise'"),
+    ],
+)
 def test_autocomplete_bad_parameters_are_400_and_never_sent(env: None, query: dict[str, str], name: str) -> None:
     rec = install(reply(200, HITS))
     status, _, body = call("GET", query=query)
@@ -147,24 +190,36 @@ def test_autocomplete_refused_by_backend_is_502(env: None) -> None:
 
 def test_post_forwards_allowed_body_and_returns_opensearch_json_as_is(env: None) -> None:
     rec = install(reply(200, HITS))
-    query = {"query": {"bool": {"must": [{"match": {"term": "alpha"}}]}}, "size": 100, "from": 0,
-             "_source": ["term"], "sort": [{"popularity": "desc"}], "track_total_hits": True,
-             "suggest": {"s": {"prefix": "al", "completion": {"field": "term"}}}}
+    query = {
+        "query": {"bool": {"must": [{"match": {"term": "alpha"}}]}},
+        "size": 100,
+        "from": 0,
+        "_source": ["term"],
+        "sort": [{"popularity": "desc"}],
+        "track_total_hits": True,
+        "suggest": {"s": {"prefix": "al", "completion": {"field": "term"}}},
+    }
     status, _, body = call("POST", body=query)
     assert (status, body) == (200, HITS)
     assert json.loads(rec.requests[0].body) == query
     verify_es(rec.requests[0])
 
 
-@pytest.mark.parametrize(("body", "named"), [
-    ({"aggs": {}}, "'aggs'"),
-    ({"query": {"match_all": {}}, "script_fields": {"x": {}}}, "'script_fields'"),
-    ({"query": {"bool": {"filter": [{"script": {"script": "1"}}]}}}, "query.bool.filter[0].script"),
-    ({"query": {"function_score": {"functions": [{"script_score": {}}]}}}, "script_score"),
-    ({"size": 101}, "size"), ({"size": -1}, "size"), ({"size": True}, "size"), ({"size": "10"}, "size"),
-    ({"from": 10_001}, "from"),
-    ([{"query": {}}], "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"aggs": {}}, "'aggs'"),
+        ({"query": {"match_all": {}}, "script_fields": {"x": {}}}, "'script_fields'"),
+        ({"query": {"bool": {"filter": [{"script": {"script": "1"}}]}}}, "query.bool.filter[0].script"),
+        ({"query": {"function_score": {"functions": [{"script_score": {}}]}}}, "script_score"),
+        ({"size": 101}, "size"),
+        ({"size": -1}, "size"),
+        ({"size": True}, "size"),
+        ({"size": "10"}, "size"),
+        ({"from": 10_001}, "from"),
+        ([{"query": {}}], "JSON object"),
+    ],
+)
 def test_post_disallowed_bodies_are_400_and_never_reach_opensearch(env: None, body: Any, named: str) -> None:
     rec = install(reply(200, HITS))
     status, _, resp = call("POST", body=body)
@@ -198,8 +253,9 @@ def test_post_passes_4xx_through(env: None, status: int) -> None:
 
 
 @pytest.mark.parametrize("answer", [reply(500, {"error": "boom"}), reply(503, b"<html>"), reply(200, b"not json")])
-def test_backend_failures_are_502(env: None, answer: Callable[[Any], FakeResponse],
-                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_backend_failures_are_502(
+    env: None, answer: Callable[[Any], FakeResponse], caplog: pytest.LogCaptureFixture
+) -> None:
     install(answer)
     with caplog.at_level(logging.ERROR, logger="search"):
         status, _, body = call("POST", body={"query": {"match_all": {}}})
@@ -210,6 +266,7 @@ def test_backend_failures_are_502(env: None, answer: Callable[[Any], FakeRespons
 def test_unreachable_backend_is_502(env: None) -> None:
     def down(prepared: Any) -> FakeResponse:
         raise EndpointConnectionError(endpoint_url=prepared.url)
+
     install(down)
     assert call("GET", query={"q": "a"})[2] == {"message": "Search backend unavailable"}
 
@@ -240,9 +297,17 @@ class _VerifyingHandler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         parts = urlsplit(self.path)
         try:
-            verify(method="POST", raw_path=parts.path, raw_query=parts.query, headers=list(self.headers.items()),
-                   body=body, service="es", region="us-east-1", secret_for={KEY: (SECRET, TOKEN)},
-                   now=_dt.datetime.now(_dt.UTC))
+            verify(
+                method="POST",
+                raw_path=parts.path,
+                raw_query=parts.query,
+                headers=list(self.headers.items()),
+                body=body,
+                service="es",
+                region="us-east-1",
+                secret_for={KEY: (SECRET, TOKEN)},
+                now=_dt.datetime.now(_dt.UTC),
+            )
             status, payload = 200, HITS
             self.results.append(f"ok {parts.path}")
         except SigV4Failure as exc:
@@ -275,7 +340,8 @@ def verifying_server() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_default_sender_signs_requests_a_sigv4_verifier_accepts(
-        env: None, verifying_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    env: None, verifying_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, results = verifying_server
     monkeypatch.setenv("SEARCH_ENDPOINT", url)
     search.set_sender(None)
@@ -286,7 +352,8 @@ def test_default_sender_signs_requests_a_sigv4_verifier_accepts(
 
 
 def test_default_sender_with_wrong_secret_gets_403_passed_through(
-        env: None, verifying_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    env: None, verifying_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     url, results = verifying_server
     monkeypatch.setenv("SEARCH_ENDPOINT", url)
     search.set_sender(None)

@@ -96,7 +96,11 @@ def test_event_fields_and_limits_match_the_handler() -> None:
         assert body["properties"][name]["minLength"] == 1
         assert body["properties"][name]["maxLength"] == events.MAX_STRING_LENGTH
     limit = param("GET /events", "limit")["schema"]
-    assert (limit["minimum"], limit["maximum"], limit["default"]) == (events.LIMIT_MIN, events.LIMIT_MAX, events.LIMIT_DEFAULT)
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (
+        events.LIMIT_MIN,
+        events.LIMIT_MAX,
+        events.LIMIT_DEFAULT,
+    )
     assert {p["name"] for p in operation("GET /events")["parameters"]} == set(events.QUERY_PARAMS)
     token = param("GET /events", "nextToken")["schema"]
     assert token["pattern"] == f"^{events.TOKEN_RE.pattern}$"
@@ -108,7 +112,11 @@ def test_search_parameters_and_allowlist_match_the_handler() -> None:
     assert q["required"] is True
     assert (q["schema"]["minLength"], q["schema"]["maxLength"]) == (search.Q_MIN, search.Q_MAX)
     size = param("GET /search", "size")["schema"]
-    assert (size["minimum"], size["maximum"], size["default"]) == (search.SIZE_MIN, search.SIZE_MAX, search.SIZE_DEFAULT)
+    assert (size["minimum"], size["maximum"], size["default"]) == (
+        search.SIZE_MIN,
+        search.SIZE_MAX,
+        search.SIZE_DEFAULT,
+    )
     assert {p["name"] for p in operation("GET /search")["parameters"]} == set(search.QUERY_PARAMS)
     body = schema("SearchRequest")
     assert set(body["properties"]) == set(search.ALLOWED_KEYS)
@@ -131,8 +139,9 @@ def _literal_statuses(module: Any) -> set[int]:
     return found
 
 
-@pytest.mark.parametrize(("module", "routes"), [(events, ("GET /events", "POST /events")),
-                                                (search, ("GET /search", "POST /search"))])
+@pytest.mark.parametrize(
+    ("module", "routes"), [(events, ("GET /events", "POST /events")), (search, ("GET /search", "POST /search"))]
+)
 def test_every_status_in_the_handler_source_is_documented(module: Any, routes: tuple[str, ...]) -> None:
     statuses = _literal_statuses(module)
     assert {400, 500} <= statuses  # the scan itself works
@@ -165,10 +174,12 @@ def table() -> Iterator[Any]:
             events.set_client(None)
 
 
-def _event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
-           content_type: str | None = None) -> dict[str, Any]:
-    return http_api_v2_event(method, path, body, content_type=content_type,
-                             query={k: [v] for k, v in (query or {}).items()})
+def _event(
+    method: str, path: str, body: Any = None, query: dict[str, str] | None = None, content_type: str | None = None
+) -> dict[str, Any]:
+    return http_api_v2_event(
+        method, path, body, content_type=content_type, query={k: [v] for k, v in (query or {}).items()}
+    )
 
 
 def test_events_responses_are_documented(table: Any) -> None:
@@ -208,9 +219,15 @@ def test_search_responses_are_documented(monkeypatch: pytest.MonkeyPatch) -> Non
     search.set_credentials(Credentials("AKIAEXAMPLE", "secret"))
     answers: list[_Answer] = []
     search.set_sender(lambda _req: answers.pop(0))
-    hits = {"took": 1, "timed_out": False, "hits": {"total": {"value": 1, "relation": "eq"}, "max_score": 1.0,
-                                                      "hits": [{"_id": "1", "_score": 1.0, "_source": {
-                                                          "term": "alpha", "popularity": 3, "category": "x"}}]}}
+    hits = {
+        "took": 1,
+        "timed_out": False,
+        "hits": {
+            "total": {"value": 1, "relation": "eq"},
+            "max_score": 1.0,
+            "hits": [{"_id": "1", "_score": 1.0, "_source": {"term": "alpha", "popularity": 3, "category": "x"}}],
+        },
+    }
     seen: set[int] = set()
 
     def run(route_key: str | None, event: dict[str, Any], *answer: _Answer) -> None:
@@ -224,7 +241,9 @@ def test_search_responses_are_documented(monkeypatch: pytest.MonkeyPatch) -> Non
         run("GET /search", _event("GET", "/search", query={"q": "al"}), _Answer(503, b"down"))
         run("POST /search", _event("POST", "/search", {"query": {"match_all": {}}}), _Answer(200, hits))
         run("POST /search", _event("POST", "/search", {"script_fields": {}}))
-        run("POST /search", _event("POST", "/search", {"query": {}}), _Answer(404, {"error": "no index", "status": 404}))
+        run(
+            "POST /search", _event("POST", "/search", {"query": {}}), _Answer(404, {"error": "no index", "status": 404})
+        )
         run("POST /search", _event("POST", "/search", {"query": {}}), _Answer(429, {"error": "busy", "status": 429}))
         run("POST /search", _event("POST", "/search", "{}", content_type="text/plain"))
         run("POST /search", _event("POST", "/search", "{}" + " " * 17000, content_type="application/json"))
@@ -248,6 +267,7 @@ def test_spec_patterns_are_valid_regular_expressions() -> None:
         elif isinstance(node, list):
             for v in node:
                 yield from walk(v)
+
     patterns = list(walk(SPEC))
     assert len(patterns) >= 4
     for p in patterns:
