@@ -108,7 +108,7 @@ def identities_file(tmp_path: Path) -> Path:
 
 
 def _authorizer(path: Path, *, now: dt.datetime = NOW, allow_denied: bool = False) -> Authorizer:
-    return Authorizer(store=IdentityStore(str(path)), region=REGION, account_id=ACCOUNT, api_id=API,
+    return Authorizer(store=IdentityStore(str(path), recheck_s=0), region=REGION, account_id=ACCOUNT, api_id=API,
                       now=lambda: now, allow_denied=lambda: allow_denied)
 
 
@@ -223,3 +223,14 @@ def test_role_sessions_need_their_token(tmp_path: Path) -> None:
     without = _signed("ASIAROLE", "secret-role")
     result = _authorize(auth, without)
     assert result.failure is not None and result.failure.error_type == "UnrecognizedClientException"
+
+
+def test_identities_file_is_rechecked_at_most_every_interval(identities_file: Path) -> None:
+    now = [0.0]
+    store = IdentityStore(str(identities_file), recheck_s=0.5, clock=lambda: now[0])
+    assert "AKIAREQUESTER" in store.current()[0]
+    write_identities(identities_file, {"new": _identity("new", [], "AKIANEW")}, ACCOUNT)
+    now[0] = 0.4
+    assert "AKIAREQUESTER" in store.current()[0]  # not looked at yet
+    now[0] = 0.6
+    assert set(store.current()[0]) == {"AKIANEW"}

@@ -149,6 +149,8 @@ def test_inferred_response_without_status_code(output: object, body: bytes) -> N
     json.dumps({"statusCode": 200, "headers": ["x"]}).encode(),
     json.dumps({"statusCode": 200, "cookies": "a=1"}).encode(),
     json.dumps({"statusCode": 200, "isBase64Encoded": True, "body": "***"}).encode(),
+    json.dumps({"statusCode": 200, "headers": {"x": "a\r\nset-cookie: evil=1"}}).encode(),
+    json.dumps({"statusCode": 200, "cookies": ["a=1\r\nx: y"]}).encode(),
 ])
 def test_malformed_responses_are_refused(payload: bytes) -> None:
     with pytest.raises(MalformedResponse):

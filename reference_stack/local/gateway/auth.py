@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,16 +151,25 @@ ALLOW_ALL = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action
 
 
 class IdentityStore:
-    """identities.json, re-read when its inode, mtime or size changes, so the supervisor can rotate keys."""
+    """identities.json, re-read when its inode, mtime or size changes, so the supervisor can rotate
+    keys. The file is looked at no more often than every ``recheck_s`` seconds (a ``stat`` per
+    request would be a system call, and a GIL hand-off, on the hot path)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, recheck_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
         self._path = path
+        self._recheck_s = recheck_s
+        self._clock = clock
+        self._next_check = float("-inf")
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = (-1, -1, -1)  # never a real stamp: load on first use
         self._by_key: dict[str, Identity] = {}
         self._secrets: dict[str, tuple[str, str | None]] = {}
 
     def current(self) -> tuple[dict[str, Identity], dict[str, tuple[str, str | None]]]:
+        now = self._clock()
+        if now < self._next_check:
+            return self._by_key, self._secrets
+        self._next_check = now + self._recheck_s
         try:
             st = os.stat(self._path)
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)

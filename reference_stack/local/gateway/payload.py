@@ -21,7 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
+import random
+import re
 import time
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +33,13 @@ from reference_stack.local.gateway.routing import Request
 TEXT_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Headers the gateway owns on the way out; a function cannot set them.
+_CRLF = re.compile(r"[\r\n]")
 _HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade", "te", "trailer"})
+
+
+# Ids need uniqueness, not secrecy: a PRNG seeded once from os.urandom avoids a system call per
+# request (each one is a GIL hand-off between the server's threads).
+_ids = random.Random()
 
 
 class MalformedResponse(Exception):
@@ -52,12 +59,12 @@ def epoch_ms(when: Any) -> int:
 def new_request_id() -> str:
     """A short base64 id like AWS's ``Mc7UVioPPHcEKPA=`` (aws-behaviour.md §1.4): 11 random
     bytes -> 16 characters ending in ``=``."""
-    return base64.b64encode(secrets.token_bytes(11)).decode()
+    return base64.b64encode(_ids.getrandbits(88).to_bytes(11, "big")).decode()
 
 
 def trace_id(now: float | None = None) -> str:
     """An X-Ray style ``Root=1-<8 hex epoch>-<24 hex>`` id."""
-    return f"Root=1-{int(now or time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root=1-{int(now or time.time()):08x}-{_ids.getrandbits(96):024x}"
 
 
 def is_text(content_type: str | None) -> bool:
@@ -179,11 +186,14 @@ def map_response(payload: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     for name, value in raw_headers.items():
         if isinstance(value, (dict, list)) or value is None:
             raise MalformedResponse(f"header {name!r} must be a string, got {value!r}")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if _CRLF.search(name) or _CRLF.search(text):
+            raise MalformedResponse(f"header {name!r} contains a line break")
         if name.lower() not in _HOP_BY_HOP:
-            headers.append((name.lower(), str(value).lower() if isinstance(value, bool) else str(value)))
+            headers.append((name.lower(), text))
     cookies = output.get("cookies") or []
-    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
-        raise MalformedResponse(f"cookies must be a list of strings, got {cookies!r}")
+    if not isinstance(cookies, list) or not all(isinstance(c, str) and not _CRLF.search(c) for c in cookies):
+        raise MalformedResponse(f"cookies must be a list of one-line strings, got {cookies!r}")
     headers.extend(("set-cookie", c) for c in cookies)
     body = output.get("body")
     if body is None:

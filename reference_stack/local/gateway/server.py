@@ -20,6 +20,7 @@ import logging
 import socket
 import ssl
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,13 @@ log = logging.getLogger("loadcheck.gateway.server")
 IDLE_TIMEOUT_S = 60.0
 HANDSHAKE_TIMEOUT_S = 10.0
 _CHUNK = 65536
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -151,18 +159,18 @@ class _Handler(BaseHTTPRequestHandler):
         # Queue the access-log record before the answer leaves: a client that flushes right after
         # reading its response must find the record.
         gateway.record(req, resp)
-        self.send_response(resp.status)
-        for name, value in resp.headers:
-            self.send_header(name, value)
+        self.log_request(resp.status)
+        # Status line, headers and body in one write: one TLS record and one system call.
+        lines = [f"HTTP/1.1 {resp.status} {_reason(resp.status)}", f"date: {self.date_time_string()}"]
+        lines.extend(f"{name}: {value}" for name, value in resp.headers)
         if resp.status not in (204, 304):
-            self.send_header("content-length", str(len(resp.body)))
+            lines.append(f"content-length: {len(resp.body)}")
         if resp.close or self.close_connection:
-            self.send_header("connection", "close")
+            lines.append("connection: close")
             self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD" and resp.status not in (204, 304):
-            self.wfile.write(resp.body)
-        self.wfile.flush()
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        with_body = self.command != "HEAD" and resp.status not in (204, 304)
+        self.wfile.write(head + resp.body if with_body else head)
 
     # BaseHTTPRequestHandler dispatches on do_<METHOD>.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
