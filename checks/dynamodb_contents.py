@@ -108,7 +108,8 @@ def read_partitions(ctx: CheckContext, table: str, hash_key: str, range_key: str
             kwargs: dict[str, Any] = {
                 "TableName": table, "KeyConditionExpression": "#h = :h",
                 "ExpressionAttributeNames": {"#h": hash_key}, "ExpressionAttributeValues": {":h": {"S": part}},
-                "ConsistentRead": True, "ReturnConsumedCapacity": "TOTAL", "Limit": PAGE_LIMIT,
+                "ConsistentRead": True, "ReturnConsumedCapacity": "TOTAL",
+                "Limit": int(ctx.options.get("dynamodb_page_limit", PAGE_LIMIT)),
             }
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key

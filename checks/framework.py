@@ -113,6 +113,7 @@ class CheckContext:
     stack_note: str | None = None
     window: RunWindow | None = None  # from the ledger; the runner fills it
     time_tolerance_s: float = 2.0  # client clock vs. server clock (loopback: same clock)
+    options: dict[str, Any] = field(default_factory=dict)  # per-check tunables, e.g. dynamodb_page_limit
     cache: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
