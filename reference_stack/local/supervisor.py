@@ -379,17 +379,19 @@ class Supervisor:
         return None
 
     def stop(self) -> None:
-        """Stop every service (reverse start order): SIGTERM, a grace period, then SIGKILL the group."""
+        """Stop every service in reverse start order, one at a time.
+
+        The gateway and the lambda service ship their last logs to the aws endpoint while they
+        shut down, so aws must outlive them: each gets SIGTERM and up to 10 s before the next
+        one is asked, then its whole process group is killed.
+        """
         for name in reversed(list(self.procs)):
             p = self.procs[name]
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 12
-        for p in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for p in self.procs.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=10)
             kill_group(p.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=5)
@@ -573,7 +575,7 @@ def start_detached(
     )
 
 
-def stop_stack(state_dir: Path, *, timeout_s: float = 30.0) -> bool:
+def stop_stack(state_dir: Path, *, timeout_s: float = 60.0) -> bool:
     """Stop the stack of ``state_dir``; True if something was running. Leaves no process behind."""
     path = state_dir / "stack.json"
     if not path.is_file():
