@@ -30,7 +30,8 @@ signed by ``botocore.auth.SigV4Auth`` and sent with ``botocore.httpsession.URLLi
 The seed used ``botocore.endpoint.BotocoreHTTPSession``, removed from botocore in 1.11.0
 (2018), and forgot ``import os``. Credentials are frozen per request so a refresh cannot race
 the signature (§9.6). Endpoint from ``SEARCH_ENDPOINT`` (``https://...`` on AWS,
-``http://127.0.0.1:PORT`` locally), index from ``SEARCH_INDEX``.
+``http://127.0.0.1:PORT`` locally), index from ``SEARCH_INDEX``; ``SEARCH_TIMEOUT_S`` (default
+5) bounds each request, well inside the function's 10 s timeout, and nothing is retried.
 
 The sender and the credentials are injectable: :func:`set_sender`, :func:`set_credentials`.
 A sender is any callable taking the prepared request (``AWSPreparedRequest``: ``method``,
