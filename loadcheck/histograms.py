@@ -153,8 +153,11 @@ class RunHistograms:
     @classmethod
     def from_json(cls, data: dict[str, Any], *, source: str = "histograms.json") -> RunHistograms:
         if data.get("version") != HISTOGRAMS_VERSION or data.get("unit") != "us":
-            raise RunDirError(f"{source}: version {data.get('version')!r} / unit {data.get('unit')!r} not understood",
-                              value=source, hint=f"this loadcheck reads version {HISTOGRAMS_VERSION} in microseconds")
+            raise RunDirError(
+                f"{source}: version {data.get('version')!r} / unit {data.get('unit')!r} not understood",
+                value=source,
+                hint=f"this loadcheck reads version {HISTOGRAMS_VERSION} in microseconds",
+            )
         out = cls()
         out.routes = {route: decode(text) for route, text in data.get("routes", {}).items()}
         out.intervals = {int(i["t"]): dict(i["routes"]) for i in data.get("intervals", [])}
@@ -166,8 +169,11 @@ def load(run_dir: Path) -> RunHistograms:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RunDirError(f"{path} does not exist", value=str(path),
-                          hint="the run did not finish writing its histograms; latency figures need it") from None
+        raise RunDirError(
+            f"{path} does not exist",
+            value=str(path),
+            hint="the run did not finish writing its histograms; latency figures need it",
+        ) from None
     except json.JSONDecodeError as exc:
         raise RunDirError(f"{path} is not JSON ({exc.msg})", value=str(path), hint="the file is damaged") from None
     return RunHistograms.from_json(data, source=str(path))

@@ -34,9 +34,16 @@ DEFAULT_RATE = 16.0
 DEFAULT_DURATION_S = 45.0
 # Faults the local services accept (docs/internals.md "Local stack processes").
 KNOWN_FAULTS = (
-    "drop-writes", "phantom-writes", "ddb-latency",  # aws
-    "lambda-error", "lambda-timeout",  # lambda
-    "drop-access-logs", "blank-access-log-field", "throttle-status", "log-delay", "allow-denied",  # gateway
+    "drop-writes",
+    "phantom-writes",
+    "ddb-latency",  # aws
+    "lambda-error",
+    "lambda-timeout",  # lambda
+    "drop-access-logs",
+    "blank-access-log-field",
+    "throttle-status",
+    "log-delay",
+    "allow-denied",  # gateway
 )
 ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
 ALL_ROUTES = "all"  # a --max-p95-ms key that applies to every request together
@@ -61,8 +68,11 @@ def parse_duration(value: str | float | int, *, option: str = "--duration") -> f
                 seconds += float(m.group(1)) * _UNIT_S[m.group(2)]
                 pos = m.end()
             if pos != len(text) or not text:
-                raise ConfigError(f"{option}: {value!r} is not a duration", value=value,
-                                  hint="write a number with a unit: 45s, 2m, 1m30s, 1h (a bare number means seconds)") from None
+                raise ConfigError(
+                    f"{option}: {value!r} is not a duration",
+                    value=value,
+                    hint="write a number with a unit: 45s, 2m, 1m30s, 1h (a bare number means seconds)",
+                ) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"{option}: {value!r} must be longer than zero", value=value, hint="e.g. 45s or 2m")
     return seconds
@@ -80,25 +90,37 @@ def parse_mix(value: str | dict[str, Any]) -> dict[str, int]:
                 continue
             name, sep, weight = part.partition("=")
             if not sep:
-                raise ConfigError(f"--mix: {part!r} has no weight", value=value,
-                                  hint="write KIND=WEIGHT pairs, e.g. --mix writes=6,reads=3,search=1")
+                raise ConfigError(
+                    f"--mix: {part!r} has no weight",
+                    value=value,
+                    hint="write KIND=WEIGHT pairs, e.g. --mix writes=6,reads=3,search=1",
+                )
             pairs.append((name.strip(), weight.strip()))
     mix = dict.fromkeys(MIX_KINDS, 0)
     for name, weight in pairs:
         if name not in MIX_KINDS:
-            raise ConfigError(f"--mix: unknown kind {name!r}", value=value,
-                              hint=f"kinds are {', '.join(MIX_KINDS)}, e.g. --mix writes=6,reads=3,search=1")
+            raise ConfigError(
+                f"--mix: unknown kind {name!r}",
+                value=value,
+                hint=f"kinds are {', '.join(MIX_KINDS)}, e.g. --mix writes=6,reads=3,search=1",
+            )
         try:
             w = int(weight)
         except (TypeError, ValueError):
-            raise ConfigError(f"--mix: weight of {name} is {weight!r}, not a whole number", value=value,
-                              hint="weights are whole numbers >= 0, e.g. writes=6") from None
+            raise ConfigError(
+                f"--mix: weight of {name} is {weight!r}, not a whole number",
+                value=value,
+                hint="weights are whole numbers >= 0, e.g. writes=6",
+            ) from None
         if w < 0:
             raise ConfigError(f"--mix: weight of {name} is {w}, below zero", value=value, hint="weights are >= 0")
         mix[name] = w
     if sum(mix.values()) == 0:
-        raise ConfigError(f"--mix: {value!r} gives every kind weight 0", value=value,
-                          hint="give at least one kind a weight above 0, e.g. --mix writes=1")
+        raise ConfigError(
+            f"--mix: {value!r} gives every kind weight 0",
+            value=value,
+            hint="give at least one kind a weight above 0, e.g. --mix writes=1",
+        )
     return mix
 
 
@@ -120,10 +142,15 @@ def parse_fault(value: str) -> tuple[str, str | int | float | None]:
     name, sep, raw = str(value).partition("=")
     name = name.strip()
     if not sep or not name or not raw.strip():
-        raise ConfigError(f"--fault: {value!r} is not NAME=VALUE", value=value,
-                          hint="e.g. --fault drop-writes=0.1 (repeat --fault for several)")
+        raise ConfigError(
+            f"--fault: {value!r} is not NAME=VALUE",
+            value=value,
+            hint="e.g. --fault drop-writes=0.1 (repeat --fault for several)",
+        )
     if name not in KNOWN_FAULTS:
-        raise ConfigError(f"--fault: unknown fault {name!r}", value=value, hint=f"known faults: {', '.join(KNOWN_FAULTS)}")
+        raise ConfigError(
+            f"--fault: unknown fault {name!r}", value=value, hint=f"known faults: {', '.join(KNOWN_FAULTS)}"
+        )
     return name, _scalar(raw.strip())
 
 
@@ -132,17 +159,25 @@ def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, fl
     route, sep, ms = str(value).rpartition("=")
     route = " ".join(route.split())
     if not sep or not route:
-        raise ConfigError(f"{option}: {value!r} is not ROUTE=MS", value=value,
-                          hint=f"e.g. {option} 'POST /events=500' or {option} all=800")
+        raise ConfigError(
+            f"{option}: {value!r} is not ROUTE=MS",
+            value=value,
+            hint=f"e.g. {option} 'POST /events=500' or {option} all=800",
+        )
     if route.lower() == ALL_ROUTES:
         route = ALL_ROUTES
     elif route not in ROUTES:
-        raise ConfigError(f"{option}: unknown route {route!r}", value=value,
-                          hint=f"routes are {', '.join(ROUTES)} or {ALL_ROUTES!r}; quote the value: '{ROUTES[1]}=500'")
+        raise ConfigError(
+            f"{option}: unknown route {route!r}",
+            value=value,
+            hint=f"routes are {', '.join(ROUTES)} or {ALL_ROUTES!r}; quote the value: '{ROUTES[1]}=500'",
+        )
     try:
         limit = float(ms)
     except ValueError:
-        raise ConfigError(f"{option}: {ms!r} is not a number of milliseconds", value=value, hint="e.g. 'POST /events=500'") from None
+        raise ConfigError(
+            f"{option}: {ms!r} is not a number of milliseconds", value=value, hint="e.g. 'POST /events=500'"
+        ) from None
     if not math.isfinite(limit) or limit <= 0:
         raise ConfigError(f"{option}: {ms!r} must be above 0", value=value, hint="e.g. 'POST /events=500'")
     return route, limit
@@ -158,8 +193,11 @@ def parse_steps(value: str) -> tuple[float, ...]:
         try:
             rate = float(part)
         except ValueError:
-            raise ConfigError(f"--steps: {part!r} is not a rate", value=value,
-                              hint="list arrival rates in requests/s, e.g. --steps 1,2,5,10") from None
+            raise ConfigError(
+                f"--steps: {part!r} is not a rate",
+                value=value,
+                hint="list arrival rates in requests/s, e.g. --steps 1,2,5,10",
+            ) from None
         if not math.isfinite(rate) or rate <= 0:
             raise ConfigError(f"--steps: {part!r} must be above 0", value=value, hint="e.g. --steps 1,2,5,10")
         steps.append(rate)
@@ -172,9 +210,13 @@ def parse_fraction(value: str | float, *, option: str) -> float:
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{option}: {value!r} is not a number", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05") from None
+        raise ConfigError(
+            f"{option}: {value!r} is not a number", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05"
+        ) from None
     if not (0.0 <= x <= 1.0):
-        raise ConfigError(f"{option}: {value!r} is outside 0..1", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05")
+        raise ConfigError(
+            f"{option}: {value!r} is outside 0..1", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05"
+        )
     return x
 
 
@@ -185,7 +227,9 @@ def parse_think_time(value: str) -> tuple[float, float]:
         lo = float(low)
         hi = float(high) if sep else lo
     except ValueError:
-        raise ConfigError(f"--think-time: {value!r} is not MIN-MAX seconds", value=value, hint="e.g. --think-time 0.5-2") from None
+        raise ConfigError(
+            f"--think-time: {value!r} is not MIN-MAX seconds", value=value, hint="e.g. --think-time 0.5-2"
+        ) from None
     if lo < 0 or hi < lo:
         raise ConfigError(f"--think-time: {value!r} needs 0 <= MIN <= MAX", value=value, hint="e.g. --think-time 0.5-2")
     return lo, hi
@@ -215,28 +259,47 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
-            raise ConfigError(f"--target: {self.target!r} is not a target", value=self.target,
-                              hint=f"use one of {', '.join(TARGETS)}")
+            raise ConfigError(
+                f"--target: {self.target!r} is not a target", value=self.target, hint=f"use one of {', '.join(TARGETS)}"
+            )
         if self.shape not in SHAPES:
-            raise ConfigError(f"--shape: {self.shape!r} is not a shape", value=self.shape, hint=f"use one of {', '.join(SHAPES)}")
+            raise ConfigError(
+                f"--shape: {self.shape!r} is not a shape", value=self.shape, hint=f"use one of {', '.join(SHAPES)}"
+            )
         if self.shape == "constant-rate" and (self.rate is None or not self.rate > 0):
-            raise ConfigError(f"--rate: {self.rate!r} must be above 0 for --shape constant-rate", value=self.rate,
-                              hint="e.g. --rate 16 (requests per second over all workers)")
+            raise ConfigError(
+                f"--rate: {self.rate!r} must be above 0 for --shape constant-rate",
+                value=self.rate,
+                hint="e.g. --rate 16 (requests per second over all workers)",
+            )
         if self.shape == "ramp" and (self.users is None or self.users < 1):
-            raise ConfigError(f"--users: {self.users!r} must be at least 1 for --shape ramp", value=self.users,
-                              hint="e.g. --shape ramp --users 20 --spawn-rate 2")
+            raise ConfigError(
+                f"--users: {self.users!r} must be at least 1 for --shape ramp",
+                value=self.users,
+                hint="e.g. --shape ramp --users 20 --spawn-rate 2",
+            )
         if self.users is not None and self.users < 1:
             raise ConfigError(f"--users: {self.users} must be at least 1", value=self.users, hint="e.g. --users 20")
         if self.spawn_rate is not None and not self.spawn_rate > 0:
-            raise ConfigError(f"--spawn-rate: {self.spawn_rate} must be above 0", value=self.spawn_rate, hint="e.g. --spawn-rate 2")
+            raise ConfigError(
+                f"--spawn-rate: {self.spawn_rate} must be above 0", value=self.spawn_rate, hint="e.g. --spawn-rate 2"
+            )
         if self.shape == "step" and (not self.steps or not self.step_duration_s):
-            raise ConfigError("--shape step needs --steps and --step-duration", value=self.steps,
-                              hint="e.g. --shape step --steps 1,2,5,10 --step-duration 10s")
+            raise ConfigError(
+                "--shape step needs --steps and --step-duration",
+                value=self.steps,
+                hint="e.g. --shape step --steps 1,2,5,10 --step-duration 10s",
+            )
         if self.workers < 0:
-            raise ConfigError(f"--workers: {self.workers} is below 0", value=self.workers,
-                              hint="0 runs in one process; N starts a master and N workers")
+            raise ConfigError(
+                f"--workers: {self.workers} is below 0",
+                value=self.workers,
+                hint="0 runs in one process; N starts a master and N workers",
+            )
         if not 0.0 <= self.collisions <= 1.0:
-            raise ConfigError(f"--collisions: {self.collisions} is outside 0..1", value=self.collisions, hint="e.g. --collisions 0.05")
+            raise ConfigError(
+                f"--collisions: {self.collisions} is outside 0..1", value=self.collisions, hint="e.g. --collisions 0.05"
+            )
 
     # ----------------------------------------------------------------------------------------
     @property
@@ -285,8 +348,11 @@ class RunOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"run options have unknown keys: {', '.join(sorted(unknown))}", value=sorted(unknown),
-                              hint="the config file was written by another version of loadcheck; rerun `loadcheck run`")
+            raise ConfigError(
+                f"run options have unknown keys: {', '.join(sorted(unknown))}",
+                value=sorted(unknown),
+                hint="the config file was written by another version of loadcheck; rerun `loadcheck run`",
+            )
         kw = dict(data)
         if "steps" in kw:
             kw["steps"] = tuple(float(s) for s in kw["steps"])
@@ -309,19 +375,32 @@ class LoadConfig:
     target: dict[str, Any]
 
     def to_json(self) -> str:
-        return json.dumps({"run_id": self.run_id, "run_dir": self.run_dir, "options": self.options.to_dict(),
-                           "target": self.target}, indent=2, sort_keys=True)
+        return json.dumps(
+            {"run_id": self.run_id, "run_dir": self.run_dir, "options": self.options.to_dict(), "target": self.target},
+            indent=2,
+            sort_keys=True,
+        )
 
     @classmethod
     def read(cls, path: str | Path) -> LoadConfig:
         p = Path(path)
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
-            return cls(run_id=data["run_id"], run_dir=data["run_dir"], options=RunOptions.from_dict(data["options"]),
-                       target=data["target"])
+            return cls(
+                run_id=data["run_id"],
+                run_dir=data["run_dir"],
+                options=RunOptions.from_dict(data["options"]),
+                target=data["target"],
+            )
         except FileNotFoundError:
-            raise ConfigError(f"--loadcheck-config: {p} does not exist", value=str(p),
-                              hint="pass the file `loadcheck run` wrote (runs/<id>/loadconfig.json)") from None
+            raise ConfigError(
+                f"--loadcheck-config: {p} does not exist",
+                value=str(p),
+                hint="pass the file `loadcheck run` wrote (runs/<id>/loadconfig.json)",
+            ) from None
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"--loadcheck-config: {p} is not a loadcheck load config ({exc})", value=str(p),
-                              hint="pass the file `loadcheck run` wrote (runs/<id>/loadconfig.json)") from None
+            raise ConfigError(
+                f"--loadcheck-config: {p} is not a loadcheck load config ({exc})",
+                value=str(p),
+                hint="pass the file `loadcheck run` wrote (runs/<id>/loadconfig.json)",
+            ) from None

@@ -57,6 +57,7 @@ from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms, with_query
 
 log = logging.getLogger("loadcheck.load")
 
+
 @dataclass(kw_only=True)
 class LoadContext:
     """Per-process state every EventLogUser shares (``environment.loadcheck``)."""
@@ -130,9 +131,13 @@ class EventLogUser(SigV4FastHttpUser):
         key, collision = self.ctx.keys.next_key()
         item = {**key, "userId": self.user_id, "eventType": self.rng.choice(EVENT_TYPES)}
         body = json.dumps(item, separators=(",", ":")).encode()
-        self.signed_request("POST", "POST /events", "/events", body=body,
-                            context=self._meta("POST /events", "/events", t_intended, item=item, item_key=key,
-                                               collision=collision))
+        self.signed_request(
+            "POST",
+            "POST /events",
+            "/events",
+            body=body,
+            context=self._meta("POST /events", "/events", t_intended, item=item, item_key=key, collision=collision),
+        )
 
     def read(self, t_intended: float | None) -> None:
         if self._reading is None and self.rng.random() < 0.1:
@@ -144,8 +149,13 @@ class EventLogUser(SigV4FastHttpUser):
             else:
                 query = [("date", self.rng.choice(self.ctx.keys.dates)), ("limit", "25")]
         path = "/events"
-        resp = self.signed_request("GET", "GET /events", path, query=query,
-                                   context=self._meta("GET /events", with_query(path, query), t_intended))
+        resp = self.signed_request(
+            "GET",
+            "GET /events",
+            path,
+            query=query,
+            context=self._meta("GET /events", with_query(path, query), t_intended),
+        )
         self._reading = None
         if resp.status_code == 200 and any(k == "date" for k, _ in query):
             try:
@@ -162,15 +172,29 @@ class EventLogUser(SigV4FastHttpUser):
         prefix = term[:n]
         self._typing = (term, n + 1) if n < min(len(term), 12) else None
         if self.rng.random() < 0.2:
-            body = {"query": {"multi_match": {"query": prefix, "type": "bool_prefix",
-                                              "fields": ["term", "term._2gram", "term._3gram"]}}, "size": 5}
+            body = {
+                "query": {
+                    "multi_match": {
+                        "query": prefix,
+                        "type": "bool_prefix",
+                        "fields": ["term", "term._2gram", "term._3gram"],
+                    }
+                },
+                "size": 5,
+            }
             data = json.dumps(body, separators=(",", ":")).encode()
-            self.signed_request("POST", "POST /search", "/search", body=data,
-                                context=self._meta("POST /search", "/search", t_intended))
+            self.signed_request(
+                "POST", "POST /search", "/search", body=data, context=self._meta("POST /search", "/search", t_intended)
+            )
         else:
             query = [("q", prefix), ("size", "5")]
-            self.signed_request("GET", "GET /search", "/search", query=query,
-                                context=self._meta("GET /search", with_query("/search", query), t_intended))
+            self.signed_request(
+                "GET",
+                "GET /search",
+                "/search",
+                query=query,
+                context=self._meta("GET /search", with_query("/search", query), t_intended),
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,15 +207,21 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--loadcheck-config", default=None, help="run config written by `loadcheck run`")
     group.add_argument("--run-dir", default=None, help="run directory for the ledger (default runs/<run-id>)")
     group.add_argument("--run-id", default=None, help="run id (default: generated)")
-    group.add_argument("--resolve", action="append", default=None,
-                       help="DOMAIN:PORT:ADDR: connect to ADDR for DOMAIN:PORT (curl --resolve); repeatable")
+    group.add_argument(
+        "--resolve",
+        action="append",
+        default=None,
+        help="DOMAIN:PORT:ADDR: connect to ADDR for DOMAIN:PORT (curl --resolve); repeatable",
+    )
     group.add_argument("--aws-profile", default=None, help="AWS profile for signing (default: the credential chain)")
     group.add_argument("--region", default=None, help="region to sign for (default: AWS_REGION / the profile's)")
     group.add_argument("--ca-bundle", default=None, help="CA bundle to verify the API's certificate")
     group.add_argument("--mix", default="writes=8,reads=1,search=1", help="request mix, e.g. writes=6,reads=3,search=1")
     group.add_argument("--arrival-rate", type=float, default=None, help="open model: arrivals/s over all workers")
     group.add_argument("--collisions", default="0", help="fraction of writes that reuse an earlier key (0..1)")
-    group.add_argument("--think-time", default="0.5-1.5", help="closed model: seconds between a user's actions, MIN-MAX")
+    group.add_argument(
+        "--think-time", default="0.5-1.5", help="closed model: seconds between a user's actions, MIN-MAX"
+    )
     group.add_argument("--seed", type=int, default=None, help="seed for the request mix and keys")
 
 
@@ -207,13 +237,17 @@ def _plain_options(environment: Any) -> RunOptions:
     """RunOptions from plain ``locust -f`` arguments."""
     rate = _opt(environment, "arrival_rate")
     return RunOptions(
-        shape="constant-rate" if rate else "ramp", rate=rate,
-        users=_opt(environment, "num_users") or 1, spawn_rate=_opt(environment, "spawn_rate") or 1,
+        shape="constant-rate" if rate else "ramp",
+        rate=rate,
+        users=_opt(environment, "num_users") or 1,
+        spawn_rate=_opt(environment, "spawn_rate") or 1,
         duration_s=parse_duration(_opt(environment, "run_time") or 3600 * 24 * 365, option="--run-time"),
         mix=parse_mix(_opt(environment, "mix") or "writes=1"),
         collisions=parse_fraction(_opt(environment, "collisions") or 0, option="--collisions"),
         think_time_s=parse_think_time(_opt(environment, "think_time") or "0.5-1.5"),
-        workers=int(_opt(environment, "expect_workers") or 1) if _opt(environment, "master") or _opt(environment, "worker") else 0,
+        workers=int(_opt(environment, "expect_workers") or 1)
+        if _opt(environment, "master") or _opt(environment, "worker")
+        else 0,
         seed=_opt(environment, "seed"),
     )
 
@@ -233,8 +267,14 @@ def _setup(environment: Any) -> tuple[str, Path, RunOptions, SigningContext | No
             creds = CredentialSource(static=target.credentials("requester"))
         else:
             creds = CredentialSource.from_profile(target.profiles.get("requester"))
-        signing = SigningContext(url=target.url, region=target.region, credentials=creds, ca_bundle=target.ca_bundle,
-                                 resolves=resolves, timeout_s=cfg.options.request_timeout_s)
+        signing = SigningContext(
+            url=target.url,
+            region=target.region,
+            credentials=creds,
+            ca_bundle=target.ca_bundle,
+            resolves=resolves,
+            timeout_s=cfg.options.request_timeout_s,
+        )
         return cfg.run_id, Path(cfg.run_dir), cfg.options, signing
     run_id = _opt(environment, "run_id") or _new_run_id()
     run_dir = Path(_opt(environment, "run_dir") or Path("runs") / run_id)
@@ -262,8 +302,9 @@ def _plain_signing(environment: Any) -> SigningContext:
     if not region:
         raise ConfigError("no region to sign for", hint="pass --region us-east-1 (or set AWS_REGION)")
     resolves = {r.key: r for r in (parse_resolve(v) for v in (_opt(environment, "resolve") or []))}
-    return SigningContext(url=host, region=region, credentials=creds, ca_bundle=_opt(environment, "ca_bundle"),
-                          resolves=resolves)
+    return SigningContext(
+        url=host, region=region, credentials=creds, ca_bundle=_opt(environment, "ca_bundle"), resolves=resolves
+    )
 
 
 @events.init.add_listener
@@ -281,7 +322,9 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         environment.parsed_options.loadcheck_options_json = json.dumps(options.to_dict())
         aggregator = ledgerhooks.Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
         ledgerhooks.wire_master(environment, aggregator)
-        environment.events.test_stop.add_listener(lambda **_: _write_plain_run_json(environment, run_dir, run_id, options))
+        environment.events.test_stop.add_listener(
+            lambda **_: _write_plain_run_json(environment, run_dir, run_id, options)
+        )
         log.info("loadcheck run %s: master writing %s", run_id, run_dir)
         return
 
@@ -307,9 +350,15 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
             state["signing"] = signing or _plain_signing(environment)
         environment.loadcheck_signing = state["signing"]
         rng = random.Random(f"{seed}:{worker}:keys")
-        ctx = LoadContext(run_id=rid, worker=worker, worker_index=index, options=opts,
-                          keys=KeyMaker(run_id=rid, worker_index=index, collisions=opts.collisions, rng=rng),
-                          terms=terms, seed=seed)
+        ctx = LoadContext(
+            run_id=rid,
+            worker=worker,
+            worker_index=index,
+            options=opts,
+            keys=KeyMaker(run_id=rid, worker_index=index, collisions=opts.collisions, rng=rng),
+            terms=terms,
+            seed=seed,
+        )
         if opts.open_model:
             n = max(1, opts.workers) if is_worker else 1
             picker = KindPicker(opts.mix, random.Random(f"{seed}:{worker}:arrivals"))
@@ -347,7 +396,9 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
 
         ledgerhooks.wire_local(environment, collector, aggregator, on_tick=tick_and_stop)
         environment.events.test_stopping.add_listener(lambda **_: on_stop())
-        environment.events.test_stop.add_listener(lambda **_: _write_plain_run_json(environment, run_dir, run_id, options))
+        environment.events.test_stop.add_listener(
+            lambda **_: _write_plain_run_json(environment, run_dir, run_id, options)
+        )
 
 
 def _write_plain_run_json(environment: Any, run_dir: Path, run_id: str, options: RunOptions) -> None:
@@ -355,10 +406,19 @@ def _write_plain_run_json(environment: Any, run_dir: Path, run_id: str, options:
     if _opt(environment, "loadcheck_config") or (run_dir / "run.json").exists():
         return
     loadgen = json.loads((run_dir / "loadgen.json").read_text()) if (run_dir / "loadgen.json").exists() else {}
-    write_json_atomic(run_dir / "run.json", {
-        "schema_version": 1, "run_id": run_id, "status": "complete",
-        "target": {"kind": "external", "url": environment.host}, "options": options.to_dict(),
-        "versions": {}, "started_at": loadgen.get("started_at"), "ended_at": loadgen.get("ended_at"),
-        "dropped_arrivals": loadgen.get("dropped_arrivals", 0), "locust": loadgen.get("locust", {}),
-        "workers": loadgen.get("workers", {}),
-    })
+    write_json_atomic(
+        run_dir / "run.json",
+        {
+            "schema_version": 1,
+            "run_id": run_id,
+            "status": "complete",
+            "target": {"kind": "external", "url": environment.host},
+            "options": options.to_dict(),
+            "versions": {},
+            "started_at": loadgen.get("started_at"),
+            "ended_at": loadgen.get("ended_at"),
+            "dropped_arrivals": loadgen.get("dropped_arrivals", 0),
+            "locust": loadgen.get("locust", {}),
+            "workers": loadgen.get("workers", {}),
+        },
+    )

@@ -86,9 +86,19 @@ class Collector:
         self.intervals = histograms.IntervalRecorder()
         self.dropped_pending = 0
 
-    def on_request(self, request_type: str, name: str, response_time: float, response_length: int, response: Any = None,
-                   context: dict[str, Any] | None = None, exception: BaseException | None = None,
-                   start_time: float | None = None, url: str | None = None, **_: Any) -> None:
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        context: dict[str, Any] | None = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        url: str | None = None,
+        **_: Any,
+    ) -> None:
         meta = (context or {}).get("loadcheck") or {}
         t_start = float(start_time if start_time is not None else self.clock())
         t_intended = float(meta.get("t_intended", t_start))
@@ -138,8 +148,17 @@ class Collector:
         dropped, self.dropped_pending = self.dropped_pending, 0
         payloads = []
         for i in range(0, max(1, len(records)), BATCH_RECORDS):
-            payloads.append({"worker": self.worker, "client_id": self.client_id, "records": records[i:i + BATCH_RECORDS],
-                             "intervals": {}, "dropped": 0, "final": False, "sent_seq": self.seq})
+            payloads.append(
+                {
+                    "worker": self.worker,
+                    "client_id": self.client_id,
+                    "records": records[i : i + BATCH_RECORDS],
+                    "intervals": {},
+                    "dropped": 0,
+                    "final": False,
+                    "sent_seq": self.seq,
+                }
+            )
         payloads[-1]["intervals"] = {str(s): r for s, r in intervals.items()}
         payloads[-1]["dropped"] = dropped
         payloads[-1]["final"] = final
@@ -149,8 +168,9 @@ class Collector:
 class Aggregator:
     """Writes the run's ledger, histograms, progress and load-generator summary (master or local)."""
 
-    def __init__(self, *, run_dir: Path, run_id: str, duration_s: float | None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, run_dir: Path, run_id: str, duration_s: float | None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.duration_s = duration_s
@@ -172,8 +192,16 @@ class Aggregator:
 
     def accept(self, payload: dict[str, Any]) -> None:
         worker = str(payload["worker"])
-        w = self.workers.setdefault(worker, {"client_id": payload.get("client_id"), "records": 0, "final": False,
-                                             "dropped_arrivals": 0, "last_batch_at": None})
+        w = self.workers.setdefault(
+            worker,
+            {
+                "client_id": payload.get("client_id"),
+                "records": 0,
+                "final": False,
+                "dropped_arrivals": 0,
+                "last_batch_at": None,
+            },
+        )
         records = payload.get("records") or []
         if records:
             writer = self.writers.get(worker)
@@ -253,10 +281,15 @@ def locust_counts(stats: Any) -> dict[str, Any]:
     routes: dict[str, Any] = {}
     for (name, method), entry in sorted(stats.entries.items()):
         routes[name] = {"method": method, "requests": entry.num_requests, "failures": entry.num_failures}
-    failures = [{"route": f.name, "method": f.method, "error": str(f.error), "occurrences": f.occurrences}
-                for f in stats.errors.values()]
-    return {"routes": routes, "total": {"requests": stats.total.num_requests, "failures": stats.total.num_failures},
-            "failures": sorted(failures, key=lambda f: (f["route"], f["error"]))}
+    failures = [
+        {"route": f.name, "method": f.method, "error": str(f.error), "occurrences": f.occurrences}
+        for f in stats.errors.values()
+    ]
+    return {
+        "routes": routes,
+        "total": {"requests": stats.total.num_requests, "failures": stats.total.num_failures},
+        "failures": sorted(failures, key=lambda f: (f["route"], f["error"])),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,7 +333,9 @@ def wire_local(environment: Any, collector: Collector, aggregator: Aggregator, *
     environment.events.quitting.add_listener(on_quitting)
 
 
-def wire_worker(environment: Any, collector: Collector, *, on_tick: Callable[[], None], on_stop: Callable[[], None]) -> None:
+def wire_worker(
+    environment: Any, collector: Collector, *, on_tick: Callable[[], None], on_stop: Callable[[], None]
+) -> None:
     """A worker: ship batches every second; on the master's stop, drain and send the final batch."""
     runner = environment.runner
     loop: dict[str, Any] = {}
@@ -393,8 +428,12 @@ def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float
             runner.send_message(MSG_STOP, None, client_id=c.id)
         deadline = time.monotonic() + final_wait_s
         while time.monotonic() < deadline:
-            waiting = [c for c in runner.clients.all if c.state != "missing"
-                       and not any(w.get("client_id") == c.id and w["final"] for w in aggregator.workers.values())]
+            waiting = [
+                c
+                for c in runner.clients.all
+                if c.state != "missing"
+                and not any(w.get("client_id") == c.id and w["final"] for w in aggregator.workers.values())
+            ]
             if not waiting:
                 break
             gevent.sleep(0.1)

@@ -53,8 +53,11 @@ def parse_resolve(value: str) -> Resolve:
         addr, cp = addr.split(":")
         connect_port = _port(cp, value)
     if not (sep1 and sep2 and domain and addr):
-        raise ConfigError(f"--resolve: {value!r} is not DOMAIN:PORT:ADDR", value=value,
-                          hint="e.g. --resolve events.loadcheck.test:8443:127.0.0.1 (as curl --resolve)")
+        raise ConfigError(
+            f"--resolve: {value!r} is not DOMAIN:PORT:ADDR",
+            value=value,
+            hint="e.g. --resolve events.loadcheck.test:8443:127.0.0.1 (as curl --resolve)",
+        )
     return Resolve(domain, _port(port, value), addr, connect_port)
 
 
@@ -64,8 +67,11 @@ def _port(text: str, value: str) -> int:
     except ValueError:
         p = -1
     if not 0 < p < 65536:
-        raise ConfigError(f"--resolve: port {text!r} in {value!r} is not a port", value=value,
-                          hint="e.g. --resolve events.loadcheck.test:8443:127.0.0.1")
+        raise ConfigError(
+            f"--resolve: port {text!r} in {value!r} is not a port",
+            value=value,
+            hint="e.g. --resolve events.loadcheck.test:8443:127.0.0.1",
+        )
     return p
 
 
@@ -87,8 +93,10 @@ def ssl_context_factory(ca_bundle: str | None) -> Callable[..., ssl.SSLContext]:
 def _redirect(client: HTTPClient, to: Resolve) -> None:
     pool = client._connection_pool
     if not (hasattr(pool, "_connection_host") and hasattr(pool, "_connection_port")):
-        raise RuntimeError("geventhttpclient changed: ConnectionPool has no _connection_host/_connection_port; "
-                           "--resolve cannot be applied (pin geventhttpclient or update locustfiles/resolve.py)")
+        raise RuntimeError(
+            "geventhttpclient changed: ConnectionPool has no _connection_host/_connection_port; "
+            "--resolve cannot be applied (pin geventhttpclient or update locustfiles/resolve.py)"
+        )
     pool._connection_host = to.address
     pool._connection_port = to.connect_port or to.port
 

@@ -60,9 +60,16 @@ class ArrivalScheduler:
     injectable so unit tests can run it without waiting.
     """
 
-    def __init__(self, *, options: RunOptions, share: float, picker: KindPicker,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = gevent.sleep,
-                 on_done: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        options: RunOptions,
+        share: float,
+        picker: KindPicker,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = gevent.sleep,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
         self.options = options
         self.on_done = on_done  # called once the schedule has run its course (not on an early stop)
         self.share = share

@@ -49,14 +49,25 @@ class CachingSigner(Signer):
             self._amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         return self._amz_date
 
-    def sign(self, credentials: Credentials, method: str, host: str, path: str, query: str = "",
-             headers: Mapping[str, str] | None = None, body: bytes = b"", *,
-             payload_hash: str | None = None, amz_date: str | None = None) -> dict[str, str]:
+    def sign(
+        self,
+        credentials: Credentials,
+        method: str,
+        host: str,
+        path: str,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        *,
+        payload_hash: str | None = None,
+        amz_date: str | None = None,
+    ) -> dict[str, str]:
         lowered = tuple(sorted((n.lower(), v) for n, v in (headers or {}).items()))
         if any(n in ("x-amz-content-sha256", "x-amz-date", "x-amz-security-token", "host") for n, _ in lowered):
             # Rare shapes that override what the signer adds: the general path handles them.
-            return super().sign(credentials, method, host, path, query, headers, body,
-                                payload_hash=payload_hash, amz_date=amz_date)
+            return super().sign(
+                credentials, method, host, path, query, headers, body, payload_hash=payload_hash, amz_date=amz_date
+            )
         amz_date = amz_date or self._now()
         date = amz_date[:8]
         token = credentials.token
@@ -72,8 +83,10 @@ class CachingSigner(Signer):
             cpath = self._paths[path] = canonical_path(path)
         if payload_hash is None:
             payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        creq = (f"{method.upper()}\n{cpath}\n{canonical_query_raw(query)}\n{before}x-amz-date:{amz_date}\n{after}\n"
-                f"{signed}\n{payload_hash}")
+        creq = (
+            f"{method.upper()}\n{cpath}\n{canonical_query_raw(query)}\n{before}x-amz-date:{amz_date}\n{after}\n"
+            f"{signed}\n{payload_hash}"
+        )
         scope = f"{date}/{self.region}/{self.service}/aws4_request"
         sts = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
         key_id = (credentials.secret_key, date)
@@ -86,7 +99,9 @@ class CachingSigner(Signer):
         out = {"X-Amz-Date": amz_date}
         if token:
             out["X-Amz-Security-Token"] = token
-        out["Authorization"] = f"{ALGORITHM} Credential={credentials.access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"
+        out["Authorization"] = (
+            f"{ALGORITHM} Credential={credentials.access_key}/{scope}, SignedHeaders={signed}, Signature={sig}"
+        )
         return out
 
     @staticmethod
@@ -98,5 +113,5 @@ class CachingSigner(Signer):
         names = sorted(n for n in values if n not in UNSIGNABLE_HEADERS)
         i = names.index("x-amz-date")
         before = "".join(f"{n}:{canonical_header_value(values[n])}\n" for n in names[:i])
-        after = "".join(f"{n}:{canonical_header_value(values[n])}\n" for n in names[i + 1:])
+        after = "".join(f"{n}:{canonical_header_value(values[n])}\n" for n in names[i + 1 :])
         return before, after, ";".join(names)

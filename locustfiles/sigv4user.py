@@ -57,8 +57,11 @@ class CredentialSource:
         session = botocore.session.Session(profile=profile)
         creds = session.get_credentials()
         if creds is None:
-            raise ConfigError(f"no AWS credentials found (profile {profile!r})", value=profile,
-                              hint="configure credentials (aws configure, AWS_PROFILE, or --aws-profile NAME)")
+            raise ConfigError(
+                f"no AWS credentials found (profile {profile!r})",
+                value=profile,
+                hint="configure credentials (aws configure, AWS_PROFILE, or --aws-profile NAME)",
+            )
         return cls(botocore_credentials=creds)
 
     def get(self) -> Credentials:
@@ -109,8 +112,10 @@ class SigV4FastHttpUser(FastHttpUser):
     def __init__(self, environment: Any) -> None:
         signing: SigningContext | None = getattr(environment, "loadcheck_signing", None)
         if signing is None:
-            raise ConfigError("SigV4FastHttpUser needs environment.loadcheck_signing (a SigningContext)",
-                              hint="run it from locustfiles/eventlog.py, or set it in an init event listener")
+            raise ConfigError(
+                "SigV4FastHttpUser needs environment.loadcheck_signing (a SigningContext)",
+                hint="run it from locustfiles/eventlog.py, or set it in an init event listener",
+            )
         self.signing = signing
         # Instance attributes shadow FastHttpUser's class settings before its __init__ reads them.
         self.host = signing.url
@@ -125,8 +130,16 @@ class SigV4FastHttpUser(FastHttpUser):
         self._signer = CachingSigner(SERVICE, signing.region)
         self._host_header = signing.host_header
 
-    def signed_request(self, method: str, route: str, path: str, *, query: list[tuple[str, str]] | None = None,
-                       body: bytes = b"", context: dict[str, Any] | None = None) -> ResponseContextManager:
+    def signed_request(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        context: dict[str, Any] | None = None,
+    ) -> ResponseContextManager:
         """Sign and send; returns the response (already reported: 2xx success, else the status as failure).
 
         ``context`` goes to Locust's request event (the ledger hook reads ``context["loadcheck"]``).
@@ -134,14 +147,23 @@ class SigV4FastHttpUser(FastHttpUser):
         qs = encode_query(query)
         sign_headers = {"content-type": "application/json"} if body else {}
         payload_hash = hashlib.sha256(body).hexdigest()  # hashed once, passed to the signer
-        auth = self._signer.sign(self.signing.credentials.get(), method, self._host_header, path, qs, sign_headers,
-                                 body, payload_hash=payload_hash)
+        auth = self._signer.sign(
+            self.signing.credentials.get(),
+            method,
+            self._host_header,
+            path,
+            qs,
+            sign_headers,
+            body,
+            payload_hash=payload_hash,
+        )
         headers = {"Host": self._host_header, **auth}
         if body:
             headers["Content-Type"] = "application/json"
         url = f"{path}?{qs}" if qs else path
-        with self.client.request(method, url, name=route, data=body or None, headers=headers, catch_response=True,
-                                 context=context or {}) as resp:
+        with self.client.request(
+            method, url, name=route, data=body or None, headers=headers, catch_response=True, context=context or {}
+        ) as resp:
             status = resp.status_code or 0
             if 200 <= status < 300:
                 resp.success()

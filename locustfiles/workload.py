@@ -17,9 +17,34 @@ from loadcheck.errors import ConfigError
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "reference_stack" / "data"
 BUILTIN_TERMS = (
-    "lambda", "latency", "load", "ledger", "throttle", "throughput", "table", "token", "search", "signature",
-    "gateway", "partition", "capacity", "burst", "request", "response", "dynamodb", "opensearch", "python",
-    "percentile", "histogram", "worker", "master", "arrival", "event", "error", "region", "domain",
+    "lambda",
+    "latency",
+    "load",
+    "ledger",
+    "throttle",
+    "throughput",
+    "table",
+    "token",
+    "search",
+    "signature",
+    "gateway",
+    "partition",
+    "capacity",
+    "burst",
+    "request",
+    "response",
+    "dynamodb",
+    "opensearch",
+    "python",
+    "percentile",
+    "histogram",
+    "worker",
+    "master",
+    "arrival",
+    "event",
+    "error",
+    "region",
+    "domain",
 )
 EVENT_TYPES = ("click", "view", "purchase", "signup", "login", "logout", "share", "search")
 DATES_PER_WORKER = 4
@@ -64,8 +89,10 @@ class KeyMaker:
         date = self.dates[n % DATES_PER_WORKER]
         ms = n // DATES_PER_WORKER
         if ms >= 86_400_000:
-            raise ConfigError("this load process wrote 345,600,000 events: its keys are used up",
-                              hint="use more workers (--workers) or a shorter run")
+            raise ConfigError(
+                "this load process wrote 345,600,000 events: its keys are used up",
+                hint="use more workers (--workers) or a shorter run",
+            )
         hh, rest = divmod(ms, 3_600_000)
         mm, rest = divmod(rest, 60_000)
         ss, mmm = divmod(rest, 1000)

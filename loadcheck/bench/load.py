@@ -59,18 +59,38 @@ def bench_signer(seconds: float = 0.5) -> dict[str, float]:
     plain = Signer("execute-api", "us-east-1")
 
     def core() -> None:
-        plain.sign(creds, "POST", "events.loadcheck.test", "/events", "", {"content-type": "application/json"}, body,
-                   payload_hash=hashlib.sha256(body).hexdigest())
+        plain.sign(
+            creds,
+            "POST",
+            "events.loadcheck.test",
+            "/events",
+            "",
+            {"content-type": "application/json"},
+            body,
+            payload_hash=hashlib.sha256(body).hexdigest(),
+        )
 
     def ours() -> None:
-        signer.sign(creds, "POST", "events.loadcheck.test", "/events", "", {"content-type": "application/json"}, body,
-                    payload_hash=hashlib.sha256(body).hexdigest())
+        signer.sign(
+            creds,
+            "POST",
+            "events.loadcheck.test",
+            "/events",
+            "",
+            {"content-type": "application/json"},
+            body,
+            payload_hash=hashlib.sha256(body).hexdigest(),
+        )
 
     boto = SigV4Auth(BotoCredentials(creds.access_key, creds.secret_key), "execute-api", "us-east-1")
 
     def theirs() -> None:
-        req = AWSRequest(method="POST", url="https://events.loadcheck.test/events", data=body,
-                         headers={"Content-Type": "application/json"})
+        req = AWSRequest(
+            method="POST",
+            url="https://events.loadcheck.test/events",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
         boto.add_auth(req)
 
     def rate(fn: Any) -> float:
@@ -88,8 +108,13 @@ def bench_signer(seconds: float = 0.5) -> dict[str, float]:
         for name, fn in (("ours", ours), ("core", core), ("boto", theirs)):
             best[name] = max(best[name], rate(fn))
     ours_rate, core_rate, boto_rate = best["ours"], best["core"], best["boto"]
-    return {"signer_per_s": round(ours_rate), "core_signer_per_s": round(core_rate), "botocore_per_s": round(boto_rate),
-            "ratio": round(ours_rate / boto_rate, 2), "core_ratio": round(core_rate / boto_rate, 2)}
+    return {
+        "signer_per_s": round(ours_rate),
+        "core_signer_per_s": round(core_rate),
+        "botocore_per_s": round(boto_rate),
+        "ratio": round(ours_rate / boto_rate, 2),
+        "core_ratio": round(core_rate / boto_rate, 2),
+    }
 
 
 def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool = False) -> dict[str, Any]:
@@ -97,8 +122,20 @@ def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool 
 
     prefix = workdir / f"stats-{time.monotonic_ns()}"
     json_file = prefix.with_suffix(".json")  # Locust appends .json to --json-file
-    cmd = [sys.executable, "-m", "locust", *argv, "--headless", "-t", f"{int(seconds)}s", "--only-summary",
-           "--json-file", str(prefix), "--stop-timeout", "5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        *argv,
+        "--headless",
+        "-t",
+        f"{int(seconds)}s",
+        "--only-summary",
+        "--json-file",
+        str(prefix),
+        "--stop-timeout",
+        "5",
+    ]
     with open(workdir / "locust.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rss: list[tuple[float, int]] = []
@@ -119,7 +156,9 @@ def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool 
     stats = json.loads(json_file.read_text()) if json_file.exists() else []
     requests = sum(s.get("num_requests", 0) for s in stats)
     # Rate over the span Locust itself measured (first to last request), not the wall time.
-    span = max((s["last_request_timestamp"] for s in stats), default=0) - min((s["start_time"] for s in stats), default=0)
+    span = max((s["last_request_timestamp"] for s in stats), default=0) - min(
+        (s["start_time"] for s in stats), default=0
+    )
     return {"requests": requests, "rps": round(requests / span, 1) if span > 0 else 0.0, "rss": rss}
 
 
@@ -129,11 +168,20 @@ def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, ro
     out: dict[str, Any] = {}
     with running_server(workdir / "server", tls=False, verify=False) as server:
         target = server.target(credentials_file=workdir / "credentials")
-        opts = RunOptions(shape="ramp", rate=None, users=users, spawn_rate=users, duration_s=seconds,
-                          mix={"writes": 0, "reads": 1, "search": 0}, think_time_s=(0.0, 0.0))
+        opts = RunOptions(
+            shape="ramp",
+            rate=None,
+            users=users,
+            spawn_rate=users,
+            duration_s=seconds,
+            mix={"writes": 0, "reads": 1, "search": 0},
+            think_time_s=(0.0, 0.0),
+        )
         cfg = workdir / "loadconfig.json"
         run_dir = workdir / "run"
-        cfg.write_text(LoadConfig(run_id="bench", run_dir=str(run_dir), options=opts, target=target.to_public()).to_json())
+        cfg.write_text(
+            LoadConfig(run_id="bench", run_dir=str(run_dir), options=opts, target=target.to_public()).to_json()
+        )
         unsigned = workdir / "unsigned.py"
         unsigned.write_text(UNSIGNED_LOCUSTFILE)
         eventlog = str(Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py")
@@ -142,18 +190,34 @@ def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, ro
         base_rps = signed_rps = 0.0
         for _ in range(rounds):
             base_rps = max(base_rps, _locust(["-f", str(unsigned), *common], seconds=seconds, workdir=workdir)["rps"])
-            signed_rps = max(signed_rps, _locust(["-f", eventlog, "--loadcheck-config", str(cfg), *common],
-                                                 seconds=seconds, workdir=workdir)["rps"])
+            signed_rps = max(
+                signed_rps,
+                _locust(["-f", eventlog, "--loadcheck-config", str(cfg), *common], seconds=seconds, workdir=workdir)[
+                    "rps"
+                ],
+            )
         out["unsigned_rps"], out["signed_ledger_rps"], out["rounds"] = base_rps, signed_rps, rounds
         out["throughput_ratio"] = round(signed_rps / base_rps, 3) if base_rps else None
         if soak_s > 0:
-            soak_opts = RunOptions(shape="ramp", rate=None, users=users, spawn_rate=users, duration_s=soak_s,
-                                   mix={"writes": 1, "reads": 1, "search": 1}, think_time_s=(0.0, 0.0))
+            soak_opts = RunOptions(
+                shape="ramp",
+                rate=None,
+                users=users,
+                spawn_rate=users,
+                duration_s=soak_s,
+                mix={"writes": 1, "reads": 1, "search": 1},
+                think_time_s=(0.0, 0.0),
+            )
             soak_dir = workdir / "soak"
-            cfg.write_text(LoadConfig(run_id="soak", run_dir=str(soak_dir), options=soak_opts,
-                                      target=target.to_public()).to_json())
-            soak = _locust(["-f", eventlog, "--loadcheck-config", str(cfg), *common], seconds=soak_s, workdir=workdir,
-                           sample_rss=True)
+            cfg.write_text(
+                LoadConfig(run_id="soak", run_dir=str(soak_dir), options=soak_opts, target=target.to_public()).to_json()
+            )
+            soak = _locust(
+                ["-f", eventlog, "--loadcheck-config", str(cfg), *common],
+                seconds=soak_s,
+                workdir=workdir,
+                sample_rss=True,
+            )
             out.update(soak_summary(soak["rss"], soak["requests"]))
     return out
 
@@ -163,15 +227,23 @@ def soak_summary(rss: list[tuple[float, int]], requests: int) -> dict[str, Any]:
     if len(rss) < 10:
         return {"soak_requests": requests, "rss_samples": len(rss)}
     n = len(rss)
-    early = statistics.median(v for _, v in rss[n // 10:n // 5 + 1]) / 2**20
-    late = statistics.median(v for _, v in rss[-max(1, n // 10):]) / 2**20
-    return {"soak_requests": requests, "rss_samples": n, "rss_early_mb": round(early, 1), "rss_late_mb": round(late, 1),
-            "rss_growth_mb": round(late - early, 1), "rss_max_mb": round(max(v for _, v in rss) / 2**20, 1)}
+    early = statistics.median(v for _, v in rss[n // 10 : n // 5 + 1]) / 2**20
+    late = statistics.median(v for _, v in rss[-max(1, n // 10) :]) / 2**20
+    return {
+        "soak_requests": requests,
+        "rss_samples": n,
+        "rss_early_mb": round(early, 1),
+        "rss_late_mb": round(late, 1),
+        "rss_growth_mb": round(late - early, 1),
+        "rss_max_mb": round(max(v for _, v in rss) / 2**20, 1),
+    }
 
 
 @click.command("load")
 @click.option("--duration", default="10s", show_default=True, help="each throughput run")
-@click.option("--soak", default="60s", show_default=True, help="RSS sampling run (0 to skip); 600s for the 10-minute figure")
+@click.option(
+    "--soak", default="60s", show_default=True, help="RSS sampling run (0 to skip); 600s for the 10-minute figure"
+)
 @click.option("--users", type=int, default=10, show_default=True)
 @click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="also write the figures as JSON")
 def command(duration: str, soak: str, users: int, out_file: str | None) -> None:
@@ -181,16 +253,22 @@ def command(duration: str, soak: str, users: int, out_file: str | None) -> None:
     click.echo("signer: our Signer vs botocore SigV4Auth (POST, 1 body) ...")
     figures: dict[str, Any] = {"signer": bench_signer()}
     s = figures["signer"]
-    click.echo(f"  load generator's CachingSigner {s['signer_per_s']:,}/s, loadcheck.sigv4.Signer {s['core_signer_per_s']:,}/s, "
-               f"botocore {s['botocore_per_s']:,}/s: {s['ratio']}x / {s['core_ratio']}x (target >= 5x)")
+    click.echo(
+        f"  load generator's CachingSigner {s['signer_per_s']:,}/s, loadcheck.sigv4.Signer {s['core_signer_per_s']:,}/s, "
+        f"botocore {s['botocore_per_s']:,}/s: {s['ratio']}x / {s['core_ratio']}x (target >= 5x)"
+    )
     click.echo(f"throughput: {users} users, {seconds:g}s each, unsigned vs signed+ledger; soak {soak_s:g}s ...")
     with tempfile.TemporaryDirectory(prefix="loadcheck-bench-") as tmp:
         figures["locust"] = bench_locust(seconds=seconds, soak_s=soak_s, users=users, workdir=Path(tmp))
     lo = figures["locust"]
-    click.echo(f"  unsigned {lo['unsigned_rps']} req/s, signed+ledger {lo['signed_ledger_rps']} req/s: "
-               f"{lo['throughput_ratio']} (target >= 0.85)")
+    click.echo(
+        f"  unsigned {lo['unsigned_rps']} req/s, signed+ledger {lo['signed_ledger_rps']} req/s: "
+        f"{lo['throughput_ratio']} (target >= 0.85)"
+    )
     if "rss_early_mb" in lo:
-        click.echo(f"  soak: {lo['soak_requests']} requests; RSS {lo['rss_early_mb']} MB early -> {lo['rss_late_mb']} MB late "
-                   f"(growth {lo['rss_growth_mb']} MB, max {lo['rss_max_mb']} MB)")
+        click.echo(
+            f"  soak: {lo['soak_requests']} requests; RSS {lo['rss_early_mb']} MB early -> {lo['rss_late_mb']} MB late "
+            f"(growth {lo['rss_growth_mb']} MB, max {lo['rss_max_mb']} MB)"
+        )
     if out_file:
         Path(out_file).write_text(json.dumps(figures, indent=2))

@@ -65,7 +65,9 @@ def _json(status: int, body: Any, extra: dict[str, str] | None = None) -> tuple[
     return status, json.dumps(body, separators=(",", ":")).encode(), dict(extra or {})
 
 
-def handle(state: State, method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> tuple[int, bytes, dict[str, str]]:
+def handle(
+    state: State, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+) -> tuple[int, bytes, dict[str, str]]:
     path, _, query = target.partition("?")
     if path.startswith("/_admin/"):
         if path == "/_admin/config" and method == "POST":
@@ -85,8 +87,17 @@ def handle(state: State, method: str, target: str, headers: list[tuple[str, str]
             state.count("403 host")
             return _json(403, {"message": "Forbidden"})
         try:
-            verify(method=method, raw_path=path, raw_query=query, headers=headers, body=body, service="execute-api",
-                   region=state.region, secret_for=state.keys, now=_dt.datetime.now(_dt.UTC))
+            verify(
+                method=method,
+                raw_path=path,
+                raw_query=query,
+                headers=headers,
+                body=body,
+                service="execute-api",
+                region=state.region,
+                secret_for=state.keys,
+                now=_dt.datetime.now(_dt.UTC),
+            )
         except SigV4Failure as exc:
             state.count(f"403 {exc.kind}")
             return _json(403, {"message": "Forbidden"})
@@ -107,7 +118,7 @@ def handle(state: State, method: str, target: str, headers: list[tuple[str, str]
         items = sorted(state.items.get(date, {}).values(), key=lambda i: i["time"]) if date else []
         start = int(base64.urlsafe_b64decode(params["nextToken"] + "==")) if params.get("nextToken") else 0
         limit = int(params.get("limit", 25))
-        page = items[start:start + limit]
+        page = items[start : start + limit]
         more = start + limit < len(items)
         token = base64.urlsafe_b64encode(str(start + limit).encode()).decode().rstrip("=") if more else None
         return _json(200, {"items": page, "nextToken": token})
@@ -148,8 +159,8 @@ class HttpProtocol(asyncio.Protocol):
             length = next((int(v) for n, v in headers if n.lower() == "content-length"), 0)
             if len(self.buf) < head_end + 4 + length:
                 return
-            body = self.buf[head_end + 4:head_end + 4 + length]
-            self.buf = self.buf[head_end + 4 + length:]
+            body = self.buf[head_end + 4 : head_end + 4 + length]
+            self.buf = self.buf[head_end + 4 + length :]
             self.queue.put_nowait((method, target, headers, body))
 
     async def serve(self) -> None:
@@ -163,8 +174,12 @@ class HttpProtocol(asyncio.Protocol):
                 status, body, extra = handle(self.state, *req)
             except Exception as exc:  # noqa: BLE001 - a test server answers 500 and goes on
                 status, body, extra = _json(500, {"message": f"{type(exc).__name__}: {exc}"})
-            head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}", "Content-Type: application/json",
-                    f"Content-Length: {len(body)}", f"apigw-requestid: {secrets.token_urlsafe(10)}"]
+            head = [
+                f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(body)}",
+                f"apigw-requestid: {secrets.token_urlsafe(10)}",
+            ]
             head += [f"{k}: {v}" for k, v in extra.items()]
             if not self.transport.is_closing():
                 self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
@@ -235,13 +250,19 @@ class ServerHandle:
         if self.tls:
             ctx = ssl.create_default_context(cafile=self.ca_bundle)
             ctx.check_hostname = False  # admin calls go to 127.0.0.1; the certificate is still verified
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.port, context=ctx, timeout=10)
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, context=ctx, timeout=10
+            )
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             data = json.dumps(body).encode() if body is not None else None
-            conn.request("POST" if data is not None else "GET", path, body=data,
-                         headers={"Content-Type": "application/json"} if data else {})
+            conn.request(
+                "POST" if data is not None else "GET",
+                path,
+                body=data,
+                headers={"Content-Type": "application/json"} if data else {},
+            )
             return json.loads(conn.getresponse().read())
         finally:
             conn.close()
@@ -250,19 +271,36 @@ class ServerHandle:
         """A Target for this server (what ``loadcheck run`` would get from stack.json)."""
         from loadcheck.target import Target
 
-        credentials_file.write_text("[loadcheck-requester]\n"
-                                    f"aws_access_key_id = {TEST_KEYS['access_key']}\n"
-                                    f"aws_secret_access_key = {TEST_KEYS['secret_key']}\n")
-        return Target(kind="local", region="us-east-1", account_id="123456789012", api_id="loadtest",
-                      domain=self.domain or "127.0.0.1", url=self.url, connect_address="127.0.0.1",
-                      connect_port=self.port, table_name="EventLog", access_log_group="-", lambda_log_groups={},
-                      function_names={}, search_endpoint=None, search_index=None, ca_bundle=self.ca_bundle,
-                      credentials_file=str(credentials_file), profiles={"requester": "loadcheck-requester"})
+        credentials_file.write_text(
+            "[loadcheck-requester]\n"
+            f"aws_access_key_id = {TEST_KEYS['access_key']}\n"
+            f"aws_secret_access_key = {TEST_KEYS['secret_key']}\n"
+        )
+        return Target(
+            kind="local",
+            region="us-east-1",
+            account_id="123456789012",
+            api_id="loadtest",
+            domain=self.domain or "127.0.0.1",
+            url=self.url,
+            connect_address="127.0.0.1",
+            connect_port=self.port,
+            table_name="EventLog",
+            access_log_group="-",
+            lambda_log_groups={},
+            function_names={},
+            search_endpoint=None,
+            search_index=None,
+            ca_bundle=self.ca_bundle,
+            credentials_file=str(credentials_file),
+            profiles={"requester": "loadcheck-requester"},
+        )
 
 
 @contextmanager
-def running_server(state_dir: Path, *, tls: bool = True, domain: str = TEST_DOMAIN, verify: bool = True,
-                   timeout_s: float = 30.0) -> Iterator[ServerHandle]:
+def running_server(
+    state_dir: Path, *, tls: bool = True, domain: str = TEST_DOMAIN, verify: bool = True, timeout_s: float = 30.0
+) -> Iterator[ServerHandle]:
     """Start the server as a child process (own process group); stop it on exit."""
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "credentials.json").write_text(json.dumps([TEST_KEYS]))

@@ -80,28 +80,57 @@ def versions() -> dict[str, str]:
     return out
 
 
-def build_options(*, target: str, duration: str, rate: float | None, users: int | None, spawn_rate: float | None,
-                  shape: str | None, steps: str | None, step_duration: str | None, mix: str, workers: int,
-                  seed: int | None, faults: tuple[str, ...], max_error_rate: str | None, max_p95_ms: tuple[str, ...],
-                  collisions: str, think_time: str) -> RunOptions:
+def build_options(
+    *,
+    target: str,
+    duration: str,
+    rate: float | None,
+    users: int | None,
+    spawn_rate: float | None,
+    shape: str | None,
+    steps: str | None,
+    step_duration: str | None,
+    mix: str,
+    workers: int,
+    seed: int | None,
+    faults: tuple[str, ...],
+    max_error_rate: str | None,
+    max_p95_ms: tuple[str, ...],
+    collisions: str,
+    think_time: str,
+) -> RunOptions:
     """RunOptions from the command line; ``--users`` without ``--rate`` or ``--shape`` means ramp."""
     if shape is None:
         shape = "step" if steps else ("ramp" if users is not None and rate is None else "constant-rate")
     if shape == "ramp" and rate is not None:
-        raise ConfigError(f"--rate {rate:g} does not apply to --shape ramp (a closed model of users)", value=rate,
-                          hint="use --shape constant-rate --rate R, or --shape ramp --users N --spawn-rate S")
+        raise ConfigError(
+            f"--rate {rate:g} does not apply to --shape ramp (a closed model of users)",
+            value=rate,
+            hint="use --shape constant-rate --rate R, or --shape ramp --users N --spawn-rate S",
+        )
     fault_map: dict[str, Any] = {}
     for f in faults:
         name, value = parse_fault(f)
         fault_map[name] = value
     return RunOptions(
-        target=target, duration_s=parse_duration(duration), shape=shape,
+        target=target,
+        duration_s=parse_duration(duration),
+        shape=shape,
         rate=(rate if rate is not None else DEFAULT_RATE) if shape == "constant-rate" else rate,
-        users=users, spawn_rate=spawn_rate if spawn_rate is not None else (max(1.0, (users or 1) / 10) if shape == "ramp" else None),
-        steps=parse_steps(steps) if steps else (), step_duration_s=parse_duration(step_duration, option="--step-duration") if step_duration else None,
-        mix=parse_mix(mix), workers=workers, seed=seed, collisions=parse_fraction(collisions, option="--collisions"),
-        faults=fault_map, max_error_rate=parse_fraction(max_error_rate, option="--max-error-rate") if max_error_rate is not None else None,
-        max_p95_ms=dict(parse_route_ms(v) for v in max_p95_ms), think_time_s=parse_think_time(think_time),
+        users=users,
+        spawn_rate=spawn_rate if spawn_rate is not None else (max(1.0, (users or 1) / 10) if shape == "ramp" else None),
+        steps=parse_steps(steps) if steps else (),
+        step_duration_s=parse_duration(step_duration, option="--step-duration") if step_duration else None,
+        mix=parse_mix(mix),
+        workers=workers,
+        seed=seed,
+        collisions=parse_fraction(collisions, option="--collisions"),
+        faults=fault_map,
+        max_error_rate=parse_fraction(max_error_rate, option="--max-error-rate")
+        if max_error_rate is not None
+        else None,
+        max_p95_ms=dict(parse_route_ms(v) for v in max_p95_ms),
+        think_time_s=parse_think_time(think_time),
     )
 
 
@@ -115,8 +144,11 @@ def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any
     try:
         from reference_stack.local import supervisor
     except ModuleNotFoundError as exc:
-        raise LoadcheckError("the local stack is not built yet (reference_stack/local/supervisor.py)", value=str(exc),
-                             hint="use --target aws, or wait for the local stack") from exc
+        raise LoadcheckError(
+            "the local stack is not built yet (reference_stack/local/supervisor.py)",
+            value=str(exc),
+            hint="use --target aws, or wait for the local stack",
+        ) from exc
     say(f"local stack: {state_dir}")
     stack, started = supervisor.ensure_stack(state_dir, faults=faults or None, progress=say)
     say("local stack: started for this run" if started else "local stack: already running, reused")
@@ -142,8 +174,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def locust_commands(opts: RunOptions, *, cfg_path: Path, run_dir: Path, url: str, master_port: int,
-                    role: str = "auto", master_host: str = "127.0.0.1", worker_count: int | None = None) -> dict[str, Any]:
+def locust_commands(
+    opts: RunOptions,
+    *,
+    cfg_path: Path,
+    run_dir: Path,
+    url: str,
+    master_port: int,
+    role: str = "auto",
+    master_host: str = "127.0.0.1",
+    worker_count: int | None = None,
+) -> dict[str, Any]:
     """``{"main": argv or None, "workers": [argv, ...]}`` for the run's Locust processes."""
     base = [sys.executable, "-m", "locust", "-f", str(EVENTLOG), "--loadcheck-config", str(cfg_path)]
     if opts.open_model:
@@ -151,9 +192,22 @@ def locust_commands(opts: RunOptions, *, cfg_path: Path, run_dir: Path, url: str
         spawn = float(min(users, 100))
     else:
         users, spawn = int(opts.users or 1), float(opts.spawn_rate or 1)
-    main = base + ["--host", url, "--headless", "-u", str(users), "-r", f"{spawn:g}",
-                   "-t", f"{math.ceil(opts.total_duration_s + (RUN_TIME_SLACK_S if opts.open_model else 0))}s", "--stop-timeout", f"{opts.request_timeout_s + 5:g}",
-                   "--only-summary", "--csv", str(run_dir / "locust")]
+    main = base + [
+        "--host",
+        url,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        f"{spawn:g}",
+        "-t",
+        f"{math.ceil(opts.total_duration_s + (RUN_TIME_SLACK_S if opts.open_model else 0))}s",
+        "--stop-timeout",
+        f"{opts.request_timeout_s + 5:g}",
+        "--only-summary",
+        "--csv",
+        str(run_dir / "locust"),
+    ]
     n = opts.workers if worker_count is None else worker_count
     workers = [base + ["--worker", "--master-host", master_host, "--master-port", str(master_port)] for _ in range(n)]
     if role == "worker":
@@ -170,8 +224,14 @@ def locust_commands(opts: RunOptions, *, cfg_path: Path, run_dir: Path, url: str
 def start(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     # Own session: a terminal Ctrl-C reaches only this CLI, which then stops the load in order.
     with open(log_path, "ab") as log:
-        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=os.getcwd())
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
@@ -191,8 +251,10 @@ def wait_all(procs: list[subprocess.Popen[bytes]], deadline: float) -> None:
 def render_progress(p: dict[str, Any]) -> str:
     p95 = f"{p['p95_ms']:.0f} ms" if p.get("p95_ms") is not None else "-"
     total = p.get("duration_s") or 0
-    return (f"[{p.get('elapsed_s', 0):5.0f}/{total:.0f}s] {p.get('rps', 0):6.1f} req/s  requests {p.get('requests', 0)}  "
-            f"errors {p.get('errors', 0)}  429s {p.get('throttled', 0)}  p95 {p95}  dropped {p.get('dropped_arrivals', 0)}")
+    return (
+        f"[{p.get('elapsed_s', 0):5.0f}/{total:.0f}s] {p.get('rps', 0):6.1f} req/s  requests {p.get('requests', 0)}  "
+        f"errors {p.get('errors', 0)}  429s {p.get('throttled', 0)}  p95 {p95}  dropped {p.get('dropped_arrivals', 0)}"
+    )
 
 
 def ledger_summary(run_dir: Path) -> dict[str, Any]:
@@ -221,24 +283,44 @@ def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]
     out: list[dict[str, Any]] = []
     if opts.max_error_rate is not None:
         rate = summary["errors"] / summary["requests"] if summary["requests"] else 0.0
-        out.append({"name": "error rate", "limit": opts.max_error_rate, "actual": round(rate, 4),
-                    "passed": summary["requests"] > 0 and rate <= opts.max_error_rate})
+        out.append(
+            {
+                "name": "error rate",
+                "limit": opts.max_error_rate,
+                "actual": round(rate, 4),
+                "passed": summary["requests"] > 0 and rate <= opts.max_error_rate,
+            }
+        )
     if opts.max_p95_ms:
         try:
             hist = histograms.load(run_dir)
         except LoadcheckError as exc:
-            return out + [{"name": f"p95 {r}", "limit": ms, "actual": None, "passed": False, "reason": str(exc)}
-                          for r, ms in opts.max_p95_ms.items()]
+            return out + [
+                {"name": f"p95 {r}", "limit": ms, "actual": None, "passed": False, "reason": str(exc)}
+                for r, ms in opts.max_p95_ms.items()
+            ]
         for route, limit in opts.max_p95_ms.items():
             h = hist.total() if route == "all" else hist.routes.get(route)
             actual = h.get_value_at_percentile(95.0) / 1000.0 if h is not None and h.get_total_count() else None
-            out.append({"name": f"p95 {route}", "limit": limit, "actual": actual,
-                        "passed": actual is not None and actual <= limit})
+            out.append(
+                {
+                    "name": f"p95 {route}",
+                    "limit": limit,
+                    "actual": actual,
+                    "passed": actual is not None and actual <= limit,
+                }
+            )
     return out
 
 
-def print_summary(run_dir: Path, run: dict[str, Any], summary: dict[str, Any], thresholds: list[dict[str, Any]],
-                  results: list[Any] | None, note: str | None) -> None:
+def print_summary(
+    run_dir: Path,
+    run: dict[str, Any],
+    summary: dict[str, Any],
+    thresholds: list[dict[str, Any]],
+    results: list[Any] | None,
+    note: str | None,
+) -> None:
     from loadcheck import histograms
 
     click.echo("")
@@ -271,7 +353,9 @@ def print_summary(run_dir: Path, run: dict[str, Any], summary: dict[str, Any], t
 @click.command("run")
 @click.option("--target", "target_kind", type=click.Choice(["local", "aws"]), default="local", show_default=True)
 @click.option("--duration", default=f"{DEFAULT_DURATION_S:g}s", show_default=True, help="45s, 2m, 1m30s")
-@click.option("--rate", type=float, default=None, help=f"open model: requests/s over all workers [default {DEFAULT_RATE:g}]")
+@click.option(
+    "--rate", type=float, default=None, help=f"open model: requests/s over all workers [default {DEFAULT_RATE:g}]"
+)
 @click.option("--users", type=int, default=None, help="ramp: users; open model: the pool arrivals go to")
 @click.option("--spawn-rate", type=float, default=None, help="ramp: users started per second")
 @click.option("--shape", type=click.Choice(SHAPES), default=None, help="constant-rate (default), step, ramp")
@@ -296,32 +380,88 @@ def print_summary(run_dir: Path, run: dict[str, Any], summary: dict[str, Any], t
 @click.option("--tf-dir", default=None, type=click.Path(), help="aws: run `terraform output -json` here")
 @click.option("--profile", default=None, help="aws: credentials profile")
 @click.option("--no-checks", is_flag=True, help="only drive load")
-def command(target_kind: str, duration: str, rate: float | None, users: int | None, spawn_rate: float | None,
-            shape: str | None, steps: str | None, step_duration: str | None, mix: str, think_time: str, workers: int,
-            master_only: bool, worker_only: bool, master_host: str | None, master_port: int, out: str,
-            state_dir: str | None, faults: tuple[str, ...], seed: int | None, max_error_rate: str | None,
-            max_p95_ms: tuple[str, ...], collisions: str, baseline: str | None, tf_outputs: str | None,
-            tf_dir: str | None, profile: str | None, no_checks: bool) -> None:
+def command(
+    target_kind: str,
+    duration: str,
+    rate: float | None,
+    users: int | None,
+    spawn_rate: float | None,
+    shape: str | None,
+    steps: str | None,
+    step_duration: str | None,
+    mix: str,
+    think_time: str,
+    workers: int,
+    master_only: bool,
+    worker_only: bool,
+    master_host: str | None,
+    master_port: int,
+    out: str,
+    state_dir: str | None,
+    faults: tuple[str, ...],
+    seed: int | None,
+    max_error_rate: str | None,
+    max_p95_ms: tuple[str, ...],
+    collisions: str,
+    baseline: str | None,
+    tf_outputs: str | None,
+    tf_dir: str | None,
+    profile: str | None,
+    no_checks: bool,
+) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
     from loadcheck.commands.run_driver import Driver
 
     if master_only and worker_only:
-        raise ConfigError("--master and --worker exclude each other", hint="run the master on one machine, workers on others")
+        raise ConfigError(
+            "--master and --worker exclude each other", hint="run the master on one machine, workers on others"
+        )
     if worker_only and not master_host:
         raise ConfigError("--worker needs --master-host", hint="e.g. --worker --master-host 10.0.0.5")
     if master_only and workers < 1:
-        raise ConfigError("--master needs --workers N (how many workers will connect)", value=workers, hint="e.g. --master --workers 4")
-    opts = build_options(target=target_kind, duration=duration, rate=rate, users=users, spawn_rate=spawn_rate, shape=shape,
-                         steps=steps, step_duration=step_duration, mix=mix, workers=workers if not worker_only else 0,
-                         seed=seed, faults=faults, max_error_rate=max_error_rate, max_p95_ms=max_p95_ms,
-                         collisions=collisions, think_time=think_time)
+        raise ConfigError(
+            "--master needs --workers N (how many workers will connect)",
+            value=workers,
+            hint="e.g. --master --workers 4",
+        )
+    opts = build_options(
+        target=target_kind,
+        duration=duration,
+        rate=rate,
+        users=users,
+        spawn_rate=spawn_rate,
+        shape=shape,
+        steps=steps,
+        step_duration=step_duration,
+        mix=mix,
+        workers=workers if not worker_only else 0,
+        seed=seed,
+        faults=faults,
+        max_error_rate=max_error_rate,
+        max_p95_ms=max_p95_ms,
+        collisions=collisions,
+        think_time=think_time,
+    )
     if opts.faults and opts.target != "local":
-        raise ConfigError("--fault applies to the local target only", value=sorted(opts.faults),
-                          hint="drop --fault, or use --target local")
+        raise ConfigError(
+            "--fault applies to the local target only",
+            value=sorted(opts.faults),
+            hint="drop --fault, or use --target local",
+        )
     role = "master" if master_only else "worker" if worker_only else "auto"
-    driver = Driver(options=opts, out=Path(out), state_dir=resolve_state_dir(state_dir), role=role,
-                    master_host=master_host or "127.0.0.1", master_port=master_port,
-                    worker_count=max(1, workers) if worker_only else None, baseline=baseline, tf_outputs=tf_outputs,
-                    tf_dir=tf_dir, profile=profile, checks=not no_checks, tty=sys.stdout.isatty())
+    driver = Driver(
+        options=opts,
+        out=Path(out),
+        state_dir=resolve_state_dir(state_dir),
+        role=role,
+        master_host=master_host or "127.0.0.1",
+        master_port=master_port,
+        worker_count=max(1, workers) if worker_only else None,
+        baseline=baseline,
+        tf_outputs=tf_outputs,
+        tf_dir=tf_dir,
+        profile=profile,
+        checks=not no_checks,
+        tty=sys.stdout.isatty(),
+    )
     sys.exit(driver.run())
-

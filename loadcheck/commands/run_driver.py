@@ -41,9 +41,23 @@ STARTUP_S = 60.0  # Locust start-up (imports, workers connecting) before the run
 
 
 class Driver:
-    def __init__(self, *, options: RunOptions, out: Path, state_dir: Path, role: str, master_host: str, master_port: int,
-                 worker_count: int | None, baseline: str | None, tf_outputs: str | None, tf_dir: str | None,
-                 profile: str | None, checks: bool, tty: bool) -> None:
+    def __init__(
+        self,
+        *,
+        options: RunOptions,
+        out: Path,
+        state_dir: Path,
+        role: str,
+        master_host: str,
+        master_port: int,
+        worker_count: int | None,
+        baseline: str | None,
+        tf_outputs: str | None,
+        tf_dir: str | None,
+        profile: str | None,
+        checks: bool,
+        tty: bool,
+    ) -> None:
         self.opts = options
         self.out = out
         self.state_dir = state_dir
@@ -99,10 +113,21 @@ class Driver:
         run_dir = self.out / f"worker-{new_run_id()}"
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg_path = run_dir / "loadconfig.json"
-        cfg_path.write_text(LoadConfig(run_id="from-master", run_dir=str(run_dir), options=self.opts,
-                                       target=target.to_public()).to_json())
-        cmds = locust_commands(self.opts, cfg_path=cfg_path, run_dir=run_dir, url=target.url, master_port=self.master_port,
-                               role="worker", master_host=self.master_host, worker_count=self.worker_count)
+        cfg_path.write_text(
+            LoadConfig(
+                run_id="from-master", run_dir=str(run_dir), options=self.opts, target=target.to_public()
+            ).to_json()
+        )
+        cmds = locust_commands(
+            self.opts,
+            cfg_path=cfg_path,
+            run_dir=run_dir,
+            url=target.url,
+            master_port=self.master_port,
+            role="worker",
+            master_host=self.master_host,
+            worker_count=self.worker_count,
+        )
         procs = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
         self.say(f"{len(procs)} worker(s) connecting to {self.master_host}:{self.master_port}; logs in {run_dir}")
         try:
@@ -125,27 +150,44 @@ class Driver:
         run_dir = (self.out / run_id).resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
         run: dict[str, Any] = {
-            "schema_version": RUN_SCHEMA_VERSION, "run_id": run_id, "status": "running", "target": target.to_public(),
-            "options": opts.to_dict(), "versions": versions(), "started_at": iso(time.time()), "ended_at": None,
-            "dropped_arrivals": 0, "locust": {}, "workers": {}, "baseline": self.baseline,
+            "schema_version": RUN_SCHEMA_VERSION,
+            "run_id": run_id,
+            "status": "running",
+            "target": target.to_public(),
+            "options": opts.to_dict(),
+            "versions": versions(),
+            "started_at": iso(time.time()),
+            "ended_at": None,
+            "dropped_arrivals": 0,
+            "locust": {},
+            "workers": {},
+            "baseline": self.baseline,
         }
         write_json_atomic(run_dir / "run.json", run)
         cfg_path = run_dir / "loadconfig.json"
-        cfg_path.write_text(LoadConfig(run_id=run_id, run_dir=str(run_dir), options=opts, target=target.to_public()).to_json())
+        cfg_path.write_text(
+            LoadConfig(run_id=run_id, run_dir=str(run_dir), options=opts, target=target.to_public()).to_json()
+        )
         port = self.master_port if self.role == "master" else free_port()
-        cmds = locust_commands(opts, cfg_path=cfg_path, run_dir=run_dir, url=target.url, master_port=port, role=self.role)
+        cmds = locust_commands(
+            opts, cfg_path=cfg_path, run_dir=run_dir, url=target.url, master_port=port, role=self.role
+        )
         self.say(f"run {run_id}: {describe(opts)} against {target.url} ({target.kind})")
         self.say(f"run directory: {run_dir}")
 
         interrupted, note, procs = self.drive(cmds, run_dir)
         loadgen = read_json(run_dir / "loadgen.json")
-        run.update({
-            "status": "interrupted" if interrupted or not loadgen else "complete",
-            "ended_at": iso(loadgen.get("ended_at")) or iso(time.time()),
-            "started_at": iso(loadgen.get("started_at")) or run["started_at"],
-            "dropped_arrivals": loadgen.get("dropped_arrivals", 0), "locust": loadgen.get("locust", {}),
-            "workers": loadgen.get("workers", {}), "processes": procs,
-        })
+        run.update(
+            {
+                "status": "interrupted" if interrupted or not loadgen else "complete",
+                "ended_at": iso(loadgen.get("ended_at")) or iso(time.time()),
+                "started_at": iso(loadgen.get("started_at")) or run["started_at"],
+                "dropped_arrivals": loadgen.get("dropped_arrivals", 0),
+                "locust": loadgen.get("locust", {}),
+                "workers": loadgen.get("workers", {}),
+                "processes": procs,
+            }
+        )
         if note:
             run["note"] = note
         write_json_atomic(run_dir / "run.json", run)
@@ -154,7 +196,9 @@ class Driver:
         thresholds = evaluate_thresholds(opts, run_dir, summary)
         run["thresholds"] = thresholds
         write_json_atomic(run_dir / "run.json", run)
-        results, checks_note = self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
+        results, checks_note = (
+            self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
+        )
         reports_note = self.render_reports(run_dir)
         notes = "; ".join(n for n in (note, checks_note, reports_note) if n)
         print_summary(run_dir, run, summary, thresholds, results, notes or None)
@@ -202,7 +246,9 @@ class Driver:
                 kill_group(p)
             p.wait()
         self.show_progress(run_dir, final=True)
-        procs = [{"role": "main" if p is main else "worker", "pid": p.pid, "exit_code": p.returncode} for p in all_procs]
+        procs = [
+            {"role": "main" if p is main else "worker", "pid": p.pid, "exit_code": p.returncode} for p in all_procs
+        ]
         crashed = [p for p in procs if p["exit_code"] not in (0, 1)]
         if crashed and not note:
             note = f"{len(crashed)} Locust process(es) ended abnormally (exit codes {[p['exit_code'] for p in crashed]}); see {run_dir}/*.log"
@@ -233,15 +279,23 @@ class Driver:
         started = _iso(time.time())
         self.say("checks: running")
         try:
-            results = run_checks(run_dir, state_dir=self.state_dir if target.kind == "local" else None, progress=self.say)
+            results = run_checks(
+                run_dir, state_dir=self.state_dir if target.kind == "local" else None, progress=self.say
+            )
         except LoadcheckError as exc:
             return None, f"checks could not run: {exc}"
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("checks"):
                 return None, f"checks not built yet ({exc.name} is missing): nothing was verified"
             raise
-        write_results(run_dir, results, started_at=started, ended_at=_iso(time.time()), options=self.opts.to_dict(),
-                      target=target.to_public())
+        write_results(
+            run_dir,
+            results,
+            started_at=started,
+            ended_at=_iso(time.time()),
+            options=self.opts.to_dict(),
+            target=target.to_public(),
+        )
         return results, None
 
     def render_reports(self, run_dir: Path) -> str | None:
@@ -277,4 +331,3 @@ def read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
-

@@ -24,21 +24,27 @@ def loadcheck(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProc
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, start_new_session=True, **kw)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--duration", "60sec"], "--duration: '60sec' is not a duration"),
-    (["--mix", "writes=6,deletes=1"], "--mix: unknown kind 'deletes'"),
-    (["--mix", "writes=x"], "weight of writes is 'x'"),
-    (["--fault", "drop-everything=1"], "unknown fault 'drop-everything'"),
-    (["--fault", "drop-writes"], "--fault: 'drop-writes' is not NAME=VALUE"),
-    (["--max-p95-ms", "PUT /events=5"], "unknown route 'PUT /events'"),
-    (["--max-error-rate", "5%"], "--max-error-rate: '5%' is not a number"),
-    (["--collisions", "2"], "--collisions: '2' is outside 0..1"),
-    (["--shape", "ramp", "--rate", "5", "--users", "2"], "--rate 5 does not apply to --shape ramp"),
-    (["--shape", "step", "--steps", "1,2"], "--shape step needs --steps and --step-duration"),
-    (["--steps", "1,fast", "--step-duration", "5s"], "--steps: 'fast' is not a rate"),
-    (["--worker"], "--worker needs --master-host"),
-    (["--target", "aws", "--fault", "drop-writes=0.1", "--tf-outputs", "x.json"], "--fault applies to the local target only"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--duration", "60sec"], "--duration: '60sec' is not a duration"),
+        (["--mix", "writes=6,deletes=1"], "--mix: unknown kind 'deletes'"),
+        (["--mix", "writes=x"], "weight of writes is 'x'"),
+        (["--fault", "drop-everything=1"], "unknown fault 'drop-everything'"),
+        (["--fault", "drop-writes"], "--fault: 'drop-writes' is not NAME=VALUE"),
+        (["--max-p95-ms", "PUT /events=5"], "unknown route 'PUT /events'"),
+        (["--max-error-rate", "5%"], "--max-error-rate: '5%' is not a number"),
+        (["--collisions", "2"], "--collisions: '2' is outside 0..1"),
+        (["--shape", "ramp", "--rate", "5", "--users", "2"], "--rate 5 does not apply to --shape ramp"),
+        (["--shape", "step", "--steps", "1,2"], "--shape step needs --steps and --step-duration"),
+        (["--steps", "1,fast", "--step-duration", "5s"], "--steps: 'fast' is not a rate"),
+        (["--worker"], "--worker needs --master-host"),
+        (
+            ["--target", "aws", "--fault", "drop-writes=0.1", "--tf-outputs", "x.json"],
+            "--fault applies to the local target only",
+        ),
+    ],
+)
 def test_bad_values_name_the_value_and_the_fix(tmp_path, args, needle):
     out = loadcheck("run", "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "runs"), *args)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -67,9 +73,24 @@ def _run_dir(runs: Path) -> Path:
 @pytest.mark.slow
 def test_a_short_run_on_the_local_stack(tmp_path, stack):
     runs = tmp_path / "runs"
-    out = loadcheck("run", "--state-dir", str(stack), "--out", str(runs), "--duration", "6s", "--rate", "6",
-                    "--mix", "writes=4,reads=1,search=1", "--collisions", "0.1", "--max-p95-ms", "all=60000",
-                    timeout=600)
+    out = loadcheck(
+        "run",
+        "--state-dir",
+        str(stack),
+        "--out",
+        str(runs),
+        "--duration",
+        "6s",
+        "--rate",
+        "6",
+        "--mix",
+        "writes=4,reads=1,search=1",
+        "--collisions",
+        "0.1",
+        "--max-p95-ms",
+        "all=60000",
+        timeout=600,
+    )
     assert out.returncode in (0, 1), out.stdout + out.stderr  # 1: a check failed; that is the checks' business
     run_dir = _run_dir(runs)
     run = json.loads((run_dir / "run.json").read_text())
@@ -80,8 +101,9 @@ def test_a_short_run_on_the_local_stack(tmp_path, stack):
     assert dict(Counter(r["route"] for r in ledger)) == {r: v["requests"] for r, v in run["locust"]["routes"].items()}
     assert Counter(r["status"] for r in ledger)[403] == 0, "the gateway refused our signatures"
     assert (run_dir / "histograms.json").is_file()
-    assert run["thresholds"] == [{"name": "p95 all", "limit": 60000.0, "actual": run["thresholds"][0]["actual"],
-                                  "passed": True}]
+    assert run["thresholds"] == [
+        {"name": "p95 all", "limit": 60000.0, "actual": run["thresholds"][0]["actual"], "passed": True}
+    ]
     assert str(run_dir) in out.stdout and "verdict:" in out.stdout
     # The stack was already running: the run leaves it running.
     assert (stack / "stack.json").is_file()
@@ -91,9 +113,25 @@ def test_a_short_run_on_the_local_stack(tmp_path, stack):
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_ledger_and_marks_the_run_interrupted(tmp_path, stack):
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([*CLI, "run", "--state-dir", str(stack), "--out", str(runs), "--duration", "120s",
-                             "--rate", "5", "--no-checks"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "run",
+            "--state-dir",
+            str(stack),
+            "--out",
+            str(runs),
+            "--duration",
+            "120s",
+            "--rate",
+            "5",
+            "--no-checks",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:  # poll until requests have been recorded

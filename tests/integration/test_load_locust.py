@@ -38,7 +38,9 @@ def write_config(tmp_path: Path, server, options: RunOptions, run_id: str = "tes
     run_dir = tmp_path / "run"
     target = server.target(credentials_file=tmp_path / "credentials")
     cfg = tmp_path / "loadconfig.json"
-    cfg.write_text(LoadConfig(run_id=run_id, run_dir=str(run_dir), options=options, target=target.to_public()).to_json())
+    cfg.write_text(
+        LoadConfig(run_id=run_id, run_dir=str(run_dir), options=options, target=target.to_public()).to_json()
+    )
     return cfg, run_dir
 
 
@@ -83,7 +85,9 @@ def test_single_process_ledger_matches_locust_counts(tmp_path, server):
     statuses = Counter(r["status"] for r in ledger)
     assert statuses[403] == 0, "the server refused a signature"
     writes = [r for r in ledger if r["route"] == "POST /events"]
-    assert all(r["item_digest"] and r["item_key"] == {"date": r["item"]["date"], "time": r["item"]["time"]} for r in writes)
+    assert all(
+        r["item_digest"] and r["item_key"] == {"date": r["item"]["date"], "time": r["item"]["time"]} for r in writes
+    )
     fresh = [r for r in writes if not r.get("collision")]
     assert len({(r["item_key"]["date"], r["item_key"]["time"]) for r in fresh}) == len(fresh), "keys are not unique"
     assert all(r["status"] == 409 for r in writes if r.get("collision")), "a forced collision was not refused"
@@ -171,14 +175,44 @@ def test_arrivals_without_a_free_user_are_counted_dropped(tmp_path, server):
 
 def test_plain_locust_f_with_resolve_and_credential_chain(tmp_path, server):
     run_dir = tmp_path / "plain"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": TEST_KEYS["access_key"], "AWS_SECRET_ACCESS_KEY": TEST_KEYS["secret_key"],
-           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": TEST_KEYS["access_key"],
+        "AWS_SECRET_ACCESS_KEY": TEST_KEYS["secret_key"],
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
     env.pop("AWS_PROFILE", None)
     env.pop("AWS_SESSION_TOKEN", None)
-    argv = [sys.executable, "-m", "locust", "-f", str(EVENTLOG), "--headless", "-u", "4", "-r", "4", "-t", "3s",
-            "--host", server.url, "--resolve", f"{server.domain}:{server.port}:127.0.0.1", "--ca-bundle", server.ca_bundle,
-            "--region", "us-east-1", "--run-dir", str(run_dir), "--run-id", "plain1", "--think-time", "0.05-0.1",
-            "--only-summary"]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(EVENTLOG),
+        "--headless",
+        "-u",
+        "4",
+        "-r",
+        "4",
+        "-t",
+        "3s",
+        "--host",
+        server.url,
+        "--resolve",
+        f"{server.domain}:{server.port}:127.0.0.1",
+        "--ca-bundle",
+        server.ca_bundle,
+        "--region",
+        "us-east-1",
+        "--run-dir",
+        str(run_dir),
+        "--run-id",
+        "plain1",
+        "--think-time",
+        "0.05-0.1",
+        "--only-summary",
+    ]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, start_new_session=True)
     assert out.returncode == 0, out.stderr[-3000:]
     ledger = list(read_ledger(run_dir))
@@ -249,7 +283,11 @@ def test_options_reach_workers_from_the_master(tmp_path, server):
     opts = RunOptions(rate=10, duration_s=3, workers=1, mix={"writes": 1, "reads": 0, "search": 0}, seed=5)
     cfg, run_dir = write_config(tmp_path, server, opts, run_id="master-run")
     other = dataclasses.replace(opts, mix={"writes": 0, "reads": 0, "search": 1})
-    wcfg, _ = write_config(tmp_path / "w", server, other, run_id="worker-own") if (tmp_path / "w").mkdir() is None else (None, None)
+    wcfg, _ = (
+        write_config(tmp_path / "w", server, other, run_id="worker-own")
+        if (tmp_path / "w").mkdir() is None
+        else (None, None)
+    )
     from loadcheck.commands.run import free_port
 
     port = free_port()

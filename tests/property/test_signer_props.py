@@ -23,18 +23,21 @@ segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=
 paths = st.lists(segment, min_size=1, max_size=4).map(lambda segs: "/" + "/".join(segs))
 queries = st.lists(st.tuples(st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8), SAFE), max_size=4)
 bodies = st.binary(max_size=256)
-hosts = st.sampled_from(["events.loadcheck.test", "events.loadcheck.test:8443", "abc123.execute-api.us-east-1.amazonaws.com"])
+hosts = st.sampled_from(
+    ["events.loadcheck.test", "events.loadcheck.test:8443", "abc123.execute-api.us-east-1.amazonaws.com"]
+)
 regions = st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2"])
 tokens = st.one_of(st.none(), st.text(alphabet="ABCDEFabcdef0123456789/+=", min_size=8, max_size=40))
 secrets = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+", min_size=20, max_size=40)
 DOC_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # noqa: S105 - AWS documentation example key
 DOC_TOKEN = "FQoGZXIvYXdzEXAMPLE"  # noqa: S105
-CACHING = {r: CachingSigner(SERVICE, r) for r in ('us-east-1', 'eu-west-1', 'ap-southeast-2')}
+CACHING = {r: CachingSigner(SERVICE, r) for r in ("us-east-1", "eu-west-1", "ap-southeast-2")}
 WHEN = _dt.datetime(2026, 11, 21, 16, 30, 5, tzinfo=_dt.UTC)
 
 
-def botocore_headers(creds: Credentials, region: str, method: str, host: str, path: str, qs: str, body: bytes,
-                     content_type: str | None) -> dict[str, str]:
+def botocore_headers(
+    creds: Credentials, region: str, method: str, host: str, path: str, qs: str, body: bytes, content_type: str | None
+) -> dict[str, str]:
     url = f"https://{host}{path}" + (f"?{qs}" if qs else "")
     headers = {"Content-Type": content_type} if content_type else {}
     req = AWSRequest(method=method, url=url, data=body, headers=headers)
@@ -44,20 +47,53 @@ def botocore_headers(creds: Credentials, region: str, method: str, host: str, pa
     return dict(req.headers.items())
 
 
-@given(method=st.sampled_from(["GET", "POST"]), host=hosts, path=paths, query=queries, body=bodies, region=regions,
-       secret=secrets, token=tokens)
-@example(method="GET", host="events.loadcheck.test:8443", path="/search", query=[("q", "na ïve/ü"), ("size", "5")],
-         body=b"", region="us-east-1", secret=DOC_SECRET, token=None)
-@example(method="POST", host="events.loadcheck.test", path="/events", query=[], body=b'{"date":"2100-01-01"}',
-         region="us-east-1", secret=DOC_SECRET, token=DOC_TOKEN)
+@given(
+    method=st.sampled_from(["GET", "POST"]),
+    host=hosts,
+    path=paths,
+    query=queries,
+    body=bodies,
+    region=regions,
+    secret=secrets,
+    token=tokens,
+)
+@example(
+    method="GET",
+    host="events.loadcheck.test:8443",
+    path="/search",
+    query=[("q", "na ïve/ü"), ("size", "5")],
+    body=b"",
+    region="us-east-1",
+    secret=DOC_SECRET,
+    token=None,
+)
+@example(
+    method="POST",
+    host="events.loadcheck.test",
+    path="/events",
+    query=[],
+    body=b'{"date":"2100-01-01"}',
+    region="us-east-1",
+    secret=DOC_SECRET,
+    token=DOC_TOKEN,
+)
 def test_signature_equals_botocore(method, host, path, query, body, region, secret, token):
     creds = Credentials("AKIDEXAMPLE", secret, token)
     body = body if method == "POST" else b""
     qs = encode_query(query)
     content_type = "application/json" if body else None
     sign_headers = {"content-type": content_type} if content_type else {}
-    ours = Signer(SERVICE, region).sign(creds, method, host, path, qs, sign_headers, body,
-                                        payload_hash=hashlib.sha256(body).hexdigest(), amz_date="20261121T163005Z")
+    ours = Signer(SERVICE, region).sign(
+        creds,
+        method,
+        host,
+        path,
+        qs,
+        sign_headers,
+        body,
+        payload_hash=hashlib.sha256(body).hexdigest(),
+        amz_date="20261121T163005Z",
+    )
     theirs = botocore_headers(creds, region, method, host, path, qs, body, content_type)
     assert ours["Authorization"] == theirs["Authorization"]
     cached = CACHING[region]
@@ -68,5 +104,14 @@ def test_signature_equals_botocore(method, host, path, query, body, region, secr
 
     # And what the load generator sends verifies as the gateway verifies it.
     wire = [("Host", host), *sign_headers.items(), *ours.items(), ("Accept-Encoding", "gzip, deflate, br")]
-    verify(method=method, raw_path=path, raw_query=qs, headers=wire, body=body, service=SERVICE, region=region,
-           secret_for={"AKIDEXAMPLE": (secret, token)}, now=WHEN)
+    verify(
+        method=method,
+        raw_path=path,
+        raw_query=qs,
+        headers=wire,
+        body=body,
+        service=SERVICE,
+        region=region,
+        secret_for={"AKIDEXAMPLE": (secret, token)},
+        now=WHEN,
+    )

@@ -32,10 +32,18 @@ class FakeClock:
         self.t += s
 
 
-def scheduler(opts: RunOptions, *, share: float = 1.0, idle: int = 0, on_done=None) -> tuple[ArrivalScheduler, FakeClock]:
+def scheduler(
+    opts: RunOptions, *, share: float = 1.0, idle: int = 0, on_done=None
+) -> tuple[ArrivalScheduler, FakeClock]:
     clock = FakeClock()
-    s = ArrivalScheduler(options=opts, share=share, picker=KindPicker(opts.mix, random.Random(1)), clock=clock,
-                         sleep=clock.sleep, on_done=on_done)
+    s = ArrivalScheduler(
+        options=opts,
+        share=share,
+        picker=KindPicker(opts.mix, random.Random(1)),
+        clock=clock,
+        sleep=clock.sleep,
+        on_done=on_done,
+    )
     s._idle = idle
     s._first_idle.set()
     return s, clock
@@ -149,20 +157,46 @@ class Resp:
         self.error = error
 
 
-def fire(c: Collector, status: int, *, meta: dict | None = None, exc: Exception | None = None, headers=None,
-         start: float = 1000.0, rt: float = 20.0, name: str = "POST /events") -> dict:
-    c.on_request(request_type=name.split()[0], name=name, response_time=rt, response_length=7,
-                 response=Resp(status, headers, exc), context={"loadcheck": meta} if meta else {}, exception=exc,
-                 start_time=start, url="https://events.loadcheck.test:8443/events?x=1")
+def fire(
+    c: Collector,
+    status: int,
+    *,
+    meta: dict | None = None,
+    exc: Exception | None = None,
+    headers=None,
+    start: float = 1000.0,
+    rt: float = 20.0,
+    name: str = "POST /events",
+) -> dict:
+    c.on_request(
+        request_type=name.split()[0],
+        name=name,
+        response_time=rt,
+        response_length=7,
+        response=Resp(status, headers, exc),
+        context={"loadcheck": meta} if meta else {},
+        exception=exc,
+        start_time=start,
+        url="https://events.loadcheck.test:8443/events?x=1",
+    )
     return c.pending[-1]
 
 
 def test_record_fields_and_latency_from_intended_start():
     c = Collector(run_id="r", worker="local", clock=FakeClock(1001))
     item = {"date": "2100-01-01", "time": "00:00:00.000", "userId": "u", "eventType": "view"}
-    rec = fire(c, 201, meta={"route": "POST /events", "path": "/events", "t_intended": 999.9, "item": item,
-                             "item_key": {"date": "2100-01-01", "time": "00:00:00.000"}},
-               headers={"apigw-requestid": "Mc7UVioPPHcEKPA="})
+    rec = fire(
+        c,
+        201,
+        meta={
+            "route": "POST /events",
+            "path": "/events",
+            "t_intended": 999.9,
+            "item": item,
+            "item_key": {"date": "2100-01-01", "time": "00:00:00.000"},
+        },
+        headers={"apigw-requestid": "Mc7UVioPPHcEKPA="},
+    )
     assert rec["latency_ms"] == pytest.approx(120.0) and rec["t_intended_ms"] == pytest.approx(999_900.0)
     assert rec["request_id"] == "Mc7UVioPPHcEKPA=" and rec["item_digest"] == item_digest(item)
     assert rec["status"] == 201 and rec["error"] is None and rec["seq"] == 0
@@ -171,9 +205,15 @@ def test_record_fields_and_latency_from_intended_start():
     assert throttled["latency_ms"] == pytest.approx(20.0)  # closed model: intended = sent
 
 
-@pytest.mark.parametrize("exc,kind", [(TimeoutError("timed out"), "timeout"), (TimeoutError(), "timeout"),
-                                      (ssl.SSLCertVerificationError("certificate verify failed"), "tls"),
-                                      (ConnectionRefusedError(111, "refused"), "connection")])
+@pytest.mark.parametrize(
+    "exc,kind",
+    [
+        (TimeoutError("timed out"), "timeout"),
+        (TimeoutError(), "timeout"),
+        (ssl.SSLCertVerificationError("certificate verify failed"), "tls"),
+        (ConnectionRefusedError(111, "refused"), "connection"),
+    ],
+)
 def test_requests_without_status_are_recorded_with_their_error_kind(exc, kind):
     c = Collector(run_id="r", worker="local")
     rec = fire(c, 0, exc=exc)

@@ -13,8 +13,10 @@ from loadcheck.errors import RunDirError
 
 def test_merging_workers_equals_one_process_that_saw_everything(tmp_path):
     rng = random.Random(1)
-    samples = [(rng.choice(["GET /events", "POST /events"]), 1000 + rng.random() * 30, rng.lognormvariate(3, 1))
-               for _ in range(5000)]
+    samples = [
+        (rng.choice(["GET /events", "POST /events"]), 1000 + rng.random() * 30, rng.lognormvariate(3, 1))
+        for _ in range(5000)
+    ]
     single = histograms.IntervalRecorder()
     workers = [histograms.IntervalRecorder() for _ in range(3)]
     for i, (route, t, ms) in enumerate(samples):

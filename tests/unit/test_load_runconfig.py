@@ -19,8 +19,10 @@ from loadcheck.runconfig import (
 )
 
 
-@pytest.mark.parametrize("text,seconds", [("45s", 45), ("2m", 120), ("1m30s", 90), ("1h", 3600), ("250ms", 0.25),
-                                          ("90", 90), (" 10 s ", 10), (12, 12)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("45s", 45), ("2m", 120), ("1m30s", 90), ("1h", 3600), ("250ms", 0.25), ("90", 90), (" 10 s ", 10), (12, 12)],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -37,8 +39,16 @@ def test_mix():
     assert parse_mix("writes=1") == {"writes": 1, "reads": 0, "search": 0}
 
 
-@pytest.mark.parametrize("text,needle", [("writes=6,deletes=1", "'deletes'"), ("writes=x", "'x'"), ("writes", "no weight"),
-                                         ("writes=0", "weight 0"), ("reads=-1", "below zero")])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("writes=6,deletes=1", "'deletes'"),
+        ("writes=x", "'x'"),
+        ("writes", "no weight"),
+        ("writes=0", "weight 0"),
+        ("reads=-1", "below zero"),
+    ],
+)
 def test_bad_mix(text, needle):
     with pytest.raises(ConfigError) as err:
         parse_mix(text)
