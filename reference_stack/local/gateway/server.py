@@ -19,6 +19,7 @@ import datetime as _dt
 import logging
 import socket
 import ssl
+import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,7 +52,24 @@ class GatewayServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], *, gateway: Gateway, ssl_context: ssl.SSLContext) -> None:
         self.gateway = gateway
         self.ssl_context = ssl_context
+        self._in_flight = 0
+        self._idle = threading.Condition()
         super().__init__(address, _Handler)
+
+    def request_started(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def request_finished(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """After ``shutdown()``: wait for requests being handled to finish (so their access-log
+        records are queued before the final flush). False if some are still running."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout_s)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = self.socket.accept()
@@ -126,6 +144,13 @@ class _Handler(BaseHTTPRequestHandler):
         return (self.rfile.read(length) if length else b""), False, True
 
     def _handle(self) -> None:
+        self.server.request_started()
+        try:
+            self._handle_one()
+        finally:
+            self.server.request_finished()
+
+    def _handle_one(self) -> None:
         received_at = _dt.datetime.now(_dt.UTC)
         received_mono = time.monotonic()
         gateway = self.server.gateway
