@@ -286,15 +286,17 @@ def _table_capacity(results: dict[str, Any] | None) -> tuple[float, str]:
 
 
 def simulate_burst(consumed: list[float], *, rate: float, burst: float, start: float | None = None) -> list[float]:
-    """Bucket level after each second: +rate per second, capped at ``burst``, minus what landed.
+    """Bucket level after each second: what it held (at most ``burst``) plus this second's
+    refill, minus what landed; so ``n`` seconds from full admit ``burst + rate * n``, the bound
+    the throttling check holds a run to (checks/throttle_model.py rule 1).
 
     A refused write consumes nothing (§7.2), so only landed writes are subtracted; the level is
     clamped at 0 (a table never lends more than it holds)."""
     level = burst if start is None else start
     out = []
     for c in consumed:
-        level = max(0.0, min(burst, level + rate) - c)
-        out.append(level)
+        level = max(0.0, min(burst, level) + rate - c)
+        out.append(min(burst, level))
     return out
 
 

@@ -51,11 +51,8 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
     last_t = 0.0
     seq = 0
     t = 0.0
-    while t < seconds:
+    while t < seconds:  # as locustfiles/shapes.py schedules: first arrival at 0, then 1/rate(t) apart
         r = steps[min(int(t // step_duration_s), len(steps) - 1)] if steps and step_duration_s else rate
-        t += 1.0 / r
-        if t >= seconds:
-            break
         kind = rng.choice(kinds)
         method, path, route = routes[kind]
         lat = latency_ms * latency_factor * (0.6 + 0.8 * rng.random())
@@ -84,6 +81,7 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
         writer.write(rec)
         rec_hist.record(route, (t_ms + lat) / 1000.0, lat)
         seq += 1
+        t += 1.0 / r
     writer.close()
     hist = RunHistograms()
     hist.add_intervals(rec_hist.take())
