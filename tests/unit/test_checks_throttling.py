@@ -150,3 +150,10 @@ def test_refusing_more_than_the_model_after_onset_fails(tmp_path: Path, aws: dic
     res = check(tmp_path, aws, records)
     assert res.status == "fail" and res.figures["refusals_mismatch"] == 1
     assert res.figures["observed_accepted_after_onset"] == 0 and res.figures["predicted_accepted_after_onset"] >= 20
+
+
+def test_read_consumption_out_of_range_fails(tmp_path: Path, aws: dict[str, Any]) -> None:
+    records = make_records(writes=4, reads=30, per_second=0.25)  # spans two minutes and more
+    res = check(tmp_path, aws, records, metrics=[r for r in records if r["route"] != "GET /events"])
+    assert res.status == "fail" and res.figures["read_consumed_out_of_range"] == 1
+    assert res.figures["reads_compared"] > 0
