@@ -42,7 +42,8 @@ def knee_svgs(plan: dict[str, Any]) -> list[str]:
             continue
         out.append(plots.knee(r["route"], [s["rate"] for s in steps], [s["offered_rps"] for s in steps],
                               [s["ok_rps"] for s in steps], [s.get("p95_ms") for s in steps],
-                              [bool(s["ok"]) for s in steps], r.get("knee_rate"), r.get("slo_p95_ms")))
+                              [bool(s["ok"]) if s.get("judged", True) else None for s in steps], r.get("knee_rate"),
+                              r.get("slo_p95_ms")))
     return out
 
 

@@ -175,7 +175,7 @@ def capacity(cap: CapacitySeries, table: str) -> str:
 
 
 def knee(route: str, rates: Sequence[float], offered: Sequence[float], achieved: Sequence[float],
-         p95: Sequence[float | None], ok: Sequence[bool], knee_rate: float | None, slo_ms: float | None) -> str:
+         p95: Sequence[float | None], ok: Sequence[bool | None], knee_rate: float | None, slo_ms: float | None) -> str:
     """Per-route step results: x is the step's total arrival rate; y the route's offered and
     successfully answered rate and its p95; the knee (highest good step) marked."""
     with _figure(height=2.6) as (fig, ax):
@@ -183,7 +183,8 @@ def knee(route: str, rates: Sequence[float], offered: Sequence[float], achieved:
         a.plot(rates, achieved, marker="o", color="#1f77b4", label="answered 2xx req/s")
         a.plot(rates, offered, linestyle=":", color="#999999", label="offered req/s")
         for r, y, good in zip(rates, achieved, ok, strict=True):
-            a.scatter([r], [y], color="#2ca02c" if good else "#d62728", zorder=5, s=30)
+            color = "#999999" if good is None else "#2ca02c" if good else "#d62728"  # grey: no request, not judged
+            a.scatter([r], [y], color=color, zorder=5, s=30)
         if knee_rate is not None:
             a.axvline(knee_rate, color="#2ca02c", linestyle="--", label=f"knee: step {knee_rate:g} req/s")
         a.set_xlabel("step arrival rate (req/s, all routes)")
