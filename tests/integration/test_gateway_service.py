@@ -121,9 +121,10 @@ class Stack:
     def admin(self, method: str, path: str, body: Any = None) -> requests.Response:
         return requests.request(method, f"https://127.0.0.1:{self.port}{path}", json=body, verify=self.tls.ca_file, timeout=30)
 
-    def records(self) -> dict[str, list[dict[str, str]]]:
-        """Flush the gateway and read every access-log record, by request id."""
-        assert self.admin("POST", "/_loadcheck/flush").status_code == 200
+    def records(self, *, flush: bool = True) -> dict[str, list[dict[str, str]]]:
+        """Flush the gateway (unless told not to) and read every access-log record, by request id."""
+        if flush:
+            assert self.admin("POST", "/_loadcheck/flush").status_code == 200
         out: dict[str, list[dict[str, str]]] = {}
         for stream in self.logs.describe_log_streams(logGroupName=GROUP)["logStreams"]:
             kwargs: dict[str, Any] = {"logGroupName": GROUP, "logStreamName": stream["logStreamName"], "startFromHead": True}
@@ -266,16 +267,12 @@ def _tamper(stack: Stack) -> requests.Response:
     return requests.post(stack.url + "/events", data=b"tampered", headers=h, verify=stack.tls.ca_file, timeout=30)
 
 
-def _old() -> str:
-    return (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).strftime("%Y%m%dT%H%M%SZ")
-
-
 @pytest.mark.parametrize(("case", "send", "body_message", "error_type", "detail"), [
     ("unsigned", lambda s: requests.get(s.url + "/events", verify=s.tls.ca_file, timeout=30),
      "Forbidden", "MissingAuthenticationTokenException", "doesn't match the format"),
     ("tampered", _tamper, "The request signature we calculated does not match", "InvalidSignatureException",
      "signature we calculated does not match"),
-    ("expired", lambda s: signed(s, "GET", "/events", amz_date=_old()), "Signature expired", "InvalidSignatureException",
+    ("expired", lambda s: signed(s, "GET", "/events", amz_date=f"{dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6):%Y%m%dT%H%M%SZ}"), "Signature expired", "InvalidSignatureException",
      "Signature expired"),
     ("wrong-region", lambda s: signed(s, "GET", "/events", region="eu-west-1"), "Credential should be scoped to a valid region",
      "InvalidSignatureException", "eu-west-1"),
@@ -297,18 +294,15 @@ def test_refused_requests_get_403_and_an_authorizer_error(stack: Stack, case: st
         assert record["userArn"] == stack.identities["denied"].arn
 
 
-def test_allow_denied_fault(stack: Stack) -> None:
+def test_allow_denied_fault_and_unknown_faults(stack: Stack) -> None:
     try:
         assert stack.admin("POST", "/_loadcheck/faults", {"allow-denied": 1}).json() == {"allow-denied": 1}
         assert signed(stack, "GET", "/events", name="denied").status_code == 200
     finally:
         stack.admin("POST", "/_loadcheck/faults", {"allow-denied": None})
     assert signed(stack, "GET", "/events", name="denied").status_code == 403
-
-
-def test_unknown_fault_is_refused_with_its_name(stack: Stack) -> None:
-    resp = stack.admin("POST", "/_loadcheck/faults", {"drop-everything": 1})
-    assert resp.status_code == 400 and "drop-everything" in resp.json()["message"]
+    unknown = stack.admin("POST", "/_loadcheck/faults", {"drop-everything": 1})
+    assert unknown.status_code == 400 and "drop-everything" in unknown.json()["message"]
 
 
 # -- TLS and hosts -------------------------------------------------------------------------------
@@ -524,10 +518,36 @@ def test_sigterm_flushes_pending_access_logs(stack: Stack) -> None:
         assert gw.stop() == 0
     finally:
         gw.stop()
-    groups = stack.logs.describe_log_streams(logGroupName=GROUP)["logStreams"]
-    messages = [json.loads(e["message"]) for s in groups for e in stack.logs.get_log_events(
-        logGroupName=GROUP, logStreamName=s["logStreamName"], startFromHead=True)["events"]]
-    assert [m for m in messages if m["requestId"] == rid]
+    assert len(stack.records(flush=False).get(rid, [])) == 1
+
+
+def test_sigterm_waits_for_in_flight_requests_and_ships_their_records(stack: Stack) -> None:
+    cfg = stack.config(ready_file=str(stack.tmp / "g4.ready"))
+    cfg["access_log"] = dict(cfg["access_log"], delivery_delay_s=3600)
+    gw = harness.GatewayProcess(cfg, stack.tmp / "g4.json").start()
+    answers: list[requests.Response] = []
+    try:
+        host = f"{DOMAIN}:{gw.port}"
+        h = Signer("execute-api", REGION).sign(_creds(stack), "GET", host, "/slow")
+        before = sum(1 for name, _ in stack.invoke.invocations if name == "slow")
+
+        def call() -> None:
+            with contextlib.suppress(requests.RequestException):  # asserted below: no answer, no 503
+                answers.append(requests.get(f"https://{host}/slow", headers=h, verify=stack.tls.ca_file, timeout=30))
+
+        client = threading.Thread(target=call)
+        client.start()
+        end = time.monotonic() + 10
+        while sum(1 for name, _ in stack.invoke.invocations if name == "slow") == before:
+            assert time.monotonic() < end, "the slow function was never invoked"
+            time.sleep(0.02)  # polling the Invoke seam against a deadline
+        assert gw.stop() == 0  # SIGTERM while the request waits on its integration
+        client.join(30)
+    finally:
+        gw.stop()
+    assert answers and answers[0].status_code == 503
+    rid = answers[0].headers["apigw-requestid"]
+    assert [r["status"] for r in stack.records(flush=False).get(rid, [])] == ["503"]
 
 
 PARENT = """
@@ -565,9 +585,6 @@ def test_gateway_exits_when_its_parent_dies(stack: Stack) -> None:
         parent.wait(10)
         if child_pid and psutil.pid_exists(child_pid):
             os.kill(child_pid, 9)
-
-
-# -- the benchmark runs end to end ---------------------------------------------------------------
 
 
 @pytest.mark.slow
