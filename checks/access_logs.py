@@ -315,7 +315,7 @@ def judge_records(ctx: CheckContext, records: list[logsource.LogRecord], expecte
             note("unexplained", rid, line=first.message[:600], copies=len(recs))
     judged = 0
     for rid, rec in expected.items():
-        recs = by_id.get(rid)
+        recs = by_id.get(rid) or []
         if not recs:
             note("missing", rid, route=rec["route"], status=rec["status"], sent_ms=rec["t_start_ms"])
             continue

@@ -113,8 +113,8 @@ def read_partitions(ctx: CheckContext, table: str, hash_key: str, range_key: str
             }
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
-            page = call_with_backoff(
-                lambda kw=kwargs: client.query(**kw), budget=budget, stats=out.backoff,
+            page: dict[str, Any] = call_with_backoff(
+                lambda kw=kwargs: client.query(**kw), budget=budget, stats=out.backoff,  # type: ignore[misc]
                 on_throttle=lambda k, w: ctx.say(f"{NAME}: table throttled our read ({k}x), waiting {w:.1f}s"))
             out.pages += 1
             out.rcu += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0)
@@ -172,7 +172,7 @@ def run(ctx: CheckContext) -> CheckResult:
 def reconcile(writes: LedgerWrites, seen: TableRead, *, table: str, budget: Any) -> CheckResult:
     found: dict[str, list[dict[str, Any]]] = {k: [] for k in FAIL_KINDS}
     indeterminate: list[dict[str, Any]] = []
-    fig = {"acknowledged": 0, "found": 0, "lost": 0, "altered": 0, "phantom": 0, "indeterminate_landed": 0,
+    fig: dict[str, Any] = {"acknowledged": 0, "found": 0, "lost": 0, "altered": 0, "phantom": 0, "indeterminate_landed": 0,
            "indeterminate_not_landed": 0, "collisions": 0, "collisions_resolved": 0, "rejected": 0,
            "double_acknowledged": 0, "rejected_landed": 0, "conflict_without_item": 0}
 

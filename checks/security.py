@@ -277,7 +277,7 @@ def run(ctx: CheckContext) -> CheckResult:
     evidence += [{"probe": o.probe, "expected": o.expected, "verdict": o.verdict, "got": o.got[:80],
                   "request_id": o.request_id} for o in outcomes if o.verdict == "ok"]
     failed = [o for o in outcomes if o.verdict == "fail"]
-    figures = {"probes": len(outcomes), "ok": sum(o.verdict == "ok" for o in outcomes), "failed": len(failed),
+    figures: dict[str, Any] = {"probes": len(outcomes), "ok": sum(o.verdict == "ok" for o in outcomes), "failed": len(failed),
                "inconclusive": sum(o.verdict == "inconclusive" for o in outcomes),
                "access_log_problems": len(log_problems)}
     if failed or log_problems:
