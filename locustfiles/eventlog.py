@@ -52,7 +52,8 @@ from loadcheck.target import Target
 from locustfiles import ledgerhooks
 from locustfiles.resolve import Resolve, parse_resolve
 from locustfiles.shapes import ArrivalScheduler, KindPicker
-from locustfiles.sigv4user import CredentialSource, SigningContext, SigV4FastHttpUser
+from locustfiles.signing import CredentialSource
+from locustfiles.sigv4user import SigningContext, SigV4FastHttpUser
 from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms, with_query
 
 log = logging.getLogger("loadcheck.load")

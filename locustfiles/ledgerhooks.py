@@ -248,18 +248,34 @@ class Aggregator:
     def write_progress(self) -> None:
         write_json_atomic(self.run_dir / "progress.json", self.progress())
 
-    def finish(self, *, locust_stats: Any, worker_states: dict[str, str] | None = None) -> None:
+    def finish(
+        self,
+        *,
+        locust_stats: Any,
+        worker_states: dict[str, str] | None = None,
+        known_workers: dict[str, str] | None = None,
+    ) -> None:
         """Close the ledger, write histograms.json and loadgen.json. Idempotent."""
         if self.finished:
             return
+        seen = {w.get("client_id") for w in self.workers.values()}
+        for client_id, name in (known_workers or {}).items():
+            if client_id not in seen and name not in self.workers:
+                self.workers[name] = {
+                    "client_id": client_id,
+                    "records": 0,
+                    "final": False,
+                    "dropped_arrivals": 0,
+                    "last_batch_at": None,
+                }
         self.finished = True
         self.ended_at = self.clock()
         for writer in self.writers.values():
             writer.close()
         self.hist.save(self.run_dir)
         for w in self.workers.values():
-            if worker_states and w.get("client_id") in worker_states:
-                w["state"] = worker_states[w["client_id"]]
+            if worker_states is not None:
+                w["state"] = worker_states.get(w.get("client_id"), "gone")
             w["complete"] = bool(w["final"])
         summary = {
             "run_id": self.run_id,
@@ -398,19 +414,27 @@ def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float
     def on_batch(environment: Any, msg: Any, **_: Any) -> None:
         aggregator.accept(msg.data)
 
-    def on_done(environment: Any, msg: Any, **_: Any) -> None:
-        # Open model: once every connected worker's schedule is over, end the run.
-        done = loop.setdefault("done", set())
-        done.add(msg.node_id)
-        if all(c.id in done for c in runner.clients.all if c.state != "missing") and not loop.get("quitting"):
+    def maybe_quit() -> None:
+        # Open model: once every connected worker's schedule is over, end the run. Checked on
+        # each "done" and every second, so a worker that died (and went missing) does not
+        # hold the run open until Locust's safety-net run time.
+        done = loop.get("done")
+        if done is None or loop.get("quitting"):
+            return
+        if all(c.id in done for c in runner.clients.all if c.state != "missing"):
             loop["quitting"] = True
             log.info("every worker's arrival schedule is over: stopping the run")
             gevent.spawn(runner.quit)
+
+    def on_done(environment: Any, msg: Any, **_: Any) -> None:
+        loop.setdefault("done", set()).add(msg.node_id)
+        maybe_quit()
 
     def every_second() -> None:
         while True:
             gevent.sleep(1.0)
             aggregator.write_progress()
+            maybe_quit()
 
     def on_test_start(**_: Any) -> None:
         aggregator.start()
@@ -444,7 +468,10 @@ def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float
         if "g" in loop:
             loop.pop("g").kill(block=False)
         states = {c.id: c.state for c in runner.clients.all}
-        aggregator.finish(locust_stats=environment.stats, worker_states=states)
+        # Every worker that ever connected, by the index the master gave it (w<index>), so one
+        # that died before sending anything is still listed.
+        known = {cid: f"w{idx}" for cid, idx in getattr(runner, "worker_indexes", {}).items()}
+        aggregator.finish(locust_stats=environment.stats, worker_states=states, known_workers=known)
 
     def on_quitting(**_: Any) -> None:
         # Ctrl-C / SIGTERM fire `quitting` before the runner stops: collect the finals first.

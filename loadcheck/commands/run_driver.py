@@ -200,19 +200,28 @@ class Driver:
             self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
         )
         reports_note = self.render_reports(run_dir)
-        notes = "; ".join(n for n in (note, checks_note, reports_note) if n)
+        baseline_ok, baseline_note = self.compare_baseline(run_dir)
+        notes = "; ".join(n for n in (note, checks_note, reports_note, baseline_note) if n)
         print_summary(run_dir, run, summary, thresholds, results, notes or None)
 
         failed_checks = results is None or any(r.status in ("fail", "error") for r in results)
-        failed = failed_checks or not all(t["passed"] for t in thresholds) or run["status"] != "complete"
-        if not self.checks:
-            failed = not all(t["passed"] for t in thresholds) or run["status"] != "complete"
+        failed = (failed_checks and self.checks) or not all(t["passed"] for t in thresholds)
+        failed = failed or run["status"] != "complete" or not baseline_ok
         click.echo(f"verdict: {'FAIL' if failed else 'PASS'}  ({run_dir})")
         return 1 if failed else 0
 
     # ----------------------------------------------------------------------------------------
     def drive(self, cmds: dict[str, Any], run_dir: Path) -> tuple[bool, str | None, list[dict[str, Any]]]:
         """Run Locust to the end (or Ctrl-C); (interrupted, note, processes)."""
+        # SIGTERM (a CI job cancelled) is handled like Ctrl-C: stop the load in order, keep the
+        # ledger; the Locust processes run in their own sessions and would outlive us otherwise.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            return self._drive(cmds, run_dir)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _drive(self, cmds: dict[str, Any], run_dir: Path) -> tuple[bool, str | None, list[dict[str, Any]]]:
         main = start(cmds["main"], run_dir / "locust.log")
         workers = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
         all_procs = [main, *workers]
@@ -298,6 +307,22 @@ class Driver:
         )
         return results, None
 
+    def compare_baseline(self, run_dir: Path) -> tuple[bool, str | None]:
+        """With ``--baseline``: judge this run against it (default budgets of `loadcheck compare`)."""
+        if not self.baseline:
+            return True, None
+        try:
+            from reports.compare import compare_runs, render_comparison
+        except ModuleNotFoundError:
+            return False, "baseline comparison not built yet (reports.compare)"
+        try:
+            cmp = compare_runs(self.baseline, run_dir)
+        except LoadcheckError as exc:
+            return False, f"baseline comparison failed: {exc}"
+        write_json_atomic(run_dir / "comparison.json", cmp.to_dict())
+        click.echo(render_comparison(cmp, "table"))
+        return cmp.ok, None if cmp.ok else f"baseline budgets broken: {'; '.join(cmp.broken)}"
+
     def render_reports(self, run_dir: Path) -> str | None:
         try:
             import reports
@@ -312,6 +337,10 @@ class Driver:
             return f"reports failed: {exc}"
         self.say("reports: " + ", ".join(str(p) for p in paths))
         return None
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def describe(opts: RunOptions) -> str:

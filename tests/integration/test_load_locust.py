@@ -297,3 +297,34 @@ def test_options_reach_workers_from_the_master(tmp_path, server):
     ledger = list(read_ledger(run_dir))
     assert ledger and {r["run_id"] for r in ledger} == {"master-run"}
     assert {r["route"] for r in ledger} == {"POST /events"}
+
+
+def test_a_worker_that_dies_is_reported_with_what_it_sent(tmp_path, server):
+    from loadcheck.commands.run import free_port
+
+    opts = RunOptions(rate=20, duration_s=8, workers=2, seed=2)
+    cfg, run_dir = write_config(tmp_path, server, opts)
+    cmds = locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=free_port())
+    run_dir.mkdir(parents=True)
+    main = popen(cmds["main"], run_dir / "main.log")
+    workers = [popen(argv, run_dir / f"w{i}.log") for i, argv in enumerate(cmds["workers"])]
+    try:
+        deadline = time.monotonic() + 60
+        while _read(run_dir / "progress.json").get("requests", 0) < 30:  # both workers have shipped batches
+            assert time.monotonic() < deadline and main.poll() is None, "the run did not start"
+            time.sleep(0.1)
+        os.killpg(workers[1].pid, signal.SIGKILL)
+        assert main.wait(90) in (0, 1), (run_dir / "main.log").read_text()[-3000:]
+    finally:
+        for p in (main, *workers):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    loadgen = json.loads((run_dir / "loadgen.json").read_text())
+    ledger = list(read_ledger(run_dir))
+    assert set(loadgen["workers"]) == {"w0", "w1"}
+    complete = {name: w["complete"] for name, w in loadgen["workers"].items()}
+    assert sorted(complete.values()) == [False, True], loadgen["workers"]
+    dead = next(w for w in loadgen["workers"].values() if not w["complete"])
+    assert dead["records"] > 0
+    assert sum(w["records"] for w in loadgen["workers"].values()) == len(ledger)

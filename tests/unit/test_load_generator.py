@@ -258,3 +258,29 @@ def test_aggregator_writes_ledger_histograms_and_summary(tmp_path):
 
 def test_arrival_is_a_value():
     assert Arrival(1.0, "writes") == Arrival(1.0, "writes")
+
+
+def test_refreshable_credentials_are_re_read():
+    from loadcheck.sigv4 import Credentials
+    from locustfiles.signing import CredentialSource
+
+    def frozen(*values: str) -> SimpleNamespace:  # botocore's ReadOnlyCredentials shape
+        return SimpleNamespace(**dict(zip(("access_key", "secret_key", "token"), values, strict=True)))
+
+    class Refreshing:
+        def __init__(self) -> None:
+            self.frozen = frozen("AKID1", "s1", "t1")
+
+        def get_frozen_credentials(self):
+            return self.frozen
+
+    boto = Refreshing()
+    source = CredentialSource(botocore_credentials=boto)
+    first = source.get()
+    assert first == Credentials("AKID1", "s1", "t1") and source.get() is first  # unchanged: same object
+    boto.frozen = frozen("AKID2", "s2", "t2")
+    assert source.get() == Credentials("AKID2", "s2", "t2")
+    static = Credentials("A", "B")
+    assert CredentialSource(static=static).get() is static
+    with pytest.raises(ValueError):
+        CredentialSource()
