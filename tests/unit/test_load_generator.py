@@ -284,3 +284,28 @@ def test_refreshable_credentials_are_re_read():
     assert CredentialSource(static=static).get() is static
     with pytest.raises(ValueError):
         CredentialSource()
+
+
+def test_thresholds_from_ledger_and_histograms(tmp_path):
+    from loadcheck.commands.run import evaluate_thresholds, ledger_summary
+
+    clock = FakeClock(5000.0)
+    agg = Aggregator(run_dir=tmp_path, run_id="r", duration_s=10, clock=clock)
+    c = Collector(run_id="r", worker="local", clock=clock)
+    for i in range(90):
+        fire(c, 201, start=4990.0 + i / 10, rt=10.0 + i)  # 10..99 ms
+    for _ in range(5):
+        fire(c, 409, meta={"route": "POST /events", "collision": True, "item": {"a": "b"}, "item_key": {}})
+    for _ in range(5):
+        fire(c, 500, rt=5.0)
+    for p in c.drain(final=True):
+        agg.accept(p)
+    agg.finish(locust_stats=None)
+    summary = ledger_summary(tmp_path)
+    assert summary["requests"] == 100 and summary["errors"] == 5  # forced-collision 409s are expected answers
+    assert summary["routes"]["POST /events"]["status"] == {"201": 90, "409": 5, "500": 5}
+    opts = RunOptions(max_error_rate=0.04, max_p95_ms={"POST /events": 200.0, "all": 50.0})
+    results = {t["name"]: t for t in evaluate_thresholds(opts, tmp_path, summary)}
+    assert results["error rate"]["actual"] == 0.05 and not results["error rate"]["passed"]
+    assert results["p95 POST /events"]["passed"] and not results["p95 all"]["passed"]
+    assert results["p95 all"]["actual"] == pytest.approx(95.0, abs=1.0)

@@ -124,3 +124,52 @@ def test_load_config_round_trip(tmp_path):
         LoadConfig.read(path)
     with pytest.raises(ConfigError, match="does not exist"):
         LoadConfig.read(tmp_path / "missing.json")
+
+
+def test_aws_target_from_an_outputs_file(tmp_path):
+    from loadcheck.commands.run import aws_target
+    from tests.unit.test_aws_target import tf_outputs
+
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(tf_outputs()))
+    target = aws_target(str(path), None, "myprofile")
+    assert target.kind == "aws" and target.url == "https://events.loadcheck.test"
+    assert target.connect_address is None and target.credentials_file is None  # DNS and the user's own chain
+    assert target.profiles["requester"] == "myprofile"
+
+
+def test_cli_options_become_run_options():
+    from loadcheck.commands.run import build_options
+
+    kw = dict(
+        target="local",
+        duration="30s",
+        rate=None,
+        users=None,
+        spawn_rate=None,
+        shape=None,
+        steps=None,
+        step_duration=None,
+        mix="writes=1",
+        workers=0,
+        seed=None,
+        faults=(),
+        max_error_rate=None,
+        max_p95_ms=(),
+        collisions="0",
+        think_time="0.5-1.5",
+    )
+    assert build_options(**kw).shape == "constant-rate" and build_options(**kw).rate == 16
+    assert build_options(**{**kw, "users": 5}).shape == "ramp"
+    step = build_options(**{**kw, "steps": "1,2", "step_duration": "5s"})
+    assert (step.shape, step.total_duration_s) == ("step", 10)
+    opts = build_options(
+        **{
+            **kw,
+            "faults": ("drop-writes=0.1", "throttle-status=500"),
+            "max_p95_ms": ("all=900",),
+            "max_error_rate": "0.05",
+        }
+    )
+    assert opts.faults == {"drop-writes": 0.1, "throttle-status": 500}
+    assert opts.max_p95_ms == {"all": 900.0} and opts.max_error_rate == 0.05
