@@ -36,6 +36,7 @@ from reference_stack.local.aws.buckets import Clock, TokenBucket
 
 Kind = Literal["read", "write"]
 
+KINDS: tuple[Kind, Kind] = ("read", "write")
 BURST_SECONDS = 300.0  # §7.3: up to 5 minutes of unused capacity
 PARTITION_READ_PER_S = 3000.0  # §7.3: per-partition hard limits
 PARTITION_WRITE_PER_S = 1000.0
@@ -103,13 +104,13 @@ class Accounting:
                 return
             if state is None:
                 buckets = {}
-                for kind in ("read", "write"):
+                for kind in KINDS:
                     rate, cap = self._rate_and_capacity(settings, kind)
                     start = cap if (settings.on_demand or self.burst_start == "full") else 0.0
                     buckets[kind] = TokenBucket(rate=rate, capacity=cap, level=start, clock=self.clock)
                 self._tables[settings.name] = _TableState(settings, buckets["read"], buckets["write"])
                 return
-            for kind in ("read", "write"):
+            for kind in KINDS:
                 rate, cap = self._rate_and_capacity(settings, kind)
                 state.bucket(kind).reconfigure(rate=rate, capacity=cap)
             state.settings = settings

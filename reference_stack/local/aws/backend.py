@@ -58,7 +58,7 @@ class MotoTables:
         )
 
     @staticmethod
-    def key_of(table: Any, item: dict[str, Any]) -> dict[str, Any] | None:
+    def key_of(table: Any, item: Any) -> dict[str, Any] | None:
         """The primary key attributes of ``item``, or None if one is missing (moto will reject it)."""
         names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
         if not isinstance(item, dict) or any(n not in item for n in names):
@@ -72,7 +72,7 @@ class MotoTables:
             return None
         return partition_value(key.get(table.hash_key_attr))
 
-    def get_item(self, region: str, table: Any, key: dict[str, Any] | None) -> dict[str, Any] | None:
+    def get_item(self, region: str, table: Any, key: Any) -> dict[str, Any] | None:
         """The stored item (wire format, all attributes) or None."""
         if key is None:
             return None

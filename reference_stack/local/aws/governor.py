@@ -38,12 +38,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from reference_stack.local.aws import capacity as cap
 from reference_stack.local.aws.accounting import Accounting, Kind, TableSettings
 from reference_stack.local.aws.backend import MotoTables, partition_value
+from reference_stack.local.aws.batches import batch_get, batch_write
+from reference_stack.local.aws.calls import CCF, Call, Malformed, size_of
 from reference_stack.local.aws.faults import Faults
 from reference_stack.local.aws.metrics import MetricsRecorder
 from reference_stack.local.aws.protocol import (
@@ -62,27 +63,9 @@ log = logging.getLogger("loadcheck.aws.governor")
 
 CATALOG_OPS = frozenset({"CreateTable", "UpdateTable", "DeleteTable", "RestoreTableFromBackup",
                          "RestoreTableToPointInTime", "ImportTable"})
-CCF = "ConditionalCheckFailedException"
 # Request keys that narrow what a Query/Scan returns but not what it reads (and so costs, §7.2).
 _NARROWING = ("FilterExpression", "QueryFilter", "ScanFilter", "ConditionalOperator",
               "ProjectionExpression", "AttributesToGet", "Select")
-
-
-@dataclass
-class Call:
-    """One DynamoDB request on its way through the governor."""
-
-    environ: dict[str, Any]
-    body: bytes
-    request: dict[str, Any]
-    op: str
-    region: str
-    table: Any = None  # moto's Table (single-table operations)
-    settings: TableSettings | None = None
-
-    @property
-    def capacity_mode(self) -> str | None:
-        return self.request.get("ReturnConsumedCapacity")
 
 
 class Governor:
@@ -105,7 +88,8 @@ class Governor:
         self._handlers: dict[str, Callable[[Call], Reply]] = {
             "PutItem": self._put_item, "UpdateItem": self._update_item, "DeleteItem": self._delete_item,
             "GetItem": self._get_item, "Query": self._read_page, "Scan": self._read_page,
-            "BatchGetItem": self._batch_get, "BatchWriteItem": self._batch_write,
+            "BatchGetItem": lambda call: batch_get(self, call),
+            "BatchWriteItem": lambda call: batch_write(self, call),
         }
 
     # -- dispatch ---------------------------------------------------------------------------------
@@ -145,25 +129,25 @@ class Governor:
                     else:
                         # Buckets start when the table does (burst_start), and UpdateTable takes
                         # effect from this moment: both are synced now, not at the next data call.
-                        self._table(region, request.get("TableName") or request.get("TargetTableName"))
+                        self.table_for(region, request.get("TableName") or request.get("TargetTableName"))
                 return reply
             if op.startswith("Transact") and isinstance(request, dict):
-                with self._locked(self._transact_tables(request)):
+                with self.locked(self._transact_tables(request)):
                     return call_app(self.app, environ, body)
             return call_app(self.app, environ, body)
         call = Call(environ, body, request, op, region)
         if op not in ("BatchGetItem", "BatchWriteItem"):
-            call.table = self._table(region, request.get("TableName"))
+            call.table = self.table_for(region, request.get("TableName"))
             if call.table is None:
                 return call_app(self.app, environ, body)  # moto answers ResourceNotFound / validation
             call.settings = self.accounting.settings(call.table.name)
         try:
             return handler(call)
-        except _Malformed:
+        except Malformed:
             # Something we cannot size: let moto answer it (it validates like DynamoDB), uncharged.
             return call_app(self.app, environ, body)
 
-    def _table(self, region: str, name: Any) -> Any | None:
+    def table_for(self, region: str, name: Any) -> Any | None:
         table = self.tables.table(region, name)
         if table is not None:
             settings = self.tables.settings(table)
@@ -174,7 +158,7 @@ class Governor:
         return table
 
     @contextlib.contextmanager
-    def _locked(self, names: Iterable[str]) -> Iterator[None]:
+    def locked(self, names: Iterable[str]) -> Iterator[None]:
         """Hold the locks of ``names`` (sorted, so two batches never deadlock)."""
         with contextlib.ExitStack() as stack:
             for name in sorted(set(names)):
@@ -195,11 +179,11 @@ class Governor:
 
     # -- common steps -----------------------------------------------------------------------------
 
-    def _forward(self, call: Call, request: dict[str, Any] | None = None) -> Reply:
+    def forward(self, call: Call, request: dict[str, Any] | None = None) -> Reply:
         body = call.body if request is None else json.dumps(request).encode()
         return call_app(self.app, call.environ, body)
 
-    def _throttle(self, call: Call, kind: Kind, throttled: dict[str, tuple[TableSettings, list[str], int]],
+    def count_throttles(self, call: Call, kind: Kind, throttled: dict[str, tuple[TableSettings, list[str], int]],
                   *, whole: bool) -> None:
         """Count throttle events per table; ThrottledRequests only when the whole request failed (§7.6)."""
         metric = "ReadThrottleEvents" if kind == "read" else "WriteThrottleEvents"
@@ -211,10 +195,10 @@ class Governor:
     def _throttled_reply(self, call: Call, kind: Kind, reasons: list[str]) -> Reply:
         settings = call.settings
         assert settings is not None
-        self._throttle(call, kind, {settings.name: (settings, reasons, 1)}, whole=True)
+        self.count_throttles(call, kind, {settings.name: (settings, reasons, 1)}, whole=True)
         return throttle_reply((r, settings.arn) for r in reasons)
 
-    def _consumed(self, table: str, kind: Kind, units: float) -> None:
+    def consumed(self, table: str, kind: Kind, units: float) -> None:
         if units:
             metric = "ConsumedReadCapacityUnits" if kind == "read" else "ConsumedWriteCapacityUnits"
             self.recorder.add(metric, units, table=table)
@@ -236,7 +220,7 @@ class Governor:
             extra(payload)
         return reply.with_json(payload)
 
-    def _key_size(self, call: Call, key: dict[str, Any] | None) -> tuple[dict[str, Any] | None, int]:
+    def _stored(self, call: Call, key: Any) -> tuple[dict[str, Any] | None, int]:
         item = self.tables.get_item(call.region, call.table, key)
         return item, cap.item_size(item)
 
@@ -246,26 +230,26 @@ class Governor:
         table, item = call.table, call.request.get("Item")
         key = self.tables.key_of(table, item)
         if key is None:
-            raise _Malformed
+            raise Malformed
         part = self.tables.partition_of(table, key)
-        new_size = _size(item)
-        with self._locked([table.name]):
-            old, old_size = self._key_size(call, key)
+        new_size = size_of(item)
+        with self.locked([table.name]):
+            old, old_size = self._stored(call, key)
             cost = cap.put_units(new_size=new_size, old_size=old_size)
             admission = self.accounting.admit_writes(table.name, [(part, cost)])[0]
             if not admission.admitted:
                 return self._throttled_reply(call, "write", admission.reasons)
-            reply = self._forward(call)
+            reply = self.forward(call)
             error = reply.error_type()
             if error is None:
                 self._put_faults(call, key, item, old)
             elif error != CCF:  # failed conditional writes are charged (§7.2); other errors are not
                 self.accounting.charge(table.name, "write", part, -cost)
                 cost = 0.0
-        self._consumed(table.name, "write", cost)
+        self.consumed(table.name, "write", cost)
         return self._finish(call, reply, cost)
 
-    def _put_faults(self, call: Call, key: dict[str, Any], item: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def _put_faults(self, call: Call, key: dict[str, Any], item: Any, old: dict[str, Any] | None) -> None:
         if self.faults.should_drop():
             self.tables.restore(call.region, call.table, key, old)
             log.info("fault drop-writes: acknowledged PutItem %s on %s not stored", key, call.table.name)
@@ -277,47 +261,47 @@ class Governor:
     def _update_item(self, call: Call) -> Reply:
         table, key = call.table, call.request.get("Key")
         if self.tables.key_of(table, key) is None:
-            raise _Malformed
+            raise Malformed
         part = self.tables.partition_of(table, key)
         # The new item is unknown until moto has applied the update: admit on an estimate
         # (old item + every value the update carries), then settle on the actual figure.
-        added = sum(_size(v) if isinstance(v, dict) else 0 for v in _update_values(call.request))
-        with self._locked([table.name]):
-            _, old_size = self._key_size(call, key)
+        added = sum(size_of(v) if isinstance(v, dict) else 0 for v in _update_values(call.request))
+        with self.locked([table.name]):
+            _, old_size = self._stored(call, key)
             estimate = cap.write_units(old_size + added)
             admission = self.accounting.admit_writes(table.name, [(part, estimate)])[0]
             if not admission.admitted:
                 return self._throttled_reply(call, "write", admission.reasons)
-            reply = self._forward(call)
+            reply = self.forward(call)
             error = reply.error_type()
             if error is None:
-                _, new_size = self._key_size(call, key)
+                _, new_size = self._stored(call, key)
                 actual = cap.put_units(new_size=new_size, old_size=old_size)
             elif error == CCF:
                 actual = cap.write_units(old_size)
             else:
                 actual = 0.0
             self.accounting.charge(table.name, "write", part, actual - estimate)
-        self._consumed(table.name, "write", actual)
+        self.consumed(table.name, "write", actual)
         return self._finish(call, reply, actual)
 
     def _delete_item(self, call: Call) -> Reply:
         table, key = call.table, call.request.get("Key")
         if self.tables.key_of(table, key) is None:
-            raise _Malformed
+            raise Malformed
         part = self.tables.partition_of(table, key)
-        with self._locked([table.name]):
-            _, old_size = self._key_size(call, key)
+        with self.locked([table.name]):
+            _, old_size = self._stored(call, key)
             cost = cap.write_units(old_size)  # §7.2: the deleted item's size, at least 1 WCU
             admission = self.accounting.admit_writes(table.name, [(part, cost)])[0]
             if not admission.admitted:
                 return self._throttled_reply(call, "write", admission.reasons)
-            reply = self._forward(call)
+            reply = self.forward(call)
             error = reply.error_type()
             if error is not None and error != CCF:
                 self.accounting.charge(table.name, "write", part, -cost)
                 cost = 0.0
-        self._consumed(table.name, "write", cost)
+        self.consumed(table.name, "write", cost)
         return self._finish(call, reply, cost)
 
     # -- reads ------------------------------------------------------------------------------------
@@ -325,21 +309,21 @@ class Governor:
     def _get_item(self, call: Call) -> Reply:
         table, key = call.table, call.request.get("Key")
         if self.tables.key_of(table, key) is None:
-            raise _Malformed
+            raise Malformed
         part = self.tables.partition_of(table, key)
         consistent = bool(call.request.get("ConsistentRead"))
-        with self._locked([table.name]):
+        with self.locked([table.name]):
             admission = self.accounting.admit_reads(table.name, [part])[0]
             if not admission.admitted:
                 return self._throttled_reply(call, "read", admission.reasons)
-            reply = self._forward(call)
+            reply = self.forward(call)
             units = 0.0
             if reply.code == 200:
                 # The whole stored item counts, whatever ProjectionExpression returned (§7.2).
-                _, size = self._key_size(call, key)
+                _, size = self._stored(call, key)
                 units = cap.read_units(size, consistent=consistent)
             self.accounting.charge(table.name, "read", part, units)
-        self._consumed(table.name, "read", units)
+        self.consumed(table.name, "read", units)
         return self._finish(call, reply, units)
 
     def _read_page(self, call: Call) -> Reply:
@@ -351,16 +335,16 @@ class Governor:
             index = request.get("IndexName") or ""
             hash_attr = _index_hash_attr(table, index) if index else table.hash_key_attr
             part = partition_value(hash_key_condition(request, hash_attr), index=str(index))
-        with self._locked([table.name]):
+        with self.locked([table.name]):
             admission = self.accounting.admit_reads(table.name, [part])[0]
             if not admission.admitted:
                 return self._throttled_reply(call, "read", admission.reasons)
-            reply = self._forward(call)
+            reply = self.forward(call)
             units = 0.0
             if reply.code == 200:
                 units = cap.page_read_units(self._evaluated_sizes(call, reply), consistent=consistent)
             self.accounting.charge(table.name, "read", part, units)
-        self._consumed(table.name, "read", units)
+        self.consumed(table.name, "read", units)
         return self._finish(call, reply, units)
 
     def _evaluated_sizes(self, call: Call, reply: Reply) -> list[int]:
@@ -371,165 +355,12 @@ class Governor:
             # Ask moto the same page without what narrows it: those are the items DynamoDB read.
             shadow = {k: v for k, v in request.items() if k not in _NARROWING and k != "ReturnConsumedCapacity"}
             _prune_placeholders(shadow)
-            shadow_reply = self._forward(call, shadow)
+            shadow_reply = self.forward(call, shadow)
             if shadow_reply.code == 200:
                 reply = shadow_reply
             else:
                 log.warning("could not size %s without %s: %s", call.op, narrowing, shadow_reply.body[:200])
-        return [_size(item) for item in reply.json().get("Items") or []]
-
-    # -- batches ----------------------------------------------------------------------------------
-
-    def _batch_tables(self, call: Call) -> dict[str, Any]:
-        items = call.request.get("RequestItems")
-        if not isinstance(items, dict) or not items:
-            raise _Malformed
-        tables = {}
-        for name in items:
-            table = self._table(call.region, name)
-            if table is None:
-                raise _Malformed
-            tables[name] = table
-        return tables
-
-    def _batch_get(self, call: Call) -> Reply:
-        tables = self._batch_tables(call)
-        request_items: dict[str, Any] = call.request["RequestItems"]
-        with self._locked(t.name for t in tables.values()):
-            admitted: dict[str, list[Any]] = {}
-            unprocessed: dict[str, Any] = {}
-            throttled: dict[str, tuple[TableSettings, list[str], int]] = {}
-            for name, spec in request_items.items():
-                table, keys = tables[name], (spec or {}).get("Keys") or []
-                if any(self.tables.key_of(table, k) is None for k in keys):
-                    raise _Malformed
-                parts = [self.tables.partition_of(table, k) for k in keys]
-                decisions = self.accounting.admit_reads(table.name, parts)
-                ok = [(k, p) for k, p, d in zip(keys, parts, decisions, strict=True) if d.admitted]
-                bad = [k for k, d in zip(keys, decisions, strict=True) if not d.admitted]
-                if ok:
-                    admitted[name] = ok
-                if bad:
-                    unprocessed[name] = {**spec, "Keys": bad}
-                    reasons = [r for d in decisions for r in d.reasons]
-                    throttled[table.name] = (self.tables.settings(table), reasons, len(bad))
-            if not admitted:
-                self._throttle(call, "read", throttled, whole=True)
-                return throttle_reply((r, s.arn) for s, reasons, _ in throttled.values() for r in reasons)
-            self._throttle(call, "read", throttled, whole=False)
-            forwarded = {**call.request, "RequestItems": {
-                name: {**request_items[name], "Keys": [k for k, _ in pairs]} for name, pairs in admitted.items()}}
-            reply = self._forward(call, forwarded)
-            units: dict[str, float] = {}
-            if reply.code == 200:
-                for name, pairs in admitted.items():
-                    table = tables[name]
-                    consistent = bool(request_items[name].get("ConsistentRead"))
-                    units[table.name] = 0.0
-                    for key, part in pairs:
-                        _, size = self._sized(call, table, key)
-                        charge = cap.read_units(size, consistent=consistent)  # each item on its own (§7.2)
-                        self.accounting.charge(table.name, "read", part, charge)
-                        units[table.name] += charge
-        for name, total in units.items():
-            self._consumed(name, "read", total)
-        return self._finish_batch(call, reply, units, "UnprocessedKeys", unprocessed)
-
-    def _batch_write(self, call: Call) -> Reply:
-        tables = self._batch_tables(call)
-        request_items: dict[str, Any] = call.request["RequestItems"]
-        with self._locked(t.name for t in tables.values()):
-            admitted: dict[str, list[tuple[Any, Any, float]]] = {}
-            unprocessed: dict[str, list[Any]] = {}
-            throttled: dict[str, tuple[TableSettings, list[str], int]] = {}
-            for name, writes in request_items.items():
-                table = tables[name]
-                costs = []
-                for write in writes or []:
-                    if not isinstance(write, dict):
-                        raise _Malformed
-                    if "PutRequest" in write:
-                        item = (write["PutRequest"] or {}).get("Item")
-                        key = self.tables.key_of(table, item)
-                        if key is None:
-                            raise _Malformed
-                        _, old_size = self._sized(call, table, key)
-                        cost = cap.put_units(new_size=_size(item), old_size=old_size)
-                    elif "DeleteRequest" in write:
-                        key = (write["DeleteRequest"] or {}).get("Key")
-                        if self.tables.key_of(table, key) is None:
-                            raise _Malformed
-                        _, old_size = self._sized(call, table, key)
-                        cost = cap.write_units(old_size)
-                    else:
-                        raise _Malformed
-                    costs.append((write, self.tables.partition_of(table, key), cost))
-                decisions = self.accounting.admit_writes(table.name, [(p, c) for _, p, c in costs])
-                ok = [entry for entry, d in zip(costs, decisions, strict=True) if d.admitted]
-                bad = [entry[0] for entry, d in zip(costs, decisions, strict=True) if not d.admitted]
-                if ok:
-                    admitted[name] = ok
-                if bad:
-                    unprocessed[name] = bad
-                    reasons = [r for d in decisions for r in d.reasons]
-                    throttled[table.name] = (self.tables.settings(table), reasons, len(bad))
-            if not admitted:
-                self._throttle(call, "write", throttled, whole=True)
-                return throttle_reply((r, s.arn) for s, reasons, _ in throttled.values() for r in reasons)
-            self._throttle(call, "write", throttled, whole=False)
-            forwarded = {**call.request, "RequestItems": {
-                name: [w for w, _, _ in entries] for name, entries in admitted.items()}}
-            reply = self._forward(call, forwarded)
-            units = {tables[name].name: sum(c for _, _, c in entries) for name, entries in admitted.items()}
-            if reply.code != 200:  # nothing was written: give everything back
-                for name, entries in admitted.items():
-                    for _, part, cost in entries:
-                        self.accounting.charge(tables[name].name, "write", part, -cost)
-                units = {}
-        for name, total in units.items():
-            self._consumed(name, "write", total)
-        return self._finish_batch(call, reply, units, "UnprocessedItems", unprocessed)
-
-    def _sized(self, call: Call, table: Any, key: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
-        item = self.tables.get_item(call.region, table, key)
-        return item, cap.item_size(item)
-
-    def _finish_batch(self, call: Call, reply: Reply, units: dict[str, float], field: str,
-                      unprocessed: dict[str, Any]) -> Reply:
-        if reply.code != 200:
-            return reply
-        mode = call.capacity_mode
-        if not unprocessed and mode not in ("TOTAL", "INDEXES") and b'"ConsumedCapacity"' not in reply.body:
-            return reply
-        payload = reply.json()
-        if unprocessed:
-            merged = dict(payload.get(field) or {})
-            for name, value in unprocessed.items():
-                if field == "UnprocessedKeys" and name in merged:
-                    merged[name] = {**merged[name], "Keys": list(merged[name].get("Keys", [])) + value["Keys"]}
-                elif name in merged:
-                    merged[name] = list(merged[name]) + value
-                else:
-                    merged[name] = value
-            payload[field] = merged
-        entries = [consumed_capacity(mode, name, total) for name, total in units.items()]
-        if mode in ("TOTAL", "INDEXES"):
-            payload["ConsumedCapacity"] = entries
-        else:
-            payload.pop("ConsumedCapacity", None)
-        return reply.with_json(payload)
-
-
-class _Malformed(Exception):
-    """A request the governor cannot size; moto gets it as is and answers it."""
-
-
-def _size(item: Any) -> int:
-    try:
-        return cap.item_size(item)
-    except (ValueError, AttributeError, TypeError):
-        raise _Malformed from None
-
+        return [size_of(item) for item in reply.json().get("Items") or []]
 
 def _update_values(request: dict[str, Any]) -> list[Any]:
     values = list((request.get("ExpressionAttributeValues") or {}).values())

@@ -138,8 +138,10 @@ def region_of(environ: dict[str, Any], default: str) -> str:
     return match.group(1) if match else default
 
 
-def hash_key_condition(request: dict[str, Any], hash_attr: str) -> Any | None:
+def hash_key_condition(request: dict[str, Any], hash_attr: str | None) -> Any | None:
     """The partition-key value a Query names (``KeyConditionExpression`` or legacy ``KeyConditions``)."""
+    if hash_attr is None:
+        return None
     legacy = request.get("KeyConditions")
     if isinstance(legacy, dict):
         cond = legacy.get(hash_attr) or {}
