@@ -19,6 +19,9 @@ Record fields (``LEDGER_VERSION`` 1):
     item_key      writes only: {"date": ..., "time": ...}
     item          writes only: the item as sent
     item_digest   writes only: :func:`item_digest` of ``item``
+    retry_after   429s only: the ``Retry-After`` header as received, or null when absent
+    collision     writes only, when true: a forced collision (``--collisions``) reusing an
+                  earlier key on purpose; the expected answer is 409
 
 Files are gzip streams flushed (Z_SYNC_FLUSH) after every batch, so a killed run keeps every
 batch it wrote; the reader accepts a stream cut off after the last complete line and reports
