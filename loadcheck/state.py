@@ -39,12 +39,12 @@ def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> Path:
     return Path(value).expanduser().resolve()
 
 
-def write_json_atomic(path: Path, data: Any, *, mode: int = 0o644) -> None:
+def write_json_atomic(path: Path, data: Any, *, mode: int = 0o644, sort_keys: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
+            json.dump(data, fh, indent=2, sort_keys=sort_keys)
             fh.write("\n")
         os.chmod(tmp, mode)
         os.replace(tmp, path)

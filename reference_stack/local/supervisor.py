@@ -325,7 +325,10 @@ class Supervisor:
         ready = sd / "services" / f"{name}.ready"
         cfg_path = sd / "services" / f"{name}.json"
         write_json_atomic(
-            cfg_path, config | {"service": name, "port": self.ports.get(name, 0), "ready_file": str(ready)}, mode=0o600
+            cfg_path,
+            config | {"service": name, "port": self.ports.get(name, 0), "ready_file": str(ready)},
+            mode=0o600,
+            sort_keys=False,  # the access-log format keeps its field order, as on AWS
         )
         log = open(sd / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         env = os.environ.copy()
