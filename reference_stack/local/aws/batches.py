@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from reference_stack.local.aws.governor import Governor
 
 
-# -- batches ----------------------------------------------------------------------------------
-
-
 def batch_tables(gov: Governor, call: Call) -> dict[str, Any]:
     items = call.request.get("RequestItems")
     if not isinstance(items, dict) or not items:
