@@ -6,6 +6,7 @@ Time is driven through the test-only manual clock (config ``clock: "manual"``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -255,3 +256,66 @@ def test_drop_writes_fault_acknowledges_without_storing(aws: Service) -> None:
     assert aws.admin("POST", "/_loadcheck/faults", {"drop-writes": 1})[0] == 200
     ddb.put_item(TableName="Lossy", Item={"date": {"S": "d"}, "time": {"S": "1"}})
     assert "Item" not in ddb.get_item(TableName="Lossy", Key={"date": {"S": "d"}, "time": {"S": "1"}})
+
+
+def test_concurrent_writers_lose_nothing(aws: Service) -> None:
+    import threading
+
+    create_table(aws.client(), "Busy", on_demand=True)
+    failures: list[str] = []
+
+    def writer(n: int) -> None:
+        ddb = aws.client()
+        for i in range(40):
+            try:
+                ddb.put_item(TableName="Busy", Item={"date": {"S": f"w{n}"}, "time": {"S": f"{i:03d}"}})
+            except Exception as exc:  # collected and asserted below, with the reason
+                failures.append(f"writer {n} item {i}: {exc}")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert aws.client().scan(TableName="Busy", Select="COUNT")["Count"] == 240
+
+
+def test_service_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    import psutil
+
+    ready = tmp_path / "aws.ready"
+    cfg = {"service": "aws", "host": "127.0.0.1", "port": 0, "ready_file": str(ready), "log_level": "WARNING"}
+    launcher = (
+        "import json, os, subprocess, sys\n"
+        f"cfg = {cfg!r}\n"
+        "cfg['parent_pid'] = os.getpid()\n"
+        f"path = {str(tmp_path / 'aws.json')!r}\n"
+        "open(path, 'w').write(json.dumps(cfg))\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'reference_stack.local.aws', '--config', path])\n"
+        "print(child.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", launcher], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, start_new_session=True)
+    child_pid = None
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # poll the ready file with a deadline
+        assert ready.exists(), "service never became ready"
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while psutil.pid_exists(child_pid) and psutil.Process(child_pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the aws service outlived its parent by 10 s"
+            time.sleep(0.05)  # poll the process table with a deadline
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=5)
+        if child_pid is not None and psutil.pid_exists(child_pid):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(child_pid).kill()
