@@ -337,6 +337,13 @@ class RunOptions:
             return self.steps[min(int(elapsed_s // self.step_duration_s), len(self.steps) - 1)]
         return float(self.rate or 0.0)
 
+    def segments(self) -> list[tuple[float, float, float]]:
+        """The schedule as (start s, end s, rate) pieces of constant rate."""
+        if self.shape == "step" and self.step_duration_s:
+            d = self.step_duration_s
+            return [(i * d, (i + 1) * d, float(r)) for i, r in enumerate(self.steps)]
+        return [(0.0, self.total_duration_s, float(self.rate or 0.0))]
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["steps"] = list(self.steps)

@@ -95,17 +95,24 @@ class ArrivalScheduler:
         # before any user exists would all count as dropped.
         self._first_idle.wait()
         self.started_at = t0 = self.clock()
-        next_t = t0
-        while not self._stopped:
-            rate = self.options.rate_at(next_t - t0) * self.share
+        # Arrival k of a piece is at start + k / rate, computed from k (not by adding 1/rate
+        # up), so float error never adds or loses an arrival at a piece's end.
+        for start, end, rate in self.options.segments():
+            rate *= self.share
             if rate <= 0:
-                break
-            now = self.clock()
-            if next_t > now:
-                self.sleep(next_t - now)
                 continue
-            self.offer(Arrival(next_t, self.picker.pick()))
-            next_t += 1.0 / rate
+            k = 0
+            while not self._stopped:
+                offset = start + k / rate
+                if offset >= end - 1e-9:
+                    break
+                due = t0 + offset
+                now = self.clock()
+                if due > now:
+                    self.sleep(due - now)
+                    continue
+                self.offer(Arrival(due, self.picker.pick()))
+                k += 1
         finished = not self._stopped
         self.stop()
         if finished and self.on_done is not None:

@@ -328,3 +328,14 @@ def test_a_worker_that_dies_is_reported_with_what_it_sent(tmp_path, server):
     dead = next(w for w in loadgen["workers"].values() if not w["complete"])
     assert dead["records"] > 0
     assert sum(w["records"] for w in loadgen["workers"].values()) == len(ledger)
+
+
+def test_step_shape_changes_the_rate_per_step(tmp_path, server):
+    opts = RunOptions(shape="step", rate=None, steps=(5, 15), step_duration_s=3, seed=4)
+    cfg, run_dir = write_config(tmp_path, server, opts)
+    codes = run_procs(locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=0), run_dir)
+    assert codes[0] in (0, 1), (run_dir / "main.log").read_text()[-3000:]
+    ledger = list(read_ledger(run_dir))
+    t0 = min(r["t_intended_ms"] for r in ledger)
+    per_step = Counter(int((r["t_intended_ms"] - t0) // 3000) for r in ledger)
+    assert per_step == {0: 15, 1: 45}
