@@ -64,7 +64,7 @@ def make_records(*, run_id: str = "r1", start_ms: float | None = None, writes: i
     for i in range(writes):
         t = start_ms + i * 1000.0 / per_second
         date = dates[i % len(dates)]
-        item = {"date": date, "time": f"00:00:{i // 1000 % 60:02d}.{i % 1000:03d}", "userId": f"{run_id}-u{i % 5}",
+        item = {"date": date, "time": f"{i // 3_600_000:02d}:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}", "userId": f"{run_id}-u{i % 5}",
                 "eventType": "click"}
         items.append(item)
         throttled = throttle_after is not None and i >= throttle_after
