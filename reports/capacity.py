@@ -306,6 +306,9 @@ def needs(profile: Profile, *, target_rate: float, mix: dict[str, int], utilisat
         full, pages = full_scan_rcu(table_items, profile.write_item_bytes)
         notes.append(f"an unfiltered client paging through {table_items:,} items reads {pages} page(s) of <= 1 MB "
                      f"and costs {full:,.1f} RCU: Scan charges every item evaluated")
+    if profile.dates_written > 1:
+        notes.append(f"the measured run spread its writes over {profile.dates_written} dates; production writes "
+                     "today's date, so hot-key limits are judged for a single key")
     return Needs(target_rate=target_rate, mix=dict(mix), route_rps=rates, writes_per_s=writes, reads_per_s=reads,
                  wcu_per_s=wcu, rcu_per_s=rcu, query_rcu_per_request=q_rcu, scan_rcu_per_request=s_rcu,
                  scan_share=profile.scan_share, profile=profile, utilisation=utilisation,
@@ -324,9 +327,6 @@ def hot_key_warnings(n: Needs) -> list[str]:
     if query_rcu > KEY_RCU_LIMIT:
         out.append(f"hot key: {query_rcu:,.0f} RCU/s of Queries on one `date` key, above the {KEY_RCU_LIMIT:,.0f} "
                    "RCU/s one partition key can serve; cache reads or shard the key")
-    if n.profile.dates_written > 1:
-        out.append(f"note: the measured run spread its writes over {n.profile.dates_written} dates; production "
-                   "writes today's date, so the figures above assume a single key")
     return out
 
 
@@ -383,7 +383,7 @@ def build_plan(*, run_dir: str | Path | None, knees: list[RouteKnee], target_rat
         warnings.insert(0, f"the table is provisioned with {prov['wcu']:g} WCU; {target_rate:g} req/s needs "
                            f"{n.wcu_per_s:.2f} WCU/s: it would throttle once its 300 s burst is spent")
     rows = [
-        ["target rate", f"{target_rate:g} req/s (" + ", ".join(f"{r} {v:.2f}/s" for r, v in sorted(n.route_rps.items())) + ")"],
+        ["target rate", f"{target_rate:g} req/s (" + ", ".join(f"{r} {v:.2f}/s" for r, v in sorted(n.route_rps.items()) if v > 0) + ")"],
         ["writes", f"{n.writes_per_s:.2f}/s x {profile.write_wcu:g} WCU = {n.wcu_per_s:.2f} WCU/s"],
         ["reads", f"{n.reads_per_s:.2f}/s -> {n.rcu_per_s:.2f} RCU/s"],
         ["recommended provisioned", f"{n.recommended_wcu} WCU, {n.recommended_rcu} RCU "
