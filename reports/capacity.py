@@ -156,12 +156,13 @@ def analyse_steps(run_dir: str | Path, *, slos: dict[str, float] | None = None,
         slo = slos.get(route)
         results: list[StepResult] = []
         for i, rate in enumerate(steps):
-            c = cells[route].get(i)
-            if c is None:  # a low step may send a rare route no request at all: nothing to judge
+            cell = cells[route].get(i)
+            if cell is None:  # a low step may send a rare route no request at all: nothing to judge
                 results.append(StepResult(rate=rate, requests=0, offered_rps=0.0, ok_rps=0.0, p95_ms=None, throttled=0,
                                           errors=0, consumed_wcu_per_s=None, ok=True, judged=False,
                                           reason="no requests in this step (not judged)"))
                 continue
+            c = cell
             p95 = _p95(c["lat"])
             wcu_s = c["wcu"] / dur if c["writes"] else None
             reasons = []

@@ -221,9 +221,11 @@ def route_summaries(run_dir: str | Path) -> list[RouteSummary]:
 def _series(led: _Ledger, hist: dict[str, Any] | None, bucket_s: int) -> tuple[dict[str, RouteSeries], str]:
     from hdrh.histogram import HdrHistogram
 
+    out: dict[str, RouteSeries] = {}
+    if not led.records:
+        return out, "no requests"
     n = max(1, math.ceil(led.duration_s / bucket_s))
     origin_s = led.origin_ms / 1000.0
-    out: dict[str, RouteSeries] = {}
     done_counts: dict[str, list[float]] = defaultdict(lambda: [0.0] * n)
     status: dict[str, dict[str, list[float]]] = defaultdict(dict)
     lat_buckets: dict[str, list[list[float]]] = defaultdict(lambda: [[] for _ in range(n)])

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 
 from reports.data import CapacitySeries, RouteSeries  # noqa: E402
 
-RC = {
+RC: dict[str, Any] = {
     "svg.fonttype": "none", "svg.hashsalt": "loadcheck", "font.size": 9, "axes.titlesize": 10,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
     "legend.fontsize": 8, "legend.frameon": False, "figure.dpi": 96,
@@ -36,7 +36,7 @@ WIDTH_IN = 10.5
 
 @contextmanager
 def _figure(rows: int = 1, cols: int = 1, height: float = 2.6, **kw: Any) -> Iterator[tuple[Any, Any]]:
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]  # stubs list keys as Literals
         fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, height * rows), squeeze=False, **kw)
         try:
             yield fig, axes

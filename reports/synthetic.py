@@ -84,7 +84,8 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
         t += 1.0 / r
     writer.close()
     hist = RunHistograms()
-    hist.add_intervals(rec_hist.take())
+    taken: dict[int | str, dict[str, str]] = {k: v for k, v in rec_hist.take().items()}
+    hist.add_intervals(taken)
     hist.save(run_dir)
     options = {"target": "local", "shape": "step" if steps else "constant-rate", "rate": None if steps else rate,
                "steps": list(steps or []), "step_duration_s": step_duration_s, "mix": mix,

@@ -129,3 +129,18 @@ def test_simulated_burst_bucket() -> None:
 ])
 def test_status_categories(rec: dict, cat: str) -> None:
     assert status_category(rec) == cat
+
+
+def test_run_that_sent_nothing_still_renders(tmp_path: Path) -> None:
+    import gzip
+
+    run = write_run(tmp_path / "r", checks=[CheckResult("throttling", "skipped", "no requests", reason="none")],
+                    seconds=1, rate=1)
+    for f in (run / "ledger").iterdir():
+        f.unlink()
+    with gzip.open(run / "ledger" / "local-0000.jsonl.gz", "wb"):
+        pass  # a ledger file with no record: the load process started and sent nothing
+    (run / "results.json").unlink()
+    paths = render_all(run)
+    html = paths[0].read_text(encoding="utf-8")
+    assert "0 requests" in html and "<svg" not in html
