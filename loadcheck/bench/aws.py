@@ -41,21 +41,35 @@ OPS = ("PutItem", "GetItem", "Query")
 def aws_service(workdir: Path, **config: Any) -> Iterator[tuple[str, int]]:
     """Run the aws service process with ``config`` overrides; yields its URL and pid, stops it after."""
     ready = workdir / f"aws-{os.getpid()}-{time.monotonic_ns()}.ready"
-    cfg = {"service": "aws", "host": "127.0.0.1", "port": 0, "ready_file": str(ready), "parent_pid": os.getpid(),
-           "region": REGION, "log_level": "WARNING", **config}
+    cfg = {
+        "service": "aws",
+        "host": "127.0.0.1",
+        "port": 0,
+        "ready_file": str(ready),
+        "parent_pid": os.getpid(),
+        "region": REGION,
+        "log_level": "WARNING",
+        **config,
+    }
     cfg_path = ready.with_suffix(".json")
     cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
     log_path = ready.with_suffix(".log")
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "reference_stack.local.aws", "--config", str(cfg_path)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reference_stack.local.aws", "--config", str(cfg_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while not ready.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise StackError(f"the aws service did not start: {log_path.read_text(errors='replace')[-800:]}",
-                                 value=str(cfg_path), hint="run `python -m reference_stack.local.aws --config "
-                                                           f"{cfg_path}` to see the error")
+                raise StackError(
+                    f"the aws service did not start: {log_path.read_text(errors='replace')[-800:]}",
+                    value=str(cfg_path),
+                    hint=f"run `python -m reference_stack.local.aws --config {cfg_path}` to see the error",
+                )
             time.sleep(0.05)  # poll the ready file until the deadline
         yield f"http://127.0.0.1:{json.loads(ready.read_text())['port']}", proc.pid
     finally:
@@ -73,9 +87,13 @@ def _client(url: str, threads: int) -> Any:
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "dynamodb", endpoint_url=url, region_name=REGION, aws_access_key_id="AKIDBENCH",
+        "dynamodb",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="AKIDBENCH",
         aws_secret_access_key="bench-not-a-secret",  # noqa: S106 (moto checks no signatures)
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=threads + 2))
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=threads + 2),
+    )
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -94,11 +112,15 @@ def drive(url: str, *, threads: int, requests: int, pid: int | None = None) -> d
     import psutil
 
     setup = _client(url, 1)
-    setup.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                       KeySchema=[{"AttributeName": "date", "KeyType": "HASH"},
-                                  {"AttributeName": "time", "KeyType": "RANGE"}],
-                       AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"},
-                                             {"AttributeName": "time", "AttributeType": "S"}])
+    setup.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "time", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "date", "AttributeType": "S"},
+            {"AttributeName": "time", "AttributeType": "S"},
+        ],
+    )
     per_thread = max(1, requests // threads)
     latencies: dict[str, list[float]] = {op: [] for op in OPS}
     errors: list[str] = []
@@ -117,13 +139,19 @@ def drive(url: str, *, threads: int, requests: int, pid: int | None = None) -> d
             t0 = time.perf_counter()
             try:
                 if op == "PutItem":
-                    ddb.put_item(TableName=TABLE, Item={"date": {"S": date}, "time": {"S": f"{i:08d}"},
-                                                        "body": {"S": "x" * 200}})
+                    ddb.put_item(
+                        TableName=TABLE, Item={"date": {"S": date}, "time": {"S": f"{i:08d}"}, "body": {"S": "x" * 200}}
+                    )
                 elif op == "GetItem":
                     ddb.get_item(TableName=TABLE, Key={"date": {"S": date}, "time": {"S": f"{i - 1:08d}"}})
                 else:
-                    ddb.query(TableName=TABLE, KeyConditionExpression="#d = :d", Limit=10,
-                              ExpressionAttributeNames={"#d": "date"}, ExpressionAttributeValues={":d": {"S": date}})
+                    ddb.query(
+                        TableName=TABLE,
+                        KeyConditionExpression="#d = :d",
+                        Limit=10,
+                        ExpressionAttributeNames={"#d": "date"},
+                        ExpressionAttributeValues={":d": {"S": date}},
+                    )
             except Exception as exc:  # a bench reports failures, it does not stop at the first
                 with lock:
                     errors.append(f"{op}: {exc}")
@@ -146,15 +174,23 @@ def drive(url: str, *, threads: int, requests: int, pid: int | None = None) -> d
     cpu = sum(server.cpu_times()[:2]) - cpu0 if server else None
     every = sorted(v for values in latencies.values() for v in values)
     out: dict[str, Any] = {
-        "requests": len(every), "errors": len(errors), "error_examples": errors[:3], "seconds": round(elapsed, 3),
+        "requests": len(every),
+        "errors": len(errors),
+        "error_examples": errors[:3],
+        "seconds": round(elapsed, 3),
         "requests_per_s": round(len(every) / elapsed, 1) if elapsed else 0.0,
-        "p50_ms": round(_percentile(every, 0.50), 2), "p99_ms": round(_percentile(every, 0.99), 2), "ops": {},
+        "p50_ms": round(_percentile(every, 0.50), 2),
+        "p99_ms": round(_percentile(every, 0.99), 2),
+        "ops": {},
         "server_cpu_ms_per_request": round(cpu * 1000 / len(every), 3) if cpu is not None and every else None,
     }
     for op, values in latencies.items():
         values.sort()
-        out["ops"][op] = {"count": len(values), "p50_ms": round(_percentile(values, 0.5), 2),
-                          "p99_ms": round(_percentile(values, 0.99), 2)}
+        out["ops"][op] = {
+            "count": len(values),
+            "p50_ms": round(_percentile(values, 0.5), 2),
+            "p99_ms": round(_percentile(values, 0.99), 2),
+        }
     return out
 
 
@@ -164,8 +200,14 @@ def run_bench(*, threads: int, requests: int, rounds: int = 3, keep_alive: bool 
     The machine is shared, so one pair of runs can differ by chance; alternating the modes and
     taking each mode's median round evens out load that comes and goes.
     """
-    results: dict[str, Any] = {"threads": threads, "requests": requests, "rounds": rounds,
-                               "keep_alive": keep_alive, "modes": {}, "ratios": []}
+    results: dict[str, Any] = {
+        "threads": threads,
+        "requests": requests,
+        "rounds": rounds,
+        "keep_alive": keep_alive,
+        "modes": {},
+        "ratios": [],
+    }
     runs: dict[str, list[dict[str, Any]]] = {"direct": [], "governor": []}
     with tempfile.TemporaryDirectory(prefix="loadcheck-bench-aws-") as tmp:
         for _ in range(rounds):
@@ -176,7 +218,10 @@ def run_bench(*, threads: int, requests: int, rounds: int = 3, keep_alive: bool 
             results["ratios"].append(round(governed / direct, 3) if direct else None)
     for mode, figures in runs.items():
         ordered = sorted(figures, key=lambda f: f["requests_per_s"])
-        results["modes"][mode] = {**ordered[len(ordered) // 2], "rounds_requests_per_s": [f["requests_per_s"] for f in figures]}
+        results["modes"][mode] = {
+            **ordered[len(ordered) // 2],
+            "rounds_requests_per_s": [f["requests_per_s"] for f in figures],
+        }
     direct = results["modes"]["direct"]["requests_per_s"]
     governed = results["modes"]["governor"]["requests_per_s"]
     results["ratio"] = round(governed / direct, 3) if direct else None
@@ -187,35 +232,50 @@ def run_bench(*, threads: int, requests: int, rounds: int = 3, keep_alive: bool 
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [f"aws bench: {result['threads']} threads, {result['requests']} requests per mode and round, "
-             f"median of {result['rounds']} alternating rounds "
-             f"(PutItem/GetItem/Query in turn, PAY_PER_REQUEST, keep-alive {'on' if result['keep_alive'] else 'off'})",
-             f"{'mode':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} {'errors':>7}   per op p50/p99 ms"]
+    lines = [
+        f"aws bench: {result['threads']} threads, {result['requests']} requests per mode and round, "
+        f"median of {result['rounds']} alternating rounds "
+        f"(PutItem/GetItem/Query in turn, PAY_PER_REQUEST, keep-alive {'on' if result['keep_alive'] else 'off'})",
+        f"{'mode':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10} {'errors':>7}   per op p50/p99 ms",
+    ]
     for mode, figures in result["modes"].items():
         per_op = "  ".join(f"{op} {v['p50_ms']}/{v['p99_ms']}" for op, v in figures["ops"].items())
-        lines.append(f"{mode:<10} {figures['requests_per_s']:>8} {figures['p50_ms']:>8} {figures['p99_ms']:>8} "
-                     f"{figures['server_cpu_ms_per_request']!s:>10} {figures['errors']:>7}   {per_op}")
+        lines.append(
+            f"{mode:<10} {figures['requests_per_s']:>8} {figures['p50_ms']:>8} {figures['p99_ms']:>8} "
+            f"{figures['server_cpu_ms_per_request']!s:>10} {figures['errors']:>7}   {per_op}"
+        )
     verdict = "meets" if (result["ratio"] or 0) >= result["target_ratio"] else "BELOW"
-    lines.append(f"throughput ratio governor/direct (medians): {result['ratio']} ({verdict} target "
-                 f"{result['target_ratio']}); per round: {result['ratios']}")
-    lines.append(f"service CPU per request, direct/governor (medians): {result['cpu_ratio']} "
-                 "(the steadier figure on a shared machine: 1.0 = no overhead)")
+    lines.append(
+        f"throughput ratio governor/direct (medians): {result['ratio']} ({verdict} target "
+        f"{result['target_ratio']}); per round: {result['ratios']}"
+    )
+    lines.append(
+        f"service CPU per request, direct/governor (medians): {result['cpu_ratio']} "
+        "(the steadier figure on a shared machine: 1.0 = no overhead)"
+    )
     return "\n".join(lines)
 
 
 @click.command("aws")
 @click.option("--threads", "-t", default=8, show_default=True, help="client threads (one boto3 client each)")
 @click.option("--requests", "-n", default=3000, show_default=True, help="calls per mode, split over the threads")
-@click.option("--rounds", "-r", default=3, show_default=True, help="alternating direct/governor rounds (medians reported)")
-@click.option("--no-keep-alive", is_flag=True, help="serve HTTP/1.0 (a new connection per request), as moto_server does")
+@click.option(
+    "--rounds", "-r", default=3, show_default=True, help="alternating direct/governor rounds (medians reported)"
+)
+@click.option(
+    "--no-keep-alive", is_flag=True, help="serve HTTP/1.0 (a new connection per request), as moto_server does"
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), help="also write the figures here")
 def command(threads: int, requests: int, rounds: int, no_keep_alive: bool, json_path: str | None) -> None:
     """Throughput and latency of moto behind the capacity governor vs moto alone."""
     if not 1 <= threads <= 256:
         raise ConfigError(f"--threads {threads} is out of range", value=threads, hint="use 1..256 threads")
     if not threads <= requests <= 1_000_000:
-        raise ConfigError(f"--requests {requests} is out of range", value=requests,
-                          hint=f"use between --threads ({threads}) and 1,000,000 requests")
+        raise ConfigError(
+            f"--requests {requests} is out of range",
+            value=requests,
+            hint=f"use between --threads ({threads}) and 1,000,000 requests",
+        )
     if not 1 <= rounds <= 20:
         raise ConfigError(f"--rounds {rounds} is out of range", value=rounds, hint="use 1..20 rounds")
     result = run_bench(threads=threads, requests=requests, rounds=rounds, keep_alive=not no_keep_alive)

@@ -51,21 +51,41 @@ class Service:
         assert status == 200, body
 
     def client(self, service: str = "dynamodb", retries: int = 1) -> Any:
-        return boto3.client(service, endpoint_url=self.url, region_name=REGION, aws_access_key_id="AKIDTEST",
-                            aws_secret_access_key="not-a-secret",  # noqa: S106 (moto checks no signatures)
-                            config=Config(retries={"mode": "standard", "total_max_attempts": retries}))
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="AKIDTEST",
+            aws_secret_access_key="not-a-secret",  # noqa: S106 (moto checks no signatures)
+            config=Config(retries={"mode": "standard", "total_max_attempts": retries}),
+        )
 
 
 def start_service(tmp_path: Path, **config: Any) -> Service:
     ready = tmp_path / "aws.ready"
-    cfg = {"service": "aws", "host": "127.0.0.1", "port": 0, "ready_file": str(ready), "parent_pid": os.getpid(),
-           "region": REGION, "account_id": "123456789012", "clock": "manual", "burst_start": "empty",
-           "log_level": "WARNING", **config}
+    cfg = {
+        "service": "aws",
+        "host": "127.0.0.1",
+        "port": 0,
+        "ready_file": str(ready),
+        "parent_pid": os.getpid(),
+        "region": REGION,
+        "account_id": "123456789012",
+        "clock": "manual",
+        "burst_start": "empty",
+        "log_level": "WARNING",
+        **config,
+    }
     cfg_path = tmp_path / "aws.json"
     cfg_path.write_text(json.dumps(cfg))
     log = (tmp_path / "aws.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "reference_stack.local.aws", "--config", str(cfg_path)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reference_stack.local.aws", "--config", str(cfg_path)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -98,12 +118,20 @@ def aws(tmp_path: Path) -> Iterator[Service]:
 
 
 def create_table(ddb: Any, name: str, *, rcu: int = 1, wcu: int = 1, on_demand: bool = False) -> None:
-    kwargs: dict[str, Any] = {"BillingMode": "PAY_PER_REQUEST"} if on_demand else {
-        "ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}}
-    ddb.create_table(TableName=name,
-                     KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "time", "KeyType": "RANGE"}],
-                     AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"},
-                                           {"AttributeName": "time", "AttributeType": "S"}], **kwargs)
+    kwargs: dict[str, Any] = (
+        {"BillingMode": "PAY_PER_REQUEST"}
+        if on_demand
+        else {"ProvisionedThroughput": {"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu}}
+    )
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "time", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "date", "AttributeType": "S"},
+            {"AttributeName": "time", "AttributeType": "S"},
+        ],
+        **kwargs,
+    )
 
 
 def sized_item(date: str, time_: str, size: int) -> dict[str, Any]:
@@ -116,7 +144,7 @@ def batch_put(ddb: Any, table: str, items: list[dict[str, Any]]) -> int:
     """BatchWriteItem in 25s; returns how many were not written (unprocessed, or the whole batch throttled)."""
     unprocessed = 0
     for start in range(0, len(items), 25):
-        batch = items[start:start + 25]
+        batch = items[start : start + 25]
         try:
             out = ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": i}} for i in batch]})
         except ddb.exceptions.ProvisionedThroughputExceededException:
@@ -142,7 +170,9 @@ def test_service_contract_health_faults_and_flush(aws: Service) -> None:
     status, body = aws.admin("POST", "/_loadcheck/faults", {"no-such-fault": 1})
     assert status == 400 and "'no-such-fault'" in body["error"] and "phantom-writes" in body["fix"]
     assert aws.admin("POST", "/_loadcheck/faults", {"phantom-writes": 2, "ddb-latency": 1}) == (
-        200, {"phantom-writes": 2, "ddb-latency": 1.0})
+        200,
+        {"phantom-writes": 2, "ddb-latency": 1.0},
+    )
     assert aws.admin("POST", "/_loadcheck/faults", {"phantom-writes": None, "ddb-latency": None}) == (200, {})
     assert aws.admin("POST", "/_loadcheck/flush")[0] == 200
 
@@ -154,8 +184,13 @@ def test_capacity_figures_of_aws_examples(aws: Service) -> None:
     total = int(40.8 * 1024)
     sizes = [total // 10] * 9 + [total - 9 * (total // 10)]
     assert batch_put(ddb, "Examples", [sized_item("q", f"{i:02d}", s) for i, s in enumerate(sizes)]) == 0
-    query = {"TableName": "Examples", "KeyConditionExpression": "#d = :d", "ExpressionAttributeNames": {"#d": "date"},
-             "ExpressionAttributeValues": {":d": {"S": "q"}}, "ReturnConsumedCapacity": "TOTAL"}
+    query = {
+        "TableName": "Examples",
+        "KeyConditionExpression": "#d = :d",
+        "ExpressionAttributeNames": {"#d": "date"},
+        "ExpressionAttributeValues": {":d": {"S": "q"}},
+        "ReturnConsumedCapacity": "TOTAL",
+    }
     assert ddb.query(**query, ConsistentRead=True)["ConsumedCapacity"]["CapacityUnits"] == 11.0
     assert ddb.query(**query)["ConsumedCapacity"]["CapacityUnits"] == 5.5
     # 1500 items of 64 B: 96,000 B summed -> 24 RCU strong (a BatchGet would round each item).
@@ -168,11 +203,16 @@ def test_capacity_figures_of_aws_examples(aws: Service) -> None:
     # Writes: 1,500 B -> 2 WCU; overwriting it with 10 B is charged on the larger (old) item.
     put = ddb.put_item(TableName="Examples", Item=sized_item("w", "1", 1500), ReturnConsumedCapacity="TOTAL")
     assert put["ConsumedCapacity"]["CapacityUnits"] == 2.0
-    put = ddb.put_item(TableName="Examples", Item={"date": {"S": "w"}, "time": {"S": "1"}},
-                       ReturnConsumedCapacity="TOTAL")
+    put = ddb.put_item(
+        TableName="Examples", Item={"date": {"S": "w"}, "time": {"S": "1"}}, ReturnConsumedCapacity="TOTAL"
+    )
     assert put["ConsumedCapacity"]["CapacityUnits"] == 2.0
     # GetItem of a missing item still costs 0.5 RCU (eventual) / 1 RCU (strong).
-    missing = {"TableName": "Examples", "Key": {"date": {"S": "none"}, "time": {"S": "0"}}, "ReturnConsumedCapacity": "TOTAL"}
+    missing = {
+        "TableName": "Examples",
+        "Key": {"date": {"S": "none"}, "time": {"S": "0"}},
+        "ReturnConsumedCapacity": "TOTAL",
+    }
     assert ddb.get_item(**missing)["ConsumedCapacity"]["CapacityUnits"] == 0.5
     assert ddb.get_item(**missing, ConsistentRead=True)["ConsumedCapacity"]["CapacityUnits"] == 1.0
 
@@ -193,7 +233,8 @@ def test_writes_beyond_1_wcu_are_throttled_as_the_model_says_and_metrics_agree(a
             refused += 1
             assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
             assert response["ThrottlingReasons"] == [
-                {"reason": "TableWriteProvisionedThroughputExceeded", "resource": ARN_PREFIX + "Slow"}]
+                {"reason": "TableWriteProvisionedThroughputExceeded", "resource": ARN_PREFIX + "Slow"}
+            ]
             assert response["Error"]["Message"].startswith("The level of configured provisioned throughput")
     assert (ok, refused) == (30, 60)  # the model: 1 WCU/s refill, nothing banked
     assert aws.admin("POST", "/_loadcheck/flush")[0] == 200
@@ -202,18 +243,39 @@ def test_writes_beyond_1_wcu_are_throttled_as_the_model_says_and_metrics_agree(a
     begin = start.replace(second=0, microsecond=0) - timedelta(minutes=1)
 
     def total(metric: str, stat: str = "Sum", **dims: str) -> float:
-        out = cw.get_metric_data(StartTime=begin, EndTime=begin + timedelta(minutes=10), MetricDataQueries=[{
-            "Id": "m", "MetricStat": {"Metric": {"Namespace": "AWS/DynamoDB", "MetricName": metric, "Dimensions": [
-                {"Name": k, "Value": v} for k, v in dims.items()]}, "Period": 60, "Stat": stat}}])
+        out = cw.get_metric_data(
+            StartTime=begin,
+            EndTime=begin + timedelta(minutes=10),
+            MetricDataQueries=[
+                {
+                    "Id": "m",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/DynamoDB",
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                        },
+                        "Period": 60,
+                        "Stat": stat,
+                    },
+                }
+            ],
+        )
         return sum(out["MetricDataResults"][0]["Values"])
 
     assert total("ConsumedWriteCapacityUnits", TableName="Slow") == 30
     assert total("ConsumedWriteCapacityUnits", "SampleCount", TableName="Slow") == 30
     assert total("WriteThrottleEvents", TableName="Slow") == 60
     assert total("ThrottledRequests", TableName="Slow", Operation="PutItem") == 60
-    stats = cw.get_metric_statistics(Namespace="AWS/DynamoDB", MetricName="ProvisionedWriteCapacityUnits",
-                                     Dimensions=[{"Name": "TableName", "Value": "Slow"}], StartTime=begin,
-                                     EndTime=begin + timedelta(minutes=10), Period=60, Statistics=["Maximum"])
+    stats = cw.get_metric_statistics(
+        Namespace="AWS/DynamoDB",
+        MetricName="ProvisionedWriteCapacityUnits",
+        Dimensions=[{"Name": "TableName", "Value": "Slow"}],
+        StartTime=begin,
+        EndTime=begin + timedelta(minutes=10),
+        Period=60,
+        Statistics=["Maximum"],
+    )
     assert {p["Maximum"] for p in stats["Datapoints"]} == {1.0}
     # A second flush sends nothing new: sums stay right.
     assert aws.admin("POST", "/_loadcheck/flush") == (200, {"published": 0})
@@ -230,7 +292,8 @@ def test_a_hot_partition_key_throttles_at_its_ceiling_while_the_table_has_capaci
         response = throttled(lambda: ddb.put_item(TableName="Wide", Item=sized_item("hot", "x", 1000)), ddb)
         assert response is not None
         assert response["ThrottlingReasons"] == [
-            {"reason": "TableWriteKeyRangeThroughputExceeded", "resource": ARN_PREFIX + "Wide"}]
+            {"reason": "TableWriteKeyRangeThroughputExceeded", "resource": ARN_PREFIX + "Wide"}
+        ]
         ddb.put_item(TableName="Wide", Item=sized_item("cold", "x", 1000))  # the table still has capacity
         service.advance(1)
         ddb.put_item(TableName="Wide", Item=sized_item("hot", "x", 1000))
@@ -296,8 +359,13 @@ def test_service_exits_when_its_parent_dies(tmp_path: Path) -> None:
         "print(child.pid, flush=True)\n"
         "sys.stdin.read()\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", launcher], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, start_new_session=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", launcher],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     child_pid = None
     try:
         assert parent.stdout is not None

@@ -15,10 +15,14 @@ scalars = st.one_of(
     st.booleans().map(lambda b: {"BOOL": b}),
     st.just({"NULL": True}),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4).map(lambda xs: {"L": xs}),
-    st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=4).map(lambda d: {"M": d}),
-), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda xs: {"L": xs}),
+        st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=4).map(lambda d: {"M": d}),
+    ),
+    max_leaves=12,
+)
 items = st.dictionaries(st.text(min_size=1, max_size=8), values, min_size=1, max_size=6)
 
 

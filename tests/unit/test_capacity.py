@@ -27,17 +27,20 @@ class TestItemSize:
         item = {"date": s("2026-11-21"), "time": s("12:00:00.000000")}
         assert cap.item_size(item) == 4 + 10 + 4 + 15
 
-    @pytest.mark.parametrize(("number", "size"), [
-        ("7", 2),  # 1 significant digit -> 1 byte + 1
-        ("12", 2),
-        ("123", 3),
-        ("1234", 3),
-        ("1000", 2),  # trailing zeros trimmed
-        ("0.001", 2),  # leading zeros trimmed
-        ("-12.50", 3),  # digits 1,2,5 -> 2 bytes + 1; sign ignored
-        ("0", 1),
-        ("12345678901234567890123456789012345678", 20),  # 38 digits -> 19 + 1
-    ])
+    @pytest.mark.parametrize(
+        ("number", "size"),
+        [
+            ("7", 2),  # 1 significant digit -> 1 byte + 1
+            ("12", 2),
+            ("123", 3),
+            ("1234", 3),
+            ("1000", 2),  # trailing zeros trimmed
+            ("0.001", 2),  # leading zeros trimmed
+            ("-12.50", 3),  # digits 1,2,5 -> 2 bytes + 1; sign ignored
+            ("0", 1),
+            ("12345678901234567890123456789012345678", 20),  # 38 digits -> 19 + 1
+        ],
+    )
     def test_number_one_byte_per_two_significant_digits_plus_one(self, number: str, size: int) -> None:
         assert cap.number_size(number) == size
         assert cap.item_size({"n": {"N": number}}) == 1 + size

@@ -25,7 +25,9 @@ from reference_stack.local.aws.governor import Governor
 from reference_stack.local.aws.metrics import MetricsRecorder
 
 ACCOUNT = "123456789012"
-AUTH = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
+AUTH = (
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
+)
 
 
 @dataclass
@@ -37,9 +39,15 @@ class Rig:
     faults: Faults
 
     def call(self, op: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], Any]:
-        response = self.client.post("/", data=json.dumps(body), headers={
-            "X-Amz-Target": f"DynamoDB_20120810.{op}", "Content-Type": "application/x-amz-json-1.0",
-            "Authorization": AUTH})
+        response = self.client.post(
+            "/",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": f"DynamoDB_20120810.{op}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": AUTH,
+            },
+        )
         raw = response.get_data()
         if "x-amz-crc32" in response.headers:
             assert int(response.headers["x-amz-crc32"]) == binascii.crc32(raw), "stale CRC32 after rewrite"
@@ -49,8 +57,10 @@ class Rig:
         body: dict[str, Any] = {
             "TableName": name,
             "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "time", "KeyType": "RANGE"}],
-            "AttributeDefinitions": [{"AttributeName": "date", "AttributeType": "S"},
-                                     {"AttributeName": "time", "AttributeType": "S"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "date", "AttributeType": "S"},
+                {"AttributeName": "time", "AttributeType": "S"},
+            ],
         }
         if on_demand:
             body["BillingMode"] = "PAY_PER_REQUEST"
@@ -70,9 +80,15 @@ def rig(monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
         accounting = Accounting(clock=clock, burst_start="empty")
         recorder = MetricsRecorder(clock=clock)
         faults = Faults(rng=random.Random(7))
-        governor = Governor(app=DomainDispatcherApplication(create_backend_app), accounting=accounting,
-                            recorder=recorder, faults=faults, tables=MotoTables(account_id=ACCOUNT),
-                            default_region="us-east-1", sleep=lambda _s: None)
+        governor = Governor(
+            app=DomainDispatcherApplication(create_backend_app),
+            accounting=accounting,
+            recorder=recorder,
+            faults=faults,
+            tables=MotoTables(account_id=ACCOUNT),
+            default_region="us-east-1",
+            sleep=lambda _s: None,
+        )
         yield Rig(Client(governor), clock, accounting, recorder, faults)
 
 
@@ -94,9 +110,13 @@ def test_throttled_write_gets_dynamodbs_exact_answer_and_is_not_stored(rig: Rig)
     assert body == {
         "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
         "message": "The level of configured provisioned throughput for the table was exceeded. "
-                   "Consider increasing your provisioning level with the UpdateTable API.",
-        "ThrottlingReasons": [{"reason": "TableWriteProvisionedThroughputExceeded",
-                               "resource": "arn:aws:dynamodb:us-east-1:123456789012:table/T"}],
+        "Consider increasing your provisioning level with the UpdateTable API.",
+        "ThrottlingReasons": [
+            {
+                "reason": "TableWriteProvisionedThroughputExceeded",
+                "resource": "arn:aws:dynamodb:us-east-1:123456789012:table/T",
+            }
+        ],
     }
     assert len(headers["x-amzn-RequestId"]) == 52
     assert headers["Content-Type"] == "application/x-amz-json-1.0"
@@ -108,14 +128,25 @@ def test_throttled_write_gets_dynamodbs_exact_answer_and_is_not_stored(rig: Rig)
 def test_consumed_capacity_is_the_governors_not_motos(rig: Rig) -> None:
     rig.create()
     rig.clock.advance(100)
-    status, out, _ = rig.call("PutItem", {"TableName": "T", "Item": item("a", pad=30 * 1024), "ReturnConsumedCapacity": "TOTAL"})
+    status, out, _ = rig.call(
+        "PutItem", {"TableName": "T", "Item": item("a", pad=30 * 1024), "ReturnConsumedCapacity": "TOTAL"}
+    )
     assert status == 200, out
     assert out["ConsumedCapacity"] == {"TableName": "T", "CapacityUnits": 31.0}  # 30 KB + keys -> 31 WCU
-    _, out, _ = rig.call("GetItem", {"TableName": "T", "Key": key("a"), "ConsistentRead": True,
-                                     "ReturnConsumedCapacity": "TOTAL"})
+    _, out, _ = rig.call(
+        "GetItem", {"TableName": "T", "Key": key("a"), "ConsistentRead": True, "ReturnConsumedCapacity": "TOTAL"}
+    )
     assert out["ConsumedCapacity"]["CapacityUnits"] == 8.0  # local-emulators §6.4: AWS 8, moto 0.5
-    _, out, _ = rig.call("GetItem", {"TableName": "T", "Key": key("a"), "ReturnConsumedCapacity": "INDEXES",
-                                     "ProjectionExpression": "#t", "ExpressionAttributeNames": {"#t": "time"}})
+    _, out, _ = rig.call(
+        "GetItem",
+        {
+            "TableName": "T",
+            "Key": key("a"),
+            "ReturnConsumedCapacity": "INDEXES",
+            "ProjectionExpression": "#t",
+            "ExpressionAttributeNames": {"#t": "time"},
+        },
+    )
     assert out["ConsumedCapacity"] == {"TableName": "T", "CapacityUnits": 4.0, "Table": {"CapacityUnits": 4.0}}
     _, out, _ = rig.call("GetItem", {"TableName": "T", "Key": key("missing"), "ReturnConsumedCapacity": "TOTAL"})
     assert out["ConsumedCapacity"]["CapacityUnits"] == 0.5
@@ -129,8 +160,10 @@ def test_update_item_is_charged_on_the_larger_image_and_moto_constant_is_removed
     assert status == 200, out
     assert "ConsumedCapacity" not in out  # moto adds one even when not asked (local-emulators §6.4)
     rig.call("PutItem", {"TableName": "T", "Item": item("b", pad=3000)})
-    status, out, _ = rig.call("UpdateItem", {"TableName": "T", "Key": key("b"), "UpdateExpression": "REMOVE xpad",
-                                        "ReturnConsumedCapacity": "TOTAL"})
+    status, out, _ = rig.call(
+        "UpdateItem",
+        {"TableName": "T", "Key": key("b"), "UpdateExpression": "REMOVE xpad", "ReturnConsumedCapacity": "TOTAL"},
+    )
     assert status == 200, out
     assert out["ConsumedCapacity"]["CapacityUnits"] == 3.0  # before-image 3 KB, after-image tiny
 
@@ -140,9 +173,15 @@ def test_failed_conditional_write_is_still_charged(rig: Rig) -> None:
     rig.clock.advance(10)
     rig.call("PutItem", {"TableName": "T", "Item": item("a")})
     before = rig.accounting.snapshot()["T"]["write_level"]
-    status, out, _ = rig.call("PutItem", {"TableName": "T", "Item": item("a"),
-                                          "ConditionExpression": "attribute_not_exists(#t)",
-                                          "ExpressionAttributeNames": {"#t": "time"}})
+    status, out, _ = rig.call(
+        "PutItem",
+        {
+            "TableName": "T",
+            "Item": item("a"),
+            "ConditionExpression": "attribute_not_exists(#t)",
+            "ExpressionAttributeNames": {"#t": "time"},
+        },
+    )
     assert status == 400 and out["__type"].endswith("ConditionalCheckFailedException")
     assert rig.accounting.snapshot()["T"]["write_level"] == before - 1
     status, _, _ = rig.call("PutItem", {"TableName": "T", "Item": {"date": {"S": "x"}}})  # validation error
@@ -155,14 +194,23 @@ def test_query_charges_items_read_before_filter_and_projection(rig: Rig) -> None
     rig.clock.advance(300)
     for i in range(10):
         rig.call("PutItem", {"TableName": "T", "Item": item(f"{i:02d}", pad=4000)})
-    base = {"TableName": "T", "KeyConditionExpression": "#d = :d", "ExpressionAttributeNames": {"#d": "date"},
-            "ExpressionAttributeValues": {":d": {"S": "2026-11-21"}}, "ReturnConsumedCapacity": "TOTAL"}
+    base = {
+        "TableName": "T",
+        "KeyConditionExpression": "#d = :d",
+        "ExpressionAttributeNames": {"#d": "date"},
+        "ExpressionAttributeValues": {":d": {"S": "2026-11-21"}},
+        "ReturnConsumedCapacity": "TOTAL",
+    }
     _, plain, _ = rig.call("Query", base)
     assert plain["Count"] == 10
     expected = plain["ConsumedCapacity"]["CapacityUnits"]
     assert expected == 5.0  # 10 x ~4 KB = ~40 KB -> 10 x 4 KB pages rounded once -> 10 RCU strong, 5 eventual
-    filtered = {**base, "FilterExpression": "#t = :t", "ExpressionAttributeNames": {"#d": "date", "#t": "time"},
-                "ExpressionAttributeValues": {":d": {"S": "2026-11-21"}, ":t": {"S": "03"}}}
+    filtered = {
+        **base,
+        "FilterExpression": "#t = :t",
+        "ExpressionAttributeNames": {"#d": "date", "#t": "time"},
+        "ExpressionAttributeValues": {":d": {"S": "2026-11-21"}, ":t": {"S": "03"}},
+    }
     _, out, _ = rig.call("Query", filtered)
     assert out["Count"] == 1
     assert out["ConsumedCapacity"]["CapacityUnits"] == expected
@@ -185,8 +233,10 @@ def test_batch_write_returns_what_does_not_fit_as_unprocessed(rig: Rig) -> None:
     rig.clock.advance(2)
     status, out, _ = rig.call("BatchWriteItem", {"RequestItems": {"T": writes[3:]}})
     assert status == 200 and not out.get("UnprocessedItems")
-    status, out, _ = rig.call("BatchGetItem", {"RequestItems": {"T": {"Keys": [key(f"{i}") for i in range(5)]}},
-                                               "ReturnConsumedCapacity": "TOTAL"})
+    status, out, _ = rig.call(
+        "BatchGetItem",
+        {"RequestItems": {"T": {"Keys": [key(f"{i}") for i in range(5)]}}, "ReturnConsumedCapacity": "TOTAL"},
+    )
     assert status == 200  # read bucket was full of 5 s of refill
     assert len(out["Responses"]["T"]) == 5
     assert out["ConsumedCapacity"] == [{"TableName": "T", "CapacityUnits": 2.5}]  # 5 x 0.5, each item alone
@@ -197,8 +247,10 @@ def test_metrics_count_consumption_and_throttles(rig: Rig) -> None:
     rig.clock.advance(2)
     for i in range(4):
         rig.call("PutItem", {"TableName": "T", "Item": item(f"{i}")})
-    data = {(d["MetricName"], tuple(x["Value"] for x in d["Dimensions"])): d["StatisticValues"]
-            for d in rig.recorder.drain()}
+    data = {
+        (d["MetricName"], tuple(x["Value"] for x in d["Dimensions"])): d["StatisticValues"]
+        for d in rig.recorder.drain()
+    }
     assert data[("ConsumedWriteCapacityUnits", ("T",))]["Sum"] == 2
     assert data[("WriteThrottleEvents", ("T",))]["Sum"] == 2
     assert data[("ThrottledRequests", ("T", "PutItem"))]["SampleCount"] == 2
@@ -220,9 +272,15 @@ def test_phantom_writes_store_an_extra_item_in_the_same_partition(rig: Rig) -> N
     rig.faults.update({"phantom-writes": 1})
     rig.call("PutItem", {"TableName": "T", "Item": item("a")})
     rig.call("PutItem", {"TableName": "T", "Item": item("b")})
-    _, out, _ = rig.call("Query", {"TableName": "T", "KeyConditionExpression": "#d = :d",
-                                   "ExpressionAttributeNames": {"#d": "date"},
-                                   "ExpressionAttributeValues": {":d": {"S": "2026-11-21"}}})
+    _, out, _ = rig.call(
+        "Query",
+        {
+            "TableName": "T",
+            "KeyConditionExpression": "#d = :d",
+            "ExpressionAttributeNames": {"#d": "date"},
+            "ExpressionAttributeValues": {":d": {"S": "2026-11-21"}},
+        },
+    )
     assert sorted(i["time"]["S"] for i in out["Items"]) == ["a", "a#phantom-1", "b"]
     assert rig.faults.active() == {}
 
@@ -230,8 +288,9 @@ def test_phantom_writes_store_an_extra_item_in_the_same_partition(rig: Rig) -> N
 def test_update_table_applies_live(rig: Rig) -> None:
     rig.create()
     rig.clock.advance(1)
-    status, _, _ = rig.call("UpdateTable", {"TableName": "T",
-                                            "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 50}})
+    status, _, _ = rig.call(
+        "UpdateTable", {"TableName": "T", "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 50}}
+    )
     assert status == 200
     rig.clock.advance(1)
     ok = sum(rig.call("PutItem", {"TableName": "T", "Item": item(f"{i}")})[0] == 200 for i in range(60))

@@ -58,8 +58,12 @@ def batch_get(gov: Governor, call: Call) -> Reply:
             gov.count_throttles(call, "read", throttled, whole=True)
             return throttle_reply((r, s.arn) for s, reasons, _ in throttled.values() for r in reasons)
         gov.count_throttles(call, "read", throttled, whole=False)
-        forwarded = {**call.request, "RequestItems": {
-            name: {**request_items[name], "Keys": [k for k, _ in pairs]} for name, pairs in admitted.items()}}
+        forwarded = {
+            **call.request,
+            "RequestItems": {
+                name: {**request_items[name], "Keys": [k for k, _ in pairs]} for name, pairs in admitted.items()
+            },
+        }
         reply = gov.forward(call, forwarded)
         units: dict[str, float] = {}
         if reply.code == 200:
@@ -119,8 +123,10 @@ def batch_write(gov: Governor, call: Call) -> Reply:
             gov.count_throttles(call, "write", throttled, whole=True)
             return throttle_reply((r, s.arn) for s, reasons, _ in throttled.values() for r in reasons)
         gov.count_throttles(call, "write", throttled, whole=False)
-        forwarded = {**call.request, "RequestItems": {
-            name: [w for w, _, _ in entries] for name, entries in admitted.items()}}
+        forwarded = {
+            **call.request,
+            "RequestItems": {name: [w for w, _, _ in entries] for name, entries in admitted.items()},
+        }
         reply = gov.forward(call, forwarded)
         units = {tables[name].name: sum(c for _, _, c in entries) for name, entries in admitted.items()}
         if reply.code != 200:  # nothing was written: give everything back
@@ -138,8 +144,7 @@ def sized(gov: Governor, call: Call, table: Any, key: Any) -> tuple[dict[str, An
     return item, cap.item_size(item)
 
 
-def finish_batch(call: Call, reply: Reply, units: dict[str, float], field: str,
-                  unprocessed: dict[str, Any]) -> Reply:
+def finish_batch(call: Call, reply: Reply, units: dict[str, float], field: str, unprocessed: dict[str, Any]) -> Reply:
     if reply.code != 200:
         return reply
     mode = call.capacity_mode

@@ -37,5 +37,3 @@ def size_of(item: Any) -> int:
         return cap.item_size(item)
     except (ValueError, AttributeError, TypeError):
         raise Malformed from None
-
-

@@ -22,8 +22,23 @@ from typing import Any
 from loadcheck.errors import ConfigError
 from loadcheck.state import ACCOUNT_ID
 
-_KNOWN = {"service", "host", "port", "ready_file", "parent_pid", "region", "account_id", "identities_file",
-          "faults", "log_level", "burst_start", "metrics_interval_s", "governor", "clock", "keep_alive"}
+_KNOWN = {
+    "service",
+    "host",
+    "port",
+    "ready_file",
+    "parent_pid",
+    "region",
+    "account_id",
+    "identities_file",
+    "faults",
+    "log_level",
+    "burst_start",
+    "metrics_interval_s",
+    "governor",
+    "clock",
+    "keep_alive",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,18 +64,27 @@ class AwsConfig:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"aws service config {path} does not exist", value=str(path),
-                              hint="pass the file the supervisor wrote: --config <state>/services/aws.json") from None
+            raise ConfigError(
+                f"aws service config {path} does not exist",
+                value=str(path),
+                hint="pass the file the supervisor wrote: --config <state>/services/aws.json",
+            ) from None
         except ValueError as exc:
-            raise ConfigError(f"aws service config {path} is not JSON: {exc}", value=str(path),
-                              hint="write a JSON object with the keys in docs/internals.md") from None
+            raise ConfigError(
+                f"aws service config {path} is not JSON: {exc}",
+                value=str(path),
+                hint="write a JSON object with the keys in docs/internals.md",
+            ) from None
         return cls.from_dict(data, where=str(path))
 
     @classmethod
     def from_dict(cls, data: Any, *, where: str = "config") -> AwsConfig:
         if not isinstance(data, dict):
-            raise ConfigError(f"{where}: the aws service config must be a JSON object", value=data,
-                              hint="write a JSON object with the keys in docs/internals.md")
+            raise ConfigError(
+                f"{where}: the aws service config must be a JSON object",
+                value=data,
+                hint="write a JSON object with the keys in docs/internals.md",
+            )
 
         def bad(key: str, hint: str) -> ConfigError:
             return ConfigError(f"{where}: {key}={data[key]!r} is invalid", value=data[key], hint=hint)

@@ -23,34 +23,50 @@ FAULT_NAMES = ("drop-writes", "phantom-writes", "ddb-latency")
 
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"fault {name}={value!r} is not a number", value=value,
-                          hint=f"give {name} a number, e.g. {name}=0.1, or null to clear it")
+        raise ConfigError(
+            f"fault {name}={value!r} is not a number",
+            value=value,
+            hint=f"give {name} a number, e.g. {name}=0.1, or null to clear it",
+        )
     try:
         return float(value)
     except ValueError:
-        raise ConfigError(f"fault {name}={value!r} is not a number", value=value,
-                          hint=f"give {name} a number, e.g. {name}=0.1, or null to clear it") from None
+        raise ConfigError(
+            f"fault {name}={value!r} is not a number",
+            value=value,
+            hint=f"give {name} a number, e.g. {name}=0.1, or null to clear it",
+        ) from None
 
 
 def validate(name: str, value: Any) -> float | int:
     """The fault's value in canonical form, or ConfigError naming the bad name/value and the fix."""
     if name not in FAULT_NAMES:
-        raise ConfigError(f"unknown fault {name!r} for the aws service", value=name,
-                          hint=f"known faults: {', '.join(FAULT_NAMES)}")
+        raise ConfigError(
+            f"unknown fault {name!r} for the aws service", value=name, hint=f"known faults: {', '.join(FAULT_NAMES)}"
+        )
     number = _number(name, value)
     if name == "drop-writes":
         if not 0.0 <= number <= 1.0:
-            raise ConfigError(f"fault drop-writes={value!r} is not a rate", value=value,
-                              hint="use a rate between 0 and 1, e.g. drop-writes=0.01")
+            raise ConfigError(
+                f"fault drop-writes={value!r} is not a rate",
+                value=value,
+                hint="use a rate between 0 and 1, e.g. drop-writes=0.01",
+            )
         return number
     if name == "phantom-writes":
         if number < 0 or number != int(number):
-            raise ConfigError(f"fault phantom-writes={value!r} is not a whole count", value=value,
-                              hint="use a whole number of PutItems >= 0, e.g. phantom-writes=3")
+            raise ConfigError(
+                f"fault phantom-writes={value!r} is not a whole count",
+                value=value,
+                hint="use a whole number of PutItems >= 0, e.g. phantom-writes=3",
+            )
         return int(number)
     if not 0.0 <= number <= 60000.0:
-        raise ConfigError(f"fault ddb-latency={value!r} is outside 0..60000 ms", value=value,
-                          hint="give the added latency in milliseconds, e.g. ddb-latency=50")
+        raise ConfigError(
+            f"fault ddb-latency={value!r} is outside 0..60000 ms",
+            value=value,
+            hint="give the added latency in milliseconds, e.g. ddb-latency=50",
+        )
     return number
 
 
@@ -68,8 +84,11 @@ class Faults:
     def update(self, changes: dict[str, Any]) -> dict[str, float | int]:
         """Apply all changes or none (every value is validated first)."""
         if not isinstance(changes, dict):
-            raise ConfigError(f"faults must be a JSON object, got {type(changes).__name__}", value=changes,
-                              hint='send e.g. {"drop-writes": 0.1} or {"drop-writes": null}')
+            raise ConfigError(
+                f"faults must be a JSON object, got {type(changes).__name__}",
+                value=changes,
+                hint='send e.g. {"drop-writes": 0.1} or {"drop-writes": null}',
+            )
         clean = {name: (None if value is None else validate(name, value)) for name, value in changes.items()}
         with self._lock:
             for name, value in clean.items():

@@ -61,17 +61,35 @@ from reference_stack.local.aws.protocol import (
 
 log = logging.getLogger("loadcheck.aws.governor")
 
-CATALOG_OPS = frozenset({"CreateTable", "UpdateTable", "DeleteTable", "RestoreTableFromBackup",
-                         "RestoreTableToPointInTime", "ImportTable"})
+CATALOG_OPS = frozenset(
+    {"CreateTable", "UpdateTable", "DeleteTable", "RestoreTableFromBackup", "RestoreTableToPointInTime", "ImportTable"}
+)
 # Request keys that narrow what a Query/Scan returns but not what it reads (and so costs, §7.2).
-_NARROWING = ("FilterExpression", "QueryFilter", "ScanFilter", "ConditionalOperator",
-              "ProjectionExpression", "AttributesToGet", "Select")
+_NARROWING = (
+    "FilterExpression",
+    "QueryFilter",
+    "ScanFilter",
+    "ConditionalOperator",
+    "ProjectionExpression",
+    "AttributesToGet",
+    "Select",
+)
 
 
 class Governor:
-    def __init__(self, *, app: WsgiApp, accounting: Accounting, recorder: MetricsRecorder, faults: Faults,
-                 tables: MotoTables, default_region: str, enabled: bool = True,
-                 admin: WsgiApp | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        app: WsgiApp,
+        accounting: Accounting,
+        recorder: MetricsRecorder,
+        faults: Faults,
+        tables: MotoTables,
+        default_region: str,
+        enabled: bool = True,
+        admin: WsgiApp | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.app = app
         self.accounting = accounting
         self.recorder = recorder
@@ -86,8 +104,12 @@ class Governor:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._handlers: dict[str, Callable[[Call], Reply]] = {
-            "PutItem": self._put_item, "UpdateItem": self._update_item, "DeleteItem": self._delete_item,
-            "GetItem": self._get_item, "Query": self._read_page, "Scan": self._read_page,
+            "PutItem": self._put_item,
+            "UpdateItem": self._update_item,
+            "DeleteItem": self._delete_item,
+            "GetItem": self._get_item,
+            "Query": self._read_page,
+            "Scan": self._read_page,
             "BatchGetItem": lambda call: batch_get(self, call),
             "BatchWriteItem": lambda call: batch_write(self, call),
         }
@@ -103,7 +125,7 @@ class Governor:
                 return self.app(environ, start_response)
             with self.other_lock:
                 return call_app(self.app, environ).send(start_response)
-        op = target[len(TARGET_PREFIX):]
+        op = target[len(TARGET_PREFIX) :]
         body = read_body(environ)
         delay = self.faults.latency_s
         if delay:
@@ -153,8 +175,7 @@ class Governor:
             settings = self.tables.settings(table)
             self.accounting.sync_table(settings)
             if not settings.on_demand:
-                self.recorder.provisioned(table=table.name, read=settings.read_capacity,
-                                          write=settings.write_capacity)
+                self.recorder.provisioned(table=table.name, read=settings.read_capacity, write=settings.write_capacity)
         return table
 
     @contextlib.contextmanager
@@ -183,8 +204,9 @@ class Governor:
         body = call.body if request is None else json.dumps(request).encode()
         return call_app(self.app, call.environ, body)
 
-    def count_throttles(self, call: Call, kind: Kind, throttled: dict[str, tuple[TableSettings, list[str], int]],
-                  *, whole: bool) -> None:
+    def count_throttles(
+        self, call: Call, kind: Kind, throttled: dict[str, tuple[TableSettings, list[str], int]], *, whole: bool
+    ) -> None:
         """Count throttle events per table; ThrottledRequests only when the whole request failed (§7.6)."""
         metric = "ReadThrottleEvents" if kind == "read" else "WriteThrottleEvents"
         for name, (_, _, events) in throttled.items():
@@ -203,8 +225,9 @@ class Governor:
             metric = "ConsumedReadCapacityUnits" if kind == "read" else "ConsumedWriteCapacityUnits"
             self.recorder.add(metric, units, table=table)
 
-    def _finish(self, call: Call, reply: Reply, units: float,
-                extra: Callable[[dict[str, Any]], None] | None = None) -> Reply:
+    def _finish(
+        self, call: Call, reply: Reply, units: float, extra: Callable[[dict[str, Any]], None] | None = None
+    ) -> Reply:
         """Put our ConsumedCapacity in a successful reply (and drop moto's unasked one)."""
         if reply.code != 200:
             return reply
@@ -361,6 +384,7 @@ class Governor:
             else:
                 log.warning("could not size %s without %s: %s", call.op, narrowing, shadow_reply.body[:200])
         return [size_of(item) for item in reply.json().get("Items") or []]
+
 
 def _update_values(request: dict[str, Any]) -> list[Any]:
     values = list((request.get("ExpressionAttributeValues") or {}).values())

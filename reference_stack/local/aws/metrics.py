@@ -101,22 +101,30 @@ class MetricsRecorder:
                 self._gauges_sent = {k for k in self._gauges_sent if k[0] >= horizon}
         data = []
         for (minute, metric, dims), stat in stats.items():
-            data.append({
-                "MetricName": metric,
-                "Dimensions": [{"Name": n, "Value": v} for n, v in dims],
-                "Timestamp": _stamp(minute),
-                "StatisticValues": {"Sum": stat.total, "SampleCount": stat.count,
-                                    "Minimum": stat.minimum, "Maximum": stat.maximum},
-                "Unit": "Count",
-            })
+            data.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": n, "Value": v} for n, v in dims],
+                    "Timestamp": _stamp(minute),
+                    "StatisticValues": {
+                        "Sum": stat.total,
+                        "SampleCount": stat.count,
+                        "Minimum": stat.minimum,
+                        "Maximum": stat.maximum,
+                    },
+                    "Unit": "Count",
+                }
+            )
         for (minute, metric, table), value in gauges.items():
-            data.append({
-                "MetricName": metric,
-                "Dimensions": [{"Name": "TableName", "Value": table}],
-                "Timestamp": _stamp(minute),
-                "StatisticValues": {"Sum": value, "SampleCount": 1.0, "Minimum": value, "Maximum": value},
-                "Unit": "Count",
-            })
+            data.append(
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "TableName", "Value": table}],
+                    "Timestamp": _stamp(minute),
+                    "StatisticValues": {"Sum": value, "SampleCount": 1.0, "Minimum": value, "Maximum": value},
+                    "Unit": "Count",
+                }
+            )
         return data
 
 
@@ -143,14 +151,15 @@ class MotoCloudWatchSink:
         backend = cloudwatch_backends[self.account_id][self.region]
         with self.lock:
             for start in range(0, len(metric_data), 1000):
-                backend.put_metric_data(NAMESPACE, metric_data[start:start + 1000])
+                backend.put_metric_data(NAMESPACE, metric_data[start : start + 1000])
 
 
 class MetricsPublisher:
     """Drains the recorder into the sink every ``interval_s`` (real time) and on ``flush()``."""
 
-    def __init__(self, *, recorder: MetricsRecorder, sink: Callable[[list[dict[str, Any]]], None],
-                 interval_s: float) -> None:
+    def __init__(
+        self, *, recorder: MetricsRecorder, sink: Callable[[list[dict[str, Any]]], None], interval_s: float
+    ) -> None:
         self.recorder = recorder
         self.sink = sink
         self.interval_s = interval_s

@@ -76,10 +76,13 @@ class Reply:
 
 def json_reply(code: int, payload: Any, *, request_id: str | None = None) -> Reply:
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(code, "")
-    reply = Reply(f"{code} {reason}".strip(), [
-        ("Content-Type", CONTENT_TYPE),
-        ("x-amzn-RequestId", request_id or new_request_id()),
-    ])
+    reply = Reply(
+        f"{code} {reason}".strip(),
+        [
+            ("Content-Type", CONTENT_TYPE),
+            ("x-amzn-RequestId", request_id or new_request_id()),
+        ],
+    )
     return reply.with_json(payload)
 
 
@@ -89,11 +92,14 @@ def throttle_reply(reasons: Iterable[tuple[str, str]]) -> Reply:
     ``reasons`` are ``(reason, table ARN)`` pairs, e.g. ``("TableWriteProvisionedThroughputExceeded",
     "arn:aws:dynamodb:us-east-1:123456789012:table/EventLog")``; duplicates are sent once.
     """
-    return json_reply(400, {
-        "__type": ERROR_PREFIX + "ProvisionedThroughputExceededException",
-        "message": THROTTLE_MESSAGE,
-        "ThrottlingReasons": [{"reason": r, "resource": arn} for r, arn in dict.fromkeys(reasons)],
-    })
+    return json_reply(
+        400,
+        {
+            "__type": ERROR_PREFIX + "ProvisionedThroughputExceededException",
+            "message": THROTTLE_MESSAGE,
+            "ThrottlingReasons": [{"reason": r, "resource": arn} for r, arn in dict.fromkeys(reasons)],
+        },
+    )
 
 
 def read_body(environ: dict[str, Any]) -> bytes:

@@ -67,14 +67,20 @@ class AwsService:
         self.accounting = Accounting(clock=self.clock, burst_start=config.burst_start)  # type: ignore[arg-type]
         self.recorder = MetricsRecorder(clock=self.clock)
         self.governor = Governor(
-            app=DomainDispatcherApplication(create_backend_app), accounting=self.accounting,
-            recorder=self.recorder, faults=self.faults, tables=MotoTables(account_id=config.account_id),
-            default_region=config.region, enabled=config.governor, admin=self._admin,
+            app=DomainDispatcherApplication(create_backend_app),
+            accounting=self.accounting,
+            recorder=self.recorder,
+            faults=self.faults,
+            tables=MotoTables(account_id=config.account_id),
+            default_region=config.region,
+            enabled=config.governor,
+            admin=self._admin,
         )
         self.publisher = MetricsPublisher(
-            recorder=self.recorder, interval_s=config.metrics_interval_s,
-            sink=MotoCloudWatchSink(account_id=config.account_id, region=config.region,
-                                    lock=self.governor.other_lock))
+            recorder=self.recorder,
+            interval_s=config.metrics_interval_s,
+            sink=MotoCloudWatchSink(account_id=config.account_id, region=config.region, lock=self.governor.other_lock),
+        )
         self.server: BaseWSGIServer | None = None
         self.stopping = threading.Event()
 
@@ -102,29 +108,36 @@ class AwsService:
             return 200, self.accounting.snapshot()
         if path == "/_loadcheck/clock":
             return self._clock_route(method, body)
-        return 404, {"error": f"no admin endpoint {method} {path}",
-                     "fix": "use GET /_loadcheck/health, GET|POST /_loadcheck/faults, POST /_loadcheck/flush, "
-                            "GET /_loadcheck/capacity, GET|POST /_loadcheck/clock"}
+        return 404, {
+            "error": f"no admin endpoint {method} {path}",
+            "fix": "use GET /_loadcheck/health, GET|POST /_loadcheck/faults, POST /_loadcheck/flush, "
+            "GET /_loadcheck/capacity, GET|POST /_loadcheck/clock",
+        }
 
     def _clock_route(self, method: str, body: bytes) -> tuple[int, Any]:
         if method == "GET":
             return 200, {"mode": self.config.clock, "now": self.clock.now()}
         if not isinstance(self.clock, ManualClock):
-            raise ConfigError("the clock can be advanced only in test mode", value=self.config.clock,
-                              hint='start the aws service with config "clock": "manual" (test-only)')
+            raise ConfigError(
+                "the clock can be advanced only in test mode",
+                value=self.config.clock,
+                hint='start the aws service with config "clock": "manual" (test-only)',
+            )
         data = _json_body(body)
         step = data.get("advance_s") if isinstance(data, dict) else None
         if isinstance(step, bool) or not isinstance(step, int | float) or step < 0:
-            raise ConfigError(f"advance_s={step!r} is not a number of seconds >= 0", value=step,
-                              hint='send {"advance_s": 1.5}')
+            raise ConfigError(
+                f"advance_s={step!r} is not a number of seconds >= 0", value=step, hint='send {"advance_s": 1.5}'
+            )
         return 200, {"mode": "manual", "now": self.clock.advance(float(step))}
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def bind(self) -> int:
         handler = _Handler if self.config.keep_alive else _QuietHandler
-        self.server = make_server(self.config.host, self.config.port, self.governor, threaded=True,
-                                  request_handler=handler)
+        self.server = make_server(
+            self.config.host, self.config.port, self.governor, threaded=True, request_handler=handler
+        )
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         return int(self.server.server_port)
 
@@ -139,9 +152,14 @@ class AwsService:
             threading.Thread(target=self._watch_parent, name="parent-watch", daemon=True).start()
         if self.config.ready_file:
             write_json_atomic(self.config.ready_file, {"port": port, "pid": os.getpid()})
-        log.info("aws service listening on http://%s:%d (governor %s, clock %s, burst_start %s)",
-                 self.config.host, port, "on" if self.config.governor else "OFF", self.config.clock,
-                 self.config.burst_start)
+        log.info(
+            "aws service listening on http://%s:%d (governor %s, clock %s, burst_start %s)",
+            self.config.host,
+            port,
+            "on" if self.config.governor else "OFF",
+            self.config.clock,
+            self.config.burst_start,
+        )
         self.stopping.wait()
         self.shutdown()
         thread.join(timeout=5)
@@ -168,8 +186,11 @@ def _json_body(body: bytes) -> Any:
     try:
         return json.loads(body or b"{}")
     except ValueError:
-        raise ConfigError(f"request body is not JSON: {body[:80]!r}", value=body[:80].decode(errors="replace"),
-                          hint='send a JSON object, e.g. {"drop-writes": 0.1}') from None
+        raise ConfigError(
+            f"request body is not JSON: {body[:80]!r}",
+            value=body[:80].decode(errors="replace"),
+            hint='send a JSON object, e.g. {"drop-writes": 0.1}',
+        ) from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,14 +204,19 @@ def _jsonable(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m reference_stack.local.aws",
-                                     description="moto behind the DynamoDB capacity governor, on 127.0.0.1")
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_stack.local.aws",
+        description="moto behind the DynamoDB capacity governor, on 127.0.0.1",
+    )
     parser.add_argument("--config", required=True, help="JSON config (see docs/internals.md)")
     args = parser.parse_args(argv)
     try:
         config = AwsConfig.from_file(args.config)
-        logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s aws %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=config.log_level.upper(),
+            stream=sys.stderr,
+            format="%(asctime)s aws %(levelname)s %(name)s: %(message)s",
+        )
         if config.unknown_keys:
             log.warning("ignoring unknown config keys: %s", ", ".join(config.unknown_keys))
         service = AwsService(config=config)
