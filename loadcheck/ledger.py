@@ -94,6 +94,17 @@ class LedgerWriter:
             self.count += len(records)
             self._flush_locked()
 
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append records already encoded as JSON lines (each ending in a newline), then flush.
+
+        For writers whose records were encoded elsewhere: load-generating workers encode their
+        records and the master only appends them.
+        """
+        with self._lock:
+            self._buf.extend(lines)
+            self.count += len(lines)
+            self._flush_locked()
+
     def flush(self) -> None:
         with self._lock:
             self._flush_locked()

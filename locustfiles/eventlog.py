@@ -54,7 +54,7 @@ from locustfiles.resolve import Resolve, parse_resolve
 from locustfiles.shapes import ArrivalScheduler, KindPicker
 from locustfiles.signing import CredentialSource
 from locustfiles.sigv4user import SigningContext, SigV4FastHttpUser
-from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms, with_query
+from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms
 
 log = logging.getLogger("loadcheck.load")
 
@@ -122,49 +122,41 @@ class EventLogUser(SigV4FastHttpUser):
         else:
             self.search(t_intended)
 
-    def _meta(self, route: str, path: str, t_intended: float | None, **extra: Any) -> dict[str, Any]:
-        meta: dict[str, Any] = {"route": route, "path": path, **extra}
-        if t_intended is not None:
-            meta["t_intended"] = t_intended
-        return {"loadcheck": meta}
+    @staticmethod
+    def _meta(t_intended: float | None, **extra: Any) -> dict[str, Any]:
+        return {**extra, "t_intended": t_intended} if t_intended is not None else extra
 
     def write(self, t_intended: float | None) -> None:
         key, collision = self.ctx.keys.next_key()
         item = {**key, "userId": self.user_id, "eventType": self.rng.choice(EVENT_TYPES)}
         body = json.dumps(item, separators=(",", ":")).encode()
-        self.signed_request(
-            "POST",
-            "POST /events",
-            "/events",
-            body=body,
-            context=self._meta("POST /events", "/events", t_intended, item=item, item_key=key, collision=collision),
-        )
+        meta = self._meta(t_intended, item=item, item_key=key, collision=collision)
+        self.signed_request("POST", "POST /events", "/events", body=body, meta=meta)
 
     def read(self, t_intended: float | None) -> None:
         if self._reading is None and self.rng.random() < 0.1:
             query = [("limit", "25")]
+        elif self._reading is not None:
+            date, token = self._reading
+            query = [("date", date), ("limit", "25"), ("nextToken", token)]
         else:
-            if self._reading is not None:
-                date, token = self._reading
-                query = [("date", date), ("limit", "25"), ("nextToken", token)]
-            else:
-                query = [("date", self.rng.choice(self.ctx.keys.dates)), ("limit", "25")]
-        path = "/events"
-        resp = self.signed_request(
-            "GET",
-            "GET /events",
-            path,
-            query=query,
-            context=self._meta("GET /events", with_query(path, query), t_intended),
-        )
+            query = [("date", self.rng.choice(self.ctx.keys.dates)), ("limit", "25")]
+        resp = self.signed_request("GET", "GET /events", "/events", query=query, meta=self._meta(t_intended))
         self._reading = None
-        if resp.status_code == 200 and any(k == "date" for k, _ in query):
+        content = resp.content or b""
+        # Parse only when there is a next page: most pages of a run's dates are the last.
+        if (
+            resp.status_code == 200
+            and query[0][0] == "date"
+            and b'"nextToken"' in content
+            and b'"nextToken":null' not in content
+        ):
             try:
-                token = json.loads(resp.content or b"{}").get("nextToken")
+                token = json.loads(content).get("nextToken")
             except (ValueError, AttributeError):
                 token = None
             if token:
-                self._reading = (dict(query)["date"], str(token))
+                self._reading = (query[0][1], str(token))
 
     def search(self, t_intended: float | None) -> None:
         if self._typing is None:
@@ -184,18 +176,10 @@ class EventLogUser(SigV4FastHttpUser):
                 "size": 5,
             }
             data = json.dumps(body, separators=(",", ":")).encode()
-            self.signed_request(
-                "POST", "POST /search", "/search", body=data, context=self._meta("POST /search", "/search", t_intended)
-            )
+            self.signed_request("POST", "POST /search", "/search", body=data, meta=self._meta(t_intended))
         else:
             query = [("q", prefix), ("size", "5")]
-            self.signed_request(
-                "GET",
-                "GET /search",
-                "/search",
-                query=query,
-                context=self._meta("GET /search", with_query("/search", query), t_intended),
-            )
+            self.signed_request("GET", "GET /search", "/search", query=query, meta=self._meta(t_intended))
 
 
 # --------------------------------------------------------------------------------------------

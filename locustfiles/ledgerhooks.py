@@ -25,6 +25,7 @@ reported in ``loadgen.json`` with what it had sent.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import ssl
@@ -142,17 +143,23 @@ class Collector:
         self.dropped_pending += n
 
     def drain(self, *, final: bool = False) -> list[dict[str, Any]]:
-        """Payloads with everything pending (closed seconds only unless ``final``); each bounded."""
+        """Payloads with everything pending (closed seconds only unless ``final``); each bounded.
+
+        Records travel as encoded JSON lines with their counts, so the master only appends
+        them (it never decodes and re-encodes what a worker already encoded).
+        """
         intervals = self.intervals.take(before_s=None if final else int(self.clock()))
         records, self.pending = self.pending, []
         dropped, self.dropped_pending = self.dropped_pending, 0
         payloads = []
         for i in range(0, max(1, len(records)), BATCH_RECORDS):
+            batch = records[i : i + BATCH_RECORDS]
             payloads.append(
                 {
                     "worker": self.worker,
                     "client_id": self.client_id,
-                    "records": records[i : i + BATCH_RECORDS],
+                    "lines": [_encode(r).encode() + b"\n" for r in batch],
+                    "stats": batch_stats(batch),
                     "intervals": {},
                     "dropped": 0,
                     "final": False,
@@ -163,6 +170,24 @@ class Collector:
         payloads[-1]["dropped"] = dropped
         payloads[-1]["final"] = final
         return payloads
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def batch_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What progress needs from a batch: counts, and requests per completion second."""
+    errors = throttled = 0
+    per_second: dict[str, int] = {}
+    for r in records:
+        status = r["status"]
+        if status == 429:
+            throttled += 1
+        if not 200 <= status < 300:
+            errors += 1
+        sec = str(int((r["t_intended_ms"] + r["latency_ms"]) / 1000.0))
+        per_second[sec] = per_second.get(sec, 0) + 1
+    return {"requests": len(records), "errors": errors, "throttled": throttled, "per_second": per_second}
 
 
 class Aggregator:
@@ -185,6 +210,7 @@ class Aggregator:
         self.throttled = 0
         self.dropped = 0
         self._per_second: dict[int, int] = {}
+        self._pending: dict[str, list[bytes]] = {}  # accepted, written at the next flush()
         self.finished = False
 
     def start(self) -> None:
@@ -202,29 +228,32 @@ class Aggregator:
                 "last_batch_at": None,
             },
         )
-        records = payload.get("records") or []
-        if records:
-            writer = self.writers.get(worker)
-            if writer is None:
-                writer = self.writers[worker] = LedgerWriter(self.run_dir / "ledger", worker)
-            writer.write_many(records)
-            for r in records:
-                self.requests += 1
-                status = r.get("status", 0)
-                if status == 429:
-                    self.throttled += 1
-                if not 200 <= status < 300:
-                    self.errors += 1
-                sec = int((r["t_intended_ms"] + r["latency_ms"]) / 1000.0)
-                self._per_second[sec] = self._per_second.get(sec, 0) + 1
+        lines = payload.get("lines") or []
+        if lines:
+            self._pending.setdefault(worker, []).extend(lines)
+            stats = payload.get("stats") or {}
+            self.requests += int(stats.get("requests", len(lines)))
+            self.errors += int(stats.get("errors", 0))
+            self.throttled += int(stats.get("throttled", 0))
+            for sec, n in (stats.get("per_second") or {}).items():
+                self._per_second[int(sec)] = self._per_second.get(int(sec), 0) + int(n)
         if payload.get("intervals"):
             self.hist.add_intervals(payload["intervals"])
-        w["records"] += len(records)
+        w["records"] += len(lines)
         w["dropped_arrivals"] += int(payload.get("dropped") or 0)
         self.dropped += int(payload.get("dropped") or 0)
         w["last_batch_at"] = self.clock()
         if payload.get("final"):
             w["final"] = True
+
+    def flush(self) -> None:
+        """Append what was accepted to each worker's ledger file: one flush + fsync per worker."""
+        pending, self._pending = self._pending, {}
+        for worker, lines in pending.items():
+            writer = self.writers.get(worker)
+            if writer is None:
+                writer = self.writers[worker] = LedgerWriter(self.run_dir / "ledger", worker)
+            writer.write_lines(lines)
 
     def progress(self) -> dict[str, Any]:
         now = self.clock()
@@ -246,6 +275,7 @@ class Aggregator:
         }
 
     def write_progress(self) -> None:
+        self.flush()
         write_json_atomic(self.run_dir / "progress.json", self.progress())
 
     def finish(
@@ -270,6 +300,7 @@ class Aggregator:
                 }
         self.finished = True
         self.ended_at = self.clock()
+        self.flush()
         for writer in self.writers.values():
             writer.close()
         self.hist.save(self.run_dir)

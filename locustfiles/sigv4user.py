@@ -101,11 +101,12 @@ class SigV4FastHttpUser(FastHttpUser):
         *,
         query: list[tuple[str, str]] | None = None,
         body: bytes = b"",
-        context: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> ResponseContextManager:
         """Sign and send; returns the response (already reported: 2xx success, else the status as failure).
 
-        ``context`` goes to Locust's request event (the ledger hook reads ``context["loadcheck"]``).
+        ``meta`` (e.g. ``t_intended``, ``item``) reaches Locust's request event as
+        ``context["loadcheck"]``, with ``route`` and the ``path`` as sent added here.
         """
         qs = encode_query(query)
         sign_headers = {"content-type": "application/json"} if body else {}
@@ -124,8 +125,9 @@ class SigV4FastHttpUser(FastHttpUser):
         if body:
             headers["Content-Type"] = "application/json"
         url = f"{path}?{qs}" if qs else path
+        context = {"loadcheck": {**(meta or {}), "route": route, "path": url}}
         with self.client.request(
-            method, url, name=route, data=body or None, headers=headers, catch_response=True, context=context or {}
+            method, url, name=route, data=body or None, headers=headers, catch_response=True, context=context
         ) as resp:
             status = resp.status_code or 0
             if 200 <= status < 300:

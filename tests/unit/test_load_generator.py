@@ -229,11 +229,13 @@ def test_drain_is_bounded_and_marks_final(monkeypatch):
         fire(c, 200, start=1990.0 + i * 0.1, name="GET /events")
     c.add_dropped(3)
     payloads = c.drain()
-    assert [len(p["records"]) for p in payloads] == [4, 4, 2]
+    assert [len(p["lines"]) for p in payloads] == [4, 4, 2]
+    assert [p["stats"]["requests"] for p in payloads] == [4, 4, 2]
+    assert json.loads(payloads[0]["lines"][0])["seq"] == 0 and payloads[0]["lines"][0].endswith(b"\n")
     assert payloads[-1]["dropped"] == 3 and not any(p["final"] for p in payloads)
     assert sum(len(p["intervals"]) for p in payloads) == 1  # second 1990 is closed
     final = c.drain(final=True)
-    assert final[-1]["final"] and final[-1]["records"] == [] and final[-1]["intervals"] == {}
+    assert final[-1]["final"] and final[-1]["lines"] == [] and final[-1]["intervals"] == {}
 
 
 def test_aggregator_writes_ledger_histograms_and_summary(tmp_path):
@@ -309,3 +311,43 @@ def test_thresholds_from_ledger_and_histograms(tmp_path):
     assert results["error rate"]["actual"] == 0.05 and not results["error rate"]["passed"]
     assert results["p95 POST /events"]["passed"] and not results["p95 all"]["passed"]
     assert results["p95 all"]["actual"] == pytest.approx(95.0, abs=1.0)
+
+
+def test_ledger_writer_appends_encoded_lines(tmp_path):
+    from loadcheck.ledger import LedgerWriter
+
+    w = LedgerWriter(tmp_path / "ledger", "w0", rotate_records=3)
+    w.write_many(
+        [
+            {
+                "run_id": "r",
+                "worker": "w0",
+                "seq": 0,
+                "t_start_ms": 1,
+                "route": "x",
+                "method": "GET",
+                "status": 200,
+                "latency_ms": 1,
+            }
+        ]
+    )
+    lines = [
+        json.dumps(
+            {
+                "run_id": "r",
+                "worker": "w0",
+                "seq": i,
+                "t_start_ms": 1,
+                "route": "x",
+                "method": "GET",
+                "status": 200,
+                "latency_ms": 1,
+            }
+        ).encode()
+        + b"\n"
+        for i in (1, 2, 3)
+    ]
+    w.write_lines(lines)
+    w.close()
+    assert [r["seq"] for r in read_ledger(tmp_path)] == [0, 1, 2, 3] and w.count == 4
+    assert len(list((tmp_path / "ledger").glob("w0-*.jsonl.gz"))) == 2  # rotated after 3 records
