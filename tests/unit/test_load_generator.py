@@ -347,7 +347,8 @@ def test_ledger_writer_appends_encoded_lines(tmp_path):
         + b"\n"
         for i in (1, 2, 3)
     ]
-    w.write_lines(lines)
+    w.write_lines(lines[:2])
+    w.write_lines(lines[2:])  # the part is full after 3 records: this one starts the next part
     w.close()
     assert [r["seq"] for r in read_ledger(tmp_path)] == [0, 1, 2, 3] and w.count == 4
     assert len(list((tmp_path / "ledger").glob("w0-*.jsonl.gz"))) == 2  # rotated after 3 records
