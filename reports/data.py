@@ -78,6 +78,7 @@ class CapacitySeries:
     billing_mode: str
     source: str  # where consumption came from, shown on the plot
     metric_wcu: list[tuple[float, float]] = field(default_factory=list)  # (t, WCU/s) per minute from CloudWatch
+    metric_total_wcu: float | None = None  # ConsumedWriteCapacityUnits summed over the run (throttling check)
 
 
 @dataclass(kw_only=True)
@@ -272,6 +273,13 @@ def _series(led: _Ledger, hist: dict[str, Any] | None, bucket_s: int) -> tuple[d
     return out, source
 
 
+def _throttling_figures(results: dict[str, Any] | None) -> dict[str, Any]:
+    for c in (results or {}).get("checks", []):
+        if c.get("name") == "throttling":
+            return dict(c.get("figures") or {})
+    return {}
+
+
 def _table_capacity(results: dict[str, Any] | None) -> tuple[float, str]:
     """(provisioned WCU, billing mode): the throttling check's DescribeTable, else the description."""
     for c in (results or {}).get("checks", []):
@@ -334,7 +342,8 @@ def _capacity(led: _Ledger, results: dict[str, Any] | None, run_dir: Path) -> Ca
         "computed from the ledger's landed writes (no CloudWatch metrics saved)"
     return CapacitySeries(t=[float(i) for i in range(n)], consumed_wcu=consumed, throttled_writes=throttled,
                           burst_level=simulate_burst(consumed, rate=rate, burst=burst) if mode == "PROVISIONED" else [],
-                          provisioned_wcu=rate, burst_max=burst, billing_mode=mode, source=source, metric_wcu=metric)
+                          provisioned_wcu=rate, burst_max=burst, billing_mode=mode, source=source, metric_wcu=metric,
+                          metric_total_wcu=_throttling_figures(results).get("consumed_wcu_metric"))
 
 
 def build_report_data(run_dir: str | Path) -> ReportData:
