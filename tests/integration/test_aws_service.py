@@ -387,3 +387,30 @@ def test_service_exits_when_its_parent_dies(tmp_path: Path) -> None:
         if child_pid is not None and psutil.pid_exists(child_pid):
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(child_pid).kill()
+
+
+def test_reads_are_admitted_while_positive_and_pay_back_debt(aws: Service) -> None:
+    ddb = aws.client()
+    create_table(ddb, "Reads", wcu=1000)  # 1 RCU, burst_start empty
+    aws.advance(1)
+    assert batch_put(ddb, "Reads", [sized_item("p", f"{i}", 4000) for i in range(10)]) == 0
+    get = {"TableName": "Reads", "Key": {"date": {"S": "p"}, "time": {"S": "0"}}}
+    ddb.get_item(**get)  # 0.5 RCU (eventually consistent, <= 4 KB)
+    ddb.get_item(**get)  # 0.5 RCU: the bucket is now empty
+    response = throttled(lambda: ddb.get_item(**get), ddb)
+    assert response is not None
+    assert response["ThrottlingReasons"][0]["reason"] == "TableReadProvisionedThroughputExceeded"
+    aws.advance(0.5)  # 0.5 RCU: positive, so a 10 RCU strongly consistent Query is admitted...
+    query = {
+        "TableName": "Reads",
+        "KeyConditionExpression": "#d = :d",
+        "ExpressionAttributeNames": {"#d": "date"},
+        "ExpressionAttributeValues": {":d": {"S": "p"}},
+        "ConsistentRead": True,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    assert ddb.query(**query)["ConsumedCapacity"]["CapacityUnits"] == 10.0
+    aws.advance(9)  # ...and leaves 9.5 RCU of debt: 9 s of refill is not enough
+    assert throttled(lambda: ddb.get_item(**get), ddb) is not None
+    aws.advance(1)
+    ddb.get_item(**get)
