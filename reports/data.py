@@ -15,8 +15,11 @@ Sources (docs/internals.md "Run directory"):
 
 The capacity series is computed from the ledger's *landed* writes (2xx, and 409: a failed
 conditional write still consumes, aws-behaviour.md §7.2) and a simulated burst bucket: refill at
-the provisioned rate, at most 300 s of it retained (§7.3), assumed full when the run began (an
-idle table; the local stack's default ``burst_start``). The plot says it is a simulation.
+the provisioned rate, at most 300 s of it retained (§7.3). Its level when the run began is
+anchored at the first throttled write when there is one (the bucket was empty then, so it began
+with what the run consumed before minus the refill, as the throttling check's model reasons);
+otherwise it is assumed full (an idle table; the local stack's default ``burst_start``). The
+plot says which, and that it is a simulation.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class CapacitySeries:
     source: str  # where consumption came from, shown on the plot
     metric_wcu: list[tuple[float, float]] = field(default_factory=list)  # (t, WCU/s) per minute from CloudWatch
     metric_total_wcu: float | None = None  # ConsumedWriteCapacityUnits summed over the run (throttling check)
+    burst_start: str = "assumed full at start"  # how the simulated bucket's first level was chosen
 
 
 @dataclass(kw_only=True)
@@ -310,6 +314,18 @@ def simulate_burst(consumed: list[float], *, rate: float, burst: float, start: f
     return out
 
 
+def burst_start_level(consumed: list[float], throttled: list[float], *, rate: float, burst: float) -> float | None:
+    """The bucket's level when the run began, if a throttled write anchors it (None otherwise).
+
+    At the end of the first second with a throttled write the bucket was empty, so it began with
+    ``consumed up to then - rate x seconds`` (clamped to ``[0, burst]``)."""
+    first = next((i for i, n in enumerate(throttled) if n), None)
+    if first is None:
+        return None
+    level = sum(consumed[:first + 1]) - rate * (first + 1)
+    return max(0.0, min(burst, level))
+
+
 def _metrics_overlay(run_dir: Path, origin_s: float) -> list[tuple[float, float]]:
     path = run_dir / "metrics.json"
     if not path.is_file():
@@ -337,11 +353,15 @@ def _capacity(led: _Ledger, results: dict[str, Any] | None, run_dir: Path) -> Ca
         if cat == "429":
             throttled[i] += 1
     burst = BURST_SECONDS * rate
+    start = burst_start_level(consumed, throttled, rate=rate, burst=burst)
+    how = "assumed full at start" if start is None else \
+        f"anchored empty at the first throttled write ({start:.0f} WCU at start)"
     metric = _metrics_overlay(run_dir, led.origin_ms / 1000.0)
     source = "CloudWatch per minute (line) + ledger (bars)" if metric else \
         "computed from the ledger's landed writes (no CloudWatch metrics saved)"
     return CapacitySeries(t=[float(i) for i in range(n)], consumed_wcu=consumed, throttled_writes=throttled,
-                          burst_level=simulate_burst(consumed, rate=rate, burst=burst) if mode == "PROVISIONED" else [],
+                          burst_level=simulate_burst(consumed, rate=rate, burst=burst, start=start) if mode == "PROVISIONED" else [],
+                          burst_start=how,
                           provisioned_wcu=rate, burst_max=burst, billing_mode=mode, source=source, metric_wcu=metric,
                           metric_total_wcu=_throttling_figures(results).get("consumed_wcu_metric"))
 

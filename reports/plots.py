@@ -170,7 +170,7 @@ def capacity(cap: CapacitySeries, table: str) -> str:
             handles, labels = handles + h2, labels + l2
         a.legend(handles, labels, loc="upper right", fontsize=7, ncols=2)
         a.set_title(f"Table {table} ({cap.billing_mode}): consumed vs provisioned vs burst\n"
-                    f"consumption {cap.source}; burst bucket simulated, assumed full at start", fontsize=9)
+                    f"consumption {cap.source}; burst bucket simulated, {cap.burst_start}", fontsize=9)
         return _svg(fig)
 
 

@@ -144,3 +144,15 @@ def test_run_that_sent_nothing_still_renders(tmp_path: Path) -> None:
     paths = render_all(run)
     html = paths[0].read_text(encoding="utf-8")
     assert "0 requests" in html and "<svg" not in html
+
+
+def test_burst_bucket_anchored_at_first_throttled_write(tmp_path: Path) -> None:
+    # the synthetic table starts with 30 WCU of burst (not the 300 an idle table would hold)
+    run = write_run(tmp_path / "r", checks=None, seconds=20, rate=5, mix={"writes": 1}, burst_s=30)
+    cap = build_report_data(run).capacity
+    assert cap is not None and "anchored" in cap.burst_start
+    first = next(i for i, n in enumerate(cap.throttled_writes) if n)
+    assert cap.burst_level[first] < 2.0  # empty when the first write was refused
+    assert 25.0 <= cap.burst_level[0] + cap.consumed_wcu[0] - cap.provisioned_wcu <= 31.0  # began near 30
+    unthrottled = write_run(tmp_path / "u", checks=None, seconds=5, rate=2, mix={"writes": 1})
+    assert build_report_data(unthrottled).capacity.burst_start == "assumed full at start"
