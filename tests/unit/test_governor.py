@@ -295,3 +295,14 @@ def test_update_table_applies_live(rig: Rig) -> None:
     rig.clock.advance(1)
     ok = sum(rig.call("PutItem", {"TableName": "T", "Item": item(f"{i}")})[0] == 200 for i in range(60))
     assert ok == 51
+
+
+def test_partiql_and_transactions_pass_through_under_the_table_locks(rig: Rig) -> None:
+    rig.create(on_demand=True)
+    rig.call("PutItem", {"TableName": "T", "Item": item("a")})
+    status, out, _ = rig.call("ExecuteStatement", {"Statement": 'SELECT * FROM "T" WHERE "date" = \'2026-11-21\''})
+    assert status == 200 and [i["time"]["S"] for i in out["Items"]] == ["a"]
+    status, out, _ = rig.call("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "T", "Item": item("b")}}]})
+    assert status == 200, out
+    _, out, _ = rig.call("GetItem", {"TableName": "T", "Key": key("b")})
+    assert out["Item"]["time"] == {"S": "b"}

@@ -45,6 +45,9 @@ class MotoTables:
         except Exception:  # moto raises its own ResourceNotFoundException type
             return None
 
+    def names(self, region: str) -> list[str]:
+        return list(self._backend(region).tables)
+
     @staticmethod
     def settings(table: Any) -> TableSettings:
         throughput = table.throughput or {}

@@ -64,6 +64,7 @@ log = logging.getLogger("loadcheck.aws.governor")
 CATALOG_OPS = frozenset(
     {"CreateTable", "UpdateTable", "DeleteTable", "RestoreTableFromBackup", "RestoreTableToPointInTime", "ImportTable"}
 )
+PARTIQL_OPS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
 # Request keys that narrow what a Query/Scan returns but not what it reads (and so costs, §7.2).
 _NARROWING = (
     "FilterExpression",
@@ -155,6 +156,10 @@ class Governor:
                 return reply
             if op.startswith("Transact") and isinstance(request, dict):
                 with self.locked(self._transact_tables(request)):
+                    return call_app(self.app, environ, body)
+            if op in PARTIQL_OPS:
+                # A statement names its tables in PartiQL text: hold every table's lock instead.
+                with self.locked(self.tables.names(region)):
                     return call_app(self.app, environ, body)
             return call_app(self.app, environ, body)
         call = Call(environ, body, request, op, region)
