@@ -30,26 +30,41 @@ def save_baseline(run_dir: str | Path, *, name: str | None = None, directory: st
     rd = schema.run_dir_of(run_dir)
     run = schema.read_run(rd)
     if schema.read_results(rd) is None:
-        raise RunDirError(f"{rd} has no results.json: a baseline needs the run's checked figures", value=str(rd),
-                          hint=f"run `loadcheck check {rd}` first")
+        raise RunDirError(
+            f"{rd} has no results.json: a baseline needs the run's checked figures",
+            value=str(rd),
+            hint=f"run `loadcheck check {rd}` first",
+        )
     schema.read_histograms(rd)  # refuse an unreadable one now, not at compare time
     name = name or str(run.get("run_id") or rd.name)
     if not _NAME.match(name):
-        raise ConfigError(f"--name: {name!r} is not a usable baseline name", value=name,
-                          hint="use letters, digits, '.', '_' and '-', e.g. --name main-2026-11")
+        raise ConfigError(
+            f"--name: {name!r} is not a usable baseline name",
+            value=name,
+            hint="use letters, digits, '.', '_' and '-', e.g. --name main-2026-11",
+        )
     dest = Path(directory) / name
     if dest.exists():
-        raise ConfigError(f"baseline {dest} already exists", value=str(dest),
-                          hint="choose another --name, or remove the old baseline first")
+        raise ConfigError(
+            f"baseline {dest} already exists",
+            value=str(dest),
+            hint="choose another --name, or remove the old baseline first",
+        )
     tmp = dest.with_name(f".{name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for f in FILES:
         if (rd / f).is_file():
             shutil.copy2(rd / f, tmp / f)
-    write_json_atomic(tmp / "baseline.json", {
-        "name": name, "run_id": run.get("run_id"), "source": str(rd.resolve()),
-        "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")})
+    write_json_atomic(
+        tmp / "baseline.json",
+        {
+            "name": name,
+            "run_id": run.get("run_id"),
+            "source": str(rd.resolve()),
+            "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
     tmp.rename(dest)
     return dest
 
@@ -66,9 +81,15 @@ def list_baselines(directory: str | Path = DEFAULT_DIR) -> list[dict[str, Any]]:
             run = schema.read_run(d)
             results = schema.read_results(d) or {}
             meta = schema._read_json(d / "baseline.json") if (d / "baseline.json").is_file() else {}
-            row.update({"run_id": run.get("run_id"), "saved_at": meta.get("saved_at"),
-                        "verdict": results.get("verdict"), "target": (run.get("target") or {}).get("kind"),
-                        "mix": (run.get("options") or {}).get("mix")})
+            row.update(
+                {
+                    "run_id": run.get("run_id"),
+                    "saved_at": meta.get("saved_at"),
+                    "verdict": results.get("verdict"),
+                    "target": (run.get("target") or {}).get("kind"),
+                    "mix": (run.get("options") or {}).get("mix"),
+                }
+            )
         except RunDirError as exc:
             row["error"] = exc.message
         rows.append(row)

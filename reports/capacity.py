@@ -4,7 +4,8 @@
     workload_profile(run_dir) -> Profile                                  item sizes, read kinds, dates
     needs(profile, target_rate=..., mix=...) -> Needs                     RCU/WCU per second
     hot_key_warnings(needs) -> [str]
-    plan(...) -> dict                                                     what capacity.json holds
+
+``reports.plan.build_plan(...)`` assembles these into what ``capacity.json`` holds.
 
 **Knee.** Each step of a ``--shape step`` run holds one arrival rate for ``step_duration_s``.
 For each route, a step is *good* when it had requests, no 429, no error (no status, timeout,
@@ -55,8 +56,11 @@ DEFAULT_UTILISATION = 0.7
 TABLE_ROUTES = ("GET /events", "POST /events")
 # How the load generator turns a mix kind into routes (locustfiles/eventlog.py: searchers send
 # POST /search one time in five, GET /search otherwise).
-MIX_ROUTES = {"writes": {"POST /events": 1.0}, "reads": {"GET /events": 1.0},
-              "search": {"GET /search": 0.8, "POST /search": 0.2}}
+MIX_ROUTES = {
+    "writes": {"POST /events": 1.0},
+    "reads": {"GET /events": 1.0},
+    "search": {"GET /search": 0.8, "POST /search": 0.2},
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -97,8 +101,11 @@ def parse_slo(value: str) -> tuple[str, float]:
     except ValueError:
         limit = -1.0
     if not sep or not route or kind.strip().lower() != "p95" or not limit > 0:
-        raise ConfigError(f"--slo: {value!r} is not ROUTE=p95:MS", value=value,
-                          hint="e.g. --slo 'POST /events=p95:300' (quote it: the route has a space)")
+        raise ConfigError(
+            f"--slo: {value!r} is not ROUTE=p95:MS",
+            value=value,
+            hint="e.g. --slo 'POST /events=p95:300' (quote it: the route has a space)",
+        )
     return route, limit
 
 
@@ -113,14 +120,22 @@ def step_plan(run: dict[str, Any]) -> tuple[list[float], float]:
     opts = run.get("options") or {}
     steps, dur = opts.get("steps") or [], opts.get("step_duration_s")
     if opts.get("shape") != "step" or not steps or not dur:
-        raise ConfigError(f"run {run.get('run_id')} is not a step run (shape {opts.get('shape')!r})", value=opts.get("shape"),
-                          hint="pass a run made with `loadcheck run --shape step --steps 1,2,4,8 --step-duration 20s`, "
-                               "or let `loadcheck capacity` drive one")
+        raise ConfigError(
+            f"run {run.get('run_id')} is not a step run (shape {opts.get('shape')!r})",
+            value=opts.get("shape"),
+            hint="pass a run made with `loadcheck run --shape step --steps 1,2,4,8 --step-duration 20s`, "
+            "or let `loadcheck capacity` drive one",
+        )
     return [float(s) for s in steps], float(dur)
 
 
-def analyse_steps(run_dir: str | Path, *, slos: dict[str, float] | None = None,
-                  provisioned_wcu: float | None = None, burst_tolerance: float = 1.1) -> list[RouteKnee]:
+def analyse_steps(
+    run_dir: str | Path,
+    *,
+    slos: dict[str, float] | None = None,
+    provisioned_wcu: float | None = None,
+    burst_tolerance: float = 1.1,
+) -> list[RouteKnee]:
     """Per-route step results and knee of a step run (see the module docstring)."""
     rd = schema.run_dir_of(run_dir)
     steps, dur = step_plan(schema.read_run(rd))
@@ -131,8 +146,9 @@ def analyse_steps(run_dir: str | Path, *, slos: dict[str, float] | None = None,
     if not records:
         return []
     origin = min(float(r.get("t_intended_ms") or r["t_start_ms"]) for r in records)
-    cells: dict[str, dict[int, dict[str, Any]]] = defaultdict(lambda: defaultdict(
-        lambda: {"n": 0, "ok": 0, "thr": 0, "err": 0, "lat": [], "wcu": 0.0, "writes": False}))
+    cells: dict[str, dict[int, dict[str, Any]]] = defaultdict(
+        lambda: defaultdict(lambda: {"n": 0, "ok": 0, "thr": 0, "err": 0, "lat": [], "wcu": 0.0, "writes": False})
+    )
     for rec in records:
         i = int((float(rec.get("t_intended_ms") or rec["t_start_ms"]) - origin) / 1000.0 // dur)
         if not 0 <= i < len(steps):
@@ -158,9 +174,21 @@ def analyse_steps(run_dir: str | Path, *, slos: dict[str, float] | None = None,
         for i, rate in enumerate(steps):
             cell = cells[route].get(i)
             if cell is None:  # a low step may send a rare route no request at all: nothing to judge
-                results.append(StepResult(rate=rate, requests=0, offered_rps=0.0, ok_rps=0.0, p95_ms=None, throttled=0,
-                                          errors=0, consumed_wcu_per_s=None, ok=True, judged=False,
-                                          reason="no requests in this step (not judged)"))
+                results.append(
+                    StepResult(
+                        rate=rate,
+                        requests=0,
+                        offered_rps=0.0,
+                        ok_rps=0.0,
+                        p95_ms=None,
+                        throttled=0,
+                        errors=0,
+                        consumed_wcu_per_s=None,
+                        ok=True,
+                        judged=False,
+                        reason="no requests in this step (not judged)",
+                    )
+                )
                 continue
             c = cell
             p95 = _p95(c["lat"])
@@ -173,12 +201,23 @@ def analyse_steps(run_dir: str | Path, *, slos: dict[str, float] | None = None,
             if slo is not None and p95 is not None and p95 > slo:
                 reasons.append(f"p95 {p95:.0f} ms > SLO {slo:g} ms")
             if wcu_s is not None and provisioned_wcu and wcu_s > provisioned_wcu * burst_tolerance and not c["thr"]:
-                reasons.append(f"consumed {wcu_s:.2f} WCU/s > provisioned {provisioned_wcu:g}: served from burst, "
-                               "not sustainable")
-            results.append(StepResult(rate=rate, requests=c["n"], offered_rps=round(c["n"] / dur, 3),
-                                      ok_rps=round(c["ok"] / dur, 3), p95_ms=p95, throttled=c["thr"], errors=c["err"],
-                                      consumed_wcu_per_s=None if wcu_s is None else round(wcu_s, 3), ok=not reasons,
-                                      reason="; ".join(reasons) or None))
+                reasons.append(
+                    f"consumed {wcu_s:.2f} WCU/s > provisioned {provisioned_wcu:g}: served from burst, not sustainable"
+                )
+            results.append(
+                StepResult(
+                    rate=rate,
+                    requests=c["n"],
+                    offered_rps=round(c["n"] / dur, 3),
+                    ok_rps=round(c["ok"] / dur, 3),
+                    p95_ms=p95,
+                    throttled=c["thr"],
+                    errors=c["err"],
+                    consumed_wcu_per_s=None if wcu_s is None else round(wcu_s, 3),
+                    ok=not reasons,
+                    reason="; ".join(reasons) or None,
+                )
+            )
         knee, first = None, None
         for s in results:
             if not s.judged:
@@ -208,8 +247,14 @@ class Profile:
 def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 120.0) -> Profile:
     """Item sizes, page size and Scan share from a run's ledger (defaults when none is given)."""
     if run_dir is None:
-        return Profile(write_item_bytes=default_item_bytes, write_wcu=math.ceil(default_item_bytes / WRITE_UNIT),
-                       read_limit=DEFAULT_LIMIT, scan_share=0.0, dates_written=1, source="defaults (no run)")
+        return Profile(
+            write_item_bytes=default_item_bytes,
+            write_wcu=math.ceil(default_item_bytes / WRITE_UNIT),
+            read_limit=DEFAULT_LIMIT,
+            scan_share=0.0,
+            dates_written=1,
+            source="defaults (no run)",
+        )
     from checks.capacity import item_size, write_units
 
     sizes, units, limits, reads, scans, dates = [], [], [], 0, 0, set()
@@ -231,8 +276,10 @@ def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 
         write_item_bytes=sum(sizes) / len(sizes) if sizes else default_item_bytes,
         write_wcu=sum(units) / len(units) if units else math.ceil(default_item_bytes / WRITE_UNIT),
         read_limit=round(sum(limits) / len(limits)) if limits else DEFAULT_LIMIT,
-        scan_share=scans / reads if reads else 0.0, dates_written=len(dates) or 1,
-        source=f"ledger of {Path(run_dir).name}: {len(sizes)} writes, {reads} reads")
+        scan_share=scans / reads if reads else 0.0,
+        dates_written=len(dates) or 1,
+        source=f"ledger of {Path(run_dir).name}: {len(sizes)} writes, {reads} reads",
+    )
 
 
 def query_page_rcu(items: int, item_bytes: float, *, consistent: bool = False) -> float:
@@ -285,12 +332,22 @@ def route_rates(target_rate: float, mix: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def needs(profile: Profile, *, target_rate: float, mix: dict[str, int], utilisation: float = DEFAULT_UTILISATION,
-          table_items: int | None = None) -> Needs:
+def needs(
+    profile: Profile,
+    *,
+    target_rate: float,
+    mix: dict[str, int],
+    utilisation: float = DEFAULT_UTILISATION,
+    table_items: int | None = None,
+) -> Needs:
     if not target_rate > 0:
-        raise ConfigError(f"--target-rate: {target_rate!r} must be above 0", value=target_rate, hint="e.g. --target-rate 50")
+        raise ConfigError(
+            f"--target-rate: {target_rate!r} must be above 0", value=target_rate, hint="e.g. --target-rate 50"
+        )
     if not 0 < utilisation <= 1:
-        raise ConfigError(f"--utilisation: {utilisation!r} is outside (0, 1]", value=utilisation, hint="e.g. --utilisation 0.7")
+        raise ConfigError(
+            f"--utilisation: {utilisation!r} is outside (0, 1]", value=utilisation, hint="e.g. --utilisation 0.7"
+        )
     rates = route_rates(target_rate, mix)
     writes = rates.get("POST /events", 0.0)
     reads = rates.get("GET /events", 0.0)
@@ -298,121 +355,62 @@ def needs(profile: Profile, *, target_rate: float, mix: dict[str, int], utilisat
     s_rcu = scan_page_rcu(profile.read_limit, profile.write_item_bytes)
     wcu = writes * profile.write_wcu
     rcu = reads * ((1 - profile.scan_share) * q_rcu + profile.scan_share * s_rcu)
-    notes = [f"writes: {profile.write_item_bytes:.0f} B per item on average -> {profile.write_wcu:g} WCU each (1 KB units)",
-             f"reads: a Query page of {profile.read_limit} items costs {q_rcu:g} RCU (4 KB units, eventually consistent)"]
+    notes = [
+        f"writes: {profile.write_item_bytes:.0f} B per item on average -> {profile.write_wcu:g} WCU each (1 KB units)",
+        f"reads: a Query page of {profile.read_limit} items costs {q_rcu:g} RCU (4 KB units, eventually consistent)",
+    ]
     if profile.scan_share:
-        notes.append(f"{100 * profile.scan_share:.0f}% of GET /events had no ?date=: each is a Scan page costing "
-                     f"{s_rcu:g} RCU for the {profile.read_limit} items it evaluates")
+        notes.append(
+            f"{100 * profile.scan_share:.0f}% of GET /events had no ?date=: each is a Scan page costing "
+            f"{s_rcu:g} RCU for the {profile.read_limit} items it evaluates"
+        )
     if table_items:
         full, pages = full_scan_rcu(table_items, profile.write_item_bytes)
-        notes.append(f"an unfiltered client paging through {table_items:,} items reads {pages} page(s) of <= 1 MB "
-                     f"and costs {full:,.1f} RCU: Scan charges every item evaluated")
+        notes.append(
+            f"an unfiltered client paging through {table_items:,} items reads {pages} page(s) of <= 1 MB "
+            f"and costs {full:,.1f} RCU: Scan charges every item evaluated"
+        )
     if profile.dates_written > 1:
-        notes.append(f"the measured run spread its writes over {profile.dates_written} dates; production writes "
-                     "today's date, so hot-key limits are judged for a single key")
-    return Needs(target_rate=target_rate, mix=dict(mix), route_rps=rates, writes_per_s=writes, reads_per_s=reads,
-                 wcu_per_s=wcu, rcu_per_s=rcu, query_rcu_per_request=q_rcu, scan_rcu_per_request=s_rcu,
-                 scan_share=profile.scan_share, profile=profile, utilisation=utilisation,
-                 recommended_wcu=max(1, math.ceil(wcu / utilisation)), recommended_rcu=max(1, math.ceil(rcu / utilisation)),
-                 notes=notes)
+        notes.append(
+            f"the measured run spread its writes over {profile.dates_written} dates; production writes "
+            "today's date, so hot-key limits are judged for a single key"
+        )
+    return Needs(
+        target_rate=target_rate,
+        mix=dict(mix),
+        route_rps=rates,
+        writes_per_s=writes,
+        reads_per_s=reads,
+        wcu_per_s=wcu,
+        rcu_per_s=rcu,
+        query_rcu_per_request=q_rcu,
+        scan_rcu_per_request=s_rcu,
+        scan_share=profile.scan_share,
+        profile=profile,
+        utilisation=utilisation,
+        recommended_wcu=max(1, math.ceil(wcu / utilisation)),
+        recommended_rcu=max(1, math.ceil(rcu / utilisation)),
+        notes=notes,
+    )
 
 
 def hot_key_warnings(n: Needs) -> list[str]:
     """Per-key limits (§7.3) under the production key pattern: one ``date`` per day takes everything."""
     out = []
     if n.wcu_per_s > KEY_WCU_LIMIT:
-        out.append(f"hot key: {n.wcu_per_s:,.0f} WCU/s of writes all land on today's `date` key, above the "
-                   f"{KEY_WCU_LIMIT:,.0f} WCU/s one partition key can take whatever the table's capacity; "
-                   "shard the hash key (e.g. date#N) or choose a higher-cardinality key")
+        out.append(
+            f"hot key: {n.wcu_per_s:,.0f} WCU/s of writes all land on today's `date` key, above the "
+            f"{KEY_WCU_LIMIT:,.0f} WCU/s one partition key can take whatever the table's capacity; "
+            "shard the hash key (e.g. date#N) or choose a higher-cardinality key"
+        )
     query_rcu = n.reads_per_s * (1 - n.scan_share) * n.query_rcu_per_request
     if query_rcu > KEY_RCU_LIMIT:
-        out.append(f"hot key: {query_rcu:,.0f} RCU/s of Queries on one `date` key, above the {KEY_RCU_LIMIT:,.0f} "
-                   "RCU/s one partition key can serve; cache reads or shard the key")
+        out.append(
+            f"hot key: {query_rcu:,.0f} RCU/s of Queries on one `date` key, above the {KEY_RCU_LIMIT:,.0f} "
+            "RCU/s one partition key can serve; cache reads or shard the key"
+        )
     return out
 
 
 def knees_to_dict(knees: list[RouteKnee]) -> list[dict[str, Any]]:
     return [asdict(k) for k in knees]
-
-
-# ------------------------------------------------------------------------------------------------
-# The plan (capacity.json)
-
-PLAN_VERSION = 1
-
-
-def _lambda_inputs(rates: dict[str, float], run_dir: Path | None) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
-    """Invocations/s, billed seconds (p50 of the run's routes, else 0.1 s) and memory per function."""
-    from loadcheck.description import load_description
-    from reports.data import route_summaries
-
-    desc = load_description()
-    p50: dict[str, float] = {}
-    if run_dir is not None:
-        for r in route_summaries(run_dir):
-            if r.latency_ms.get("p50") is not None:
-                p50[r.route] = float(r.latency_ms["p50"]) / 1000.0
-    inv: dict[str, float] = defaultdict(float)
-    secs: dict[str, list[float]] = defaultdict(list)
-    for route, rps in rates.items():
-        fn = desc.routes.get(route)
-        if fn is None:
-            continue
-        inv[fn] += rps
-        secs[fn].append(p50.get(route, 0.1))
-    memory = {k: f.memory_mb for k, f in desc.functions.items()}
-    return dict(inv), {k: max(v) for k, v in secs.items()}, memory
-
-
-def build_plan(*, run_dir: str | Path | None, knees: list[RouteKnee], target_rate: float, mix: dict[str, int],
-               region: str, prices_path: str | Path | None = None, utilisation: float = DEFAULT_UTILISATION,
-               table_items: int | None = None, provisioned: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
-    from reports.costs import load_prices, monthly_costs
-
-    rd = schema.run_dir_of(run_dir) if run_dir is not None else None
-    profile = workload_profile(rd)
-    n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
-    prices = load_prices(prices_path, region)
-    inv, secs, mem = _lambda_inputs(n.route_rps, rd)
-    cost = monthly_costs(prices=prices, wcu=n.recommended_wcu, rcu=n.recommended_rcu, wcu_per_s=n.wcu_per_s,
-                         rcu_per_s=n.rcu_per_s, requests_per_s=target_rate, lambda_invocations_per_s=inv,
-                         lambda_seconds=secs, lambda_memory_mb=mem)
-    warnings = hot_key_warnings(n)
-    prov = provisioned or {}
-    if prov.get("billing_mode") == "PROVISIONED" and prov.get("wcu") is not None and n.wcu_per_s > float(prov["wcu"]):
-        warnings.insert(0, f"the table is provisioned with {prov['wcu']:g} WCU; {target_rate:g} req/s needs "
-                           f"{n.wcu_per_s:.2f} WCU/s: it would throttle once its 300 s burst is spent")
-    rows = [
-        ["target rate", f"{target_rate:g} req/s (" + ", ".join(f"{r} {v:.2f}/s" for r, v in sorted(n.route_rps.items()) if v > 0) + ")"],
-        ["writes", f"{n.writes_per_s:.2f}/s x {profile.write_wcu:g} WCU = {n.wcu_per_s:.2f} WCU/s"],
-        ["reads", f"{n.reads_per_s:.2f}/s -> {n.rcu_per_s:.2f} RCU/s"],
-        ["recommended provisioned", f"{n.recommended_wcu} WCU, {n.recommended_rcu} RCU "
-                                    f"({100 * utilisation:.0f}% target utilisation)"],
-        ["cheaper table mode at this rate", cost["cheaper_table_mode"]],
-        ["inputs", profile.source],
-    ] + [["capacity rule", note] for note in n.notes]
-    knee_text = ", ".join(f"{k.route} {k.knee_rate:g} req/s" if k.knee_rate is not None else f"{k.route} none"
-                          for k in knees)
-    summary = (f"Knee per route (highest good step): {knee_text or 'no step run analysed'}. "
-               f"For {target_rate:g} req/s: {n.wcu_per_s:.2f} WCU/s and {n.rcu_per_s:.2f} RCU/s; provision "
-               f"{n.recommended_wcu} WCU / {n.recommended_rcu} RCU, or on demand "
-               f"({cost['cheaper_table_mode']} is cheaper; {region}, prices as of {cost['as_of']}).")
-    return {
-        "version": PLAN_VERSION, "run_id": rd.name if rd else None, "summary": summary, "routes": knees_to_dict(knees),
-        "provisioned": prov,
-        "recommendation": {"target_rate": target_rate, "mix": mix, "rows": rows, "warnings": warnings, "cost": cost,
-                           "needs": asdict(n)},
-    }
-
-
-def provisioned_of(run_dir: Path | None) -> dict[str, Any]:
-    """The table's capacity: the throttling check's DescribeTable figures, else the stack description."""
-    from reports.data import _table_capacity
-
-    results = schema.read_results(run_dir) if run_dir is not None else None
-    wcu, mode = _table_capacity(results)
-    from loadcheck.description import load_description
-
-    table = load_description().table
-    return {"wcu": wcu, "rcu": float(table.read_capacity), "billing_mode": mode, "table": table.name}

@@ -50,8 +50,11 @@ def parse_percent(value: str | float, *, option: str) -> float:
     except ValueError:
         raise ConfigError(f"{option}: {value!r} is not a percentage", value=value, hint=f"e.g. {option} 10%") from None
     if not text.endswith("%") and x > 1:
-        raise ConfigError(f"{option}: {value!r} is ambiguous", value=value,
-                          hint=f"write a percentage ({option} {text}%) or a fraction ({option} {x / 100:g})")
+        raise ConfigError(
+            f"{option}: {value!r} is ambiguous",
+            value=value,
+            hint=f"write a percentage ({option} {text}%) or a fraction ({option} {x / 100:g})",
+        )
     if not math.isfinite(x) or x < 0:
         raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {option} 10%")
     return x
@@ -61,14 +64,25 @@ def parse_pp(value: str | float, *, option: str) -> float:
     """``0.5pp`` (percentage points) or ``0.005`` (a fraction) -> 0.005."""
     text = str(value).strip().lower()
     try:
-        x = float(text[:-2]) / 100.0 if text.endswith("pp") else float(text.rstrip("%")) / 100.0 if text.endswith("%") \
+        x = (
+            float(text[:-2]) / 100.0
+            if text.endswith("pp")
+            else float(text.rstrip("%")) / 100.0
+            if text.endswith("%")
             else float(text)
+        )
     except ValueError:
-        raise ConfigError(f"{option}: {value!r} is not percentage points", value=value,
-                          hint=f"e.g. {option} 0.5pp (the error rate may rise from 1.0% to 1.5%)") from None
+        raise ConfigError(
+            f"{option}: {value!r} is not percentage points",
+            value=value,
+            hint=f"e.g. {option} 0.5pp (the error rate may rise from 1.0% to 1.5%)",
+        ) from None
     if not text.endswith(("pp", "%")) and x > 1:
-        raise ConfigError(f"{option}: {value!r} is ambiguous", value=value,
-                          hint=f"write percentage points ({option} {text}pp) or a fraction ({option} {x / 100:g})")
+        raise ConfigError(
+            f"{option}: {value!r} is ambiguous",
+            value=value,
+            hint=f"write percentage points ({option} {text}pp) or a fraction ({option} {x / 100:g})",
+        )
     if not math.isfinite(x) or x < 0:
         raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {option} 0.5pp")
     return x
@@ -142,19 +156,34 @@ def load_side(path: str | Path) -> Side:
     results = schema.read_results(rd)
     routes = {r.route: r for r in route_summaries(rd)}
     checks = {c["name"]: c["status"] for c in (results or {}).get("checks", [])}
-    return Side(path=rd, run_id=str(run.get("run_id", rd.name)), target=dict(run.get("target") or {}),
-                options=dict(run.get("options") or {}), routes=routes, checks=checks,
-                verdict=str((results or {}).get("verdict", "unchecked")))
+    return Side(
+        path=rd,
+        run_id=str(run.get("run_id", rd.name)),
+        target=dict(run.get("target") or {}),
+        options=dict(run.get("options") or {}),
+        routes=routes,
+        checks=checks,
+        verdict=str((results or {}).get("verdict", "unchecked")),
+    )
 
 
 def differences(a: Side, b: Side) -> tuple[list[str], list[str]]:
     """(blocking differences: target, mix, shape; notable ones: rate, duration, faults ...)."""
-    blocking = [f"target {k}: {a.target.get(k)!r} vs {b.target.get(k)!r}" for k in TARGET_KEYS
-                if a.target.get(k) != b.target.get(k)]
-    blocking += [f"{k}: {a.options.get(k)!r} vs {b.options.get(k)!r}" for k in OPTION_KEYS
-                 if a.options.get(k) != b.options.get(k)]
-    notable = [f"{k}: {a.options.get(k)!r} vs {b.options.get(k)!r}" for k in NOTE_OPTION_KEYS
-               if a.options.get(k) != b.options.get(k)]
+    blocking = [
+        f"target {k}: {a.target.get(k)!r} vs {b.target.get(k)!r}"
+        for k in TARGET_KEYS
+        if a.target.get(k) != b.target.get(k)
+    ]
+    blocking += [
+        f"{k}: {a.options.get(k)!r} vs {b.options.get(k)!r}"
+        for k in OPTION_KEYS
+        if a.options.get(k) != b.options.get(k)
+    ]
+    notable = [
+        f"{k}: {a.options.get(k)!r} vs {b.options.get(k)!r}"
+        for k in NOTE_OPTION_KEYS
+        if a.options.get(k) != b.options.get(k)
+    ]
     return blocking, notable
 
 
@@ -178,18 +207,39 @@ def _route(route: str, base: RouteSummary | None, cur: RouteSummary | None, budg
     metrics = []
     b_rps, c_rps = (base.rps if base else None), (cur.rps if cur else None)
     ch = _rel(b_rps, c_rps)
-    metrics.append(MetricChange(name="rps", baseline=b_rps, current=c_rps, change=ch,
-                                direction=_direction(ch, same=SAME_RPS, higher_is_better=True)))
+    metrics.append(
+        MetricChange(
+            name="rps",
+            baseline=b_rps,
+            current=c_rps,
+            change=ch,
+            direction=_direction(ch, same=SAME_RPS, higher_is_better=True),
+        )
+    )
     b_err, c_err = (base.error_rate if base else None), (cur.error_rate if cur else None)
     d_err = None if b_err is None or c_err is None else c_err - b_err
-    metrics.append(MetricChange(name="error_rate", baseline=b_err, current=c_err, change=d_err,
-                                direction=_direction(d_err, same=SAME_ERROR_PP, higher_is_better=False)))
+    metrics.append(
+        MetricChange(
+            name="error_rate",
+            baseline=b_err,
+            current=c_err,
+            change=d_err,
+            direction=_direction(d_err, same=SAME_ERROR_PP, higher_is_better=False),
+        )
+    )
     for p in ("p50", "p95", "p99"):
         bv = base.latency_ms.get(p) if base else None
         cv = cur.latency_ms.get(p) if cur else None
         ch = _rel(bv, cv)
-        metrics.append(MetricChange(name=p, baseline=bv, current=cv, change=ch,
-                                    direction=_direction(ch, same=SAME_LATENCY, higher_is_better=False)))
+        metrics.append(
+            MetricChange(
+                name=p,
+                baseline=bv,
+                current=cv,
+                change=ch,
+                direction=_direction(ch, same=SAME_LATENCY, higher_is_better=False),
+            )
+        )
     note = None
     if base is None or cur is None:
         note = "only in the current run" if base is None else "missing from the current run"
@@ -198,32 +248,53 @@ def _route(route: str, base: RouteSummary | None, cur: RouteSummary | None, budg
         judged = min(base.requests, cur.requests) >= budgets.min_requests
         if not judged:
             note = f"too few requests to judge (fewer than {budgets.min_requests} on a side)"
-    return RouteComparison(route=route, baseline_requests=base.requests if base else 0,
-                           current_requests=cur.requests if cur else 0, metrics=metrics, judged=judged, note=note)
+    return RouteComparison(
+        route=route,
+        baseline_requests=base.requests if base else 0,
+        current_requests=cur.requests if cur else 0,
+        metrics=metrics,
+        judged=judged,
+        note=note,
+    )
 
 
 def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = False) -> Comparison:
     blocking, notable = differences(base, cur)
     if blocking and not force:
         raise ConfigError(
-            f"{base.path} and {cur.path} are not comparable: " + "; ".join(blocking), value=blocking,
-            hint="compare runs of the same target, mix and shape, or pass --force to compare anyway (the output says so)")
+            f"{base.path} and {cur.path} are not comparable: " + "; ".join(blocking),
+            value=blocking,
+            hint="compare runs of the same target, mix and shape, or pass --force to compare anyway (the output says so)",
+        )
     warnings = [f"compared with --force although they differ: {d}" for d in blocking] if blocking else []
     warnings += [f"options differ: {d}" for d in notable]
-    routes = [_route(r, base.routes.get(r), cur.routes.get(r), budgets) for r in sorted(set(base.routes) | set(cur.routes))]
+    routes = [
+        _route(r, base.routes.get(r), cur.routes.get(r), budgets) for r in sorted(set(base.routes) | set(cur.routes))
+    ]
     broken: list[str] = []
     for rc in routes:
         if not rc.judged:
             continue
         p95 = rc.metric("p95")
-        if budgets.max_p95_regression is not None and p95.change is not None and p95.change > budgets.max_p95_regression:
-            broken.append(f"{rc.route}: p95 {p95.baseline:.1f} -> {p95.current:.1f} ms "
-                          f"(+{100 * p95.change:.1f}%, budget {100 * budgets.max_p95_regression:g}%)")
+        if (
+            budgets.max_p95_regression is not None
+            and p95.change is not None
+            and p95.change > budgets.max_p95_regression
+        ):
+            broken.append(
+                f"{rc.route}: p95 {p95.baseline:.1f} -> {p95.current:.1f} ms "
+                f"(+{100 * p95.change:.1f}%, budget {100 * budgets.max_p95_regression:g}%)"
+            )
         err = rc.metric("error_rate")
-        if budgets.max_error_rate_increase is not None and err.change is not None and \
-                err.change > budgets.max_error_rate_increase + 1e-12:
-            broken.append(f"{rc.route}: error rate {100 * (err.baseline or 0):.2f}% -> {100 * (err.current or 0):.2f}% "
-                          f"(+{100 * err.change:.2f} pp, budget {100 * budgets.max_error_rate_increase:g} pp)")
+        if (
+            budgets.max_error_rate_increase is not None
+            and err.change is not None
+            and err.change > budgets.max_error_rate_increase + 1e-12
+        ):
+            broken.append(
+                f"{rc.route}: error rate {100 * (err.baseline or 0):.2f}% -> {100 * (err.current or 0):.2f}% "
+                f"(+{100 * err.change:.2f} pp, budget {100 * budgets.max_error_rate_increase:g} pp)"
+            )
     checks = []
     for name in sorted(set(base.checks) | set(cur.checks)):
         b, c = base.checks.get(name), cur.checks.get(name)
@@ -233,12 +304,23 @@ def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = Fals
         checks.append(CheckChange(name=name, baseline=b, current=c, regression=regression))
         if regression and budgets.fail_on_check_regression:
             broken.append(f"check {name}: {b} -> {c or 'not run'}")
-    return Comparison(baseline=base.run_id, current=cur.run_id, baseline_path=str(base.path), current_path=str(cur.path),
-                      budgets=budgets, routes=routes, checks=checks, broken=broken, warnings=warnings, forced=bool(blocking))
+    return Comparison(
+        baseline=base.run_id,
+        current=cur.run_id,
+        baseline_path=str(base.path),
+        current_path=str(cur.path),
+        budgets=budgets,
+        routes=routes,
+        checks=checks,
+        broken=broken,
+        warnings=warnings,
+        forced=bool(blocking),
+    )
 
 
-def compare_runs(baseline: str | Path, current: str | Path, budgets: Budgets | None = None, *,
-                 force: bool = False) -> Comparison:
+def compare_runs(
+    baseline: str | Path, current: str | Path, budgets: Budgets | None = None, *, force: bool = False
+) -> Comparison:
     """Compare two run directories or saved baselines (see the module docstring)."""
     return compare_sides(load_side(baseline), load_side(current), budgets or Budgets(), force=force)
 
@@ -273,8 +355,16 @@ def _rows(cmp: Comparison) -> list[list[str]]:
     rows = []
     for rc in cmp.routes:
         for m in rc.metrics:
-            rows.append([rc.route, m.name, _fmt_value(m.name, m.baseline), _fmt_value(m.name, m.current),
-                         _fmt_change(m), ARROW[m.direction] + ("" if rc.judged else " (not judged)")])
+            rows.append(
+                [
+                    rc.route,
+                    m.name,
+                    _fmt_value(m.name, m.baseline),
+                    _fmt_value(m.name, m.current),
+                    _fmt_change(m),
+                    ARROW[m.direction] + ("" if rc.judged else " (not judged)"),
+                ]
+            )
     return rows
 
 
@@ -293,8 +383,11 @@ def render_table(cmp: Comparison) -> str:
             lines.append(f"note: {rc.route}: {rc.note}")
     if cmp.checks:
         lines.append("")
-        lines += [f"check {c.name}: {c.baseline or 'not run'} -> {c.current or 'not run'}"
-                  + ("  REGRESSION" if c.regression else "") for c in cmp.checks]
+        lines += [
+            f"check {c.name}: {c.baseline or 'not run'} -> {c.current or 'not run'}"
+            + ("  REGRESSION" if c.regression else "")
+            for c in cmp.checks
+        ]
     lines.append("")
     if cmp.broken:
         lines.append(f"BUDGET BROKEN ({len(cmp.broken)}):")
@@ -314,8 +407,11 @@ def render_markdown(cmp: Comparison) -> str:
     lines += [f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |" for r in _rows(cmp)]
     if cmp.checks:
         lines += ["", "**Checks that changed**", ""]
-        lines += [f"- {c.name}: {c.baseline or 'not run'} → {c.current or 'not run'}" + (" (regression)" if c.regression else "")
-                  for c in cmp.checks]
+        lines += [
+            f"- {c.name}: {c.baseline or 'not run'} → {c.current or 'not run'}"
+            + (" (regression)" if c.regression else "")
+            for c in cmp.checks
+        ]
     if cmp.broken:
         lines += ["", "**Broken budgets**", ""] + [f"- {b}" for b in cmp.broken]
     return "\n".join(lines) + "\n"

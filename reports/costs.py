@@ -22,8 +22,12 @@ from loadcheck.errors import ConfigError
 
 DEFAULT_PRICES = Path(__file__).resolve().parent / "prices.json"
 REQUIRED = {
-    "dynamodb": ("provisioned_wcu_hour", "provisioned_rcu_hour", "on_demand_write_request_units_per_million",
-                 "on_demand_read_request_units_per_million"),
+    "dynamodb": (
+        "provisioned_wcu_hour",
+        "provisioned_rcu_hour",
+        "on_demand_write_request_units_per_million",
+        "on_demand_read_request_units_per_million",
+    ),
     "lambda": ("requests_per_million", "gb_second"),
     "apigateway_http": ("requests_per_million_first_300m", "requests_per_million_over_300m"),
 }
@@ -35,29 +39,56 @@ def load_prices(path: str | Path | None, region: str) -> dict[str, Any]:
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"--prices: {p} does not exist", value=str(p), hint=f"copy {DEFAULT_PRICES} and edit it") from None
+        raise ConfigError(
+            f"--prices: {p} does not exist", value=str(p), hint=f"copy {DEFAULT_PRICES} and edit it"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"--prices: {p} is not JSON ({exc.msg} at line {exc.lineno})", value=str(p),
-                          hint=f"it must have the shape of {DEFAULT_PRICES}") from None
+        raise ConfigError(
+            f"--prices: {p} is not JSON ({exc.msg} at line {exc.lineno})",
+            value=str(p),
+            hint=f"it must have the shape of {DEFAULT_PRICES}",
+        ) from None
     regions = doc.get("regions") if isinstance(doc, dict) else None
     if not isinstance(regions, dict) or region not in regions:
         known = ", ".join(sorted(regions or {})) or "none"
-        raise ConfigError(f"no prices for region {region!r} in {p} (it has: {known})", value=region,
-                          hint=f"pass --region one of those, or --prices FILE with a copy of {DEFAULT_PRICES} "
-                               f"extended with {region} from the AWS pricing pages")
+        raise ConfigError(
+            f"no prices for region {region!r} in {p} (it has: {known})",
+            value=region,
+            hint=f"pass --region one of those, or --prices FILE with a copy of {DEFAULT_PRICES} "
+            f"extended with {region} from the AWS pricing pages",
+        )
     table = regions[region]
     for service, keys in REQUIRED.items():
         missing = [k for k in keys if not isinstance((table.get(service) or {}).get(k), (int, float))]
         if missing:
-            raise ConfigError(f"{p}: regions.{region}.{service} lacks a number for {', '.join(missing)}",
-                              value=missing, hint=f"see {DEFAULT_PRICES} for the expected keys")
-    return {**table, "as_of": doc.get("as_of", "unknown"), "currency": doc.get("currency", "USD"), "region": region,
-            "hours": float(doc.get("hours_per_month", 730)), "source_file": str(p), "note": doc.get("note", "")}
+            raise ConfigError(
+                f"{p}: regions.{region}.{service} lacks a number for {', '.join(missing)}",
+                value=missing,
+                hint=f"see {DEFAULT_PRICES} for the expected keys",
+            )
+    return {
+        **table,
+        "as_of": doc.get("as_of", "unknown"),
+        "currency": doc.get("currency", "USD"),
+        "region": region,
+        "hours": float(doc.get("hours_per_month", 730)),
+        "source_file": str(p),
+        "note": doc.get("note", ""),
+    }
 
 
-def monthly_costs(*, prices: dict[str, Any], wcu: float, rcu: float, wcu_per_s: float, rcu_per_s: float,
-                  requests_per_s: float, lambda_invocations_per_s: dict[str, float], lambda_seconds: dict[str, float],
-                  lambda_memory_mb: dict[str, int]) -> dict[str, Any]:
+def monthly_costs(
+    *,
+    prices: dict[str, Any],
+    wcu: float,
+    rcu: float,
+    wcu_per_s: float,
+    rcu_per_s: float,
+    requests_per_s: float,
+    lambda_invocations_per_s: dict[str, float],
+    lambda_seconds: dict[str, float],
+    lambda_memory_mb: dict[str, int],
+) -> dict[str, Any]:
     """A cost table: rows of {item, provisioned, on_demand} (None where a row does not apply)."""
     hours = prices["hours"]
     seconds = hours * 3600.0
@@ -73,22 +104,40 @@ def monthly_costs(*, prices: dict[str, Any], wcu: float, rcu: float, wcu_per_s: 
         lam_total += n * lambda_seconds.get(fn, 0.1) * lambda_memory_mb.get(fn, 128) / 1024.0 * lam["gb_second"]
     req = requests_per_s * seconds
     first = min(req, 300e6)
-    api_total = first / 1e6 * api["requests_per_million_first_300m"] + \
-        max(0.0, req - 300e6) / 1e6 * api["requests_per_million_over_300m"]
+    api_total = (
+        first / 1e6 * api["requests_per_million_first_300m"]
+        + max(0.0, req - 300e6) / 1e6 * api["requests_per_million_over_300m"]
+    )
     rows = [
-        {"item": f"DynamoDB writes ({wcu:g} WCU provisioned / {wcu_per_s:.2f} WRU/s on demand)", "provisioned": prov_w,
-         "on_demand": od_w},
-        {"item": f"DynamoDB reads ({rcu:g} RCU provisioned / {rcu_per_s:.2f} RRU/s on demand)", "provisioned": prov_r,
-         "on_demand": od_r},
+        {
+            "item": f"DynamoDB writes ({wcu:g} WCU provisioned / {wcu_per_s:.2f} WRU/s on demand)",
+            "provisioned": prov_w,
+            "on_demand": od_w,
+        },
+        {
+            "item": f"DynamoDB reads ({rcu:g} RCU provisioned / {rcu_per_s:.2f} RRU/s on demand)",
+            "provisioned": prov_r,
+            "on_demand": od_r,
+        },
         {"item": "Lambda (requests + GB-seconds)", "provisioned": lam_total, "on_demand": lam_total},
-        {"item": f"API Gateway HTTP API ({req / 1e6:,.1f} M requests)", "provisioned": api_total, "on_demand": api_total},
+        {
+            "item": f"API Gateway HTTP API ({req / 1e6:,.1f} M requests)",
+            "provisioned": api_total,
+            "on_demand": api_total,
+        },
     ]
     total_p = sum(r["provisioned"] for r in rows)
     total_o = sum(r["on_demand"] for r in rows)
     rows.append({"item": "total per month", "provisioned": total_p, "on_demand": total_o})
     cheaper = "provisioned" if prov_w + prov_r <= od_w + od_r else "on-demand"
-    return {"region": prices["region"], "as_of": prices["as_of"], "currency": prices["currency"], "rows": rows,
-            "cheaper_table_mode": cheaper, "source_file": prices["source_file"],
-            "note": f"{prices['currency']} per month of {hours:g} h, prices as of {prices['as_of']} for {prices['region']} "
-                    f"({prices['source_file']}); provisioned at the recommended capacity, on-demand at the target rate. "
-                    + prices["note"]}
+    return {
+        "region": prices["region"],
+        "as_of": prices["as_of"],
+        "currency": prices["currency"],
+        "rows": rows,
+        "cheaper_table_mode": cheaper,
+        "source_file": prices["source_file"],
+        "note": f"{prices['currency']} per month of {hours:g} h, prices as of {prices['as_of']} for {prices['region']} "
+        f"({prices['source_file']}); provisioned at the recommended capacity, on-demand at the target rate. "
+        + prices["note"],
+    }

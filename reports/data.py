@@ -189,9 +189,16 @@ class _Ledger:
 def _summaries_from_results(results: dict[str, Any]) -> list[RouteSummary]:
     out = []
     for route, r in sorted(results.get("routes", {}).items()):
-        out.append(RouteSummary(route=route, requests=int(r.get("requests", 0)), failures=int(r.get("failures", 0)),
-                                rps=float(r.get("rps", 0.0)), status=dict(r.get("status", {})),
-                                latency_ms=dict(r.get("latency_ms", {}))))
+        out.append(
+            RouteSummary(
+                route=route,
+                requests=int(r.get("requests", 0)),
+                failures=int(r.get("failures", 0)),
+                rps=float(r.get("rps", 0.0)),
+                status=dict(r.get("status", {})),
+                latency_ms=dict(r.get("latency_ms", {})),
+            )
+        )
     return out
 
 
@@ -203,15 +210,27 @@ def _summaries_from_ledger(led: _Ledger, hist: dict[str, Any] | None) -> list[Ro
     for route, r in sorted(led.routes.items()):
         if route in whole:
             h = HdrHistogram.decode(whole[route])
-            lat = {k: h.get_value_at_percentile(p) / 1000.0 for k, p in
-                   (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))}
+            lat = {
+                k: h.get_value_at_percentile(p) / 1000.0
+                for k, p in (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+            }
             lat["max"] = h.get_max_value() / 1000.0
         else:
-            lat = {k: _percentile_exact(r["lat"], p) for k, p in
-                   (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))}
+            lat = {
+                k: _percentile_exact(r["lat"], p)
+                for k, p in (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+            }
             lat["max"] = max(r["lat"])
-        out.append(RouteSummary(route=route, requests=r["requests"], failures=r["failures"],
-                                rps=round(r["requests"] / led.duration_s, 3), status=dict(r["status"]), latency_ms=lat))
+        out.append(
+            RouteSummary(
+                route=route,
+                requests=r["requests"],
+                failures=r["failures"],
+                rps=round(r["requests"] / led.duration_s, 3),
+                status=dict(r["status"]),
+                latency_ms=lat,
+            )
+        )
     return out
 
 
@@ -271,9 +290,15 @@ def _series(led: _Ledger, hist: dict[str, Any] | None, bucket_s: int) -> tuple[d
         else:
             values = led.routes[route]["lat"]
             dist = [(p, _percentile_exact(values, p) if p > 0 else min(values)) for p in DISTRIBUTION_PERCENTILES]
-        out[route] = RouteSeries(t=[i * bucket_s for i in range(n)], throughput=done_counts[route],
-                                 status=dict(status[route]), p50=pcts["p50"], p95=pcts["p95"], p99=pcts["p99"],
-                                 distribution=dist)
+        out[route] = RouteSeries(
+            t=[i * bucket_s for i in range(n)],
+            throughput=done_counts[route],
+            status=dict(status[route]),
+            p50=pcts["p50"],
+            p95=pcts["p95"],
+            p99=pcts["p99"],
+            distribution=dist,
+        )
     return out, source
 
 
@@ -322,7 +347,7 @@ def burst_start_level(consumed: list[float], throttled: list[float], *, rate: fl
     first = next((i for i, n in enumerate(throttled) if n), None)
     if first is None:
         return None
-    level = sum(consumed[:first + 1]) - rate * (first + 1)
+    level = sum(consumed[: first + 1]) - rate * (first + 1)
     return max(0.0, min(burst, level))
 
 
@@ -354,16 +379,30 @@ def _capacity(led: _Ledger, results: dict[str, Any] | None, run_dir: Path) -> Ca
             throttled[i] += 1
     burst = BURST_SECONDS * rate
     start = burst_start_level(consumed, throttled, rate=rate, burst=burst)
-    how = "assumed full at start" if start is None else \
-        f"anchored empty at the first throttled write ({start:.0f} WCU at start)"
+    how = (
+        "assumed full at start"
+        if start is None
+        else f"anchored empty at the first throttled write ({start:.0f} WCU at start)"
+    )
     metric = _metrics_overlay(run_dir, led.origin_ms / 1000.0)
-    source = "CloudWatch per minute (line) + ledger (bars)" if metric else \
-        "computed from the ledger's landed writes (no CloudWatch metrics saved)"
-    return CapacitySeries(t=[float(i) for i in range(n)], consumed_wcu=consumed, throttled_writes=throttled,
-                          burst_level=simulate_burst(consumed, rate=rate, burst=burst, start=start) if mode == "PROVISIONED" else [],
-                          burst_start=how,
-                          provisioned_wcu=rate, burst_max=burst, billing_mode=mode, source=source, metric_wcu=metric,
-                          metric_total_wcu=_throttling_figures(results).get("consumed_wcu_metric"))
+    source = (
+        "CloudWatch per minute (line) + ledger (bars)"
+        if metric
+        else "computed from the ledger's landed writes (no CloudWatch metrics saved)"
+    )
+    return CapacitySeries(
+        t=[float(i) for i in range(n)],
+        consumed_wcu=consumed,
+        throttled_writes=throttled,
+        burst_level=simulate_burst(consumed, rate=rate, burst=burst, start=start) if mode == "PROVISIONED" else [],
+        burst_start=how,
+        provisioned_wcu=rate,
+        burst_max=burst,
+        billing_mode=mode,
+        source=source,
+        metric_wcu=metric,
+        metric_total_wcu=_throttling_figures(results).get("consumed_wcu_metric"),
+    )
 
 
 def build_report_data(run_dir: str | Path) -> ReportData:
@@ -378,8 +417,10 @@ def build_report_data(run_dir: str | Path) -> ReportData:
     bucket_s = max(1, math.ceil(duration / MAX_POINTS))
     series, latency_source = _series(led, hist, bucket_s)
     if results is None:
-        notes.append("this run was never checked (no results.json): run `loadcheck check "
-                     f"{rd}` to verify it; route figures below come from the ledger")
+        notes.append(
+            "this run was never checked (no results.json): run `loadcheck check "
+            f"{rd}` to verify it; route figures below come from the ledger"
+        )
         routes = _summaries_from_ledger(led, hist)
         checks: list[CheckResult] = []
         verdict = "unchecked"
@@ -388,8 +429,10 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         checks = [CheckResult.from_dict(c) for c in results.get("checks", [])]
         verdict = str(results.get("verdict"))
     if hist is None:
-        notes.append("no histograms.json (the run did not finish writing it): latency percentiles are exact "
-                     "values from the ledger")
+        notes.append(
+            "no histograms.json (the run did not finish writing it): latency percentiles are exact "
+            "values from the ledger"
+        )
     if run.get("status") not in (None, "complete"):
         notes.append(f"run status is {run.get('status')!r}: the load did not run to its end")
     if run.get("note"):
@@ -403,10 +446,23 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         except json.JSONDecodeError:
             notes.append(f"{plan_path} is not valid JSON: the capacity plan is not shown")
     return ReportData(
-        run_id=str(run.get("run_id", rd.name)), run_dir=rd, verdict=verdict, run_status=run.get("status"),
-        started_at=run.get("started_at"), ended_at=run.get("ended_at"),
+        run_id=str(run.get("run_id", rd.name)),
+        run_dir=rd,
+        verdict=verdict,
+        run_status=run.get("status"),
+        started_at=run.get("started_at"),
+        ended_at=run.get("ended_at"),
         target=public_target((results or {}).get("target") or run.get("target")),
-        options=dict((results or {}).get("options") or run.get("options") or {}), routes=routes, checks=checks,
-        series=series, bucket_s=bucket_s, duration_s=duration, capacity=_capacity(led, results, rd),
-        thresholds=list(run.get("thresholds") or []), dropped_arrivals=int(run.get("dropped_arrivals") or 0),
-        latency_source=latency_source, notes=notes, capacity_plan=plan)
+        options=dict((results or {}).get("options") or run.get("options") or {}),
+        routes=routes,
+        checks=checks,
+        series=series,
+        bucket_s=bucket_s,
+        duration_s=duration,
+        capacity=_capacity(led, results, rd),
+        thresholds=list(run.get("thresholds") or []),
+        dropped_arrivals=int(run.get("dropped_arrivals") or 0),
+        latency_source=latency_source,
+        notes=notes,
+        capacity_plan=plan,
+    )

@@ -40,31 +40,51 @@ def knee_svgs(plan: dict[str, Any]) -> list[str]:
         steps = r.get("steps") or []
         if not steps:
             continue
-        out.append(plots.knee(r["route"], [s["rate"] for s in steps], [s["offered_rps"] for s in steps],
-                              [s["ok_rps"] for s in steps], [s.get("p95_ms") for s in steps],
-                              [bool(s["ok"]) if s.get("judged", True) else None for s in steps], r.get("knee_rate"),
-                              r.get("slo_p95_ms")))
+        out.append(
+            plots.knee(
+                r["route"],
+                [s["rate"] for s in steps],
+                [s["offered_rps"] for s in steps],
+                [s["ok_rps"] for s in steps],
+                [s.get("p95_ms") for s in steps],
+                [bool(s["ok"]) if s.get("judged", True) else None for s in steps],
+                r.get("knee_rate"),
+                r.get("slo_p95_ms"),
+            )
+        )
     return out
 
 
 def render_html(d: ReportData) -> str:
     from loadcheck import __version__
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False
+    )
     counts = {s: sum(1 for c in d.checks if c.status == s) for s in ("pass", "fail", "error", "skipped")}
     svgs = {}
     if d.series:
-        svgs = {"throughput": plots.throughput(d.series, d.bucket_s),
-                "latency": plots.latency_over_time(d.series, d.latency_source),
-                "distribution": plots.latency_distribution(d.series),
-                "status": plots.status_mix(d.series, d.bucket_s)}
+        svgs = {
+            "throughput": plots.throughput(d.series, d.bucket_s),
+            "latency": plots.latency_over_time(d.series, d.latency_source),
+            "distribution": plots.latency_distribution(d.series),
+            "status": plots.status_mix(d.series, d.bucket_s),
+        }
     cap_svg = plots.capacity(d.capacity, str(d.target.get("table_name", "table"))) if d.capacity else None
     plan = d.capacity_plan
     return env.get_template("report.html.j2").render(
-        d=d, counts=counts, total_requests=sum(r.requests for r in d.routes), svgs=svgs, cap_svg=cap_svg,
-        plan=plan, knee_svgs=knee_svgs(plan) if plan else [], ms=_ms, money=_money, evidence=_evidence,
-        version=__version__)
+        d=d,
+        counts=counts,
+        total_requests=sum(r.requests for r in d.routes),
+        svgs=svgs,
+        cap_svg=cap_svg,
+        plan=plan,
+        knee_svgs=knee_svgs(plan) if plan else [],
+        ms=_ms,
+        money=_money,
+        evidence=_evidence,
+        version=__version__,
+    )
 
 
 class HtmlRenderer:

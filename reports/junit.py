@@ -25,20 +25,34 @@ def _clean(text: object) -> str:
 
 def render_junit(d: ReportData) -> str:
     checks = d.checks
-    suite = ET.Element("testsuite", {
-        "name": f"loadcheck.{d.run_id}", "tests": str(len(checks)),
-        "failures": str(sum(c.status == "fail" for c in checks)),
-        "errors": str(sum(c.status == "error" for c in checks)),
-        "skipped": str(sum(c.status == "skipped" for c in checks)),
-        "time": f"{sum(c.duration_s or 0.0 for c in checks):.3f}",
-        "timestamp": _clean((d.started_at or "")[:19]), "hostname": "loadcheck"})
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": f"loadcheck.{d.run_id}",
+            "tests": str(len(checks)),
+            "failures": str(sum(c.status == "fail" for c in checks)),
+            "errors": str(sum(c.status == "error" for c in checks)),
+            "skipped": str(sum(c.status == "skipped" for c in checks)),
+            "time": f"{sum(c.duration_s or 0.0 for c in checks):.3f}",
+            "timestamp": _clean((d.started_at or "")[:19]),
+            "hostname": "loadcheck",
+        },
+    )
     props = ET.SubElement(suite, "properties")
-    for k, v in (("run_id", d.run_id), ("verdict", d.verdict), ("target", d.target.get("kind")),
-                 ("domain", d.target.get("domain")), ("run_dir", str(d.run_dir))):
+    for k, v in (
+        ("run_id", d.run_id),
+        ("verdict", d.verdict),
+        ("target", d.target.get("kind")),
+        ("domain", d.target.get("domain")),
+        ("run_dir", str(d.run_dir)),
+    ):
         ET.SubElement(props, "property", {"name": k, "value": _clean(v if v is not None else "")})
     for c in checks:
-        case = ET.SubElement(suite, "testcase", {"classname": f"loadcheck.checks.{c.name}", "name": c.name,
-                                                 "time": f"{c.duration_s or 0.0:.3f}"})
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": f"loadcheck.checks.{c.name}", "name": c.name, "time": f"{c.duration_s or 0.0:.3f}"},
+        )
         if c.status == "fail":
             el = ET.SubElement(case, "failure", {"message": _clean(c.summary), "type": "fail"})
             el.text = _clean(c.summary)

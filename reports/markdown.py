@@ -25,14 +25,18 @@ def render_markdown(d: ReportData) -> str:
     passed = sum(1 for c in d.checks if c.status == "pass")
     lines = [f"### {ICON.get(d.verdict, '')} loadcheck {d.verdict.upper()}: run `{d.run_id}`", ""]
     total = sum(r.requests for r in d.routes)
-    lines.append(f"{passed}/{len(d.checks)} checks passed · {total} requests in {d.duration_s:.0f} s · "
-                 f"target {_cell(d.target.get('kind', '?'))} `{_cell(d.target.get('domain', ''))}`")
+    lines.append(
+        f"{passed}/{len(d.checks)} checks passed · {total} requests in {d.duration_s:.0f} s · "
+        f"target {_cell(d.target.get('kind', '?'))} `{_cell(d.target.get('domain', ''))}`"
+    )
     lines.append("")
     lines.append("| route | requests | req/s | errors | p50 ms | p95 ms | p99 ms |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for r in d.routes:
-        lines.append(f"| `{_cell(r.route)}` | {r.requests} | {r.rps:.2f} | {r.failures} ({100 * r.error_rate:.1f}%) | "
-                     f"{_ms(r.latency_ms.get('p50'))} | {_ms(r.latency_ms.get('p95'))} | {_ms(r.latency_ms.get('p99'))} |")
+        lines.append(
+            f"| `{_cell(r.route)}` | {r.requests} | {r.rps:.2f} | {r.failures} ({100 * r.error_rate:.1f}%) | "
+            f"{_ms(r.latency_ms.get('p50'))} | {_ms(r.latency_ms.get('p95'))} | {_ms(r.latency_ms.get('p99'))} |"
+        )
     failed = d.failed_checks
     if failed:
         lines += ["", "**Failed checks**", ""]

@@ -24,13 +24,30 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 from reports.data import CapacitySeries, RouteSeries  # noqa: E402
 
 RC: dict[str, Any] = {
-    "svg.fonttype": "none", "svg.hashsalt": "loadcheck", "font.size": 9, "axes.titlesize": 10,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
-    "legend.fontsize": 8, "legend.frameon": False, "figure.dpi": 96,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "loadcheck",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "figure.dpi": 96,
 }
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-STATUS_COLORS = {"2xx": "#2ca02c", "3xx": "#17becf", "429": "#ff7f0e", "409": "#bcbd22", "403": "#9467bd",
-                 "404": "#8c564b", "413": "#e377c2", "5xx": "#d62728", "errors": "#222222"}
+STATUS_COLORS = {
+    "2xx": "#2ca02c",
+    "3xx": "#17becf",
+    "429": "#ff7f0e",
+    "409": "#bcbd22",
+    "403": "#9467bd",
+    "404": "#8c564b",
+    "413": "#e377c2",
+    "5xx": "#d62728",
+    "errors": "#222222",
+}
 WIDTH_IN = 10.5
 
 
@@ -49,7 +66,7 @@ def _svg(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _headroom(a: Any, factor: float = 1.3) -> None:
@@ -72,8 +89,10 @@ def throughput(series: dict[str, RouteSeries], bucket_s: int) -> str:
         a = ax[0][0]
         for i, (route, s) in enumerate(series.items()):
             a.step(s.t, s.throughput, where="post", label=route, color=PALETTE[i % len(PALETTE)])
-        a.set_title("Throughput per route (responses completed per second"
-                    + (f", {bucket_s} s buckets)" if bucket_s > 1 else ")"))
+        a.set_title(
+            "Throughput per route (responses completed per second"
+            + (f", {bucket_s} s buckets)" if bucket_s > 1 else ")")
+        )
         a.set_xlabel("seconds since the first request")
         a.set_ylabel("req/s")
         _headroom(a)
@@ -91,7 +110,11 @@ def latency_over_time(series: dict[str, RouteSeries], source: str) -> str:
     with _figure(rows, cols, height=2.4, sharex=True) as (fig, axes):
         for k, (route, s) in enumerate(series.items()):
             a = axes[k // cols][k % cols]
-            for name, values, color in (("p50", s.p50, "#2ca02c"), ("p95", s.p95, "#ff7f0e"), ("p99", s.p99, "#d62728")):
+            for name, values, color in (
+                ("p50", s.p50, "#2ca02c"),
+                ("p95", s.p95, "#ff7f0e"),
+                ("p99", s.p99, "#d62728"),
+            ):
                 xs = [t for t, v in zip(s.t, values, strict=True) if v is not None]
                 ys = [v for v in values if v is not None]
                 a.plot(xs, ys, label=name, color=color, marker="." if len(xs) < 30 else None, linewidth=1.2)
@@ -111,8 +134,14 @@ def latency_distribution(series: dict[str, RouteSeries]) -> str:
         ticks = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99]
         for i, (route, s) in enumerate(series.items()):
             pts = [(1.0 / (1.0 - p / 100.0), ms) for p, ms in s.distribution if p < 100.0]
-            a.plot([x for x, _ in pts], [y for _, y in pts], marker="o", markersize=3, label=route,
-                   color=PALETTE[i % len(PALETTE)])
+            a.plot(
+                [x for x, _ in pts],
+                [y for _, y in pts],
+                marker="o",
+                markersize=3,
+                label=route,
+                color=PALETTE[i % len(PALETTE)],
+            )
         a.set_xscale("log")
         a.set_xticks([1.0 / (1.0 - p / 100.0) for p in ticks], [f"p{p:g}" for p in ticks])
         a.minorticks_off()
@@ -129,53 +158,98 @@ def status_mix(series: dict[str, RouteSeries], bucket_s: int) -> str:
         for k, (route, s) in enumerate(series.items()):
             a = axes[k // cols][k % cols]
             cats = sorted(s.status, key=_status_key)
-            a.stackplot(s.t, [s.status[c] for c in cats], labels=cats, step="post",
-                        colors=[status_color(c, i) for i, c in enumerate(cats)], alpha=0.85)
+            a.stackplot(
+                s.t,
+                [s.status[c] for c in cats],
+                labels=cats,
+                step="post",
+                colors=[status_color(c, i) for i, c in enumerate(cats)],
+                alpha=0.85,
+            )
             a.set_title(f"{route}: responses per second by status")
             _headroom(a)
             a.legend(loc="upper left", ncols=min(6, len(cats)))
         for k in range(len(series), rows * cols):
             axes[k // cols][k % cols].set_visible(False)
-        fig.supxlabel("seconds since the first request (by completion"
-                      + (f", {bucket_s} s buckets)" if bucket_s > 1 else ")"), fontsize=8)
+        fig.supxlabel(
+            "seconds since the first request (by completion" + (f", {bucket_s} s buckets)" if bucket_s > 1 else ")"),
+            fontsize=8,
+        )
         return _svg(fig)
 
 
 def capacity(cap: CapacitySeries, table: str) -> str:
     with _figure(height=3.2) as (fig, ax):
         a = ax[0][0]
-        a.bar(cap.t, cap.consumed_wcu, width=1.0, align="edge", color="#1f77b4", alpha=0.6,
-              label="consumed WCU/s (landed writes)")
+        a.bar(
+            cap.t,
+            cap.consumed_wcu,
+            width=1.0,
+            align="edge",
+            color="#1f77b4",
+            alpha=0.6,
+            label="consumed WCU/s (landed writes)",
+        )
         if cap.billing_mode == "PROVISIONED":
-            a.axhline(cap.provisioned_wcu, color="#2ca02c", linestyle="--", label=f"provisioned {cap.provisioned_wcu:g} WCU/s")
+            a.axhline(
+                cap.provisioned_wcu, color="#2ca02c", linestyle="--", label=f"provisioned {cap.provisioned_wcu:g} WCU/s"
+            )
         if cap.metric_wcu:
-            a.step([t for t, _ in cap.metric_wcu], [v for _, v in cap.metric_wcu], where="post", color="#9467bd",
-                   label="CloudWatch ConsumedWCU / 60 (per minute)")
+            a.step(
+                [t for t, _ in cap.metric_wcu],
+                [v for _, v in cap.metric_wcu],
+                where="post",
+                color="#9467bd",
+                label="CloudWatch ConsumedWCU / 60 (per minute)",
+            )
         throttled_t = [t + 0.5 for t, n in zip(cap.t, cap.throttled_writes, strict=True) if n]
         if throttled_t:
-            a.scatter(throttled_t, [0.0] * len(throttled_t), marker="|", s=120, color="#d62728", zorder=5,
-                      label=f"seconds with throttled writes ({int(sum(cap.throttled_writes))} 429s)")
+            a.scatter(
+                throttled_t,
+                [0.0] * len(throttled_t),
+                marker="|",
+                s=120,
+                color="#d62728",
+                zorder=5,
+                label=f"seconds with throttled writes ({int(sum(cap.throttled_writes))} 429s)",
+            )
         a.set_xlabel("seconds since the first request (by send time)")
         a.set_ylabel("WCU per second")
         _headroom(a, 1.45)
         handles, labels = a.get_legend_handles_labels()
         if cap.burst_level:
             b = a.twinx()
-            b.plot([t + 1 for t in cap.t], cap.burst_level, color="#ff7f0e", linewidth=1.5,
-                   label=f"simulated burst bucket (max {cap.burst_max:g} WCU)")
+            b.plot(
+                [t + 1 for t in cap.t],
+                cap.burst_level,
+                color="#ff7f0e",
+                linewidth=1.5,
+                label=f"simulated burst bucket (max {cap.burst_max:g} WCU)",
+            )
             b.set_ylabel("burst bucket (WCU)")
             b.set_ylim(0, max(cap.burst_max, 1.0) * 1.45)
             b.grid(False)
             h2, l2 = b.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
         a.legend(handles, labels, loc="upper right", fontsize=7, ncols=2)
-        a.set_title(f"Table {table} ({cap.billing_mode}): consumed vs provisioned vs burst\n"
-                    f"consumption {cap.source}; burst bucket simulated, {cap.burst_start}", fontsize=9)
+        a.set_title(
+            f"Table {table} ({cap.billing_mode}): consumed vs provisioned vs burst\n"
+            f"consumption {cap.source}; burst bucket simulated, {cap.burst_start}",
+            fontsize=9,
+        )
         return _svg(fig)
 
 
-def knee(route: str, rates: Sequence[float], offered: Sequence[float], achieved: Sequence[float],
-         p95: Sequence[float | None], ok: Sequence[bool | None], knee_rate: float | None, slo_ms: float | None) -> str:
+def knee(
+    route: str,
+    rates: Sequence[float],
+    offered: Sequence[float],
+    achieved: Sequence[float],
+    p95: Sequence[float | None],
+    ok: Sequence[bool | None],
+    knee_rate: float | None,
+    slo_ms: float | None,
+) -> str:
     """Per-route step results: x is the step's total arrival rate; y the route's offered and
     successfully answered rate and its p95; the knee (highest good step) marked."""
     with _figure(height=2.6) as (fig, ax):

@@ -35,21 +35,28 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})", value=str(path),
-                          hint="the file is damaged; re-create it (`loadcheck check RUNS/<id>` writes results.json)") from exc
+        raise RunDirError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})",
+            value=str(path),
+            hint="the file is damaged; re-create it (`loadcheck check RUNS/<id>` writes results.json)",
+        ) from exc
 
 
 def _versioned(path: Path, key: str, known: tuple[int, ...], writer: str) -> dict[str, Any]:
     data = _read_json(path)
     if not isinstance(data, dict):
-        raise RunDirError(f"{path}: expected a JSON object, found {type(data).__name__}", value=str(path),
-                          hint=f"the file was not written by {writer}")
+        raise RunDirError(
+            f"{path}: expected a JSON object, found {type(data).__name__}",
+            value=str(path),
+            hint=f"the file was not written by {writer}",
+        )
     version = data.get(key)
     if version not in known:
         raise RunDirError(
             f"{path}: {key} {version!r} is not one this loadcheck reads (it reads {', '.join(map(str, known))})",
             value=version,
-            hint=f"render it with the loadcheck version that wrote it, or re-create it with this one ({writer})")
+            hint=f"render it with the loadcheck version that wrote it, or re-create it with this one ({writer})",
+        )
     return data
 
 
@@ -59,11 +66,17 @@ def run_dir_of(path: str | Path) -> Path:
     if p.is_file() and p.name in (RESULTS_FILE, RUN_FILE):
         p = p.parent
     if not p.is_dir():
-        raise RunDirError(f"{p} is not a directory", value=str(p),
-                          hint="pass a run directory (runs/<run-id>) or a saved baseline (baselines/<name>)")
+        raise RunDirError(
+            f"{p} is not a directory",
+            value=str(p),
+            hint="pass a run directory (runs/<run-id>) or a saved baseline (baselines/<name>)",
+        )
     if not (p / RUN_FILE).is_file():
-        raise RunDirError(f"{p} is not a run directory (no {RUN_FILE})", value=str(p),
-                          hint="pass a directory written by `loadcheck run` or `loadcheck baseline save`")
+        raise RunDirError(
+            f"{p} is not a run directory (no {RUN_FILE})",
+            value=str(p),
+            hint="pass a directory written by `loadcheck run` or `loadcheck baseline save`",
+        )
     return p
 
 
@@ -90,6 +103,9 @@ def read_histograms(path: str | Path) -> dict[str, Any] | None:
         return None
     data = _versioned(p, "version", HISTOGRAMS_VERSIONS, "`loadcheck run`")
     if data.get("unit") != "us":
-        raise RunDirError(f"{p}: unit {data.get('unit')!r} is not 'us'", value=data.get("unit"),
-                          hint="histograms.json holds microseconds; the file was not written by loadcheck")
+        raise RunDirError(
+            f"{p}: unit {data.get('unit')!r} is not 'us'",
+            value=data.get("unit"),
+            hint="histograms.json holds microseconds; the file was not written by loadcheck",
+        )
     return data

@@ -23,12 +23,26 @@ from loadcheck.state import write_json_atomic
 T0_MS = 1_790_000_000_000.0  # 2026-09-21, a fixed origin so outputs are reproducible
 
 
-def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, rate: float = 10.0,
-              mix: dict[str, int] | None = None, latency_ms: float = 20.0, latency_factor: float = 1.0,
-              error_share: float = 0.0, wcu: float = 1.0, burst_s: float = 300.0, payload_bytes: int = 40,
-              checks: list[CheckResult] | None = None, target: dict[str, Any] | None = None, seed: int = 7,
-              steps: list[float] | None = None, step_duration_s: float | None = None,
-              slow_above_rate: float | None = None) -> Path:
+def write_run(
+    run_dir: Path,
+    *,
+    run_id: str | None = None,
+    seconds: int = 30,
+    rate: float = 10.0,
+    mix: dict[str, int] | None = None,
+    latency_ms: float = 20.0,
+    latency_factor: float = 1.0,
+    error_share: float = 0.0,
+    wcu: float = 1.0,
+    burst_s: float = 300.0,
+    payload_bytes: int = 40,
+    checks: list[CheckResult] | None = None,
+    target: dict[str, Any] | None = None,
+    seed: int = 7,
+    steps: list[float] | None = None,
+    step_duration_s: float | None = None,
+    slow_above_rate: float | None = None,
+) -> Path:
     """Write a complete synthetic run; returns ``run_dir``.
 
     ``steps``/``step_duration_s``: a step shape (``rate`` is ignored); ``slow_above_rate``: steps
@@ -38,8 +52,11 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
     run_id = run_id or run_dir.name
     mix = mix or {"writes": 8, "reads": 1, "search": 1}
     rng = random.Random(seed)
-    routes = {"writes": ("POST", "/events", "POST /events"), "reads": ("GET", "/events?date=2100-01-01&limit=25", "GET /events"),
-              "search": ("GET", "/search?q=ab", "GET /search")}
+    routes = {
+        "writes": ("POST", "/events", "POST /events"),
+        "reads": ("GET", "/events?date=2100-01-01&limit=25", "GET /events"),
+        "search": ("GET", "/search?q=ab", "GET /search"),
+    }
     kinds = [k for k, w in mix.items() for _ in range(w)]
     if steps:
         assert step_duration_s
@@ -70,14 +87,33 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
                 status = 201
             else:
                 status = 429
-            rec.update({"item_key": {"date": item["date"], "time": item["time"]}, "item": item,
-                        "item_digest": item_digest(item)})
+            rec.update(
+                {
+                    "item_key": {"date": item["date"], "time": item["time"]},
+                    "item": item,
+                    "item_digest": item_digest(item),
+                }
+            )
         if status < 400 and rng.random() < error_share:
             status = 500
         t_ms = T0_MS + t * 1000.0
-        rec.update({"run_id": run_id, "worker": "local", "seq": seq, "t_start_ms": t_ms, "t_intended_ms": t_ms,
-                    "route": route, "method": method, "path": path, "status": status, "error": error,
-                    "latency_ms": round(lat, 3), "response_length": 120, "request_id": f"req-{seq}"})
+        rec.update(
+            {
+                "run_id": run_id,
+                "worker": "local",
+                "seq": seq,
+                "t_start_ms": t_ms,
+                "t_intended_ms": t_ms,
+                "route": route,
+                "method": method,
+                "path": path,
+                "status": status,
+                "error": error,
+                "latency_ms": round(lat, 3),
+                "response_length": 120,
+                "request_id": f"req-{seq}",
+            }
+        )
         writer.write(rec)
         rec_hist.record(route, (t_ms + lat) / 1000.0, lat)
         seq += 1
@@ -87,34 +123,71 @@ def write_run(run_dir: Path, *, run_id: str | None = None, seconds: int = 30, ra
     taken: dict[int | str, dict[str, str]] = {k: v for k, v in rec_hist.take().items()}
     hist.add_intervals(taken)
     hist.save(run_dir)
-    options = {"target": "local", "shape": "step" if steps else "constant-rate", "rate": None if steps else rate,
-               "steps": list(steps or []), "step_duration_s": step_duration_s, "mix": mix,
-               "duration_s": float(seconds), "faults": {}, "workers": 0}
-    tgt = target or {"kind": "local", "region": "us-east-1", "domain": "events.loadcheck.test",
-                     "table_name": "EventLog", "api_id": "abc123", "url": "https://events.loadcheck.test:4443"}
+    options = {
+        "target": "local",
+        "shape": "step" if steps else "constant-rate",
+        "rate": None if steps else rate,
+        "steps": list(steps or []),
+        "step_duration_s": step_duration_s,
+        "mix": mix,
+        "duration_s": float(seconds),
+        "faults": {},
+        "workers": 0,
+    }
+    tgt = target or {
+        "kind": "local",
+        "region": "us-east-1",
+        "domain": "events.loadcheck.test",
+        "table_name": "EventLog",
+        "api_id": "abc123",
+        "url": "https://events.loadcheck.test:4443",
+    }
     started = "2026-09-21T14:13:20.000+00:00"
-    write_json_atomic(run_dir / "run.json", {
-        "schema_version": 1, "run_id": run_id, "status": "complete", "target": tgt, "options": options,
-        "versions": {"python": "3.11"}, "started_at": started, "ended_at": started, "dropped_arrivals": 0,
-        "locust": {}, "workers": {}})
+    write_json_atomic(
+        run_dir / "run.json",
+        {
+            "schema_version": 1,
+            "run_id": run_id,
+            "status": "complete",
+            "target": tgt,
+            "options": options,
+            "versions": {"python": "3.11"},
+            "started_at": started,
+            "ended_at": started,
+            "dropped_arrivals": 0,
+            "locust": {},
+            "workers": {},
+        },
+    )
     if checks is not None:
         from checks.results_doc import build_results
 
-        write_json_atomic(run_dir / "results.json", build_results(run_dir, checks, started_at=started,
-                                                                  ended_at=started, target=tgt))
+        write_json_atomic(
+            run_dir / "results.json", build_results(run_dir, checks, started_at=started, ended_at=started, target=tgt)
+        )
     return run_dir
 
 
 def sample_checks(*, failing: bool = False) -> list[CheckResult]:
     """Four checks as the real ones name them; ``failing`` makes dynamodb_contents fail."""
     out = [
-        CheckResult("dynamodb_contents", "fail" if failing else "pass",
-                    "2 acknowledged writes missing from EventLog" if failing else "all 210 acknowledged writes present",
-                    figures={"acknowledged": 210, "lost": 2 if failing else 0},
-                    evidence=[{"kind": "lost", "key": {"date": "2100-01-01", "time": "000000003"}, "request_id": "req-3"}]
-                    if failing else [], duration_s=1.2),
-        CheckResult("throttling", "pass", "throttling began at 12.0s", figures={"provisioned_wcu": 1.0,
-                    "billing_mode": "PROVISIONED", "burst_wcu": 300.0}, duration_s=2.0),
+        CheckResult(
+            "dynamodb_contents",
+            "fail" if failing else "pass",
+            "2 acknowledged writes missing from EventLog" if failing else "all 210 acknowledged writes present",
+            figures={"acknowledged": 210, "lost": 2 if failing else 0},
+            evidence=[{"kind": "lost", "key": {"date": "2100-01-01", "time": "000000003"}, "request_id": "req-3"}]
+            if failing
+            else [],
+            duration_s=1.2,
+        ),
+        CheckResult(
+            "throttling",
+            "pass",
+            "throttling began at 12.0s",
+            figures={"provisioned_wcu": 1.0, "billing_mode": "PROVISIONED", "burst_wcu": 300.0},
+            duration_s=2.0,
+        ),
         CheckResult("access_logs", "pass", "one record per request", duration_s=0.5),
         CheckResult("security", "skipped", "not run", reason="--only excluded it"),
     ]

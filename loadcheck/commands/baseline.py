@@ -46,5 +46,7 @@ def list_(directory: str) -> None:
             click.echo(f"{r['name']:<28} unreadable: {r['error']}")
             continue
         mix = ",".join(f"{k}={v}" for k, v in (r.get("mix") or {}).items())
-        click.echo(f"{r['name']:<28} run {r.get('run_id')}  {str(r.get('verdict')).upper():<9} "
-                   f"target {r.get('target')}  mix {mix}  saved {r.get('saved_at')}")
+        click.echo(
+            f"{r['name']:<28} run {r.get('run_id')}  {str(r.get('verdict')).upper():<9} "
+            f"target {r.get('target')}  mix {mix}  saved {r.get('saved_at')}"
+        )

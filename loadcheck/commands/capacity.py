@@ -23,8 +23,9 @@ import click
 from loadcheck.errors import ConfigError, LoadcheckError
 
 
-def _drive(*, rates: tuple[float, ...], step_s: float, mix: dict[str, int], out: Path, state_dir: str | None,
-           seed: int | None) -> Path:
+def _drive(
+    *, rates: tuple[float, ...], step_s: float, mix: dict[str, int], out: Path, state_dir: str | None, seed: int | None
+) -> Path:
     """Run a step load with `loadcheck run`'s Driver; the new run directory."""
     from loadcheck.commands.run_driver import Driver
     from loadcheck.runconfig import RunOptions
@@ -33,14 +34,29 @@ def _drive(*, rates: tuple[float, ...], step_s: float, mix: dict[str, int], out:
     opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=step_s, rate=None, mix=mix, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in out.iterdir()}
-    driver = Driver(options=opts, out=out, state_dir=resolve_state_dir(state_dir), role="auto", master_host="127.0.0.1",
-                    master_port=5557, worker_count=None, baseline=None, tf_outputs=None, tf_dir=None, profile=None,
-                    checks=False, tty=sys.stdout.isatty())
+    driver = Driver(
+        options=opts,
+        out=out,
+        state_dir=resolve_state_dir(state_dir),
+        role="auto",
+        master_host="127.0.0.1",
+        master_port=5557,
+        worker_count=None,
+        baseline=None,
+        tf_outputs=None,
+        tf_dir=None,
+        profile=None,
+        checks=False,
+        tty=sys.stdout.isatty(),
+    )
     driver.run()  # its exit status reflects thresholds/checks, neither of which applies here
     new = [p for p in out.iterdir() if p.is_dir() and p.name not in before and (p / "run.json").is_file()]
     if len(new) != 1:
-        raise LoadcheckError(f"the step run did not leave one run directory in {out} (found {len(new)})",
-                             value=[p.name for p in new], hint="see the run's output above")
+        raise LoadcheckError(
+            f"the step run did not leave one run directory in {out} (found {len(new)})",
+            value=[p.name for p in new],
+            hint="see the run's output above",
+        )
     return new[0]
 
 
@@ -55,8 +71,10 @@ def _print_plan(plan: dict[str, Any]) -> None:
     for k, v in rec["rows"]:
         click.echo(f"  {k}: {v}")
     cost = rec["cost"]
-    click.echo(f"\n  monthly cost ({cost['region']}, prices as of {cost['as_of']}, {cost['currency']}):"
-               f"{'provisioned':>14} {'on-demand':>12}")
+    click.echo(
+        f"\n  monthly cost ({cost['region']}, prices as of {cost['as_of']}, {cost['currency']}):"
+        f"{'provisioned':>14} {'on-demand':>12}"
+    )
     for row in cost["rows"]:
         click.echo(f"    {row['item'][:64]:<64} {row['provisioned']:>12,.2f} {row['on_demand']:>12,.2f}")
     for w in rec["warnings"]:
@@ -67,24 +85,53 @@ def _print_plan(plan: dict[str, Any]) -> None:
 @click.option("--rates", default="1,2,4,8", show_default=True, help="step arrival rates, req/s over all routes")
 @click.option("--step-duration", default="20s", show_default=True, help="how long each rate holds")
 @click.option("--slo", "slos", multiple=True, metavar="'ROUTE=p95:MS'", help="latency SLO per route, repeatable")
-@click.option("--target-rate", type=float, default=None, help="plan capacity and cost for this rate (default: the top step)")
+@click.option(
+    "--target-rate", type=float, default=None, help="plan capacity and cost for this rate (default: the top step)"
+)
 @click.option("--mix", default="writes=8,reads=1,search=1", show_default=True)
 @click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)")
 @click.option("--region", default=None, help="price region (default: the run's target region)")
-@click.option("--prices", "prices_path", default=None, type=click.Path(dir_okay=False), help="price table (default reports/prices.json)")
-@click.option("--from-run", "from_run", default=None, type=click.Path(path_type=Path), help="analyse this step run instead of driving one")
+@click.option(
+    "--prices",
+    "prices_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="price table (default reports/prices.json)",
+)
+@click.option(
+    "--from-run",
+    "from_run",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="analyse this step run instead of driving one",
+)
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--utilisation", type=float, default=0.7, show_default=True, help="target utilisation of provisioned capacity")
+@click.option(
+    "--utilisation", type=float, default=0.7, show_default=True, help="target utilisation of provisioned capacity"
+)
 @click.option("--table-items", type=int, default=None, help="items in the table, to cost an unfiltered full Scan")
 @click.option("--seed", type=int, default=None)
-def command(rates: str, step_duration: str, slos: tuple[str, ...], target_rate: float | None, mix: str,
-            state_dir: str | None, region: str | None, prices_path: str | None, from_run: Path | None, out: Path,
-            utilisation: float, table_items: int | None, seed: int | None) -> None:
+def command(
+    rates: str,
+    step_duration: str,
+    slos: tuple[str, ...],
+    target_rate: float | None,
+    mix: str,
+    state_dir: str | None,
+    region: str | None,
+    prices_path: str | None,
+    from_run: Path | None,
+    out: Path,
+    utilisation: float,
+    table_items: int | None,
+    seed: int | None,
+) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
     from loadcheck.runconfig import parse_duration, parse_mix, parse_steps
     from loadcheck.state import write_json_atomic
     from reports import schema
-    from reports.capacity import analyse_steps, build_plan, parse_slo, provisioned_of, step_plan
+    from reports.capacity import analyse_steps, parse_slo, step_plan
+    from reports.plan import build_plan, provisioned_of
     from reports.render import render_all
 
     slo_map = dict(parse_slo(s) for s in slos)
@@ -95,21 +142,42 @@ def command(rates: str, step_duration: str, slos: tuple[str, ...], target_rate: 
         mix_map = dict((schema.read_run(run_dir).get("options") or {}).get("mix") or mix_map)
     else:
         steps_t = parse_steps(rates.replace("--steps", "--rates"))
-        run_dir = _drive(rates=steps_t, step_s=parse_duration(step_duration, option="--step-duration"), mix=mix_map,
-                         out=out, state_dir=state_dir, seed=seed)
+        run_dir = _drive(
+            rates=steps_t,
+            step_s=parse_duration(step_duration, option="--step-duration"),
+            mix=mix_map,
+            out=out,
+            state_dir=state_dir,
+            seed=seed,
+        )
         steps = list(steps_t)
     run = schema.read_run(run_dir)
     prov = provisioned_of(run_dir)
-    knees = analyse_steps(run_dir, slos=slo_map, provisioned_wcu=prov["wcu"] if prov["billing_mode"] == "PROVISIONED" else None)
+    knees = analyse_steps(
+        run_dir, slos=slo_map, provisioned_wcu=prov["wcu"] if prov["billing_mode"] == "PROVISIONED" else None
+    )
     if not knees:
-        raise ConfigError(f"{run_dir} has no requests to analyse", value=str(run_dir), hint="check the run's locust.log")
+        raise ConfigError(
+            f"{run_dir} has no requests to analyse", value=str(run_dir), hint="check the run's locust.log"
+        )
     unknown = sorted(set(slo_map) - {k.route for k in knees})
     if unknown:
-        raise ConfigError(f"--slo names route {unknown[0]!r}, which the run never sent", value=unknown[0],
-                          hint=f"routes in the run: {', '.join(k.route for k in knees)}")
-    plan = build_plan(run_dir=run_dir, knees=knees, target_rate=target_rate or max(steps), mix=mix_map,
-                      region=region or str((run.get("target") or {}).get("region") or "us-east-1"),
-                      prices_path=prices_path, utilisation=utilisation, table_items=table_items, provisioned=prov)
+        raise ConfigError(
+            f"--slo names route {unknown[0]!r}, which the run never sent",
+            value=unknown[0],
+            hint=f"routes in the run: {', '.join(k.route for k in knees)}",
+        )
+    plan = build_plan(
+        run_dir=run_dir,
+        knees=knees,
+        target_rate=target_rate or max(steps),
+        mix=mix_map,
+        region=region or str((run.get("target") or {}).get("region") or "us-east-1"),
+        prices_path=prices_path,
+        utilisation=utilisation,
+        table_items=table_items,
+        provisioned=prov,
+    )
     write_json_atomic(run_dir / "capacity.json", plan)
     _print_plan(plan)
     paths = render_all(run_dir)

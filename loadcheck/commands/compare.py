@@ -18,27 +18,52 @@ import click
 @click.command("compare")
 @click.argument("baseline", type=click.Path(path_type=Path))
 @click.argument("current", type=click.Path(path_type=Path))
-@click.option("--max-p95-regression", default="10%", show_default=True,
-              help="fail when a route's p95 rises by more than this (10% or 0.10; 'off' disables)")
-@click.option("--max-error-rate-increase", default="0.5pp", show_default=True,
-              help="fail when a route's error rate rises by more than this (0.5pp or 0.005; 'off' disables)")
+@click.option(
+    "--max-p95-regression",
+    default="10%",
+    show_default=True,
+    help="fail when a route's p95 rises by more than this (10% or 0.10; 'off' disables)",
+)
+@click.option(
+    "--max-error-rate-increase",
+    default="0.5pp",
+    show_default=True,
+    help="fail when a route's error rate rises by more than this (0.5pp or 0.005; 'off' disables)",
+)
 @click.option("--fail-on-check-regression", is_flag=True, help="fail when a check passed in the baseline and not now")
-@click.option("--min-requests", type=int, default=20, show_default=True,
-              help="judge budgets only on routes with at least this many requests on both sides")
+@click.option(
+    "--min-requests",
+    type=int,
+    default=20,
+    show_default=True,
+    help="judge budgets only on routes with at least this many requests on both sides",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
 @click.option("--force", is_flag=True, help="compare runs of different targets, mixes or shapes (the output says so)")
-def command(baseline: Path, current: Path, max_p95_regression: str, max_error_rate_increase: str,
-            fail_on_check_regression: bool, min_requests: int, fmt: str, force: bool) -> None:
+def command(
+    baseline: Path,
+    current: Path,
+    max_p95_regression: str,
+    max_error_rate_increase: str,
+    fail_on_check_regression: bool,
+    min_requests: int,
+    fmt: str,
+    force: bool,
+) -> None:
     """Judge CURRENT against BASELINE; exit 1 when a budget is broken."""
     from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
 
     off = ("off", "none", "")
     budgets = Budgets(
-        max_p95_regression=None if max_p95_regression.lower() in off else
-        parse_percent(max_p95_regression, option="--max-p95-regression"),
-        max_error_rate_increase=None if max_error_rate_increase.lower() in off else
-        parse_pp(max_error_rate_increase, option="--max-error-rate-increase"),
-        fail_on_check_regression=fail_on_check_regression, min_requests=max(1, min_requests))
+        max_p95_regression=None
+        if max_p95_regression.lower() in off
+        else parse_percent(max_p95_regression, option="--max-p95-regression"),
+        max_error_rate_increase=None
+        if max_error_rate_increase.lower() in off
+        else parse_pp(max_error_rate_increase, option="--max-error-rate-increase"),
+        fail_on_check_regression=fail_on_check_regression,
+        min_requests=max(1, min_requests),
+    )
     cmp = compare_runs(baseline, current, budgets, force=force)
     click.echo(render_comparison(cmp, fmt), nl=False)
     if cmp.broken:

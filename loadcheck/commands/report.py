@@ -14,8 +14,13 @@ import click
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="write the reports here instead of into the run directory")
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="write the reports here instead of into the run directory",
+)
 def command(run_dir: Path, out_dir: Path | None) -> None:
     """Render report.html, summary.md and junit.xml from a run's results.json + run directory."""
     from reports.render import render_all

@@ -44,16 +44,44 @@ def _new_run(runs: Path, before: set[str]) -> Path:
 def _run(stack: Path, runs: Path, *extra: str) -> Path:
     runs.mkdir(exist_ok=True)
     before = {d.name for d in runs.iterdir()}
-    out = loadcheck("run", "--state-dir", str(stack), "--out", str(runs), "--duration", "15s", "--rate", "1.5",
-                    "--mix", "reads=1", "--no-checks", *extra)
+    out = loadcheck(
+        "run",
+        "--state-dir",
+        str(stack),
+        "--out",
+        str(runs),
+        "--duration",
+        "15s",
+        "--rate",
+        "1.5",
+        "--mix",
+        "reads=1",
+        "--no-checks",
+        *extra,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return _new_run(runs, before)
 
 
 def test_capacity_finds_the_write_knee_at_provisioned_capacity(stack: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    out = loadcheck("capacity", "--state-dir", str(stack), "--out", str(runs), "--rates", "0.5,1,2,4",
-                    "--step-duration", "8s", "--mix", "writes=1", "--slo", "POST /events=p95:3000", "--target-rate", "20")
+    out = loadcheck(
+        "capacity",
+        "--state-dir",
+        str(stack),
+        "--out",
+        str(runs),
+        "--rates",
+        "0.5,1,2,4",
+        "--step-duration",
+        "8s",
+        "--mix",
+        "writes=1",
+        "--slo",
+        "POST /events=p95:3000",
+        "--target-rate",
+        "20",
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     run = _new_run(runs, set())
     plan = json.loads((run / "capacity.json").read_text())

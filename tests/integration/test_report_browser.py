@@ -27,14 +27,24 @@ import pytest
 
 from loadcheck.state import write_json_atomic
 from reports import render_all
-from reports.capacity import analyse_steps, build_plan
+from reports.capacity import analyse_steps
+from reports.plan import build_plan
 from reports.synthetic import sample_checks, write_run
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--remote-debugging-port=0", "--remote-allow-origins=*"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+]
 
 
 def chromium_path() -> str:
@@ -42,8 +52,10 @@ def chromium_path() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("chromium is not installed: the report browser test needs Debian's `chromium` package "
-                "(`apt-get install -y chromium`, or `make browser`); .ci/run installs it")
+    pytest.fail(
+        "chromium is not installed: the report browser test needs Debian's `chromium` package "
+        "(`apt-get install -y chromium`, or `make browser`); .ci/run installs it"
+    )
 
 
 @dataclass
@@ -59,9 +71,13 @@ class PageLoad:
 
 class Browser:
     def __init__(self, tmp: Path) -> None:
-        self.proc = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={tmp / 'profile'}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [chromium_path(), *FLAGS, f"--user-data-dir={tmp / 'profile'}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.ws_port = self._devtools_port(tmp / "profile")
 
     def _devtools_port(self, profile: Path) -> int:
@@ -117,9 +133,13 @@ class Browser:
                 d = p["exceptionDetails"]
                 out.exceptions.append(str((d.get("exception") or {}).get("description") or d.get("text")))
             elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                out.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in p.get("args", [])))
+                out.console_errors.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", []))
+                )
             elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
-                out.console_errors.append(f"{p['entry'].get('source')}: {p['entry'].get('text')} {p['entry'].get('url', '')}")
+                out.console_errors.append(
+                    f"{p['entry'].get('source')}: {p['entry'].get('text')} {p['entry'].get('url', '')}"
+                )
             elif method == "Network.requestWillBeSent":
                 out.requests.append(p["request"]["url"])
             elif method == "Page.loadEventFired":
@@ -134,12 +154,19 @@ class Browser:
             while not loaded and time.monotonic() < deadline:
                 event(json.loads(ws.recv()))
             assert loaded, f"{path} did not finish loading within 60 s"
-            out.svg_count = call("Runtime.evaluate", expression="document.querySelectorAll('svg').length")["result"]["value"]
+            out.svg_count = call("Runtime.evaluate", expression="document.querySelectorAll('svg').length")["result"][
+                "value"
+            ]
             out.title = call("Runtime.evaluate", expression="document.title")["result"]["value"]
             metrics = call("Page.getLayoutMetrics")
             out.height = int(metrics["cssContentSize"]["height"])
-            call("Emulation.setDeviceMetricsOverride", width=width, height=min(out.height, 16000), deviceScaleFactor=1,
-                 mobile=False)
+            call(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=min(out.height, 16000),
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             out.screenshot = base64.b64decode(shot["data"])
         finally:
@@ -158,11 +185,22 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 def _report_with_plan(tmp: Path) -> Path:
     run = write_run(tmp / "report-run", checks=sample_checks(failing=True), seconds=60, rate=12)
-    steps = write_run(tmp / "step-run", steps=[0.5, 1, 2, 4], step_duration_s=15, mix={"writes": 3, "search": 1},
-                      burst_s=0, checks=None)
-    plan = build_plan(run_dir=steps, knees=analyse_steps(steps, slos={"GET /search": 200.0}, provisioned_wcu=1.0),
-                      target_rate=50, mix={"writes": 8, "reads": 1, "search": 1}, region="us-east-1",
-                      provisioned={"wcu": 1.0, "billing_mode": "PROVISIONED"})
+    steps = write_run(
+        tmp / "step-run",
+        steps=[0.5, 1, 2, 4],
+        step_duration_s=15,
+        mix={"writes": 3, "search": 1},
+        burst_s=0,
+        checks=None,
+    )
+    plan = build_plan(
+        run_dir=steps,
+        knees=analyse_steps(steps, slos={"GET /search": 200.0}, provisioned_wcu=1.0),
+        target_rate=50,
+        mix={"writes": 8, "reads": 1, "search": 1},
+        region="us-east-1",
+        provisioned={"wcu": 1.0, "billing_mode": "PROVISIONED"},
+    )
     write_json_atomic(run / "capacity.json", plan)
     render_all(run)
     return run / "report.html"
@@ -184,9 +222,11 @@ def test_report_renders_in_chromium_without_errors_or_network(browser: Browser, 
 
 def test_harness_catches_errors_and_network(browser: Browser, tmp_path: Path) -> None:
     probe = tmp_path / "probe.html"
-    probe.write_text('<html><head><title>probe</title></head><body><svg></svg>'
-                     '<img src="http://127.0.0.1:9/x.png"><script>console.error("bad thing");'
-                     'throw new Error("boom")</script></body></html>')
+    probe.write_text(
+        "<html><head><title>probe</title></head><body><svg></svg>"
+        '<img src="http://127.0.0.1:9/x.png"><script>console.error("bad thing");'
+        'throw new Error("boom")</script></body></html>'
+    )
     page = browser.load(probe)
     assert any("boom" in e for e in page.exceptions)
     assert any("bad thing" in e for e in page.console_errors)

@@ -13,7 +13,6 @@ from loadcheck.errors import ConfigError
 from reports.capacity import (
     Profile,
     analyse_steps,
-    build_plan,
     full_scan_rcu,
     hot_key_warnings,
     needs,
@@ -24,12 +23,19 @@ from reports.capacity import (
     workload_profile,
 )
 from reports.costs import load_prices, monthly_costs
+from reports.plan import build_plan
 from reports.synthetic import write_run
 
 
 def _profile(item_bytes: float = 100.0, wcu: float = 1.0, scan_share: float = 0.0, limit: int = 25) -> Profile:
-    return Profile(write_item_bytes=item_bytes, write_wcu=wcu, read_limit=limit, scan_share=scan_share,
-                   dates_written=1, source="test")
+    return Profile(
+        write_item_bytes=item_bytes,
+        write_wcu=wcu,
+        read_limit=limit,
+        scan_share=scan_share,
+        dates_written=1,
+        source="test",
+    )
 
 
 def test_query_rounds_the_page_once() -> None:
@@ -52,8 +58,12 @@ def test_scan_costs_items_evaluated_in_1mb_pages() -> None:
 
 
 def test_wcu_from_ledger_item_sizes(tmp_path: Path) -> None:
-    small = workload_profile(write_run(tmp_path / "s", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=40))
-    big = workload_profile(write_run(tmp_path / "b", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=1500))
+    small = workload_profile(
+        write_run(tmp_path / "s", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=40)
+    )
+    big = workload_profile(
+        write_run(tmp_path / "b", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=1500)
+    )
     assert small.write_wcu == 1 and big.write_wcu == 2  # 1 KB units, rounded up per item
     assert big.write_item_bytes > 1500
 
@@ -61,7 +71,9 @@ def test_wcu_from_ledger_item_sizes(tmp_path: Path) -> None:
 def test_needs_and_mix_split() -> None:
     rates = route_rates(100, {"writes": 8, "reads": 1, "search": 1})
     assert rates == pytest.approx({"POST /events": 80, "GET /events": 10, "GET /search": 8, "POST /search": 2})
-    n = needs(_profile(wcu=2, scan_share=0.5, item_bytes=1000), target_rate=100, mix={"writes": 8, "reads": 1, "search": 1})
+    n = needs(
+        _profile(wcu=2, scan_share=0.5, item_bytes=1000), target_rate=100, mix={"writes": 8, "reads": 1, "search": 1}
+    )
     assert n.wcu_per_s == 160
     # half Query pages, half Scan pages of 25 x 1000 B = 25,000 B -> 7 units -> 3.5 RCU each
     assert n.rcu_per_s == pytest.approx(10 * 3.5)
@@ -81,9 +93,17 @@ def test_hot_key_warning_above_1000_wcu_per_key() -> None:
 
 def test_cost_table_arithmetic() -> None:
     prices = load_prices(None, "us-east-1")
-    cost = monthly_costs(prices=prices, wcu=10, rcu=5, wcu_per_s=7, rcu_per_s=3, requests_per_s=10,
-                         lambda_invocations_per_s={"events": 10}, lambda_seconds={"events": 0.1},
-                         lambda_memory_mb={"events": 256})
+    cost = monthly_costs(
+        prices=prices,
+        wcu=10,
+        rcu=5,
+        wcu_per_s=7,
+        rcu_per_s=3,
+        requests_per_s=10,
+        lambda_invocations_per_s={"events": 10},
+        lambda_seconds={"events": 0.1},
+        lambda_memory_mb={"events": 256},
+    )
     rows = {r["item"].split(" (")[0]: r for r in cost["rows"]}
     assert rows["DynamoDB writes"]["provisioned"] == pytest.approx(10 * 0.00065 * 730)
     assert rows["DynamoDB writes"]["on_demand"] == pytest.approx(7 * 730 * 3600 / 1e6 * 0.625)
@@ -125,9 +145,14 @@ def test_steps_served_from_burst_are_not_sustainable(tmp_path: Path) -> None:
 
 
 def test_knee_at_latency_slo(tmp_path: Path) -> None:
-    run = write_run(tmp_path / "r", steps=[1, 2, 4, 8], step_duration_s=10, mix={"search": 1, "reads": 1},
-                    slow_above_rate=2,
-                    checks=None)
+    run = write_run(
+        tmp_path / "r",
+        steps=[1, 2, 4, 8],
+        step_duration_s=10,
+        mix={"search": 1, "reads": 1},
+        slow_above_rate=2,
+        checks=None,
+    )
     knees = {k.route: k for k in analyse_steps(run, slos={"GET /search": 100.0})}
     assert knees["GET /search"].knee_rate == 2 and "SLO 100 ms" in knees["GET /search"].first_failure
     assert knees["GET /events"].knee_rate == 8  # no SLO given for it: latency does not count
@@ -148,13 +173,20 @@ def test_parse_slo_refuses(bad: str) -> None:
 
 def test_plan_and_cli_from_run(tmp_path: Path) -> None:
     run = write_run(tmp_path / "r", steps=[0.5, 2, 4], step_duration_s=10, mix={"writes": 1}, burst_s=0, checks=None)
-    plan = build_plan(run_dir=run, knees=analyse_steps(run, provisioned_wcu=1.0), target_rate=2000,
-                      mix={"writes": 1}, region="us-east-1", provisioned={"wcu": 1.0, "billing_mode": "PROVISIONED"})
+    plan = build_plan(
+        run_dir=run,
+        knees=analyse_steps(run, provisioned_wcu=1.0),
+        target_rate=2000,
+        mix={"writes": 1},
+        region="us-east-1",
+        provisioned={"wcu": 1.0, "billing_mode": "PROVISIONED"},
+    )
     assert plan["routes"][0]["knee_rate"] == 0.5
     assert any("hot key" in w for w in plan["recommendation"]["warnings"])
     assert any("would throttle" in w for w in plan["recommendation"]["warnings"])
-    result = CliRunner().invoke(cli, ["capacity", "--from-run", str(run), "--slo", "POST /events=p95:500",
-                                      "--target-rate", "10"])
+    result = CliRunner().invoke(
+        cli, ["capacity", "--from-run", str(run), "--slo", "POST /events=p95:500", "--target-rate", "10"]
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "capacity.json").read_text())
     assert saved["recommendation"]["target_rate"] == 10 and saved["routes"][0]["slo_p95_ms"] == 500

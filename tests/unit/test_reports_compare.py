@@ -53,8 +53,11 @@ def test_error_rate_and_check_regressions(runs: dict[str, Path]) -> None:
     assert any("error rate" in b and "pp" in b for b in cmp.broken)
     assert [c.name for c in cmp.checks if c.regression] == ["dynamodb_contents"]
     assert not any(b.startswith("check ") for b in cmp.broken)  # only with fail_on_check_regression
-    strict = compare_runs(runs["base"], runs["errors"], Budgets(max_p95_regression=None, max_error_rate_increase=None,
-                                                                fail_on_check_regression=True))
+    strict = compare_runs(
+        runs["base"],
+        runs["errors"],
+        Budgets(max_p95_regression=None, max_error_rate_increase=None, fail_on_check_regression=True),
+    )
     assert strict.broken == ["check dynamodb_contents: pass -> fail"]
 
 
@@ -114,8 +117,19 @@ def test_cli_exit_codes(runs: dict[str, Path]) -> None:
     assert mixed.exit_code == 2 and "--force" in mixed.output
     forced = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["other_mix"]), "--force", "--format", "json"])
     assert forced.exit_code in (0, 1) and json.loads(forced.output)["forced"] is True
-    check_reg = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["errors"]), "--max-p95-regression", "off",
-                                    "--max-error-rate-increase", "off", "--fail-on-check-regression"])
+    check_reg = runner.invoke(
+        cli,
+        [
+            "compare",
+            str(runs["base"]),
+            str(runs["errors"]),
+            "--max-p95-regression",
+            "off",
+            "--max-error-rate-increase",
+            "off",
+            "--fail-on-check-regression",
+        ],
+    )
     assert check_reg.exit_code == 1 and "check dynamodb_contents: pass -> fail" in check_reg.output
 
 

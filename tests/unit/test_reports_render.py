@@ -18,8 +18,9 @@ from reports.synthetic import sample_checks, write_run
 
 @pytest.fixture(scope="module")
 def failing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_run(tmp_path_factory.mktemp("runs") / "run-fail", checks=sample_checks(failing=True), seconds=40,
-                     rate=12)
+    return write_run(
+        tmp_path_factory.mktemp("runs") / "run-fail", checks=sample_checks(failing=True), seconds=40, rate=12
+    )
 
 
 def test_render_all_writes_three_files(failing_run: Path) -> None:
@@ -30,10 +31,10 @@ def test_render_all_writes_three_files(failing_run: Path) -> None:
 
 def test_html_verdict_first_failing_checks_first_and_self_contained(failing_run: Path) -> None:
     html = (render_all(failing_run)[0]).read_text(encoding="utf-8")
-    body = html[html.index("<body>"):]
+    body = html[html.index("<body>") :]
     assert body.index("FAIL") < body.index("Routes")
     # failing check listed before the passing ones, both in the summary list and the checks section
-    checks = html[html.index('id="checks"'):]
+    checks = html[html.index('id="checks"') :]
     assert checks.index("dynamodb_contents") < checks.index("throttling") < checks.index("security")
     assert html.count("<svg") == 5  # throughput, latency, distribution, status mix, capacity
     assert "<script" not in html
@@ -107,8 +108,14 @@ def test_not_a_run_directory(tmp_path: Path) -> None:
 
 
 def test_target_secrets_never_rendered(tmp_path: Path) -> None:
-    target = {"kind": "local", "region": "us-east-1", "domain": "d.test", "table_name": "EventLog",
-              "aws_secret_access_key": "SHOULD-NOT-APPEAR", "session_token": "NOR-THIS"}
+    target = {
+        "kind": "local",
+        "region": "us-east-1",
+        "domain": "d.test",
+        "table_name": "EventLog",
+        "aws_secret_access_key": "SHOULD-NOT-APPEAR",
+        "session_token": "NOR-THIS",
+    }
     run = write_run(tmp_path / "r", checks=[CheckResult("security", "pass", "ok")], seconds=5, rate=5, target=target)
     for p in render_all(run):
         text = p.read_text(encoding="utf-8")
@@ -123,10 +130,17 @@ def test_simulated_burst_bucket() -> None:
     assert simulate_burst([0.0] * 3, rate=2.0, burst=3.0) == [3.0, 3.0, 3.0]
 
 
-@pytest.mark.parametrize(("rec", "cat"), [
-    ({"status": 201}, "2xx"), ({"status": 429}, "429"), ({"status": 404}, "404"), ({"status": 503}, "5xx"),
-    ({"status": 0, "error": "timeout"}, "errors"), ({"status": 0}, "errors"),
-])
+@pytest.mark.parametrize(
+    ("rec", "cat"),
+    [
+        ({"status": 201}, "2xx"),
+        ({"status": 429}, "429"),
+        ({"status": 404}, "404"),
+        ({"status": 503}, "5xx"),
+        ({"status": 0, "error": "timeout"}, "errors"),
+        ({"status": 0}, "errors"),
+    ],
+)
 def test_status_categories(rec: dict, cat: str) -> None:
     assert status_category(rec) == cat
 
@@ -134,8 +148,9 @@ def test_status_categories(rec: dict, cat: str) -> None:
 def test_run_that_sent_nothing_still_renders(tmp_path: Path) -> None:
     import gzip
 
-    run = write_run(tmp_path / "r", checks=[CheckResult("throttling", "skipped", "no requests", reason="none")],
-                    seconds=1, rate=1)
+    run = write_run(
+        tmp_path / "r", checks=[CheckResult("throttling", "skipped", "no requests", reason="none")], seconds=1, rate=1
+    )
     for f in (run / "ledger").iterdir():
         f.unlink()
     with gzip.open(run / "ledger" / "local-0000.jsonl.gz", "wb"):
@@ -156,3 +171,37 @@ def test_burst_bucket_anchored_at_first_throttled_write(tmp_path: Path) -> None:
     assert 25.0 <= cap.burst_level[0] + cap.consumed_wcu[0] - cap.provisioned_wcu <= 31.0  # began near 30
     unthrottled = write_run(tmp_path / "u", checks=None, seconds=5, rate=2, mix={"writes": 1})
     assert build_report_data(unthrottled).capacity.burst_start == "assumed full at start"
+
+
+def test_a_broken_renderer_does_not_cost_the_others(tmp_path: Path) -> None:
+    from loadcheck.errors import LoadcheckError
+    from reports.junit import JunitRenderer
+    from reports.render import render_all as render_with
+
+    class Broken:
+        name, filename = "broken", "broken.txt"
+
+        def render(self, data: object, out_dir: Path) -> Path:
+            raise ZeroDivisionError("a bug")
+
+    run = write_run(tmp_path / "r", checks=sample_checks(), seconds=5, rate=5)
+    with pytest.raises(LoadcheckError) as err:
+        render_with(run, renderers=[Broken(), JunitRenderer()])
+    assert "broken.txt (ZeroDivisionError: a bug)" in str(err.value)
+    assert (run / "junit.xml").is_file()
+    assert "ZeroDivisionError" in (run / "report-error.txt").read_text()
+    render_with(run, renderers=[JunitRenderer()])
+    assert not (run / "report-error.txt").exists()
+
+
+def test_report_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from loadcheck.cli import cli
+
+    run = write_run(tmp_path / "r", checks=sample_checks(), seconds=5, rate=5)
+    ok = CliRunner().invoke(cli, ["report", str(run), "--out", str(tmp_path / "out")])
+    assert ok.exit_code == 0, ok.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "summary.md"]
+    missing = CliRunner().invoke(cli, ["report", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "is not a directory" in missing.output and "fix:" in missing.output
