@@ -141,7 +141,14 @@ def command(
         steps, _ = step_plan(schema.read_run(run_dir))
         mix_map = dict((schema.read_run(run_dir).get("options") or {}).get("mix") or mix_map)
     else:
-        steps_t = parse_steps(rates.replace("--steps", "--rates"))
+        try:
+            steps_t = parse_steps(rates)
+        except ConfigError as exc:  # same rules as `loadcheck run --steps`, named as this command names them
+            raise ConfigError(
+                exc.message.replace("--steps", "--rates"),
+                value=exc.value,
+                hint=(exc.hint or "").replace("--steps", "--rates"),
+            ) from None
         run_dir = _drive(
             rates=steps_t,
             step_s=parse_duration(step_duration, option="--step-duration"),

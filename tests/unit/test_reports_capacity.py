@@ -194,3 +194,17 @@ def test_plan_and_cli_from_run(tmp_path: Path) -> None:
     assert "Capacity plan" in html and "knee: step 0.5 req/s" in html
     bad = CliRunner().invoke(cli, ["capacity", "--from-run", str(run), "--slo", "GET /search=p95:10"])
     assert bad.exit_code == 2 and "never sent" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--rates", "1,fast"], "--rates: 'fast' is not a rate"),
+        (["--slo", "POST /events=300"], "--slo: 'POST /events=300' is not ROUTE=p95:MS"),
+        (["--mix", "writes=x"], "weight of writes is 'x'"),
+    ],
+)
+def test_capacity_bad_options_name_the_value_and_fix(args: list[str], needle: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["capacity", "--out", str(tmp_path / "runs"), *args])
+    assert result.exit_code == 2 and needle in result.output and "fix:" in result.output
+    assert not (tmp_path / "runs").exists()  # refused before any load was driven
