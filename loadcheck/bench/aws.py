@@ -258,7 +258,7 @@ def render(result: dict[str, Any]) -> str:
 
 @click.command("aws")
 @click.option("--threads", "-t", default=8, show_default=True, help="client threads (one boto3 client each)")
-@click.option("--requests", "-n", default=3000, show_default=True, help="calls per mode, split over the threads")
+@click.option("--requests", "-n", default=1500, show_default=True, help="calls per mode, split over the threads")
 @click.option(
     "--rounds", "-r", default=3, show_default=True, help="alternating direct/governor rounds (medians reported)"
 )
