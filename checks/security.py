@@ -1,6 +1,6 @@
 """security: the API refuses what AWS refuses, and logs each refusal.
 
-The check sends a few requests of its own (bounded: 13 at most, one 10 MB body; none writes),
+The check sends a few requests of its own (bounded: 12, one of them a body just over the payload limit; none writes),
 marked with the user agent ``loadcheck-check-probe/1`` so that access_logs does not count them
 as unexplained. Expected answers (aws-behaviour.md sections; HTTP API bodies are UNCONFIRMED,
 §10.1, so only statuses and headers are held):
@@ -178,7 +178,7 @@ def _tls_1_1_handshake(p: Prober) -> Outcome:
         if any(code in str(exc) for code in CLIENT_ERRORS):
             return Outcome("tls_1_1", "handshake refused", "inconclusive",
                            f"refused by this machine's OpenSSL before sending: {exc}", log_expected=False)
-        return Outcome("tls_1_1", "handshake refused", "ok", f"refused: {exc.reason or exc}", log_expected=False)
+        return Outcome("tls_1_1", "handshake refused", "ok", f"refused: {getattr(exc, 'reason', None) or exc}", log_expected=False)
     except (ConnectionError, TimeoutError, OSError) as exc:
         return Outcome("tls_1_1", "handshake refused", "ok", f"connection closed: {exc}", log_expected=False)
     return Outcome("tls_1_1", "handshake refused", "fail", f"server negotiated {version}", log_expected=False)
