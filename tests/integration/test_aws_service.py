@@ -414,3 +414,32 @@ def test_reads_are_admitted_while_positive_and_pay_back_debt(aws: Service) -> No
     assert throttled(lambda: ddb.get_item(**get), ddb) is not None
     aws.advance(1)
     ddb.get_item(**get)
+
+
+def test_concurrent_writers_get_exactly_the_capacity(aws: Service) -> None:
+    import threading
+
+    create_table(aws.client(), "Contended")  # 1 WCU, burst_start empty
+    aws.advance(50)  # 50 WCU banked; the clock then stands still
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        ddb = aws.client()
+        for i in range(15):
+            item = sized_item(f"w{n}", f"{i:03d}", 100)
+            result = (
+                "throttled"
+                if throttled(lambda item=item: ddb.put_item(TableName="Contended", Item=item), ddb)
+                else "ok"
+            )
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert (outcomes.count("ok"), outcomes.count("throttled")) == (50, 40)
+    assert aws.client().scan(TableName="Contended", Select="COUNT")["Count"] == 50
