@@ -40,28 +40,66 @@ from loadcheck.results import CheckResult
 NAME = "access_logs"
 UNSET = "-"
 PER_KIND_EVIDENCE = 4
-KINDS = ("missing", "duplicate", "unexplained", "malformed", "no_request_id", "field_missing", "blank",
-         "bad_form", "mismatch", "set_when_unset")
+KINDS = (
+    "missing",
+    "duplicate",
+    "unexplained",
+    "malformed",
+    "no_request_id",
+    "field_missing",
+    "blank",
+    "bad_form",
+    "mismatch",
+    "set_when_unset",
+)
 
 # Variables API Gateway sets on every request that reached the stage (aws-behaviour.md §2.1).
-ALWAYS_SET = frozenset({
-    "$context.requestId", "$context.extendedRequestId", "$context.identity.sourceIp", "$context.requestTime",
-    "$context.requestTimeEpoch", "$context.httpMethod", "$context.path", "$context.status", "$context.protocol",
-    "$context.responseLength", "$context.responseLatency", "$context.domainName", "$context.domainPrefix",
-    "$context.stage", "$context.apiId", "$context.accountId",
-})
+ALWAYS_SET = frozenset(
+    {
+        "$context.requestId",
+        "$context.extendedRequestId",
+        "$context.identity.sourceIp",
+        "$context.requestTime",
+        "$context.requestTimeEpoch",
+        "$context.httpMethod",
+        "$context.path",
+        "$context.status",
+        "$context.protocol",
+        "$context.responseLength",
+        "$context.responseLatency",
+        "$context.domainName",
+        "$context.domainPrefix",
+        "$context.stage",
+        "$context.apiId",
+        "$context.accountId",
+    }
+)
 # Set for a request that was authorized and reached the integration (our ledger's 2xx).
-SET_ON_SUCCESS = frozenset({
-    "$context.routeKey", "$context.integrationLatency", "$context.integration.latency",
-    "$context.integrationStatus", "$context.integration.status", "$context.integration.integrationStatus",
-    "$context.identity.userArn", "$context.identity.caller", "$context.identity.user",
-    "$context.identity.accountId",
-})
+SET_ON_SUCCESS = frozenset(
+    {
+        "$context.routeKey",
+        "$context.integrationLatency",
+        "$context.integration.latency",
+        "$context.integrationStatus",
+        "$context.integration.status",
+        "$context.integration.integrationStatus",
+        "$context.identity.userArn",
+        "$context.identity.caller",
+        "$context.identity.user",
+        "$context.identity.accountId",
+    }
+)
 # Unset on a success.
-UNSET_ON_SUCCESS = frozenset({
-    "$context.error.message", "$context.error.messageString", "$context.error.responseType",
-    "$context.authorizer.error", "$context.integrationErrorMessage", "$context.integration.error",
-})
+UNSET_ON_SUCCESS = frozenset(
+    {
+        "$context.error.message",
+        "$context.error.messageString",
+        "$context.error.responseType",
+        "$context.authorizer.error",
+        "$context.integrationErrorMessage",
+        "$context.integration.error",
+    }
+)
 
 
 def _int(value: str) -> int | None:
@@ -129,8 +167,13 @@ def _v_time(j: Judge, v: str, rec: dict[str, Any]) -> tuple[str, str] | None:
     if t is None:
         return ("bad_form", f"{v!r} is not CLF time dd/MMM/yyyy:HH:mm:ss +0000")
     sent = float(rec["t_start_ms"]) / 1000.0
-    if not (sent - j.tol_ms / 1000.0 - 1.0 <= t <= sent + j.tol_ms / 1000.0 + float(rec.get("latency_ms") or 0) / 1000.0):
-        return ("mismatch", f"{v} is not when the client sent it ({_dt.datetime.fromtimestamp(sent, _dt.UTC):%d/%b/%Y:%H:%M:%S} UTC)")
+    if not (
+        sent - j.tol_ms / 1000.0 - 1.0 <= t <= sent + j.tol_ms / 1000.0 + float(rec.get("latency_ms") or 0) / 1000.0
+    ):
+        return (
+            "mismatch",
+            f"{v} is not when the client sent it ({_dt.datetime.fromtimestamp(sent, _dt.UTC):%d/%b/%Y:%H:%M:%S} UTC)",
+        )
     return None
 
 
@@ -201,13 +244,23 @@ def _v_arn(j: Judge, v: str, rec: dict[str, Any]) -> tuple[str, str] | None:
 
 
 VALUE_CHECKS: dict[str, Callable[[Judge, str, dict[str, Any]], tuple[str, str] | None]] = {
-    "$context.identity.sourceIp": _v_ip, "$context.requestTime": _v_time, "$context.requestTimeEpoch": _v_epoch,
-    "$context.httpMethod": _v_method, "$context.routeKey": _v_route, "$context.path": _v_path,
-    "$context.status": _v_status, "$context.protocol": _v_protocol, "$context.responseLength": _v_length,
-    "$context.responseLatency": _v_latency, "$context.integrationLatency": _v_latency,
-    "$context.integration.latency": _v_latency, "$context.integrationStatus": _v_int,
-    "$context.integration.status": _v_int, "$context.integration.integrationStatus": _v_int,
-    "$context.domainName": _v_domain, "$context.identity.userArn": _v_arn,
+    "$context.identity.sourceIp": _v_ip,
+    "$context.requestTime": _v_time,
+    "$context.requestTimeEpoch": _v_epoch,
+    "$context.httpMethod": _v_method,
+    "$context.routeKey": _v_route,
+    "$context.path": _v_path,
+    "$context.status": _v_status,
+    "$context.protocol": _v_protocol,
+    "$context.responseLength": _v_length,
+    "$context.responseLatency": _v_latency,
+    "$context.integrationLatency": _v_latency,
+    "$context.integration.latency": _v_latency,
+    "$context.integrationStatus": _v_int,
+    "$context.integration.status": _v_int,
+    "$context.integration.integrationStatus": _v_int,
+    "$context.domainName": _v_domain,
+    "$context.identity.userArn": _v_arn,
 }
 
 
@@ -220,15 +273,28 @@ def _expected_requests(ctx: CheckContext) -> tuple[dict[str, dict[str, Any]], li
         total += 1
         rid = rec.get("request_id")
         if rid:
-            by_id[rid] = {k: rec.get(k) for k in ("status", "method", "route", "path", "t_start_ms", "latency_ms",
-                                                  "response_length", "worker", "seq")}
+            by_id[rid] = {
+                k: rec.get(k)
+                for k in (
+                    "status",
+                    "method",
+                    "route",
+                    "path",
+                    "t_start_ms",
+                    "latency_ms",
+                    "response_length",
+                    "worker",
+                    "seq",
+                )
+            }
         elif int(rec.get("status") or 0) > 0:
             no_id.append(rec)
     return by_id, no_id, total
 
 
-def _fetch_until_complete(ctx: CheckContext, group: str, id_field: str, wanted: set[str], start_ms: float,
-                          end_ms: float, budget: Any) -> tuple[list[logsource.LogRecord], bool]:
+def _fetch_until_complete(
+    ctx: CheckContext, group: str, id_field: str, wanted: set[str], start_ms: float, end_ms: float, budget: Any
+) -> tuple[list[logsource.LogRecord], bool]:
     def fetch() -> list[logsource.LogRecord] | None:
         try:
             return logsource.fetch(ctx.client("logs"), group, start_ms, end_ms)
@@ -262,20 +328,34 @@ def run(ctx: CheckContext) -> CheckResult:
         return CheckResult(NAME, "error", f"cannot read the run's access logs: {ctx.stack_note}", reason=ctx.stack_note)
     window = ctx.run_window()
     try:
-        records, complete = _fetch_until_complete(ctx, group, id_field, set(expected), window.start_ms,
-                                                  window.end_ms, budget)
+        records, complete = _fetch_until_complete(
+            ctx, group, id_field, set(expected), window.start_ms, window.end_ms, budget
+        )
     except logsource.LogGroupMissing:
-        return CheckResult(NAME, "error", f"log group {group} does not exist", reason="no access-log group",
-                           figures={"expected": len(expected)})
+        return CheckResult(
+            NAME,
+            "error",
+            f"log group {group} does not exist",
+            reason="no access-log group",
+            figures={"expected": len(expected)},
+        )
     except Exception as exc:  # noqa: BLE001 - unreadable logs are an error, never a pass
         return CheckResult(NAME, "error", f"could not read {group}: {exc}", reason=str(exc))
     ctx.cache["access_log_records"] = records
     return judge_records(ctx, records, expected, no_id, fmt=fmt, group=group, complete=complete, budget=budget)
 
 
-def judge_records(ctx: CheckContext, records: list[logsource.LogRecord], expected: dict[str, dict[str, Any]],
-                  no_id: list[dict[str, Any]], *, fmt: dict[str, str], group: str, complete: bool,
-                  budget: Any) -> CheckResult:
+def judge_records(
+    ctx: CheckContext,
+    records: list[logsource.LogRecord],
+    expected: dict[str, dict[str, Any]],
+    no_id: list[dict[str, Any]],
+    *,
+    fmt: dict[str, str],
+    group: str,
+    complete: bool,
+    budget: Any,
+) -> CheckResult:
     id_field = logsource.request_id_field(fmt)
     window = ctx.run_window()
     tol = ctx.time_tolerance_s * 1000.0
@@ -327,21 +407,45 @@ def judge_records(ctx: CheckContext, records: list[logsource.LogRecord], expecte
     for rec in no_id:
         note("no_request_id", None, route=rec.get("route"), status=rec.get("status"), seq=rec.get("seq"))
 
-    figures: dict[str, Any] = {"expected": len(expected), "records_read": len(records), "joined": judged,
-                               "requests_with_problems": len(bad_requests), "fields": len(fmt),
-                               "delivery_complete": int(complete), "waited_s": round(budget.elapsed, 2)}
+    figures: dict[str, Any] = {
+        "expected": len(expected),
+        "records_read": len(records),
+        "joined": judged,
+        "requests_with_problems": len(bad_requests),
+        "fields": len(fmt),
+        "delivery_complete": int(complete),
+        "waited_s": round(budget.elapsed, 2),
+    }
     figures.update({k: counts.get(k, 0) for k in KINDS})
     ev = [e for k in KINDS for e in evidence[k]]
     where = f"log group {group}"
     if not complete:
-        ev.insert(0, {"kind": "note", "detail": f"records still missing when the budget ran out ({budget_note(budget)})"})
+        ev.insert(
+            0, {"kind": "note", "detail": f"records still missing when the budget ran out ({budget_note(budget)})"}
+        )
     problems = {k: counts[k] for k in KINDS if counts.get(k)}
     if problems:
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in problems.items())
-        return CheckResult(NAME, "fail", f"{what} across {len(bad_requests)} request(s) of {len(expected)} ({where})",
-                           figures=figures, evidence=ev)
+        return CheckResult(
+            NAME,
+            "fail",
+            f"{what} across {len(bad_requests)} request(s) of {len(expected)} ({where})",
+            figures=figures,
+            evidence=ev,
+        )
     if not expected:
-        return CheckResult(NAME, "skipped", "no request reached the gateway (none has a request id)",
-                           reason="no request ids in the ledger", figures=figures)
-    return CheckResult(NAME, "pass", f"exactly one well-formed record for each of {len(expected)} requests, "
-                       f"{len(fmt)} fields each, values agree with the ledger ({where})", figures=figures, evidence=ev)
+        return CheckResult(
+            NAME,
+            "skipped",
+            "no request reached the gateway (none has a request id)",
+            reason="no request ids in the ledger",
+            figures=figures,
+        )
+    return CheckResult(
+        NAME,
+        "pass",
+        f"exactly one well-formed record for each of {len(expected)} requests, "
+        f"{len(fmt)} fields each, values agree with the ledger ({where})",
+        figures=figures,
+        evidence=ev,
+    )

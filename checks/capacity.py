@@ -68,7 +68,7 @@ def plain_item(ddb_item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain(av: dict[str, Any]) -> Any:
-    (kind, value), = av.items()
+    ((kind, value),) = av.items()
     if kind == "S":
         return value
     if kind == "N":

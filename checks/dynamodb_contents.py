@@ -78,9 +78,16 @@ def collect_writes(ctx: CheckContext, hash_key: str) -> LedgerWrites:
         key = rec["item_key"]
         ks = key_str(key)
         digest = rec.get("item_digest") or (item_digest(rec["item"]) if rec.get("item") is not None else "")
-        out.attempts.setdefault(ks, []).append(Attempt(
-            outcome=outcome(rec), status=int(rec.get("status") or 0), error=rec.get("error"), digest=digest,
-            request_id=rec.get("request_id"), seq=(str(rec.get("worker")), int(rec.get("seq", 0)))))
+        out.attempts.setdefault(ks, []).append(
+            Attempt(
+                outcome=outcome(rec),
+                status=int(rec.get("status") or 0),
+                error=rec.get("error"),
+                digest=digest,
+                request_id=rec.get("request_id"),
+                seq=(str(rec.get("worker")), int(rec.get("seq", 0))),
+            )
+        )
         out.keys.setdefault(ks, key)
         if hash_key in key:
             out.partitions.add(str(key[hash_key]))
@@ -96,8 +103,16 @@ class TableRead:
     backoff: BackoffStats = field(default_factory=BackoffStats)
 
 
-def read_partitions(ctx: CheckContext, table: str, hash_key: str, range_key: str | None,
-                    partitions: set[str], *, budget: Any, expected: dict[str, set[str]]) -> TableRead:
+def read_partitions(
+    ctx: CheckContext,
+    table: str,
+    hash_key: str,
+    range_key: str | None,
+    partitions: set[str],
+    *,
+    budget: Any,
+    expected: dict[str, set[str]],
+) -> TableRead:
     """Query every partition; keep each item's digest, and the item itself when it is not what
     the ledger expects there (evidence for altered/phantom, at most 50)."""
     client = ctx.client("dynamodb")
@@ -106,16 +121,22 @@ def read_partitions(ctx: CheckContext, table: str, hash_key: str, range_key: str
         start_key: dict[str, Any] | None = None
         while True:
             kwargs: dict[str, Any] = {
-                "TableName": table, "KeyConditionExpression": "#h = :h",
-                "ExpressionAttributeNames": {"#h": hash_key}, "ExpressionAttributeValues": {":h": {"S": part}},
-                "ConsistentRead": True, "ReturnConsumedCapacity": "TOTAL",
+                "TableName": table,
+                "KeyConditionExpression": "#h = :h",
+                "ExpressionAttributeNames": {"#h": hash_key},
+                "ExpressionAttributeValues": {":h": {"S": part}},
+                "ConsistentRead": True,
+                "ReturnConsumedCapacity": "TOTAL",
                 "Limit": int(ctx.options.get("dynamodb_page_limit", PAGE_LIMIT)),
             }
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
             page: dict[str, Any] = call_with_backoff(
-                lambda kw=kwargs: client.query(**kw), budget=budget, stats=out.backoff,  # type: ignore[misc]
-                on_throttle=lambda k, w: ctx.say(f"{NAME}: table throttled our read ({k}x), waiting {w:.1f}s"))
+                lambda kw=kwargs: client.query(**kw),
+                budget=budget,
+                stats=out.backoff,  # type: ignore[misc]
+                on_throttle=lambda k, w: ctx.say(f"{NAME}: table throttled our read ({k}x), waiting {w:.1f}s"),
+            )
             out.pages += 1
             out.rcu += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0)
             for raw in page.get("Items", []):
@@ -152,18 +173,28 @@ def run(ctx: CheckContext) -> CheckResult:
     hash_key, range_key = _key_schema(ctx)
     writes = collect_writes(ctx, hash_key)
     if not writes.attempts:
-        return CheckResult(NAME, "skipped", "the run sent no writes: nothing to reconcile",
-                           reason="no write requests in the ledger", figures={"ledger_records": writes.records})
+        return CheckResult(
+            NAME,
+            "skipped",
+            "the run sent no writes: nothing to reconcile",
+            reason="no write requests in the ledger",
+            figures={"ledger_records": writes.records},
+        )
     if ctx.stack_note:
         return CheckResult(NAME, "error", f"cannot read the run's items: {ctx.stack_note}", reason=ctx.stack_note)
     ctx.say(f"{NAME}: reading {len(writes.partitions)} partition(s) of {table} ({budget_note(budget)})")
     try:
-        seen = read_partitions(ctx, table, hash_key, range_key, writes.partitions, budget=budget,
-                               expected=writes.expected())
+        seen = read_partitions(
+            ctx, table, hash_key, range_key, writes.partitions, budget=budget, expected=writes.expected()
+        )
     except BudgetExceeded as exc:
-        return CheckResult(NAME, "error", f"could not read the run's partitions of {table} within the budget: {exc}",
-                           reason=f"budget {budget.seconds:.0f}s exhausted; raise it with --budget",
-                           figures={"partitions": len(writes.partitions)})
+        return CheckResult(
+            NAME,
+            "error",
+            f"could not read the run's partitions of {table} within the budget: {exc}",
+            reason=f"budget {budget.seconds:.0f}s exhausted; raise it with --budget",
+            figures={"partitions": len(writes.partitions)},
+        )
     except Exception as exc:  # noqa: BLE001 - any failure to read is an error, never a pass
         return CheckResult(NAME, "error", f"could not read table {table}: {exc}", reason=str(exc))
     return reconcile(writes, seen, table=table, budget=budget)
@@ -172,16 +203,35 @@ def run(ctx: CheckContext) -> CheckResult:
 def reconcile(writes: LedgerWrites, seen: TableRead, *, table: str, budget: Any) -> CheckResult:
     found: dict[str, list[dict[str, Any]]] = {k: [] for k in FAIL_KINDS}
     indeterminate: list[dict[str, Any]] = []
-    fig: dict[str, Any] = {"acknowledged": 0, "found": 0, "lost": 0, "altered": 0, "phantom": 0, "indeterminate_landed": 0,
-           "indeterminate_not_landed": 0, "collisions": 0, "collisions_resolved": 0, "rejected": 0,
-           "double_acknowledged": 0, "rejected_landed": 0, "conflict_without_item": 0}
+    fig: dict[str, Any] = {
+        "acknowledged": 0,
+        "found": 0,
+        "lost": 0,
+        "altered": 0,
+        "phantom": 0,
+        "indeterminate_landed": 0,
+        "indeterminate_not_landed": 0,
+        "collisions": 0,
+        "collisions_resolved": 0,
+        "rejected": 0,
+        "double_acknowledged": 0,
+        "rejected_landed": 0,
+        "conflict_without_item": 0,
+    }
 
     def bad(kind: str, ks: str, a: Attempt | None, detail: str) -> None:
         fig[kind] = fig.get(kind, 0) + 1
         if len(found[kind]) < PER_KIND_EVIDENCE:
-            found[kind].append({"kind": kind, "key": ks, "request_id": a.request_id if a else None,
-                                "status": a.status if a else None, "detail": detail,
-                                **({"stored": seen.samples[ks]} if ks in seen.samples else {})})
+            found[kind].append(
+                {
+                    "kind": kind,
+                    "key": ks,
+                    "request_id": a.request_id if a else None,
+                    "status": a.status if a else None,
+                    "detail": detail,
+                    **({"stored": seen.samples[ks]} if ks in seen.samples else {}),
+                }
+            )
 
     for ks, attempts in writes.attempts.items():
         stored = seen.items.get(ks)
@@ -193,9 +243,13 @@ def reconcile(writes: LedgerWrites, seen: TableRead, *, table: str, budget: Any)
             fig["collisions"] += 1
         fig["acknowledged"] += len(acks)
         if len(acks) > 1:
-            bad("double_acknowledged", ks, acks[1],
+            bad(
+                "double_acknowledged",
+                ks,
+                acks[1],
                 f"{len(acks)} writes to one key were acknowledged (first writer must win, the rest get 409): "
-                + ", ".join(str(a.request_id) for a in acks[:4]))
+                + ", ".join(str(a.request_id) for a in acks[:4]),
+            )
         winner = acks[0] if acks else None
         if winner is not None:
             if stored is None:
@@ -210,8 +264,16 @@ def reconcile(writes: LedgerWrites, seen: TableRead, *, table: str, budget: Any)
             landed = stored is not None and stored == a.digest
             fig["indeterminate_landed" if landed else "indeterminate_not_landed"] += 1
             if len(indeterminate) < PER_KIND_EVIDENCE:
-                indeterminate.append({"kind": "indeterminate", "key": ks, "request_id": a.request_id,
-                                      "status": a.status, "error": a.error, "landed": landed})
+                indeterminate.append(
+                    {
+                        "kind": "indeterminate",
+                        "key": ks,
+                        "request_id": a.request_id,
+                        "status": a.status,
+                        "error": a.error,
+                        "landed": landed,
+                    }
+                )
         if winner is None and stored is not None:
             if any(stored == a.digest for a in unknown):
                 pass  # an indeterminate write landed: allowed, counted above
@@ -226,17 +288,28 @@ def reconcile(writes: LedgerWrites, seen: TableRead, *, table: str, budget: Any)
     for ks in seen.items.keys() - writes.attempts.keys():
         bad("phantom", ks, None, f"in {table} but no request of this run wrote it")
 
-    fig.update({"partitions": len(writes.partitions), "items_read": len(seen.items), "pages": seen.pages,
-                "rcu_consumed_by_check": round(seen.rcu, 2), "read_throttles": seen.backoff.throttles,
-                "backoff_s": round(seen.backoff.waited_s, 2), "budget_s": budget.seconds})
+    fig.update(
+        {
+            "partitions": len(writes.partitions),
+            "items_read": len(seen.items),
+            "pages": seen.pages,
+            "rcu_consumed_by_check": round(seen.rcu, 2),
+            "read_throttles": seen.backoff.throttles,
+            "backoff_s": round(seen.backoff.waited_s, 2),
+            "budget_s": budget.seconds,
+        }
+    )
     failures = {k: fig[k] for k in FAIL_KINDS if fig.get(k)}
     evidence = [e for kind in FAIL_KINDS for e in found[kind]] + indeterminate
     where = f"table {table}, {len(writes.partitions)} partition(s)"
     if failures:
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in failures.items())
-        return CheckResult(NAME, "fail", f"{what} ({fig['acknowledged']} acknowledged writes; {where})",
-                           figures=fig, evidence=evidence)
-    summary = (f"all {fig['acknowledged']} acknowledged writes stored unchanged, no phantoms; "
-               f"{fig['indeterminate_landed']} indeterminate landed, {fig['indeterminate_not_landed']} not; "
-               f"{fig['collisions']} collisions resolved first-writer-wins ({where}, {fig['rcu_consumed_by_check']:g} RCU)")
+        return CheckResult(
+            NAME, "fail", f"{what} ({fig['acknowledged']} acknowledged writes; {where})", figures=fig, evidence=evidence
+        )
+    summary = (
+        f"all {fig['acknowledged']} acknowledged writes stored unchanged, no phantoms; "
+        f"{fig['indeterminate_landed']} indeterminate landed, {fig['indeterminate_not_landed']} not; "
+        f"{fig['collisions']} collisions resolved first-writer-wins ({where}, {fig['rcu_consumed_by_check']:g} RCU)"
+    )
     return CheckResult(NAME, "pass", summary, figures=fig, evidence=evidence)

@@ -27,10 +27,15 @@ from loadcheck.target import Target
 T = TypeVar("T")
 
 # DynamoDB's throttling error codes (aws-behaviour.md §7.4, §7.5 standard-mode throttling codes).
-THROTTLE_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "TooManyRequestsException", "Throttling",
-})
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "Throttling",
+    }
+)
 PROBE_USER_AGENT = "loadcheck-check-probe/1"  # marks the security check's own requests
 
 
@@ -149,10 +154,17 @@ def ledger_window(records: Iterator[dict[str, Any]]) -> RunWindow:
     return RunWindow(start, end)
 
 
-def poll(fetch: Callable[[], T], done: Callable[[T], bool], *, budget: Budget,
-         initial_s: float = 0.5, factor: float = 1.6, max_interval_s: float = 5.0,
-         before_each: Callable[[], None] | None = None,
-         on_wait: Callable[[T, float], None] | None = None) -> tuple[T, bool]:
+def poll(
+    fetch: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    budget: Budget,
+    initial_s: float = 0.5,
+    factor: float = 1.6,
+    max_interval_s: float = 5.0,
+    before_each: Callable[[], None] | None = None,
+    on_wait: Callable[[T, float], None] | None = None,
+) -> tuple[T, bool]:
     """Fetch until ``done(value)`` or the budget is spent; returns (last value, satisfied).
 
     ``before_each`` runs before every fetch (the local stack's flush, so that buffered logs
@@ -181,9 +193,15 @@ class BackoffStats:
     waited_s: float = 0.0
 
 
-def call_with_backoff(fn: Callable[[], T], *, budget: Budget, stats: BackoffStats,
-                      base_s: float = 0.25, max_s: float = 8.0,
-                      on_throttle: Callable[[int, float], None] | None = None) -> T:
+def call_with_backoff(
+    fn: Callable[[], T],
+    *,
+    budget: Budget,
+    stats: BackoffStats,
+    base_s: float = 0.25,
+    max_s: float = 8.0,
+    on_throttle: Callable[[int, float], None] | None = None,
+) -> T:
     """Call ``fn``; on a throttling ClientError wait (exponential, capped) and try again.
 
     DynamoDB lets a provisioned table's read bucket go into debt after a large page
@@ -203,8 +221,9 @@ def call_with_backoff(fn: Callable[[], T], *, budget: Budget, stats: BackoffStat
                 raise
             stats.throttles += 1
             if budget.remaining <= 0:
-                raise BudgetExceeded(f"still throttled ({code}) after {stats.throttles} attempts "
-                                     f"and {stats.waited_s:.1f}s of backoff") from exc
+                raise BudgetExceeded(
+                    f"still throttled ({code}) after {stats.throttles} attempts and {stats.waited_s:.1f}s of backoff"
+                ) from exc
             wait = min(delay, max_s, budget.remaining)
             if on_throttle is not None:
                 on_throttle(stats.throttles, wait)

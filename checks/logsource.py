@@ -51,16 +51,21 @@ def parse(event: dict[str, Any]) -> LogRecord:
         fields = None
     if not isinstance(fields, dict):
         fields = None
-    return LogRecord(int(event.get("timestamp") or 0), event.get("logStreamName", ""), str(event.get("eventId", "")),
-                     message, fields)
+    return LogRecord(
+        int(event.get("timestamp") or 0), event.get("logStreamName", ""), str(event.get("eventId", "")), message, fields
+    )
 
 
 def fetch(client: Any, group: str, start_ms: float, end_ms: float) -> list[LogRecord]:
     """Every event of ``group`` stamped within [start - pad, end + pad]."""
     from botocore.exceptions import ClientError
 
-    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": max(0, int(start_ms - PAD_BEFORE_MS)),
-                              "endTime": int(end_ms + PAD_AFTER_MS), "limit": 10000}
+    kwargs: dict[str, Any] = {
+        "logGroupName": group,
+        "startTime": max(0, int(start_ms - PAD_BEFORE_MS)),
+        "endTime": int(end_ms + PAD_AFTER_MS),
+        "limit": 10000,
+    }
     out: list[LogRecord] = []
     seen_tokens: set[str] = set()
     while True:
@@ -87,8 +92,9 @@ def records_by_request_id(ctx: Any) -> dict[str, LogRecord] | None:
             if ctx.flush is not None:
                 ctx.flush()
             window = ctx.run_window()
-            ctx.cache["access_log_records"] = fetch(ctx.client("logs"), ctx.target.access_log_group,
-                                                    window.start_ms, window.end_ms)
+            ctx.cache["access_log_records"] = fetch(
+                ctx.client("logs"), ctx.target.access_log_group, window.start_ms, window.end_ms
+            )
         except Exception:  # noqa: BLE001 - optional evidence: the caller says it was unavailable
             ctx.cache["access_log_records"] = None
     records = ctx.cache["access_log_records"]

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NAMESPACE = "AWS/DynamoDB"
-TABLE_METRICS = ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "WriteThrottleEvents",
-                 "ReadThrottleEvents")
+TABLE_METRICS = ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "WriteThrottleEvents", "ReadThrottleEvents")
 
 
 @dataclass
@@ -42,9 +41,14 @@ def window_minutes(start_ms: float, end_ms: float) -> tuple[int, int]:
 
 def _stats(client: Any, name: str, dims: list[dict[str, str]], start: int, end: int) -> dict[int, float]:
     resp = client.get_metric_statistics(
-        Namespace=NAMESPACE, MetricName=name, Dimensions=dims,
+        Namespace=NAMESPACE,
+        MetricName=name,
+        Dimensions=dims,
         StartTime=_dt.datetime.fromtimestamp(start, _dt.UTC),
-        EndTime=_dt.datetime.fromtimestamp(end, _dt.UTC), Period=60, Statistics=["Sum"])
+        EndTime=_dt.datetime.fromtimestamp(end, _dt.UTC),
+        Period=60,
+        Statistics=["Sum"],
+    )
     out: dict[int, float] = {}
     for dp in resp.get("Datapoints", []):
         minute = int(dp["Timestamp"].timestamp() // 60 * 60)

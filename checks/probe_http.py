@@ -45,8 +45,18 @@ def tls_context(ca_bundle: str | None, *, check_hostname: bool = True) -> ssl.SS
     return ctx
 
 
-def send(*, server_name: str, address: str, port: int, method: str, path: str, headers: dict[str, str],
-         body: bytes = b"", context: ssl.SSLContext, timeout: float = 30.0) -> Answer:
+def send(
+    *,
+    server_name: str,
+    address: str,
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    context: ssl.SSLContext,
+    timeout: float = 30.0,
+) -> Answer:
     """Send one request; a server that answers before reading a large body and closes is fine."""
     conn = _Conn(server_name, address, port, context=context, timeout=timeout)
     try:
@@ -59,7 +69,7 @@ def send(*, server_name: str, address: str, port: int, method: str, path: str, h
         try:
             view = memoryview(body)
             for i in range(0, len(body), 1 << 16):
-                conn.send(view[i:i + (1 << 16)])
+                conn.send(view[i : i + (1 << 16)])
         except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
             pass  # answered early (e.g. 413) and closed: read what it said
         resp = conn.getresponse()
@@ -70,11 +80,14 @@ def send(*, server_name: str, address: str, port: int, method: str, path: str, h
         conn.close()
 
 
-def handshake(*, server_name: str, address: str, port: int, context: ssl.SSLContext,
-              timeout: float = 10.0) -> str | None:
+def handshake(
+    *, server_name: str, address: str, port: int, context: ssl.SSLContext, timeout: float = 10.0
+) -> str | None:
     """A bare TLS handshake; returns the negotiated version (raises ssl.SSLError if refused)."""
-    with socket.create_connection((address, port), timeout) as raw, \
-            context.wrap_socket(raw, server_hostname=server_name) as tls:
+    with (
+        socket.create_connection((address, port), timeout) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
         return tls.version()
 
 

@@ -105,8 +105,11 @@ def route_latencies(run_dir: Path, routes: dict[str, dict[str, Any]], latencies:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise RunDirError(f"{path}: not valid JSON ({exc.msg})", value=str(path),
-                              hint="remove the file to fall back to ledger latencies") from exc
+            raise RunDirError(
+                f"{path}: not valid JSON ({exc.msg})",
+                value=str(path),
+                hint="remove the file to fall back to ledger latencies",
+            ) from exc
         if data.get("unit", "us") != "us":
             raise RunDirError(f"{path}: unit {data.get('unit')!r} is not 'us'", value=data.get("unit"))
         hist = data.get("routes") or {}
@@ -131,9 +134,16 @@ def verdict(results: list[CheckResult]) -> str:
     return "pass"
 
 
-def build_results(run_dir: Path, results: list[CheckResult], *, started_at: str, ended_at: str,
-                  options: dict[str, Any] | None = None, target: dict[str, Any] | None = None,
-                  check_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_results(
+    run_dir: Path,
+    results: list[CheckResult],
+    *,
+    started_at: str,
+    ended_at: str,
+    options: dict[str, Any] | None = None,
+    target: dict[str, Any] | None = None,
+    check_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The results document. ``options``: the run's options (default: run.json's);
     ``check_options``: how the checks ran (budget, names), under ``options.check``."""
     run_dir = Path(run_dir)
@@ -146,8 +156,13 @@ def build_results(run_dir: Path, results: list[CheckResult], *, started_at: str,
         "target": target if target is not None else run.get("target"),
         "started_at": started_at,
         "ended_at": ended_at,
-        "run": {"started_at": run.get("started_at"), "ended_at": run.get("ended_at"), "status": run.get("status"),
-                "ledger_window_ms": [window.start_ms, window.end_ms], "latency_source": source},
+        "run": {
+            "started_at": run.get("started_at"),
+            "ended_at": run.get("ended_at"),
+            "status": run.get("status"),
+            "ledger_window_ms": [window.start_ms, window.end_ms],
+            "latency_source": source,
+        },
         "options": {**(run.get("options") or {}), **(options or {}), "check": check_options or {}},
         "routes": routes,
         "checks": [r.to_dict() for r in results],
@@ -158,13 +173,19 @@ def build_results(run_dir: Path, results: list[CheckResult], *, started_at: str,
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
     if not path.is_file():
-        raise RunDirError(f"{run_dir} is not a run directory (no run.json)", value=str(run_dir),
-                          hint="pass a directory written by `loadcheck run`, e.g. runs/<run-id>")
+        raise RunDirError(
+            f"{run_dir} is not a run directory (no run.json)",
+            value=str(run_dir),
+            hint="pass a directory written by `loadcheck run`, e.g. runs/<run-id>",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})", value=str(path),
-                          hint="the run directory is damaged") from exc
+        raise RunDirError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})",
+            value=str(path),
+            hint="the run directory is damaged",
+        ) from exc
     if not isinstance(data, dict):
         raise RunDirError(f"{path}: expected a JSON object", value=str(path))
     return data
@@ -196,11 +217,15 @@ def read_results(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc.msg})", value=str(path),
-                          hint="re-create it with `loadcheck check`") from exc
+        raise RunDirError(
+            f"{path}: not valid JSON ({exc.msg})", value=str(path), hint="re-create it with `loadcheck check`"
+        ) from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != SCHEMA_VERSION:
-        raise RunDirError(f"{path}: results schema_version {version!r} is not supported (this loadcheck reads "
-                          f"version {SCHEMA_VERSION})", value=version,
-                          hint="re-run `loadcheck check` on the run with this version, or use the loadcheck that wrote it")
+        raise RunDirError(
+            f"{path}: results schema_version {version!r} is not supported (this loadcheck reads "
+            f"version {SCHEMA_VERSION})",
+            value=version,
+            hint="re-run `loadcheck check` on the run with this version, or use the loadcheck that wrote it",
+        )
     return data

@@ -40,8 +40,15 @@ from loadcheck.results import CheckResult
 from loadcheck.state import read_stack_json, resolve_state_dir
 from loadcheck.target import Target, target_from_run
 
-__all__ = ["CHECKS", "DEFAULT_BUDGET_S", "build_context", "build_results", "read_results", "run_checks",
-           "write_results"]
+__all__ = [
+    "CHECKS",
+    "DEFAULT_BUDGET_S",
+    "build_context",
+    "build_results",
+    "read_results",
+    "run_checks",
+    "write_results",
+]
 
 CHECKS = ("dynamodb_contents", "throttling", "access_logs", "security")
 DEFAULT_BUDGET_S = 60.0
@@ -56,12 +63,16 @@ def resolve_budget(budget_s: float | None) -> float:
             try:
                 budget_s = float(env.rstrip("s"))
             except ValueError:
-                raise ConfigError(f"${BUDGET_ENV}={env!r} is not a number of seconds", value=env,
-                                  hint=f"set {BUDGET_ENV}=60 or pass --budget 60s") from None
+                raise ConfigError(
+                    f"${BUDGET_ENV}={env!r} is not a number of seconds",
+                    value=env,
+                    hint=f"set {BUDGET_ENV}=60 or pass --budget 60s",
+                ) from None
     budget = DEFAULT_BUDGET_S if budget_s is None else float(budget_s)
     if budget <= 0:
-        raise ConfigError(f"budget must be more than 0 seconds, got {budget_s!r}", value=budget_s,
-                          hint="pass e.g. --budget 60s")
+        raise ConfigError(
+            f"budget must be more than 0 seconds, got {budget_s!r}", value=budget_s, hint="pass e.g. --budget 60s"
+        )
     return budget
 
 
@@ -70,8 +81,7 @@ def resolve_names(names: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
         return CHECKS
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
-        raise ConfigError(f"unknown check {unknown[0]!r}", value=unknown[0],
-                          hint=f"choose from: {', '.join(CHECKS)}")
+        raise ConfigError(f"unknown check {unknown[0]!r}", value=unknown[0], hint=f"choose from: {', '.join(CHECKS)}")
     return tuple(n for n in CHECKS if n in names)
 
 
@@ -114,7 +124,8 @@ def _local_flush(state_dir: Path, stack: dict[str, Any]) -> Callable[[], None]:
                 tls = ssl.create_default_context(cafile=stack.get("ca_bundle"))
                 tls.check_hostname = False
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.hostname or "127.0.0.1", parts.port, timeout=10, context=tls)
+                    parts.hostname or "127.0.0.1", parts.port, timeout=10, context=tls
+                )
             else:
                 conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
             try:
@@ -126,8 +137,13 @@ def _local_flush(state_dir: Path, stack: dict[str, Any]) -> Callable[[], None]:
     return flush
 
 
-def build_context(run_dir: Path, *, state_dir: str | os.PathLike[str] | None = None, budget_s: float | None = None,
-                  progress: Callable[[str], None] | None = None) -> CheckContext:
+def build_context(
+    run_dir: Path,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    budget_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CheckContext:
     run_dir = Path(run_dir)
     run = read_run_json(run_dir)
     recorded = target_from_run(run)
@@ -147,14 +163,25 @@ def build_context(run_dir: Path, *, state_dir: str | os.PathLike[str] | None = N
             stack_started = epoch_s(stack.get("started_at"))
             run_started = epoch_s(run.get("started_at"))
             if stack_started and run_started and stack_started > run_started + 1:
-                note = (f"the local stack in {sdir} started after the run did; the run's items, logs and "
-                        f"metrics died with the stack it ran against")
+                note = (
+                    f"the local stack in {sdir} started after the run did; the run's items, logs and "
+                    f"metrics died with the stack it ran against"
+                )
     # Locally client and gateway share one clock: a record stamped 100 ms before the run's first
     # send is another run's. AWS's clock and the client's may differ by a second or two.
     tolerance = 0.1 if target.kind == "local" else 2.0
-    return CheckContext(run_dir=run_dir, run=run, target=target, description=description,
-                        clients=_clients_for(target), budget_s=resolve_budget(budget_s), progress=progress,
-                        flush=flush, stack_note=note, time_tolerance_s=tolerance)
+    return CheckContext(
+        run_dir=run_dir,
+        run=run,
+        target=target,
+        description=description,
+        clients=_clients_for(target),
+        budget_s=resolve_budget(budget_s),
+        progress=progress,
+        flush=flush,
+        stack_note=note,
+        time_tolerance_s=tolerance,
+    )
 
 
 def _run_one(name: str, ctx: CheckContext) -> CheckResult:
@@ -165,23 +192,33 @@ def _run_one(name: str, ctx: CheckContext) -> CheckResult:
     except LoadcheckError:
         raise
     except Exception as exc:  # noqa: BLE001 - a check that crashed has not passed
-        result = CheckResult(name, "error", f"{name} crashed: {type(exc).__name__}: {exc}",
-                             reason=f"{type(exc).__name__}: {exc}")
+        result = CheckResult(
+            name, "error", f"{name} crashed: {type(exc).__name__}: {exc}", reason=f"{type(exc).__name__}: {exc}"
+        )
     result.duration_s = round(ctx.clock.monotonic() - started, 3)
     return result
 
 
-def run_checks(run_dir: Path, *, state_dir: str | os.PathLike[str] | None = None, budget_s: float | None = None,
-               names: list[str] | tuple[str, ...] | None = None, progress: Callable[[str], None] | None = None,
-               context: CheckContext | None = None) -> list[CheckResult]:
+def run_checks(
+    run_dir: Path,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    budget_s: float | None = None,
+    names: list[str] | tuple[str, ...] | None = None,
+    progress: Callable[[str], None] | None = None,
+    context: CheckContext | None = None,
+) -> list[CheckResult]:
     """Run the named checks (all by default) in order; see the module docstring."""
     selected = resolve_names(names)
     ctx = context or build_context(Path(run_dir), state_dir=state_dir, budget_s=budget_s, progress=progress)
     _, window, _ = ledger_stats(ctx.run_dir)  # validates the whole ledger first: corrupt -> LedgerError
     cut = ledger_truncation(ctx.run_dir)
     if cut and ctx.run.get("status") == "complete":
-        raise LedgerError("ledger ends mid-record although run.json says the run completed", path=cut[0],
-                          hint="the ledger was damaged after the run; restore it (a killed run is marked 'interrupted')")
+        raise LedgerError(
+            "ledger ends mid-record although run.json says the run completed",
+            path=cut[0],
+            hint="the ledger was damaged after the run; restore it (a killed run is marked 'interrupted')",
+        )
     if cut:
         ctx.say(f"checks: ledger cut off at {cut[0]} (run {ctx.run.get('status')}): checking what was written")
     ctx.window = window

@@ -81,25 +81,60 @@ class Prober:
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {"Host": self.host, "User-Agent": f"{PROBE_USER_AGENT} security", **(extra or {})}
 
-    def signed(self, creds: Credentials, method: str, path: str, query: str = "", body: bytes = b"", *,
-               signer: Signer | None = None, amz_date: str | None = None, host: str | None = None,
-               extra: dict[str, str] | None = None) -> dict[str, str]:
+    def signed(
+        self,
+        creds: Credentials,
+        method: str,
+        path: str,
+        query: str = "",
+        body: bytes = b"",
+        *,
+        signer: Signer | None = None,
+        amz_date: str | None = None,
+        host: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> dict[str, str]:
         extra = dict(extra or {})
-        sig = (signer or self.signer).sign(creds, method, host or self.host, path, query, headers=extra, body=body,
-                                           amz_date=amz_date)
+        sig = (signer or self.signer).sign(
+            creds, method, host or self.host, path, query, headers=extra, body=body, amz_date=amz_date
+        )
         return {**self.headers(extra), **sig, **({"Host": host} if host else {})}
 
-    def send(self, method: str, path: str, headers: dict[str, str], body: bytes = b"", *,
-             server_name: str | None = None, context: ssl.SSLContext | None = None) -> probe_http.Answer:
-        return probe_http.send(server_name=server_name or self.target.domain, address=self.address, port=self.port,
-                               method=method, path=path, headers=headers, body=body, context=context or self.tls)
+    def send(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        *,
+        server_name: str | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> probe_http.Answer:
+        return probe_http.send(
+            server_name=server_name or self.target.domain,
+            address=self.address,
+            port=self.port,
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            context=context or self.tls,
+        )
 
 
-def _expect_status(name: str, want: Callable[[int], bool], label: str, answer: probe_http.Answer,
-                   *, log_expected: bool = True) -> Outcome:
+def _expect_status(
+    name: str, want: Callable[[int], bool], label: str, answer: probe_http.Answer, *, log_expected: bool = True
+) -> Outcome:
     ok = want(answer.status)
-    return Outcome(name, label, "ok" if ok else "fail", f"{answer.status} {answer.body[:120]!r}",
-                   answer.request_id, answer.status, log_expected)
+    return Outcome(
+        name,
+        label,
+        "ok" if ok else "fail",
+        f"{answer.status} {answer.body[:120]!r}",
+        answer.request_id,
+        answer.status,
+        log_expected,
+    )
 
 
 def _probes(p: Prober, ctx: CheckContext, budget: Any) -> list[Outcome]:
@@ -131,19 +166,42 @@ def _probes(p: Prober, ctx: CheckContext, budget: Any) -> list[Outcome]:
     h["Authorization"] = sig[:-1] + ("0" if sig[-1] != "0" else "1")
     out.append(_expect_status("tampered", lambda s: s == 403, "403", p.send("GET", full, h)))
     old = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(minutes=10)).strftime("%Y%m%dT%H%M%SZ")
-    out.append(_expect_status("expired", lambda s: s == 403, "403",
-                              p.send("GET", full, p.signed(requester, "GET", path, query, amz_date=old))))
+    out.append(
+        _expect_status(
+            "expired",
+            lambda s: s == 403,
+            "403",
+            p.send("GET", full, p.signed(requester, "GET", path, query, amz_date=old)),
+        )
+    )
     other = "eu-west-1" if p.target.region != "eu-west-1" else "us-east-1"
-    out.append(_expect_status("wrong_region", lambda s: s == 403, "403", p.send(
-        "GET", full, p.signed(requester, "GET", path, query, signer=Signer("execute-api", other)))))
-    out.append(_expect_status("wrong_service", lambda s: s == 403, "403", p.send(
-        "GET", full, p.signed(requester, "GET", path, query, signer=Signer("lambda", p.target.region)))))
+    out.append(
+        _expect_status(
+            "wrong_region",
+            lambda s: s == 403,
+            "403",
+            p.send("GET", full, p.signed(requester, "GET", path, query, signer=Signer("execute-api", other))),
+        )
+    )
+    out.append(
+        _expect_status(
+            "wrong_service",
+            lambda s: s == 403,
+            "403",
+            p.send("GET", full, p.signed(requester, "GET", path, query, signer=Signer("lambda", p.target.region))),
+        )
+    )
     denied = p.creds("denied")
     if denied is None:
-        out.append(Outcome("denied", "403", "inconclusive", "no denied identity for this target (pass --denied-profile)"))
+        out.append(
+            Outcome("denied", "403", "inconclusive", "no denied identity for this target (pass --denied-profile)")
+        )
     else:
-        out.append(_expect_status("denied", lambda s: s == 403, "403",
-                                  p.send("GET", full, p.signed(denied, "GET", path, query))))
+        out.append(
+            _expect_status(
+                "denied", lambda s: s == 403, "403", p.send("GET", full, p.signed(denied, "GET", path, query))
+            )
+        )
 
     out.append(_tls_1_1(p))
     out.append(_default_endpoint(p, ctx, requester, path, query))
@@ -170,15 +228,27 @@ def _tls_1_1_handshake(p: Prober) -> Outcome:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     except (ValueError, ssl.SSLError) as exc:
-        return Outcome("tls_1_1", "handshake refused", "inconclusive", f"this Python cannot offer TLS 1.1: {exc}",
-                       log_expected=False)
+        return Outcome(
+            "tls_1_1",
+            "handshake refused",
+            "inconclusive",
+            f"this Python cannot offer TLS 1.1: {exc}",
+            log_expected=False,
+        )
     try:
         version = probe_http.handshake(server_name=p.target.domain, address=p.address, port=p.port, context=ctx)
     except ssl.SSLError as exc:
         if any(code in str(exc) for code in CLIENT_ERRORS):
-            return Outcome("tls_1_1", "handshake refused", "inconclusive",
-                           f"refused by this machine's OpenSSL before sending: {exc}", log_expected=False)
-        return Outcome("tls_1_1", "handshake refused", "ok", f"refused: {getattr(exc, 'reason', None) or exc}", log_expected=False)
+            return Outcome(
+                "tls_1_1",
+                "handshake refused",
+                "inconclusive",
+                f"refused by this machine's OpenSSL before sending: {exc}",
+                log_expected=False,
+            )
+        return Outcome(
+            "tls_1_1", "handshake refused", "ok", f"refused: {getattr(exc, 'reason', None) or exc}", log_expected=False
+        )
     except (ConnectionError, TimeoutError, OSError) as exc:
         return Outcome("tls_1_1", "handshake refused", "ok", f"connection closed: {exc}", log_expected=False)
     return Outcome("tls_1_1", "handshake refused", "fail", f"server negotiated {version}", log_expected=False)
@@ -193,9 +263,15 @@ def _default_endpoint(p: Prober, ctx: CheckContext, creds: Credentials, path: st
     tls = probe_http.tls_context(t.ca_bundle, check_hostname=False)
     try:
         address = p.address if t.kind == "local" else probe_http.resolve(host, 443)
-        answer = probe_http.send(server_name=host, address=address, port=p.port if t.kind == "local" else 443,
-                                 method="GET", path=f"{path}?{query}", context=tls,
-                                 headers=p.signed(creds, "GET", path, query, host=host))
+        answer = probe_http.send(
+            server_name=host,
+            address=address,
+            port=p.port if t.kind == "local" else 443,
+            method="GET",
+            path=f"{path}?{query}",
+            context=tls,
+            headers=p.signed(creds, "GET", path, query, host=host),
+        )
     except (OSError, ssl.SSLError) as exc:
         verdict = "ok" if disabled else "fail"
         return Outcome("default_endpoint", label, verdict, f"no answer: {exc}", log_expected=False)
@@ -207,21 +283,53 @@ def _cors(p: Prober, ctx: CheckContext, path: str) -> list[Outcome]:
     cors = ctx.description.cors
     allowed = next((o for o in cors.allow_origins if "*" not in o), None) or "https://probe.loadcheck.test"
     out = []
-    ans = p.send("OPTIONS", path, p.headers({"Origin": allowed, "Access-Control-Request-Method": "POST",
-                                             "Access-Control-Request-Headers": "authorization,content-type"}))
+    ans = p.send(
+        "OPTIONS",
+        path,
+        p.headers(
+            {
+                "Origin": allowed,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            }
+        ),
+    )
     acao = ans.headers.get("access-control-allow-origin")
     ok = 200 <= ans.status < 300 and acao in (allowed, "*")
-    out.append(Outcome("cors_allowed", f"2xx with Access-Control-Allow-Origin: {allowed}", "ok" if ok else "fail",
-                       f"{ans.status}, Access-Control-Allow-Origin={acao!r}", ans.request_id, ans.status))
+    out.append(
+        Outcome(
+            "cors_allowed",
+            f"2xx with Access-Control-Allow-Origin: {allowed}",
+            "ok" if ok else "fail",
+            f"{ans.status}, Access-Control-Allow-Origin={acao!r}",
+            ans.request_id,
+            ans.status,
+        )
+    )
     if "*" in cors.allow_origins:
-        out.append(Outcome("cors_disallowed", "no Access-Control-Allow-Origin", "inconclusive",
-                           "every origin is allowed ('*')", log_expected=False))
+        out.append(
+            Outcome(
+                "cors_disallowed",
+                "no Access-Control-Allow-Origin",
+                "inconclusive",
+                "every origin is allowed ('*')",
+                log_expected=False,
+            )
+        )
         return out
     evil = "https://evil.example"
     ans = p.send("OPTIONS", path, p.headers({"Origin": evil, "Access-Control-Request-Method": "POST"}))
     acao = ans.headers.get("access-control-allow-origin")
-    out.append(Outcome("cors_disallowed", "no Access-Control-Allow-Origin", "fail" if acao else "ok",
-                       f"{ans.status}, Access-Control-Allow-Origin={acao!r}", ans.request_id, ans.status))
+    out.append(
+        Outcome(
+            "cors_disallowed",
+            "no Access-Control-Allow-Origin",
+            "fail" if acao else "ok",
+            f"{ans.status}, Access-Control-Allow-Origin={acao!r}",
+            ans.request_id,
+            ans.status,
+        )
+    )
     return out
 
 
@@ -242,21 +350,35 @@ def _check_logs(ctx: CheckContext, outcomes: list[Outcome], budget: Any) -> list
         except logsource.LogGroupMissing:
             return []
 
-    records, _ = poll(fetch, lambda rs: set(wanted) <= {str(r.get(id_field)) for r in rs}, budget=budget,
-                      before_each=ctx.flush)
+    records, _ = poll(
+        fetch, lambda rs: set(wanted) <= {str(r.get(id_field)) for r in rs}, budget=budget, before_each=ctx.flush
+    )
     problems = []
     for rid, o in wanted.items():
         mine = [r for r in records if r.get(id_field) == rid]
         if len(mine) != 1:
-            problems.append({"probe": o.probe, "request_id": rid, "problem": f"{len(mine)} access-log records (want 1)"})
+            problems.append(
+                {"probe": o.probe, "request_id": rid, "problem": f"{len(mine)} access-log records (want 1)"}
+            )
             continue
         rec = mine[0]
         if status_field and str(rec.get(status_field)) != str(o.status):
-            problems.append({"probe": o.probe, "request_id": rid,
-                             "problem": f"logged status {rec.get(status_field)!r}, answered {o.status}"})
+            problems.append(
+                {
+                    "probe": o.probe,
+                    "request_id": rid,
+                    "problem": f"logged status {rec.get(status_field)!r}, answered {o.status}",
+                }
+            )
         if o.status == 403 and authz_field and rec.get(authz_field) in (None, "", "-"):
-            problems.append({"probe": o.probe, "request_id": rid, "problem": "403 logged without authorizerError",
-                             "line": json.dumps(rec.fields)[:300]})
+            problems.append(
+                {
+                    "probe": o.probe,
+                    "request_id": rid,
+                    "problem": "403 logged without authorizerError",
+                    "line": json.dumps(rec.fields)[:300],
+                }
+            )
     return problems
 
 
@@ -271,22 +393,42 @@ def run(ctx: CheckContext) -> CheckResult:
     except (OSError, ssl.SSLError) as exc:
         return CheckResult(NAME, "error", f"could not reach {ctx.target.url}: {exc}", reason=str(exc))
     log_problems = _check_logs(ctx, outcomes, budget)
-    evidence: list[dict[str, Any]] = [{"probe": o.probe, "expected": o.expected, "verdict": o.verdict, "got": o.got,
-                                       "request_id": o.request_id} for o in outcomes if o.verdict != "ok"]
+    evidence: list[dict[str, Any]] = [
+        {"probe": o.probe, "expected": o.expected, "verdict": o.verdict, "got": o.got, "request_id": o.request_id}
+        for o in outcomes
+        if o.verdict != "ok"
+    ]
     evidence += [{"kind": "access_log", **p} for p in log_problems]
-    evidence += [{"probe": o.probe, "expected": o.expected, "verdict": o.verdict, "got": o.got[:80],
-                  "request_id": o.request_id} for o in outcomes if o.verdict == "ok"]
+    evidence += [
+        {"probe": o.probe, "expected": o.expected, "verdict": o.verdict, "got": o.got[:80], "request_id": o.request_id}
+        for o in outcomes
+        if o.verdict == "ok"
+    ]
     failed = [o for o in outcomes if o.verdict == "fail"]
-    figures: dict[str, Any] = {"probes": len(outcomes), "ok": sum(o.verdict == "ok" for o in outcomes), "failed": len(failed),
-               "inconclusive": sum(o.verdict == "inconclusive" for o in outcomes),
-               "access_log_problems": len(log_problems)}
+    figures: dict[str, Any] = {
+        "probes": len(outcomes),
+        "ok": sum(o.verdict == "ok" for o in outcomes),
+        "failed": len(failed),
+        "inconclusive": sum(o.verdict == "inconclusive" for o in outcomes),
+        "access_log_problems": len(log_problems),
+    }
     if failed or log_problems:
         what = ", ".join(f"{o.probe} (want {o.expected}, got {o.got[:60]})" for o in failed[:4])
         if log_problems:
             what += ("; " if what else "") + f"{len(log_problems)} access-log problem(s) for probes"
-        return CheckResult(NAME, "fail", f"{len(failed)} of {len(outcomes)} probes answered unlike AWS: {what}",
-                           figures=figures, evidence=evidence)
+        return CheckResult(
+            NAME,
+            "fail",
+            f"{len(failed)} of {len(outcomes)} probes answered unlike AWS: {what}",
+            figures=figures,
+            evidence=evidence,
+        )
     inconclusive = [o.probe for o in outcomes if o.verdict == "inconclusive"]
     note = f"; inconclusive: {', '.join(inconclusive)}" if inconclusive else ""
-    return CheckResult(NAME, "pass", f"{figures['ok']} of {len(outcomes)} probes answered as AWS does, each refusal "
-                       f"logged with its reason{note}", figures=figures, evidence=evidence)
+    return CheckResult(
+        NAME,
+        "pass",
+        f"{figures['ok']} of {len(outcomes)} probes answered as AWS does, each refusal logged with its reason{note}",
+        figures=figures,
+        evidence=evidence,
+    )

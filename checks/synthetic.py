@@ -29,10 +29,22 @@ REQUESTER_ARN = f"arn:aws:iam::{ACCOUNT}:user/loadcheck-requester"
 
 
 def synthetic_target(*, table: str = "EventLog", log_group: str = "/aws/apigateway/loadcheck-http-api") -> Target:
-    return Target(kind="local", region=REGION, account_id=ACCOUNT, api_id="a1b2c3d4e5", domain=DOMAIN,
-                  url=f"https://{DOMAIN}:8443", connect_address="127.0.0.1", connect_port=8443, table_name=table,
-                  access_log_group=log_group, lambda_log_groups={}, function_names={}, search_endpoint=None,
-                  search_index=None)
+    return Target(
+        kind="local",
+        region=REGION,
+        account_id=ACCOUNT,
+        api_id="a1b2c3d4e5",
+        domain=DOMAIN,
+        url=f"https://{DOMAIN}:8443",
+        connect_address="127.0.0.1",
+        connect_port=8443,
+        table_name=table,
+        access_log_group=log_group,
+        lambda_log_groups={},
+        function_names={},
+        search_endpoint=None,
+        search_index=None,
+    )
 
 
 def request_id(n: int, salt: str = "") -> str:
@@ -40,9 +52,17 @@ def request_id(n: int, salt: str = "") -> str:
     return base64.b64encode(hashlib.sha256(f"{salt}{n}".encode()).digest()[:10]).decode()
 
 
-def make_records(*, run_id: str = "r1", start_ms: float | None = None, writes: int = 20, reads: int = 5,
-                 per_second: float = 10.0, dates: Iterable[str] = ("2031-01-01",), throttle_after: int | None = None,
-                 collisions: int = 0) -> list[dict[str, Any]]:
+def make_records(
+    *,
+    run_id: str = "r1",
+    start_ms: float | None = None,
+    writes: int = 20,
+    reads: int = 5,
+    per_second: float = 10.0,
+    dates: Iterable[str] = ("2031-01-01",),
+    throttle_after: int | None = None,
+    collisions: int = 0,
+) -> list[dict[str, Any]]:
     """Ledger records of a clean run: ``writes`` POSTs (2xx unless past ``throttle_after``, then
     429 with Retry-After), ``collisions`` extra POSTs reusing earlier keys (answered 409),
     ``reads`` GETs by date."""
@@ -54,9 +74,21 @@ def make_records(*, run_id: str = "r1", start_ms: float | None = None, writes: i
 
     def base(route: str, path: str, status: int, t: float, body_len: int) -> dict[str, Any]:
         nonlocal seq
-        rec = {"run_id": run_id, "worker": "local", "seq": seq, "t_start_ms": t, "t_intended_ms": t, "route": route,
-               "method": route.split()[0], "path": path, "status": status, "error": None,
-               "latency_ms": 12.5 + (seq % 7), "response_length": body_len, "request_id": request_id(seq, run_id)}
+        rec = {
+            "run_id": run_id,
+            "worker": "local",
+            "seq": seq,
+            "t_start_ms": t,
+            "t_intended_ms": t,
+            "route": route,
+            "method": route.split()[0],
+            "path": path,
+            "status": status,
+            "error": None,
+            "latency_ms": 12.5 + (seq % 7),
+            "response_length": body_len,
+            "request_id": request_id(seq, run_id),
+        }
         seq += 1
         return rec
 
@@ -64,8 +96,12 @@ def make_records(*, run_id: str = "r1", start_ms: float | None = None, writes: i
     for i in range(writes):
         t = start_ms + i * 1000.0 / per_second
         date = dates[i % len(dates)]
-        item = {"date": date, "time": f"{i // 3_600_000:02d}:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}", "userId": f"{run_id}-u{i % 5}",
-                "eventType": "click"}
+        item = {
+            "date": date,
+            "time": f"{i // 3_600_000:02d}:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}",
+            "userId": f"{run_id}-u{i % 5}",
+            "eventType": "click",
+        }
         items.append(item)
         throttled = throttle_after is not None and i >= throttle_after
         status = 429 if throttled else 201
@@ -89,8 +125,9 @@ def make_records(*, run_id: str = "r1", start_ms: float | None = None, writes: i
     return out
 
 
-def write_run(run_dir: Path, records: list[dict[str, Any]], *, target: Target | None = None,
-              histograms: bool = True) -> Path:
+def write_run(
+    run_dir: Path, records: list[dict[str, Any]], *, target: Target | None = None, histograms: bool = True
+) -> Path:
     """run.json + ledger (+ histograms.json) for ``records``."""
     run_dir = Path(run_dir)
     target = target or synthetic_target()
@@ -101,11 +138,22 @@ def write_run(run_dir: Path, records: list[dict[str, Any]], *, target: Target | 
     start = min((r["t_start_ms"] for r in records), default=0.0)
     end = max((r["t_start_ms"] + r["latency_ms"] for r in records), default=0.0)
     iso = lambda ms: _dt.datetime.fromtimestamp(ms / 1000.0, _dt.UTC).isoformat()  # noqa: E731
-    write_json_atomic(run_dir / "run.json", {
-        "schema_version": 1, "run_id": records[0]["run_id"] if records else run_dir.name, "status": "complete",
-        "target": target.to_public(), "options": {"duration_s": (end - start) / 1000.0}, "versions": {},
-        "started_at": iso(start - 500), "ended_at": iso(end + 500), "dropped_arrivals": 0, "locust": {},
-        "workers": []})
+    write_json_atomic(
+        run_dir / "run.json",
+        {
+            "schema_version": 1,
+            "run_id": records[0]["run_id"] if records else run_dir.name,
+            "status": "complete",
+            "target": target.to_public(),
+            "options": {"duration_s": (end - start) / 1000.0},
+            "versions": {},
+            "started_at": iso(start - 500),
+            "ended_at": iso(end + 500),
+            "dropped_arrivals": 0,
+            "locust": {},
+            "workers": [],
+        },
+    )
     if histograms:
         from hdrh.histogram import HdrHistogram
 
@@ -113,19 +161,28 @@ def write_run(run_dir: Path, records: list[dict[str, Any]], *, target: Target | 
         for rec in records:
             h = per_route.setdefault(rec["route"], HdrHistogram(1, 3_600_000_000, 3))
             h.record_value(max(1, int(rec["latency_ms"] * 1000)))
-        write_json_atomic(run_dir / "histograms.json", {
-            "version": 1, "unit": "us", "routes": {k: h.encode().decode() for k, h in per_route.items()},
-            "intervals": []})
+        write_json_atomic(
+            run_dir / "histograms.json",
+            {
+                "version": 1,
+                "unit": "us",
+                "routes": {k: h.encode().decode() for k, h in per_route.items()},
+                "intervals": [],
+            },
+        )
     return run_dir
 
 
 def create_table(client: Any, name: str = "EventLog", *, rcu: int = 1, wcu: int = 1) -> None:
     client.create_table(
-        TableName=name, KeySchema=[{"AttributeName": "date", "KeyType": "HASH"},
-                                   {"AttributeName": "time", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "date", "AttributeType": "S"},
-                              {"AttributeName": "time", "AttributeType": "S"}],
-        ProvisionedThroughput={"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu})
+        TableName=name,
+        KeySchema=[{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "time", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "date", "AttributeType": "S"},
+            {"AttributeName": "time", "AttributeType": "S"},
+        ],
+        ProvisionedThroughput={"ReadCapacityUnits": rcu, "WriteCapacityUnits": wcu},
+    )
 
 
 def store_acknowledged(client: Any, records: list[dict[str, Any]], table: str = "EventLog") -> int:
@@ -139,8 +196,11 @@ def store_acknowledged(client: Any, records: list[dict[str, Any]], table: str = 
 
 
 def wcu_of_landed(records: list[dict[str, Any]]) -> int:
-    return sum(write_units(item_size(r["item"])) for r in records
-               if r.get("item") is not None and 200 <= int(r["status"]) < 300)
+    return sum(
+        write_units(item_size(r["item"]))
+        for r in records
+        if r.get("item") is not None and 200 <= int(r["status"]) < 300
+    )
 
 
 def clf(ms: float) -> str:
@@ -153,11 +213,16 @@ def access_log_record(rec: dict[str, Any], fmt: dict[str, str], *, domain: str =
     t = int(rec["t_start_ms"])
     gateway_error = status in (403, 404, 413) or (status == 429 and "item" not in rec)
     values = {
-        "$context.requestId": rec["request_id"], "$context.extendedRequestId": rec["request_id"],
-        "$context.identity.sourceIp": "127.0.0.1", "$context.requestTime": clf(t),
-        "$context.requestTimeEpoch": str(t), "$context.httpMethod": rec["method"],
-        "$context.routeKey": rec["route"], "$context.path": rec["path"].split("?")[0],
-        "$context.status": str(status), "$context.protocol": "HTTP/1.1",
+        "$context.requestId": rec["request_id"],
+        "$context.extendedRequestId": rec["request_id"],
+        "$context.identity.sourceIp": "127.0.0.1",
+        "$context.requestTime": clf(t),
+        "$context.requestTimeEpoch": str(t),
+        "$context.httpMethod": rec["method"],
+        "$context.routeKey": rec["route"],
+        "$context.path": rec["path"].split("?")[0],
+        "$context.status": str(status),
+        "$context.protocol": "HTTP/1.1",
         "$context.responseLength": str(rec.get("response_length") or 0),
         "$context.responseLatency": str(int(rec["latency_ms"])),
         "$context.integrationLatency": "-" if gateway_error else str(max(0, int(rec["latency_ms"]) - 2)),
@@ -166,29 +231,48 @@ def access_log_record(rec: dict[str, Any], fmt: dict[str, str], *, domain: str =
         "$context.error.message": "Forbidden" if status == 403 else "-",
         "$context.error.responseType": "ACCESS_DENIED" if status == 403 else "-",
         "$context.authorizer.error": "User is not authorized" if status == 403 else "-",
-        "$context.domainName": domain, "$context.identity.userAgent": "locust/2.43 loadcheck",
+        "$context.domainName": domain,
+        "$context.identity.userAgent": "locust/2.43 loadcheck",
         "$context.identity.userArn": "-" if status == 403 else REQUESTER_ARN,
     }
     return {field: values.get(var, "-") for field, var in fmt.items()}
 
 
-def put_access_logs(client: Any, group: str, records: list[dict[str, Any]], fmt: dict[str, str],
-                    *, stream: str = "2031-01-01/$default", create: bool = True) -> int:
+def put_access_logs(
+    client: Any,
+    group: str,
+    records: list[dict[str, Any]],
+    fmt: dict[str, str],
+    *,
+    stream: str = "2031-01-01/$default",
+    create: bool = True,
+) -> int:
     """Ship one access-log record per request (in batches, chronologically)."""
     if create:
         client.create_log_group(logGroupName=group)
         client.create_log_stream(logGroupName=group, logStreamName=stream)
-    events = [{"timestamp": int(r["t_start_ms"]), "message": json.dumps(access_log_record(r, fmt))}
-              for r in records if r.get("request_id")]
+    events = [
+        {"timestamp": int(r["t_start_ms"]), "message": json.dumps(access_log_record(r, fmt))}
+        for r in records
+        if r.get("request_id")
+    ]
     events.sort(key=lambda e: int(e["timestamp"]))  # type: ignore[call-overload]
     for i in range(0, len(events), 5000):
-        client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[i:i + 5000])
+        client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[i : i + 5000])
     return len(events)
 
 
-def throttled_writes(*, run_id: str = "r1", seconds: float = 30.0, per_second: float = 20.0, rate: float = 1.0,
-                     start_level: float = 100.0, start_ms: float | None = None, date: str = "2031-01-02",
-                     latency_ms: float = 15.0) -> list[dict[str, Any]]:
+def throttled_writes(
+    *,
+    run_id: str = "r1",
+    seconds: float = 30.0,
+    per_second: float = 20.0,
+    rate: float = 1.0,
+    start_level: float = 100.0,
+    start_ms: float | None = None,
+    date: str = "2031-01-02",
+    latency_ms: float = 15.0,
+) -> list[dict[str, Any]]:
     """POST /events records of a run offered above capacity, answered as a correct table +
     handler would: a bucket (refill ``rate``/s, at most 300 s of it, starting at
     ``start_level``) admits each write or the handler answers 429 with Retry-After."""
@@ -206,12 +290,25 @@ def throttled_writes(*, run_id: str = "r1", seconds: float = 30.0, per_second: f
         ok = level >= 1.0
         if ok:
             level -= 1.0
-        rec = {"run_id": run_id, "worker": "local", "seq": i, "t_start_ms": start_ms + t * 1000.0,
-               "t_intended_ms": start_ms + t * 1000.0, "route": "POST /events", "method": "POST", "path": "/events",
-               "status": 201 if ok else 429, "error": None, "latency_ms": latency_ms,
-               "response_length": 90 if ok else 33, "request_id": request_id(i, run_id + "w"),
-               "item_key": {"date": date, "time": item["time"]}, "item": item, "item_digest": item_digest(item),
-               "retry_after": None if ok else "1"}
+        rec = {
+            "run_id": run_id,
+            "worker": "local",
+            "seq": i,
+            "t_start_ms": start_ms + t * 1000.0,
+            "t_intended_ms": start_ms + t * 1000.0,
+            "route": "POST /events",
+            "method": "POST",
+            "path": "/events",
+            "status": 201 if ok else 429,
+            "error": None,
+            "latency_ms": latency_ms,
+            "response_length": 90 if ok else 33,
+            "request_id": request_id(i, run_id + "w"),
+            "item_key": {"date": date, "time": item["time"]},
+            "item": item,
+            "item_digest": item_digest(item),
+            "retry_after": None if ok else "1",
+        }
         out.append(rec)
     return out
 
@@ -224,7 +321,9 @@ def publish_metrics(client: Any, table: str, records: list[dict[str, Any]], *, a
         status = int(r["status"])
         if r.get("item") is not None:
             if 200 <= status < 300 or status == 409:
-                m["ConsumedWriteCapacityUnits"] = m.get("ConsumedWriteCapacityUnits", 0) + write_units(item_size(r["item"]))
+                m["ConsumedWriteCapacityUnits"] = m.get("ConsumedWriteCapacityUnits", 0) + write_units(
+                    item_size(r["item"])
+                )
             elif status == 429:
                 m["WriteThrottleEvents"] = m.get("WriteThrottleEvents", 0) + attempts_per_throttle
                 m["ThrottledRequests"] = m.get("ThrottledRequests", 0) + attempts_per_throttle
@@ -233,11 +332,28 @@ def publish_metrics(client: Any, table: str, records: list[dict[str, Any]], *, a
     for minute, values in minutes.items():
         stamp = _dt.datetime.fromtimestamp(minute, _dt.UTC)
         data = []
-        for name in ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits", "WriteThrottleEvents",
-                     "ReadThrottleEvents"):
-            data.append({"MetricName": name, "Dimensions": [{"Name": "TableName", "Value": table}],
-                         "Timestamp": stamp, "Value": values.get(name, 0.0), "Unit": "Count"})
-        data.append({"MetricName": "ThrottledRequests", "Timestamp": stamp, "Value": values.get("ThrottledRequests", 0.0),
-                     "Dimensions": [{"Name": "TableName", "Value": table}, {"Name": "Operation", "Value": "PutItem"}],
-                     "Unit": "Count"})
+        for name in (
+            "ConsumedWriteCapacityUnits",
+            "ConsumedReadCapacityUnits",
+            "WriteThrottleEvents",
+            "ReadThrottleEvents",
+        ):
+            data.append(
+                {
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "TableName", "Value": table}],
+                    "Timestamp": stamp,
+                    "Value": values.get(name, 0.0),
+                    "Unit": "Count",
+                }
+            )
+        data.append(
+            {
+                "MetricName": "ThrottledRequests",
+                "Timestamp": stamp,
+                "Value": values.get("ThrottledRequests", 0.0),
+                "Dimensions": [{"Name": "TableName", "Value": table}, {"Name": "Operation", "Value": "PutItem"}],
+                "Unit": "Count",
+            }
+        )
         client.put_metric_data(Namespace="AWS/DynamoDB", MetricData=data)

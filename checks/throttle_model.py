@@ -77,7 +77,7 @@ def worst_interval(consumed: Sequence[float], rate: float, burst: float) -> Inte
     if best_span[1] < 0:
         return None
     a, b = best_span
-    total = sum(consumed[a:b + 1])
+    total = sum(consumed[a : b + 1])
     return Interval(a, b, total, burst + rate * (b - a + 1))
 
 

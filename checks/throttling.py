@@ -51,8 +51,16 @@ from loadcheck.results import CheckResult
 
 NAME = "throttling"
 PER_KIND = 4
-KINDS = ("over_admission", "early_throttling", "refusals_mismatch", "no_retry_after", "throttle_as_5xx",
-         "throttle_metrics_absent", "consumed_mismatch", "read_consumed_out_of_range")
+KINDS = (
+    "over_admission",
+    "early_throttling",
+    "refusals_mismatch",
+    "no_retry_after",
+    "throttle_as_5xx",
+    "throttle_metrics_absent",
+    "consumed_mismatch",
+    "read_consumed_out_of_range",
+)
 
 
 @dataclass
@@ -86,9 +94,15 @@ def _gather(ctx: CheckContext) -> Gathered:
         if rec.get("route") not in table_routes:
             continue
         has_ra = has_ra or "retry_after" in rec
-        req = Req(float(rec["t_start_ms"]), int(rec.get("status") or 0), rec.get("error"),
-                  float(rec.get("latency_ms") or 0.0), rec.get("request_id"), rec.get("retry_after", ...),
-                  length=rec.get("response_length"))
+        req = Req(
+            float(rec["t_start_ms"]),
+            int(rec.get("status") or 0),
+            rec.get("error"),
+            float(rec.get("latency_ms") or 0.0),
+            rec.get("request_id"),
+            rec.get("retry_after", ...),
+            length=rec.get("response_length"),
+        )
         if rec.get("item_key") is not None:
             size = item_size(rec["item"]) if rec.get("item") else 0
             req.units = write_units(size)
@@ -109,8 +123,9 @@ def _is_gateway_throttle(req: Req, logs: dict[str, logsource.LogRecord] | None, 
     if logs is None or not req.request_id or req.request_id not in logs:
         return False
     rec = logs[req.request_id]
-    integration = [n for n, v in fmt.items() if v.strip() in ("$context.integrationStatus",
-                                                              "$context.integrationLatency")]
+    integration = [
+        n for n, v in fmt.items() if v.strip() in ("$context.integrationStatus", "$context.integrationLatency")
+    ]
     return bool(integration) and all(rec.get(n) in ("-", None) for n in integration)
 
 
@@ -119,7 +134,9 @@ def _integration_error(req: Req, logs: dict[str, logsource.LogRecord] | None, fm
     if logs is None or not req.request_id or req.request_id not in logs:
         return None
     rec = logs[req.request_id]
-    names = [n for n, v in fmt.items() if v.strip() in ("$context.integrationErrorMessage", "$context.integration.error")]
+    names = [
+        n for n, v in fmt.items() if v.strip() in ("$context.integrationErrorMessage", "$context.integration.error")
+    ]
     if not names:
         return None
     return any(rec.get(n) not in ("-", None, "") for n in names)
@@ -129,8 +146,12 @@ def run(ctx: CheckContext) -> CheckResult:
     budget = ctx.budget()
     g = _gather(ctx)
     if not g.writes and not g.reads:
-        return CheckResult(NAME, "skipped", "the run sent no request that touches the table",
-                           reason="no GET/POST /events requests in the ledger")
+        return CheckResult(
+            NAME,
+            "skipped",
+            "the run sent no request that touches the table",
+            reason="no GET/POST /events requests in the ledger",
+        )
     if ctx.stack_note:
         return CheckResult(NAME, "error", f"cannot read the table's metrics: {ctx.stack_note}", reason=ctx.stack_note)
     table = ctx.target.table_name
@@ -155,8 +176,13 @@ def run(ctx: CheckContext) -> CheckResult:
     throttled_writes = [r for r in g.writes if r.status == 429 and not _is_gateway_throttle(r, logs, fmt)]
     throttled_reads = [r for r in g.reads if r.status == 429 and not _is_gateway_throttle(r, logs, fmt)]
     if not g.ledger_has_retry_after and (throttled_writes or throttled_reads):
-        notes.append({"kind": "note", "detail": "the ledger does not record Retry-After (no retry_after field): "
-                                                "the header could not be verified"})
+        notes.append(
+            {
+                "kind": "note",
+                "detail": "the ledger does not record Retry-After (no retry_after field): "
+                "the header could not be verified",
+            }
+        )
     else:
         for r in throttled_writes + throttled_reads:
             if r.retry_after in (None, "", ...):
@@ -171,8 +197,11 @@ def run(ctx: CheckContext) -> CheckResult:
     last_minute_ms = window.end_ms // 60_000 * 60_000
     ok_reads = [r for r in g.reads if 200 <= r.status < 300 and r.t_ms < last_minute_ms]
     read_low = 0.5 * sum(1 for r in ok_reads if r.t_ms + r.latency_ms < last_minute_ms)
-    read_high = sum(max(1, math.ceil((r.length or 0) / 4096)) for r in ok_reads) + \
-        sum(1 for r in g.reads if (r.error or r.status == 0 or r.status >= 500) and r.t_ms < last_minute_ms) + 2
+    read_high = (
+        sum(max(1, math.ceil((r.length or 0) / 4096)) for r in ok_reads)
+        + sum(1 for r in g.reads if (r.error or r.status == 0 or r.status >= 500) and r.t_ms < last_minute_ms)
+        + 2
+    )
 
     def fetch() -> TableMetrics | Exception:
         try:
@@ -183,64 +212,109 @@ def run(ctx: CheckContext) -> CheckResult:
     def complete(m: TableMetrics | Exception) -> bool:
         if isinstance(m, Exception):
             return False
-        return (m.total("ConsumedWriteCapacityUnits") >= certain - 1e-6
-                and (not throttled_writes or m.total("WriteThrottleEvents") > 0)
-                and (not throttled_reads or m.total("ReadThrottleEvents") > 0)
-                and _before(m, "ConsumedReadCapacityUnits", last_minute_ms) >= read_low - 1e-6)
+        return (
+            m.total("ConsumedWriteCapacityUnits") >= certain - 1e-6
+            and (not throttled_writes or m.total("WriteThrottleEvents") > 0)
+            and (not throttled_reads or m.total("ReadThrottleEvents") > 0)
+            and _before(m, "ConsumedReadCapacityUnits", last_minute_ms) >= read_low - 1e-6
+        )
 
     ctx.say(f"{NAME}: reading AWS/DynamoDB metrics for {table} ({budget_note(budget)})")
-    metrics, settled = poll(fetch, complete, budget=budget, before_each=ctx.flush, initial_s=1.0,
-                            on_wait=lambda m, w: ctx.say(f"{NAME}: metrics not complete yet, waiting {w:.1f}s"))
+    metrics, settled = poll(
+        fetch,
+        complete,
+        budget=budget,
+        before_each=ctx.flush,
+        initial_s=1.0,
+        on_wait=lambda m, w: ctx.say(f"{NAME}: metrics not complete yet, waiting {w:.1f}s"),
+    )
     if isinstance(metrics, Exception):
-        return CheckResult(NAME, "error", f"could not read CloudWatch metrics for {table}: {metrics}",
-                           reason=str(metrics))
+        return CheckResult(
+            NAME, "error", f"could not read CloudWatch metrics for {table}: {metrics}", reason=str(metrics)
+        )
     if not settled and ctx.flush is None:
-        return CheckResult(NAME, "error", f"CloudWatch metrics for {table} still incomplete after the budget "
-                           f"({budget_note(budget)}); AWS publishes them with minutes of delay",
-                           reason="metrics incomplete: re-run `loadcheck check` later or raise --budget",
-                           figures={"consumed_wcu_metric": metrics.total("ConsumedWriteCapacityUnits"),
-                                    "expected_wcu": certain})
+        return CheckResult(
+            NAME,
+            "error",
+            f"CloudWatch metrics for {table} still incomplete after the budget "
+            f"({budget_note(budget)}); AWS publishes them with minutes of delay",
+            reason="metrics incomplete: re-run `loadcheck check` later or raise --budget",
+            figures={"consumed_wcu_metric": metrics.total("ConsumedWriteCapacityUnits"), "expected_wcu": certain},
+        )
     wte, rte = metrics.total("WriteThrottleEvents"), metrics.total("ReadThrottleEvents")
     consumed_w, consumed_r = metrics.total("ConsumedWriteCapacityUnits"), metrics.total("ConsumedReadCapacityUnits")
     throttled_reqs = sum(metrics.throttled_requests.values())
     if throttled_writes and (wte <= 0 or metrics.throttled_requests.get("PutItem", 0.0) <= 0):
-        bad("throttle_metrics_absent", detail=f"clients saw {len(throttled_writes)} throttled writes but "
+        bad(
+            "throttle_metrics_absent",
+            detail=f"clients saw {len(throttled_writes)} throttled writes but "
             f"WriteThrottleEvents={wte:g}, ThrottledRequests(PutItem)={metrics.throttled_requests.get('PutItem', 0):g}",
-            request_ids=[r.request_id for r in throttled_writes[:5]])
+            request_ids=[r.request_id for r in throttled_writes[:5]],
+        )
     if throttled_reads and rte <= 0:
-        bad("throttle_metrics_absent", detail=f"clients saw {len(throttled_reads)} throttled reads but "
-            f"ReadThrottleEvents={rte:g}", request_ids=[r.request_id for r in throttled_reads[:5]])
+        bad(
+            "throttle_metrics_absent",
+            detail=f"clients saw {len(throttled_reads)} throttled reads but ReadThrottleEvents={rte:g}",
+            request_ids=[r.request_id for r in throttled_reads[:5]],
+        )
     if not (certain - 1e-6 <= consumed_w <= certain + maybe + 1e-6):
-        bad("consumed_mismatch", detail=f"ConsumedWriteCapacityUnits={consumed_w:g} over {metrics.start_s}..{metrics.end_s}"
+        bad(
+            "consumed_mismatch",
+            detail=f"ConsumedWriteCapacityUnits={consumed_w:g} over {metrics.start_s}..{metrics.end_s}"
             f" but the ledger's landed writes cost {certain}" + (f" (+ up to {maybe} indeterminate)" if maybe else ""),
-            metric_present=metrics.sums.get("ConsumedWriteCapacityUnits") is not None)
+            metric_present=metrics.sums.get("ConsumedWriteCapacityUnits") is not None,
+        )
     consumed_r_compared = _before(metrics, "ConsumedReadCapacityUnits", last_minute_ms)
     if ok_reads and not (read_low - 1e-6 <= consumed_r_compared <= read_high + 1e-6):
-        bad("read_consumed_out_of_range", detail=f"ConsumedReadCapacityUnits={consumed_r_compared:g} in the minutes "
-            f"before {last_minute_ms / 1000:.0f}, expected {read_low:g}..{read_high:g} for {len(ok_reads)} successful reads")
+        bad(
+            "read_consumed_out_of_range",
+            detail=f"ConsumedReadCapacityUnits={consumed_r_compared:g} in the minutes "
+            f"before {last_minute_ms / 1000:.0f}, expected {read_low:g}..{read_high:g} for {len(ok_reads)} successful reads",
+        )
     elif g.reads and not ok_reads:
-        notes.append({"kind": "note", "detail": "reads not compared with ConsumedReadCapacityUnits: the run's "
-                      "reads all fall in its last minute, which also holds the checks' own reads"})
+        notes.append(
+            {
+                "kind": "note",
+                "detail": "reads not compared with ConsumedReadCapacityUnits: the run's "
+                "reads all fall in its last minute, which also holds the checks' own reads",
+            }
+        )
 
     # --- 5xx that should have been 429 ---------------------------------------------------------
     for r in g.writes + g.reads:
         if r.status < 500:
             continue
-        minute_events = metrics.in_minute("WriteThrottleEvents", r.t_ms / 1000) + \
-            metrics.in_minute("ReadThrottleEvents", r.t_ms / 1000)
+        minute_events = metrics.in_minute("WriteThrottleEvents", r.t_ms / 1000) + metrics.in_minute(
+            "ReadThrottleEvents", r.t_ms / 1000
+        )
         if minute_events > 0 and _integration_error(r, logs, fmt) is not True:
-            bad("throttle_as_5xx", request_id=r.request_id, status=r.status, t_ms=r.t_ms,
+            bad(
+                "throttle_as_5xx",
+                request_id=r.request_id,
+                status=r.status,
+                t_ms=r.t_ms,
                 detail=f"answered {r.status} in a minute with {minute_events:g} throttle events; "
-                       "throttled requests must get 429 + Retry-After")
+                "throttled requests must get 429 + Retry-After",
+            )
 
     # --- the capacity model -------------------------------------------------------------------
     figures: dict[str, Any] = {
-        "provisioned_wcu": wcu, "burst_wcu": throttle_model.BURST_SECONDS * wcu, "billing_mode":
-        "PROVISIONED" if provisioned else "PAY_PER_REQUEST", "writes": len(g.writes), "reads": len(g.reads),
-        "client_throttled_writes": len(throttled_writes), "client_throttled_reads": len(throttled_reads),
-        "write_throttle_events": wte, "read_throttle_events": rte, "throttled_requests": throttled_reqs,
-        "consumed_wcu_metric": consumed_w, "expected_wcu": certain, "indeterminate_wcu": maybe,
-        "consumed_rcu_metric": consumed_r, "reads_compared": len(ok_reads), "throttle_events_per_throttled_write": round(wte / len(throttled_writes), 2) if throttled_writes else None,
+        "provisioned_wcu": wcu,
+        "burst_wcu": throttle_model.BURST_SECONDS * wcu,
+        "billing_mode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST",
+        "writes": len(g.writes),
+        "reads": len(g.reads),
+        "client_throttled_writes": len(throttled_writes),
+        "client_throttled_reads": len(throttled_reads),
+        "write_throttle_events": wte,
+        "read_throttle_events": rte,
+        "throttled_requests": throttled_reqs,
+        "consumed_wcu_metric": consumed_w,
+        "expected_wcu": certain,
+        "indeterminate_wcu": maybe,
+        "consumed_rcu_metric": consumed_r,
+        "reads_compared": len(ok_reads),
+        "throttle_events_per_throttled_write": round(wte / len(throttled_writes), 2) if throttled_writes else None,
     }
     exercised = bool(throttled_writes)
     if provisioned and wcu > 0 and g.writes:
@@ -254,17 +328,27 @@ def run(ctx: CheckContext) -> CheckResult:
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in problems.items())
         return CheckResult(NAME, "fail", f"{what} ({where})", figures=figures, evidence=evidence)
     if not exercised:
-        return CheckResult(NAME, "pass", f"run never approached capacity: peak offered "
-                           f"{figures.get('peak_offered_excess_wcu', 0):g} WCU above the provisioned rate vs "
-                           f"{300 * wcu:g} burst; no throttling, metrics agree ({consumed_w:g} WCU consumed = ledger)",
-                           figures=figures, evidence=evidence)
-    return CheckResult(NAME, "pass", f"throttling began at {figures.get('onset_s', 0):.1f}s after "
-                       f"{figures.get('burst_used_before_onset_wcu', 0):g} WCU of burst; {len(throttled_writes)} writes "
-                       f"refused vs {figures.get('predicted_refused', 0)} predicted; {figures.get('observed_accepted_after_onset', 0)} "
-                       f"taken after onset vs {figures.get('predicted_accepted_after_onset', 0)} "
-                       f"(±{figures.get('tolerance', 0)}); "
-                       f"every throttle answered 429 with Retry-After; metrics agree ({where})",
-                       figures=figures, evidence=evidence)
+        return CheckResult(
+            NAME,
+            "pass",
+            f"run never approached capacity: peak offered "
+            f"{figures.get('peak_offered_excess_wcu', 0):g} WCU above the provisioned rate vs "
+            f"{300 * wcu:g} burst; no throttling, metrics agree ({consumed_w:g} WCU consumed = ledger)",
+            figures=figures,
+            evidence=evidence,
+        )
+    return CheckResult(
+        NAME,
+        "pass",
+        f"throttling began at {figures.get('onset_s', 0):.1f}s after "
+        f"{figures.get('burst_used_before_onset_wcu', 0):g} WCU of burst; {len(throttled_writes)} writes "
+        f"refused vs {figures.get('predicted_refused', 0)} predicted; {figures.get('observed_accepted_after_onset', 0)} "
+        f"taken after onset vs {figures.get('predicted_accepted_after_onset', 0)} "
+        f"(±{figures.get('tolerance', 0)}); "
+        f"every throttle answered 429 with Retry-After; metrics agree ({where})",
+        figures=figures,
+        evidence=evidence,
+    )
 
 
 def _before(m: TableMetrics, name: str, end_ms: float) -> float:
@@ -274,9 +358,16 @@ def _before(m: TableMetrics, name: str, end_ms: float) -> float:
 def _judge_model(g: Gathered, throttled: list[Req], wcu: float, figures: dict[str, Any], bad: Any) -> bool:
     t0 = min(r.t_ms for r in g.writes)
     refused_ids = {id(r) for r in throttled}
-    writes = [throttle_model.Write(t=(r.t_ms - t0) / 1000.0, units=r.units,
-                                   accepted=200 <= r.status < 300 or r.status == 409, refused=id(r) in refused_ids,
-                                   latency_s=r.latency_ms / 1000.0) for r in g.writes]
+    writes = [
+        throttle_model.Write(
+            t=(r.t_ms - t0) / 1000.0,
+            units=r.units,
+            accepted=200 <= r.status < 300 or r.status == 409,
+            refused=id(r) in refused_ids,
+            latency_s=r.latency_ms / 1000.0,
+        )
+        for r in g.writes
+    ]
     burst = throttle_model.BURST_SECONDS * wcu
     lat = sorted(w.latency_s for w in writes)
     slack_s = max(1.0, lat[min(len(lat) - 1, int(0.99 * len(lat)))])
@@ -288,8 +379,11 @@ def _judge_model(g: Gathered, throttled: list[Req], wcu: float, figures: dict[st
     figures["peak_offered_excess_wcu"] = round(peak_excess, 2)
     figures["slack_s"] = round(slack_s, 2)
     if worst is not None and worst.consumed > worst.allowed + slack:
-        bad("over_admission", detail=f"accepted {worst.consumed:g} WCU in seconds {worst.start_s}..{worst.end_s} of the "
-            f"run; {wcu:g} WCU/s + {burst:g} burst allows {worst.allowed:g} (+{slack:g} slack)")
+        bad(
+            "over_admission",
+            detail=f"accepted {worst.consumed:g} WCU in seconds {worst.start_s}..{worst.end_s} of the "
+            f"run; {wcu:g} WCU/s + {burst:g} burst allows {worst.allowed:g} (+{slack:g} slack)",
+        )
     pred = throttle_model.predict_after_onset(writes, rate=wcu, burst=burst)
     figures["model_onset_s_burst_full"] = throttle_model.model_onset(writes, rate=wcu, burst=burst, start_level=burst)
     figures["model_onset_s_burst_empty"] = throttle_model.model_onset(writes, rate=wcu, burst=burst, start_level=0.0)
@@ -297,19 +391,31 @@ def _judge_model(g: Gathered, throttled: list[Req], wcu: float, figures: dict[st
         return peak_excess >= 0.5 * burst
     used = pred.burst_used_before_onset or 0.0
     tol = throttle_model.tolerance(pred.predicted_accepted_after_onset, rate=wcu, slack_s=slack_s)
-    figures.update({"onset_s": round(pred.onset_s, 3), "burst_used_before_onset_wcu": round(used, 2),
-                    "predicted_refused": pred.predicted_refused_after_onset, "tolerance": tol,
-                    "observed_refused": pred.observed_refused_after_onset,
-                    "predicted_accepted_after_onset": pred.predicted_accepted_after_onset,
-                    "observed_accepted_after_onset": pred.observed_accepted_after_onset,
-                    "offered_wcu_per_s_at_onset": _offered_rate(writes, pred.onset_s)})
+    figures.update(
+        {
+            "onset_s": round(pred.onset_s, 3),
+            "burst_used_before_onset_wcu": round(used, 2),
+            "predicted_refused": pred.predicted_refused_after_onset,
+            "tolerance": tol,
+            "observed_refused": pred.observed_refused_after_onset,
+            "predicted_accepted_after_onset": pred.predicted_accepted_after_onset,
+            "observed_accepted_after_onset": pred.observed_accepted_after_onset,
+            "offered_wcu_per_s_at_onset": _offered_rate(writes, pred.onset_s),
+        }
+    )
     if used < -slack:
-        bad("early_throttling", detail=f"first refusal at {pred.onset_s:.1f}s when the table had accepted "
-            f"{used + wcu * pred.onset_s:g} WCU, less than its provisioned {wcu:g} WCU/s x {pred.onset_s:.1f}s")
+        bad(
+            "early_throttling",
+            detail=f"first refusal at {pred.onset_s:.1f}s when the table had accepted "
+            f"{used + wcu * pred.onset_s:g} WCU, less than its provisioned {wcu:g} WCU/s x {pred.onset_s:.1f}s",
+        )
     if abs(pred.observed_accepted_after_onset - pred.predicted_accepted_after_onset) > tol:
-        bad("refusals_mismatch", detail=f"after onset the table took {pred.observed_accepted_after_onset} of "
+        bad(
+            "refusals_mismatch",
+            detail=f"after onset the table took {pred.observed_accepted_after_onset} of "
             f"{pred.offered_after_onset} writes and refused {pred.observed_refused_after_onset}; at {wcu:g} WCU/s the "
-            f"model takes {pred.predicted_accepted_after_onset} (tolerance ±{tol})")
+            f"model takes {pred.predicted_accepted_after_onset} (tolerance ±{tol})",
+        )
     return True
 
 

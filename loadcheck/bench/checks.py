@@ -36,8 +36,11 @@ def _populate(n: int, run_dir: Path, clients: dict[str, Any], fmt: dict[str, str
     create_table(clients["dynamodb"], rcu=100_000, wcu=100_000)
     items = [r["item"] for r in records if r.get("item") is not None and 200 <= int(r["status"]) < 300]
     for i in range(0, len(items), 25):
-        clients["dynamodb"].batch_write_item(RequestItems={"EventLog": [
-            {"PutRequest": {"Item": {k: {"S": v} for k, v in it.items()}}} for it in items[i:i + 25]]})
+        clients["dynamodb"].batch_write_item(
+            RequestItems={
+                "EventLog": [{"PutRequest": {"Item": {k: {"S": v} for k, v in it.items()}}} for it in items[i : i + 25]]
+            }
+        )
     put_access_logs(clients["logs"], "/aws/apigateway/loadcheck-http-api", records, fmt)
     return records
 
@@ -74,11 +77,20 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
         t0 = time.perf_counter()
         records = _populate(n, run_dir, clients, fmt)
         out["synthesize_s"] = round(time.perf_counter() - t0, 2)
-        say(f"synthesized {n} requests (ledger, {sum(1 for r in records if 'item' in r)} items, access logs) "
-            f"in {out['synthesize_s']}s")
-        ctx = CheckContext(run_dir=run_dir, run=read_run_json(run_dir), target=synthetic_target(), description=desc,
-                           clients=lambda s: clients[s], budget_s=600.0, clock=_Clock(),
-                           options={"dynamodb_page_limit": 10_000})  # moto's Query cost is per call
+        say(
+            f"synthesized {n} requests (ledger, {sum(1 for r in records if 'item' in r)} items, access logs) "
+            f"in {out['synthesize_s']}s"
+        )
+        ctx = CheckContext(
+            run_dir=run_dir,
+            run=read_run_json(run_dir),
+            target=synthetic_target(),
+            description=desc,
+            clients=lambda s: clients[s],
+            budget_s=600.0,
+            clock=_Clock(),
+            options={"dynamodb_page_limit": 10_000},
+        )  # moto's Query cost is per call
 
         t0 = time.perf_counter()
         _, ctx.window, _ = ledger_stats(run_dir)
@@ -95,9 +107,13 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
         t0 = time.perf_counter()
         dynamodb_contents.reconcile(writes, seen, table="EventLog", budget=ctx.budget())
         t_compare = time.perf_counter() - t0
-        out.update(reconcile_end_to_end_rps=round(n / total), reconcile_end_to_end_s=round(total, 2),
-                   reconcile_ledger_and_compare_rps=round(n / (t_collect + t_compare)),
-                   table_items=res.figures["items_read"], table_pages=res.figures["pages"])
+        out.update(
+            reconcile_end_to_end_rps=round(n / total),
+            reconcile_end_to_end_s=round(total, 2),
+            reconcile_ledger_and_compare_rps=round(n / (t_collect + t_compare)),
+            table_items=res.figures["items_read"],
+            table_pages=res.figures["pages"],
+        )
 
         t0 = time.perf_counter()
         res = access_logs.run(ctx)
@@ -108,16 +124,31 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
         t0 = time.perf_counter()
         access_logs.judge_records(ctx, recs, expected, no_id, fmt=fmt, group="g", complete=True, budget=ctx.budget())
         t_join = time.perf_counter() - t0
-        out.update(log_join_end_to_end_rps=round(n / total), log_join_end_to_end_s=round(total, 2),
-                   log_join_alone_rps=round(n / t_join), log_records=len(recs))
+        out.update(
+            log_join_end_to_end_rps=round(n / total),
+            log_join_end_to_end_s=round(total, 2),
+            log_join_alone_rps=round(n / t_join),
+            log_records=len(recs),
+        )
     return out
 
 
 @click.command("checks")
-@click.option("--requests", "n", default=100_000, show_default=True, type=click.IntRange(min=100),
-              help="requests in the synthetic run")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="also write the figures as JSON here")
+@click.option(
+    "--requests",
+    "n",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="requests in the synthetic run",
+)
+@click.option(
+    "--json",
+    "json_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="also write the figures as JSON here",
+)
 def command(n: int, json_path: Path | None) -> None:
     """Reconcile and log-join throughput of the checks on a synthetic run (moto, in process)."""
     figures = run_bench(n, say=lambda m: click.echo(m, err=True))

@@ -33,18 +33,31 @@ def _budget(value: str | None) -> float | None:
 @click.command("check")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--state-dir", default=None, help="local stack state directory (default: the one the run used)")
-@click.option("--budget", "budget", default=None, metavar="DURATION",
-              help="time each check may wait for logs/metrics/throttled reads (default 60s; $LOADCHECK_CHECK_BUDGET)")
-@click.option("--only", "only", multiple=True, metavar="NAME",
-              help="run only this check (repeatable): dynamodb_contents, throttling, access_logs, security")
+@click.option(
+    "--budget",
+    "budget",
+    default=None,
+    metavar="DURATION",
+    help="time each check may wait for logs/metrics/throttled reads (default 60s; $LOADCHECK_CHECK_BUDGET)",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="NAME",
+    help="run only this check (repeatable): dynamodb_contents, throttling, access_logs, security",
+)
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
 def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tuple[str, ...], quiet: bool) -> None:
     """Verify a run: nothing lost, throttling matched capacity, every request logged, security holds."""
     from checks.runner import CHECKS, iso_now, run_checks, write_results
 
     if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is not a directory", value=str(run_dir),
-                          hint="pass a run directory, e.g. runs/<run-id> (ls runs/)")
+        raise ConfigError(
+            f"{run_dir} is not a directory",
+            value=str(run_dir),
+            hint="pass a run directory, e.g. runs/<run-id> (ls runs/)",
+        )
     for name in only:
         if name not in CHECKS:
             raise ConfigError(f"--only: unknown check {name!r}", value=name, hint=f"choose from: {', '.join(CHECKS)}")

@@ -17,14 +17,29 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def lc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loadcheck", *args], cwd=cwd, text=True, capture_output=True,
-                          timeout=400, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "loadcheck", *args], cwd=cwd, text=True, capture_output=True, timeout=400, check=False
+    )
 
 
 def test_run_then_check_again_and_again(local_stack: dict[str, Any], tmp_path: Path) -> None:
     sd = local_stack["state_dir"]
-    run = lc("run", "--duration", "8s", "--rate", "4", "--mix", "writes=3,reads=1", "--collisions", "0.2",
-             "--state-dir", sd, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    run = lc(
+        "run",
+        "--duration",
+        "8s",
+        "--rate",
+        "4",
+        "--mix",
+        "writes=3,reads=1",
+        "--collisions",
+        "0.2",
+        "--state-dir",
+        sd,
+        "--out",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
     run_dirs = list((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 1, run.stdout + run.stderr
     first = read_results(run_dirs[0])
@@ -34,8 +49,13 @@ def test_run_then_check_again_and_again(local_stack: dict[str, Any], tmp_path: P
     for _ in range(2):
         res = lc("check", str(run_dirs[0]), "--state-dir", sd, "--budget", "30s", cwd=tmp_path)
         doc = read_results(run_dirs[0])
-        outcomes.append((res.returncode, [(c["name"], c["status"]) for c in doc["checks"]],
-                         {k: doc["checks"][0]["figures"][k] for k in ("acknowledged", "found", "lost", "phantom")}))
+        outcomes.append(
+            (
+                res.returncode,
+                [(c["name"], c["status"]) for c in doc["checks"]],
+                {k: doc["checks"][0]["figures"][k] for k in ("acknowledged", "found", "lost", "phantom")},
+            )
+        )
         assert f"results: {run_dirs[0] / 'results.json'}" in res.stdout
         assert res.returncode == (0 if doc["verdict"] == "pass" else 1), res.stdout + res.stderr
         print(res.stdout)

@@ -49,26 +49,49 @@ class Driver:
         self.started = time.time()
         self.lock = threading.Lock()
 
-    def request(self, method: str, path: str, query: str = "", item: dict[str, str] | None = None,
-                route: str | None = None) -> dict[str, Any]:
+    def request(
+        self, method: str, path: str, query: str = "", item: dict[str, str] | None = None, route: str | None = None
+    ) -> dict[str, Any]:
         body = json.dumps(item).encode() if item is not None else b""
         extra = {"content-type": "application/json"} if item is not None else {}
-        headers = {"Host": self.host, "User-Agent": "loadcheck-it-driver/1", **extra,
-                   **self.signer.sign(self.creds, method, self.host, path, query, headers=extra, body=body)}
+        headers = {
+            "Host": self.host,
+            "User-Agent": "loadcheck-it-driver/1",
+            **extra,
+            **self.signer.sign(self.creds, method, self.host, path, query, headers=extra, body=body),
+        }
         t0 = time.time()
         full = f"{path}?{query}" if query else path
         try:
-            ans = probe_http.send(server_name=self.target.domain, address=self.target.connect_address or "127.0.0.1",
-                                  port=self.target.connect_port, method=method, path=full, headers=headers, body=body,
-                                  context=self.tls, timeout=40)
+            ans = probe_http.send(
+                server_name=self.target.domain,
+                address=self.target.connect_address or "127.0.0.1",
+                port=self.target.connect_port,
+                method=method,
+                path=full,
+                headers=headers,
+                body=body,
+                context=self.tls,
+                timeout=40,
+            )
             status, err = ans.status, None
         except (TimeoutError, OSError) as exc:
             ans, status, err = None, 0, "timeout" if isinstance(exc, TimeoutError) else "connection"
         rec: dict[str, Any] = {
-            "run_id": self.run_id, "worker": "local", "seq": self.seq, "t_start_ms": t0 * 1000.0,
-            "t_intended_ms": t0 * 1000.0, "route": route or f"{method} {path}", "method": method, "path": full,
-            "status": status, "error": err, "latency_ms": (time.time() - t0) * 1000.0,
-            "response_length": len(ans.body) if ans else 0, "request_id": ans.request_id if ans else None}
+            "run_id": self.run_id,
+            "worker": "local",
+            "seq": self.seq,
+            "t_start_ms": t0 * 1000.0,
+            "t_intended_ms": t0 * 1000.0,
+            "route": route or f"{method} {path}",
+            "method": method,
+            "path": full,
+            "status": status,
+            "error": err,
+            "latency_ms": (time.time() - t0) * 1000.0,
+            "response_length": len(ans.body) if ans else 0,
+            "request_id": ans.request_id if ans else None,
+        }
         if status == 429 and ans is not None:
             rec["retry_after"] = ans.headers.get("retry-after")
         if item is not None:
@@ -79,9 +102,18 @@ class Driver:
         self.writer.write(rec)
         return rec
 
-    def write(self, n: int, *, collide_last: bool = False, concurrency: int = 1, first: int = 0) -> list[dict[str, Any]]:
-        items = [{"date": self.date, "time": f"00:00:{i // 1000:02d}.{i % 1000:03d}", "userId": self.run_id,
-                  "eventType": "it"} for i in range(first, first + n)]
+    def write(
+        self, n: int, *, collide_last: bool = False, concurrency: int = 1, first: int = 0
+    ) -> list[dict[str, Any]]:
+        items = [
+            {
+                "date": self.date,
+                "time": f"00:00:{i // 1000:02d}.{i % 1000:03d}",
+                "userId": self.run_id,
+                "eventType": "it",
+            }
+            for i in range(first, first + n)
+        ]
         with ThreadPoolExecutor(concurrency) as pool:
             out = list(pool.map(lambda item: self.request("POST", "/events", item=item), items))
         if collide_last and out:
@@ -89,7 +121,9 @@ class Driver:
             out.append(self.request("POST", "/events", item=dict(first, userId=self.run_id + "-collider")))
         return out
 
-    def write_until(self, status: int, *, batch: int = 12, limit: int = 240, deadline_s: float = 90.0) -> list[dict[str, Any]]:
+    def write_until(
+        self, status: int, *, batch: int = 12, limit: int = 240, deadline_s: float = 90.0
+    ) -> list[dict[str, Any]]:
         """Concurrent writes, batch after batch, until one is answered ``status`` (the table's
         bucket refilled while the stack sat idle: how much is unknown) or the limit/deadline."""
         out: list[dict[str, Any]] = []
@@ -107,10 +141,22 @@ class Driver:
     def finish(self) -> Path:
         self.writer.close()
         iso = lambda t: _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat()  # noqa: E731
-        write_json_atomic(self.run_dir / "run.json", {
-            "schema_version": 1, "run_id": self.run_id, "status": "complete", "target": self.target.to_public(),
-            "options": {}, "versions": {}, "started_at": iso(self.started), "ended_at": iso(time.time()),
-            "dropped_arrivals": 0, "locust": {}, "workers": []})
+        write_json_atomic(
+            self.run_dir / "run.json",
+            {
+                "schema_version": 1,
+                "run_id": self.run_id,
+                "status": "complete",
+                "target": self.target.to_public(),
+                "options": {},
+                "versions": {},
+                "started_at": iso(self.started),
+                "ended_at": iso(time.time()),
+                "dropped_arrivals": 0,
+                "locust": {},
+                "workers": [],
+            },
+        )
         return self.run_dir
 
 

@@ -43,12 +43,21 @@ def logs():
 
 
 def ctx_for(run_dir: Path, client: Any, *, budget_s: float = 5.0, flush: Any = None) -> CheckContext:
-    return CheckContext(run_dir=run_dir, run=read_run_json(run_dir), target=synthetic_target(),
-                        description=load_description(), clients=lambda s: client, budget_s=budget_s,
-                        clock=FakeClock(), flush=flush)
+    return CheckContext(
+        run_dir=run_dir,
+        run=read_run_json(run_dir),
+        target=synthetic_target(),
+        description=load_description(),
+        clients=lambda s: client,
+        budget_s=budget_s,
+        clock=FakeClock(),
+        flush=flush,
+    )
 
 
-def setup_run(tmp_path: Path, logs: Any, *, ship: list[dict[str, Any]] | None = None, **kw: Any) -> list[dict[str, Any]]:
+def setup_run(
+    tmp_path: Path, logs: Any, *, ship: list[dict[str, Any]] | None = None, **kw: Any
+) -> list[dict[str, Any]]:
     records = make_records(**({"writes": 20, "reads": 10, "throttle_after": 15} | kw))
     write_run(tmp_path, records)
     put_access_logs(logs, GROUP, records if ship is None else ship, FMT)
@@ -107,8 +116,11 @@ def test_unexplained_record_fails_but_probes_do_not(tmp_path: Path, logs: Any) -
     put_access_logs(logs, GROUP, records + [stranger], FMT)
     line = access_log_record(probe, FMT)
     line["userAgent"] = "loadcheck-check-probe/1 security"
-    logs.put_log_events(logGroupName=GROUP, logStreamName="2031-01-01/$default",
-                        logEvents=[{"timestamp": int(probe["t_start_ms"]) + 5, "message": json.dumps(line)}])
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="2031-01-01/$default",
+        logEvents=[{"timestamp": int(probe["t_start_ms"]) + 5, "message": json.dumps(line)}],
+    )
     res = access_logs.run(ctx_for(tmp_path, logs))
     assert res.status == "fail" and res.figures["unexplained"] == 1
     assert res.evidence[0]["request_id"] == "XXXXstrangerXX="
@@ -124,9 +136,15 @@ def test_values_disagreeing_with_ledger_fail(tmp_path: Path, logs: Any) -> None:
     lines[1]["requestTime"] = "2026-11-21T10:00:00Z"
     lines[2]["errorMessage"] = "Internal Server Error"  # set on a success
     lines[2]["protocol"] = "HTTP/2.0"
-    events = [{"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)} for r, line in zip(records, lines, strict=False)]
-    logs.put_log_events(logGroupName=GROUP, logStreamName="s", logEvents=events + [
-        {"timestamp": int(records[-1]["t_start_ms"]) + 1, "message": "not json at all"}])
+    events = [
+        {"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)}
+        for r, line in zip(records, lines, strict=False)
+    ]
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="s",
+        logEvents=events + [{"timestamp": int(records[-1]["t_start_ms"]) + 1, "message": "not json at all"}],
+    )
     res = access_logs.run(ctx_for(tmp_path, logs))
     assert res.status == "fail"
     f = res.figures
@@ -144,8 +162,14 @@ def test_403_without_authorizer_error_fails(tmp_path: Path, logs: Any) -> None:
     logs.create_log_stream(logGroupName=GROUP, logStreamName="s")
     lines = [access_log_record(r, FMT) for r in records]
     lines[0]["authorizerError"] = "-"
-    logs.put_log_events(logGroupName=GROUP, logStreamName="s", logEvents=[
-        {"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)} for r, line in zip(records, lines, strict=False)])
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName="s",
+        logEvents=[
+            {"timestamp": int(r["t_start_ms"]), "message": json.dumps(line)}
+            for r, line in zip(records, lines, strict=False)
+        ],
+    )
     res = access_logs.run(ctx_for(tmp_path, logs))
     assert res.status == "fail" and res.figures["set_when_unset"] == 1
     assert res.evidence[0]["field"] == "authorizerError"

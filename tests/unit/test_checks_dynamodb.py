@@ -43,9 +43,15 @@ def ddb():
 
 
 def make_ctx(run_dir: Path, client: Any, *, budget_s: float = 30.0) -> CheckContext:
-    return CheckContext(run_dir=run_dir, run=read_run_json(run_dir), target=synthetic_target(),
-                        description=load_description(), clients=lambda s: client, budget_s=budget_s,
-                        clock=FakeClock())
+    return CheckContext(
+        run_dir=run_dir,
+        run=read_run_json(run_dir),
+        target=synthetic_target(),
+        description=load_description(),
+        clients=lambda s: client,
+        budget_s=budget_s,
+        clock=FakeClock(),
+    )
 
 
 def put(client: Any, item: dict[str, str]) -> None:

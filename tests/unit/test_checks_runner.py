@@ -58,9 +58,16 @@ def clean_run(tmp_path: Path):
         store_acknowledged(clients["dynamodb"], records)
         put_access_logs(clients["logs"], GROUP, records, load_description().access_log.format)
         publish_metrics(clients["cloudwatch"], "EventLog", records)
-        ctx = CheckContext(run_dir=tmp_path, run=read_run_json(tmp_path), target=synthetic_target(),
-                           description=load_description(), clients=lambda s: clients[s], budget_s=5.0,
-                           clock=FakeClock(), flush=lambda: None)
+        ctx = CheckContext(
+            run_dir=tmp_path,
+            run=read_run_json(tmp_path),
+            target=synthetic_target(),
+            description=load_description(),
+            clients=lambda s: clients[s],
+            budget_s=5.0,
+            clock=FakeClock(),
+            flush=lambda: None,
+        )
         yield ctx, records
 
 
@@ -68,8 +75,13 @@ def test_results_document_has_the_documented_shape(clean_run: Any) -> None:
     ctx, records = clean_run
     results = runner.run_checks(ctx.run_dir, names=["dynamodb_contents", "throttling", "access_logs"], context=ctx)
     assert [r.status for r in results] == ["pass", "pass", "pass"], [(r.name, r.summary, r.evidence) for r in results]
-    path = write_results(ctx.run_dir, results, started_at="2031-01-01T00:00:00+00:00",
-                         ended_at="2031-01-01T00:00:05+00:00", check_options={"budget_s": 5.0})
+    path = write_results(
+        ctx.run_dir,
+        results,
+        started_at="2031-01-01T00:00:00+00:00",
+        ended_at="2031-01-01T00:00:05+00:00",
+        check_options={"budget_s": 5.0},
+    )
     doc = read_results(path)
     assert doc["schema_version"] == SCHEMA_VERSION and doc["run_id"] == "r1" and doc["verdict"] == "pass"
     assert doc["target"]["table_name"] == "EventLog" and doc["options"]["check"] == {"budget_s": 5.0}
@@ -129,8 +141,14 @@ def test_ledger_cut_mid_record_is_an_error_for_a_completed_run(tmp_path: Path) -
     path = next((tmp_path / "ledger").glob("*.jsonl.gz"))
     raw = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(raw[:-30]))  # the last record loses its tail
-    ctx = CheckContext(run_dir=tmp_path, run=read_run_json(tmp_path), target=synthetic_target(),
-                       description=load_description(), clients=lambda s: None, clock=FakeClock())
+    ctx = CheckContext(
+        run_dir=tmp_path,
+        run=read_run_json(tmp_path),
+        target=synthetic_target(),
+        description=load_description(),
+        clients=lambda s: None,
+        clock=FakeClock(),
+    )
     with pytest.raises(LedgerError, match="mid-record"):
         runner.run_checks(tmp_path, context=ctx)
     ctx.run["status"] = "interrupted"  # a killed run: check what it wrote
@@ -147,18 +165,35 @@ def test_cli_exit_2_on_corrupt_ledger_naming_file(tmp_path: Path) -> None:
 
 def test_cli_without_stack_errors_and_exits_1(tmp_path: Path) -> None:
     write_run(tmp_path, make_records(writes=3, reads=1))
-    res = CliRunner().invoke(cli, ["check", str(tmp_path), "--state-dir", str(tmp_path / "nostack"),
-                                   "--budget", "1s", "--only", "dynamodb_contents", "--only", "access_logs", "-q"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "check",
+            str(tmp_path),
+            "--state-dir",
+            str(tmp_path / "nostack"),
+            "--budget",
+            "1s",
+            "--only",
+            "dynamodb_contents",
+            "--only",
+            "access_logs",
+            "-q",
+        ],
+    )
     assert res.exit_code == 1, res.output
     assert "ERROR dynamodb_contents" in res.output and "no local stack" in res.output
     doc = read_results(tmp_path)
     assert doc["verdict"] == "error" and [c["status"] for c in doc["checks"]] == ["error", "error"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--only", "bogus"], "unknown check 'bogus'"),
-    (["--budget", "soon"], "--budget: 'soon' is not a duration"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--only", "bogus"], "unknown check 'bogus'"),
+        (["--budget", "soon"], "--budget: 'soon' is not a duration"),
+    ],
+)
 def test_cli_bad_options_name_value_and_fix(tmp_path: Path, args: list[str], message: str) -> None:
     write_run(tmp_path, make_records(writes=1, reads=0))
     res = CliRunner().invoke(cli, ["check", str(tmp_path), *args])

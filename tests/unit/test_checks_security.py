@@ -41,8 +41,19 @@ class ModelGateway:
     seq: int = 0
     sent: list[str] = field(default_factory=list)
 
-    def send(self, *, server_name: str, address: str, port: int, method: str, path: str, headers: dict[str, str],
-             body: bytes = b"", context: ssl.SSLContext, timeout: float = 30.0) -> probe_http.Answer:
+    def send(
+        self,
+        *,
+        server_name: str,
+        address: str,
+        port: int,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        context: ssl.SSLContext,
+        timeout: float = 30.0,
+    ) -> probe_http.Answer:
         self.seq += 1
         rid = f"req{self.seq:04d}="
         self.sent.append(path)
@@ -50,15 +61,23 @@ class ModelGateway:
         if server_name.endswith("amazonaws.com"):
             return probe_http.Answer(404, {"apigw-requestid": rid}, b'{"message":"Not Found"}', "TLSv1.3")
         now = _dt.datetime.now(_dt.UTC)
-        record = {"requestId": rid, "status": str(status), "userAgent": headers.get("User-Agent", "-"),
-                  "authorizerError": "-" if self.blank_authorizer_error else (authz or "-"),
-                  "requestTimeEpoch": str(int(now.timestamp() * 1000))}
-        self.logs.put_log_events(logGroupName=GROUP, logStreamName="s", logEvents=[
-            {"timestamp": int(now.timestamp() * 1000), "message": json.dumps(record)}])
+        record = {
+            "requestId": rid,
+            "status": str(status),
+            "userAgent": headers.get("User-Agent", "-"),
+            "authorizerError": "-" if self.blank_authorizer_error else (authz or "-"),
+            "requestTimeEpoch": str(int(now.timestamp() * 1000)),
+        }
+        self.logs.put_log_events(
+            logGroupName=GROUP,
+            logStreamName="s",
+            logEvents=[{"timestamp": int(now.timestamp() * 1000), "message": json.dumps(record)}],
+        )
         return probe_http.Answer(status, {"apigw-requestid": rid, **out_headers}, b"{}", "TLSv1.3")
 
-    def _decide(self, host: str, method: str, path: str, headers: dict[str, str],
-                body: bytes) -> tuple[int, str | None, dict[str, str]]:
+    def _decide(
+        self, host: str, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, str | None, dict[str, str]]:
         cors = load_description().cors
         if len(body) > load_description().payload_limit_bytes and not self.no_size_limit:
             return 413, None, {}
@@ -68,9 +87,17 @@ class ModelGateway:
             return 204, None, ({"access-control-allow-origin": origin} if ok else {})
         raw_path, _, query = path.partition("?")
         try:
-            v = verify(method=method, raw_path=raw_path, raw_query=query, headers=list(headers.items()), body=body,
-                       service="execute-api", region=REGION, secret_for={k: (s, None) for k, s in KEYS.values()},
-                       now=_dt.datetime.now(_dt.UTC))
+            v = verify(
+                method=method,
+                raw_path=raw_path,
+                raw_query=query,
+                headers=list(headers.items()),
+                body=body,
+                service="execute-api",
+                region=REGION,
+                secret_for={k: (s, None) for k, s in KEYS.values()},
+                now=_dt.datetime.now(_dt.UTC),
+            )
         except SigV4Failure as exc:
             if exc.kind == "missing" and self.accept_unsigned:
                 return 200, None, {}
@@ -79,8 +106,9 @@ class ModelGateway:
             return 403, "User is not authorized to perform execute-api:Invoke", {}
         return 200, None, {}
 
-    def handshake(self, *, server_name: str, address: str, port: int, context: ssl.SSLContext,
-                  timeout: float = 10.0) -> str | None:
+    def handshake(
+        self, *, server_name: str, address: str, port: int, context: ssl.SSLContext, timeout: float = 10.0
+    ) -> str | None:
         if context.maximum_version == ssl.TLSVersion.TLSv1_1 and not self.tls11:
             raise ssl.SSLError(1, "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version")
         return "TLSv1.1" if context.maximum_version == ssl.TLSVersion.TLSv1_1 else "TLSv1.3"
@@ -96,19 +124,31 @@ def gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setattr(probe_http, "send", gw.send)
         monkeypatch.setattr(probe_http, "handshake", gw.handshake)
         creds = tmp_path / "credentials"
-        creds.write_text("".join(f"[p-{role}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n"
-                                 for role, (k, s) in KEYS.items()))
+        creds.write_text(
+            "".join(
+                f"[p-{role}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n" for role, (k, s) in KEYS.items()
+            )
+        )
         yield gw, logs, creds
 
 
 def run_security(tmp_path: Path, gw: Any, logs: Any, creds: Path) -> Any:
     from dataclasses import replace
 
-    target = replace(synthetic_target(), credentials_file=str(creds),
-                     profiles={"requester": "p-requester", "denied": "p-denied", "admin": "p-requester"})
+    target = replace(
+        synthetic_target(),
+        credentials_file=str(creds),
+        profiles={"requester": "p-requester", "denied": "p-denied", "admin": "p-requester"},
+    )
     write_run(tmp_path / "run", make_records(writes=1, reads=0), target=target)
-    ctx = CheckContext(run_dir=tmp_path / "run", run=read_run_json(tmp_path / "run"), target=target,
-                       description=load_description(), clients=lambda s: logs, budget_s=3.0)
+    ctx = CheckContext(
+        run_dir=tmp_path / "run",
+        run=read_run_json(tmp_path / "run"),
+        target=target,
+        description=load_description(),
+        clients=lambda s: logs,
+        budget_s=3.0,
+    )
     return security.run(ctx)
 
 
@@ -118,13 +158,16 @@ def test_aws_like_answers_pass(tmp_path: Path, gateway: Any) -> None:
     assert res.figures["ok"] == res.figures["probes"] == 12
 
 
-@pytest.mark.parametrize(("switch", "probe"), [
-    ("allow_denied", "denied"),
-    ("accept_unsigned", "unsigned"),
-    ("tls11", "tls_1_1"),
-    ("echo_any_origin", "cors_disallowed"),
-    ("no_size_limit", "oversized"),
-])
+@pytest.mark.parametrize(
+    ("switch", "probe"),
+    [
+        ("allow_denied", "denied"),
+        ("accept_unsigned", "unsigned"),
+        ("tls11", "tls_1_1"),
+        ("echo_any_origin", "cors_disallowed"),
+        ("no_size_limit", "oversized"),
+    ],
+)
 def test_each_hole_fails_naming_the_probe(tmp_path: Path, gateway: Any, switch: str, probe: str) -> None:
     gw, logs, creds = gateway
     setattr(gw, switch, True)
@@ -139,4 +182,10 @@ def test_403_logged_without_reason_fails(tmp_path: Path, gateway: Any) -> None:
     res = run_security(tmp_path, gw, logs, creds)
     assert res.status == "fail" and res.figures["failed"] == 0 and res.figures["access_log_problems"] == 6
     assert {e["probe"] for e in res.evidence if e.get("kind") == "access_log"} == {
-        "unsigned", "tampered", "expired", "wrong_region", "wrong_service", "denied"}
+        "unsigned",
+        "tampered",
+        "expired",
+        "wrong_region",
+        "wrong_service",
+        "denied",
+    }

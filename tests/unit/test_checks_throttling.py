@@ -50,15 +50,29 @@ def aws():
         yield clients
 
 
-def check(tmp_path: Path, aws: dict[str, Any], records: list[dict[str, Any]], *, metrics: list[dict[str, Any]] | None = None,
-          logs: bool = True, flush: bool = True) -> Any:
+def check(
+    tmp_path: Path,
+    aws: dict[str, Any],
+    records: list[dict[str, Any]],
+    *,
+    metrics: list[dict[str, Any]] | None = None,
+    logs: bool = True,
+    flush: bool = True,
+) -> Any:
     write_run(tmp_path, records)
     publish_metrics(aws["cloudwatch"], "EventLog", records if metrics is None else metrics)
     if logs:
         put_access_logs(aws["logs"], GROUP, records, FMT)
-    ctx = CheckContext(run_dir=tmp_path, run=read_run_json(tmp_path), target=synthetic_target(),
-                       description=load_description(), clients=lambda s: aws[s], budget_s=4.0, clock=FakeClock(),
-                       flush=(lambda: None) if flush else None)
+    ctx = CheckContext(
+        run_dir=tmp_path,
+        run=read_run_json(tmp_path),
+        target=synthetic_target(),
+        description=load_description(),
+        clients=lambda s: aws[s],
+        budget_s=4.0,
+        clock=FakeClock(),
+        flush=(lambda: None) if flush else None,
+    )
     return throttling.run(ctx)
 
 
@@ -100,8 +114,12 @@ def test_429_without_retry_after_fails(tmp_path: Path, aws: dict[str, Any]) -> N
 def test_throttle_metrics_absent_fails(tmp_path: Path, aws: dict[str, Any]) -> None:
     records = throttled_writes(seconds=20, per_second=20, start_level=50)
     quiet = [dict(r, status=201) if r["status"] == 429 else r for r in records]  # metrics as if nothing throttled
-    res = check(tmp_path, aws, records, metrics=[r for r in quiet if r["status"] != 201] + [
-        r for r in records if r["status"] == 201])
+    res = check(
+        tmp_path,
+        aws,
+        records,
+        metrics=[r for r in quiet if r["status"] != 201] + [r for r in records if r["status"] == 201],
+    )
     assert res.status == "fail" and res.figures["throttle_metrics_absent"] >= 1
     assert res.figures["write_throttle_events"] == 0
 
