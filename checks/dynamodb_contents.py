@@ -131,10 +131,15 @@ def read_partitions(
             }
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
+            query_kwargs = dict(kwargs)
+
+            def query(kw: dict[str, Any] = query_kwargs) -> dict[str, Any]:
+                return dict(client.query(**kw))
+
             page: dict[str, Any] = call_with_backoff(
-                lambda kw=kwargs: client.query(**kw),
+                query,
                 budget=budget,
-                stats=out.backoff,  # type: ignore[misc]
+                stats=out.backoff,
                 on_throttle=lambda k, w: ctx.say(f"{NAME}: table throttled our read ({k}x), waiting {w:.1f}s"),
             )
             out.pages += 1
