@@ -297,12 +297,33 @@ def test_update_table_applies_live(rig: Rig) -> None:
     assert ok == 51
 
 
-def test_partiql_and_transactions_pass_through_under_the_table_locks(rig: Rig) -> None:
+def test_partiql_passes_through(rig: Rig) -> None:
     rig.create(on_demand=True)
     rig.call("PutItem", {"TableName": "T", "Item": item("a")})
     status, out, _ = rig.call("ExecuteStatement", {"Statement": 'SELECT * FROM "T" WHERE "date" = \'2026-11-21\''})
     assert status == 200 and [i["time"]["S"] for i in out["Items"]] == ["a"]
-    status, out, _ = rig.call("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "T", "Item": item("b")}}]})
+
+
+def test_transactions_cost_twice_the_units(rig: Rig) -> None:
+    rig.create()
+    rig.clock.advance(100)
+    rig.call("PutItem", {"TableName": "T", "Item": item("old", pad=1500)})  # 2 WCU
+    status, out, _ = rig.call(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "T", "Item": item("new", pad=100)}},  # 1 KB -> 2 x 1
+                {"Update": {"TableName": "T", "Key": key("old"), "UpdateExpression": "REMOVE xpad"}},  # 2 x 2
+            ],
+            "ReturnConsumedCapacity": "TOTAL",
+        },
+    )
     assert status == 200, out
-    _, out, _ = rig.call("GetItem", {"TableName": "T", "Key": key("b")})
-    assert out["Item"]["time"] == {"S": "b"}
+    assert out["ConsumedCapacity"] == [{"TableName": "T", "CapacityUnits": 6.0}]
+    assert rig.accounting.snapshot()["T"]["write_level"] == 100 - 2 - 6
+    status, out, _ = rig.call(
+        "TransactGetItems",
+        {"TransactItems": [{"Get": {"TableName": "T", "Key": key("new")}}], "ReturnConsumedCapacity": "TOTAL"},
+    )
+    assert status == 200 and out["Responses"][0]["Item"]["time"] == {"S": "new"}
+    assert out["ConsumedCapacity"] == [{"TableName": "T", "CapacityUnits": 2.0}]  # strongly consistent, x2

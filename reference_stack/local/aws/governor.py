@@ -24,7 +24,8 @@ by the metrics publisher when it writes into moto's CloudWatch).
 
 Departures (docs/fidelity.md, section aws): GSIs and LSIs have no capacity of their own (index
 reads and writes are charged to the table; writes do not add index write costs);
-``TransactWriteItems`` / ``TransactGetItems`` and PartiQL pass through uncharged and unthrottled;
+``TransactWriteItems`` / ``TransactGetItems`` are charged (twice the units) but never throttled
+(``transactions.py``); PartiQL passes through uncharged and unthrottled;
 ``ConsumedCapacity`` for INDEXES carries only the ``Table`` entry; a failed conditional
 UpdateItem/DeleteItem is charged the stored item's size (min 1 WCU), a failed conditional PutItem
 the larger of the stored and the new item.
@@ -58,6 +59,7 @@ from reference_stack.local.aws.protocol import (
     region_of,
     throttle_reply,
 )
+from reference_stack.local.aws.transactions import transact
 
 log = logging.getLogger("loadcheck.aws.governor")
 
@@ -113,6 +115,8 @@ class Governor:
             "Scan": self._read_page,
             "BatchGetItem": lambda call: batch_get(self, call),
             "BatchWriteItem": lambda call: batch_write(self, call),
+            "TransactWriteItems": lambda call: transact(self, call),
+            "TransactGetItems": lambda call: transact(self, call),
         }
 
     # -- dispatch ---------------------------------------------------------------------------------
@@ -154,16 +158,13 @@ class Governor:
                         # effect from this moment: both are synced now, not at the next data call.
                         self.table_for(region, request.get("TableName") or request.get("TargetTableName"))
                 return reply
-            if op.startswith("Transact") and isinstance(request, dict):
-                with self.locked(self._transact_tables(request)):
-                    return call_app(self.app, environ, body)
             if op in PARTIQL_OPS:
                 # A statement names its tables in PartiQL text: hold every table's lock instead.
                 with self.locked(self.tables.names(region)):
                     return call_app(self.app, environ, body)
             return call_app(self.app, environ, body)
         call = Call(environ, body, request, op, region)
-        if op not in ("BatchGetItem", "BatchWriteItem"):
+        if op not in ("BatchGetItem", "BatchWriteItem", "TransactWriteItems", "TransactGetItems"):
             call.table = self.table_for(region, request.get("TableName"))
             if call.table is None:
                 return call_app(self.app, environ, body)  # moto answers ResourceNotFound / validation
@@ -192,16 +193,6 @@ class Governor:
                     lock = self._locks.setdefault(name, threading.Lock())
                 stack.enter_context(lock)
             yield
-
-    @staticmethod
-    def _transact_tables(request: dict[str, Any]) -> list[str]:
-        names = []
-        for entry in request.get("TransactItems") or []:
-            if isinstance(entry, dict):
-                for action in entry.values():
-                    if isinstance(action, dict) and isinstance(action.get("TableName"), str):
-                        names.append(action["TableName"])
-        return names
 
     # -- common steps -----------------------------------------------------------------------------
 
