@@ -234,7 +234,7 @@ def capacity(cap: CapacitySeries, table: str) -> str:
         a.legend(handles, labels, loc="upper right", fontsize=7, ncols=2)
         a.set_title(
             f"Table {table} ({cap.billing_mode}): consumed vs provisioned vs burst\n"
-            f"consumption {cap.source}; burst bucket simulated, {cap.burst_start}",
+            f"consumption {cap.source}\nburst bucket simulated, {cap.burst_start}",
             fontsize=9,
         )
         return _svg(fig)
