@@ -29,6 +29,7 @@ delivery delay. GSI dimensions are not published (index consumption is counted o
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,7 +182,10 @@ class MetricsPublisher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # keep publishing later minutes; this batch is lost and logged
+                logging.getLogger("loadcheck.aws.metrics").exception("publishing metrics failed")
 
     def stop(self) -> None:
         self._stop.set()

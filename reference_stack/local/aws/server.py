@@ -171,15 +171,16 @@ class AwsService:
                 self.stopping.set()
 
     def shutdown(self) -> None:
+        """Stop listening first, then flush, so the last requests' metrics are in the flush."""
         self.publisher.stop()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
         try:
             sent = self.publisher.flush()
             log.info("flushed %d metric data points", sent)
         except Exception:  # never let a failing flush keep the process alive
             log.exception("metrics flush at shutdown failed")
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 def _json_body(body: bytes) -> Any:
