@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loadcheck.cli import cli
 from loadcheck.errors import ConfigError
@@ -23,6 +25,7 @@ from reports.capacity import (
     workload_profile,
 )
 from reports.costs import load_prices, monthly_costs
+from reports.data import burst_start_level, simulate_burst
 from reports.plan import build_plan
 from reports.synthetic import write_run
 
@@ -208,3 +211,40 @@ def test_capacity_bad_options_name_the_value_and_fix(args: list[str], needle: st
     result = CliRunner().invoke(cli, ["capacity", "--out", str(tmp_path / "runs"), *args])
     assert result.exit_code == 2 and needle in result.output and "fix:" in result.output
     assert not (tmp_path / "runs").exists()  # refused before any load was driven
+
+
+# ------------------------------------------------------------------------------------------------
+# Properties of the unit rules and the bucket simulation
+
+
+@given(st.integers(0, 5000), st.floats(1, 400_000, allow_nan=False))
+def test_query_page_cost_is_rounded_once_and_monotonic(items: int, item_bytes: float) -> None:
+    cost = query_page_rcu(items, item_bytes)
+    page = min(items * item_bytes, 1024 * 1024)
+    assert cost == max(1, -(-page // 4096)) / 2
+    assert query_page_rcu(items + 1, item_bytes) >= cost
+    assert cost <= 128.0  # a page never reads more than 1 MB
+
+
+@given(
+    st.lists(st.floats(0, 50, allow_nan=False), max_size=120),
+    st.floats(0.5, 20, allow_nan=False),
+)
+def test_simulated_bucket_stays_within_bounds_and_admits_burst_plus_rate(consumed: list[float], rate: float) -> None:
+    burst = 300 * rate
+    levels = simulate_burst(consumed, rate=rate, burst=burst)
+    assert all(0.0 <= lv <= burst for lv in levels)
+    # while the bucket never ran dry, n seconds from full took at most burst + rate*n - what is left
+    # (refill that arrives while the bucket is full overflows: AWS keeps at most 300 s, §7.3)
+    for n, lv in enumerate(levels, start=1):
+        if lv == 0.0:
+            break
+        assert sum(consumed[:n]) <= burst + rate * n - lv + 1e-6 * burst
+
+
+@given(st.lists(st.floats(0, 30, allow_nan=False), min_size=1, max_size=60), st.floats(0.5, 5, allow_nan=False))
+def test_anchored_start_is_within_the_bucket(consumed: list[float], rate: float) -> None:
+    throttled = [0.0] * (len(consumed) - 1) + [1.0]
+    start = burst_start_level(consumed, throttled, rate=rate, burst=300 * rate)
+    assert start is not None and 0.0 <= start <= 300 * rate
+    assert burst_start_level(consumed, [0.0] * len(consumed), rate=rate, burst=300 * rate) is None
