@@ -50,7 +50,7 @@ def _budget(value: str | None) -> float | None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
 def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tuple[str, ...], quiet: bool) -> None:
     """Verify a run: nothing lost, throttling matched capacity, every request logged, security holds."""
-    from checks.runner import CHECKS, iso_now, run_checks, write_results
+    from checks.runner import CHECKS, iso_now, resolve_budget, run_checks, write_results
 
     if not run_dir.is_dir():
         raise ConfigError(
@@ -61,7 +61,8 @@ def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tupl
     for name in only:
         if name not in CHECKS:
             raise ConfigError(f"--only: unknown check {name!r}", value=name, hint=f"choose from: {', '.join(CHECKS)}")
-    budget_s = _budget(budget)
+    budget_s = resolve_budget(_budget(budget))
+    click.echo(f"checking {run_dir} (budget {budget_s:g}s per check)")
     started = iso_now()
     t0 = time.monotonic()
 
