@@ -327,3 +327,13 @@ def test_transactions_cost_twice_the_units(rig: Rig) -> None:
     )
     assert status == 200 and out["Responses"][0]["Item"]["time"] == {"S": "new"}
     assert out["ConsumedCapacity"] == [{"TableName": "T", "CapacityUnits": 2.0}]  # strongly consistent, x2
+
+
+def test_a_malformed_batch_goes_to_moto_and_charges_nothing(rig: Rig) -> None:
+    rig.create()
+    rig.clock.advance(10)
+    before = rig.accounting.snapshot()["T"]["write_level"]
+    writes = [{"PutRequest": {"Item": item("a")}}, {"PutRequest": {"Item": {"date": {"S": "no sort key"}}}}]
+    status, out, _ = rig.call("BatchWriteItem", {"RequestItems": {"T": writes}})
+    assert status == 400 and out["__type"].endswith("ValidationException")
+    assert rig.accounting.snapshot()["T"]["write_level"] == before

@@ -88,9 +88,11 @@ def batch_write(gov: Governor, call: Call) -> Reply:
         admitted: dict[str, list[tuple[Any, Any, float]]] = {}
         unprocessed: dict[str, list[Any]] = {}
         throttled: dict[str, tuple[TableSettings, list[str], int]] = {}
+        # Size every write first: a malformed entry must leave no table charged.
+        planned: dict[str, list[tuple[Any, Any, float]]] = {}
         for name, writes in request_items.items():
             table = tables[name]
-            costs = []
+            costs = planned[name] = []
             for write in writes or []:
                 if not isinstance(write, dict):
                     raise Malformed
@@ -110,6 +112,8 @@ def batch_write(gov: Governor, call: Call) -> Reply:
                 else:
                     raise Malformed
                 costs.append((write, gov.tables.partition_of(table, key), cost))
+        for name, costs in planned.items():
+            table = tables[name]
             decisions = gov.accounting.admit_writes(table.name, [(p, c) for _, p, c in costs])
             ok = [entry for entry, d in zip(costs, decisions, strict=True) if d.admitted]
             bad = [entry[0] for entry, d in zip(costs, decisions, strict=True) if not d.admitted]

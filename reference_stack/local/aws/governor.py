@@ -221,22 +221,18 @@ class Governor:
             metric = "ConsumedReadCapacityUnits" if kind == "read" else "ConsumedWriteCapacityUnits"
             self.recorder.add(metric, units, table=table)
 
-    def _finish(
-        self, call: Call, reply: Reply, units: float, extra: Callable[[dict[str, Any]], None] | None = None
-    ) -> Reply:
+    def _finish(self, call: Call, reply: Reply, units: float) -> Reply:
         """Put our ConsumedCapacity in a successful reply (and drop moto's unasked one)."""
         if reply.code != 200:
             return reply
         entry = consumed_capacity(call.capacity_mode, call.table.name, units) if call.table else None
-        if entry is None and extra is None and b'"ConsumedCapacity"' not in reply.body:
+        if entry is None and b'"ConsumedCapacity"' not in reply.body:
             return reply
         payload = reply.json()
         if entry is None:
             payload.pop("ConsumedCapacity", None)
         else:
             payload["ConsumedCapacity"] = entry
-        if extra is not None:
-            extra(payload)
         return reply.with_json(payload)
 
     def _stored(self, call: Call, key: Any) -> tuple[dict[str, Any] | None, int]:
