@@ -32,6 +32,7 @@ def test_defaults_follow_the_contract() -> None:
         ("clock", "fast", "manual"),
         ("governor", "yes", "true or false"),
         ("port", 70000, "between 0 and 65535"),
+        ("log_level", "LOUD", "WARNING"),
     ],
 )
 def test_bad_values_name_the_key_value_and_fix(key: str, value: object, fix: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from loadcheck.errors import ConfigError
 from loadcheck.state import ACCOUNT_ID
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _KNOWN = {
     "service",
     "host",
@@ -106,6 +107,10 @@ class AwsConfig:
                 if not isinstance(data[key], str) or not data[key]:
                     raise bad(key, f"give {key} as a non-empty string")
                 kwargs[key] = data[key]
+        if "log_level" in kwargs:
+            if kwargs["log_level"].upper() not in _LOG_LEVELS:
+                raise bad("log_level", f"use one of {', '.join(_LOG_LEVELS)}")
+            kwargs["log_level"] = kwargs["log_level"].upper()
         if data.get("faults") is not None:
             if not isinstance(data["faults"], dict):
                 raise bad("faults", 'give faults as an object, e.g. {"drop-writes": 0.1}')

@@ -50,7 +50,9 @@ class _Handler(WSGIRequestHandler):
         pass  # one line per request would drown the service log under load
 
 
-class _QuietHandler(_Handler):
+class _Http10Handler(_Handler):
+    """One request per connection (config ``keep_alive: false``), as moto_server serves."""
+
     protocol_version = "HTTP/1.0"
 
 
@@ -134,7 +136,7 @@ class AwsService:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def bind(self) -> int:
-        handler = _Handler if self.config.keep_alive else _QuietHandler
+        handler = _Handler if self.config.keep_alive else _Http10Handler
         self.server = make_server(
             self.config.host, self.config.port, self.governor, threaded=True, request_handler=handler
         )
