@@ -211,6 +211,9 @@ class Aggregator:
         self.dropped = 0
         self._per_second: dict[int, int] = {}
         self._pending: dict[str, list[bytes]] = {}  # accepted, written at the next flush()
+        # How file work runs: inline by default; Locust processes run it in gevent's thread pool
+        # so compressing and fsyncing a second of records never stalls the users' greenlets.
+        self.run_io: Callable[[Callable[[], None]], Any] = lambda fn: fn()
         self.finished = False
 
     def start(self) -> None:
@@ -253,7 +256,7 @@ class Aggregator:
             writer = self.writers.get(worker)
             if writer is None:
                 writer = self.writers[worker] = LedgerWriter(self.run_dir / "ledger", worker)
-            writer.write_lines(lines)
+            self.run_io(lambda w=writer, lines=lines: w.write_lines(lines))
 
     def progress(self) -> dict[str, Any]:
         now = self.clock()
@@ -343,8 +346,14 @@ def locust_counts(stats: Any) -> dict[str, Any]:
 # Wiring into Locust's runners
 
 
+def in_thread(fn: Callable[[], None]) -> Any:
+    """Run blocking file work in gevent's thread pool; the calling greenlet waits, the others run."""
+    return gevent.get_hub().threadpool.apply(fn)
+
+
 def wire_local(environment: Any, collector: Collector, aggregator: Aggregator, *, on_tick: Callable[[], None]) -> None:
     """One process: the collector feeds the aggregator directly, every second and at the end."""
+    aggregator.run_io = in_thread
     loop: dict[str, Any] = {}
 
     def pump(final: bool = False) -> None:
@@ -439,6 +448,7 @@ def wire_worker(
 
 def wire_master(environment: Any, aggregator: Aggregator, *, final_wait_s: float = FINAL_WAIT_S) -> None:
     """The master: accept batches; at stop, collect every worker's final batch, then write the files."""
+    aggregator.run_io = in_thread
     runner = environment.runner
     loop: dict[str, Any] = {}
 
