@@ -337,3 +337,42 @@ def test_a_malformed_batch_goes_to_moto_and_charges_nothing(rig: Rig) -> None:
     status, out, _ = rig.call("BatchWriteItem", {"RequestItems": {"T": writes}})
     assert status == 400 and out["__type"].endswith("ValidationException")
     assert rig.accounting.snapshot()["T"]["write_level"] == before
+
+
+def test_index_queries_are_charged_to_the_table(rig: Rig) -> None:
+    status, out, _ = rig.call(
+        "CreateTable",
+        {
+            "TableName": "G",
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"}, {"AttributeName": "time", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "date", "AttributeType": "S"},
+                {"AttributeName": "time", "AttributeType": "S"},
+                {"AttributeName": "user", "AttributeType": "S"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by-user",
+                    "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+    assert status == 200, out
+    for i in range(3):
+        rig.call("PutItem", {"TableName": "G", "Item": {**item(f"{i}", pad=3000), "user": {"S": "u1"}}})
+    status, out, _ = rig.call(
+        "Query",
+        {
+            "TableName": "G",
+            "IndexName": "by-user",
+            "KeyConditionExpression": "#u = :u",
+            "ExpressionAttributeNames": {"#u": "user"},
+            "ExpressionAttributeValues": {":u": {"S": "u1"}},
+            "ReturnConsumedCapacity": "TOTAL",
+        },
+    )
+    assert status == 200 and out["Count"] == 3
+    assert out["ConsumedCapacity"] == {"TableName": "G", "CapacityUnits": 1.5}  # ~9 KB -> 3 x 4 KB, eventual
