@@ -305,6 +305,8 @@ def run(ctx: CheckContext) -> CheckResult:
         "writes": len(g.writes),
         "reads": len(g.reads),
         "client_throttled_writes": len(throttled_writes),
+        "writes_5xx": sum(1 for r in g.writes if r.status >= 500),
+        "reads_5xx": sum(1 for r in g.reads if r.status >= 500),
         "client_throttled_reads": len(throttled_reads),
         "write_throttle_events": wte,
         "read_throttle_events": rte,
@@ -341,10 +343,13 @@ def run(ctx: CheckContext) -> CheckResult:
         NAME,
         "pass",
         f"throttling began at {figures.get('onset_s', 0):.1f}s after "
-        f"{figures.get('burst_used_before_onset_wcu', 0):g} WCU of burst; {len(throttled_writes)} writes "
-        f"refused vs {figures.get('predicted_refused', 0)} predicted; {figures.get('observed_accepted_after_onset', 0)} "
-        f"taken after onset vs {figures.get('predicted_accepted_after_onset', 0)} "
-        f"(±{figures.get('tolerance', 0)}); "
+        f"{figures.get('burst_used_before_onset_wcu', 0):g} WCU of burst "
+        f"(offered {figures.get('offered_wcu_per_s_at_onset', 0):g} WCU/s); after onset the table took "
+        f"{figures.get('observed_accepted_after_onset', 0)} writes, the model "
+        f"{figures.get('predicted_accepted_after_onset', 0)} (±{figures.get('tolerance', 0)}); "
+        f"{len(throttled_writes)} refused with 429"
+        + (f", {figures['writes_5xx']} failed 5xx (integration errors)" if figures.get("writes_5xx") else "")
+        + "; "
         f"every throttle answered 429 with Retry-After; metrics agree ({where})",
         figures=figures,
         evidence=evidence,
