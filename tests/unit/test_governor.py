@@ -376,3 +376,13 @@ def test_index_queries_are_charged_to_the_table(rig: Rig) -> None:
     )
     assert status == 200 and out["Count"] == 3
     assert out["ConsumedCapacity"] == {"TableName": "G", "CapacityUnits": 1.5}  # ~9 KB -> 3 x 4 KB, eventual
+
+
+def test_a_recreated_table_starts_with_fresh_buckets(rig: Rig) -> None:
+    rig.create()
+    rig.clock.advance(10)
+    assert rig.accounting.snapshot()["T"]["write_level"] == 10
+    assert rig.call("DeleteTable", {"TableName": "T"})[0] == 200
+    assert "T" not in rig.accounting.snapshot()
+    rig.create()
+    assert rig.accounting.snapshot()["T"]["write_level"] == 0  # burst_start "empty", from creation

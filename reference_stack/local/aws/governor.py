@@ -151,9 +151,10 @@ class Governor:
                 with self.catalog_lock:
                     reply = call_app(self.app, environ, body)
                 if reply.code == 200 and isinstance(request, dict):
-                    if op == "DeleteTable":
-                        self.accounting.forget_table(str(request.get("TableName")))
-                    else:
+                    if op != "UpdateTable":
+                        # A new table gets fresh buckets (also after moto's /moto-api/reset).
+                        self.accounting.forget_table(str(request.get("TableName") or request.get("TargetTableName")))
+                    if op != "DeleteTable":
                         # Buckets start when the table does (burst_start), and UpdateTable takes
                         # effect from this moment: both are synced now, not at the next data call.
                         self.table_for(region, request.get("TableName") or request.get("TargetTableName"))
