@@ -203,3 +203,34 @@ def test_cli_bad_options_name_value_and_fix(tmp_path: Path, args: list[str], mes
 def test_cli_not_a_run_directory(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["check", str(tmp_path)])
     assert res.exit_code == 2 and "no run.json" in res.output
+
+
+def test_stack_restarted_after_the_run_is_error_not_lost(tmp_path: Path) -> None:
+    import time
+
+    from loadcheck.state import write_json_atomic
+
+    run_dir = tmp_path / "run"
+    write_run(run_dir, make_records(writes=3, reads=0))
+    state = tmp_path / "state"
+    write_json_atomic(
+        state / "stack.json",
+        {
+            "region": REGION,
+            "account_id": "123456789012",
+            "api_id": "a1",
+            "domain": "events.loadcheck.test",
+            "gateway": {"url": "https://events.loadcheck.test:1", "port": 1, "address": "127.0.0.1"},
+            "table_name": "EventLog",
+            "access_log_group": GROUP,
+            "lambda_log_groups": {},
+            "aws_endpoint_url": "http://127.0.0.1:1",
+            "credentials_file": str(tmp_path / "creds"),
+            "profiles": {"admin": "a"},
+            "started_at": time.time(),
+            "state_dir": str(state),
+        },
+    )
+    results = runner.run_checks(run_dir, state_dir=state, budget_s=1, names=["dynamodb_contents", "access_logs"])
+    assert [r.status for r in results] == ["error", "error"]
+    assert all("started after the run" in r.summary for r in results)
