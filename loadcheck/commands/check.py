@@ -4,8 +4,9 @@ Read-only and repeatable: the checks read the table, the logs and the metrics, a
 refused probes. The target is the one run.json recorded; a local run is checked against the
 running stack of ``--state-dir``.
 
-Exit status: 0 when every check passed (skipped checks are listed, not failed); 1 when a check
-failed or could not gather its inputs (error); 2 when the run directory or its ledger is
+Exit status follows results.json's ``verdict``: 0 when it is ``pass`` (no check failed or
+errored, skipped checks are listed, and at least one check passed); 1 otherwise (a check failed,
+could not gather its inputs, or nothing was checked); 2 when the run directory or its ledger is
 unreadable (a truncated or corrupt ledger is never a pass).
 """
 
@@ -80,5 +81,9 @@ def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tupl
             for ev in r.evidence[:5]:
                 click.echo(f"      {ev}")
     click.echo(f"results: {path}  ({time.monotonic() - t0:.1f}s)")
-    if any(r.status in ("fail", "error") for r in results):
+    from checks.results_doc import verdict
+
+    final = verdict(results)
+    click.echo(f"verdict: {final.upper()}")
+    if final != "pass":
         sys.exit(1)
