@@ -259,6 +259,18 @@ def test_lambda_errors_are_indeterminate_with_nothing_lost(driver: Driver) -> No
     assert res["access_logs"].status == "pass", res["access_logs"].evidence
 
 
+@pytest.mark.slow
+def test_lambda_timeouts_are_indeterminate_with_nothing_lost(driver: Driver) -> None:
+    faults(driver, lambda_timeout=1.0)
+    sent = driver.write(2, concurrency=2)  # each runs into the function's 10 s timeout
+    assert all(s["status"] >= 500 for s in sent), [s["status"] for s in sent]
+    res = check(driver, "dynamodb_contents", "access_logs")
+    dc = res["dynamodb_contents"]
+    assert dc.status == "pass" and dc.figures["lost"] == 0
+    assert dc.figures["indeterminate_landed"] + dc.figures["indeterminate_not_landed"] == 2
+    assert res["access_logs"].status == "pass", res["access_logs"].evidence
+
+
 def test_ddb_latency_slows_but_loses_nothing(driver: Driver) -> None:
     faults(driver, ddb_latency=150)
     driver.write(3)
