@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadcheck.errors import ConfigError
+from loadcheck.sigv4 import EMPTY_SHA256
 from locustfiles.resolve import Resolve, ResolvingClientPool, ssl_context_factory
 from locustfiles.signing import CachingSigner, CredentialSource
 from locustfiles.workload import encode_query
@@ -110,7 +111,7 @@ class SigV4FastHttpUser(FastHttpUser):
         """
         qs = encode_query(query)
         sign_headers = {"content-type": "application/json"} if body else {}
-        payload_hash = hashlib.sha256(body).hexdigest()  # hashed once, passed to the signer
+        payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256  # hashed once, passed to the signer
         auth = self._signer.sign(
             self.signing.credentials.get(),
             method,
