@@ -143,6 +143,11 @@ def read_partitions(
                 on_throttle=lambda k, w: ctx.say(f"{NAME}: table throttled our read ({k}x), waiting {w:.1f}s"),
             )
             out.pages += 1
+            if out.pages % 10 == 0:  # a large partition on a 1-RCU table takes minutes: show it moving
+                ctx.say(
+                    f"{NAME}: {len(out.items)} items read in {out.pages} pages, {out.rcu:g} RCU, "
+                    f"{out.backoff.waited_s:.0f}s waited on throttling"
+                )
             out.rcu += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0)
             for raw in page.get("Items", []):
                 item = plain_item(raw)

@@ -175,3 +175,10 @@ def test_read_consumption_out_of_range_fails(tmp_path: Path, aws: dict[str, Any]
     res = check(tmp_path, aws, records, metrics=[r for r in records if r["route"] != "GET /events"])
     assert res.status == "fail" and res.figures["read_consumed_out_of_range"] == 1
     assert res.figures["reads_compared"] > 0
+
+
+def test_on_demand_table_is_judged_without_the_capacity_model(tmp_path: Path, aws: dict[str, Any]) -> None:
+    aws["dynamodb"].update_table(TableName="EventLog", BillingMode="PAY_PER_REQUEST")
+    res = check(tmp_path, aws, make_records(writes=10, reads=0))
+    assert res.status == "pass" and res.figures["billing_mode"] == "PAY_PER_REQUEST"
+    assert "on-demand" in res.summary
