@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import LoadcheckError
-from loadcheck.ledger import read_ledger
+from loadcheck.errors import LoadcheckError, RunDirError
+from loadcheck.ledger import ledger_files, read_ledger
 from loadcheck.results import CheckResult
 from reports import schema
 
@@ -156,12 +156,12 @@ def _write_units(item: dict[str, Any] | None) -> int:
 class _Ledger:
     """One pass over the ledger, keeping per-second counters (bounded by the run's seconds)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, present: bool = True) -> None:
         self.origin_ms = math.inf
         self.end_ms = -math.inf
         records: list[tuple[str, float, float, str, float, int | None, bool]] = []
         routes: dict[str, dict[str, Any]] = {}
-        for rec in read_ledger(run_dir):
+        for rec in read_ledger(run_dir) if present else ():
             t_start = float(rec["t_start_ms"])
             lat = float(rec.get("latency_ms") or 0.0)
             done = float(rec.get("t_intended_ms") or t_start) + lat
@@ -412,7 +412,18 @@ def build_report_data(run_dir: str | Path) -> ReportData:
     results = schema.read_results(rd)
     hist = schema.read_histograms(rd)
     notes: list[str] = []
-    led = _Ledger(rd)
+    has_ledger = bool(ledger_files(rd))
+    if not has_ledger and results is None:
+        raise RunDirError(
+            f"{rd} has neither a ledger nor results.json: nothing to report",
+            value=str(rd),
+            hint="pass a run directory written by `loadcheck run`",
+        )
+    led = _Ledger(rd, present=has_ledger)
+    if not has_ledger:
+        notes.append(
+            "no ledger in this directory (a saved baseline?): figures from results.json only, no plots over time"
+        )
     duration = led.duration_s
     bucket_s = max(1, math.ceil(duration / MAX_POINTS))
     series, latency_source = _series(led, hist, bucket_s)

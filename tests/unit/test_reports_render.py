@@ -205,3 +205,14 @@ def test_report_cli(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "summary.md"]
     missing = CliRunner().invoke(cli, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "is not a directory" in missing.output and "fix:" in missing.output
+
+
+def test_saved_baseline_renders_from_results_only(tmp_path: Path) -> None:
+    from reports.baseline import save_baseline
+
+    run = write_run(tmp_path / "r", checks=sample_checks(failing=True), seconds=5, rate=5)
+    base = save_baseline(run, name="b", directory=tmp_path / "baselines")
+    paths = render_all(base, out_dir=tmp_path / "out")
+    html = paths[0].read_text(encoding="utf-8")
+    assert "no ledger in this directory" in html and "dynamodb_contents" in html
+    assert "<svg" not in html
