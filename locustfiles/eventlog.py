@@ -33,6 +33,7 @@ from locust import events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 import datetime as _dt
+import gc
 import hashlib
 import json
 import logging
@@ -350,6 +351,9 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
             ctx.scheduler = ArrivalScheduler(options=opts, share=1.0 / n, picker=picker, on_done=schedule_done)
             ctx.scheduler.start()
         environment.loadcheck = ctx
+        # Everything alive now (Locust, gevent, botocore, our modules) lives for the whole run:
+        # keep it out of the garbage collector's scans.
+        gc.freeze()
         log.info("loadcheck %s %s: %s; corpus: %s", rid, worker, opts.shape, source)
 
     def schedule_done() -> None:

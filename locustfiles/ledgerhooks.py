@@ -83,7 +83,10 @@ class Collector:
         self.client_id: str | None = None
         self.clock = clock
         self.seq = 0
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[bytes] = []  # encoded JSON lines
+        self._errors = 0
+        self._throttled = 0
+        self._per_second: dict[int, int] = {}
         self.intervals = histograms.IntervalRecorder()
         self.dropped_pending = 0
 
@@ -136,8 +139,17 @@ class Collector:
             if meta.get("collision"):
                 rec["collision"] = True
         self.seq += 1
-        self.pending.append(rec)
-        self.intervals.record(rec["route"], t_intended + latency_ms / 1000.0, latency_ms)
+        # Encoded at once: one bytes object per pending record instead of a dict tree keeps the
+        # garbage collector's work (it scans every live container) small under load.
+        self.pending.append(_encode(rec).encode() + b"\n")
+        if status == 429:
+            self._throttled += 1
+        if not 200 <= status < 300:
+            self._errors += 1
+        t_end = t_intended + latency_ms / 1000.0
+        sec = int(t_end)
+        self._per_second[sec] = self._per_second.get(sec, 0) + 1
+        self.intervals.record(rec["route"], t_end, latency_ms)
 
     def add_dropped(self, n: int) -> None:
         self.dropped_pending += n
@@ -149,45 +161,37 @@ class Collector:
         them (it never decodes and re-encodes what a worker already encoded).
         """
         intervals = self.intervals.take(before_s=None if final else int(self.clock()))
-        records, self.pending = self.pending, []
+        lines, self.pending = self.pending, []
         dropped, self.dropped_pending = self.dropped_pending, 0
+        stats = {
+            "errors": self._errors,
+            "throttled": self._throttled,
+            "per_second": {str(k): v for k, v in self._per_second.items()},
+        }
+        self._errors = self._throttled = 0
+        self._per_second = {}
         payloads = []
-        for i in range(0, max(1, len(records)), BATCH_RECORDS):
-            batch = records[i : i + BATCH_RECORDS]
+        for i in range(0, max(1, len(lines)), BATCH_RECORDS):
             payloads.append(
                 {
                     "worker": self.worker,
                     "client_id": self.client_id,
-                    "lines": [_encode(r).encode() + b"\n" for r in batch],
-                    "stats": batch_stats(batch),
+                    "lines": lines[i : i + BATCH_RECORDS],
+                    "stats": {},
                     "intervals": {},
                     "dropped": 0,
                     "final": False,
                     "sent_seq": self.seq,
                 }
             )
-        payloads[-1]["intervals"] = {str(s): r for s, r in intervals.items()}
-        payloads[-1]["dropped"] = dropped
-        payloads[-1]["final"] = final
+        # Counts for the whole drain ride on its last payload (requests = lines in each).
+        payloads[-1].update(
+            stats=stats, intervals={str(s): r for s, r in intervals.items()}, dropped=dropped, final=final
+        )
         return payloads
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def batch_stats(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """What progress needs from a batch: counts, and requests per completion second."""
-    errors = throttled = 0
-    per_second: dict[str, int] = {}
-    for r in records:
-        status = r["status"]
-        if status == 429:
-            throttled += 1
-        if not 200 <= status < 300:
-            errors += 1
-        sec = str(int((r["t_intended_ms"] + r["latency_ms"]) / 1000.0))
-        per_second[sec] = per_second.get(sec, 0) + 1
-    return {"requests": len(records), "errors": errors, "throttled": throttled, "per_second": per_second}
 
 
 class Aggregator:
@@ -234,12 +238,12 @@ class Aggregator:
         lines = payload.get("lines") or []
         if lines:
             self._pending.setdefault(worker, []).extend(lines)
-            stats = payload.get("stats") or {}
-            self.requests += int(stats.get("requests", len(lines)))
-            self.errors += int(stats.get("errors", 0))
-            self.throttled += int(stats.get("throttled", 0))
-            for sec, n in (stats.get("per_second") or {}).items():
-                self._per_second[int(sec)] = self._per_second.get(int(sec), 0) + int(n)
+            self.requests += len(lines)
+        stats = payload.get("stats") or {}
+        self.errors += int(stats.get("errors", 0))
+        self.throttled += int(stats.get("throttled", 0))
+        for sec, n in (stats.get("per_second") or {}).items():
+            self._per_second[int(sec)] = self._per_second.get(int(sec), 0) + int(n)
         if payload.get("intervals"):
             self.hist.add_intervals(payload["intervals"])
         w["records"] += len(lines)
