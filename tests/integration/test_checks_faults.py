@@ -163,6 +163,18 @@ class Driver:
 _last_end = [0.0]
 
 
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A stack of this module's own: the throttling check compares CloudWatch's consumed capacity
+    per minute with the run's ledger, so no other module's writes may share the table's minutes."""
+    state_dir = tmp_path_factory.mktemp("faults-stack") / ".loadcheck"
+    stack = supervisor.start_detached(state_dir)
+    try:
+        yield stack
+    finally:
+        supervisor.stop_stack(state_dir)
+
+
 @pytest.fixture
 def driver(local_stack: dict[str, Any], tmp_path: Path) -> Iterator[Driver]:
     state_dir = Path(local_stack["state_dir"])
