@@ -207,7 +207,8 @@ class Driver:
         failed_checks = results is None or any(r.status in ("fail", "error") for r in results)
         failed = (failed_checks and self.checks) or not all(t["passed"] for t in thresholds)
         failed = failed or run["status"] != "complete" or not baseline_ok
-        click.echo(f"verdict: {'FAIL' if failed else 'PASS'}  ({run_dir})")
+        unverified = "" if self.checks else " (load only: no checks ran)"
+        click.echo(f"verdict: {'FAIL' if failed else 'PASS'}{unverified}  ({run_dir})")
         return 1 if failed else 0
 
     # ----------------------------------------------------------------------------------------

@@ -156,7 +156,9 @@ def test_constant_rate_holds_while_latency_rises(tmp_path, server):
     before = sorted(r["latency_ms"] for r in ledger if r["t_intended_ms"] < switched_at_ms - 200)
     after = sorted(r["latency_ms"] for r in ledger if r["t_intended_ms"] > switched_at_ms + 200)
     assert before and after
-    assert after[len(after) // 2] >= 250 > before[len(before) // 2]
+    # The server adds 250 ms to every answer after the switch: latency rose, the rate did not move.
+    assert after[len(after) // 2] >= 250
+    assert after[len(after) // 2] > before[len(before) // 2]
     loadgen = json.loads((run_dir / "loadgen.json").read_text())
     assert loadgen["dropped_arrivals"] == 0
 
