@@ -30,6 +30,7 @@ SHAPES = ("constant-rate", "step", "ramp")
 TARGETS = ("local", "aws")
 MIX_KINDS = ("writes", "reads", "search")
 DEFAULT_MIX = {"writes": 8, "reads": 1, "search": 1}
+DEFAULT_MAX_SERVER_ERROR_RATE = 0.01
 DEFAULT_RATE = 16.0
 DEFAULT_DURATION_S = 45.0
 # Faults the local services accept (docs/internals.md "Local stack processes").
@@ -254,6 +255,9 @@ class RunOptions:
     collisions: float = 0.0  # fraction of writes that reuse an earlier key on purpose (expect 409)
     faults: dict[str, Any] = field(default_factory=dict)
     max_error_rate: float | None = None
+    # 5xx and requests that got no response at all, over all requests. A load test of this
+    # stack expects 429s (judged by the throttling check) and 409s, never server errors.
+    max_server_error_rate: float | None = DEFAULT_MAX_SERVER_ERROR_RATE
     max_p95_ms: dict[str, float] = field(default_factory=dict)
     request_timeout_s: float = 35.0  # above the API's 30 s integration timeout
 

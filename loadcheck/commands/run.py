@@ -39,6 +39,7 @@ import click
 from loadcheck.errors import ConfigError, LoadcheckError
 from loadcheck.runconfig import (
     DEFAULT_DURATION_S,
+    DEFAULT_MAX_SERVER_ERROR_RATE,
     DEFAULT_RATE,
     SHAPES,
     RunOptions,
@@ -98,6 +99,7 @@ def build_options(
     max_p95_ms: tuple[str, ...],
     collisions: str,
     think_time: str,
+    max_server_error_rate: str | None = str(DEFAULT_MAX_SERVER_ERROR_RATE),
 ) -> RunOptions:
     """RunOptions from the command line; ``--users`` without ``--rate`` or ``--shape`` means ramp."""
     if shape is None:
@@ -131,6 +133,9 @@ def build_options(
         else None,
         max_p95_ms=dict(parse_route_ms(v) for v in max_p95_ms),
         think_time_s=parse_think_time(think_time),
+        max_server_error_rate=None
+        if max_server_error_rate in (None, "off")
+        else parse_fraction(max_server_error_rate, option="--max-server-error-rate"),
     )
 
 
@@ -262,7 +267,7 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
     from loadcheck.ledger import read_ledger
 
     routes: dict[str, dict[str, Any]] = {}
-    total = errors = 0
+    total = errors = server_errors = 0
     try:
         for rec in read_ledger(run_dir):
             r = routes.setdefault(rec["route"], {"requests": 0, "status": {}})
@@ -272,15 +277,26 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
             total += 1
             ok = 200 <= rec["status"] < 300 or (rec["status"] == 409 and rec.get("collision"))
             errors += 0 if ok else 1
+            server_errors += 1 if (not rec["status"] or rec["status"] >= 500) else 0
     except LoadcheckError:
         pass  # no ledger: nothing was sent
-    return {"routes": routes, "requests": total, "errors": errors}
+    return {"routes": routes, "requests": total, "errors": errors, "server_errors": server_errors}
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
     from loadcheck import histograms
 
     out: list[dict[str, Any]] = []
+    if opts.max_server_error_rate is not None:
+        rate = summary.get("server_errors", 0) / summary["requests"] if summary["requests"] else 0.0
+        out.append(
+            {
+                "name": "server error rate (5xx and no response)",
+                "limit": opts.max_server_error_rate,
+                "actual": round(rate, 4),
+                "passed": summary["requests"] > 0 and rate <= opts.max_server_error_rate,
+            }
+        )
     if opts.max_error_rate is not None:
         rate = summary["errors"] / summary["requests"] if summary["requests"] else 0.0
         out.append(
@@ -373,6 +389,12 @@ def print_summary(
 @click.option("--fault", "faults", multiple=True, help="NAME=VALUE, repeatable (local target)")
 @click.option("--seed", type=int, default=None)
 @click.option("--max-error-rate", default=None, help="fail when more than this fraction of requests fail")
+@click.option(
+    "--max-server-error-rate",
+    default=str(DEFAULT_MAX_SERVER_ERROR_RATE),
+    show_default=True,
+    help="fail when more than this fraction of requests got a 5xx or no response ('off' to disable)",
+)
 @click.option("--max-p95-ms", multiple=True, help="'ROUTE=MS' or all=MS, repeatable")
 @click.option("--collisions", default="0", show_default=True, help="fraction of writes reusing a key (expect 409)")
 @click.option("--baseline", default=None, type=click.Path(), help="compare with this run or baseline afterwards")
@@ -401,6 +423,7 @@ def command(
     faults: tuple[str, ...],
     seed: int | None,
     max_error_rate: str | None,
+    max_server_error_rate: str,
     max_p95_ms: tuple[str, ...],
     collisions: str,
     baseline: str | None,
@@ -441,6 +464,7 @@ def command(
         max_p95_ms=max_p95_ms,
         collisions=collisions,
         think_time=think_time,
+        max_server_error_rate=max_server_error_rate,
     )
     if opts.faults and opts.target != "local":
         raise ConfigError(
