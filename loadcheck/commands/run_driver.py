@@ -172,6 +172,8 @@ class Driver:
         cmds = locust_commands(
             opts, cfg_path=cfg_path, run_dir=run_dir, url=target.url, master_port=port, role=self.role
         )
+        if target.kind == "local" and self.role != "worker":
+            self.prewarm_lambda(target)
         self.say(f"run {run_id}: {describe(opts)} against {target.url} ({target.kind})")
         self.say(f"run directory: {run_dir}")
 
@@ -212,6 +214,37 @@ class Driver:
         return 1 if failed else 0
 
     # ----------------------------------------------------------------------------------------
+    def prewarm_lambda(self, target: Any) -> None:
+        """Initialise a few execution environments per function before the clock starts.
+
+        The expected concurrency is the function's share of the peak arrival rate times ~250 ms,
+        at least 2. Without this, a local run begins with that many simultaneous cold starts on
+        a 2-core host, which briefly exceed reserved concurrency and turn into 500s that AWS
+        (one microVM per environment) would not produce. See docs/fidelity.md (lambda).
+        """
+        import math
+
+        from reference_stack.local import supervisor
+
+        opts = self.opts
+        peak = max([opts.rate or 0.0, *opts.steps, float(opts.users or 0)])
+        total = sum(opts.mix.values()) or 1
+        share = {
+            "events": (opts.mix.get("writes", 0) + opts.mix.get("reads", 0)) / total,
+            "search": opts.mix.get("search", 0) / total,
+        }
+        counts = {
+            name: max(2, math.ceil(peak * share.get(key, 0.0) * 0.25))
+            for key, name in target.function_names.items()
+            if share.get(key, 0.0) > 0
+        }
+        if not counts:
+            return
+        ready = supervisor.prewarm(self.state_dir, counts)
+        self.say(
+            "lambda: " + ", ".join(f"{n} environment(s) of {fn} initialised ahead of load" for fn, n in ready.items())
+        )
+
     def drive(self, cmds: dict[str, Any], run_dir: Path) -> tuple[bool, str | None, list[dict[str, Any]]]:
         """Run Locust to the end (or Ctrl-C); (interrupted, note, processes)."""
         # SIGTERM (a CI job cancelled) is handled like Ctrl-C: stop the load in order, keep the

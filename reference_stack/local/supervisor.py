@@ -658,6 +658,29 @@ def flush(state_dir: Path) -> None:
         _admin_request(f"{url}/_loadcheck/flush", "POST", {}, ca=stack.get("ca_bundle"), timeout=30)
 
 
+def prewarm(state_dir: Path, counts: dict[str, int], *, timeout_s: float = 90.0) -> dict[str, int]:
+    """Initialise ``counts[function-name]`` execution environments and wait until they are ready.
+
+    Like provisioned concurrency: the environments' init runs before load starts, so a load
+    test does not begin with N cold starts fighting for this host's few CPUs (on AWS each
+    environment gets its own). Returns the number of ready environments per function.
+    """
+    stack = _require(state_dir)
+    url = stack["services"]["lambda"]["url"]
+    code, reply = _admin_request(f"{url}/_loadcheck/prewarm", "POST", counts, timeout=30)
+    if code != 200:
+        raise StackError(f"lambda refused prewarm {counts}: {reply}", value=counts)
+    deadline = time.monotonic() + timeout_s
+    ready: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        _, envs = _admin_request(f"{url}/_loadcheck/environments", timeout=10)
+        ready = {fn: sum(e["state"] == "ready" for e in envs.get(fn, {}).get("environments", [])) for fn in counts}
+        if all(ready[fn] >= min(counts[fn], reply.get(fn, 0)) for fn in counts):
+            return ready
+        time.sleep(0.2)
+    return ready
+
+
 def status(state_dir: Path) -> dict[str, Any]:
     """What runs and where, with each service's health."""
     stack = running_stack(state_dir)

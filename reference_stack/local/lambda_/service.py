@@ -5,6 +5,8 @@
     GET  /_loadcheck/faults, POST /_loadcheck/faults
     POST /_loadcheck/flush                          ship buffered log events now
     GET  /_loadcheck/environments                   live environments (pid, state, stream)
+    POST /_loadcheck/prewarm {"<function>": N}      start N environments ahead of load (their init
+                                                    runs now, as provisioned concurrency's does)
 
 :class:`LambdaService` owns every part (log shipper, launcher, pools, invoker, HTTP server)
 and stops them in order. The ``/_loadcheck/`` prefix is reserved on every service (a
@@ -106,6 +108,28 @@ class LambdaService:
         log.info("lambda service stopped (%d log events shipped, %d dropped)", self.shipper.shipped,
                  self.shipper.dropped)
 
+    def prewarm(self, counts: dict[str, int]) -> dict[str, int]:
+        """Start up to ``counts[function]`` environments now and leave them idle in the pool.
+
+        Departure from on-demand Lambda, like provisioned concurrency: the environments'
+        init runs before any invocation. ``loadcheck run`` uses it because N simultaneous cold
+        starts on one small host contend for its CPUs, which separate Lambda microVMs do not.
+        Never more than the function's concurrency cap; returns how many now exist.
+        """
+        out = {}
+        for name, n in counts.items():
+            pool = self.pools[name]
+            taken = []
+            for _ in range(max(0, int(n))):
+                env = pool.acquire()
+                if env is None:
+                    break
+                taken.append(env)
+            for env in taken:
+                pool.release(env)
+            out[name] = len(pool.environments())
+        return out
+
     def describe_environments(self) -> dict[str, Any]:
         return {name: {"environments": [e.describe() for e in pool.environments()],
                        "cold_starts": pool.cold_starts, "throttles": pool.throttles}
@@ -154,6 +178,17 @@ class ServiceHandler(BaseHTTPRequestHandler):
                 self._json(400, {"message": exc.message, "fix": exc.hint})
         elif parts.path == "/_loadcheck/flush":
             self._json(200, {"shipped": service.shipper.flush()})
+        elif parts.path == "/_loadcheck/prewarm":
+            try:
+                counts = json.loads(body or b"null")
+                if not isinstance(counts, dict) or not all(
+                        k in service.pools and isinstance(v, int) and v >= 0 for k, v in counts.items()):
+                    raise ValueError(f"expected {{function name: count}} with functions {sorted(service.pools)}")
+            except ValueError as exc:
+                self._json(400, {"message": f"prewarm body: {exc}",
+                                 "fix": 'send a JSON object such as {"loadcheck-events": 4}'})
+            else:
+                self._json(200, service.prewarm(counts))
         elif parts.path.startswith(INVOKE_PREFIX) and parts.path.endswith(INVOKE_SUFFIX):
             name = unquote(parts.path[len(INVOKE_PREFIX):-len(INVOKE_SUFFIX)])
             qualifier = parse_qs(parts.query).get("Qualifier", [None])[0]

@@ -1,0 +1,35 @@
+"""Environments initialised ahead of load are ready, reused, and capped by reserved concurrency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from loadcheck.errors import StackError
+from reference_stack.local import supervisor
+
+pytestmark = pytest.mark.integration
+
+
+def envs(stack: dict[str, Any], fn: str) -> list[dict[str, Any]]:
+    url = stack["services"]["lambda"]["url"]
+    return requests.get(f"{url}/_loadcheck/environments", timeout=10).json()[fn]["environments"]
+
+
+def test_prewarm_starts_ready_environments_and_never_exceeds_the_cap(local_stack: dict[str, Any]) -> None:
+    sd = Path(local_stack["state_dir"])
+    fn = local_stack["function_names"]["search"]
+    ready = supervisor.prewarm(sd, {fn: 2})
+    assert ready[fn] >= 2
+    assert sum(e["state"] == "ready" for e in envs(local_stack, fn)) >= 2
+    # Asking for more than reserved concurrency (10 for search) gives at most the cap.
+    supervisor.prewarm(sd, {fn: 50}, timeout_s=120)
+    assert len(envs(local_stack, fn)) <= 10
+
+
+def test_prewarm_refuses_an_unknown_function(local_stack: dict[str, Any]) -> None:
+    with pytest.raises(StackError, match="prewarm"):
+        supervisor.prewarm(Path(local_stack["state_dir"]), {"no-such-function": 1})
