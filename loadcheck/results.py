@@ -46,9 +46,11 @@ class CheckResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         return cls(
-            **{
-                k: data.get(k)
-                for k in ("name", "status", "summary", "figures", "evidence", "reason", "duration_s")
-                if k in data
-            }
+            name=data["name"],
+            status=data["status"],
+            summary=data.get("summary", ""),
+            figures=data.get("figures") or {},
+            evidence=data.get("evidence") or [],
+            reason=data.get("reason"),
+            duration_s=data.get("duration_s"),
         )

@@ -128,7 +128,7 @@ class Target:
                     value=self.credentials_file,
                     hint="is the local stack running? `loadcheck stack status`",
                 )
-            if profile not in parser:
+            if profile is None or profile not in parser:
                 raise TargetError(f"profile {profile!r} not in {self.credentials_file}", value=profile)
             sec = parser[profile]
             return Credentials(sec["aws_access_key_id"], sec["aws_secret_access_key"], sec.get("aws_session_token"))

@@ -46,9 +46,9 @@ DOMAIN = "events.loadcheck.test"
 API_ID = "benchapi01"
 REGION = "us-east-1"
 FUNCTION = "loadcheck-noop"
-NOOP_HANDLER = '''def handler(event, context):
+NOOP_HANDLER = """def handler(event, context):
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
-'''
+"""
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -64,8 +64,16 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._ctx.wrap_socket(raw, server_hostname=DOMAIN)
 
 
-def _drive(*, port: int, ca_file: str, creds: Credentials, connections: int, warmup_s: float,
-           duration_s: float, gateway_pid: int | None) -> dict[str, Any]:
+def _drive(
+    *,
+    port: int,
+    ca_file: str,
+    creds: Credentials,
+    connections: int,
+    warmup_s: float,
+    duration_s: float,
+    gateway_pid: int | None,
+) -> dict[str, Any]:
     import psutil
     from hdrh.histogram import HdrHistogram
 
@@ -126,17 +134,26 @@ def _drive(*, port: int, ca_file: str, creds: Credentials, connections: int, war
         status_total.update(c)
     n = total.get_total_count()
     return {
-        "requests": n, "duration_s": round(wall, 3), "requests_per_s": round(n / wall, 1) if wall else 0.0,
-        "latency_ms": {q: round(total.get_value_at_percentile(p) / 1000.0, 2)
-                       for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))} if n else {},
+        "requests": n,
+        "duration_s": round(wall, 3),
+        "requests_per_s": round(n / wall, 1) if wall else 0.0,
+        "latency_ms": {
+            q: round(total.get_value_at_percentile(p) / 1000.0, 2)
+            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+        }
+        if n
+        else {},
         "statuses": {str(k): v for k, v in sorted(status_total.items())},
-        "errors": len(errors), "first_errors": errors[:3],
-        "gateway_cpu_s": round(cpu1 - cpu0, 2), "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1) if wall else 0.0,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "gateway_cpu_s": round(cpu1 - cpu0, 2),
+        "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1) if wall else 0.0,
     }
 
 
-def run_bench(*, connections: int, duration_s: float, warmup_s: float, backend: str,
-              work_dir: Path | None = None) -> dict[str, Any]:
+def run_bench(
+    *, connections: int, duration_s: float, warmup_s: float, backend: str, work_dir: Path | None = None
+) -> dict[str, Any]:
     """Start moto, the backend and the gateway; drive load; stop everything; return the figures."""
     import boto3
     from moto.server import ThreadedMotoServer
@@ -144,38 +161,69 @@ def run_bench(*, connections: int, duration_s: float, warmup_s: float, backend: 
     from reference_stack.local.gateway import harness
 
     if connections < 1 or duration_s <= 0 or warmup_s < 0:
-        raise ConfigError(f"bad bench options connections={connections} duration={duration_s} warmup={warmup_s}",
-                          value=(connections, duration_s, warmup_s), hint="use --connections >= 1, --duration > 0, --warmup >= 0")
+        raise ConfigError(
+            f"bad bench options connections={connections} duration={duration_s} warmup={warmup_s}",
+            value=(connections, duration_s, warmup_s),
+            hint="use --connections >= 1, --duration > 0, --warmup >= 0",
+        )
     with ExitStack() as stack:
-        tmp = Path(work_dir) if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadcheck-bench-gw-")))
+        tmp = (
+            Path(work_dir)
+            if work_dir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadcheck-bench-gw-")))
+        )
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         stack.callback(moto.stop)
         mhost, mport = moto.get_host_and_port()
         aws = f"http://{mhost}:{mport}"
-        logs = boto3.client("logs", region_name=REGION, endpoint_url=aws, aws_access_key_id="bench",
-                            aws_secret_access_key="bench")  # noqa: S106 - moto does not check keys
+        logs = boto3.client(
+            "logs", region_name=REGION, endpoint_url=aws, aws_access_key_id="bench", aws_secret_access_key="bench"
+        )  # noqa: S106 - moto does not check keys
         for group in ("/aws/apigateway/bench", f"/aws/lambda/{FUNCTION}"):
             # moto's state is per process, shared by every ThreadedMotoServer in it
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                 logs.create_log_group(logGroupName=group)
         routes = {"GET /noop": FUNCTION}
-        ids = harness.make_identities(tmp / "identities.json", region=REGION, api_id=API_ID, routes=list(routes),
-                                      roles={"noop-role": FUNCTION})
+        ids = harness.make_identities(
+            tmp / "identities.json", region=REGION, api_id=API_ID, routes=list(routes), roles={"noop-role": FUNCTION}
+        )
         tls = harness.make_tls_files(tmp / "tls", [DOMAIN, "127.0.0.1"])
         if backend == "lambda":
             (tmp / "task").mkdir(exist_ok=True)
             (tmp / "task" / "noop.py").write_text(NOOP_HANDLER)
-            lam = harness.ServiceProcess("reference_stack.local.lambda_", {
-                "service": "lambda", "host": "127.0.0.1", "port": 0, "ready_file": str(tmp / "lambda.ready"),
-                "parent_pid": os.getpid(), "region": REGION, "account_id": "123456789012",
-                "identities_file": str(tmp / "identities.json"), "aws_endpoint_url": aws, "python": sys.executable,
-                "faults": {}, "log_level": "WARNING",
-                "functions": {FUNCTION: {"key": "noop", "handler": "noop.handler", "task_root": str(tmp / "task"),
-                                         "memory_mb": 128, "timeout_s": 10, "reserved_concurrency": connections,
-                                         "environment": {}, "role_identity": "noop-role",
-                                         "log_group": f"/aws/lambda/{FUNCTION}"}}}, tmp / "lambda.json")
+            lam = harness.ServiceProcess(
+                "reference_stack.local.lambda_",
+                {
+                    "service": "lambda",
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "ready_file": str(tmp / "lambda.ready"),
+                    "parent_pid": os.getpid(),
+                    "region": REGION,
+                    "account_id": "123456789012",
+                    "identities_file": str(tmp / "identities.json"),
+                    "aws_endpoint_url": aws,
+                    "python": sys.executable,
+                    "faults": {},
+                    "log_level": "WARNING",
+                    "functions": {
+                        FUNCTION: {
+                            "key": "noop",
+                            "handler": "noop.handler",
+                            "task_root": str(tmp / "task"),
+                            "memory_mb": 128,
+                            "timeout_s": 10,
+                            "reserved_concurrency": connections,
+                            "environment": {},
+                            "role_identity": "noop-role",
+                            "log_group": f"/aws/lambda/{FUNCTION}",
+                        }
+                    },
+                },
+                tmp / "lambda.json",
+            )
             lam.start(timeout_s=60)
             stack.callback(lam.stop)
             lambda_endpoint = f"http://127.0.0.1:{lam.port}"
@@ -183,28 +231,61 @@ def run_bench(*, connections: int, duration_s: float, warmup_s: float, backend: 
             invoke = stack.enter_context(harness.InvokeServer({FUNCTION: harness.noop_function}))
             lambda_endpoint = invoke.endpoint
         else:
-            raise ConfigError(f"unknown backend {backend!r}", value=backend, hint="use --backend lambda or --backend seam")
-        cfg = harness.gateway_config(directory=tmp, tls=tls, identities_file=tmp / "identities.json",
-                                     lambda_endpoint=lambda_endpoint, routes=routes, aws_endpoint_url=aws,
-                                     api_id=API_ID, domain=DOMAIN, region=REGION, log_group="/aws/apigateway/bench",
-                                     throttle=None, cors=None, log_level="WARNING")
+            raise ConfigError(
+                f"unknown backend {backend!r}", value=backend, hint="use --backend lambda or --backend seam"
+            )
+        cfg = harness.gateway_config(
+            directory=tmp,
+            tls=tls,
+            identities_file=tmp / "identities.json",
+            lambda_endpoint=lambda_endpoint,
+            routes=routes,
+            aws_endpoint_url=aws,
+            api_id=API_ID,
+            domain=DOMAIN,
+            region=REGION,
+            log_group="/aws/apigateway/bench",
+            throttle=None,
+            cors=None,
+            log_level="WARNING",
+        )
         cfg["access_log"]["batch_interval_s"] = 1.0
         gw = harness.GatewayProcess(cfg, tmp / "gateway.json").start()
         stack.callback(gw.stop)
         requester = ids["requester"]
-        figures = _drive(port=gw.port, ca_file=tls.ca_file, creds=Credentials(requester.access_key_id, requester.secret_access_key),
-                         connections=connections, warmup_s=warmup_s, duration_s=duration_s,
-                         gateway_pid=gw.proc.pid if gw.proc else None)
-        return {"bench": "gateway", "backend": backend, "connections": connections, "route": "GET /noop",
-                "signed": "SigV4 execute-api (loadcheck.sigv4.Signer)", "tls": "TLS 1.2+/keep-alive", **figures}
+        figures = _drive(
+            port=gw.port,
+            ca_file=tls.ca_file,
+            creds=Credentials(requester.access_key_id, requester.secret_access_key),
+            connections=connections,
+            warmup_s=warmup_s,
+            duration_s=duration_s,
+            gateway_pid=gw.proc.pid if gw.proc else None,
+        )
+        return {
+            "bench": "gateway",
+            "backend": backend,
+            "connections": connections,
+            "route": "GET /noop",
+            "signed": "SigV4 execute-api (loadcheck.sigv4.Signer)",
+            "tls": "TLS 1.2+/keep-alive",
+            **figures,
+        }
 
 
 @click.command("gateway")
-@click.option("--connections", "-c", default=8, show_default=True, help="client threads, one keep-alive connection each")
+@click.option(
+    "--connections", "-c", default=8, show_default=True, help="client threads, one keep-alive connection each"
+)
 @click.option("--duration", "-d", default=10.0, show_default=True, help="measured seconds")
 @click.option("--warmup", default=2.0, show_default=True, help="seconds of load before measuring (cold starts)")
-@click.option("--backend", type=click.Choice(["lambda", "seam"]), default="lambda", show_default=True,
-              help="lambda: the real local Lambda service; seam: an in-process Invoke API answering at once")
+@click.option(
+    "--backend",
+    type=click.Choice(["lambda", "seam"]),
+    default="lambda",
+    show_default=True,
+    help="lambda: the real local Lambda service; seam: an in-process Invoke API answering at once",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
 def command(connections: int, duration: float, warmup: float, backend: str, as_json: bool) -> None:
     """Signed requests/s and p50/p99 latency through the local gateway for a no-op handler."""

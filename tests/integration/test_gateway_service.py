@@ -49,15 +49,27 @@ DEFAULT_HOST = f"{API}.execute-api.{REGION}.amazonaws.com"
 GROUP = "/aws/apigateway/loadcheck-http-api"
 PAYLOAD_LIMIT = 4096
 ROUTES = {
-    "GET /events": "echo", "POST /events": "echo", "GET /boom": "boom", "GET /malformed": "malformed",
-    "GET /slow": "slow", "GET /busy": "busy", "GET /inferred": "inferred", "GET /limited": "echo",
+    "GET /events": "echo",
+    "POST /events": "echo",
+    "GET /boom": "boom",
+    "GET /malformed": "malformed",
+    "GET /slow": "slow",
+    "GET /busy": "busy",
+    "GET /inferred": "inferred",
+    "GET /limited": "echo",
     "GET /throttled": "throttled",
 }
 
 
 def _echo(event: dict[str, Any]) -> harness.InvokeAnswer:
-    return harness.InvokeAnswer({"statusCode": 200, "headers": {"content-type": "application/json"},
-                                 "cookies": ["session=1; Secure"], "body": json.dumps(event)})
+    return harness.InvokeAnswer(
+        {
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "cookies": ["session=1; Secure"],
+            "body": json.dumps(event),
+        }
+    )
 
 
 class Functions:
@@ -73,14 +85,23 @@ class Functions:
             return _echo(event)
 
         return {
-            "echo": _echo, "boom": boom, "slow": slow,
+            "echo": _echo,
+            "boom": boom,
+            "slow": slow,
             "malformed": lambda e: harness.InvokeAnswer(b"this is not json"),
             "busy": lambda e: harness.InvokeAnswer(
-                {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User", "message": "Rate Exceeded."},
-                429, {"x-amzn-ErrorType": "TooManyRequestsException"}),
+                {
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+                    "Type": "User",
+                    "message": "Rate Exceeded.",
+                },
+                429,
+                {"x-amzn-ErrorType": "TooManyRequestsException"},
+            ),
             "inferred": lambda e: harness.InvokeAnswer({"message": "Hello from Lambda!"}),
-            "throttled": lambda e: harness.InvokeAnswer({"statusCode": 429, "headers": {"retry-after": "1"},
-                                                        "body": '{"message":"throttled"}'}),
+            "throttled": lambda e: harness.InvokeAnswer(
+                {"statusCode": 429, "headers": {"retry-after": "1"}, "body": '{"message":"throttled"}'}
+            ),
         }
 
 
@@ -94,20 +115,32 @@ class Stack:
         self.functions = functions
         self.tls = harness.make_tls_files(tmp / "tls", [DOMAIN, DEFAULT_HOST, "127.0.0.1"])
         self.identities: dict[str, Identity] = harness.make_identities(
-            tmp / "identities.json", region=REGION, api_id=API, routes=list(ROUTES))
-        self.logs = boto3.client("logs", region_name=REGION, endpoint_url=moto_url,
-                                 aws_access_key_id="admin", aws_secret_access_key="admin")  # noqa: S106 - moto
+            tmp / "identities.json", region=REGION, api_id=API, routes=list(ROUTES)
+        )
+        self.logs = boto3.client(
+            "logs", region_name=REGION, endpoint_url=moto_url, aws_access_key_id="admin", aws_secret_access_key="admin"
+        )  # noqa: S106 - moto
         with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
             self.logs.create_log_group(logGroupName=GROUP)  # moto's state is shared within the process
         self.gateway: harness.GatewayProcess | None = None
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         return harness.gateway_config(
-            directory=self.tmp, tls=self.tls, identities_file=self.tmp / "identities.json",
-            lambda_endpoint=self.invoke.endpoint, routes=ROUTES, aws_endpoint_url=self.moto_url, api_id=API,
-            domain=DOMAIN, region=REGION, log_group=GROUP, payload_limit_bytes=PAYLOAD_LIMIT,
-            integration_timeout_s=1.0, route_throttle={"GET /limited": {"rate_limit": 0, "burst_limit": 2}},
-            **overrides)
+            directory=self.tmp,
+            tls=self.tls,
+            identities_file=self.tmp / "identities.json",
+            lambda_endpoint=self.invoke.endpoint,
+            routes=ROUTES,
+            aws_endpoint_url=self.moto_url,
+            api_id=API,
+            domain=DOMAIN,
+            region=REGION,
+            log_group=GROUP,
+            payload_limit_bytes=PAYLOAD_LIMIT,
+            integration_timeout_s=1.0,
+            route_throttle={"GET /limited": {"rate_limit": 0, "burst_limit": 2}},
+            **overrides,
+        )
 
     @property
     def port(self) -> int:
@@ -119,7 +152,9 @@ class Stack:
         return f"https://{DOMAIN}:{self.port}"
 
     def admin(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return requests.request(method, f"https://127.0.0.1:{self.port}{path}", json=body, verify=self.tls.ca_file, timeout=30)
+        return requests.request(
+            method, f"https://127.0.0.1:{self.port}{path}", json=body, verify=self.tls.ca_file, timeout=30
+        )
 
     def records(self, *, flush: bool = True) -> dict[str, list[dict[str, str]]]:
         """Flush the gateway (unless told not to) and read every access-log record, by request id."""
@@ -127,7 +162,11 @@ class Stack:
             assert self.admin("POST", "/_loadcheck/flush").status_code == 200
         out: dict[str, list[dict[str, str]]] = {}
         for stream in self.logs.describe_log_streams(logGroupName=GROUP)["logStreams"]:
-            kwargs: dict[str, Any] = {"logGroupName": GROUP, "logStreamName": stream["logStreamName"], "startFromHead": True}
+            kwargs: dict[str, Any] = {
+                "logGroupName": GROUP,
+                "logStreamName": stream["logStreamName"],
+                "startFromHead": True,
+            }
             while True:
                 page = self.logs.get_log_events(**kwargs)
                 for event in page["events"]:
@@ -183,14 +222,26 @@ def _creds(stack: Stack, name: str = "requester") -> Credentials:
     return Credentials(ident.access_key_id, ident.secret_access_key, ident.session_token)
 
 
-def signed(stack: Stack, method: str, path: str, *, body: bytes = b"", name: str = "requester",
-           headers: dict[str, str] | None = None, region: str = REGION, service: str = "execute-api",
-           amz_date: str | None = None) -> requests.Response:
+def signed(
+    stack: Stack,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    name: str = "requester",
+    headers: dict[str, str] | None = None,
+    region: str = REGION,
+    service: str = "execute-api",
+    amz_date: str | None = None,
+) -> requests.Response:
     raw_path, _, query = path.partition("?")
     host = f"{DOMAIN}:{stack.port}"
     h = dict(headers or {})
-    h.update(Signer(service, region).sign(_creds(stack, name), method, host, raw_path, query, h, body=body,
-                                          amz_date=amz_date))
+    h.update(
+        Signer(service, region).sign(
+            _creds(stack, name), method, host, raw_path, query, h, body=body, amz_date=amz_date
+        )
+    )
     return requests.request(method, stack.url + path, data=body, headers=h, verify=stack.tls.ca_file, timeout=30)
 
 
@@ -222,18 +273,29 @@ def test_signed_post_with_json_and_binary_bodies(stack: Stack) -> None:
 
 def test_botocore_sigv4auth_is_accepted(stack: Stack) -> None:
     ident = stack.identities["requester"]
-    req = AWSRequest(method="POST", url=f"{stack.url}/events?x=1&a=b%20c", data=b'{"k":"v"}',
-                     headers={"Content-Type": "application/json"})
+    req = AWSRequest(
+        method="POST",
+        url=f"{stack.url}/events?x=1&a=b%20c",
+        data=b'{"k":"v"}',
+        headers={"Content-Type": "application/json"},
+    )
     SigV4Auth(BotoCredentials(ident.access_key_id, ident.secret_access_key), "execute-api", REGION).add_auth(req)
-    resp = requests.post(req.url, data=req.body, headers=dict(req.headers.items()), verify=stack.tls.ca_file, timeout=30)
+    resp = requests.post(
+        req.url, data=req.body, headers=dict(req.headers.items()), verify=stack.tls.ca_file, timeout=30
+    )
     assert resp.status_code == 200, resp.text
 
 
 def test_requests_aws4auth_is_accepted(stack: Stack) -> None:
     ident = stack.identities["requester"]
     auth = AWS4Auth(ident.access_key_id, ident.secret_access_key, REGION, "execute-api")
-    resp = requests.get(f"{stack.url}/events", params={"date": "2026-11-21", "q": "a b"}, auth=auth,
-                        verify=stack.tls.ca_file, timeout=30)
+    resp = requests.get(
+        f"{stack.url}/events",
+        params={"date": "2026-11-21", "q": "a b"},
+        auth=auth,
+        verify=stack.tls.ca_file,
+        timeout=30,
+    )
     assert resp.status_code == 200, resp.text
     resp = requests.post(f"{stack.url}/events", json={"k": "v"}, auth=auth, verify=stack.tls.ca_file, timeout=30)
     assert resp.status_code == 200, resp.text
@@ -243,13 +305,30 @@ def test_curl_aws_sigv4_is_accepted(stack: Stack) -> None:
     version = subprocess.run(["/usr/bin/curl", "--version"], capture_output=True, text=True, check=True).stdout
     assert "7.88" in version or "8." in version  # --aws-sigv4 exists since 7.75
     ident = stack.identities["requester"]
-    base = ["/usr/bin/curl", "-sS", "--cacert", stack.tls.ca_file, "--resolve", f"{DOMAIN}:{stack.port}:127.0.0.1",
-            "--aws-sigv4", f"aws:amz:{REGION}:execute-api", "--user", f"{ident.access_key_id}:{ident.secret_access_key}",
-            "-o", "/dev/null", "-w", "%{http_code}"]
+    base = [
+        "/usr/bin/curl",
+        "-sS",
+        "--cacert",
+        stack.tls.ca_file,
+        "--resolve",
+        f"{DOMAIN}:{stack.port}:127.0.0.1",
+        "--aws-sigv4",
+        f"aws:amz:{REGION}:execute-api",
+        "--user",
+        f"{ident.access_key_id}:{ident.secret_access_key}",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    ]
     get = subprocess.run([*base, f"{stack.url}/events?date=2026-11-21"], capture_output=True, text=True, timeout=30)
     assert get.stdout == "200", get.stderr
-    post = subprocess.run([*base, "-H", "content-type: application/json", "--data", '{"k":"v"}', f"{stack.url}/events"],
-                          capture_output=True, text=True, timeout=30)
+    post = subprocess.run(
+        [*base, "-H", "content-type: application/json", "--data", '{"k":"v"}', f"{stack.url}/events"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert post.stdout == "200", post.stderr
 
 
@@ -263,26 +342,64 @@ def test_inferred_response_form(stack: Stack) -> None:
 
 
 def _tamper(stack: Stack) -> requests.Response:
-    h = Signer("execute-api", REGION).sign(_creds(stack), "POST", f"{DOMAIN}:{stack.port}", "/events", "", body=b"original")
+    h = Signer("execute-api", REGION).sign(
+        _creds(stack), "POST", f"{DOMAIN}:{stack.port}", "/events", "", body=b"original"
+    )
     return requests.post(stack.url + "/events", data=b"tampered", headers=h, verify=stack.tls.ca_file, timeout=30)
 
 
-@pytest.mark.parametrize(("case", "send", "body_message", "error_type", "detail"), [
-    ("unsigned", lambda s: requests.get(s.url + "/events", verify=s.tls.ca_file, timeout=30),
-     "Forbidden", "MissingAuthenticationTokenException", "doesn't match the format"),
-    ("tampered", _tamper, "The request signature we calculated does not match", "InvalidSignatureException",
-     "signature we calculated does not match"),
-    ("expired", lambda s: signed(s, "GET", "/events", amz_date=f"{dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6):%Y%m%dT%H%M%SZ}"), "Signature expired", "InvalidSignatureException",
-     "Signature expired"),
-    ("wrong-region", lambda s: signed(s, "GET", "/events", region="eu-west-1"), "Credential should be scoped to a valid region",
-     "InvalidSignatureException", "eu-west-1"),
-    ("wrong-service", lambda s: signed(s, "GET", "/events", service="es"), "Credential should be scoped to correct service",
-     "InvalidSignatureException", "execute-api"),
-    ("denied", lambda s: signed(s, "GET", "/events", name="denied"), "Forbidden", "AccessDeniedException",
-     "is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/$default/GET/events"),
-])
-def test_refused_requests_get_403_and_an_authorizer_error(stack: Stack, case: str, send: Any, body_message: str,
-                                                          error_type: str, detail: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "send", "body_message", "error_type", "detail"),
+    [
+        (
+            "unsigned",
+            lambda s: requests.get(s.url + "/events", verify=s.tls.ca_file, timeout=30),
+            "Forbidden",
+            "MissingAuthenticationTokenException",
+            "doesn't match the format",
+        ),
+        (
+            "tampered",
+            _tamper,
+            "The request signature we calculated does not match",
+            "InvalidSignatureException",
+            "signature we calculated does not match",
+        ),
+        (
+            "expired",
+            lambda s: signed(
+                s, "GET", "/events", amz_date=f"{dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6):%Y%m%dT%H%M%SZ}"
+            ),
+            "Signature expired",
+            "InvalidSignatureException",
+            "Signature expired",
+        ),
+        (
+            "wrong-region",
+            lambda s: signed(s, "GET", "/events", region="eu-west-1"),
+            "Credential should be scoped to a valid region",
+            "InvalidSignatureException",
+            "eu-west-1",
+        ),
+        (
+            "wrong-service",
+            lambda s: signed(s, "GET", "/events", service="es"),
+            "Credential should be scoped to correct service",
+            "InvalidSignatureException",
+            "execute-api",
+        ),
+        (
+            "denied",
+            lambda s: signed(s, "GET", "/events", name="denied"),
+            "Forbidden",
+            "AccessDeniedException",
+            "is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/$default/GET/events",
+        ),
+    ],
+)
+def test_refused_requests_get_403_and_an_authorizer_error(
+    stack: Stack, case: str, send: Any, body_message: str, error_type: str, detail: str
+) -> None:
     resp = send(stack)
     assert resp.status_code == 403, (case, resp.text)
     assert resp.json()["message"].startswith(body_message)
@@ -340,8 +457,10 @@ def test_tls_1_1_handshake_is_refused(stack: Stack, tmp_path: Path) -> None:
 
         t = threading.Thread(target=accept)
         t.start()
-        with socket.create_connection(listener.getsockname()) as raw, \
-                _tls11_context().wrap_socket(raw, server_hostname=DOMAIN) as tls:
+        with (
+            socket.create_connection(listener.getsockname()) as raw,
+            _tls11_context().wrap_socket(raw, server_hostname=DOMAIN) as tls,
+        ):
             assert tls.version() == "TLSv1.1"
         t.join(10)
         assert accepted == ["TLSv1.1"]
@@ -352,7 +471,10 @@ def test_tls_1_1_handshake_is_refused(stack: Stack, tmp_path: Path) -> None:
     # TLS 1.2 is accepted.
     ctx = ssl.create_default_context(cafile=stack.tls.ca_file)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    with socket.create_connection(("127.0.0.1", stack.port)) as raw, ctx.wrap_socket(raw, server_hostname=DOMAIN) as tls:
+    with (
+        socket.create_connection(("127.0.0.1", stack.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname=DOMAIN) as tls,
+    ):
         assert tls.version() == "TLSv1.2"
 
 
@@ -380,14 +502,18 @@ def test_admin_paths_only_on_loopback_host(stack: Stack) -> None:
 # -- integration failures, throttling, CORS, 413 -------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "status", "message", "integration_status"), [
-    ("/boom", 500, "Internal Server Error", "200"),
-    ("/malformed", 500, "Internal Server Error", "200"),
-    ("/busy", 500, "Internal Server Error", "429"),
-    ("/slow", 503, "Service Unavailable", "-"),
-])
-def test_integration_failures_map_to_500_and_503(stack: Stack, path: str, status: int, message: str,
-                                                 integration_status: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "status", "message", "integration_status"),
+    [
+        ("/boom", 500, "Internal Server Error", "200"),
+        ("/malformed", 500, "Internal Server Error", "200"),
+        ("/busy", 500, "Internal Server Error", "429"),
+        ("/slow", 503, "Service Unavailable", "-"),
+    ],
+)
+def test_integration_failures_map_to_500_and_503(
+    stack: Stack, path: str, status: int, message: str, integration_status: str
+) -> None:
     resp = signed(stack, "GET", path)
     assert resp.status_code == status and resp.json() == {"message": message}
     record = stack.record_for(resp.headers["apigw-requestid"])
@@ -415,9 +541,16 @@ def test_throttle_status_fault_rewrites_integration_429(stack: Stack) -> None:
 
 
 def test_cors_preflight_answered_without_auth(stack: Stack) -> None:
-    resp = requests.options(f"{stack.url}/events", headers={
-        "Origin": "https://app.loadcheck.test", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"}, verify=stack.tls.ca_file, timeout=30)
+    resp = requests.options(
+        f"{stack.url}/events",
+        headers={
+            "Origin": "https://app.loadcheck.test",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+        verify=stack.tls.ca_file,
+        timeout=30,
+    )
     assert resp.status_code == 204
     assert resp.headers["access-control-allow-origin"] == "https://app.loadcheck.test"
     assert "POST" in resp.headers["access-control-allow-methods"].split(",")
@@ -431,7 +564,10 @@ def test_body_over_the_payload_limit_gets_413(stack: Stack) -> None:
     resp = signed(stack, "POST", "/events", body=b"x" * (PAYLOAD_LIMIT + 1), headers={"Content-Type": "text/plain"})
     assert resp.status_code == 413 and resp.json() == {"message": "Request Entity Too Large"}
     assert stack.record_for(resp.headers["apigw-requestid"])["status"] == "413"
-    assert signed(stack, "POST", "/events", body=b"x" * PAYLOAD_LIMIT, headers={"Content-Type": "text/plain"}).status_code == 200
+    assert (
+        signed(stack, "POST", "/events", body=b"x" * PAYLOAD_LIMIT, headers={"Content-Type": "text/plain"}).status_code
+        == 200
+    )
 
 
 def test_chunked_bodies_are_read_and_limited(stack: Stack) -> None:
@@ -439,17 +575,27 @@ def test_chunked_bodies_are_read_and_limited(stack: Stack) -> None:
     body = b'{"chunked": true}'
 
     def chunks(data: bytes) -> Iterator[bytes]:
-        yield from (data[i:i + 5] for i in range(0, len(data), 5))
+        yield from (data[i : i + 5] for i in range(0, len(data), 5))
 
     h = Signer("execute-api", REGION).sign(_creds(stack), "POST", host, "/events", body=body)
-    resp = requests.post(stack.url + "/events", data=chunks(body), headers={**h, "Content-Type": "application/json"},
-                         verify=stack.tls.ca_file, timeout=30)
+    resp = requests.post(
+        stack.url + "/events",
+        data=chunks(body),
+        headers={**h, "Content-Type": "application/json"},
+        verify=stack.tls.ca_file,
+        timeout=30,
+    )
     assert resp.status_code == 200 and resp.json()["body"] == body.decode()
     assert resp.json()["headers"]["transfer-encoding"] == "chunked"
     big = b"z" * (PAYLOAD_LIMIT * 4)
     h = Signer("execute-api", REGION).sign(_creds(stack), "POST", host, "/events", body=big)
-    resp = requests.post(stack.url + "/events", data=chunks(big), headers={**h, "Content-Type": "text/plain"},
-                         verify=stack.tls.ca_file, timeout=30)
+    resp = requests.post(
+        stack.url + "/events",
+        data=chunks(big),
+        headers={**h, "Content-Type": "text/plain"},
+        verify=stack.tls.ca_file,
+        timeout=30,
+    )
     assert resp.status_code == 413
 
 
@@ -459,8 +605,13 @@ def test_a_large_oversize_body_is_drained_so_the_client_reads_its_413(stack: Sta
     host = f"{DOMAIN}:{stack.port}"
     with requests.Session() as session:
         h = Signer("execute-api", REGION).sign(_creds(stack), "POST", host, "/events", body=big)
-        resp = session.post(stack.url + "/events", data=big, headers={**h, "Content-Type": "text/plain"},
-                            verify=stack.tls.ca_file, timeout=30)
+        resp = session.post(
+            stack.url + "/events",
+            data=big,
+            headers={**h, "Content-Type": "text/plain"},
+            verify=stack.tls.ca_file,
+            timeout=30,
+        )
         assert resp.status_code == 413 and resp.headers.get("connection") != "close"
         h = Signer("execute-api", REGION).sign(_creds(stack), "GET", host, "/events")
         assert session.get(stack.url + "/events", headers=h, verify=stack.tls.ca_file, timeout=30).status_code == 200
@@ -564,8 +715,14 @@ sys.stdin.read()
 def test_gateway_exits_when_its_parent_dies(stack: Stack) -> None:
     cfg_path = stack.tmp / "g3.json"
     cfg_path.write_text(json.dumps(stack.config(ready_file=str(stack.tmp / "g3.ready"))))
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(cfg_path)], cwd=harness.REPO_ROOT,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(cfg_path)],
+        cwd=harness.REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     child_pid = None
     try:
         assert parent.stdout is not None

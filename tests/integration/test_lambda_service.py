@@ -38,16 +38,23 @@ ACCOUNT = "123456789012"
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d\d) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\tMax Memory Used: (?P<used>\d+) MB\t"
-    r"(?:Init Duration: (?P<init>\d+\.\d\d) ms\t)?(?:Status: (?P<status>\w+)\t)?(?:Error Type: (?P<etype>[\w.]+)\t)?\n$")
+    r"(?:Init Duration: (?P<init>\d+\.\d\d) ms\t)?(?:Status: (?P<status>\w+)\t)?(?:Error Type: (?P<etype>[\w.]+)\t)?\n$"
+)
 # Generated per run: moto does not check keys, and the test proves they reach the handler.
 KEYS = {name: uuid.uuid4().hex for name in ("admin-secret", "role-secret", "role-token")}
 STREAM = re.compile(r"^\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}$")
 
 
 def _fn(handler: str, *, timeout_s: float = 3, reserved: int | None = 2, memory: int = 128) -> dict[str, Any]:
-    return {"handler": f"testfns.{handler}", "task_root": str(HANDLERS), "memory_mb": memory,
-            "timeout_s": timeout_s, "reserved_concurrency": reserved, "role_identity": "test-role",
-            "environment": {"TABLE_NAME": "EventLog", "AWS_REGION": "eu-west-1"}}
+    return {
+        "handler": f"testfns.{handler}",
+        "task_root": str(HANDLERS),
+        "memory_mb": memory,
+        "timeout_s": timeout_s,
+        "reserved_concurrency": reserved,
+        "role_identity": "test-role",
+        "environment": {"TABLE_NAME": "EventLog", "AWS_REGION": "eu-west-1"},
+    }
 
 
 FUNCTIONS = {
@@ -74,14 +81,14 @@ class Service:
     identities: dict[str, Identity]
     logs: Any
 
-    def invoke(self, function: str, payload: Any = None, *, raw: bytes | None = None,
-               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    def invoke(
+        self, function: str, payload: Any = None, *, raw: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         body = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
         return request(self.port, "POST", f"/2015-03-31/functions/{function}/invocations", body, headers)
 
     def admin(self, method: str, path: str, doc: Any = None) -> tuple[int, dict[str, str], Any]:
-        return request(self.port, method, f"/_loadcheck/{path}",
-                       json.dumps(doc).encode() if doc is not None else b"")
+        return request(self.port, method, f"/_loadcheck/{path}", json.dumps(doc).encode() if doc is not None else b"")
 
     def events(self, function: str) -> dict[str, list[str]]:
         """Every log event of the function, per stream, after a flush."""
@@ -96,8 +103,9 @@ class Service:
         return out
 
 
-def request(port: int, method: str, path: str, body: bytes = b"",
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+def request(
+    port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -124,24 +132,47 @@ def poll(check: Callable[[], Any], *, deadline_s: float = 15, what: str = "condi
 
 def _identities() -> dict[str, Identity]:
     return {
-        "admin": Identity(name="admin", arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-admin",
-                          principal_arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-admin", user_id="AIDAADMIN",
-                          access_key_id="AKIAADMINTEST", secret_access_key=KEYS["admin-secret"]),
-        "test-role": Identity(name="test-role", arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/test-role/fn",
-                              principal_arn=f"arn:aws:iam::{ACCOUNT}:role/test-role", user_id="AROATEST:fn",
-                              access_key_id="ASIAROLETEST", secret_access_key=KEYS["role-secret"],
-                              session_token=KEYS["role-token"]),
+        "admin": Identity(
+            name="admin",
+            arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-admin",
+            principal_arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-admin",
+            user_id="AIDAADMIN",
+            access_key_id="AKIAADMINTEST",
+            secret_access_key=KEYS["admin-secret"],
+        ),
+        "test-role": Identity(
+            name="test-role",
+            arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/test-role/fn",
+            principal_arn=f"arn:aws:iam::{ACCOUNT}:role/test-role",
+            user_id="AROATEST:fn",
+            access_key_id="ASIAROLETEST",
+            secret_access_key=KEYS["role-secret"],
+            session_token=KEYS["role-token"],
+        ),
     }
 
 
 def write_config(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **extra: Any) -> Path:
     write_identities(tmp / "identities.json", _identities())
-    config = {"service": "lambda", "host": "127.0.0.1", "port": 0, "ready_file": str(tmp / "lambda.ready"),
-              "parent_pid": os.getpid(), "region": "us-east-1", "account_id": ACCOUNT,
-              "identities_file": str(tmp / "identities.json"), "aws_endpoint_url": aws_endpoint,
-              "python": sys.executable, "faults": {}, "log_level": "INFO", "log_batch_interval_s": 0.5,
-              "functions": {name: {**spec, "key": name, "log_group": f"/aws/lambda/{name}"}
-                            for name, spec in functions.items()}, **extra}
+    config = {
+        "service": "lambda",
+        "host": "127.0.0.1",
+        "port": 0,
+        "ready_file": str(tmp / "lambda.ready"),
+        "parent_pid": os.getpid(),
+        "region": "us-east-1",
+        "account_id": ACCOUNT,
+        "identities_file": str(tmp / "identities.json"),
+        "aws_endpoint_url": aws_endpoint,
+        "python": sys.executable,
+        "faults": {},
+        "log_level": "INFO",
+        "log_batch_interval_s": 0.5,
+        "functions": {
+            name: {**spec, "key": name, "log_group": f"/aws/lambda/{name}"} for name, spec in functions.items()
+        },
+        **extra,
+    }
     (tmp / "lambda.json").write_text(json.dumps(config))
     return tmp / "lambda.json"
 
@@ -151,7 +182,10 @@ def start_service(tmp: Path, aws_endpoint: str, functions: dict[str, Any], **ext
     with open(tmp / "lambda.log", "wb") as stderr:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "reference_stack.local.lambda_", "--config", str(config)],
-            stderr=stderr, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[2],
+        )
 
 
 def wait_ready(tmp: Path, process: subprocess.Popen[bytes]) -> int:
@@ -160,6 +194,7 @@ def wait_ready(tmp: Path, process: subprocess.Popen[bytes]) -> int:
             raise AssertionError(f"lambda service exited {process.returncode}: {(tmp / 'lambda.log').read_text()}")
         path = tmp / "lambda.ready"
         return json.loads(path.read_text())["port"] if path.exists() else None
+
     return poll(ready, deadline_s=30, what="the lambda service's ready file")
 
 
@@ -199,8 +234,13 @@ def service(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Ite
     seen: dict[int, psutil.Process] = {}
     try:
         port = wait_ready(tmp, process)
-        logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1",
-                            aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
+        logs = boto3.client(
+            "logs",
+            endpoint_url=moto_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="AKIAADMINTEST",
+            aws_secret_access_key=KEYS["admin-secret"],
+        )
         svc = Service(port=port, process=process, aws_endpoint=moto_endpoint, identities=_identities(), logs=logs)
         watcher = threading.Event()
 
@@ -226,8 +266,10 @@ def service(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> Ite
 
 def stream_with_end(service: Service, function: str, request_id: str) -> list[str]:
     """The messages of the stream that logged END for ``request_id`` (polled until shipped)."""
+
     def find() -> list[str] | None:
         return next((m for m in service.events(function).values() if f"END RequestId: {request_id}\n" in m), None)
+
     return poll(find, what=f"END RequestId: {request_id} in /aws/lambda/{function}")
 
 
@@ -249,16 +291,22 @@ def test_echo_returns_the_event_with_lambda_headers(service: Service) -> None:
 def test_invoke_by_arn_and_qualifier(service: Service) -> None:
     arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:echo"
     assert service.invoke(arn, {"a": 1})[2] == {"a": 1}
-    status, _, body = request(service.port, "POST", "/2015-03-31/functions/echo/invocations?Qualifier=%24LATEST",
-                              b'{"a": 2}')
+    status, _, body = request(
+        service.port, "POST", "/2015-03-31/functions/echo/invocations?Qualifier=%24LATEST", b'{"a": 2}'
+    )
     assert (status, body) == (200, {"a": 2})
     status, headers, body = service.invoke("echo:7", {})
     assert status == 404 and headers["x-amzn-errortype"] == "ResourceNotFoundException"
 
 
 def test_log_tail_is_the_invocations_log_via_boto3(service: Service) -> None:
-    client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{service.port}", region_name="us-east-1",
-                          aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
+    client = boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{service.port}",
+        region_name="us-east-1",
+        aws_access_key_id="AKIAADMINTEST",
+        aws_secret_access_key=KEYS["admin-secret"],
+    )
     answer = client.invoke(FunctionName="print", Payload=b'{"tag": "tail"}', LogType="Tail")
     assert answer["StatusCode"] == 200 and answer["ExecutedVersion"] == "$LATEST"
     assert json.loads(answer["Payload"].read())["printed"] == 2
@@ -320,12 +368,16 @@ def test_cold_start_reports_init_duration_once_and_reuses_the_environment(servic
 
     streams = poll(both_reported, what="REPORT lines of both invocations")
     assert len(streams) == 1, "the second invocation must reuse the first environment"
-    (name, messages), = streams.items()
+    ((name, messages),) = streams.items()
     assert STREAM.match(name)
     assert f"START RequestId: {first} Version: $LATEST\n" in messages
     assert f"END RequestId: {second}\n" in messages
-    order = [messages.index(f"START RequestId: {first} Version: $LATEST\n"), messages.index(f"END RequestId: {first}\n"),
-             messages.index(f"START RequestId: {second} Version: $LATEST\n"), messages.index(f"END RequestId: {second}\n")]
+    order = [
+        messages.index(f"START RequestId: {first} Version: $LATEST\n"),
+        messages.index(f"END RequestId: {first}\n"),
+        messages.index(f"START RequestId: {second} Version: $LATEST\n"),
+        messages.index(f"END RequestId: {second}\n"),
+    ]
     assert order == sorted(order)
     by_id = {m["id"]: m for m in reports(messages)}
     cold, warm = by_id[first], by_id[second]
@@ -345,7 +397,7 @@ def test_handler_output_lands_between_start_and_end(service: Service) -> None:
     messages = stream_with_end(service, "print", rid)
     start = messages.index(f"START RequestId: {rid} Version: $LATEST\n")
     end = messages.index(f"END RequestId: {rid}\n")
-    between = messages[start + 1:end]
+    between = messages[start + 1 : end]
     assert f"testfns: to stdout {tag}\n" in between
     assert f"testfns: to stderr {tag}\n" in between
     assert "testfns: init\n" in messages[:start], "module-level output belongs to the init phase"
@@ -372,7 +424,10 @@ def test_environment_variables_match_lambda(service: Service) -> None:
     assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
     assert env["TZ"] == "UTC" and env["LANG"] == "en_US.UTF-8"
     assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]) == (
-        role.access_key_id, role.secret_access_key, role.session_token)
+        role.access_key_id,
+        role.secret_access_key,
+        role.session_token,
+    )
     assert env["AWS_ENDPOINT_URL"] == service.aws_endpoint
     assert env["TABLE_NAME"] == "EventLog"
     assert env["_X_AMZN_TRACE_ID"].startswith("Root=1-")
@@ -399,17 +454,22 @@ def test_reserved_concurrency_throttles_at_once(service: Service) -> None:
     slow = threading.Thread(target=lambda: results.append(service.invoke("slow1", {"seconds": 3})))
     slow.start()
     try:
+
         def busy() -> bool:
             envs = service.admin("GET", "environments")[2]["slow1"]["environments"]
             return any(e["busy"] for e in envs)
+
         poll(busy, what="slow1's environment to be busy")
         status, headers, body = service.invoke("slow1", {"seconds": 0})
     finally:
         slow.join(timeout=30)
     assert status == 429
     assert headers["x-amzn-errortype"] == "TooManyRequestsException"
-    assert body == {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User",
-                    "message": "Rate Exceeded."}
+    assert body == {
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "message": "Rate Exceeded.",
+    }
     assert headers["x-amzn-requestid"]
     assert results and results[0][0] == 200 and "x-amz-function-error" not in results[0][1]
     # The slot is free again once the slow invocation is done.
@@ -430,8 +490,10 @@ def test_timeout_kills_the_environment_and_the_next_invoke_cold_starts(service: 
     assert headers["x-amz-function-error"] == "Unhandled"
     assert body["errorType"] == "Sandbox.Timedout"
     assert re.fullmatch(rf"RequestId: {rid} Error: Task timed out after 1\.\d\d seconds", body["errorMessage"])
-    poll(lambda: not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE,
-         what="the timed-out environment's process to be gone")
+    poll(
+        lambda: not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE,
+        what="the timed-out environment's process to be gone",
+    )
     status, headers2, body = service.invoke("timeout", {"seconds": 0})
     assert status == 200 and body["pid"] != first_pid
     rid2 = headers2["x-amzn-requestid"]
@@ -448,8 +510,10 @@ def test_timeout_kills_the_environment_and_the_next_invoke_cold_starts(service: 
     assert by_id[rid]["status"] == "timeout"
     assert float(by_id[rid]["duration"]) >= 1000
     assert by_id[rid2]["init"] is not None, "a new environment reports Init Duration"
-    assert any(re.fullmatch(rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {rid} Task timed out after 1\.\d\d seconds\n", m)
-               for m in all_messages)
+    assert any(
+        re.fullmatch(rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {rid} Task timed out after 1\.\d\d seconds\n", m)
+        for m in all_messages
+    )
 
 
 def test_crash_is_runtime_exit_error_and_the_environment_is_replaced(service: Service) -> None:
@@ -457,8 +521,10 @@ def test_crash_is_runtime_exit_error_and_the_environment_is_replaced(service: Se
     status, headers, body = service.invoke("crash", {"crash": True, "status": 3})
     rid = headers["x-amzn-requestid"]
     assert status == 200 and headers["x-amz-function-error"] == "Unhandled"
-    assert body == {"errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 3"}
+    assert body == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 3",
+    }
     status, _, body = service.invoke("crash", {})
     assert status == 200 and body["pid"] != first_pid
     streams = poll(lambda: (s := service.events("crash")) and len(s) == 2 and s, what="two crash streams")
@@ -475,8 +541,10 @@ def test_init_error_fails_the_invocation_with_the_runtime_error(service: Service
     assert body["errorType"] == "Runtime.HandlerNotFound"
     assert body["errorMessage"] == "Handler 'nothere' missing on module 'testfns'"
     messages = stream_with_end(service, "noinit", headers["x-amzn-requestid"])
-    assert any(m.startswith("INIT_REPORT Init Duration: ") and "Status: error\tError Type: Runtime.HandlerNotFound"
-               in m for m in messages)
+    assert any(
+        m.startswith("INIT_REPORT Init Duration: ") and "Status: error\tError Type: Runtime.HandlerNotFound" in m
+        for m in messages
+    )
     # The failed environment is discarded: the next invocation tries a fresh one.
     assert service.invoke("noinit", {})[2]["errorType"] == "Runtime.HandlerNotFound"
     poll(lambda: len(service.events("noinit")) == 2, what="a second environment for noinit")
@@ -506,8 +574,10 @@ def test_faults_inject_errors_and_timeouts(service: Service) -> None:
     assert service.invoke("faulty", {})[0] == 200 and "x-amz-function-error" not in service.invoke("faulty", {})[1]
 
 
-@pytest.mark.parametrize(("doc", "named"), [({"lambda-eror": 1}, "lambda-eror"), ({"lambda-error": 2}, "2"),
-                                            ({"lambda-error": "x"}, "'x'"), ([1], "object")])
+@pytest.mark.parametrize(
+    ("doc", "named"),
+    [({"lambda-eror": 1}, "lambda-eror"), ({"lambda-error": 2}, "2"), ({"lambda-error": "x"}, "'x'"), ([1], "object")],
+)
 def test_bad_faults_are_400_naming_the_value(service: Service, doc: Any, named: str) -> None:
     status, _, body = service.admin("POST", "faults", doc)
     assert status == 400
@@ -526,8 +596,13 @@ def test_sigterm_stops_every_environment(tmp_path: Path, moto_endpoint: str) -> 
         assert len(children) == 2
     finally:
         assert stop_and_check(process, children) == 0
-    logs = boto3.client("logs", endpoint_url=moto_endpoint, region_name="us-east-1",
-                        aws_access_key_id="AKIAADMINTEST", aws_secret_access_key=KEYS["admin-secret"])
+    logs = boto3.client(
+        "logs",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAADMINTEST",
+        aws_secret_access_key=KEYS["admin-secret"],
+    )
     streams = logs.describe_log_streams(logGroupName="/aws/lambda/a")["logStreams"]
     assert streams, "logs are shipped on shutdown"
 
@@ -547,23 +622,38 @@ sys.stdin.read()
 
 def test_the_service_exits_when_its_parent_dies(tmp_path: Path, moto_endpoint: str) -> None:
     config = write_config(tmp_path, moto_endpoint, {"a": _fn("echo")})
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(config), str(tmp_path / "lambda.log")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(config), str(tmp_path / "lambda.log")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert parent.stdout is not None and parent.stdin is not None
     service = psutil.Process(int(parent.stdout.readline()))
     children: list[psutil.Process] = []
     try:
-        port = poll(lambda: (tmp_path / "lambda.ready").exists() and json.loads((tmp_path / "lambda.ready").read_text())["port"],
-                    deadline_s=30, what="the ready file")
+        port = poll(
+            lambda: (
+                (tmp_path / "lambda.ready").exists() and json.loads((tmp_path / "lambda.ready").read_text())["port"]
+            ),
+            deadline_s=30,
+            what="the ready file",
+        )
         assert request(port, "POST", "/2015-03-31/functions/a/invocations", b"{}")[0] == 200
         children = service.children(recursive=True)
         assert children
         parent.stdin.close()
         parent.wait(timeout=10)
-        poll(lambda: not service.is_running() or service.status() == psutil.STATUS_ZOMBIE, deadline_s=15,
-             what="the orphaned service to exit")
-        poll(lambda: all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in children), deadline_s=15,
-             what="its environments to exit")
+        poll(
+            lambda: not service.is_running() or service.status() == psutil.STATUS_ZOMBIE,
+            deadline_s=15,
+            what="the orphaned service to exit",
+        )
+        poll(
+            lambda: all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in children),
+            deadline_s=15,
+            what="its environments to exit",
+        )
     finally:
         for proc in [service, *children]:
             with contextlib.suppress(psutil.Error):

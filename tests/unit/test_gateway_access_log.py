@@ -17,18 +17,36 @@ from reference_stack.local.gateway.faults import Faults
 
 GROUP = "/aws/apigateway/test-api"
 T0 = int(time.time() * 1000)  # CloudWatch Logs rejects events older than 14 days
-FORMAT = {"requestId": "$context.requestId", "status": "$context.status", "authorizerError": "$context.authorizer.error",
-          "clf": "$context.identity.sourceIp - - [$context.requestTime] \"$context.httpMethod $context.routeKey\"",
-          "claims": "$context.authorizer.claims.sub"}
+FORMAT = {
+    "requestId": "$context.requestId",
+    "status": "$context.status",
+    "authorizerError": "$context.authorizer.error",
+    "clf": '$context.identity.sourceIp - - [$context.requestTime] "$context.httpMethod $context.routeKey"',
+    "claims": "$context.authorizer.claims.sub",
+}
 
 
 def test_render_substitutes_and_marks_unset_as_dash() -> None:
-    line = render(FORMAT, {"requestId": "abc=", "status": "200", "identity.sourceIp": "127.0.0.1",
-                           "requestTime": "07/Mar/2026:09:05:03 +0000", "httpMethod": "GET", "routeKey": "GET /events",
-                           "authorizer.error": ""})
+    line = render(
+        FORMAT,
+        {
+            "requestId": "abc=",
+            "status": "200",
+            "identity.sourceIp": "127.0.0.1",
+            "requestTime": "07/Mar/2026:09:05:03 +0000",
+            "httpMethod": "GET",
+            "routeKey": "GET /events",
+            "authorizer.error": "",
+        },
+    )
     record = json.loads(line)
-    assert record == {"requestId": "abc=", "status": "200", "authorizerError": "-",
-                      "clf": '127.0.0.1 - - [07/Mar/2026:09:05:03 +0000] "GET GET /events"', "claims": "-"}
+    assert record == {
+        "requestId": "abc=",
+        "status": "200",
+        "authorizerError": "-",
+        "clf": '127.0.0.1 - - [07/Mar/2026:09:05:03 +0000] "GET GET /events"',
+        "claims": "-",
+    }
     assert all(isinstance(v, str) for v in record.values())
 
 
@@ -63,16 +81,32 @@ def logs() -> Iterator[Any]:
 def _messages(client: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for stream in client.describe_log_streams(logGroupName=GROUP)["logStreams"]:
-        events = client.get_log_events(logGroupName=GROUP, logStreamName=stream["logStreamName"], startFromHead=True)["events"]
-        out.extend({"stream": stream["logStreamName"], "timestamp": e["timestamp"], **json.loads(e["message"])} for e in events)
+        events = client.get_log_events(logGroupName=GROUP, logStreamName=stream["logStreamName"], startFromHead=True)[
+            "events"
+        ]
+        out.extend(
+            {"stream": stream["logStreamName"], "timestamp": e["timestamp"], **json.loads(e["message"])} for e in events
+        )
     return out
 
 
-def _shipper(client: Any, clock: Clock, faults: Faults | None = None, delay: float = 5.0, rng: Any = None) -> AccessLogShipper:
-    settings = AccessLogSettings(log_group=GROUP, format={"requestId": "$context.requestId", "status": "$context.status"},
-                                 batch_interval_s=1.0, delivery_delay_s=delay)
-    return AccessLogShipper(settings=settings, api_id="a1b2c3d4e5", faults=faults or Faults(log_fields=("requestId", "status")),
-                            client_factory=lambda: client, clock=clock, rng=rng or (lambda: 0.5))
+def _shipper(
+    client: Any, clock: Clock, faults: Faults | None = None, delay: float = 5.0, rng: Any = None
+) -> AccessLogShipper:
+    settings = AccessLogSettings(
+        log_group=GROUP,
+        format={"requestId": "$context.requestId", "status": "$context.status"},
+        batch_interval_s=1.0,
+        delivery_delay_s=delay,
+    )
+    return AccessLogShipper(
+        settings=settings,
+        api_id="a1b2c3d4e5",
+        faults=faults or Faults(log_fields=("requestId", "status")),
+        client_factory=lambda: client,
+        clock=clock,
+        rng=rng or (lambda: 0.5),
+    )
 
 
 def test_records_wait_for_the_delivery_delay_then_ship_in_time_order(logs: Any) -> None:
@@ -132,8 +166,14 @@ def test_bad_fault_values_are_refused_by_name() -> None:
     from loadcheck.errors import ConfigError
 
     faults = Faults(log_fields=("requestId",))
-    for bad in ({"drop-access-logs": 2}, {"blank-access-log-field": "nope"}, {"throttle-status": 42},
-                {"log-delay": -1}, {"allow-denied": 3}, {"no-such-fault": 1}):
+    for bad in (
+        {"drop-access-logs": 2},
+        {"blank-access-log-field": "nope"},
+        {"throttle-status": 42},
+        {"log-delay": -1},
+        {"allow-denied": 3},
+        {"no-such-fault": 1},
+    ):
         with pytest.raises(ConfigError) as err:
             faults.update(bad)
         assert next(iter(bad)) in str(err.value) or repr(next(iter(bad.values()))) in str(err.value)

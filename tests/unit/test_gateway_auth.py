@@ -46,14 +46,17 @@ def test_explicit_deny_wins_over_allow() -> None:
     assert evaluate(policies, action="execute-api:Invoke", resource=ARN_POST) == "deny"
 
 
-@pytest.mark.parametrize(("pattern", "value", "expected"), [
-    (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/*", ARN_GET, True),  # * spans "/"
-    (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/???/events", ARN_GET, True),
-    (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/???/events", ARN_POST, False),  # ? is one char
-    (f"arn:aws:execute-api:*:{ACCOUNT}:*/$default/GET/*", ARN_GET, True),
-    (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/GET/Events", ARN_GET, False),  # case-sensitive
-    (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/GET/events.", ARN_GET, False),  # "." is literal
-])
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/*", ARN_GET, True),  # * spans "/"
+        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/???/events", ARN_GET, True),
+        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/???/events", ARN_POST, False),  # ? is one char
+        (f"arn:aws:execute-api:*:{ACCOUNT}:*/$default/GET/*", ARN_GET, True),
+        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/GET/Events", ARN_GET, False),  # case-sensitive
+        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/GET/events.", ARN_GET, False),  # "." is literal
+    ],
+)
 def test_resource_wildcards(pattern: str, value: str, expected: bool) -> None:
     assert wildcard_match(pattern, value) is expected
     assert (evaluate([allow(pattern)], action="execute-api:Invoke", resource=value) == "allow") is expected
@@ -62,8 +65,10 @@ def test_resource_wildcards(pattern: str, value: str, expected: bool) -> None:
 def test_action_matching_is_case_insensitive_and_wildcarded() -> None:
     for action in ("execute-api:invoke", "EXECUTE-API:*", "execute-api:Inv?ke", "*"):
         assert evaluate([allow(ARN_GET, action=action)], action="execute-api:Invoke", resource=ARN_GET) == "allow"
-    assert evaluate([allow(ARN_GET, action="execute-api:InvalidateCache")],
-                    action="execute-api:Invoke", resource=ARN_GET) == "implicit"
+    assert (
+        evaluate([allow(ARN_GET, action="execute-api:InvalidateCache")], action="execute-api:Invoke", resource=ARN_GET)
+        == "implicit"
+    )
 
 
 def test_not_action_and_not_resource() -> None:
@@ -92,53 +97,96 @@ def test_conditions_fail_closed() -> None:
 
 
 def _identity(name: str, policies: list[dict], key: str) -> Identity:
-    return Identity(name=name, arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-{name}",
-                    principal_arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-{name}", user_id=f"AIDA{name.upper()}",
-                    access_key_id=key, secret_access_key=f"secret-{name}", policies=policies)
+    return Identity(
+        name=name,
+        arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-{name}",
+        principal_arn=f"arn:aws:iam::{ACCOUNT}:user/loadcheck-{name}",
+        user_id=f"AIDA{name.upper()}",
+        access_key_id=key,
+        secret_access_key=f"secret-{name}",
+        policies=policies,
+    )
 
 
 @pytest.fixture
 def identities_file(tmp_path: Path) -> Path:
     path = tmp_path / "identities.json"
-    write_identities(path, {
-        "requester": _identity("requester", [allow(ARN_GET, ARN_POST)], "AKIAREQUESTER"),
-        "denied": _identity("denied", [], "AKIADENIED"),
-    }, ACCOUNT)
+    write_identities(
+        path,
+        {
+            "requester": _identity("requester", [allow(ARN_GET, ARN_POST)], "AKIAREQUESTER"),
+            "denied": _identity("denied", [], "AKIADENIED"),
+        },
+        ACCOUNT,
+    )
     return path
 
 
 def _authorizer(path: Path, *, now: dt.datetime = NOW, allow_denied: bool = False) -> Authorizer:
-    return Authorizer(store=IdentityStore(str(path), recheck_s=0), region=REGION, account_id=ACCOUNT, api_id=API,
-                      now=lambda: now, allow_denied=lambda: allow_denied)
+    return Authorizer(
+        store=IdentityStore(str(path), recheck_s=0),
+        region=REGION,
+        account_id=ACCOUNT,
+        api_id=API,
+        now=lambda: now,
+        allow_denied=lambda: allow_denied,
+    )
 
 
-def _signed(key: str, secret: str, *, method: str = "GET", path: str = "/events", query: str = "",
-            body: bytes = b"", region: str = REGION, service: str = "execute-api",
-            when: dt.datetime = NOW) -> list[tuple[str, str]]:
-    headers = Signer(service, region).sign(Credentials(key, secret), method, HOST, path, query, body=body,
-                                           amz_date=when.strftime("%Y%m%dT%H%M%SZ"))
+def _signed(
+    key: str,
+    secret: str,
+    *,
+    method: str = "GET",
+    path: str = "/events",
+    query: str = "",
+    body: bytes = b"",
+    region: str = REGION,
+    service: str = "execute-api",
+    when: dt.datetime = NOW,
+) -> list[tuple[str, str]]:
+    headers = Signer(service, region).sign(
+        Credentials(key, secret), method, HOST, path, query, body=body, amz_date=when.strftime("%Y%m%dT%H%M%SZ")
+    )
     return [("Host", HOST), *headers.items()]
 
 
-def _authorize(auth: Authorizer, headers: list[tuple[str, str]], *, method: str = "GET", body: bytes = b"",
-               query: str = ""):
-    return auth.authorize(method=method, raw_path="/events", raw_query=query, headers=headers, body=body,
-                          route_method=method, route_path="/events")
+def _authorize(
+    auth: Authorizer, headers: list[tuple[str, str]], *, method: str = "GET", body: bytes = b"", query: str = ""
+):
+    return auth.authorize(
+        method=method,
+        raw_path="/events",
+        raw_query=query,
+        headers=headers,
+        body=body,
+        route_method=method,
+        route_path="/events",
+    )
 
 
 def test_signed_and_allowed(identities_file: Path) -> None:
-    result = _authorize(_authorizer(identities_file), _signed("AKIAREQUESTER", "secret-requester", query="date=2026-11-21"),
-                        query="date=2026-11-21")
+    result = _authorize(
+        _authorizer(identities_file),
+        _signed("AKIAREQUESTER", "secret-requester", query="date=2026-11-21"),
+        query="date=2026-11-21",
+    )
     assert result.failure is None
     assert result.identity is not None and result.identity.name == "requester"
 
 
 def test_botocore_sigv4auth_is_accepted(identities_file: Path) -> None:
-    req = AWSRequest(method="POST", url=f"https://{HOST}/events?b=2&a=1", data=b'{"x":1}',
-                     headers={"content-type": "application/json"})
+    req = AWSRequest(
+        method="POST",
+        url=f"https://{HOST}/events?b=2&a=1",
+        data=b'{"x":1}',
+        headers={"content-type": "application/json"},
+    )
     SigV4Auth(BotoCredentials("AKIAREQUESTER", "secret-requester"), "execute-api", REGION).add_auth(req)
     auth = Authorizer(store=IdentityStore(str(identities_file)), region=REGION, account_id=ACCOUNT, api_id=API)
-    result = _authorize(auth, list(req.headers.items()) + [("Host", HOST)], method="POST", body=b'{"x":1}', query="b=2&a=1")
+    result = _authorize(
+        auth, list(req.headers.items()) + [("Host", HOST)], method="POST", body=b'{"x":1}', query="b=2&a=1"
+    )
     assert result.failure is None, result.failure
 
 
@@ -150,15 +198,20 @@ def test_unsigned_is_forbidden_with_format_detail(identities_file: Path) -> None
     assert "doesn't match the format" in result.failure.detail
 
 
-@pytest.mark.parametrize(("case", "error_type", "fragment"), [
-    ("tampered", "InvalidSignatureException", "signature we calculated does not match"),
-    ("expired", "InvalidSignatureException", "Signature expired"),
-    ("future", "InvalidSignatureException", "Signature not yet current"),
-    ("region", "InvalidSignatureException", "scoped to a valid region"),
-    ("service", "InvalidSignatureException", "scoped to correct service"),
-    ("unknown-key", "UnrecognizedClientException", "security token included in the request is invalid"),
-])
-def test_sigv4_failures_carry_the_sigv4_message(identities_file: Path, case: str, error_type: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "error_type", "fragment"),
+    [
+        ("tampered", "InvalidSignatureException", "signature we calculated does not match"),
+        ("expired", "InvalidSignatureException", "Signature expired"),
+        ("future", "InvalidSignatureException", "Signature not yet current"),
+        ("region", "InvalidSignatureException", "scoped to a valid region"),
+        ("service", "InvalidSignatureException", "scoped to correct service"),
+        ("unknown-key", "UnrecognizedClientException", "security token included in the request is invalid"),
+    ],
+)
+def test_sigv4_failures_carry_the_sigv4_message(
+    identities_file: Path, case: str, error_type: str, fragment: str
+) -> None:
     kwargs: dict = {}
     key, secret = "AKIAREQUESTER", "secret-requester"
     if case == "expired":
@@ -193,7 +246,8 @@ def test_denied_identity_gets_access_denied_with_arns(identities_file: Path) -> 
     assert result.failure.body_message == "Forbidden"
     assert result.failure.detail == (
         f"User: arn:aws:iam::{ACCOUNT}:user/loadcheck-denied is not authorized to perform: execute-api:Invoke "
-        f"on resource: {ARN_GET} because no identity-based policy allows the execute-api:Invoke action")
+        f"on resource: {ARN_GET} because no identity-based policy allows the execute-api:Invoke action"
+    )
 
 
 def test_allow_denied_fault_grants_the_denied_identity(identities_file: Path) -> None:
@@ -212,13 +266,21 @@ def test_identities_reload_when_the_file_changes(identities_file: Path) -> None:
 
 def test_role_sessions_need_their_token(tmp_path: Path) -> None:
     path = tmp_path / "identities.json"
-    role = Identity(name="events-role", arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/r/fn", principal_arn="p",
-                    user_id="AROAROLE:fn", access_key_id="ASIAROLE", secret_access_key="secret-role",  # noqa: S106
-                    session_token="tok", policies=[allow(ARN_GET)])  # noqa: S106 - a test token
+    role = Identity(
+        name="events-role",
+        arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/r/fn",
+        principal_arn="p",
+        user_id="AROAROLE:fn",
+        access_key_id="ASIAROLE",
+        secret_access_key="secret-role",  # noqa: S106
+        session_token="tok",
+        policies=[allow(ARN_GET)],
+    )  # noqa: S106 - a test token
     write_identities(path, {"events-role": role}, ACCOUNT)
     auth = _authorizer(path)
-    with_token = Signer("execute-api", REGION).sign(Credentials("ASIAROLE", "secret-role", "tok"), "GET", HOST, "/events",
-                                                    amz_date=NOW.strftime("%Y%m%dT%H%M%SZ"))
+    with_token = Signer("execute-api", REGION).sign(
+        Credentials("ASIAROLE", "secret-role", "tok"), "GET", HOST, "/events", amz_date=NOW.strftime("%Y%m%dT%H%M%SZ")
+    )
     assert _authorize(auth, [("Host", HOST), *with_token.items()]).failure is None
     without = _signed("ASIAROLE", "secret-role")
     result = _authorize(auth, without)

@@ -42,40 +42,87 @@ class Invoker:
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Gateway, Invoker]:
     ids = tmp_path / "identities.json"
-    write_identities(ids, {"requester": Identity(
-        name="requester", arn="arn:aws:iam::123456789012:user/loadcheck-requester", principal_arn="p",
-        user_id="AIDAREQ", access_key_id="AKIAREQ", secret_access_key="sec",  # noqa: S106 - a test key
-        policies=[{"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{ARN}/*/events"}]}])})
-    cfg = parse_config({
-        "region": "us-east-1", "account_id": "123456789012", "api_id": API, "domain": DOMAIN,
-        "cert_file": "c", "key_file": "k", "identities_file": str(ids), "lambda_endpoint": "http://127.0.0.1:1",
-        "routes": {"GET /events": "fn", "POST /events": "fn"}, "payload_limit_bytes": 100,
-        "throttle": {"rate_limit": 0, "burst_limit": 3},
-        "cors": {"allow_origins": ["https://app.loadcheck.test"], "allow_methods": ["GET", "POST"],
-                 "allow_headers": ["authorization"], "expose_headers": ["apigw-requestid"], "max_age": 300},
-        "access_log": {"log_group": "g", "format": {"requestId": "$context.requestId"}},
-    })
+    write_identities(
+        ids,
+        {
+            "requester": Identity(
+                name="requester",
+                arn="arn:aws:iam::123456789012:user/loadcheck-requester",
+                principal_arn="p",
+                user_id="AIDAREQ",
+                access_key_id="AKIAREQ",
+                secret_access_key="sec",  # noqa: S106 - a test key
+                policies=[
+                    {"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{ARN}/*/events"}]}
+                ],
+            )
+        },
+    )
+    cfg = parse_config(
+        {
+            "region": "us-east-1",
+            "account_id": "123456789012",
+            "api_id": API,
+            "domain": DOMAIN,
+            "cert_file": "c",
+            "key_file": "k",
+            "identities_file": str(ids),
+            "lambda_endpoint": "http://127.0.0.1:1",
+            "routes": {"GET /events": "fn", "POST /events": "fn"},
+            "payload_limit_bytes": 100,
+            "throttle": {"rate_limit": 0, "burst_limit": 3},
+            "cors": {
+                "allow_origins": ["https://app.loadcheck.test"],
+                "allow_methods": ["GET", "POST"],
+                "allow_headers": ["authorization"],
+                "expose_headers": ["apigw-requestid"],
+                "max_age": 300,
+            },
+            "access_log": {"log_group": "g", "format": {"requestId": "$context.requestId"}},
+        }
+    )
     faults = Faults(log_fields=("requestId",))
     invoker = Invoker()
-    gw = Gateway(config=cfg, faults=faults,
-                 authorizer=Authorizer(store=IdentityStore(str(ids)), region="us-east-1", account_id="123456789012",
-                                       api_id=API),
-                 invoker=invoker,  # type: ignore[arg-type]
-                 throttler=Throttler(routes=list(cfg.routes), stage=cfg.throttle, route_limits={}),
-                 shipper=None)
+    gw = Gateway(
+        config=cfg,
+        faults=faults,
+        authorizer=Authorizer(store=IdentityStore(str(ids)), region="us-east-1", account_id="123456789012", api_id=API),
+        invoker=invoker,  # type: ignore[arg-type]
+        throttler=Throttler(routes=list(cfg.routes), stage=cfg.throttle, route_limits={}),
+        shipper=None,
+    )
     return gw, invoker
 
 
-def _req(method: str = "GET", path: str = "/events", *, host: str = DOMAIN, sign: bool = True, body: bytes = b"",
-         headers: list[tuple[str, str]] | None = None, oversize: bool = False) -> Request:
+def _req(
+    method: str = "GET",
+    path: str = "/events",
+    *,
+    host: str = DOMAIN,
+    sign: bool = True,
+    body: bytes = b"",
+    headers: list[tuple[str, str]] | None = None,
+    oversize: bool = False,
+) -> Request:
     hdrs = [("Host", host), *(headers or [])]
     if sign:
-        signed = Signer("execute-api", "us-east-1").sign(Credentials("AKIAREQ", "sec"), method, host, path, "",
-                                                         dict(hdrs[1:]), body=body)
+        signed = Signer("execute-api", "us-east-1").sign(
+            Credentials("AKIAREQ", "sec"), method, host, path, "", dict(hdrs[1:]), body=body
+        )
         hdrs += list(signed.items())
-    return Request(method=method, raw_path=path, raw_query="", headers=hdrs, body=body, source_ip="127.0.0.1",
-                   server_port=443, request_id="Mc7UVioPPHcEKPA=", received_at=dt.datetime.now(dt.UTC),
-                   received_mono=time.monotonic(), oversize=oversize)
+    return Request(
+        method=method,
+        raw_path=path,
+        raw_query="",
+        headers=hdrs,
+        body=body,
+        source_ip="127.0.0.1",
+        server_port=443,
+        request_id="Mc7UVioPPHcEKPA=",
+        received_at=dt.datetime.now(dt.UTC),
+        received_mono=time.monotonic(),
+        oversize=oversize,
+    )
 
 
 def test_signed_request_reaches_the_function_and_logs_integration_fields(setup: tuple[Gateway, Invoker]) -> None:
@@ -94,12 +141,17 @@ def test_signed_request_reaches_the_function_and_logs_integration_fields(setup: 
     assert invoker.events[0]["requestContext"]["authorizer"]["iam"]["userId"] == "AIDAREQ"
 
 
-@pytest.mark.parametrize(("host", "status", "body", "logged"), [
-    ("127.0.0.1:4443", 403, {"message": "Forbidden"}, False),
-    ("elsewhere.example", 403, {"message": "Forbidden"}, False),
-    (f"{API}.execute-api.us-east-1.amazonaws.com", 404, {"message": "Not Found"}, False),
-])
-def test_hosts_other_than_the_domain(setup: tuple[Gateway, Invoker], host: str, status: int, body: dict, logged: bool) -> None:
+@pytest.mark.parametrize(
+    ("host", "status", "body", "logged"),
+    [
+        ("127.0.0.1:4443", 403, {"message": "Forbidden"}, False),
+        ("elsewhere.example", 403, {"message": "Forbidden"}, False),
+        (f"{API}.execute-api.us-east-1.amazonaws.com", 404, {"message": "Not Found"}, False),
+    ],
+)
+def test_hosts_other_than_the_domain(
+    setup: tuple[Gateway, Invoker], host: str, status: int, body: dict, logged: bool
+) -> None:
     gw, _ = setup
     resp = gw.handle(_req(host=host))
     assert resp.status == status and json.loads(resp.body) == body
@@ -136,17 +188,40 @@ def test_unsigned_403_with_authorizer_error(setup: tuple[Gateway, Invoker]) -> N
     assert resp.log_context["error.messageString"] == '"Forbidden"'
 
 
-@pytest.mark.parametrize(("answer", "status", "message", "integration_status"), [
-    (InvokeResult(200, b'{"errorMessage":"boom","errorType":"ValueError"}', "Unhandled", "i", 5), 500,
-     "Internal Server Error", "200"),
-    (InvokeResult(200, b"not json", None, "i", 5), 500, "Internal Server Error", "200"),
-    (InvokeResult(429, b'{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}',
-                  None, "i", 5), 500, "Internal Server Error", "429"),
-    (InvokeResult(None, b"", None, None, 30000, timed_out=True, error="timed out"), 503, "Service Unavailable", None),
-    (InvokeResult(None, b"", None, None, 1, error="refused"), 500, "Internal Server Error", None),
-])
-def test_integration_failures(setup: tuple[Gateway, Invoker], answer: InvokeResult, status: int, message: str,
-                              integration_status: str | None) -> None:
+@pytest.mark.parametrize(
+    ("answer", "status", "message", "integration_status"),
+    [
+        (
+            InvokeResult(200, b'{"errorMessage":"boom","errorType":"ValueError"}', "Unhandled", "i", 5),
+            500,
+            "Internal Server Error",
+            "200",
+        ),
+        (InvokeResult(200, b"not json", None, "i", 5), 500, "Internal Server Error", "200"),
+        (
+            InvokeResult(
+                429,
+                b'{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}',
+                None,
+                "i",
+                5,
+            ),
+            500,
+            "Internal Server Error",
+            "429",
+        ),
+        (
+            InvokeResult(None, b"", None, None, 30000, timed_out=True, error="timed out"),
+            503,
+            "Service Unavailable",
+            None,
+        ),
+        (InvokeResult(None, b"", None, None, 1, error="refused"), 500, "Internal Server Error", None),
+    ],
+)
+def test_integration_failures(
+    setup: tuple[Gateway, Invoker], answer: InvokeResult, status: int, message: str, integration_status: str | None
+) -> None:
     gw, invoker = setup
     invoker.answer = answer
     resp = gw.handle(_req())
@@ -170,17 +245,30 @@ def test_throttle_status_fault_rewrites_integration_429(setup: tuple[Gateway, In
 
 def test_cors_preflight_and_response_headers(setup: tuple[Gateway, Invoker]) -> None:
     gw, invoker = setup
-    pre = gw.handle(_req("OPTIONS", sign=False, headers=[("Origin", "https://app.loadcheck.test"),
-                                                          ("Access-Control-Request-Method", "POST")]))
+    pre = gw.handle(
+        _req(
+            "OPTIONS",
+            sign=False,
+            headers=[("Origin", "https://app.loadcheck.test"), ("Access-Control-Request-Method", "POST")],
+        )
+    )
     assert pre.status == 204 and pre.body == b""
     h = dict(pre.headers)
     assert h["access-control-allow-origin"] == "https://app.loadcheck.test"
     assert h["access-control-allow-methods"] == "GET,POST" and h["access-control-max-age"] == "300"
-    bad = gw.handle(_req("OPTIONS", sign=False, headers=[("Origin", "https://evil.test"),
-                                                          ("Access-Control-Request-Method", "POST")]))
+    bad = gw.handle(
+        _req(
+            "OPTIONS", sign=False, headers=[("Origin", "https://evil.test"), ("Access-Control-Request-Method", "POST")]
+        )
+    )
     assert bad.status == 204 and not any(n.startswith("access-control-") for n, _ in bad.headers)
-    invoker.answer = InvokeResult(200, json.dumps({"statusCode": 200, "body": "x", "headers": {
-        "Access-Control-Allow-Origin": "*"}}).encode(), None, "i", 1)
+    invoker.answer = InvokeResult(
+        200,
+        json.dumps({"statusCode": 200, "body": "x", "headers": {"Access-Control-Allow-Origin": "*"}}).encode(),
+        None,
+        "i",
+        1,
+    )
     resp = gw.handle(_req(headers=[("Origin", "https://app.loadcheck.test")]))
     h = dict(resp.headers)
     assert h["access-control-allow-origin"] == "https://app.loadcheck.test"  # backend's "*" ignored
@@ -223,8 +311,14 @@ def test_a_success_sets_every_variable_aws_sets_for_it(setup: tuple[Gateway, Inv
     gw, _ = setup
     resp = gw.handle(_req(headers=[("User-Agent", "ua/1")]))
     assert resp.status == 200 and resp.log_context is not None
-    unset_on_success = {"error.message", "error.messageString", "error.responseType", "authorizer.error",
-                        "integrationErrorMessage", "integration.error"}
+    unset_on_success = {
+        "error.message",
+        "error.messageString",
+        "error.responseType",
+        "authorizer.error",
+        "integrationErrorMessage",
+        "integration.error",
+    }
     missing = [v for v in VARIABLES if v not in unset_on_success and not resp.log_context.get(v)]
     assert missing == []
     assert not unset_on_success & set(resp.log_context)

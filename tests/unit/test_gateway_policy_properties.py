@@ -40,7 +40,9 @@ def test_wildcard_match_agrees_with_a_reference_glob(p: str, v: str) -> None:
 
 
 @given(st.lists(st.tuples(st.sampled_from(["Allow", "Deny"]), pattern), max_size=4), text)
-def test_decision_is_deny_if_any_deny_matches_else_allow_if_any_allow_matches(stmts: list[tuple[str, str]], resource: str) -> None:
+def test_decision_is_deny_if_any_deny_matches_else_allow_if_any_allow_matches(
+    stmts: list[tuple[str, str]], resource: str
+) -> None:
     policies = [{"Statement": [{"Effect": e, "Action": "execute-api:Invoke", "Resource": r} for e, r in stmts]}]
     denied = any(e == "Deny" and reference_match(r, resource) for e, r in stmts)
     allowed = any(e == "Allow" and reference_match(r, resource) for e, r in stmts)

@@ -34,8 +34,12 @@ def test_zero_limits_reject_everything() -> None:
 
 def test_routes_have_their_own_buckets_and_overrides() -> None:
     clock = Clock()
-    throttler = Throttler(routes=["GET /events", "POST /events"], stage=Limits(rate=1.0, burst=2),
-                          route_limits={"POST /events": Limits(rate=1.0, burst=1)}, clock=clock)
+    throttler = Throttler(
+        routes=["GET /events", "POST /events"],
+        stage=Limits(rate=1.0, burst=2),
+        route_limits={"POST /events": Limits(rate=1.0, burst=1)},
+        clock=clock,
+    )
     assert [throttler.admit("GET /events") for _ in range(3)] == [True, True, False]
     assert [throttler.admit("POST /events") for _ in range(2)] == [True, False]
     clock.now += 1.0
@@ -44,15 +48,21 @@ def test_routes_have_their_own_buckets_and_overrides() -> None:
 
 def test_account_bucket_caps_all_routes_together() -> None:
     clock = Clock()
-    throttler = Throttler(routes=["GET /a", "GET /b"], stage=None, route_limits={},
-                          account=Limits(rate=0.0, burst=3), clock=clock)
+    throttler = Throttler(
+        routes=["GET /a", "GET /b"], stage=None, route_limits={}, account=Limits(rate=0.0, burst=3), clock=clock
+    )
     results = [throttler.admit(r) for r in ("GET /a", "GET /b", "GET /a", "GET /b")]
     assert results == [True, True, True, False]
 
 
 def test_a_route_refusal_does_not_spend_account_tokens() -> None:
     clock = Clock()
-    throttler = Throttler(routes=["GET /a", "GET /b"], stage=None, route_limits={"GET /a": Limits(rate=0.0, burst=0)},
-                          account=Limits(rate=0.0, burst=1), clock=clock)
+    throttler = Throttler(
+        routes=["GET /a", "GET /b"],
+        stage=None,
+        route_limits={"GET /a": Limits(rate=0.0, burst=0)},
+        account=Limits(rate=0.0, burst=1),
+        clock=clock,
+    )
     assert not throttler.admit("GET /a")
     assert throttler.admit("GET /b")

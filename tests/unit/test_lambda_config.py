@@ -19,18 +19,44 @@ SECRET, TOKEN = uuid.uuid4().hex, uuid.uuid4().hex
 @pytest.fixture
 def identities_file(tmp_path: Path) -> Path:
     path = tmp_path / "identities.json"
-    write_identities(path, {"events-role": Identity(
-        name="events-role", arn="arn:aws:sts::123456789012:assumed-role/r/f", principal_arn="arn:aws:iam::123456789012:role/r",
-        user_id="AROA", access_key_id="ASIA", secret_access_key=SECRET, session_token=TOKEN)})
+    write_identities(
+        path,
+        {
+            "events-role": Identity(
+                name="events-role",
+                arn="arn:aws:sts::123456789012:assumed-role/r/f",
+                principal_arn="arn:aws:iam::123456789012:role/r",
+                user_id="AROA",
+                access_key_id="ASIA",
+                secret_access_key=SECRET,
+                session_token=TOKEN,
+            )
+        },
+    )
     return path
 
 
 def _config(tmp_path: Path, identities_file: Path, **fn: Any) -> dict[str, Any]:
-    spec = {"key": "events", "handler": "events.handler", "task_root": str(tmp_path), "memory_mb": 256,
-            "timeout_s": 10, "reserved_concurrency": 20, "environment": {"TABLE_NAME": "EventLog"},
-            "role_identity": "events-role", "log_group": "/aws/lambda/loadcheck-events", **fn}
-    return {"service": "lambda", "host": "127.0.0.1", "port": 0, "aws_endpoint_url": "http://127.0.0.1:4566",
-            "identities_file": str(identities_file), "functions": {"loadcheck-events": spec}}
+    spec = {
+        "key": "events",
+        "handler": "events.handler",
+        "task_root": str(tmp_path),
+        "memory_mb": 256,
+        "timeout_s": 10,
+        "reserved_concurrency": 20,
+        "environment": {"TABLE_NAME": "EventLog"},
+        "role_identity": "events-role",
+        "log_group": "/aws/lambda/loadcheck-events",
+        **fn,
+    }
+    return {
+        "service": "lambda",
+        "host": "127.0.0.1",
+        "port": 0,
+        "aws_endpoint_url": "http://127.0.0.1:4566",
+        "identities_file": str(identities_file),
+        "functions": {"loadcheck-events": spec},
+    }
 
 
 def test_a_valid_config_loads(tmp_path: Path, identities_file: Path) -> None:
@@ -50,20 +76,24 @@ def test_no_reserved_concurrency_means_the_account_quota(tmp_path: Path, identit
     assert config.functions["loadcheck-events"].concurrency_cap == ACCOUNT_CONCURRENCY
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("timeout_s", 0, "timeout_s"),
-    ("timeout_s", 901, "901"),
-    ("memory_mb", 64, "64"),
-    ("reserved_concurrency", -1, "-1"),
-    ("reserved_concurrency", True, "boolean"),
-    ("handler", "events", "'events'"),
-    ("task_root", "/no/such/dir", "/no/such/dir"),
-    ("role_identity", "search-role", "search-role"),
-    ("environment", {"N": 3}, "environment.N"),
-    ("runtime", "nodejs20.x", "nodejs20.x"),
-])
-def test_bad_function_values_name_the_value_and_the_fix(tmp_path: Path, identities_file: Path, field: str,
-                                                        value: Any, named: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("timeout_s", 0, "timeout_s"),
+        ("timeout_s", 901, "901"),
+        ("memory_mb", 64, "64"),
+        ("reserved_concurrency", -1, "-1"),
+        ("reserved_concurrency", True, "boolean"),
+        ("handler", "events", "'events'"),
+        ("task_root", "/no/such/dir", "/no/such/dir"),
+        ("role_identity", "search-role", "search-role"),
+        ("environment", {"N": 3}, "environment.N"),
+        ("runtime", "nodejs20.x", "nodejs20.x"),
+    ],
+)
+def test_bad_function_values_name_the_value_and_the_fix(
+    tmp_path: Path, identities_file: Path, field: str, value: Any, named: str
+) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(_config(tmp_path, identities_file, **{field: value}))
     assert named in str(err.value)
@@ -75,7 +105,10 @@ def test_missing_keys_and_files_are_named(tmp_path: Path, identities_file: Path)
     del doc["aws_endpoint_url"]
     with pytest.raises(ConfigError, match="aws_endpoint_url"):
         parse_config(doc)
-    doc = _config(tmp_path, identities_file, )
+    doc = _config(
+        tmp_path,
+        identities_file,
+    )
     doc["identities_file"] = str(tmp_path / "absent.json")
     with pytest.raises(ConfigError, match="absent.json"):
         parse_config(doc)

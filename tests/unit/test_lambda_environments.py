@@ -31,8 +31,18 @@ class Clock:
 
 
 def _function(cap: int | None = 2) -> FunctionConfig:
-    return FunctionConfig(name="f", key="f", handler="m.h", task_root=Path("."), memory_mb=128, timeout_s=3.0,
-                          reserved_concurrency=cap, environment={}, role_identity="r", log_group="/aws/lambda/f")
+    return FunctionConfig(
+        name="f",
+        key="f",
+        handler="m.h",
+        task_root=Path("."),
+        memory_mb=128,
+        timeout_s=3.0,
+        reserved_concurrency=cap,
+        environment={},
+        role_identity="r",
+        log_group="/aws/lambda/f",
+    )
 
 
 @pytest.fixture
@@ -41,13 +51,24 @@ def shipper() -> LogShipper:
 
 
 def _env(shipper: LogShipper, clock: Clock, env_id: str = "e1") -> Environment:
-    return Environment(env_id=env_id, function=_function(),
-                       log=StreamLog(shipper=shipper, group="/aws/lambda/f", stream=f"s-{env_id}"), clock=clock)
+    return Environment(
+        env_id=env_id,
+        function=_function(),
+        log=StreamLog(shipper=shipper, group="/aws/lambda/f", stream=f"s-{env_id}"),
+        clock=clock,
+    )
 
 
 def _invocation(clock: Clock, rid: str = "r1", timeout_s: float = 3.0) -> Invocation:
-    return Invocation(request_id=rid, payload=b"{}", function_arn="arn", trace_id="Root=1-x", timeout_s=timeout_s,
-                      clock=clock, wall=lambda: 1_000.0)
+    return Invocation(
+        request_id=rid,
+        payload=b"{}",
+        function_arn="arn",
+        trace_id="Root=1-x",
+        timeout_s=timeout_s,
+        clock=clock,
+        wall=lambda: 1_000.0,
+    )
 
 
 def _pending(shipper: LogShipper, stream: str) -> list[str]:
@@ -129,8 +150,10 @@ def test_wait_gives_up_at_the_function_timeout(shipper: LogShipper) -> None:
     assert inv.wait(init_limit_s=10) is None
     assert inv.finish(timeout_outcome("r1", 3.0))
     assert not inv.finish(Outcome(kind="response", body=b"late")), "a late result loses to the timeout"
-    assert json.loads(inv.outcome.body) == {"errorType": "Sandbox.Timedout",
-                                            "errorMessage": "RequestId: r1 Error: Task timed out after 3.00 seconds"}
+    assert json.loads(inv.outcome.body) == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": "RequestId: r1 Error: Task timed out after 3.00 seconds",
+    }
 
 
 def test_wait_gives_up_when_init_never_asks(shipper: LogShipper) -> None:
@@ -147,7 +170,9 @@ def test_exit_mid_invocation_is_runtime_exit_error(shipper: LogShipper) -> None:
     env.assign(inv)
     env.process_exited(3)
     assert inv.outcome == exit_outcome("r1", "exit status 3")
-    assert json.loads(inv.outcome.body)["errorMessage"] == "RequestId: r1 Error: Runtime exited with error: exit status 3"
+    assert (
+        json.loads(inv.outcome.body)["errorMessage"] == "RequestId: r1 Error: Runtime exited with error: exit status 3"
+    )
     late = _invocation(clock, "r2")
     env.assign(late)
     assert late.outcome is not None and late.outcome.error_type == "Runtime.ExitError"
@@ -158,8 +183,9 @@ def test_init_error_fails_the_pending_invocation_and_the_environment(shipper: Lo
     env = _env(shipper, clock)
     inv = _invocation(clock)
     env.assign(inv)
-    error = Outcome(kind="init_error", body=b'{"errorType": "Runtime.ImportModuleError"}',
-                    error_type="Runtime.ImportModuleError")
+    error = Outcome(
+        kind="init_error", body=b'{"errorType": "Runtime.ImportModuleError"}', error_type="Runtime.ImportModuleError"
+    )
     assert env.post_init_error(error)
     assert inv.outcome == error
     assert not env.alive and env.state == "failed"
@@ -176,8 +202,16 @@ def test_init_error_after_init_is_refused(shipper: LogShipper) -> None:
     assert env.alive
 
 
-@pytest.mark.parametrize(("code", "text"), [(1, "exit status 1"), (0, "exit status 0"), (-9, "signal: killed"),
-                                            (-11, "signal: segmentation fault"), (-64, "signal: signal 64")])
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (1, "exit status 1"),
+        (0, "exit status 0"),
+        (-9, "signal: killed"),
+        (-11, "signal: segmentation fault"),
+        (-64, "signal: signal 64"),
+    ],
+)
 def test_exit_descriptions_follow_lambda(code: int, text: str) -> None:
     assert describe_exit(code) == text
 

@@ -26,13 +26,16 @@ def test_rate_one_always_hits_and_zero_clears() -> None:
     assert faults.update({"lambda-timeout": 0}) == {}
 
 
-@pytest.mark.parametrize(("changes", "named"), [
-    ({"lambda-errors": 1}, "lambda-errors"),
-    ({"lambda-error": 1.5}, "1.5"),
-    ({"lambda-error": True}, "True"),
-    ({"lambda-error": "0.5"}, "'0.5'"),
-    ([("lambda-error", 1)], "list"),
-])
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"lambda-errors": 1}, "lambda-errors"),
+        ({"lambda-error": 1.5}, "1.5"),
+        ({"lambda-error": True}, "True"),
+        ({"lambda-error": "0.5"}, "'0.5'"),
+        ([("lambda-error", 1)], "list"),
+    ],
+)
 def test_bad_updates_name_the_value_and_change_nothing(changes: object, named: str) -> None:
     faults = Faults(initial={"lambda-timeout": 0.25})
     with pytest.raises(ConfigError) as err:

@@ -29,8 +29,11 @@ class FakeLauncher:
         self.killed: list[Environment] = []
 
     def start(self, function: FunctionConfig) -> Environment:
-        env = Environment(env_id=f"e{len(self.started)}", function=function,
-                          log=StreamLog(shipper=self.shipper, group=function.log_group, stream=f"s{len(self.started)}"))
+        env = Environment(
+            env_id=f"e{len(self.started)}",
+            function=function,
+            log=StreamLog(shipper=self.shipper, group=function.log_group, stream=f"s{len(self.started)}"),
+        )
         self.started.append(env)
         return env
 
@@ -40,9 +43,18 @@ class FakeLauncher:
 
 
 def _function(name: str, *, timeout_s: float = 3.0, reserved: int | None = 2) -> FunctionConfig:
-    return FunctionConfig(name=name, key=name, handler="m.h", task_root=Path("."), memory_mb=128, timeout_s=timeout_s,
-                          reserved_concurrency=reserved, environment={}, role_identity="r",
-                          log_group=f"/aws/lambda/{name}")
+    return FunctionConfig(
+        name=name,
+        key=name,
+        handler="m.h",
+        task_root=Path("."),
+        memory_mb=128,
+        timeout_s=timeout_s,
+        reserved_concurrency=reserved,
+        environment={},
+        role_identity="r",
+        log_group=f"/aws/lambda/{name}",
+    )
 
 
 Setup = tuple[Invoker, FakeLauncher, LogShipper, Faults]
@@ -53,13 +65,27 @@ def setup() -> Setup:
     shipper = LogShipper(client_factory=lambda: None)
     launcher = FakeLauncher(shipper)
     functions = {f.name: f for f in (_function("f"), _function("quick", timeout_s=0.05), _function("none", reserved=0))}
-    config = ServiceConfig(host="127.0.0.1", port=0, ready_file=None, parent_pid=None, region="us-east-1",
-                           account_id="123456789012", aws_endpoint_url="http://127.0.0.1:1", python="python",
-                           functions=functions, identities={})
+    config = ServiceConfig(
+        host="127.0.0.1",
+        port=0,
+        ready_file=None,
+        parent_pid=None,
+        region="us-east-1",
+        account_id="123456789012",
+        aws_endpoint_url="http://127.0.0.1:1",
+        python="python",
+        functions=functions,
+        identities={},
+    )
     pools = {name: FunctionPool(function=fn, launcher=launcher.start) for name, fn in functions.items()}
     faults = Faults(rng=random.Random(1))
-    invoker = Invoker(config=config, pools=pools, launcher=launcher, faults=faults,  # type: ignore[arg-type]
-                      stop=threading.Event())
+    invoker = Invoker(
+        config=config,
+        pools=pools,
+        launcher=launcher,
+        faults=faults,  # type: ignore[arg-type]
+        stop=threading.Event(),
+    )
     return invoker, launcher, shipper, faults
 
 
@@ -69,11 +95,13 @@ def _lines(shipper: LogShipper, stream: str, group: str = "/aws/lambda/f") -> li
 
 def _runtime(env_getter: Callable[[], Environment], answer: bytes | None) -> threading.Thread:
     """Plays awslambdaric: takes one invocation and answers it (or never answers)."""
+
     def run() -> None:
         env = env_getter()
         invocation = env.next_invocation()
         if answer is not None and invocation is not None:
             env.post_result(invocation.request_id, Outcome(kind="response", body=answer))
+
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
@@ -117,8 +145,11 @@ def test_zero_concurrency_throttles_with_the_lambda_shape(setup: Setup) -> None:
     result = invoker.invoke(invoker.config.functions["none"], b"{}")
     assert result.status == 429
     assert result.headers["x-amzn-ErrorType"] == "TooManyRequestsException"
-    assert json.loads(result.body) == {"Type": "User", "message": "Rate Exceeded.",
-                                       "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"}
+    assert json.loads(result.body) == {
+        "Type": "User",
+        "message": "Rate Exceeded.",
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+    }
 
 
 def test_bad_payloads_are_refused_before_any_environment_starts(setup: Setup) -> None:

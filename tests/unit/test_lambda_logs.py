@@ -18,10 +18,17 @@ from reference_stack.local.lambda_.logs import LogShipper, OutputPump, _batches,
 
 def test_report_line_matches_the_documented_form() -> None:
     # aws-behaviour.md §8.3, the documented example (Init Duration on a cold start).
-    line = report_line("3c0b9f54-0000-4000-8000-000000000000", duration_ms=15.74, memory_mb=128, max_memory_mb=56,
-                       init_duration_ms=130.49)
-    assert line == ("REPORT RequestId: 3c0b9f54-0000-4000-8000-000000000000\tDuration: 15.74 ms\t"
-                    "Billed Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t\n")
+    line = report_line(
+        "3c0b9f54-0000-4000-8000-000000000000",
+        duration_ms=15.74,
+        memory_mb=128,
+        max_memory_mb=56,
+        init_duration_ms=130.49,
+    )
+    assert line == (
+        "REPORT RequestId: 3c0b9f54-0000-4000-8000-000000000000\tDuration: 15.74 ms\t"
+        "Billed Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t\n"
+    )
 
 
 def test_report_line_of_a_timeout() -> None:
@@ -83,8 +90,7 @@ def test_shipper_creates_group_and_stream_and_keeps_order(logs_client: Any) -> N
 def test_shipper_keeps_events_while_the_endpoint_fails(logs_client: Any) -> None:
     stubbed = boto3.client("logs", region_name="us-east-1")
     stubber = Stubber(stubbed)
-    stubber.add_client_error("create_log_group", service_error_code="ServiceUnavailableException",
-                             http_status_code=503)
+    stubber.add_client_error("create_log_group", service_error_code="ServiceUnavailableException", http_status_code=503)
     clients = iter([stubbed])
     shipper = LogShipper(client_factory=lambda: next(clients), clock=FakeClock(NOW))
     shipper.emit("/aws/lambda/f", "s", "kept\n")
@@ -111,8 +117,10 @@ def test_output_pump_splits_lines_and_turns_error_frames_into_one_event() -> Non
     os.write(out_w, b"one\ntw")
     os.write(err_w, b"[ERROR] E: m\rTraceback (most recent call last):\r\xc2\xa0x\n")
     pump.drain(partial=False)
-    assert lines == ["one\n", "[ERROR] E: m\nTraceback (most recent call last):\n\u00a0x\n"] or \
-        lines == ["[ERROR] E: m\nTraceback (most recent call last):\n\u00a0x\n", "one\n"]
+    assert lines == ["one\n", "[ERROR] E: m\nTraceback (most recent call last):\n\u00a0x\n"] or lines == [
+        "[ERROR] E: m\nTraceback (most recent call last):\n\u00a0x\n",
+        "one\n",
+    ]
     os.write(out_w, b"o")
     pump.drain()  # partial=True: an unterminated last line is emitted (the invocation ended)
     assert lines[-1] == "two\n"

@@ -50,14 +50,43 @@ _VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9
 # Every $context variable of aws-behaviour.md §2.1 that the local gateway can set. Anything else
 # (JWT claims, Cognito, mTLS, authorizer.principalId) is never set and renders "-".
 VARIABLES = (
-    "accountId", "apiId", "authorizer.error", "awsEndpointRequestId", "customDomain.basePathMatched",
-    "dataProcessed", "domainName", "domainPrefix", "error.message", "error.messageString",
-    "error.responseType", "extendedRequestId", "httpMethod", "identity.accountId", "identity.caller",
-    "identity.sourceIp", "identity.user", "identity.userAgent", "identity.userArn",
-    "integration.error", "integration.integrationStatus", "integration.latency",
-    "integration.requestId", "integration.status", "integrationErrorMessage", "integrationLatency",
-    "integrationStatus", "path", "protocol", "requestId", "requestTime", "requestTimeEpoch",
-    "responseLatency", "responseLength", "routeKey", "stage", "status",
+    "accountId",
+    "apiId",
+    "authorizer.error",
+    "awsEndpointRequestId",
+    "customDomain.basePathMatched",
+    "dataProcessed",
+    "domainName",
+    "domainPrefix",
+    "error.message",
+    "error.messageString",
+    "error.responseType",
+    "extendedRequestId",
+    "httpMethod",
+    "identity.accountId",
+    "identity.caller",
+    "identity.sourceIp",
+    "identity.user",
+    "identity.userAgent",
+    "identity.userArn",
+    "integration.error",
+    "integration.integrationStatus",
+    "integration.latency",
+    "integration.requestId",
+    "integration.status",
+    "integrationErrorMessage",
+    "integrationLatency",
+    "integrationStatus",
+    "path",
+    "protocol",
+    "requestId",
+    "requestTime",
+    "requestTimeEpoch",
+    "responseLatency",
+    "responseLength",
+    "routeKey",
+    "stage",
+    "status",
 )
 
 
@@ -102,9 +131,16 @@ class AccessLogShipper:
     ``clock`` is monotonic seconds.
     """
 
-    def __init__(self, *, settings: AccessLogSettings, api_id: str, faults: Faults,
-                 client_factory: Callable[[], Any], clock: Callable[[], float] = time.monotonic,
-                 rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        *,
+        settings: AccessLogSettings,
+        api_id: str,
+        faults: Faults,
+        client_factory: Callable[[], Any],
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.settings = settings
         self.stream_name = f"{api_id}_$default-{uuid.uuid4().hex}"
         self._faults = faults
@@ -169,14 +205,22 @@ class AccessLogShipper:
                 self._ensure_stream()
                 for batch in _batches(due):
                     answer = self._client.put_log_events(
-                        logGroupName=self.settings.log_group, logStreamName=self.stream_name,
-                        logEvents=[{"timestamp": p.timestamp_ms, "message": p.message} for p in batch])
+                        logGroupName=self.settings.log_group,
+                        logStreamName=self.stream_name,
+                        logEvents=[{"timestamp": p.timestamp_ms, "message": p.message} for p in batch],
+                    )
                     if answer.get("rejectedLogEventsInfo"):
-                        log.warning("CloudWatch Logs rejected some access-log events: %s", answer["rejectedLogEventsInfo"])
+                        log.warning(
+                            "CloudWatch Logs rejected some access-log events: %s", answer["rejectedLogEventsInfo"]
+                        )
                     sent += len(batch)
             except Exception as exc:  # any delivery failure: keep the rest, retry next interval
-                log.warning("shipping access logs to %s failed (%s); %d records kept for retry",
-                            self.settings.log_group, exc, len(due) - sent)
+                log.warning(
+                    "shipping access logs to %s failed (%s); %d records kept for retry",
+                    self.settings.log_group,
+                    exc,
+                    len(due) - sent,
+                )
                 with self._lock:
                     self._pending[:0] = due[sent:]
             self.shipped += sent

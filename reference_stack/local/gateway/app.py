@@ -61,16 +61,27 @@ class Response:
 
 
 def _json(status: int, payload: object, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, [("content-type", "application/json"), *(headers or [])],
-                    json.dumps(payload, separators=(",", ":")).encode())
+    return Response(
+        status,
+        [("content-type", "application/json"), *(headers or [])],
+        json.dumps(payload, separators=(",", ":")).encode(),
+    )
 
 
 class Gateway:
     """One HTTP API with its ``$default`` stage. Thread-safe; one instance per process."""
 
-    def __init__(self, *, config: GatewayConfig, faults: Faults, authorizer: Authorizer,
-                 invoker: LambdaInvoker, throttler: Throttler, shipper: AccessLogShipper | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        config: GatewayConfig,
+        faults: Faults,
+        authorizer: Authorizer,
+        invoker: LambdaInvoker,
+        throttler: Throttler,
+        shipper: AccessLogShipper | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.faults = faults
         self.authorizer = authorizer
@@ -83,8 +94,9 @@ class Gateway:
     # -- entry point -----------------------------------------------------------------------------
 
     def handle(self, req: Request) -> Response:
-        kind = classify_host(req.header("host"), domain=self.config.domain,
-                             default_endpoint_host=self.config.execute_api_host)
+        kind = classify_host(
+            req.header("host"), domain=self.config.domain, default_endpoint_host=self.config.execute_api_host
+        )
         if kind is HostKind.ADMIN and req.raw_path.startswith(ADMIN_PREFIX):
             resp = self.admin(req)
         elif kind in (HostKind.ADMIN, HostKind.UNKNOWN):
@@ -107,12 +119,20 @@ class Gateway:
         cfg = self.config
         domain = req.host
         ctx: dict[str, str] = {
-            "requestId": req.request_id, "extendedRequestId": req.request_id,
-            "identity.sourceIp": req.source_ip, "requestTime": clf_time(req.received_at),
-            "requestTimeEpoch": str(epoch_ms(req.received_at)), "httpMethod": req.method,
-            "path": req.raw_path, "protocol": req.protocol, "domainName": domain,
-            "domainPrefix": domain.split(".", 1)[0], "identity.userAgent": req.header("user-agent") or "",
-            "accountId": cfg.account_id, "apiId": cfg.api_id, "stage": STAGE,
+            "requestId": req.request_id,
+            "extendedRequestId": req.request_id,
+            "identity.sourceIp": req.source_ip,
+            "requestTime": clf_time(req.received_at),
+            "requestTimeEpoch": str(epoch_ms(req.received_at)),
+            "httpMethod": req.method,
+            "path": req.raw_path,
+            "protocol": req.protocol,
+            "domainName": domain,
+            "domainPrefix": domain.split(".", 1)[0],
+            "identity.userAgent": req.header("user-agent") or "",
+            "accountId": cfg.account_id,
+            "apiId": cfg.api_id,
+            "stage": STAGE,
         }
         if kind is HostKind.CUSTOM_DOMAIN:
             ctx["customDomain.basePathMatched"] = "(none)"
@@ -120,19 +140,24 @@ class Gateway:
         if cfg.cors is not None and not resp.preflight:
             origin = req.header("origin")
             resp.headers = cors_mod.strip_backend_cors(resp.headers) + cors_mod.response_headers(cfg.cors, origin)
-        ctx.update({
-            "status": str(resp.status), "responseLength": str(len(resp.body)),
-            "responseLatency": str(int(round((self._clock() - req.received_mono) * 1000))),
-            "dataProcessed": str(len(req.body) + len(resp.body)),
-        })
+        ctx.update(
+            {
+                "status": str(resp.status),
+                "responseLength": str(len(resp.body)),
+                "responseLatency": str(int(round((self._clock() - req.received_mono) * 1000))),
+                "dataProcessed": str(len(req.body) + len(resp.body)),
+            }
+        )
         resp.log_context = ctx
         resp.timestamp_ms = epoch_ms(req.received_at)
         return resp
 
-    def _error(self, ctx: dict[str, str], status: int, message: str, response_type: str,
-               error_type: str | None = None) -> Response:
-        ctx.update({"error.message": message, "error.messageString": json.dumps(message),
-                    "error.responseType": response_type})
+    def _error(
+        self, ctx: dict[str, str], status: int, message: str, response_type: str, error_type: str | None = None
+    ) -> Response:
+        ctx.update(
+            {"error.message": message, "error.messageString": json.dumps(message), "error.responseType": response_type}
+        )
         return _json(status, {"message": message}, [("x-amzn-ErrorType", error_type)] if error_type else None)
 
     def _decide(self, req: Request, ctx: dict[str, str]) -> Response:
@@ -151,19 +176,38 @@ class Gateway:
         ctx["routeKey"] = route_key
         if not self.throttler.admit(route_key):
             return self._error(ctx, 429, "Too Many Requests", "THROTTLED")
-        auth = self.authorizer.authorize(method=req.method, raw_path=req.raw_path, raw_query=req.raw_query,
-                                         headers=req.headers, body=req.body, route_method=route_key.split(" ", 1)[0],
-                                         route_path=route_key.split(" ", 1)[1])
+        auth = self.authorizer.authorize(
+            method=req.method,
+            raw_path=req.raw_path,
+            raw_query=req.raw_query,
+            headers=req.headers,
+            body=req.body,
+            route_method=route_key.split(" ", 1)[0],
+            route_path=route_key.split(" ", 1)[1],
+        )
         if auth.identity is not None:
             ident = auth.identity
-            ctx.update({"identity.userArn": ident.arn, "identity.caller": ident.user_id,
-                        "identity.user": ident.user_id, "identity.accountId": cfg.account_id})
+            ctx.update(
+                {
+                    "identity.userArn": ident.arn,
+                    "identity.caller": ident.user_id,
+                    "identity.user": ident.user_id,
+                    "identity.accountId": cfg.account_id,
+                }
+            )
         if auth.failure is not None:
             ctx["authorizer.error"] = auth.failure.detail
             return self._error(ctx, 403, auth.failure.body_message, auth.failure.response_type, auth.failure.error_type)
         assert auth.identity is not None and auth.access_key is not None
-        event = build_event(req, route_key=route_key, api_id=cfg.api_id, account_id=cfg.account_id,
-                            identity=auth.identity, access_key=auth.access_key, stage=STAGE)
+        event = build_event(
+            req,
+            route_key=route_key,
+            api_id=cfg.api_id,
+            account_id=cfg.account_id,
+            identity=auth.identity,
+            access_key=auth.access_key,
+            stage=STAGE,
+        )
         result = self.invoker.invoke(self.router.function_for(route_key), event)
         return self._integration(ctx, result)
 
@@ -188,11 +232,15 @@ class Gateway:
         if result.status != 200:
             return failed(f"Lambda Invoke answered {result.status}: {_lambda_message(result.payload)}")
         if result.function_error:
-            return failed(f"The Lambda function returned an error ({result.function_error}): {_function_message(result.payload)}")
+            return failed(
+                f"The Lambda function returned an error ({result.function_error}): {_function_message(result.payload)}"
+            )
         try:
             status, headers, body = map_response(result.payload)
         except MalformedResponse as exc:
-            return failed(f"The response from the Lambda function doesn't match the format that API Gateway expects: {exc}")
+            return failed(
+                f"The response from the Lambda function doesn't match the format that API Gateway expects: {exc}"
+            )
         ctx["integration.status"] = str(status)
         replaced = self.faults.get("throttle-status")
         if status == 429 and replaced:
@@ -212,8 +260,13 @@ class Gateway:
                 changes = json.loads(req.body or b"{}")
                 return _json(200, self.faults.update(changes))
             except json.JSONDecodeError as exc:
-                return _json(400, {"message": f"faults body is not JSON: {exc.msg}",
-                                   "fix": 'POST a JSON object {"fault-name": value or null}'})
+                return _json(
+                    400,
+                    {
+                        "message": f"faults body is not JSON: {exc.msg}",
+                        "fix": 'POST a JSON object {"fault-name": value or null}',
+                    },
+                )
             except ConfigError as exc:
                 return _json(400, {"message": exc.message, "fix": exc.hint})
         if path == "/_loadcheck/flush" and method == "POST":
@@ -221,10 +274,26 @@ class Gateway:
             return _json(200, {"flushed": True, "access_log_records": shipped})
         if path == "/_loadcheck/stats" and method == "GET":
             s = self.shipper
-            return _json(200, {"access_log": {"pending": s.pending, "shipped": s.shipped, "dropped": s.dropped,
-                                              "stream": s.stream_name} if s else None})
-        return _json(404, {"message": f"no admin endpoint {method} {path}",
-                           "fix": "use GET /_loadcheck/health, GET|POST /_loadcheck/faults, POST /_loadcheck/flush"})
+            return _json(
+                200,
+                {
+                    "access_log": {
+                        "pending": s.pending,
+                        "shipped": s.shipped,
+                        "dropped": s.dropped,
+                        "stream": s.stream_name,
+                    }
+                    if s
+                    else None
+                },
+            )
+        return _json(
+            404,
+            {
+                "message": f"no admin endpoint {method} {path}",
+                "fix": "use GET /_loadcheck/health, GET|POST /_loadcheck/faults, POST /_loadcheck/flush",
+            },
+        )
 
 
 def _lambda_message(payload: bytes) -> str:

@@ -189,10 +189,17 @@ class IdentityStore:
 class Authorizer:
     """Verifies SigV4 and evaluates ``execute-api:Invoke`` on the route ARN."""
 
-    def __init__(self, *, store: IdentityStore, region: str, account_id: str, api_id: str,
-                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
-                 window: _dt.timedelta = SIGNATURE_WINDOW,
-                 allow_denied: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        *,
+        store: IdentityStore,
+        region: str,
+        account_id: str,
+        api_id: str,
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+        window: _dt.timedelta = SIGNATURE_WINDOW,
+        allow_denied: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._store = store
         self.region = region
         self.account_id = account_id
@@ -201,33 +208,70 @@ class Authorizer:
         self._window = window
         self._allow_denied = allow_denied
 
-    def authorize(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]],
-                  body: bytes, route_method: str, route_path: str) -> AuthResult:
+    def authorize(
+        self,
+        *,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        route_method: str,
+        route_path: str,
+    ) -> AuthResult:
         by_key, secrets = self._store.current()
         try:
-            verified = verify(method=method, raw_path=raw_path, raw_query=raw_query, headers=headers, body=body,
-                              service="execute-api", region=self.region, secret_for=secrets,
-                              now=self._now(), window=self._window)
+            verified = verify(
+                method=method,
+                raw_path=raw_path,
+                raw_query=raw_query,
+                headers=headers,
+                body=body,
+                service="execute-api",
+                region=self.region,
+                secret_for=secrets,
+                now=self._now(),
+                window=self._window,
+            )
         except SigV4Failure as exc:
-            error_type, response_type, verbose = _FAILURES.get(exc.kind, ("InvalidSignatureException", "INVALID_SIGNATURE", True))
+            error_type, response_type, verbose = _FAILURES.get(
+                exc.kind, ("InvalidSignatureException", "INVALID_SIGNATURE", True)
+            )
             detail = FORMAT_MESSAGE if exc.kind == "missing" else exc.message
-            return AuthResult(failure=AuthFailure(error_type, response_type,
-                                                  exc.message if verbose else "Forbidden", detail))
+            return AuthResult(
+                failure=AuthFailure(error_type, response_type, exc.message if verbose else "Forbidden", detail)
+            )
         identity = by_key[verified.access_key]
-        resource = route_arn(region=self.region, account_id=self.account_id, api_id=self.api_id,
-                             method=route_method, path=route_path)
+        resource = route_arn(
+            region=self.region, account_id=self.account_id, api_id=self.api_id, method=route_method, path=route_path
+        )
         policies = identity.policies
         if identity.name == "denied" and self._allow_denied():
             policies = ALLOW_ALL  # fault allow-denied: a broken policy grants what it should not
         decision = evaluate(policies, action=ACTION, resource=resource)
         if decision == "allow":
             return AuthResult(identity=identity, access_key=verified.access_key)
-        why = ("with an explicit deny in an identity-based policy" if decision == "deny"
-               else "because no identity-based policy allows the execute-api:Invoke action")
+        why = (
+            "with an explicit deny in an identity-based policy"
+            if decision == "deny"
+            else "because no identity-based policy allows the execute-api:Invoke action"
+        )
         detail = f"User: {identity.arn} is not authorized to perform: {ACTION} on resource: {resource} {why}"
-        return AuthResult(identity=identity, access_key=verified.access_key,
-                          failure=AuthFailure("AccessDeniedException", "ACCESS_DENIED", "Forbidden", detail))
+        return AuthResult(
+            identity=identity,
+            access_key=verified.access_key,
+            failure=AuthFailure("AccessDeniedException", "ACCESS_DENIED", "Forbidden", detail),
+        )
 
 
-__all__ = ["ALLOW_ALL", "ACTION", "AuthFailure", "AuthResult", "Authorizer", "IdentityStore", "evaluate",
-           "route_arn", "wildcard_match"]
+__all__ = [
+    "ALLOW_ALL",
+    "ACTION",
+    "AuthFailure",
+    "AuthResult",
+    "Authorizer",
+    "IdentityStore",
+    "evaluate",
+    "route_arn",
+    "wildcard_match",
+]

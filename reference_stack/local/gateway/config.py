@@ -110,12 +110,21 @@ def _limits(value: object, key: str) -> Limits | None:
     if value in (None, {}):
         return None
     if not isinstance(value, dict):
-        raise _fail(key, "must be an object {rate_limit, burst_limit}", value, f"write {key} as {{\"rate_limit\": 200, \"burst_limit\": 100}}")
+        raise _fail(
+            key,
+            "must be an object {rate_limit, burst_limit}",
+            value,
+            f'write {key} as {{"rate_limit": 200, "burst_limit": 100}}',
+        )
     rate = _number(value.get("rate_limit"), f"{key}.rate_limit")
     burst = _number(value.get("burst_limit"), f"{key}.burst_limit")
     if rate < 0 or burst < 0 or not burst.is_integer():
-        raise _fail(key, "rate_limit must be >= 0 and burst_limit a whole number >= 0", value,
-                    "use non-negative limits (0/0 rejects every request, as on AWS)")
+        raise _fail(
+            key,
+            "rate_limit must be >= 0 and burst_limit a whole number >= 0",
+            value,
+            "use non-negative limits (0/0 rejects every request, as on AWS)",
+        )
     return Limits(rate=rate, burst=int(burst))
 
 
@@ -149,29 +158,40 @@ def _access_log(value: object) -> AccessLogSettings | None:
     if not value:
         return None
     if not isinstance(value, dict):
-        raise _fail("access_log", "must be an object", value, "give {log_group, format, batch_interval_s, delivery_delay_s}")
+        raise _fail(
+            "access_log", "must be an object", value, "give {log_group, format, batch_interval_s, delivery_delay_s}"
+        )
     group = _need(value, "log_group", str, "name the CloudWatch Logs group, e.g. /aws/apigateway/loadcheck-http-api")
-    fmt = _need(value, "format", dict, "give the JSON access-log format: {field: \"$context.variable\"}")
+    fmt = _need(value, "format", dict, 'give the JSON access-log format: {field: "$context.variable"}')
     for name, var in fmt.items():
         if not isinstance(var, str):
-            raise _fail(f"access_log.format.{name}", "must be a string", var, "use \"$context.<variable>\"")
+            raise _fail(f"access_log.format.{name}", "must be a string", var, 'use "$context.<variable>"')
     if not any("$context.requestId" in v or "$context.extendedRequestId" in v for v in fmt.values()):
         # aws-behaviour.md §2.3: the format must include the request id.
-        raise _fail("access_log.format", "must include $context.requestId", fmt, "add \"requestId\": \"$context.requestId\"")
+        raise _fail(
+            "access_log.format", "must include $context.requestId", fmt, 'add "requestId": "$context.requestId"'
+        )
     interval = _number(value.get("batch_interval_s", 1.0), "access_log.batch_interval_s")
     delay = _number(value.get("delivery_delay_s", 0.0), "access_log.delivery_delay_s")
     if interval <= 0 or delay < 0:
-        raise _fail("access_log", "batch_interval_s must be > 0 and delivery_delay_s >= 0", value, "fix the two numbers")
+        raise _fail(
+            "access_log", "batch_interval_s must be > 0 and delivery_delay_s >= 0", value, "fix the two numbers"
+        )
     return AccessLogSettings(log_group=group, format=dict(fmt), batch_interval_s=interval, delivery_delay_s=delay)
 
 
 def parse_config(data: Any) -> GatewayConfig:
     if not isinstance(data, dict):
         raise _fail("(top level)", "must be a JSON object", data, "write the service config as an object")
-    routes = _need(data, "routes", dict, "map route keys to function names: {\"GET /events\": \"loadcheck-events\"}")
+    routes = _need(data, "routes", dict, 'map route keys to function names: {"GET /events": "loadcheck-events"}')
     for key, fn in routes.items():
         if not ROUTE_KEY.match(key) or not isinstance(fn, str):
-            raise _fail(f"routes[{key!r}]", "must be 'METHOD /path' -> function name", fn, "e.g. \"GET /events\": \"loadcheck-events\"")
+            raise _fail(
+                f"routes[{key!r}]",
+                "must be 'METHOD /path' -> function name",
+                fn,
+                'e.g. "GET /events": "loadcheck-events"',
+            )
     route_throttle: dict[str, Limits] = {}
     for key, lim in (data.get("route_throttle") or {}).items():
         if key not in routes:
@@ -181,8 +201,12 @@ def parse_config(data: Any) -> GatewayConfig:
             route_throttle[key] = parsed
     timeout = _number(data.get("integration_timeout_s", MAX_INTEGRATION_TIMEOUT_S), "integration_timeout_s")
     if not MIN_INTEGRATION_TIMEOUT_S <= timeout <= MAX_INTEGRATION_TIMEOUT_S:
-        raise _fail("integration_timeout_s", "must be between 0.05 and 30 seconds (HTTP API quota)", timeout,
-                    "HTTP APIs cannot raise the 30 s integration timeout; pick a value in range")
+        raise _fail(
+            "integration_timeout_s",
+            "must be between 0.05 and 30 seconds (HTTP API quota)",
+            timeout,
+            "HTTP APIs cannot raise the 30 s integration timeout; pick a value in range",
+        )
     limit = _number(data.get("payload_limit_bytes", DEFAULT_PAYLOAD_LIMIT), "payload_limit_bytes")
     if limit <= 0:
         raise _fail("payload_limit_bytes", "must be > 0", limit, "use 10485760 (10 MB, the HTTP API quota)")
@@ -201,7 +225,9 @@ def parse_config(data: Any) -> GatewayConfig:
         key_file=_need(data, "key_file", str, "give the PEM private key for the certificate"),
         identities_file=_need(data, "identities_file", str, "give the path of identities.json"),
         routes=dict(routes),
-        lambda_endpoint=_need(data, "lambda_endpoint", str, "give the lambda service URL, http://127.0.0.1:PORT").rstrip("/"),
+        lambda_endpoint=_need(
+            data, "lambda_endpoint", str, "give the lambda service URL, http://127.0.0.1:PORT"
+        ).rstrip("/"),
         aws_endpoint_url=data.get("aws_endpoint_url"),
         access_log=_access_log(data.get("access_log")),
         throttle=_limits(data.get("throttle"), "throttle"),
@@ -223,9 +249,15 @@ def load_config(path: str | Path) -> GatewayConfig:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"gateway config {p} not found", value=str(p),
-                          hint="pass --config with the file the supervisor wrote (services/gateway.json)") from None
+        raise ConfigError(
+            f"gateway config {p} not found",
+            value=str(p),
+            hint="pass --config with the file the supervisor wrote (services/gateway.json)",
+        ) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"gateway config {p} is not valid JSON: {exc.msg} at line {exc.lineno}",
-                          value=str(p), hint="fix the JSON syntax") from exc
+        raise ConfigError(
+            f"gateway config {p} is not valid JSON: {exc.msg} at line {exc.lineno}",
+            value=str(p),
+            hint="fix the JSON syntax",
+        ) from exc
     return parse_config(data)

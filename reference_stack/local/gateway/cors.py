@@ -42,7 +42,9 @@ def _allow_origin(cors: Cors, origin: str) -> list[tuple[str, str]]:
     return [("access-control-allow-origin", origin), ("vary", "origin")]
 
 
-def preflight_headers(cors: Cors, origin: str, request_method: str, request_headers: str | None) -> list[tuple[str, str]]:
+def preflight_headers(
+    cors: Cors, origin: str, request_method: str, request_headers: str | None
+) -> list[tuple[str, str]]:
     """Headers of the 204 preflight answer (empty when the origin or method is not allowed)."""
     method = request_method.strip().upper()
     methods = cors.allow_methods

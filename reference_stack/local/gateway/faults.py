@@ -32,12 +32,17 @@ class Faults:
     def _validate(self, name: str, value: Any) -> Any:
         if name not in NAMES:
             raise ConfigError(f"unknown gateway fault {name!r}", value=name, hint=f"use one of {', '.join(NAMES)}")
-        bad = ConfigError(f"bad value {value!r} for gateway fault {name!r}", value=value,
-                          hint={"drop-access-logs": "give a rate between 0 and 1",
-                                "blank-access-log-field": f"give one of the access-log fields {list(self._log_fields)}",
-                                "throttle-status": "give an HTTP status code 100..599",
-                                "log-delay": "give seconds >= 0",
-                                "allow-denied": "give 1 (on) or 0 (off)"}[name])
+        bad = ConfigError(
+            f"bad value {value!r} for gateway fault {name!r}",
+            value=value,
+            hint={
+                "drop-access-logs": "give a rate between 0 and 1",
+                "blank-access-log-field": f"give one of the access-log fields {list(self._log_fields)}",
+                "throttle-status": "give an HTTP status code 100..599",
+                "log-delay": "give seconds >= 0",
+                "allow-denied": "give 1 (on) or 0 (off)",
+            }[name],
+        )
         if name == "blank-access-log-field":
             if not isinstance(value, str) or value not in self._log_fields:
                 raise bad

@@ -58,28 +58,50 @@ def route_arn(region: str, account_id: str, api_id: str, route_key: str) -> str:
 
 
 def _user(name: str, policies: list[dict[str, Any]], account_id: str) -> Identity:
-    return Identity(name=name, arn=f"arn:aws:iam::{account_id}:user/loadcheck-{name}",
-                    principal_arn=f"arn:aws:iam::{account_id}:user/loadcheck-{name}",
-                    user_id="AIDA" + secrets.token_hex(8).upper(),
-                    access_key_id="AKIA" + secrets.token_hex(8).upper(),
-                    secret_access_key=secrets.token_urlsafe(30), policies=policies)
+    return Identity(
+        name=name,
+        arn=f"arn:aws:iam::{account_id}:user/loadcheck-{name}",
+        principal_arn=f"arn:aws:iam::{account_id}:user/loadcheck-{name}",
+        user_id="AIDA" + secrets.token_hex(8).upper(),
+        access_key_id="AKIA" + secrets.token_hex(8).upper(),
+        secret_access_key=secrets.token_urlsafe(30),
+        policies=policies,
+    )
 
 
 def _role(name: str, function_name: str, account_id: str) -> Identity:
-    return Identity(name=name, arn=f"arn:aws:sts::{account_id}:assumed-role/{name}/{function_name}",
-                    principal_arn=f"arn:aws:iam::{account_id}:role/{name}",
-                    user_id="AROA" + secrets.token_hex(8).upper() + ":" + function_name,
-                    access_key_id="ASIA" + secrets.token_hex(8).upper(), secret_access_key=secrets.token_urlsafe(30),
-                    session_token=secrets.token_urlsafe(40))
+    return Identity(
+        name=name,
+        arn=f"arn:aws:sts::{account_id}:assumed-role/{name}/{function_name}",
+        principal_arn=f"arn:aws:iam::{account_id}:role/{name}",
+        user_id="AROA" + secrets.token_hex(8).upper() + ":" + function_name,
+        access_key_id="ASIA" + secrets.token_hex(8).upper(),
+        secret_access_key=secrets.token_urlsafe(30),
+        session_token=secrets.token_urlsafe(40),
+    )
 
 
-def make_identities(path: Path, *, region: str, api_id: str, routes: list[str],
-                    account_id: str = ACCOUNT_ID, roles: dict[str, str] | None = None) -> dict[str, Identity]:
+def make_identities(
+    path: Path,
+    *,
+    region: str,
+    api_id: str,
+    routes: list[str],
+    account_id: str = ACCOUNT_ID,
+    roles: dict[str, str] | None = None,
+) -> dict[str, Identity]:
     """``admin`` (``*``), ``requester`` (execute-api:Invoke on exactly ``routes``), ``denied`` (none),
     and one role identity per ``roles`` entry (role name -> function name) for Lambda functions."""
-    allow_routes = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "execute-api:Invoke",
-        "Resource": [route_arn(region, account_id, api_id, r) for r in routes]}]}
+    allow_routes = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": [route_arn(region, account_id, api_id, r) for r in routes],
+            }
+        ],
+    }
     admin_all = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     identities = {
         "admin": _user("admin", [admin_all], account_id),
@@ -134,16 +156,22 @@ class InvokeServer:
                 if len(parts) != 5 or parts[1:3] != ["2015-03-31", "functions"] or parts[4] != "invocations":
                     answer = InvokeAnswer({"message": f"unknown path {self.path}"}, 404)
                 elif parts[3] not in outer.functions:
-                    answer = InvokeAnswer({"Type": "User", "message": f"Function not found: {parts[3]}"}, 404,
-                                          {"x-amzn-ErrorType": "ResourceNotFoundException"})
+                    answer = InvokeAnswer(
+                        {"Type": "User", "message": f"Function not found: {parts[3]}"},
+                        404,
+                        {"x-amzn-ErrorType": "ResourceNotFoundException"},
+                    )
                 else:
                     event = json.loads(body)
                     outer.invocations.append((parts[3], event))
                     try:
                         answer = outer.functions[parts[3]](event)
                     except Exception as exc:  # a function error, shaped as Lambda shapes it
-                        answer = InvokeAnswer({"errorMessage": str(exc), "errorType": type(exc).__name__,
-                                               "stackTrace": []}, 200, {"X-Amz-Function-Error": "Unhandled"})
+                        answer = InvokeAnswer(
+                            {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []},
+                            200,
+                            {"X-Amz-Function-Error": "Unhandled"},
+                        )
                 data = answer.payload if isinstance(answer.payload, bytes) else json.dumps(answer.payload).encode()
                 self.send_response(answer.status)
                 self.send_header("content-type", "application/json")
@@ -175,29 +203,55 @@ class InvokeServer:
 # The gateway process
 
 
-def gateway_config(*, directory: Path, tls: TlsFiles, identities_file: Path, lambda_endpoint: str,
-                   routes: dict[str, str], aws_endpoint_url: str | None, api_id: str = "a1b2c3d4e5",
-                   domain: str = "events.loadcheck.test", region: str = "us-east-1",
-                   log_group: str = "/aws/apigateway/loadcheck-http-api",
-                   access_log_format: dict[str, str] | None = None, **overrides: Any) -> dict[str, Any]:
+def gateway_config(
+    *,
+    directory: Path,
+    tls: TlsFiles,
+    identities_file: Path,
+    lambda_endpoint: str,
+    routes: dict[str, str],
+    aws_endpoint_url: str | None,
+    api_id: str = "a1b2c3d4e5",
+    domain: str = "events.loadcheck.test",
+    region: str = "us-east-1",
+    log_group: str = "/aws/apigateway/loadcheck-http-api",
+    access_log_format: dict[str, str] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     from loadcheck.description import load_description
 
     desc = load_description()
     cfg: dict[str, Any] = {
-        "service": "gateway", "host": "127.0.0.1", "port": 0,
-        "ready_file": str(directory / "gateway.ready"), "parent_pid": os.getpid(),
-        "region": region, "account_id": ACCOUNT_ID, "identities_file": str(identities_file),
-        "faults": {}, "log_level": "INFO", "api_id": api_id, "domain": domain,
-        "cert_file": tls.cert_file, "key_file": tls.key_file,
+        "service": "gateway",
+        "host": "127.0.0.1",
+        "port": 0,
+        "ready_file": str(directory / "gateway.ready"),
+        "parent_pid": os.getpid(),
+        "region": region,
+        "account_id": ACCOUNT_ID,
+        "identities_file": str(identities_file),
+        "faults": {},
+        "log_level": "INFO",
+        "api_id": api_id,
+        "domain": domain,
+        "cert_file": tls.cert_file,
+        "key_file": tls.key_file,
         "default_endpoint_host": f"{api_id}.execute-api.{region}.amazonaws.com",
-        "disable_execute_api_endpoint": True, "routes": routes, "lambda_endpoint": lambda_endpoint,
+        "disable_execute_api_endpoint": True,
+        "routes": routes,
+        "lambda_endpoint": lambda_endpoint,
         "aws_endpoint_url": aws_endpoint_url,
         "throttle": {"rate_limit": desc.throttle.rate_limit, "burst_limit": desc.throttle.burst_limit},
         "route_throttle": {},
         "cors": desc.raw.get("cors"),
-        "access_log": {"log_group": log_group, "format": access_log_format or dict(desc.access_log.format),
-                       "batch_interval_s": 0.2, "delivery_delay_s": 0.0},
-        "payload_limit_bytes": desc.payload_limit_bytes, "integration_timeout_s": desc.integration_timeout_s,
+        "access_log": {
+            "log_group": log_group,
+            "format": access_log_format or dict(desc.access_log.format),
+            "batch_interval_s": 0.2,
+            "delivery_delay_s": 0.0,
+        },
+        "payload_limit_bytes": desc.payload_limit_bytes,
+        "integration_timeout_s": desc.integration_timeout_s,
     }
     cfg.update(overrides)
     return cfg
@@ -219,16 +273,24 @@ class ServiceProcess:
         ready.unlink(missing_ok=True)
         write_json_atomic(self.config_path, self.config)
         with open(self.log_path, "ab") as log_fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", self.module, "--config", str(self.config_path)],
-                                         cwd=REPO_ROOT, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, "--config", str(self.config_path)],
+                cwd=REPO_ROOT,
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if ready.is_file():
                 self.port = json.loads(ready.read_text())["port"]
                 return self
             if self.proc.poll() is not None:
-                raise StackError(f"{self.module} exited with status {self.proc.returncode} before it was ready",
-                                 value=self.proc.returncode, hint=f"read {self.log_path}")
+                raise StackError(
+                    f"{self.module} exited with status {self.proc.returncode} before it was ready",
+                    value=self.proc.returncode,
+                    hint=f"read {self.log_path}",
+                )
             time.sleep(0.05)  # polling the ready file against a deadline
         self.stop()
         raise StackError(f"{self.module} not ready within {timeout_s} s", value=timeout_s, hint=f"read {self.log_path}")
@@ -265,4 +327,3 @@ class GatewayProcess(ServiceProcess):
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
-

@@ -73,8 +73,15 @@ class LambdaInvoker:
                 payload = resp.read()
             except TimeoutError:
                 self._drop()
-                return InvokeResult(None, b"", None, None, _ms(start), timed_out=True,
-                                    error=f"integration timed out after {self._timeout:g} s")
+                return InvokeResult(
+                    None,
+                    b"",
+                    None,
+                    None,
+                    _ms(start),
+                    timed_out=True,
+                    error=f"integration timed out after {self._timeout:g} s",
+                )
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 self._drop()
                 if attempt == 0 and reused:
@@ -82,8 +89,13 @@ class LambdaInvoker:
                 return InvokeResult(None, b"", None, None, _ms(start), error=f"cannot reach the Lambda service: {exc}")
             if resp.getheader("connection", "").lower() == "close":
                 self._drop()
-            return InvokeResult(resp.status, payload, resp.getheader("x-amz-function-error"),
-                                resp.getheader("x-amzn-requestid"), _ms(start))
+            return InvokeResult(
+                resp.status,
+                payload,
+                resp.getheader("x-amz-function-error"),
+                resp.getheader("x-amzn-requestid"),
+                _ms(start),
+            )
         raise AssertionError("unreachable")
 
 

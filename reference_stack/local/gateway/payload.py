@@ -108,19 +108,30 @@ def event_headers(req: Request, *, trace: str) -> tuple[dict[str, str], list[str
 
 def iam_authorizer(identity: Identity, access_key: str, account_id: str) -> dict[str, Any]:
     """``requestContext.authorizer.iam`` (§3.1; Powertools' apiGatewayProxyV2IamEvent.json)."""
-    return {"iam": {
-        "accessKey": access_key,
-        "accountId": account_id,
-        "callerId": identity.user_id,
-        "cognitoIdentity": None,
-        "principalOrgId": None,
-        "userArn": identity.arn,
-        "userId": identity.user_id,
-    }}
+    return {
+        "iam": {
+            "accessKey": access_key,
+            "accountId": account_id,
+            "callerId": identity.user_id,
+            "cognitoIdentity": None,
+            "principalOrgId": None,
+            "userArn": identity.arn,
+            "userId": identity.user_id,
+        }
+    }
 
 
-def build_event(req: Request, *, route_key: str, api_id: str, account_id: str, identity: Identity,
-                access_key: str, stage: str = "$default", trace: str | None = None) -> dict[str, Any]:
+def build_event(
+    req: Request,
+    *,
+    route_key: str,
+    api_id: str,
+    account_id: str,
+    identity: Identity,
+    access_key: str,
+    stage: str = "$default",
+    trace: str | None = None,
+) -> dict[str, Any]:
     headers, cookies = event_headers(req, trace=trace or trace_id())
     domain = req.host
     event: dict[str, Any] = {

@@ -163,11 +163,20 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.send_error(400, "bad chunked body")
             return
-        req = Request(method=self.command, raw_path=raw_path, raw_query=raw_query,
-                      headers=list(self.headers.items()), body=body, source_ip=self.client_address[0],
-                      server_port=self.server.server_address[1], request_id=new_request_id(),
-                      received_at=received_at, received_mono=received_mono, protocol="HTTP/1.1",
-                      oversize=oversize)
+        req = Request(
+            method=self.command,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            server_port=self.server.server_address[1],
+            request_id=new_request_id(),
+            received_at=received_at,
+            received_mono=received_mono,
+            protocol="HTTP/1.1",
+            oversize=oversize,
+        )
         try:
             resp = gateway.handle(req)
         except Exception:

@@ -58,8 +58,15 @@ class TokenBucket:
 class Throttler:
     """Decides, per matched route, whether a request proceeds or gets 429."""
 
-    def __init__(self, *, routes: list[str], stage: Limits | None, route_limits: dict[str, Limits],
-                 account: Limits | None = ACCOUNT_LIMITS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        routes: list[str],
+        stage: Limits | None,
+        route_limits: dict[str, Limits],
+        account: Limits | None = ACCOUNT_LIMITS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._account = TokenBucket(limits=account, clock=clock) if account else None
         self._routes: dict[str, TokenBucket] = {}
         for key in routes:

@@ -26,8 +26,10 @@ PARENT_POLL_S = 0.5
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference_stack.local.lambda_",
-                                     description="The local Lambda service (Invoke API + Runtime API).")
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_stack.local.lambda_",
+        description="The local Lambda service (Invoke API + Runtime API).",
+    )
     parser.add_argument("--config", required=True, help="the service config JSON (see docs/internals.md)")
     args = parser.parse_args(argv)
     try:
@@ -35,8 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     except LoadcheckError as exc:
         print(f"lambda: {exc}", file=sys.stderr)
         return exc.exit_status
-    logging.basicConfig(level=getattr(logging, config.log_level, logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, config.log_level, logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # The SDK's debug chatter would drown the service's own lines (and may echo headers).
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

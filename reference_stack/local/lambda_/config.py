@@ -78,13 +78,24 @@ class _Reader:
     def fail(self, key: str, message: str, value: object, hint: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key}: {message} (got {value!r})", value=value, hint=hint)
 
-    def get(self, data: dict[str, Any], key: str, kind: type | tuple[type, ...], *, where: str = "",
-            default: Any = ..., hint: str = "") -> Any:
+    def get(
+        self,
+        data: dict[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        *,
+        where: str = "",
+        default: Any = ...,
+        hint: str = "",
+    ) -> Any:
         name = f"{where}{key}"
         if key not in data:
             if default is ...:
-                raise ConfigError(f"{self.path}: missing key {name!r}", value=None,
-                                  hint=hint or f"add {name!r} to the lambda service config")
+                raise ConfigError(
+                    f"{self.path}: missing key {name!r}",
+                    value=None,
+                    hint=hint or f"add {name!r} to the lambda service config",
+                )
             return default
         value = data[key]
         # bool is an int in Python; a JSON true is never a valid number here.
@@ -102,11 +113,17 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"lambda service config {p} does not exist", value=str(p),
-                          hint="pass the file the supervisor wrote: --config <state>/services/lambda.json") from exc
+        raise ConfigError(
+            f"lambda service config {p} does not exist",
+            value=str(p),
+            hint="pass the file the supervisor wrote: --config <state>/services/lambda.json",
+        ) from exc
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"lambda service config {p} is not JSON: {exc}", value=str(p),
-                          hint="fix the JSON syntax at the position named") from exc
+        raise ConfigError(
+            f"lambda service config {p} is not JSON: {exc}",
+            value=str(p),
+            hint="fix the JSON syntax at the position named",
+        ) from exc
     return parse_config(data, str(p))
 
 
@@ -126,8 +143,12 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
     account_id = r.get(data, "account_id", str, default=ACCOUNT_ID)
     endpoint = r.get(data, "aws_endpoint_url", str)
     if not endpoint.startswith(("http://", "https://")):
-        raise r.fail("aws_endpoint_url", "must be an http(s) URL", endpoint,
-                     "give the aws service's URL, e.g. http://127.0.0.1:4566")
+        raise r.fail(
+            "aws_endpoint_url",
+            "must be an http(s) URL",
+            endpoint,
+            "give the aws service's URL, e.g. http://127.0.0.1:4566",
+        )
     python = r.get(data, "python", str, default=sys.executable)
     faults = r.get(data, "faults", (dict, type(None)), default=None) or {}
     log_level = r.get(data, "log_level", str, default="INFO").upper()
@@ -141,20 +162,36 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
     try:
         identities = load_identities(identities_file)
     except FileNotFoundError as exc:
-        raise r.fail("identities_file", "does not exist", identities_file,
-                     "point it at the identities.json the supervisor wrote") from exc
+        raise r.fail(
+            "identities_file", "does not exist", identities_file, "point it at the identities.json the supervisor wrote"
+        ) from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise r.fail("identities_file", f"is not a valid identities.json ({exc})", identities_file,
-                     "regenerate it with `loadcheck stack up`") from exc
+        raise r.fail(
+            "identities_file",
+            f"is not a valid identities.json ({exc})",
+            identities_file,
+            "regenerate it with `loadcheck stack up`",
+        ) from exc
     raw_functions = r.get(data, "functions", dict)
     if not raw_functions:
         raise r.fail("functions", "names no function", raw_functions, "describe at least one function")
     functions = {name: _function(r, name, spec, identities) for name, spec in raw_functions.items()}
-    return ServiceConfig(host=host, port=port, ready_file=Path(ready) if ready else None,
-                         parent_pid=parent_pid, region=region, account_id=account_id,
-                         aws_endpoint_url=endpoint.rstrip("/"), python=python, functions=functions,
-                         identities=identities, faults=faults, log_level=log_level,
-                         log_batch_interval_s=float(interval), idle_timeout_s=float(idle))
+    return ServiceConfig(
+        host=host,
+        port=port,
+        ready_file=Path(ready) if ready else None,
+        parent_pid=parent_pid,
+        region=region,
+        account_id=account_id,
+        aws_endpoint_url=endpoint.rstrip("/"),
+        python=python,
+        functions=functions,
+        identities=identities,
+        faults=faults,
+        log_level=log_level,
+        log_batch_interval_s=float(interval),
+        idle_timeout_s=float(idle),
+    )
 
 
 def _function(r: _Reader, name: str, spec: Any, identities: dict[str, Identity]) -> FunctionConfig:
@@ -166,33 +203,56 @@ def _function(r: _Reader, name: str, spec: Any, identities: dict[str, Identity])
         raise r.fail(where + "handler", "must be <module>.<function>", handler, 'e.g. "events.handler"')
     task_root = Path(r.get(spec, "task_root", str, where=where))
     if not task_root.is_dir():
-        raise r.fail(where + "task_root", "is not a directory", str(task_root),
-                     "point it at the folder holding the handler module")
+        raise r.fail(
+            where + "task_root",
+            "is not a directory",
+            str(task_root),
+            "point it at the folder holding the handler module",
+        )
     memory = r.get(spec, "memory_mb", int, where=where, default=128)
     if not 128 <= memory <= 10240:
         raise r.fail(where + "memory_mb", "Lambda allows 128..10240 MB", memory, "pick a value in 128..10240")
     timeout = r.get(spec, "timeout_s", (int, float), where=where, default=3)
     if not 0 < timeout <= MAX_TIMEOUT_S:
-        raise r.fail(where + "timeout_s", f"Lambda allows 1..{MAX_TIMEOUT_S} s", timeout,
-                     f"pick a value in (0, {MAX_TIMEOUT_S}]")
+        raise r.fail(
+            where + "timeout_s", f"Lambda allows 1..{MAX_TIMEOUT_S} s", timeout, f"pick a value in (0, {MAX_TIMEOUT_S}]"
+        )
     reserved = r.get(spec, "reserved_concurrency", (int, type(None)), where=where, default=None)
     if reserved is not None and reserved < 0:
         raise r.fail(where + "reserved_concurrency", "must be >= 0", reserved, "use 0 (always throttled) or more")
     environment = r.get(spec, "environment", dict, where=where, default={})
     for k, v in environment.items():
         if not isinstance(v, str):
-            raise r.fail(f"{where}environment.{k}", "Lambda environment values are strings", v,
-                         f'quote it: "{k}": "{v}"')
+            raise r.fail(
+                f"{where}environment.{k}", "Lambda environment values are strings", v, f'quote it: "{k}": "{v}"'
+            )
     role = r.get(spec, "role_identity", str, where=where)
     if role not in identities:
-        raise r.fail(where + "role_identity", "is not in identities.json", role,
-                     f"use one of {sorted(identities)} or regenerate identities.json")
+        raise r.fail(
+            where + "role_identity",
+            "is not in identities.json",
+            role,
+            f"use one of {sorted(identities)} or regenerate identities.json",
+        )
     log_group = r.get(spec, "log_group", str, where=where, default=f"/aws/lambda/{name}")
     runtime = r.get(spec, "runtime", str, where=where, default="python3.12")
     if not runtime.startswith("python3."):
-        raise r.fail(where + "runtime", "the local lambda service runs Python runtimes only", runtime,
-                     'use a Python runtime such as "python3.12"')
-    return FunctionConfig(name=name, key=r.get(spec, "key", str, where=where, default=name), handler=handler,
-                          task_root=task_root.resolve(), memory_mb=memory, timeout_s=float(timeout),
-                          reserved_concurrency=reserved, environment=dict(environment), role_identity=role,
-                          log_group=log_group, runtime=runtime)
+        raise r.fail(
+            where + "runtime",
+            "the local lambda service runs Python runtimes only",
+            runtime,
+            'use a Python runtime such as "python3.12"',
+        )
+    return FunctionConfig(
+        name=name,
+        key=r.get(spec, "key", str, where=where, default=name),
+        handler=handler,
+        task_root=task_root.resolve(),
+        memory_mb=memory,
+        timeout_s=float(timeout),
+        reserved_concurrency=reserved,
+        environment=dict(environment),
+        role_identity=role,
+        log_group=log_group,
+        runtime=runtime,
+    )

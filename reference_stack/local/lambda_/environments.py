@@ -61,9 +61,17 @@ class Outcome:
 class Invocation:
     """One synchronous invocation; its events are the Runtime API's ``/next`` headers."""
 
-    def __init__(self, *, request_id: str, payload: bytes, function_arn: str, trace_id: str,
-                 timeout_s: float, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        request_id: str,
+        payload: bytes,
+        function_arn: str,
+        trace_id: str,
+        timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.request_id = request_id
         self.payload = payload
         self.function_arn = function_arn
@@ -131,8 +139,9 @@ class Environment:
     ``retired``; neither is ever reused.
     """
 
-    def __init__(self, *, env_id: str, function: FunctionConfig, log: StreamLog,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, env_id: str, function: FunctionConfig, log: StreamLog, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.env_id = env_id
         self.function = function
         self.log = log
@@ -271,9 +280,17 @@ class Environment:
                 log.exception("exit callback failed for environment %s", self.env_id)
 
     def describe(self) -> dict[str, Any]:
-        return {"env_id": self.env_id, "function": self.function.name, "pid": self.pid, "state": self.state,
-                "busy": self.busy, "invocations": self.invocations, "log_stream": self.log.stream,
-                "runtime_api": self.runtime_address, "init_duration_ms": self.init_duration_ms}
+        return {
+            "env_id": self.env_id,
+            "function": self.function.name,
+            "pid": self.pid,
+            "state": self.state,
+            "busy": self.busy,
+            "invocations": self.invocations,
+            "log_stream": self.log.stream,
+            "runtime_api": self.runtime_address,
+            "init_duration_ms": self.init_duration_ms,
+        }
 
 
 def exit_outcome(request_id: str, reason: str) -> Outcome:
@@ -297,8 +314,17 @@ def _error_json(message: str, error_type: str) -> bytes:
 
 
 # Go's os.ProcessState strings, which Lambda's "Runtime exited with error: ..." carries.
-_SIGNAL_NAMES = {9: "killed", 15: "terminated", 6: "aborted", 11: "segmentation fault", 2: "interrupt",
-                 1: "hangup", 7: "bus error", 8: "floating point exception", 13: "broken pipe"}
+_SIGNAL_NAMES = {
+    9: "killed",
+    15: "terminated",
+    6: "aborted",
+    11: "segmentation fault",
+    2: "interrupt",
+    1: "hangup",
+    7: "bus error",
+    8: "floating point exception",
+    13: "broken pipe",
+}
 
 
 def describe_exit(returncode: int) -> str:
@@ -331,8 +357,13 @@ class FunctionPool:
     reserved concurrency (aws-behaviour.md §8.4).
     """
 
-    def __init__(self, *, function: FunctionConfig, launcher: Callable[[FunctionConfig], Environment],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        function: FunctionConfig,
+        launcher: Callable[[FunctionConfig], Environment],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.function = function
         self._launcher = launcher
         self._clock = clock

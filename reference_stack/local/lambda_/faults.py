@@ -37,19 +37,28 @@ class Faults:
     def update(self, changes: Any) -> dict[str, float]:
         """Apply ``{name: rate | None}`` all-or-nothing; returns the active faults afterwards."""
         if not isinstance(changes, dict):
-            raise ConfigError(f"faults must be a JSON object, got {type(changes).__name__}", value=changes,
-                              hint='send e.g. {"lambda-error": 0.5} or {"lambda-error": null} to clear')
+            raise ConfigError(
+                f"faults must be a JSON object, got {type(changes).__name__}",
+                value=changes,
+                hint='send e.g. {"lambda-error": 0.5} or {"lambda-error": null} to clear',
+            )
         parsed: dict[str, float | None] = {}
         for name, value in changes.items():
             if name not in FAULTS:
-                raise ConfigError(f"unknown fault {name!r} on the lambda service", value=name,
-                                  hint=f"use one of: {', '.join(sorted(FAULTS))}")
+                raise ConfigError(
+                    f"unknown fault {name!r} on the lambda service",
+                    value=name,
+                    hint=f"use one of: {', '.join(sorted(FAULTS))}",
+                )
             if value is None:
                 parsed[name] = None
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(f"fault {name!r} needs a rate between 0 and 1, got {value!r}", value=value,
-                                  hint=f'send e.g. {{"{name}": 0.25}}, or null to clear it')
+                raise ConfigError(
+                    f"fault {name!r} needs a rate between 0 and 1, got {value!r}",
+                    value=value,
+                    hint=f'send e.g. {{"{name}": 0.25}}, or null to clear it',
+                )
             parsed[name] = float(value)
         with self._lock:
             for name, rate in parsed.items():

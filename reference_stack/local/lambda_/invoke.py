@@ -75,14 +75,17 @@ class InvokeResult:
     outcome: Outcome | None = None
 
 
-def aws_error(status: int, error_type: str, message: str, request_id: str | None = None, *,
-              kind: str = "User", **extra: str) -> InvokeResult:
+def aws_error(
+    status: int, error_type: str, message: str, request_id: str | None = None, *, kind: str = "User", **extra: str
+) -> InvokeResult:
     """An error of the Lambda API itself (not of the function): ``x-amzn-ErrorType`` + JSON."""
     request_id = request_id or str(uuid.uuid4())
     doc = {"Type": kind, "message": message, **extra}
-    return InvokeResult(status=status, body=json.dumps(doc).encode(),
-                        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type,
-                                 "Content-Type": "application/json"})
+    return InvokeResult(
+        status=status,
+        body=json.dumps(doc).encode(),
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error_type, "Content-Type": "application/json"},
+    )
 
 
 def new_trace_id(now: float) -> str:
@@ -93,9 +96,18 @@ def new_trace_id(now: float) -> str:
 class Invoker:
     """Runs invocations on the functions' pools; one per service."""
 
-    def __init__(self, *, config: ServiceConfig, pools: dict[str, FunctionPool], launcher: Launcher,
-                 faults: Faults, stop: threading.Event, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, init_limit_s: float = INIT_LIMIT_S) -> None:
+    def __init__(
+        self,
+        *,
+        config: ServiceConfig,
+        pools: dict[str, FunctionPool],
+        launcher: Launcher,
+        faults: Faults,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        init_limit_s: float = INIT_LIMIT_S,
+    ) -> None:
         self.config = config
         self.pools = pools
         self.launcher = launcher
@@ -122,35 +134,51 @@ class Invoker:
         return function, arn
 
     # -- invoke ---------------------------------------------------------------------------
-    def invoke(self, function: FunctionConfig, payload: bytes, *, trace_header: str | None = None,
-               log_tail: bool = False) -> InvokeResult:
+    def invoke(
+        self, function: FunctionConfig, payload: bytes, *, trace_header: str | None = None, log_tail: bool = False
+    ) -> InvokeResult:
         """Run one RequestResponse invocation; ``log_tail`` adds ``X-Amz-Log-Result`` (the last
         4 KB of the invocation's log, base64), as ``X-Amz-Log-Type: Tail`` asks."""
         request_id = str(uuid.uuid4())
         if len(payload) > MAX_REQUEST_BYTES:
-            return aws_error(413, "RequestTooLargeException",
-                             f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation",
-                             request_id)
+            return aws_error(
+                413,
+                "RequestTooLargeException",
+                f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation",
+                request_id,
+            )
         payload = payload or b"{}"
         try:
             json.loads(payload)
         except ValueError as exc:
-            return aws_error(400, "InvalidRequestContentException",
-                             f"Could not parse request body into json: {exc}", request_id)
+            return aws_error(
+                400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}", request_id
+            )
         pool = self.pools[function.name]
         try:
             env = pool.acquire()
         except OSError as exc:
             log.error("cannot start an environment for %s: %s", function.name, exc)
-            return aws_error(500, "ServiceException", f"could not start an execution environment: {exc}",
-                             request_id, kind="Service")
+            return aws_error(
+                500, "ServiceException", f"could not start an execution environment: {exc}", request_id, kind="Service"
+            )
         if env is None:
-            return aws_error(429, "TooManyRequestsException", "Rate Exceeded.", request_id,
-                             Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
-        invocation = Invocation(request_id=request_id, payload=payload,
-                                function_arn=self.config.function_arn(function.name),
-                                trace_id=trace_header or new_trace_id(self._wall()),
-                                timeout_s=function.timeout_s, clock=self._clock, wall=self._wall)
+            return aws_error(
+                429,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+                request_id,
+                Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
+            )
+        invocation = Invocation(
+            request_id=request_id,
+            payload=payload,
+            function_arn=self.config.function_arn(function.name),
+            trace_id=trace_header or new_trace_id(self._wall()),
+            timeout_s=function.timeout_s,
+            clock=self._clock,
+            wall=self._wall,
+        )
         tap: list[str] | None = [] if log_tail else None
         env.log.tap = tap
         try:
@@ -163,8 +191,12 @@ class Invoker:
         finally:
             env.log.tap = None
             pool.release(env)
-        headers = {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": "$LATEST",
-                   "Content-Type": outcome.content_type, "X-Amzn-Trace-Id": invocation.trace_id}
+        headers = {
+            "x-amzn-RequestId": request_id,
+            "X-Amz-Executed-Version": "$LATEST",
+            "Content-Type": outcome.content_type,
+            "X-Amzn-Trace-Id": invocation.trace_id,
+        }
         if tap is not None:
             headers["X-Amz-Log-Result"] = base64.b64encode("".join(tap).encode()[-LOG_TAIL_BYTES:]).decode()
         if outcome.is_error:
@@ -186,8 +218,10 @@ class Invoker:
         if outcome.kind == "init_error":
             self.launcher.kill(env)
             init_ms = env.take_init_duration() or 0.0
-            env.log.line(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
-                         f"Error Type: {outcome.error_type}")
+            env.log.line(
+                f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                f"Error Type: {outcome.error_type}"
+            )
             env.log.line(f"START RequestId: {invocation.request_id} Version: $LATEST")
             status, error_type = "error", outcome.error_type
         elif outcome.kind == "exit":
@@ -198,8 +232,14 @@ class Invoker:
             status, error_type = "error", "Runtime.ExitError"
         elif outcome.kind == "too_large":
             status, error_type = "error", outcome.error_type
-        self._end(env, invocation, memory, status=status, error_type=error_type,
-                  init_ms=None if outcome.kind == "init_error" else env.take_init_duration())
+        self._end(
+            env,
+            invocation,
+            memory,
+            status=status,
+            error_type=error_type,
+            init_ms=None if outcome.kind == "init_error" else env.take_init_duration(),
+        )
         return outcome
 
     def _time_out(self, env: Environment, invocation: Invocation) -> Outcome | None:
@@ -210,8 +250,11 @@ class Invoker:
         """
         elapsed_s = invocation.duration_ms() / 1000
         stopping = self.stop_event.is_set()
-        outcome = (exit_outcome(invocation.request_id, "signal: killed") if stopping
-                   else timeout_outcome(invocation.request_id, elapsed_s))
+        outcome = (
+            exit_outcome(invocation.request_id, "signal: killed")
+            if stopping
+            else timeout_outcome(invocation.request_id, elapsed_s)
+        )
         if not invocation.finish(outcome):
             return None
         memory = env.measure_memory_mb()
@@ -221,8 +264,14 @@ class Invoker:
             env.log.line(f"START RequestId: {invocation.request_id} Version: $LATEST")
         if stopping:
             env.log.line(f"{json.loads(outcome.body)['errorMessage']}\nRuntime.ExitError")
-            self._end(env, invocation, memory, status="error", error_type="Runtime.ExitError",
-                      init_ms=env.take_init_duration())
+            self._end(
+                env,
+                invocation,
+                memory,
+                status="error",
+                error_type="Runtime.ExitError",
+                init_ms=env.take_init_duration(),
+            )
             return outcome
         env.log.line(f"{_iso(self._wall())} {invocation.request_id} Task timed out after {elapsed_s:.2f} seconds")
         self._end(env, invocation, memory, status="timeout", init_ms=env.take_init_duration())
@@ -241,19 +290,44 @@ class Invoker:
         invocation.deliver()
         env.log.line(f"START RequestId: {invocation.request_id} Version: $LATEST")
         env.log.line(f"[ERROR] LoadcheckInjectedError: {INJECTED_ERROR_MESSAGE}")
-        outcome = Outcome(kind="injected", error_type="LoadcheckInjectedError", body=json.dumps(
-            {"errorMessage": INJECTED_ERROR_MESSAGE, "errorType": "LoadcheckInjectedError",
-             "requestId": invocation.request_id, "stackTrace": []}).encode())
+        outcome = Outcome(
+            kind="injected",
+            error_type="LoadcheckInjectedError",
+            body=json.dumps(
+                {
+                    "errorMessage": INJECTED_ERROR_MESSAGE,
+                    "errorType": "LoadcheckInjectedError",
+                    "requestId": invocation.request_id,
+                    "stackTrace": [],
+                }
+            ).encode(),
+        )
         invocation.finish(outcome)
         self._end(env, invocation, env.measure_memory_mb(), init_ms=None)
         return outcome
 
-    def _end(self, env: Environment, invocation: Invocation, memory_mb: int, *, init_ms: float | None,
-             status: str | None = None, error_type: str | None = None) -> None:
+    def _end(
+        self,
+        env: Environment,
+        invocation: Invocation,
+        memory_mb: int,
+        *,
+        init_ms: float | None,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
         env.log.line(f"END RequestId: {invocation.request_id}")
-        env.log.line(report_line(invocation.request_id, duration_ms=invocation.duration_ms(),
-                                 memory_mb=env.function.memory_mb, max_memory_mb=memory_mb,
-                                 init_duration_ms=init_ms, status=status, error_type=error_type))
+        env.log.line(
+            report_line(
+                invocation.request_id,
+                duration_ms=invocation.duration_ms(),
+                memory_mb=env.function.memory_mb,
+                max_memory_mb=memory_mb,
+                init_duration_ms=init_ms,
+                status=status,
+                error_type=error_type,
+            )
+        )
 
 
 def _iso(epoch_s: float) -> str:

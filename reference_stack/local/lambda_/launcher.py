@@ -48,8 +48,9 @@ def log_stream_name(env_id: str, now: datetime) -> str:
     return f"{now:%Y/%m/%d}/[$LATEST]{env_id}"
 
 
-def lambda_environment(*, config: ServiceConfig, function: FunctionConfig, runtime_api: str,
-                       log_stream: str, base_path: str) -> dict[str, str]:
+def lambda_environment(
+    *, config: ServiceConfig, function: FunctionConfig, runtime_api: str, log_stream: str, base_path: str
+) -> dict[str, str]:
     """The process environment of one execution environment (aws-behaviour.md §8.2)."""
     identity = config.identities[function.role_identity]
     import awslambdaric
@@ -91,8 +92,14 @@ def lambda_environment(*, config: ServiceConfig, function: FunctionConfig, runti
 class Launcher:
     """Starts environments for the pools and stops them; one per service."""
 
-    def __init__(self, *, config: ServiceConfig, shipper: LogShipper, stop: threading.Event,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        config: ServiceConfig,
+        shipper: LogShipper,
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.shipper = shipper
         self.stop_event = stop
@@ -103,20 +110,30 @@ class Launcher:
 
     def start(self, function: FunctionConfig) -> Environment:
         env_id = uuid.uuid4().hex
-        stream = StreamLog(shipper=self.shipper, group=function.log_group,
-                           stream=log_stream_name(env_id, datetime.now(UTC)))
+        stream = StreamLog(
+            shipper=self.shipper, group=function.log_group, stream=log_stream_name(env_id, datetime.now(UTC))
+        )
         env = Environment(env_id=env_id, function=function, log=stream, clock=self._clock)
         server = RuntimeApiServer(environment=env, stop=self.stop_event)
         server.start()
         env.runtime_address = server.address
-        variables = lambda_environment(config=self.config, function=function, runtime_api=server.address,
-                                       log_stream=stream.stream, base_path=self._base_path)
+        variables = lambda_environment(
+            config=self.config,
+            function=function,
+            runtime_api=server.address,
+            log_stream=stream.stream,
+            base_path=self._base_path,
+        )
         env.created_at = self._clock()  # Init Duration counts from the process start
         try:
             process = subprocess.Popen(
                 [self.config.python, "-m", "awslambdaric", function.handler],
-                cwd=function.task_root, env=variables, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                cwd=function.task_root,
+                env=variables,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         except OSError:
             server.stop()
             raise
@@ -125,10 +142,14 @@ class Launcher:
         env.pump = OutputPump(pipes=[process.stdout, process.stderr], on_line=stream.line, name=env_id[:8])
         with self._lock:
             self._live[env_id] = env
-        threading.Thread(target=self._watch, args=(env, server), name=f"lambda-watch-{env_id[:8]}",
-                         daemon=True).start()
-        log.info("started environment %s for %s (pid %d, runtime api %s)", env_id[:8], function.name,
-                 process.pid, server.address)
+        threading.Thread(target=self._watch, args=(env, server), name=f"lambda-watch-{env_id[:8]}", daemon=True).start()
+        log.info(
+            "started environment %s for %s (pid %d, runtime api %s)",
+            env_id[:8],
+            function.name,
+            process.pid,
+            server.address,
+        )
         return env
 
     def _watch(self, env: Environment, server: RuntimeApiServer) -> None:

@@ -42,18 +42,29 @@ MAX_BATCH_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
 
 
-def report_line(request_id: str, *, duration_ms: float, memory_mb: int, max_memory_mb: int,
-                init_duration_ms: float | None = None, status: str | None = None,
-                error_type: str | None = None) -> str:
+def report_line(
+    request_id: str,
+    *,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_mb: int,
+    init_duration_ms: float | None = None,
+    status: str | None = None,
+    error_type: str | None = None,
+) -> str:
     """The REPORT line of aws-behaviour.md §8.3: tab-separated, billed at 1 ms granularity.
 
     ``Status``/``Error Type`` fields appear only for failed invocations (timeout, crash, init
     error): what recent Lambda runtimes print; not in the 2023 documentation snapshot, so
     UNCONFIRMED (a choice, documented in docs/fidelity.md).
     """
-    fields = [f"REPORT RequestId: {request_id}", f"Duration: {duration_ms:.2f} ms",
-              f"Billed Duration: {billed_ms(duration_ms)} ms", f"Memory Size: {memory_mb} MB",
-              f"Max Memory Used: {max_memory_mb} MB"]
+    fields = [
+        f"REPORT RequestId: {request_id}",
+        f"Duration: {duration_ms:.2f} ms",
+        f"Billed Duration: {billed_ms(duration_ms)} ms",
+        f"Memory Size: {memory_mb} MB",
+        f"Max Memory Used: {max_memory_mb} MB",
+    ]
     if init_duration_ms is not None:
         fields.append(f"Init Duration: {init_duration_ms:.2f} ms")
     if status:
@@ -75,8 +86,14 @@ class LogShipper:
     is not up yet still starts); ``clock`` returns epoch seconds and is injectable for tests.
     """
 
-    def __init__(self, *, client_factory: Callable[[], Any], interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.time, max_buffered: int = 200_000) -> None:
+    def __init__(
+        self,
+        *,
+        client_factory: Callable[[], Any],
+        interval_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        max_buffered: int = 200_000,
+    ) -> None:
         self._client_factory = client_factory
         self._client: Any = None
         self.interval_s = interval_s
@@ -145,8 +162,11 @@ class LogShipper:
         self._ensure_stream(client, *key)
         sent = 0
         for batch in _batches(events):
-            answer = client.put_log_events(logGroupName=key[0], logStreamName=key[1],
-                                           logEvents=[{"timestamp": ts, "message": msg} for ts, msg in batch])
+            answer = client.put_log_events(
+                logGroupName=key[0],
+                logStreamName=key[1],
+                logEvents=[{"timestamp": ts, "message": msg} for ts, msg in batch],
+            )
             if answer.get("rejectedLogEventsInfo"):  # too old/new: CloudWatch drops them silently
                 log.warning("CloudWatch Logs rejected events of %s %s: %s", *key, answer["rejectedLogEventsInfo"])
             sent += len(batch)

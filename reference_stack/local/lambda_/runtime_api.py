@@ -53,8 +53,12 @@ class RuntimeApiServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), RuntimeApiHandler)
         self.environment = environment
         self.stop_event = stop
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name=f"runtime-api-{environment.env_id[:8]}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            name=f"runtime-api-{environment.env_id[:8]}",
+            daemon=True,
+        )
 
     @property
     def address(self) -> str:
@@ -83,8 +87,10 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
             invocation = env.next_invocation(stop=self.server.stop_event)
             if invocation is None:
                 # The environment is being torn down; its process is killed right after.
-                self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                           {"errorMessage": "environment is shutting down", "errorType": "Runtime.Shutdown"})
+                self._json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR,
+                    {"errorMessage": "environment is shutting down", "errorType": "Runtime.Shutdown"},
+                )
                 self.close_connection = True
                 return
             headers = {
@@ -96,8 +102,10 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
             }
             self._send(HTTPStatus.OK, invocation.payload, headers)
         elif self.path == f"{PREFIX}/restore/next":
-            self._json(HTTPStatus.FORBIDDEN, {"errorMessage": "SnapStart is not enabled for this function",
-                                              "errorType": "InvalidStateTransition"})
+            self._json(
+                HTTPStatus.FORBIDDEN,
+                {"errorMessage": "SnapStart is not enabled for this function", "errorType": "InvalidStateTransition"},
+            )
         else:
             self._not_found()
 
@@ -110,34 +118,50 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
             outcome = self._outcome(kind, request_id, body)
             if outcome.kind == "too_large":
                 env.post_result(request_id, outcome)
-                self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                           {"errorMessage": f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-                            "errorType": "RequestEntityTooLarge"})
+                self._json(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    {
+                        "errorMessage": f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+                        "errorType": "RequestEntityTooLarge",
+                    },
+                )
             elif env.post_result(request_id, outcome):
                 self._json(HTTPStatus.ACCEPTED, {"status": "OK"})
             else:
-                self._json(HTTPStatus.BAD_REQUEST, {"errorMessage": f"Invalid request ID: {request_id}",
-                                                    "errorType": "InvalidRequestID"})
+                self._json(
+                    HTTPStatus.BAD_REQUEST,
+                    {"errorMessage": f"Invalid request ID: {request_id}", "errorType": "InvalidRequestID"},
+                )
         elif self.path == f"{PREFIX}/init/error":
             error_type = self.headers.get(ERROR_TYPE_HEADER) or _error_type(body) or "Runtime.Unknown"
             if env.post_init_error(Outcome(kind="init_error", body=body, error_type=error_type)):
                 self._json(HTTPStatus.ACCEPTED, {"status": "OK"})
             else:
-                self._json(HTTPStatus.FORBIDDEN, {"errorMessage": "init is over: the runtime already took an invocation",
-                                                  "errorType": "InvalidStateTransition"})
+                self._json(
+                    HTTPStatus.FORBIDDEN,
+                    {
+                        "errorMessage": "init is over: the runtime already took an invocation",
+                        "errorType": "InvalidStateTransition",
+                    },
+                )
         else:
             self._not_found()
 
     def _outcome(self, kind: str, request_id: str, body: bytes) -> Outcome:
         if kind == "response":
             if len(body) > MAX_RESPONSE_BYTES:
-                message = (f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
-                           f"({MAX_RESPONSE_BYTES} bytes).")
-                return Outcome(kind="too_large", error_type="Function.ResponseSizeTooLarge",
-                               body=json.dumps({"errorMessage": message,
-                                                "errorType": "Function.ResponseSizeTooLarge"}).encode())
-            return Outcome(kind="response", body=body,
-                           content_type=self.headers.get("Content-Type") or "application/json")
+                message = (
+                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                    f"({MAX_RESPONSE_BYTES} bytes)."
+                )
+                return Outcome(
+                    kind="too_large",
+                    error_type="Function.ResponseSizeTooLarge",
+                    body=json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}).encode(),
+                )
+            return Outcome(
+                kind="response", body=body, content_type=self.headers.get("Content-Type") or "application/json"
+            )
         # The runtime's JSON names the error type; the header is the fallback (§8.1).
         error_type = _error_type(body) or self.headers.get(ERROR_TYPE_HEADER) or "Unhandled"
         return Outcome(kind="error", body=body or b"{}", error_type=error_type)
@@ -175,8 +199,9 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _not_found(self) -> None:
-        self._json(HTTPStatus.NOT_FOUND, {"errorMessage": f"unknown Runtime API path {self.path}",
-                                          "errorType": "UnknownPath"})
+        self._json(
+            HTTPStatus.NOT_FOUND, {"errorMessage": f"unknown Runtime API path {self.path}", "errorType": "UnknownPath"}
+        )
 
 
 def _error_type(body: bytes) -> str | None:

@@ -57,10 +57,12 @@ class LambdaService:
         self.faults = faults or Faults(initial=config.faults)
         self.shipper = LogShipper(client_factory=self._logs_client, interval_s=config.log_batch_interval_s)
         self.launcher = Launcher(config=config, shipper=self.shipper, stop=self.stop_event)
-        self.pools = {name: FunctionPool(function=fn, launcher=self.launcher.start)
-                      for name, fn in config.functions.items()}
-        self.invoker = Invoker(config=config, pools=self.pools, launcher=self.launcher, faults=self.faults,
-                               stop=self.stop_event)
+        self.pools = {
+            name: FunctionPool(function=fn, launcher=self.launcher.start) for name, fn in config.functions.items()
+        }
+        self.invoker = Invoker(
+            config=config, pools=self.pools, launcher=self.launcher, faults=self.faults, stop=self.stop_event
+        )
         self.server = ServiceHttpServer((config.host, config.port), ServiceHandler)
         self.server.service = self
         self._thread: threading.Thread | None = None
@@ -69,10 +71,13 @@ class LambdaService:
         # moto does not check signatures; the admin identity's keys keep the request well-formed.
         admin = self.config.identities.get("admin")
         return boto3.client(
-            "logs", region_name=self.config.region, endpoint_url=self.config.aws_endpoint_url,
+            "logs",
+            region_name=self.config.region,
+            endpoint_url=self.config.aws_endpoint_url,
             aws_access_key_id=admin.access_key_id if admin else "testing",
             aws_secret_access_key=admin.secret_access_key if admin else "testing",
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30))
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30),
+        )
 
     @property
     def port(self) -> int:
@@ -90,11 +95,11 @@ class LambdaService:
     def start(self) -> None:
         self.shipper.start()
         threading.Thread(target=self._reap, name="lambda-idle-reaper", daemon=True).start()
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name="lambda-invoke-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.5}, name="lambda-invoke-api", daemon=True
+        )
         self._thread.start()
-        log.info("lambda service listening on %s:%d (%d functions)", self.config.host, self.port,
-                 len(self.pools))
+        log.info("lambda service listening on %s:%d (%d functions)", self.config.host, self.port, len(self.pools))
 
     def stop(self) -> None:
         """Stop listening, stop every environment, ship the remaining logs."""
@@ -105,8 +110,9 @@ class LambdaService:
             pool.close()
         self.launcher.stop_all()
         self.shipper.close()
-        log.info("lambda service stopped (%d log events shipped, %d dropped)", self.shipper.shipped,
-                 self.shipper.dropped)
+        log.info(
+            "lambda service stopped (%d log events shipped, %d dropped)", self.shipper.shipped, self.shipper.dropped
+        )
 
     def prewarm(self, counts: dict[str, int]) -> dict[str, int]:
         """Start up to ``counts[function]`` environments now and leave them idle in the pool.
@@ -131,9 +137,14 @@ class LambdaService:
         return out
 
     def describe_environments(self) -> dict[str, Any]:
-        return {name: {"environments": [e.describe() for e in pool.environments()],
-                       "cold_starts": pool.cold_starts, "throttles": pool.throttles}
-                for name, pool in self.pools.items()}
+        return {
+            name: {
+                "environments": [e.describe() for e in pool.environments()],
+                "cold_starts": pool.cold_starts,
+                "throttles": pool.throttles,
+            }
+            for name, pool in self.pools.items()
+        }
 
 
 class ServiceHttpServer(ThreadingHTTPServer):
@@ -172,8 +183,13 @@ class ServiceHandler(BaseHTTPRequestHandler):
                 changes = json.loads(body or b"null")
                 self._json(200, service.faults.update(changes))
             except ValueError as exc:
-                self._json(400, {"message": f"faults body is not JSON: {exc}",
-                                 "fix": 'send a JSON object such as {"lambda-error": 0.5}'})
+                self._json(
+                    400,
+                    {
+                        "message": f"faults body is not JSON: {exc}",
+                        "fix": 'send a JSON object such as {"lambda-error": 0.5}',
+                    },
+                )
             except ConfigError as exc:
                 self._json(400, {"message": exc.message, "fix": exc.hint})
         elif parts.path == "/_loadcheck/flush":
@@ -182,15 +198,18 @@ class ServiceHandler(BaseHTTPRequestHandler):
             try:
                 counts = json.loads(body or b"null")
                 if not isinstance(counts, dict) or not all(
-                        k in service.pools and isinstance(v, int) and v >= 0 for k, v in counts.items()):
+                    k in service.pools and isinstance(v, int) and v >= 0 for k, v in counts.items()
+                ):
                     raise ValueError(f"expected {{function name: count}} with functions {sorted(service.pools)}")
             except ValueError as exc:
-                self._json(400, {"message": f"prewarm body: {exc}",
-                                 "fix": 'send a JSON object such as {"loadcheck-events": 4}'})
+                self._json(
+                    400,
+                    {"message": f"prewarm body: {exc}", "fix": 'send a JSON object such as {"loadcheck-events": 4}'},
+                )
             else:
                 self._json(200, service.prewarm(counts))
         elif parts.path.startswith(INVOKE_PREFIX) and parts.path.endswith(INVOKE_SUFFIX):
-            name = unquote(parts.path[len(INVOKE_PREFIX):-len(INVOKE_SUFFIX)])
+            name = unquote(parts.path[len(INVOKE_PREFIX) : -len(INVOKE_SUFFIX)])
             qualifier = parse_qs(parts.query).get("Qualifier", [None])[0]
             self._send(self._invoke(service, name, qualifier, body))
         else:
@@ -202,15 +221,20 @@ class ServiceHandler(BaseHTTPRequestHandler):
             return aws_error(404, "ResourceNotFoundException", f"Function not found: {arn}")
         invocation_type = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if invocation_type != "RequestResponse":
-            return aws_error(400, "InvalidParameterValueException",
-                             f"X-Amz-Invocation-Type {invocation_type!r} is not served by the local lambda "
-                             "service; only RequestResponse (the default) is")
+            return aws_error(
+                400,
+                "InvalidParameterValueException",
+                f"X-Amz-Invocation-Type {invocation_type!r} is not served by the local lambda "
+                "service; only RequestResponse (the default) is",
+            )
         log_type = self.headers.get("X-Amz-Log-Type") or "None"
         if log_type not in ("None", "Tail"):
-            return aws_error(400, "InvalidParameterValueException",
-                             f"X-Amz-Log-Type {log_type!r} is not valid; use None or Tail")
-        return service.invoker.invoke(function, body, trace_header=self.headers.get("X-Amzn-Trace-Id"),
-                                      log_tail=log_type == "Tail")
+            return aws_error(
+                400, "InvalidParameterValueException", f"X-Amz-Log-Type {log_type!r} is not valid; use None or Tail"
+            )
+        return service.invoker.invoke(
+            function, body, trace_header=self.headers.get("X-Amzn-Trace-Id"), log_tail=log_type == "Tail"
+        )
 
     # -- wire helpers ---------------------------------------------------------------------
     def _read_body(self) -> bytes:
@@ -218,13 +242,19 @@ class ServiceHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _unknown(self, path: str) -> None:
-        self._send(aws_error(404, "UnknownOperationException",
-                             f"no operation at {path}: the local lambda service serves "
-                             "POST /2015-03-31/functions/<name>/invocations"))
+        self._send(
+            aws_error(
+                404,
+                "UnknownOperationException",
+                f"no operation at {path}: the local lambda service serves "
+                "POST /2015-03-31/functions/<name>/invocations",
+            )
+        )
 
     def _json(self, status: int, doc: Any) -> None:
-        self._send(InvokeResult(status=status, body=json.dumps(doc).encode(),
-                                headers={"Content-Type": "application/json"}))
+        self._send(
+            InvokeResult(status=status, body=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+        )
 
     def setup(self) -> None:
         super().setup()

@@ -11,11 +11,27 @@ import time
 print("testfns: init", flush=True)
 
 ENV_KEYS = (
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-    "_HANDLER", "LAMBDA_TASK_ROOT", "AWS_LAMBDA_RUNTIME_API", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "TZ", "LANG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "PYTHONPATH", "TABLE_NAME", "_X_AMZN_TRACE_ID",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "_HANDLER",
+    "LAMBDA_TASK_ROOT",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "TZ",
+    "LANG",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "PYTHONPATH",
+    "TABLE_NAME",
+    "_X_AMZN_TRACE_ID",
 )
 
 
@@ -54,10 +70,16 @@ def print_(event, context):
 
 def environ(event, context):
     """The environment variables Lambda sets, plus what the context object knows."""
-    return {"env": {k: os.environ.get(k) for k in ENV_KEYS}, "cwd": os.getcwd(), "pid": os.getpid(),
-            "request_id": context.aws_request_id, "function_arn": context.invoked_function_arn,
-            "remaining_ms": context.get_remaining_time_in_millis(),
-            "log_stream": context.log_stream_name, "memory": context.memory_limit_in_mb}
+    return {
+        "env": {k: os.environ.get(k) for k in ENV_KEYS},
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "function_arn": context.invoked_function_arn,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "log_stream": context.log_stream_name,
+        "memory": context.memory_limit_in_mb,
+    }
 
 
 def big(event, context):
