@@ -25,7 +25,6 @@ SUBCOMMANDS = (
     ("baseline", "loadcheck.commands.baseline"),
     ("capacity", "loadcheck.commands.capacity"),
     ("bench", "loadcheck.commands.bench"),
-    ("doctor", "loadcheck.commands.doctor"),
 )
 
 
