@@ -286,12 +286,23 @@ def run_bench(
     show_default=True,
     help="lambda: the real local Lambda service; seam: an in-process Invoke API answering at once",
 )
+@click.option(
+    "--post-events/--no-post-events",
+    default=True,
+    show_default=True,
+    help="also measure POST /events through the full local stack, with the CPU split per process",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
-def command(connections: int, duration: float, warmup: float, backend: str, as_json: bool) -> None:
-    """Signed requests/s and p50/p99 latency through the local gateway for a no-op handler."""
+def command(connections: int, duration: float, warmup: float, backend: str, post_events: bool, as_json: bool) -> None:
+    """Signed requests/s and p50/p99 through the gateway: a no-op handler, then POST /events end to end."""
     result = run_bench(connections=connections, duration_s=duration, warmup_s=warmup, backend=backend)
+    stack_result = None
+    if post_events:
+        from loadcheck.bench.stack import run_post_events_bench
+
+        stack_result = run_post_events_bench(connections=connections, duration_s=duration, warmup_s=warmup + 1)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps({"noop": result, "post_events": stack_result}, indent=2))
         return
     lat = result["latency_ms"]
     click.echo(f"gateway bench ({backend} backend, {connections} connections, {result['duration_s']} s measured)")
@@ -300,6 +311,19 @@ def command(connections: int, duration: float, warmup: float, backend: str, as_j
         click.echo(f"  latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
     click.echo(f"  statuses {result['statuses']}  errors {result['errors']}")
     click.echo(f"  gateway CPU {result['gateway_cpu_s']} s ({result['gateway_cpu_percent']}% of one core)")
+    if stack_result:
+        r = stack_result
+        lat = r["latency_ms"]
+        click.echo(f"full stack, PAY_PER_REQUEST table ({connections} connections, {r['duration_s']} s measured)")
+        click.echo(f"  {r['requests']} signed POST /events -> {r['requests_per_s']} req/s")
+        if lat:
+            click.echo(f"  latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
+        click.echo(f"  statuses {r['statuses']}  errors {r['errors']}")
+        click.echo("  CPU over the measured interval (seconds, share, ms per request):")
+        for part, secs in r["cpu_s"].items():
+            click.echo(
+                f"    {part:<32} {secs:7.2f} s  {100 * r['cpu_share'][part]:5.1f}%  {r['cpu_ms_per_request'].get(part, 0):6.2f} ms"
+            )
 
 
 if __name__ == "__main__":

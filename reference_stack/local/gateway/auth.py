@@ -169,13 +169,16 @@ class IdentityStore:
         now = self._clock()
         if now < self._next_check:
             return self._by_key, self._secrets
-        self._next_check = now + self._recheck_s
-        try:
-            st = os.stat(self._path)
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
         with self._lock:
+            # The next check is scheduled only once the file has been read: a thread arriving
+            # while another loads waits here instead of reading a half-built (first: empty) map.
+            if now < self._next_check:
+                return self._by_key, self._secrets
+            try:
+                st = os.stat(self._path)
+                stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = None
             if stamp != self._stamp:
                 if stamp is None:
                     log.warning("identities file %s does not exist: every signed request will be refused", self._path)
@@ -183,6 +186,7 @@ class IdentityStore:
                 self._by_key = {i.access_key_id: i for i in identities.values()}
                 self._secrets = {i.access_key_id: (i.secret_access_key, i.session_token) for i in identities.values()}
                 self._stamp = stamp
+            self._next_check = self._clock() + self._recheck_s
             return self._by_key, self._secrets
 
 
