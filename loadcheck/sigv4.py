@@ -90,6 +90,7 @@ def canonical_path(raw_path: str) -> str:
     return quote(remove_dot_segments(raw_path), safe="/~")
 
 
+@lru_cache(maxsize=4096)
 def canonical_query_raw(raw_query: str) -> str:
     """botocore's form: pairs taken as sent, sorted."""
     if not raw_query:

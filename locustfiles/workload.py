@@ -10,6 +10,7 @@ import datetime as _dt
 import hashlib
 import json
 import random
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -107,7 +108,14 @@ def encode_query(pairs: list[tuple[str, str]] | None) -> str:
     """RFC 3986 encoding, so the raw and the normalized canonical query are the same string."""
     if not pairs:
         return ""
-    return "&".join(f"{quote(str(k), safe='-_.~')}={quote(str(v), safe='-_.~')}" for k, v in pairs)
+    return "&".join(f"{_quote(str(k))}={_quote(str(v))}" for k, v in pairs)
+
+
+@lru_cache(maxsize=4096)
+def _quote(text: str) -> str:
+    # A run sends few distinct query values (dates, limits, prefixes); quoting each once saves
+    # several microseconds per request on the load generator's hot path.
+    return quote(text, safe="-_.~")
 
 
 def with_query(path: str, query: list[tuple[str, str]]) -> str:
