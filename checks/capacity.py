@@ -1,7 +1,8 @@
-"""Item size and capacity units by DynamoDB's published rules (pure functions).
+"""Item size and capacity units of plain-JSON items, for the checks and the capacity planner.
 
-The checks predict what the table must have charged from the ledger alone, so they need the
-rules themselves, not the local stack's governor: on AWS there is no governor to import.
+The checks predict what the table must have charged from the ledger alone. The rules live once,
+in :mod:`loadcheck.capacity` (which the local stack's governor applies too); this module only
+turns the ledger's plain JSON into DynamoDB JSON for them, and back (:func:`plain_item`).
 
 Rules (aws-behaviour.md §7.1, §7.2; DDB:CapacityUnitCalculations, DDB:ProvisionedThroughput):
 item size = sum of attribute-name UTF-8 lengths + value sizes; string = UTF-8 bytes; number =
@@ -14,51 +15,52 @@ Query sums its page then rounds once, with a 0.5/1 RCU minimum.
 from __future__ import annotations
 
 import base64
-import math
 from decimal import Decimal
 from typing import Any
 
-WRITE_UNIT = 1024
-READ_UNIT = 4096
+from loadcheck import capacity
+
+WRITE_UNIT = capacity.WRITE_UNIT_BYTES
+READ_UNIT = capacity.READ_UNIT_BYTES
 
 
-def _number_size(value: int | float | Decimal) -> int:
-    text = format(Decimal(str(value)).normalize(), "f").lstrip("-").replace(".", "")
-    digits = text.strip("0") or "0"
-    return (len(digits) + 1) // 2 + 1
+def attribute_value(value: Any) -> dict[str, Any]:
+    """A plain-JSON value as DynamoDB JSON, the form :mod:`loadcheck.capacity` sizes."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": str(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": bytes(value)}
+    if isinstance(value, dict):
+        return {"M": {str(k): attribute_value(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return {"L": [attribute_value(v) for v in value]}
+    raise TypeError(f"cannot size a {type(value).__name__}")
 
 
 def value_size(value: Any) -> int:
     """Size of a plain-JSON value as DynamoDB stores it (str as S, numbers as N, ...)."""
-    if value is None or isinstance(value, bool):
-        return 1
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    if isinstance(value, (int, float, Decimal)):
-        return _number_size(value)
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, dict):
-        return 3 + sum(1 + len(str(k).encode()) + value_size(v) for k, v in value.items())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return 3 + sum(1 + value_size(v) for v in value)
-    raise TypeError(f"cannot size a {type(value).__name__}")
+    return capacity.value_size(attribute_value(value))
 
 
 def item_size(item: dict[str, Any]) -> int:
     """Bytes DynamoDB counts for an item given as plain JSON (attribute name -> value)."""
-    return sum(len(name.encode("utf-8")) + value_size(v) for name, v in item.items())
+    return capacity.item_size({name: attribute_value(v) for name, v in item.items()})
 
 
 def write_units(size_bytes: int) -> int:
     """WCU of one write of an item of ``size_bytes`` (minimum 1)."""
-    return max(1, math.ceil(size_bytes / WRITE_UNIT))
+    return int(capacity.write_units(size_bytes))
 
 
 def read_units(total_bytes: int, *, consistent: bool = False) -> float:
     """RCU of one GetItem/Query page returning ``total_bytes`` (minimum 0.5 / 1)."""
-    units = max(1, math.ceil(total_bytes / READ_UNIT))
-    return float(units) if consistent else units / 2.0
+    return capacity.read_units(total_bytes, consistent=consistent)
 
 
 def plain_item(ddb_item: dict[str, Any]) -> dict[str, Any]:

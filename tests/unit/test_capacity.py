@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from reference_stack.local.aws import capacity as cap
+from loadcheck import capacity as cap
 
 KB = 1024
 

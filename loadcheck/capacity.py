@@ -1,7 +1,11 @@
 """DynamoDB item sizes and capacity units, by AWS's published rules (pure functions).
 
 Everything here works on the DynamoDB JSON wire format (``{"S": "..."}``, ``{"N": "12.5"}``,
-``{"M": {...}}`` ...), so the governor can size what it reads off the wire or out of moto.
+``{"M": {...}}`` ...), so the local stack's capacity governor can size what it reads off the wire
+or out of moto. It lives in the shared core because the checks and the capacity planner apply the
+same rules to what the ledger recorded (``checks.capacity`` converts plain JSON first), on AWS as
+well as locally: one set of rules, so the model the checks hold the governor to is the
+governor's own.
 
 Rules (shared/reference/aws-behaviour.md §7.1, §7.2; AWS "Capacity unit consumption",
 DDB:CapacityUnitCalculations and DDB:ProvisionedThroughput):
