@@ -51,17 +51,45 @@ NOOP_HANDLER = """def handler(event, context):
 """
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to 127.0.0.1 with SNI and Host naming the custom domain (what DNS would resolve)."""
 
-    def __init__(self, port: int, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(DOMAIN, port, context=context, timeout=timeout)
+    def __init__(self, port: int, context: ssl.SSLContext, timeout: float, *, domain: str = DOMAIN) -> None:
+        super().__init__(domain, port, context=context, timeout=timeout)
         self._ctx = context
+        self._domain = domain
 
     def connect(self) -> None:
         raw = socket.create_connection(("127.0.0.1", self.port), self.timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._ctx.wrap_socket(raw, server_hostname=DOMAIN)
+        self.sock = self._ctx.wrap_socket(raw, server_hostname=self._domain)
+
+
+def summarize(hists: list[Any], statuses: list[Counter[int]], errors: list[str], wall: float) -> dict[str, Any]:
+    """Requests/s, HDR percentiles (ms), status counts and first errors of a driven interval."""
+    from hdrh.histogram import HdrHistogram
+
+    total = HdrHistogram(1, 60_000_000, 3)
+    for h in hists:
+        total.add(h)
+    status_total: Counter[int] = Counter()
+    for c in statuses:
+        status_total.update(c)
+    n = total.get_total_count()
+    return {
+        "requests": n,
+        "duration_s": round(wall, 3),
+        "requests_per_s": round(n / wall, 1) if wall else 0.0,
+        "latency_ms": {
+            q: round(total.get_value_at_percentile(p) / 1000.0, 2)
+            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+        }
+        if n
+        else {},
+        "statuses": {str(k): v for k, v in sorted(status_total.items())},
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
 
 
 def _drive(
@@ -89,7 +117,7 @@ def _drive(
     barrier = threading.Barrier(connections)
 
     def worker(i: int) -> None:
-        conn = _PinnedHTTPSConnection(port, ctx, timeout=35)
+        conn = PinnedHTTPSConnection(port, ctx, timeout=35)
         barrier.wait()
         try:
             while True:
@@ -104,7 +132,7 @@ def _drive(
                 except (OSError, http.client.HTTPException) as exc:
                     errors.append(f"{type(exc).__name__}: {exc}")
                     conn.close()
-                    conn = _PinnedHTTPSConnection(port, ctx, timeout=35)
+                    conn = PinnedHTTPSConnection(port, ctx, timeout=35)
                     continue
                 t1 = time.monotonic()
                 if t0 >= measure_from:
@@ -126,26 +154,7 @@ def _drive(
         t.join()
     wall = time.monotonic() - wall0
     cpu1 = sum(proc.cpu_times()[:2]) if proc else 0.0
-    total = HdrHistogram(1, 60_000_000, 3)
-    for h in hists:
-        total.add(h)
-    status_total: Counter[int] = Counter()
-    for c in statuses:
-        status_total.update(c)
-    n = total.get_total_count()
-    return {
-        "requests": n,
-        "duration_s": round(wall, 3),
-        "requests_per_s": round(n / wall, 1) if wall else 0.0,
-        "latency_ms": {
-            q: round(total.get_value_at_percentile(p) / 1000.0, 2)
-            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
-        }
-        if n
-        else {},
-        "statuses": {str(k): v for k, v in sorted(status_total.items())},
-        "errors": len(errors),
-        "first_errors": errors[:3],
+    return summarize(hists, statuses, errors, wall) | {
         "gateway_cpu_s": round(cpu1 - cpu0, 2),
         "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1) if wall else 0.0,
     }

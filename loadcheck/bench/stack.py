@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import tempfile
 import threading
@@ -22,21 +21,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from loadcheck.bench.gateway import PinnedHTTPSConnection, summarize
 from loadcheck.description import DEFAULT_DESCRIPTION
 from loadcheck.sigv4 import Signer
 from loadcheck.target import Target
-
-
-def _connection(port: int, domain: str, ctx: ssl.SSLContext) -> http.client.HTTPSConnection:
-    conn = http.client.HTTPSConnection(domain, port, context=ctx, timeout=35)
-
-    def connect() -> None:  # TCP to 127.0.0.1, TLS SNI and Host = the custom domain
-        raw = socket.create_connection(("127.0.0.1", port), 35)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.sock = ctx.wrap_socket(raw, server_hostname=domain)
-
-    conn.connect = connect  # type: ignore[method-assign]
-    return conn
 
 
 def _cpu(procs: list[Any]) -> float:
@@ -79,7 +67,7 @@ def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, war
             errors: list[str] = []
 
             def worker(i: int) -> None:
-                conn = _connection(target.connect_port, target.domain, ctx)
+                conn = PinnedHTTPSConnection(target.connect_port, ctx, 35, domain=target.domain)
                 n = 0
                 while (t0 := time.monotonic()) < stop_at:
                     n += 1
@@ -102,7 +90,7 @@ def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, war
                     except (OSError, http.client.HTTPException) as exc:
                         errors.append(f"{type(exc).__name__}: {exc}")
                         conn.close()
-                        conn = _connection(target.connect_port, target.domain, ctx)
+                        conn = PinnedHTTPSConnection(target.connect_port, ctx, 35, domain=target.domain)
                         continue
                     if t0 >= measure_from:
                         hists[i].record_value(max(1, int((time.monotonic() - t0) * 1_000_000)))
@@ -131,30 +119,15 @@ def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, war
             cpu = {k: round(_cpu(v) - cpu0[k], 2) for k, v in groups.items()}
         finally:
             supervisor.stop_stack(state_dir)
-    total = HdrHistogram(1, 60_000_000, 3)
-    for h in hists:
-        total.add(h)
-    status_total: Counter[int] = Counter()
-    for c in statuses:
-        status_total.update(c)
-    n = total.get_total_count()
+    result = summarize(hists, statuses, errors, wall)
+    n = result["requests"]
     cpu_sum = sum(cpu.values()) or 1.0
-    return {
-        "route": "POST /events",
-        "connections": connections,
-        "requests": n,
-        "duration_s": round(wall, 2),
-        "requests_per_s": round(n / wall, 1) if wall else 0.0,
-        "latency_ms": {
-            q: round(total.get_value_at_percentile(p) / 1000, 2)
-            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
+    return (
+        {"route": "POST /events", "connections": connections}
+        | result
+        | {
+            "cpu_s": cpu,
+            "cpu_share": {k: round(v / cpu_sum, 3) for k, v in cpu.items()},
+            "cpu_ms_per_request": {k: round(1000 * v / n, 2) for k, v in cpu.items()} if n else {},
         }
-        if n
-        else {},
-        "statuses": {str(k): v for k, v in sorted(status_total.items())},
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "cpu_s": cpu,
-        "cpu_share": {k: round(v / cpu_sum, 3) for k, v in cpu.items()},
-        "cpu_ms_per_request": {k: round(1000 * v / n, 2) for k, v in cpu.items()} if n else {},
-    }
+    )

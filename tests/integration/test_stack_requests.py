@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loadcheck.bench.stack import _connection
+from loadcheck.bench.gateway import PinnedHTTPSConnection
 from loadcheck.sigv4 import Signer
 from loadcheck.target import Target
 
@@ -24,7 +24,9 @@ def call(target: Target, method: str, path: str, query: str = "", body: Any = No
     signed = Signer("execute-api", target.region).sign(
         target.credentials("requester"), method, host, path, query, headers, data
     )
-    conn = _connection(target.connect_port, target.domain, ssl.create_default_context(cafile=target.ca_bundle))
+    conn = PinnedHTTPSConnection(
+        target.connect_port, ssl.create_default_context(cafile=target.ca_bundle), 35, domain=target.domain
+    )
     try:
         conn.request(method, path + (f"?{query}" if query else ""), body=data or None, headers=headers | signed)
         resp = conn.getresponse()
