@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.framework import RunWindow
+from loadcheck import histograms
 from loadcheck.errors import RunDirError
 from loadcheck.ledger import read_ledger
 from loadcheck.results import CheckResult
@@ -21,7 +22,7 @@ from loadcheck.state import write_json_atomic
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
-PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+PERCENTILES = tuple(histograms.PERCENTILES.items())  # the percentiles every view of a run reports
 
 
 def _status_key(rec: dict[str, Any]) -> str:
@@ -79,12 +80,10 @@ def ledger_truncation(run_dir: Path) -> list[str]:
 
 
 def _hdr_latency(encoded: str) -> dict[str, float]:
-    from hdrh.histogram import HdrHistogram
-
-    h = HdrHistogram.decode(encoded)
-    out = {name: h.get_value_at_percentile(p) / 1000.0 for name, p in PERCENTILES}
-    out["max"] = h.get_max_value() / 1000.0
-    return out
+    h = histograms.decode(encoded)
+    if not h.get_total_count():
+        return {name: 0.0 for name, _ in PERCENTILES} | {"max": 0.0}
+    return {k: float(v) for k, v in histograms.summary(h).items() if k != "count"}
 
 
 def _exact_latency(values: list[float]) -> dict[str, float]:
