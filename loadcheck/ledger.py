@@ -76,7 +76,9 @@ class LedgerWriter:
         while path.exists():
             self._part += 1
             path = self.directory / f"{self.worker}-{self._part:04d}.jsonl.gz"
-        self._fh = gzip.open(path, "ab", compresslevel=5)  # noqa: SIM115 - kept open across batches
+        # Level 1: a tenth of the size of the JSON, at about 1.0 us per ledger line against 1.7 us
+        # at level 5 (6,000 lines, measured here); the compressing runs on the load generator.
+        self._fh = gzip.open(path, "ab", compresslevel=1)  # noqa: SIM115 - kept open across batches
         self._in_part = 0
 
     def write(self, record: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ reported in ``loadgen.json`` with what it had sent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import orjson
 
 from loadcheck import histograms
 from loadcheck.ledger import LedgerWriter, item_digest
@@ -75,7 +77,13 @@ def _header(response: Any, name: str) -> str | None:
 
 
 class Collector:
-    """Builds ledger records and interval histograms in one load-generating process."""
+    """Builds ledger records and interval histograms in one load-generating process.
+
+    The request event is on every request's path, so :meth:`on_request` only keeps the raw
+    values (one tuple); :meth:`drain`, once a second, turns them into JSON lines (orjson),
+    counts and per-second histograms (:meth:`loadcheck.histograms.IntervalRecorder.record_counts`).
+    A property test holds the lines to the record built field by field from the event.
+    """
 
     def __init__(self, *, run_id: str, worker: str, clock: Callable[[], float] = time.time) -> None:
         self.run_id = run_id
@@ -83,10 +91,7 @@ class Collector:
         self.client_id: str | None = None
         self.clock = clock
         self.seq = 0
-        self.pending: list[bytes] = []  # encoded JSON lines
-        self._errors = 0
-        self._throttled = 0
-        self._per_second: dict[int, int] = {}
+        self.pending: list[tuple[Any, ...]] = []  # raw values, encoded by drain()
         self.intervals = histograms.IntervalRecorder()
         self.dropped_pending = 0
 
@@ -103,56 +108,107 @@ class Collector:
         url: str | None = None,
         **_: Any,
     ) -> None:
-        meta = (context or {}).get("loadcheck") or {}
-        t_start = float(start_time if start_time is not None else self.clock())
-        t_intended = float(meta.get("t_intended", t_start))
-        latency_ms = (t_start - t_intended) * 1000.0 + float(response_time or 0.0)
-        status = int(getattr(response, "status_code", 0) or 0)
+        status = getattr(response, "status_code", 0) or 0
         error = None
-        if status == 0:
+        if not status:
             error = error_kind(getattr(response, "error", None) or exception) or "connection"
-        path = meta.get("path")
-        if path is None and url:
-            rest = url.split("://", 1)[-1]
-            path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-        rec: dict[str, Any] = {
-            "run_id": self.run_id,
-            "worker": self.worker,
-            "seq": self.seq,
-            "t_start_ms": round(t_start * 1000.0, 3),
-            "t_intended_ms": round(t_intended * 1000.0, 3),
-            "route": meta.get("route", name),
-            "method": request_type,
-            "path": path,
-            "status": status,
-            "error": error,
-            "latency_ms": round(latency_ms, 3),
-            "response_length": int(response_length or 0),
-            "request_id": _header(response, "apigw-requestid"),
-        }
-        if status == 429:
-            rec["retry_after"] = _header(response, "retry-after")
-        if "item" in meta:
-            rec["item_key"] = meta["item_key"]
-            rec["item"] = meta["item"]
-            rec["item_digest"] = item_digest(meta["item"])
-            if meta.get("collision"):
-                rec["collision"] = True
+        self.pending.append(
+            (
+                self.seq,
+                self.clock() if start_time is None else start_time,
+                response_time,
+                response_length,
+                request_type,
+                name,
+                url,
+                status,
+                error,
+                _header(response, "apigw-requestid"),
+                _header(response, "retry-after") if status == 429 else None,
+                context.get("loadcheck") if context else None,
+            )
+        )
         self.seq += 1
-        # Encoded at once: one bytes object per pending record instead of a dict tree keeps the
-        # garbage collector's work (it scans every live container) small under load.
-        self.pending.append(_encode(rec).encode() + b"\n")
-        if status == 429:
-            self._throttled += 1
-        if not 200 <= status < 300:
-            self._errors += 1
-        t_end = t_intended + latency_ms / 1000.0
-        sec = int(t_end)
-        self._per_second[sec] = self._per_second.get(sec, 0) + 1
-        self.intervals.record(rec["route"], t_end, latency_ms)
 
     def add_dropped(self, n: int) -> None:
         self.dropped_pending += n
+
+    def records(
+        self, raw: list[tuple[Any, ...]]
+    ) -> tuple[list[bytes], dict[str, Any], dict[tuple[int, str, int], int]]:
+        """(JSON lines, counts, histogram samples) for raw values kept by :meth:`on_request`.
+
+        Samples are ``{(completion second, route, latency in us): count}`` for
+        :meth:`loadcheck.histograms.IntervalRecorder.record_counts`. Times are milliseconds
+        with microsecond precision (``round(t * 1e6) / 1000``).
+        """
+        run_id, worker = self.run_id, self.worker
+        lines: list[bytes] = []
+        samples: dict[tuple[int, str, int], int] = {}
+        errors = throttled = 0
+        per_second: dict[int, int] = {}
+        for values in raw:
+            try:
+                line, status, route, t_end, latency_ms = self._encode(values)
+            except Exception as exc:  # noqa: BLE001 - a user's odd meta must not cost the batch
+                line, status, route, t_end, latency_ms = _unencodable(values, run_id, worker, exc)
+            lines.append(line)
+            if status == 429:
+                throttled += 1
+            if not 200 <= status < 300:
+                errors += 1
+            sec = int(t_end)
+            per_second[sec] = per_second.get(sec, 0) + 1
+            lat_us = latency_ms * 1000.0
+            us = round(lat_us) if 1.0 <= lat_us <= histograms.HIGHEST_US else histograms.to_us(latency_ms)
+            sample = (sec, route, us)
+            samples[sample] = samples.get(sample, 0) + 1
+        stats = {"errors": errors, "throttled": throttled, "per_second": {str(k): v for k, v in per_second.items()}}
+        return lines, stats, samples
+
+    def _encode(self, values: tuple[Any, ...]) -> tuple[bytes, int, str, float, float]:
+        """(JSON line, status, route, completion time, latency ms) of one request's raw values."""
+        seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
+        t_start = float(t_start)
+        if meta:
+            t_intended = float(meta.get("t_intended", t_start))
+            route = meta.get("route", name)
+            path = meta.get("path")
+        else:
+            t_intended, route, path = t_start, name, None
+        if path is None and url:
+            rest = url.split("://", 1)[-1]
+            path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        latency_ms = (t_start - t_intended) * 1000.0 + float(rt or 0.0)
+        status = int(status)
+        rec = {
+            "run_id": self.run_id,
+            "worker": self.worker,
+            "seq": seq,
+            "t_start_ms": round(t_start * 1e6) / 1000,
+            "t_intended_ms": round(t_intended * 1e6) / 1000,
+            "route": route,
+            "method": method,
+            "path": path,
+            "status": status,
+            "error": error,
+            "latency_ms": round(latency_ms * 1000.0) / 1000,
+            "response_length": int(length or 0),
+            "request_id": request_id,
+        }
+        if status == 429:
+            rec["retry_after"] = retry
+        if meta and "item" in meta:
+            rec["item_key"] = meta["item_key"]
+            rec["item"] = meta["item"]
+            rec["item_digest"] = _digest(meta["item"])
+            if meta.get("collision"):
+                rec["collision"] = True
+        try:
+            line = _line(rec, option=_NEWLINE)
+        except TypeError:  # a value orjson refuses (a user's own item type): written as text
+            line = json.dumps(rec, default=str).encode() + b"\n"
+        return line, status, route, t_intended + latency_ms / 1000.0, latency_ms
 
     def drain(self, *, final: bool = False) -> list[dict[str, Any]]:
         """Payloads with everything pending (closed seconds only unless ``final``); each bounded.
@@ -160,16 +216,11 @@ class Collector:
         Records travel as encoded JSON lines with their counts, so the master only appends
         them (it never decodes and re-encodes what a worker already encoded).
         """
+        raw, self.pending = self.pending, []
+        lines, stats, samples = self.records(raw)
+        self.intervals.record_counts(samples)
         intervals = self.intervals.take(before_s=None if final else int(self.clock()))
-        lines, self.pending = self.pending, []
         dropped, self.dropped_pending = self.dropped_pending, 0
-        stats = {
-            "errors": self._errors,
-            "throttled": self._throttled,
-            "per_second": {str(k): v for k, v in self._per_second.items()},
-        }
-        self._errors = self._throttled = 0
-        self._per_second = {}
         payloads = []
         for i in range(0, max(1, len(lines)), BATCH_RECORDS):
             payloads.append(
@@ -191,7 +242,48 @@ class Collector:
         return payloads
 
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+def _digest(item: Any) -> str:
+    try:
+        return item_digest(item)
+    except (TypeError, ValueError):  # not plain JSON: digest its text form (it cannot match DynamoDB's anyway)
+        return hashlib.sha256(json.dumps(item, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _unencodable(
+    values: tuple[Any, ...], run_id: str, worker: str, exc: Exception
+) -> tuple[bytes, int, str, float, float]:
+    """A record for raw values :meth:`Collector._encode` could not take: every value as text."""
+    seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
+    try:
+        status = int(status)
+    except (TypeError, ValueError):
+        status = 0
+    rec = {
+        "run_id": run_id,
+        "worker": worker,
+        "seq": seq,
+        "t_start_ms": t_start,
+        "route": name,
+        "method": method,
+        "path": url,
+        "status": status,
+        "error": error,
+        "request_id": request_id,
+        "response_length": length,
+        "meta": meta,
+        "encoding_error": f"{type(exc).__name__}: {exc}",
+    }
+    log.warning("ledger record %s could not be encoded as usual (%s); written as text", seq, exc)
+    line = json.dumps(rec, default=str).encode() + b"\n"
+    try:
+        t_end, latency_ms = float(t_start) + float(rt) / 1000.0, float(rt)
+    except (TypeError, ValueError):
+        t_end, latency_ms = time.time(), 0.0
+    return line, status, str(name), t_end, latency_ms
+
+
+_line = orjson.dumps  # C: a record dict to one JSON line, several times faster than json
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 class Aggregator:

@@ -2,8 +2,8 @@
 
 FastHttpUser only knows Basic auth (load-tools.md §3 "FastHttpUser + per-request auth
 headers"), so the user computes the SigV4 headers itself with :class:`loadcheck.sigv4.Signer`
-(the same signature as botocore's ``SigV4Auth``, with the signing key cached per day and scope;
-:class:`locustfiles.signing.CachingSigner` also caches per request shape)
+(the same signature as botocore's ``SigV4Auth``; the signing key cached per day and scope, the
+canonical request's fixed parts per request shape)
 and passes them as ``headers=``. Bodies are serialized and hashed once by the caller and sent as
 ``data=bytes`` (``json=`` would serialize again inside ``request()``, after signing). The
 ``Accept-Encoding`` header Locust adds after signing is simply left unsigned, which AWS allows.
@@ -31,12 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import EMPTY_SHA256
+from loadcheck.sigv4 import EMPTY_SHA256, Signer
 from locustfiles.resolve import Resolve, ResolvingClientPool, ssl_context_factory
-from locustfiles.signing import CachingSigner, CredentialSource
+from locustfiles.signing import CredentialSource
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
+_JSON = {"content-type": "application/json"}  # the one header signed besides host and x-amz-*
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +92,7 @@ class SigV4FastHttpUser(FastHttpUser):
         if signing.resolves:
             agent = self.client.client
             agent.clientpool = ResolvingClientPool(signing.resolves, **agent.clientpool.client_args)
-        self._signer = CachingSigner(SERVICE, signing.region)
+        self._signer = Signer(SERVICE, signing.region)
         self._host_header = signing.host_header
 
     def signed_request(
@@ -109,24 +110,19 @@ class SigV4FastHttpUser(FastHttpUser):
         ``meta`` (e.g. ``t_intended``, ``item``) reaches Locust's request event as
         ``context["loadcheck"]``, with ``route`` and the ``path`` as sent added here.
         """
-        qs = encode_query(query)
-        sign_headers = {"content-type": "application/json"} if body else {}
-        payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256  # hashed once, passed to the signer
-        auth = self._signer.sign(
-            self.signing.credentials.get(),
-            method,
-            self._host_header,
-            path,
-            qs,
-            sign_headers,
-            body,
-            payload_hash=payload_hash,
-        )
-        headers = {"Host": self._host_header, **auth}
-        if body:
+        qs = encode_query(query) if query else ""
+        host = self._host_header
+        creds = self.signing.credentials.get()
+        if body:  # hashed once, here; the signer takes the hash
+            headers = self._signer.sign(
+                creds, method, host, path, qs, _JSON, body, payload_hash=hashlib.sha256(body).hexdigest()
+            )
             headers["Content-Type"] = "application/json"
+        else:
+            headers = self._signer.sign(creds, method, host, path, qs, payload_hash=EMPTY_SHA256)
+        headers["Host"] = host
         url = f"{path}?{qs}" if qs else path
-        context = {"loadcheck": {**(meta or {}), "route": route, "path": url}}
+        context = {"loadcheck": {**meta, "route": route, "path": url} if meta else {"route": route, "path": url}}
         with self.client.request(
             method, url, name=route, data=body or None, headers=headers, catch_response=True, context=context
         ) as resp:

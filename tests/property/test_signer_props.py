@@ -13,7 +13,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from loadcheck.sigv4 import Credentials, Signer, verify
-from locustfiles.signing import CachingSigner
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
@@ -31,7 +30,7 @@ tokens = st.one_of(st.none(), st.text(alphabet="ABCDEFabcdef0123456789/+=", min_
 secrets = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+", min_size=20, max_size=40)
 DOC_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # noqa: S105 - AWS documentation example key
 DOC_TOKEN = "FQoGZXIvYXdzEXAMPLE"  # noqa: S105
-CACHING = {r: CachingSigner(SERVICE, r) for r in ("us-east-1", "eu-west-1", "ap-southeast-2")}
+SHARED = {r: Signer(SERVICE, r) for r in ("us-east-1", "eu-west-1", "ap-southeast-2")}
 WHEN = _dt.datetime(2026, 11, 21, 16, 30, 5, tzinfo=_dt.UTC)
 
 
@@ -96,9 +95,13 @@ def test_signature_equals_botocore(method, host, path, query, body, region, secr
     )
     theirs = botocore_headers(creds, region, method, host, path, qs, body, content_type)
     assert ours["Authorization"] == theirs["Authorization"]
-    cached = CACHING[region]
+    shared = SHARED[region]  # caches filled by many shapes, tokens and days
     for _ in range(2):  # first call fills the caches, the second uses them
-        assert cached.sign(creds, method, host, path, qs, sign_headers, body, amz_date="20261121T163005Z") == ours
+        assert shared.sign(creds, method, host, path, qs, sign_headers, body, amz_date="20261121T163005Z") == ours
+    general = shared._sign_general(creds, method, host, path, qs, sign_headers, body, amz_date="20261121T163005Z")
+    assert general == ours
+    now = shared.sign(creds, method, host, path, qs, sign_headers, body)  # X-Amz-Date from the clock
+    assert now == shared.sign(creds, method, host, path, qs, sign_headers, body, amz_date=now["X-Amz-Date"])
     assert ours["X-Amz-Date"] == theirs["X-Amz-Date"]
     assert ours.get("X-Amz-Security-Token") == theirs.get("X-Amz-Security-Token")
 
@@ -115,3 +118,26 @@ def test_signature_equals_botocore(method, host, path, query, body, region, secr
         secret_for={"AKIDEXAMPLE": (secret, token)},
         now=WHEN,
     )
+
+
+@given(region=regions, secret=secrets, body=bodies, declared=st.sampled_from(["UNSIGNED-PAYLOAD", "body"]))
+def test_headers_the_signer_sets_itself_take_the_general_path(region, secret, body, declared):
+    """A caller's own x-amz-content-sha256 is signed and is the payload hash, as in botocore."""
+    creds = Credentials("AKIDEXAMPLE", secret)
+    value = hashlib.sha256(body).hexdigest() if declared == "body" else declared
+    ours = SHARED[region].sign(
+        creds,
+        "PUT",
+        "events.loadcheck.test",
+        "/events",
+        "",
+        {"X-Amz-Content-Sha256": value},
+        body,
+        amz_date="20261121T163005Z",
+    )
+    req = AWSRequest(
+        method="PUT", url="https://events.loadcheck.test/events", data=body, headers={"X-Amz-Content-Sha256": value}
+    )
+    with mock.patch("botocore.auth.get_current_datetime", return_value=WHEN.replace(tzinfo=None)):
+        SigV4Auth(BotoCredentials("AKIDEXAMPLE", secret), SERVICE, region).add_auth(req)
+    assert ours["Authorization"] == req.headers["Authorization"]

@@ -179,7 +179,8 @@ def fire(
         start_time=start,
         url="https://events.loadcheck.test:8443/events?x=1",
     )
-    return json.loads(c.pending[-1])
+    lines, _, _ = c.records(c.pending[-1:])
+    return json.loads(lines[0])
 
 
 def test_record_fields_and_latency_from_intended_start():
@@ -352,3 +353,24 @@ def test_ledger_writer_appends_encoded_lines(tmp_path):
     w.close()
     assert [r["seq"] for r in read_ledger(tmp_path)] == [0, 1, 2, 3] and w.count == 4
     assert len(list((tmp_path / "ledger").glob("w0-*.jsonl.gz"))) == 2  # rotated after 3 records
+
+
+def test_a_record_orjson_refuses_is_still_written():
+    from decimal import Decimal
+
+    c = Collector(run_id="r", worker="local")
+    item = {"date": "2100-01-01", "time": "00:00:00.000", "amount": Decimal("1.5"), "big": 2**70}
+    rec = fire(c, 201, meta={"route": "POST /events", "path": "/events", "item": item, "item_key": {"date": "d"}})
+    assert rec["item"]["amount"] == "1.5" and rec["item"]["big"] == 2**70 and rec["status"] == 201
+
+
+def test_a_record_with_odd_meta_is_written_as_text_and_the_batch_survives():
+    c = Collector(run_id="r", worker="local")
+    fire(c, 200, meta={"route": "GET /events", "path": "/events"}, name="GET /events")
+    fire(c, 200, meta={"route": "GET /x", "t_intended": "not a time"}, name="GET /x")  # a user's mistake
+    fire(c, 429, meta={"route": "GET /events", "path": "/events"}, name="GET /events")
+    lines, stats, _ = c.records(c.pending)
+    recs = [json.loads(line) for line in lines]
+    assert [r["seq"] for r in recs] == [0, 1, 2] and stats["throttled"] == 1
+    assert "encoding_error" in recs[1] and recs[1]["meta"]["t_intended"] == "not a time"
+    assert "encoding_error" not in recs[0] and "encoding_error" not in recs[2]
