@@ -67,13 +67,13 @@ def error_kind(exc: BaseException | None) -> str | None:
 
 def _header(response: Any, name: str) -> str | None:
     headers = getattr(response, "headers", None)
-    if not headers:
+    if headers is None:  # not `not headers`: geventhttpclient's Headers counts its lines for len()
         return None
     try:
         value = headers.get(name)
     except Exception:  # noqa: BLE001 - a broken response must not lose the record
         return None
-    return str(value) if value is not None else None
+    return value if value is None or type(value) is str else str(value)
 
 
 class Collector:
@@ -115,7 +115,7 @@ class Collector:
         self.pending.append(
             (
                 self.seq,
-                self.clock() if start_time is None else start_time,
+                float(self.clock() if start_time is None else start_time),
                 response_time,
                 response_length,
                 request_type,
@@ -169,9 +169,8 @@ class Collector:
     def _encode(self, values: tuple[Any, ...]) -> tuple[bytes, int, str, float, float]:
         """(JSON line, status, route, completion time, latency ms) of one request's raw values."""
         seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
-        t_start = float(t_start)
         if meta:
-            t_intended = float(meta.get("t_intended", t_start))
+            t_intended = meta.get("t_intended", t_start)
             route = meta.get("route", name)
             path = meta.get("path")
         else:
@@ -179,21 +178,21 @@ class Collector:
         if path is None and url:
             rest = url.split("://", 1)[-1]
             path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-        latency_ms = (t_start - t_intended) * 1000.0 + float(rt or 0.0)
-        status = int(status)
+        latency_ms = (t_start - t_intended) * 1000.0 + (rt or 0.0)
+        t_start_ms = round(t_start * 1e6) / 1000
         rec = {
             "run_id": self.run_id,
             "worker": self.worker,
             "seq": seq,
-            "t_start_ms": round(t_start * 1e6) / 1000,
-            "t_intended_ms": round(t_intended * 1e6) / 1000,
+            "t_start_ms": t_start_ms,
+            "t_intended_ms": t_start_ms if t_intended == t_start else round(t_intended * 1e6) / 1000,
             "route": route,
             "method": method,
             "path": path,
             "status": status,
             "error": error,
             "latency_ms": round(latency_ms * 1000.0) / 1000,
-            "response_length": int(length or 0),
+            "response_length": length or 0,
             "request_id": request_id,
         }
         if status == 429:
@@ -205,7 +204,9 @@ class Collector:
             if meta.get("collision"):
                 rec["collision"] = True
         try:
-            line = _line(rec, option=_NEWLINE)
+            # A copy of orjson's bytes: orjson hands out an over-allocated buffer, and keeping a
+            # second's worth of those costs fresh pages; the exact-size copy is 3x cheaper.
+            line = bytes(memoryview(_line(rec, option=_NEWLINE)))
         except TypeError:  # a value orjson refuses (a user's own item type): written as text
             line = json.dumps(rec, default=str).encode() + b"\n"
         return line, status, route, t_intended + latency_ms / 1000.0, latency_ms

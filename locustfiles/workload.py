@@ -108,6 +108,12 @@ def encode_query(pairs: list[tuple[str, str]] | None) -> str:
     """RFC 3986 encoding, so the raw and the normalized canonical query are the same string."""
     if not pairs:
         return ""
+    return _encode_pairs(tuple(pairs))
+
+
+@lru_cache(maxsize=4096)
+def _encode_pairs(pairs: tuple[tuple[str, str], ...]) -> str:
+    # A run sends few distinct queries (dates and limits, typed prefixes): each is encoded once.
     return "&".join(f"{_quote(str(k))}={_quote(str(v))}" for k, v in pairs)
 
 

@@ -374,3 +374,27 @@ def test_a_record_with_odd_meta_is_written_as_text_and_the_batch_survives():
     assert [r["seq"] for r in recs] == [0, 1, 2] and stats["throttled"] == 1
     assert "encoding_error" in recs[1] and recs[1]["meta"]["t_intended"] == "not a time"
     assert "encoding_error" not in recs[0] and "encoding_error" not in recs[2]
+
+
+@pytest.mark.parametrize(
+    "url,signed,client",
+    [
+        ("https://events.loadcheck.test:8443", "events.loadcheck.test:8443", "events.loadcheck.test:8443"),
+        ("https://events.example.com", "events.example.com", "events.example.com"),
+        ("http://127.0.0.1:8080", "127.0.0.1:8080", "127.0.0.1:8080"),
+        ("https://events.example.com:80", "events.example.com:80", "events.example.com"),  # Host sent by us
+        ("http://[::1]:8080", "[::1]:8080", "[::1]:8080"),
+    ],
+)
+def test_host_header_is_left_to_the_client_only_where_it_writes_the_signed_one(url, signed, client):
+    from locustfiles.signing import CredentialSource
+    from locustfiles.sigv4user import SigningContext
+
+    ctx = SigningContext(url=url, region="us-east-1", credentials=CredentialSource(static=_creds()))
+    assert ctx.host_header == signed and ctx.client_host_header == client
+
+
+def _creds():
+    from loadcheck.sigv4 import Credentials
+
+    return Credentials("AKIDEXAMPLE", "secret")
