@@ -53,8 +53,8 @@ from loadcheck.target import Target
 from locustfiles import ledgerhooks
 from locustfiles.resolve import Resolve, parse_resolve
 from locustfiles.shapes import ArrivalScheduler, KindPicker
-from locustfiles.signing import CredentialSource
-from locustfiles.sigv4user import SigningContext, SigV4FastHttpUser
+from locustfiles.signing import CredentialSource, SigningContext
+from locustfiles.sigv4user import SigV4FastHttpUser
 from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms
 
 log = logging.getLogger("loadcheck.load")

@@ -1,4 +1,4 @@
-"""Signing credentials for the load generator: fixed keys or the AWS credential chain.
+"""What the load generator signs with: credentials (fixed keys or the AWS credential chain) and where.
 
 The signer itself is :class:`loadcheck.sigv4.Signer` (it caches per request shape, day and
 second; property-tested against botocore's ``SigV4Auth``).
@@ -6,10 +6,13 @@ second; property-tested against botocore's ``SigV4Auth``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from loadcheck.errors import ConfigError
 from loadcheck.sigv4 import Credentials
+from locustfiles.resolve import Resolve
 
 
 class CredentialSource:
@@ -46,3 +49,42 @@ class CredentialSource:
             self._key = key
             self._current = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
         return self._current
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigningContext:
+    """Where and how a SigV4 user sends: built once per process, shared by its users."""
+
+    url: str  # https://<domain>[:port]
+    region: str
+    credentials: CredentialSource
+    ca_bundle: str | None = None
+    resolves: dict[tuple[str, int], Resolve] = field(default_factory=dict)
+    verify_tls: bool = True
+    timeout_s: float = 35.0
+
+    @property
+    def host_header(self) -> str:
+        """The Host the request is signed for: as botocore and curl send it (IPv6 in brackets)."""
+        parts = urlsplit(self.url)
+        default = 443 if parts.scheme == "https" else 80
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+    @property
+    def client_host_header(self) -> str:
+        """The Host header geventhttpclient writes when the request carries none.
+
+        geventhttpclient (``HTTPClient._build_request``) sends ``host`` (IPv6 in brackets), with
+        ``:port`` unless the port is 80 or 443. Where that equals :attr:`host_header` the user
+        leaves Host to it: one header less through Locust's and geventhttpclient's per-header
+        work on every request.
+        """
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return host if port in (80, 443) else f"{host}:{port}"

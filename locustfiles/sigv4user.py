@@ -28,58 +28,17 @@ from locust.exception import CatchResponseError
 import hashlib
 import http
 import time
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from loadcheck.errors import ConfigError
 from loadcheck.sigv4 import EMPTY_SHA256, Signer
-from locustfiles.resolve import Resolve, ResolvingClientPool, ssl_context_factory
-from locustfiles.signing import CredentialSource
+from locustfiles.resolve import ResolvingClientPool, ssl_context_factory
+from locustfiles.signing import SigningContext
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
 _JSON = {"content-type": "application/json"}  # the one header signed besides host and x-amz-*
 ACCEPT_ENCODING = "gzip, deflate, br"  # what FastHttpSession.request adds to every request
-
-
-@dataclass(frozen=True, kw_only=True)
-class SigningContext:
-    """Where and how a SigV4 user sends: built once per process, shared by its users."""
-
-    url: str  # https://<domain>[:port]
-    region: str
-    credentials: CredentialSource
-    ca_bundle: str | None = None
-    resolves: dict[tuple[str, int], Resolve] = field(default_factory=dict)
-    verify_tls: bool = True
-    timeout_s: float = 35.0
-
-    @property
-    def host_header(self) -> str:
-        """The Host the request is signed for: as botocore and curl send it (IPv6 in brackets)."""
-        parts = urlsplit(self.url)
-        default = 443 if parts.scheme == "https" else 80
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-    @property
-    def client_host_header(self) -> str:
-        """The Host header geventhttpclient writes when the request carries none.
-
-        geventhttpclient (``HTTPClient._build_request``) sends ``host`` (IPv6 in brackets), with
-        ``:port`` unless the port is 80 or 443. Where that equals :attr:`host_header` the user
-        leaves Host to it: one header less through Locust's and geventhttpclient's per-header
-        work on every request.
-        """
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return host if port in (80, 443) else f"{host}:{port}"
 
 
 def failure_name(status: int) -> str:

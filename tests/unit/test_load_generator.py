@@ -387,8 +387,7 @@ def test_a_record_with_odd_meta_is_written_as_text_and_the_batch_survives():
     ],
 )
 def test_host_header_is_left_to_the_client_only_where_it_writes_the_signed_one(url, signed, client):
-    from locustfiles.signing import CredentialSource
-    from locustfiles.sigv4user import SigningContext
+    from locustfiles.signing import CredentialSource, SigningContext
 
     ctx = SigningContext(url=url, region="us-east-1", credentials=CredentialSource(static=_creds()))
     assert ctx.host_header == signed and ctx.client_host_header == client
