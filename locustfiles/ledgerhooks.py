@@ -149,7 +149,51 @@ class Collector:
         per_second: dict[int, int] = {}
         for values in raw:
             try:
-                line, status, route, t_end, latency_ms = self._encode(values)
+                seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
+                if meta:
+                    t_intended = meta.get("t_intended", t_start)
+                    route = meta.get("route", name)
+                    path = meta.get("path")
+                else:
+                    t_intended, route, path = t_start, name, None
+                if path is None and url:
+                    rest = url.split("://", 1)[-1]
+                    path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+                latency_ms = (t_start - t_intended) * 1000.0 + (rt or 0.0)
+                t_start_ms = round(t_start * 1e6) / 1000
+                rec = {
+                    "run_id": run_id,
+                    "worker": worker,
+                    "seq": seq,
+                    "t_start_ms": t_start_ms,
+                    "t_intended_ms": t_start_ms if t_intended == t_start else round(t_intended * 1e6) / 1000,
+                    "route": route,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "error": error,
+                    "latency_ms": round(latency_ms * 1000.0) / 1000,
+                    "response_length": length or 0,
+                    "request_id": request_id,
+                }
+                if status == 429:
+                    rec["retry_after"] = retry
+                if meta and "item" in meta:
+                    rec["item_key"] = meta["item_key"]
+                    rec["item"] = meta["item"]
+                    rec["item_digest"] = _digest(meta["item"])
+                    if meta.get("collision"):
+                        rec["collision"] = True
+                try:
+                    # A copy of orjson's bytes: orjson hands out an over-allocated buffer, and
+                    # keeping a second's worth of those costs fresh pages; the exact-size copy is
+                    # 3x cheaper.
+                    line = bytes(memoryview(_line(rec, option=_NEWLINE)))
+                except TypeError:  # a value orjson refuses (a user's own item type): written as text
+                    line = json.dumps(rec, default=str).encode() + b"\n"
+                t_end = t_intended + latency_ms / 1000.0
+                if type(route) is not str:
+                    route = str(route)  # a histogram key
             except Exception as exc:  # noqa: BLE001 - a user's odd meta must not cost the batch
                 line, status, route, t_end, latency_ms = _unencodable(values, run_id, worker, exc)
             lines.append(line)
@@ -165,51 +209,6 @@ class Collector:
             samples[sample] = samples.get(sample, 0) + 1
         stats = {"errors": errors, "throttled": throttled, "per_second": {str(k): v for k, v in per_second.items()}}
         return lines, stats, samples
-
-    def _encode(self, values: tuple[Any, ...]) -> tuple[bytes, int, str, float, float]:
-        """(JSON line, status, route, completion time, latency ms) of one request's raw values."""
-        seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
-        if meta:
-            t_intended = meta.get("t_intended", t_start)
-            route = meta.get("route", name)
-            path = meta.get("path")
-        else:
-            t_intended, route, path = t_start, name, None
-        if path is None and url:
-            rest = url.split("://", 1)[-1]
-            path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-        latency_ms = (t_start - t_intended) * 1000.0 + (rt or 0.0)
-        t_start_ms = round(t_start * 1e6) / 1000
-        rec = {
-            "run_id": self.run_id,
-            "worker": self.worker,
-            "seq": seq,
-            "t_start_ms": t_start_ms,
-            "t_intended_ms": t_start_ms if t_intended == t_start else round(t_intended * 1e6) / 1000,
-            "route": route,
-            "method": method,
-            "path": path,
-            "status": status,
-            "error": error,
-            "latency_ms": round(latency_ms * 1000.0) / 1000,
-            "response_length": length or 0,
-            "request_id": request_id,
-        }
-        if status == 429:
-            rec["retry_after"] = retry
-        if meta and "item" in meta:
-            rec["item_key"] = meta["item_key"]
-            rec["item"] = meta["item"]
-            rec["item_digest"] = _digest(meta["item"])
-            if meta.get("collision"):
-                rec["collision"] = True
-        try:
-            # A copy of orjson's bytes: orjson hands out an over-allocated buffer, and keeping a
-            # second's worth of those costs fresh pages; the exact-size copy is 3x cheaper.
-            line = bytes(memoryview(_line(rec, option=_NEWLINE)))
-        except TypeError:  # a value orjson refuses (a user's own item type): written as text
-            line = json.dumps(rec, default=str).encode() + b"\n"
-        return line, status, route, t_intended + latency_ms / 1000.0, latency_ms
 
     def drain(self, *, final: bool = False) -> list[dict[str, Any]]:
         """Payloads with everything pending (closed seconds only unless ``final``); each bounded.
