@@ -190,6 +190,9 @@ class Signer:
         self._amz_date = ""
         self._scope = ""
         self._keys: dict[tuple[str, str], tuple[Any, Any]] = {}  # (secret, day) -> HMAC pads
+        self._sts_head = ""
+        self._pads_for: tuple[str, str] | None = None  # the last (secret, day) and its pads
+        self._pads: tuple[Any, Any] = ((), ())
 
     def sign(
         self,
@@ -223,22 +226,29 @@ class Signer:
                 self._second = now
                 self._amz_date = _strftime("%Y%m%dT%H%M%SZ", _gmtime(now))
                 self._scope = f"{self._amz_date[:8]}/{self.region}/{self.service}/aws4_request"
-            amz_date, scope = self._amz_date, self._scope
+                self._sts_head = f"{ALGORITHM}\n{self._amz_date}\n{self._scope}\n"
+            amz_date, scope, sts_head = self._amz_date, self._scope, self._sts_head
         else:
             scope = f"{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
+            sts_head = f"{ALGORITHM}\n{amz_date}\n{scope}\n"
         if payload_hash is None:
             payload_hash = sha256_hex(body) if body else EMPTY_SHA256
         head, mid, tail, signed = shape
         creq = f"{head}{canonical_query_raw(query)}\n{mid}{amz_date}{tail}{payload_hash}"
-        sts = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(creq.encode()).hexdigest()}"
+        sts = sts_head + hashlib.sha256(creq.encode()).hexdigest()
         key_id = (credentials.secret_key, amz_date[:8])
-        pads = self._keys.get(key_id)
-        if pads is None:
-            if len(self._keys) > 16:
-                self._keys.clear()
-            pads = self._keys[key_id] = _hmac_pads(
-                signing_key(credentials.secret_key, amz_date[:8], self.region, self.service)
-            )
+        if key_id == self._pads_for:
+            pads = self._pads
+        else:
+            found = self._keys.get(key_id)
+            if found is None:
+                if len(self._keys) > 16:
+                    self._keys.clear()
+                found = self._keys[key_id] = _hmac_pads(
+                    signing_key(credentials.secret_key, amz_date[:8], self.region, self.service)
+                )
+            self._pads_for, self._pads = key_id, found
+            pads = found
         inner = pads[0].copy()
         inner.update(sts.encode())
         outer = pads[1].copy()

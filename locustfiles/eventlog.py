@@ -124,8 +124,10 @@ class EventLogUser(SigV4FastHttpUser):
             self.search(t_intended)
 
     @staticmethod
-    def _meta(t_intended: float | None, **extra: Any) -> dict[str, Any]:
-        return {**extra, "t_intended": t_intended} if t_intended is not None else extra
+    def _meta(t_intended: float | None, **extra: Any) -> dict[str, Any] | None:
+        if t_intended is not None:
+            extra["t_intended"] = t_intended
+        return extra or None
 
     def write(self, t_intended: float | None) -> None:
         key, collision = self.ctx.keys.next_key()

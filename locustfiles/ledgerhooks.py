@@ -202,11 +202,12 @@ class Collector:
             if not 200 <= status < 300:
                 errors += 1
             sec = int(t_end)
-            per_second[sec] = per_second.get(sec, 0) + 1
             lat_us = latency_ms * 1000.0
             us = round(lat_us) if 1.0 <= lat_us <= histograms.HIGHEST_US else histograms.to_us(latency_ms)
             sample = (sec, route, us)
             samples[sample] = samples.get(sample, 0) + 1
+        for (sec, _, _), n in samples.items():
+            per_second[sec] = per_second.get(sec, 0) + n
         stats = {"errors": errors, "throttled": throttled, "per_second": {str(k): v for k, v in per_second.items()}}
         return lines, stats, samples
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import random
 import time
+from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 import gevent
 import gevent.event
@@ -48,9 +50,14 @@ class KindPicker:
         self.kinds = [k for k in MIX_KINDS if mix.get(k, 0) > 0]
         self.weights = [mix[k] for k in self.kinds]
         self.rng = rng
+        self._cum = list(accumulate(self.weights))
+        self._total = float(self._cum[-1]) if self._cum else 0.0
+        self._hi = len(self.kinds) - 1
 
     def pick(self) -> str:
-        return self.rng.choices(self.kinds, self.weights)[0]
+        # random.choices(kinds, weights) without rebuilding the cumulative weights on every
+        # call: the same draw from the same random() (unit-tested).
+        return self.kinds[bisect(self._cum, self.rng.random() * self._total, 0, self._hi)]
 
 
 class ArrivalScheduler:

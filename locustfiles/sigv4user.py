@@ -22,6 +22,7 @@ they expire.
 
 from __future__ import annotations
 
+from locust import User
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpUser, FastResponse
 from locust.exception import CatchResponseError
 
@@ -76,6 +77,7 @@ class SigV4FastHttpUser(FastHttpUser):
         self._signer = Signer(SERVICE, signing.region)
         self._host_header = signing.host_header
         self._send_host = signing.client_host_header != self._host_header
+        self._own_context = type(self).context is not User.context  # Locust's own returns {}
 
     def signed_request(
         self,
@@ -112,7 +114,7 @@ class SigV4FastHttpUser(FastHttpUser):
         url = f"{path}?{qs}" if qs else path
         headers["Accept-Encoding"] = ACCEPT_ENCODING
         loadcheck = {**meta, "route": route, "path": url} if meta else {"route": route, "path": url}
-        user_context = self.context()
+        user_context = self.context() if self._own_context else None
         context = {**user_context, "loadcheck": loadcheck} if user_context else {"loadcheck": loadcheck}
         session = self.client
         full_url = session.base_url + url

@@ -173,7 +173,7 @@ def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool 
     }
 
 
-def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, rounds: int = 3) -> dict[str, Any]:
+def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, rounds: int = 5) -> dict[str, Any]:
     from loadcheck.bench.load_server import running_server
     from loadcheck.ledger import read_ledger
 

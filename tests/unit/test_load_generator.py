@@ -96,6 +96,14 @@ def test_mix_weights_are_followed():
     assert KindPicker({"writes": 0, "reads": 1, "search": 0}, random.Random(1)).pick() == "reads"
 
 
+@pytest.mark.parametrize("mix", [{"writes": 6, "reads": 3, "search": 1}, {"writes": 1, "search": 5}, {"reads": 2}])
+def test_picker_draws_what_random_choices_draws(mix):
+    picker, rng = KindPicker(mix, random.Random(9)), random.Random(9)
+    kinds = [k for k in ("writes", "reads", "search") if mix.get(k, 0) > 0]
+    weights = [mix[k] for k in kinds]
+    assert [picker.pick() for _ in range(2_000)] == [rng.choices(kinds, weights)[0] for _ in range(2_000)]
+
+
 def test_keys_are_unique_valid_and_scoped_to_run_and_worker():
     a = KeyMaker(run_id="run-a", worker_index=0, collisions=0, rng=random.Random(1))
     keys = [a.next_key()[0] for _ in range(20_000)]
