@@ -253,34 +253,45 @@ def _digest(item: Any) -> str:
 def _unencodable(
     values: tuple[Any, ...], run_id: str, worker: str, exc: Exception
 ) -> tuple[bytes, int, str, float, float]:
-    """A record for raw values :meth:`Collector._encode` could not take: every value as text."""
+    """A record for raw values the drain could not encode as usual: what can be read, as text.
+
+    It keeps every field a reader requires (``loadcheck.ledger.REQUIRED_FIELDS``), the
+    request's ``meta`` as text and ``encoding_error``, so the ledger stays readable and the
+    record is counted.
+    """
     seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
     try:
         status = int(status)
     except (TypeError, ValueError):
         status = 0
+    try:
+        t = float(t_start)
+    except (TypeError, ValueError):
+        t = time.time()
+    try:
+        latency_ms = float(rt or 0.0)
+    except (TypeError, ValueError):
+        latency_ms = 0.0
     rec = {
         "run_id": run_id,
         "worker": worker,
         "seq": seq,
-        "t_start_ms": t_start,
-        "route": name,
-        "method": method,
+        "t_start_ms": round(t * 1e6) / 1000,
+        "t_intended_ms": round(t * 1e6) / 1000,
+        "route": str(name),
+        "method": str(method),
         "path": url,
         "status": status,
         "error": error,
-        "request_id": request_id,
+        "latency_ms": round(latency_ms * 1000) / 1000,
         "response_length": length,
+        "request_id": request_id,
         "meta": meta,
         "encoding_error": f"{type(exc).__name__}: {exc}",
     }
-    log.warning("ledger record %s could not be encoded as usual (%s); written as text", seq, exc)
+    log.warning("ledger record %s could not be encoded as usual (%s); written with its meta as text", seq, exc)
     line = json.dumps(rec, default=str).encode() + b"\n"
-    try:
-        t_end, latency_ms = float(t_start) + float(rt) / 1000.0, float(rt)
-    except (TypeError, ValueError):
-        t_end, latency_ms = time.time(), 0.0
-    return line, status, str(name), t_end, latency_ms
+    return line, status, str(name), t + latency_ms / 1000.0, latency_ms
 
 
 _line = orjson.dumps  # C: a record dict to one JSON line, several times faster than json

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from loadcheck import histograms
+from loadcheck import histograms, ledger
 from loadcheck.errors import ConfigError
 from loadcheck.ledger import item_digest, read_ledger
 from loadcheck.runconfig import RunOptions
@@ -382,6 +382,7 @@ def test_a_record_with_odd_meta_is_written_as_text_and_the_batch_survives():
     assert [r["seq"] for r in recs] == [0, 1, 2] and stats["throttled"] == 1
     assert "encoding_error" in recs[1] and recs[1]["meta"]["t_intended"] == "not a time"
     assert "encoding_error" not in recs[0] and "encoding_error" not in recs[2]
+    assert all(f in recs[1] for f in ledger.REQUIRED_FIELDS)  # the ledger stays readable
 
 
 @pytest.mark.parametrize(
