@@ -5,7 +5,7 @@ Record fields (``LEDGER_VERSION`` 1):
     run_id        the run's id
     worker        who sent it ("local", or a worker id in distributed runs)
     seq           per-worker sequence number, from 0
-    t_start_ms    epoch ms when the request was sent (float)
+    t_start_ms    epoch ms when the request was sent (float, microsecond precision)
     t_intended_ms epoch ms the open-model schedule meant to send it (equals t_start_ms in a
                   closed model); latency_ms counts from here, so queueing is not omitted
     route         route key, e.g. "POST /events"
@@ -22,6 +22,8 @@ Record fields (``LEDGER_VERSION`` 1):
     retry_after   429s only: the ``Retry-After`` header as received, or null when absent
     collision     writes only, when true: a forced collision (``--collisions``) reusing an
                   earlier key on purpose; the expected answer is 409
+    encoding_error  rare: the load generator could not encode the request's own values (a
+                  custom user's odd ``meta``); the record then holds them as text in ``meta``
 
 Files are gzip streams flushed (Z_SYNC_FLUSH) after every batch, so a killed run keeps every
 batch it wrote; the reader accepts a stream cut off after the last complete line and reports

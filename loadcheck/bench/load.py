@@ -221,6 +221,8 @@ def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, ro
                 best[kind]["cpu"] = max(best[kind]["cpu"], r["per_cpu_s"])
         base, signed, reader = best["unsigned"], best["signed"], best["eventlog"]
         out["rounds"] = rounds
+        if not rounds:
+            out = {"rounds": 0}
         out["unsigned_rps"], out["signed_ledger_rps"] = base["rps"], signed["rps"]
         out["throughput_ratio"] = round(signed["rps"] / base["rps"], 3) if base["rps"] else None
         # Requests per CPU-second of the Locust process: what the client itself costs, less
@@ -268,6 +270,13 @@ def soak_summary(rss: list[tuple[float, int]], requests: int) -> dict[str, Any]:
         "rss_late_mb": round(late, 1),
         "rss_growth_mb": round(late - early, 1),
         "rss_max_mb": round(max(v for _, v in rss) / 2**20, 1),
+        # Median RSS of each tenth of the run: a plateau, or a line that keeps rising.
+        "rss_by_tenth_mb": [
+            round(
+                statistics.median(v for _, v in rss[n * k // 10 : max(n * k // 10 + 1, n * (k + 1) // 10)]) / 2**20, 1
+            )
+            for k in range(10)
+        ],
     }
 
 
@@ -277,8 +286,15 @@ def soak_summary(rss: list[tuple[float, int]], requests: int) -> dict[str, Any]:
     "--soak", default="60s", show_default=True, help="RSS sampling run (0 to skip); 600s for the 10-minute figure"
 )
 @click.option("--users", type=int, default=10, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(0, 50),
+    default=5,
+    show_default=True,
+    help="alternating throughput rounds, best of each (0: soak only)",
+)
 @click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="also write the figures as JSON")
-def command(duration: str, soak: str, users: int, out_file: str | None) -> None:
+def command(duration: str, soak: str, users: int, rounds: int, out_file: str | None) -> None:
     """Measure signing cost, signed+ledger throughput vs unsigned, and RSS over a soak."""
     seconds = parse_duration(duration)
     soak_s = 0.0 if soak.strip() in ("0", "0s") else parse_duration(soak, option="--soak")
@@ -288,8 +304,21 @@ def command(duration: str, soak: str, users: int, out_file: str | None) -> None:
     click.echo(f"  Signer {s['signer_per_s']:,}/s, botocore {s['botocore_per_s']:,}/s: {s['ratio']}x (target >= 5x)")
     click.echo(f"throughput: {users} users, {seconds:g}s each, unsigned vs signed+ledger; soak {soak_s:g}s ...")
     with tempfile.TemporaryDirectory(prefix="loadcheck-bench-") as tmp:
-        figures["locust"] = bench_locust(seconds=seconds, soak_s=soak_s, users=users, workdir=Path(tmp))
+        figures["locust"] = bench_locust(seconds=seconds, soak_s=soak_s, users=users, workdir=Path(tmp), rounds=rounds)
     lo = figures["locust"]
+    if rounds:
+        _echo_throughput(lo)
+    if "rss_early_mb" in lo:
+        click.echo(
+            f"  soak: {lo['soak_requests']} requests; RSS {lo['rss_early_mb']} MB early -> {lo['rss_late_mb']} MB late "
+            f"(growth {lo['rss_growth_mb']} MB, max {lo['rss_max_mb']} MB); by tenth of the run: "
+            + ", ".join(f"{v}" for v in lo["rss_by_tenth_mb"])
+        )
+    if out_file:
+        Path(out_file).write_text(json.dumps(figures, indent=2))
+
+
+def _echo_throughput(lo: dict[str, Any]) -> None:
     click.echo(
         f"  same GET: unsigned {lo['unsigned_rps']} req/s, signed+ledger {lo['signed_ledger_rps']} req/s: "
         f"{lo['throughput_ratio']} (target >= 0.85); ledger held every request: {lo['ledger_complete']}"
@@ -302,10 +331,3 @@ def command(duration: str, soak: str, users: int, out_file: str | None) -> None:
         f"  per CPU-second of the Locust process: unsigned {lo['unsigned_per_cpu_s']}, "
         f"signed+ledger {lo['signed_ledger_per_cpu_s']}: {lo['cpu_efficiency_ratio']}"
     )
-    if "rss_early_mb" in lo:
-        click.echo(
-            f"  soak: {lo['soak_requests']} requests; RSS {lo['rss_early_mb']} MB early -> {lo['rss_late_mb']} MB late "
-            f"(growth {lo['rss_growth_mb']} MB, max {lo['rss_max_mb']} MB)"
-        )
-    if out_file:
-        Path(out_file).write_text(json.dumps(figures, indent=2))

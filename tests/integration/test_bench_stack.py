@@ -28,3 +28,22 @@ def test_bench_group_lists_every_benchmark() -> None:
     ).stdout
     for name in ("aws", "gateway", "load", "checks"):
         assert f"  {name} " in out
+
+
+def test_load_bench_compares_the_same_get_and_reads_the_ledger_back(tmp_path) -> None:
+    from loadcheck.bench.load import bench_locust
+
+    r = bench_locust(seconds=2, soak_s=3, users=2, workdir=tmp_path, rounds=1)
+    assert r["ledger_complete"] is True  # every signed request is in the ledger
+    assert r["unsigned_rps"] > 0 and r["signed_ledger_rps"] > 0 and r["eventlog_reader_rps"] > 0
+    assert r["throughput_ratio"] == round(r["signed_ledger_rps"] / r["unsigned_rps"], 3)
+    assert r["soak_requests"] > 0 and len(r["rss_by_tenth_mb"]) == 10
+
+
+def test_soak_summary_reports_each_tenth_of_the_run() -> None:
+    from loadcheck.bench.load import soak_summary
+
+    rss = [(i * 0.25, (50 + i // 10) * 2**20) for i in range(100)]  # +1 MB every tenth
+    s = soak_summary(rss, 1000)
+    assert s["rss_by_tenth_mb"] == [50.0 + k for k in range(10)]
+    assert s["rss_growth_mb"] == 8.0 and s["rss_max_mb"] == 59.0
