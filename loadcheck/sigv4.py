@@ -207,19 +207,48 @@ class Signer:
         payload_hash: str | None = None,
         amz_date: str | None = None,
     ) -> dict[str, str]:
+        shape = self.prepare(method, host, path, headers, credentials.token)
+        if shape is None:
+            return self._sign_general(
+                credentials, method, host, path, query, headers, body, payload_hash=payload_hash, amz_date=amz_date
+            )
+        if payload_hash is None:
+            payload_hash = sha256_hex(body) if body else EMPTY_SHA256
+        return self.sign_prepared(shape, credentials, query, payload_hash, amz_date=amz_date)
+
+    def prepare(
+        self, method: str, host: str, path: str, headers: Mapping[str, str] | None = None, token: str | None = None
+    ) -> tuple[str, str, str, str] | None:
+        """The request shape for :meth:`sign_prepared`, or None when ``headers`` set one the signer adds.
+
+        ``token`` is the session token of the credentials it will sign with (a signed header).
+        """
         header_items = tuple(headers.items()) if headers else ()
-        token = credentials.token
-        shape_key = (method, host, path, header_items, token)  # the token is a signed header value
+        shape_key = (method, host, path, header_items, token)
         shape = self._shapes.get(shape_key)
         if shape is None:
             lowered = {n.lower(): v for n, v in header_items}
             if any(n in lowered for n in _OVERRIDES):
-                return self._sign_general(
-                    credentials, method, host, path, query, headers, body, payload_hash=payload_hash, amz_date=amz_date
-                )
+                return None
             if len(self._shapes) > 1024:  # per-path shapes (ids in paths) and new tokens: stay bounded
                 self._shapes.clear()
             shape = self._shapes[shape_key] = self._shape(method, host, path, lowered, token)
+        return shape
+
+    def sign_prepared(
+        self,
+        shape: tuple[str, str, str, str],
+        credentials: Credentials,
+        query: str,
+        payload_hash: str,
+        *,
+        amz_date: str | None = None,
+    ) -> dict[str, str]:
+        """:meth:`sign` for a shape from :meth:`prepare` (same credentials token) and a body hash.
+
+        A load generator keeps the shape of each request it repeats and skips the lookup.
+        """
+        token = credentials.token
         if amz_date is None:
             now = int(_time())
             if now != self._second:
@@ -231,8 +260,6 @@ class Signer:
         else:
             scope = f"{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
             sts_head = f"{ALGORITHM}\n{amz_date}\n{scope}\n"
-        if payload_hash is None:
-            payload_hash = sha256_hex(body) if body else EMPTY_SHA256
         head, mid, tail, signed = shape
         creq = f"{head}{canonical_query_raw(query)}\n{mid}{amz_date}{tail}{payload_hash}"
         sts = sts_head + hashlib.sha256(creq.encode()).hexdigest()

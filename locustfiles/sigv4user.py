@@ -78,6 +78,7 @@ class SigV4FastHttpUser(FastHttpUser):
         self._host_header = signing.host_header
         self._send_host = signing.client_host_header != self._host_header
         self._own_context = type(self).context is not User.context  # Locust's own returns {}
+        self._prepared: dict[tuple[str, str, bool], tuple[str | None, tuple[str, str, str, str]]] = {}
 
     def signed_request(
         self,
@@ -100,17 +101,22 @@ class SigV4FastHttpUser(FastHttpUser):
         (what ``catch_response=True`` would do, for a fraction of the work on each request).
         """
         qs = encode_query(query) if query else ""
-        host = self._host_header
         creds = self.signing.credentials.get()
-        if body:  # hashed once, here; the signer takes the hash
-            headers = self._signer.sign(
-                creds, method, host, path, qs, _JSON, body, payload_hash=hashlib.sha256(body).hexdigest()
-            )
+        # The request's shape (method, path, signed headers, token), prepared once per user.
+        prepared = self._prepared.get((method, path, bool(body)))
+        if prepared is None or prepared[0] is not creds.token:
+            shape = self._signer.prepare(method, self._host_header, path, _JSON if body else None, creds.token)
+            assert shape is not None  # only host, content-type and x-amz-*: nothing the signer sets itself
+            prepared = self._prepared[(method, path, bool(body))] = (creds.token, shape)
+            if len(self._prepared) > 256:  # paths with ids in them: stay bounded
+                self._prepared.clear()
+        if body:  # hashed once, here
+            headers = self._signer.sign_prepared(prepared[1], creds, qs, hashlib.sha256(body).hexdigest())
             headers["Content-Type"] = "application/json"
         else:
-            headers = self._signer.sign(creds, method, host, path, qs, payload_hash=EMPTY_SHA256)
+            headers = self._signer.sign_prepared(prepared[1], creds, qs, EMPTY_SHA256)
         if self._send_host:
-            headers["Host"] = host
+            headers["Host"] = self._host_header
         url = f"{path}?{qs}" if qs else path
         headers["Accept-Encoding"] = ACCEPT_ENCODING
         loadcheck = {**meta, "route": route, "path": url} if meta else {"route": route, "path": url}

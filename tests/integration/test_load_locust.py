@@ -341,3 +341,59 @@ def test_step_shape_changes_the_rate_per_step(tmp_path, server):
     t0 = min(r["t_intended_ms"] for r in ledger)
     per_step = Counter(int((r["t_intended_ms"] - t0) // 3000) for r in ledger)
     assert per_step == {0: 15, 1: 45}
+
+
+SEND_SCRIPT = r"""
+import json, sys
+from locustfiles.sigv4user import SigV4FastHttpUser
+from locustfiles.signing import CredentialSource, SigningContext
+from loadcheck.sigv4 import Credentials, verify
+import datetime as dt
+
+sent, events = [], []
+
+class Resp:
+    status_code = int(sys.argv[2]); content = b"{}"; error = None; headers = None
+
+class Session:
+    base_url = sys.argv[1]
+    request_event = type("E", (), {"fire": staticmethod(lambda **kw: events.append(kw))})()
+    def _send_request_safe_mode(self, method, url, payload=None, headers=None):
+        sent.append((method, url, dict(headers)))
+        return Resp()
+
+u = object.__new__(SigV4FastHttpUser)
+u.signing = SigningContext(url=sys.argv[1], region="us-east-1", credentials=CredentialSource(static=Credentials("AKIDEXAMPLE", "s3cret")))
+from loadcheck.sigv4 import Signer
+u._signer, u._host_header = Signer("execute-api", "us-east-1"), u.signing.host_header
+u._send_host = u.signing.client_host_header != u._host_header
+u._own_context, u._prepared, u.client = False, {}, Session()
+u.signed_request("GET", "GET /events", "/events", query=[("date", "2100-01-01")])
+u.signed_request("POST", "POST /events", "/events", body=b'{"a":1}', meta={"item": {"a": 1}})
+out = []
+for (method, url, headers), ev in zip(sent, events):
+    # On the wire: our Host, or the one geventhttpclient writes when we send none.
+    wire = list(headers.items()) if "Host" in headers else [("Host", u.signing.client_host_header), *headers.items()]
+    path, _, query = url[len(sys.argv[1]):].partition("?")
+    body = b'{"a":1}' if method == "POST" else b""
+    verify(method=method, raw_path=path, raw_query=query, headers=wire, body=body, service="execute-api",
+           region="us-east-1", secret_for={"AKIDEXAMPLE": ("s3cret", None)}, now=dt.datetime.now(dt.UTC))
+    out.append({"host_sent": "Host" in headers, "exception": str(ev["exception"]) if ev["exception"] else None,
+                "route": ev["context"]["loadcheck"]["route"], "accept": headers.get("Accept-Encoding")})
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize(
+    "url,host_sent", [("https://events.loadcheck.test:8443", False), ("https://events.loadcheck.test:80", True)]
+)
+@pytest.mark.parametrize("status,failure", [(200, None), (429, "429 Too Many Requests")])
+def test_signed_request_verifies_reports_by_status_and_sends_host_only_when_needed(url, host_sent, status, failure):
+    out = subprocess.run(
+        [sys.executable, "-c", SEND_SCRIPT, url, str(status)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    sent = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [s["route"] for s in sent] == ["GET /events", "POST /events"]
+    assert all(s["host_sent"] is host_sent and s["exception"] == failure for s in sent)
+    assert all(s["accept"] == "gzip, deflate, br" for s in sent)  # as FastHttpSession.request sends it
