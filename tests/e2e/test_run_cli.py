@@ -18,6 +18,14 @@ from loadcheck.ledger import read_ledger
 pytestmark = pytest.mark.e2e
 
 CLI = [sys.executable, "-m", "loadcheck"]
+# The CLI as a terminal starts it: SIGINT handled even when this test runs under a shell that
+# started it as a background job (which ignores SIGINT, and an ignored signal survives exec).
+CLI_WITH_CTRL_C = [
+    sys.executable,
+    "-c",
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'loadcheck'; runpy.run_module('loadcheck', run_name='__main__')",
+]
 
 
 def loadcheck(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess[str]:
@@ -121,7 +129,7 @@ def test_ctrl_c_keeps_the_ledger_and_marks_the_run_interrupted(tmp_path, stack):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         [
-            *CLI,
+            *CLI_WITH_CTRL_C,
             "run",
             "--state-dir",
             str(stack),
