@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -97,10 +96,6 @@ class IntervalRecorder:
         if h is None:
             h = routes[route] = new_histogram()
         h.record_value(to_us(latency_ms))
-
-    def record_many(self, samples: Iterable[tuple[str, float, float]]) -> None:
-        """What :meth:`record` does for each ``(route, t_end_s, latency_ms)``, counted first."""
-        self.record_counts(Counter((int(t), route, to_us(ms)) for route, t, ms in samples))
 
     def record_counts(self, counts: Mapping[tuple[int, str, int], int]) -> None:
         """Record ``{(second, route, microseconds): count}``: one HDR update per distinct value.
