@@ -34,8 +34,8 @@ from typing import Any
 
 from checks import logsource
 from checks.framework import PROBE_USER_AGENT, CheckContext, budget_note, poll
-from loadcheck.description import HTTP_METHODS
-from loadcheck.results import CheckResult
+from loadcheck.core.description import HTTP_METHODS
+from loadcheck.core.results import CheckResult
 
 NAME = "access_logs"
 UNSET = "-"

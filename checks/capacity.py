@@ -1,7 +1,7 @@
 """Item size and capacity units of plain-JSON items, for the checks and the capacity planner.
 
 The checks predict what the table must have charged from the ledger alone. The rules live once,
-in :mod:`loadcheck.capacity` (which the local stack's governor applies too); this module only
+in :mod:`loadcheck.core.capacity` (which the local stack's governor applies too); this module only
 turns the ledger's plain JSON into DynamoDB JSON for them, and back (:func:`plain_item`).
 
 Rules (aws-behaviour.md §7.1, §7.2; DDB:CapacityUnitCalculations, DDB:ProvisionedThroughput):
@@ -18,14 +18,14 @@ import base64
 from decimal import Decimal
 from typing import Any
 
-from loadcheck import capacity
+from loadcheck.core import capacity
 
 WRITE_UNIT = capacity.WRITE_UNIT_BYTES
 READ_UNIT = capacity.READ_UNIT_BYTES
 
 
 def attribute_value(value: Any) -> dict[str, Any]:
-    """A plain-JSON value as DynamoDB JSON, the form :mod:`loadcheck.capacity` sizes."""
+    """A plain-JSON value as DynamoDB JSON, the form :mod:`loadcheck.core.capacity` sizes."""
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):

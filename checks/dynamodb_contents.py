@@ -2,7 +2,7 @@
 
 Expected (from the ledger), for every item key a write request of this run named:
 
-- a 2xx write: the item is stored and its digest (``loadcheck.ledger.item_digest`` of the stored
+- a 2xx write: the item is stored and its digest (``loadcheck.core.ledger.item_digest`` of the stored
   item as plain JSON, :func:`checks.capacity.plain_item`) equals the digest of what was sent;
   missing = **lost**, different = **altered**;
 - a 4xx write (409 conflict, 400, 429 throttled...): the service refused it, so it must not be
@@ -38,8 +38,8 @@ from checks.framework import (
     key_str,
     outcome,
 )
-from loadcheck.ledger import item_digest
-from loadcheck.results import CheckResult
+from loadcheck.core.ledger import item_digest
+from loadcheck.core.results import CheckResult
 
 NAME = "dynamodb_contents"
 PAGE_LIMIT = 400  # items per Query page: ~40 KB of our items, ~10 RCU strong; keeps debt small

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from loadcheck.description import StackDescription
-from loadcheck.ledger import read_ledger
-from loadcheck.target import Target
+from loadcheck.core.description import StackDescription
+from loadcheck.core.ledger import read_ledger
+from loadcheck.core.target import Target
 
 T = TypeVar("T")
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from checks.framework import RunWindow
-from loadcheck import histograms
-from loadcheck.errors import RunDirError
-from loadcheck.ledger import read_ledger
-from loadcheck.results import CheckResult
-from loadcheck.state import write_json_atomic
+from loadcheck.core import histograms
+from loadcheck.core.errors import RunDirError
+from loadcheck.core.ledger import read_ledger
+from loadcheck.core.results import CheckResult
+from loadcheck.core.state import write_json_atomic
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -40,7 +40,7 @@ def _failed(rec: dict[str, Any]) -> bool:
 def ledger_stats(run_dir: Path) -> tuple[dict[str, dict[str, Any]], RunWindow, dict[str, list[float]]]:
     """One pass over the ledger: per-route counts, the run window, latencies (ms) per route.
 
-    Raises :class:`~loadcheck.errors.LedgerError` on a corrupt ledger (the caller exits 2).
+    Raises :class:`~loadcheck.core.errors.LedgerError` on a corrupt ledger (the caller exits 2).
     """
     routes: dict[str, dict[str, Any]] = {}
     latencies: dict[str, list[float]] = {}
@@ -64,7 +64,7 @@ def ledger_stats(run_dir: Path) -> tuple[dict[str, dict[str, Any]], RunWindow, d
 def ledger_truncation(run_dir: Path) -> list[str]:
     """Ledger files whose last record is cut off (``file:line``): normal for a killed run,
     corruption for a run that says it completed."""
-    from loadcheck.ledger import _decompressed_lines, ledger_files
+    from loadcheck.core.ledger import _decompressed_lines, ledger_files
 
     cut = []
     for path in ledger_files(run_dir):

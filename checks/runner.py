@@ -7,7 +7,7 @@
 
 Re-running is safe: checks only read (table Query, log and metric reads, and the security
 check's probes, which are refused requests and one signed GET). A corrupt or truncated ledger
-raises :class:`~loadcheck.errors.LedgerError` before any check runs (the CLI exits 2): a
+raises :class:`~loadcheck.core.errors.LedgerError` before any check runs (the CLI exits 2): a
 check that read nothing must not pass.
 
 Target: AWS runs carry their target in run.json; local runs are checked against the running
@@ -34,11 +34,11 @@ from checks.results_doc import (
     read_run_json,
     write_results,
 )
-from loadcheck.description import load_description
-from loadcheck.errors import ConfigError, LedgerError, LoadcheckError
-from loadcheck.results import CheckResult
-from loadcheck.state import read_stack_json, resolve_state_dir
-from loadcheck.target import Target, target_from_run
+from loadcheck.core.description import load_description
+from loadcheck.core.errors import ConfigError, LedgerError, LoadcheckError
+from loadcheck.core.results import CheckResult
+from loadcheck.core.state import read_stack_json, resolve_state_dir
+from loadcheck.core.target import Target, target_from_run
 
 __all__ = [
     "CHECKS",

@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 
 from checks import logsource, probe_http
 from checks.framework import PROBE_USER_AGENT, CheckContext, budget_note, poll
-from loadcheck.results import CheckResult
-from loadcheck.sigv4 import Credentials, Signer
+from loadcheck.core.results import CheckResult
+from loadcheck.core.sigv4 import Credentials, Signer
 
 NAME = "security"
 PROBE_DATE = "1999-01-01"  # a partition no run writes: the control reads nothing

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from checks.capacity import item_size, write_units
-from loadcheck.ledger import LedgerWriter, item_digest
-from loadcheck.state import write_json_atomic
-from loadcheck.target import Target
+from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.state import write_json_atomic
+from loadcheck.core.target import Target
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -47,7 +47,7 @@ from checks import logsource, throttle_model
 from checks.capacity import item_size, write_units
 from checks.framework import CheckContext, budget_note, poll
 from checks.metrics import TableMetrics, read_table_metrics
-from loadcheck.results import CheckResult
+from loadcheck.core.results import CheckResult
 
 NAME = "throttling"
 PER_KIND = 4

@@ -13,7 +13,7 @@ import sys
 import click
 
 from loadcheck import __version__
-from loadcheck.errors import LoadcheckError
+from loadcheck.core.errors import LoadcheckError
 
 # (subcommand, module) in the order --help lists them.
 SUBCOMMANDS = (

@@ -46,10 +46,10 @@ from typing import Any
 
 import gevent
 
-from loadcheck.errors import ConfigError
-from loadcheck.runconfig import LoadConfig, RunOptions, parse_duration, parse_fraction, parse_mix, parse_think_time
-from loadcheck.state import write_json_atomic
-from loadcheck.target import Target
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration, parse_fraction, parse_mix, parse_think_time
+from loadcheck.core.state import write_json_atomic
+from loadcheck.core.target import Target
 from locustfiles import ledgerhooks
 from locustfiles.resolve import Resolve, parse_resolve
 from locustfiles.shapes import ArrivalScheduler, KindPicker

@@ -7,9 +7,9 @@ Roles (one per process, chosen by Locust's runner type at ``init``):
   included, with ``status`` 0 and an ``error`` kind), and records the latency in per-second
   HDR intervals. ``drain()`` hands out what is pending in bounded batches.
 - ``Aggregator`` (local runner and the master): accepts batches, appends records to
-  ``ledger/<worker>-NNNN.jsonl.gz`` with :class:`loadcheck.ledger.LedgerWriter` (flushed and
+  ``ledger/<worker>-NNNN.jsonl.gz`` with :class:`loadcheck.core.ledger.LedgerWriter` (flushed and
   fsynced per batch, so a killed run keeps what was written), merges intervals exactly into
-  :class:`loadcheck.histograms.RunHistograms`, writes ``progress.json`` every second and, at the
+  :class:`loadcheck.core.histograms.RunHistograms`, writes ``progress.json`` every second and, at the
   end, ``histograms.json`` and ``loadgen.json`` (Locust's per-route counts, dropped arrivals,
   workers).
 
@@ -38,9 +38,9 @@ from typing import Any
 import gevent
 import orjson
 
-from loadcheck import histograms
-from loadcheck.ledger import LedgerWriter, item_digest
-from loadcheck.state import write_json_atomic
+from loadcheck.core import histograms
+from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.state import write_json_atomic
 
 log = logging.getLogger("loadcheck.load")
 
@@ -81,7 +81,7 @@ class Collector:
 
     The request event is on every request's path, so :meth:`on_request` only keeps the raw
     values (one tuple); :meth:`drain`, once a second, turns them into JSON lines (orjson),
-    counts and per-second histograms (:meth:`loadcheck.histograms.IntervalRecorder.record_counts`).
+    counts and per-second histograms (:meth:`loadcheck.core.histograms.IntervalRecorder.record_counts`).
     A property test holds the lines to the record built field by field from the event.
     """
 
@@ -139,7 +139,7 @@ class Collector:
         """(JSON lines, counts, histogram samples) for raw values kept by :meth:`on_request`.
 
         Samples are ``{(completion second, route, latency in us): count}`` for
-        :meth:`loadcheck.histograms.IntervalRecorder.record_counts`. Times are milliseconds
+        :meth:`loadcheck.core.histograms.IntervalRecorder.record_counts`. Times are milliseconds
         with microsecond precision (``round(t * 1e6) / 1000``).
         """
         run_id, worker = self.run_id, self.worker
@@ -255,7 +255,7 @@ def _unencodable(
 ) -> tuple[bytes, int, str, float, float]:
     """A record for raw values the drain could not encode as usual: what can be read, as text.
 
-    It keeps every field a reader requires (``loadcheck.ledger.REQUIRED_FIELDS``), the
+    It keeps every field a reader requires (``loadcheck.core.ledger.REQUIRED_FIELDS``), the
     request's ``meta`` as text and ``encoding_error``, so the ledger stays readable and the
     record is counted.
     """

@@ -23,7 +23,7 @@ import gevent.ssl
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.url import URL
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import gevent
 import gevent.event
 from gevent.queue import Queue
 
-from loadcheck.runconfig import MIX_KINDS, RunOptions
+from loadcheck.core.runconfig import MIX_KINDS, RunOptions
 
 
 @dataclass(frozen=True)

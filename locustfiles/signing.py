@@ -1,6 +1,6 @@
 """What the load generator signs with: credentials (fixed keys or the AWS credential chain) and where.
 
-The signer itself is :class:`loadcheck.sigv4.Signer` (it caches per request shape, day and
+The signer itself is :class:`loadcheck.core.sigv4.Signer` (it caches per request shape, day and
 second; property-tested against botocore's ``SigV4Auth``).
 """
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import Credentials
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.sigv4 import Credentials
 from locustfiles.resolve import Resolve
 
 

@@ -1,7 +1,7 @@
 """An abstract Locust ``FastHttpUser`` that signs every request with SigV4 for ``execute-api``.
 
 FastHttpUser only knows Basic auth (load-tools.md §3 "FastHttpUser + per-request auth
-headers"), so the user computes the SigV4 headers itself with :class:`loadcheck.sigv4.Signer`
+headers"), so the user computes the SigV4 headers itself with :class:`loadcheck.core.sigv4.Signer`
 (the same signature as botocore's ``SigV4Auth``; the signing key cached per day and scope, the
 canonical request's fixed parts per request shape)
 and passes them as ``headers=``. Bodies are serialized and hashed once by the caller and sent as
@@ -31,8 +31,8 @@ import http
 import time
 from typing import Any
 
-from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import EMPTY_SHA256, Signer
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.sigv4 import EMPTY_SHA256, Signer
 from locustfiles.resolve import ResolvingClientPool, ssl_context_factory
 from locustfiles.signing import SigningContext
 from locustfiles.workload import encode_query

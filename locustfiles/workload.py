@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "reference_stack" / "data"
 BUILTIN_TERMS = (

@@ -74,8 +74,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from loadcheck.description import StackDescription, load_description
-from loadcheck.state import ACCOUNT_ID
+from loadcheck.core.description import StackDescription, load_description
+from loadcheck.core.state import ACCOUNT_ID
 
 __all__ = [
     "EventLogTable",

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError, RunDirError
-from loadcheck.state import write_json_atomic
+from loadcheck.core.errors import ConfigError, RunDirError
+from loadcheck.core.state import write_json_atomic
 from reports import schema
 
 DEFAULT_DIR = "baselines"

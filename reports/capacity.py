@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loadcheck.errors import ConfigError
-from loadcheck.ledger import read_ledger
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.ledger import read_ledger
 from reports import schema
 
 WRITE_UNIT = 1024

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 DEFAULT_PRICES = Path(__file__).resolve().parent / "prices.json"
 REQUIRED = {

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import LoadcheckError, RunDirError
-from loadcheck.ledger import ledger_files, read_ledger
-from loadcheck.results import CheckResult
+from loadcheck.core.errors import LoadcheckError, RunDirError
+from loadcheck.core.ledger import ledger_files, read_ledger
+from loadcheck.core.results import CheckResult
 from reports import schema
 
 BURST_SECONDS = 300.0  # aws-behaviour.md §7.3
@@ -316,7 +316,7 @@ def _table_capacity(results: dict[str, Any] | None) -> tuple[float, str]:
         if c.get("name") == "throttling" and figs.get("provisioned_wcu") is not None:
             return float(figs["provisioned_wcu"]), str(figs.get("billing_mode") or "PROVISIONED")
     try:
-        from loadcheck.description import load_description
+        from loadcheck.core.description import load_description
 
         table = load_description().table
     except LoadcheckError:

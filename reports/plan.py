@@ -24,7 +24,7 @@ def _lambda_inputs(
     rates: dict[str, float], run_dir: Path | None
 ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     """Invocations/s, billed seconds (p50 of the run's routes, else 0.1 s) and memory per function."""
-    from loadcheck.description import load_description
+    from loadcheck.core.description import load_description
     from reports.data import route_summaries
 
     desc = load_description()
@@ -132,7 +132,7 @@ def provisioned_of(run_dir: Path | None) -> dict[str, Any]:
 
     results = schema.read_results(run_dir) if run_dir is not None else None
     wcu, mode = _table_capacity(results)
-    from loadcheck.description import load_description
+    from loadcheck.core.description import load_description
 
     table = load_description().table
     return {"wcu": wcu, "rcu": float(table.read_capacity), "billing_mode": mode, "table": table.name}

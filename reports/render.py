@@ -8,7 +8,7 @@ and the run directory) into one file. ``loadcheck run`` calls ``render_all`` aft
 
 Each renderer runs on its own: when one fails on an unexpected error (a bug, not bad input),
 the others still write their files (CI still gets junit.xml when a plot breaks), the traceback
-goes to ``report-error.txt`` beside them, and a :class:`~loadcheck.errors.LoadcheckError`
+goes to ``report-error.txt`` beside them, and a :class:`~loadcheck.core.errors.LoadcheckError`
 naming the renderer is raised at the end, so ``loadcheck run`` reports it and still finishes.
 Bad input (unknown versions, a corrupt ledger) raises before anything is written.
 """
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from loadcheck.errors import LoadcheckError
+from loadcheck.core.errors import LoadcheckError
 from reports.data import ReportData, build_report_data
 
 ERROR_FILE = "report-error.txt"

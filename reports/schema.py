@@ -6,7 +6,7 @@
 
 ``path`` is a run directory or a saved baseline directory (``loadcheck baseline save`` copies
 the three files). A file of an unknown version is refused with a
-:class:`~loadcheck.errors.RunDirError` that names the file, its version, the versions this code
+:class:`~loadcheck.core.errors.RunDirError` that names the file, its version, the versions this code
 reads and what to do; a report must never render a document it misreads.
 
 The checks engineer owns the writer (``checks/results_doc.py``, ``SCHEMA_VERSION``); the
@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import RunDirError
+from loadcheck.core.errors import RunDirError
 
 RESULTS_VERSIONS = (1,)
 RUN_VERSIONS = (1,)

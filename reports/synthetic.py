@@ -1,7 +1,7 @@
 """Synthetic run directories for tests and demos (the run-directory contract, docs/internals.md).
 
-``write_run(run_dir, ...)`` writes run.json, a ledger through :class:`loadcheck.ledger.LedgerWriter`,
-histograms.json through :class:`loadcheck.histograms.RunHistograms` (real HDR encodings) and,
+``write_run(run_dir, ...)`` writes run.json, a ledger through :class:`loadcheck.core.ledger.LedgerWriter`,
+histograms.json through :class:`loadcheck.core.histograms.RunHistograms` (real HDR encodings) and,
 unless ``checks`` is None, a results.json, so report code is tested against files of the exact
 shape the real writers produce. The load is deterministic (seeded).
 
@@ -15,10 +15,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from loadcheck.histograms import IntervalRecorder, RunHistograms
-from loadcheck.ledger import LedgerWriter, item_digest
-from loadcheck.results import CheckResult
-from loadcheck.state import write_json_atomic
+from loadcheck.core.histograms import IntervalRecorder, RunHistograms
+from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.results import CheckResult
+from loadcheck.core.state import write_json_atomic
 
 T0_MS = 1_790_000_000_000.0  # 2026-09-21, a fixed origin so outputs are reproducible
 

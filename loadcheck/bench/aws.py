@@ -30,7 +30,7 @@ from typing import Any
 
 import click
 
-from loadcheck.errors import ConfigError, StackError
+from loadcheck.core.errors import ConfigError, StackError
 
 REGION = "us-east-1"
 TABLE = "BenchEvents"

@@ -66,7 +66,7 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
     from checks.framework import CheckContext
     from checks.results_doc import ledger_stats, read_run_json
     from checks.synthetic import REGION, synthetic_target
-    from loadcheck.description import load_description
+    from loadcheck.core.description import load_description
 
     desc = load_description()
     fmt = desc.access_log.format

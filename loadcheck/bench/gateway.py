@@ -3,7 +3,7 @@
 Self-contained: starts moto (CloudWatch Logs, for the access logs the gateway ships), a Lambda
 backend with a no-op function, and the gateway (HTTPS, SigV4 + IAM, access logs on), all on
 127.0.0.1, then drives ``GET /noop`` from ``--connections`` threads, each holding one keep-alive
-TLS connection and signing every request with :class:`loadcheck.sigv4.Signer`.
+TLS connection and signing every request with :class:`loadcheck.core.sigv4.Signer`.
 
 Backends (``--backend``):
 
@@ -39,8 +39,8 @@ from typing import Any
 
 import click
 
-from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import Credentials, Signer
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.sigv4 import Credentials, Signer
 
 DOMAIN = "events.loadcheck.test"
 API_ID = "benchapi01"
@@ -276,7 +276,7 @@ def run_bench(
             "backend": backend,
             "connections": connections,
             "route": "GET /noop",
-            "signed": "SigV4 execute-api (loadcheck.sigv4.Signer)",
+            "signed": "SigV4 execute-api (loadcheck.core.sigv4.Signer)",
             "tls": "TLS 1.2+/keep-alive",
             **figures,
         }

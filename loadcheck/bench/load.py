@@ -4,7 +4,7 @@ Three figures, in one run on this machine, against the small local server of
 :mod:`loadcheck.bench.load_server` (plain HTTP, no verification, so the client is what is
 measured):
 
-1. signer: signatures/s of :class:`loadcheck.sigv4.Signer` (body hashed once) vs botocore's
+1. signer: signatures/s of :class:`loadcheck.core.sigv4.Signer` (body hashed once) vs botocore's
    ``SigV4Auth.add_auth`` on an ``AWSRequest`` for the same POST (target >= 5x);
 2. throughput: requests/s of one Locust process, closed model without think time, for the
    same ``GET /events`` sent by an unsigned ``FastHttpUser`` without hooks and by a
@@ -30,7 +30,7 @@ from typing import Any
 
 import click
 
-from loadcheck.runconfig import LoadConfig, RunOptions, parse_duration
+from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration
 
 UNSIGNED_LOCUSTFILE = '''
 from locust import FastHttpUser, task
@@ -69,7 +69,7 @@ def bench_signer(seconds: float = 0.5) -> dict[str, float]:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCredentials
 
-    from loadcheck.sigv4 import Credentials, Signer
+    from loadcheck.core.sigv4 import Credentials, Signer
 
     body = json.dumps({"date": "2100-01-01", "time": "00:00:00.000", "userId": "u" * 40, "eventType": "view"}).encode()
     creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
@@ -175,7 +175,7 @@ def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool 
 
 def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, rounds: int = 5) -> dict[str, Any]:
     from loadcheck.bench.load_server import running_server
-    from loadcheck.ledger import read_ledger
+    from loadcheck.core.ledger import read_ledger
 
     out: dict[str, Any] = {}
     with running_server(workdir / "server", tls=False, verify=False) as server:
@@ -298,7 +298,7 @@ def command(duration: str, soak: str, users: int, rounds: int, out_file: str | N
     """Measure signing cost, signed+ledger throughput vs unsigned, and RSS over a soak."""
     seconds = parse_duration(duration)
     soak_s = 0.0 if soak.strip() in ("0", "0s") else parse_duration(soak, option="--soak")
-    click.echo("signer: loadcheck.sigv4.Signer vs botocore SigV4Auth (POST, 1 body) ...")
+    click.echo("signer: loadcheck.core.sigv4.Signer vs botocore SigV4Auth (POST, 1 body) ...")
     figures: dict[str, Any] = {"signer": bench_signer()}
     s = figures["signer"]
     click.echo(f"  Signer {s['signer_per_s']:,}/s, botocore {s['botocore_per_s']:,}/s: {s['ratio']}x (target >= 5x)")

@@ -6,7 +6,7 @@ the load generator can be tested and measured on its own, as a real process on 1
 - HTTP/1.1 keep-alive on asyncio (fast enough that the client, not the server, is what a
   benchmark measures), optionally HTTPS with a certificate for ``--domain`` from a local CA made
   with trustme (the CA is written to ``<state>/ca.pem``);
-- ``--verify``: checks SigV4 (``execute-api``, ``--region``) with :func:`loadcheck.sigv4.verify`
+- ``--verify``: checks SigV4 (``execute-api``, ``--region``) with :func:`loadcheck.core.sigv4.verify`
   against keys in ``<state>/credentials.json`` and the Host header against ``--domain``; a bad
   request gets 403 like API Gateway;
 - routes: ``POST /events`` (201; 409 for a key seen before; after ``throttle_after`` writes,
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadcheck.sigv4 import SigV4Failure, verify
-from loadcheck.state import write_json_atomic
+from loadcheck.core.sigv4 import SigV4Failure, verify
+from loadcheck.core.state import write_json_atomic
 
 
 class State:
@@ -269,7 +269,7 @@ class ServerHandle:
 
     def target(self, *, credentials_file: Path) -> Any:
         """A Target for this server (what ``loadcheck run`` would get from stack.json)."""
-        from loadcheck.target import Target
+        from loadcheck.core.target import Target
 
         credentials_file.write_text(
             "[loadcheck-requester]\n"

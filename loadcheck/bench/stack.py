@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.bench.gateway import PinnedHTTPSConnection, summarize
-from loadcheck.description import DEFAULT_DESCRIPTION
-from loadcheck.sigv4 import Signer
-from loadcheck.target import Target
+from loadcheck.core.description import DEFAULT_DESCRIPTION
+from loadcheck.core.sigv4 import Signer
+from loadcheck.core.target import Target
 
 
 def _cpu(procs: list[Any]) -> float:

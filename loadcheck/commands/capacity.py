@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from loadcheck.errors import ConfigError, LoadcheckError
+from loadcheck.core.errors import ConfigError, LoadcheckError
 
 
 def _drive(
@@ -28,8 +28,8 @@ def _drive(
 ) -> Path:
     """Run a step load with `loadcheck run`'s Driver; the new run directory."""
     from loadcheck.commands.run_driver import Driver
-    from loadcheck.runconfig import RunOptions
-    from loadcheck.state import resolve_state_dir
+    from loadcheck.core.runconfig import RunOptions
+    from loadcheck.core.state import resolve_state_dir
 
     opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=step_s, rate=None, mix=mix, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,8 +127,8 @@ def command(
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
-    from loadcheck.runconfig import parse_duration, parse_mix, parse_steps
-    from loadcheck.state import write_json_atomic
+    from loadcheck.core.runconfig import parse_duration, parse_mix, parse_steps
+    from loadcheck.core.state import write_json_atomic
     from reports import schema
     from reports.capacity import analyse_steps, parse_slo, step_plan
     from reports.plan import build_plan, provisioned_of

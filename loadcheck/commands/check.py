@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
@@ -26,7 +26,7 @@ SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 def _budget(value: str | None) -> float | None:
     if value is None:
         return None
-    from loadcheck.runconfig import parse_duration
+    from loadcheck.core.runconfig import parse_duration
 
     return parse_duration(value, option="--budget")
 

@@ -36,8 +36,8 @@ from typing import Any
 
 import click
 
-from loadcheck.errors import ConfigError, LoadcheckError
-from loadcheck.runconfig import (
+from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.runconfig import (
     DEFAULT_DURATION_S,
     DEFAULT_MAX_SERVER_ERROR_RATE,
     DEFAULT_RATE,
@@ -51,7 +51,7 @@ from loadcheck.runconfig import (
     parse_steps,
     parse_think_time,
 )
-from loadcheck.state import resolve_state_dir
+from loadcheck.core.state import resolve_state_dir
 
 EVENTLOG = Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py"
 RUN_SCHEMA_VERSION = 1
@@ -144,7 +144,7 @@ def build_options(
 
 
 def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any, bool]:
-    from loadcheck.target import Target
+    from loadcheck.core.target import Target
 
     try:
         from reference_stack.local import supervisor
@@ -161,8 +161,8 @@ def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any
 
 
 def aws_target(tf_outputs: str | None, tf_dir: str | None, profile: str | None) -> Any:
-    from loadcheck.aws_target import load_tf_outputs, target_from_tf_outputs
-    from loadcheck.target import Target
+    from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
+    from loadcheck.core.target import Target
 
     if tf_outputs is None and tf_dir is None:
         tf_dir = str(Path(__file__).resolve().parents[2] / "reference_stack" / "terraform")
@@ -264,7 +264,7 @@ def render_progress(p: dict[str, Any]) -> str:
 
 def ledger_summary(run_dir: Path) -> dict[str, Any]:
     """Per-route status counts from the ledger; errors exclude the 409s of forced collisions."""
-    from loadcheck.ledger import read_ledger
+    from loadcheck.core.ledger import read_ledger
 
     routes: dict[str, dict[str, Any]] = {}
     total = errors = server_errors = 0
@@ -284,7 +284,7 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    from loadcheck import histograms
+    from loadcheck.core import histograms
 
     out: list[dict[str, Any]] = []
     if opts.max_server_error_rate is not None:
@@ -337,7 +337,7 @@ def print_summary(
     results: list[Any] | None,
     note: str | None,
 ) -> None:
-    from loadcheck import histograms
+    from loadcheck.core import histograms
 
     click.echo("")
     click.echo(f"run {run['run_id']}: {run['status']}  ({run_dir})")

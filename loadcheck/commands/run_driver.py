@@ -33,9 +33,9 @@ from loadcheck.commands.run import (
     versions,
     wait_all,
 )
-from loadcheck.errors import LoadcheckError
-from loadcheck.runconfig import LoadConfig, RunOptions
-from loadcheck.state import read_stack_json, write_json_atomic
+from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.runconfig import LoadConfig, RunOptions
+from loadcheck.core.state import read_stack_json, write_json_atomic
 
 STARTUP_S = 60.0  # Locust start-up (imports, workers connecting) before the run time counts
 
@@ -84,7 +84,7 @@ class Driver:
         if self.opts.target == "aws":
             return aws_target(self.tf_outputs, self.tf_dir, self.profile), False
         if self.role == "worker":
-            from loadcheck.target import Target
+            from loadcheck.core.target import Target
 
             return Target.from_stack_json(read_stack_json(self.state_dir), self.state_dir), False
         return local_target(self.state_dir, dict(self.opts.faults), self.say)

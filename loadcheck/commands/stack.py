@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from loadcheck.errors import ConfigError, StackNotRunning
-from loadcheck.state import resolve_state_dir
+from loadcheck.core.errors import ConfigError, StackNotRunning
+from loadcheck.core.state import resolve_state_dir
 
 state_dir_option = click.option(
     "--state-dir",

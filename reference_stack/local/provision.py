@@ -21,8 +21,8 @@ import string
 from pathlib import Path
 from typing import Any
 
-from loadcheck.description import StackDescription
-from loadcheck.state import ACCOUNT_ID, PROFILES, Identity
+from loadcheck.core.description import StackDescription
+from loadcheck.core.state import ACCOUNT_ID, PROFILES, Identity
 
 _ALNUM_UPPER = string.ascii_uppercase + string.digits
 

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck import __version__
-from loadcheck.description import HANDLERS_DIR, StackDescription, load_description
-from loadcheck.errors import ConfigError, StackAlreadyRunning, StackError, StackNotRunning
-from loadcheck.state import ACCOUNT_ID, PROFILES, read_stack_json, write_identities, write_json_atomic
+from loadcheck.core.description import HANDLERS_DIR, StackDescription, load_description
+from loadcheck.core.errors import ConfigError, StackAlreadyRunning, StackError, StackNotRunning
+from loadcheck.core.state import ACCOUNT_ID, PROFILES, read_stack_json, write_identities, write_json_atomic
 from reference_stack.local import provision
 
 SERVICES = ("aws", "search", "lambda", "gateway")

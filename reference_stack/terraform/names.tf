@@ -1,5 +1,5 @@
 # Names derived from the description alone (no resource attributes), so the offline tests can
-# evaluate them with real Terraform and compare them with loadcheck/description.py, which
+# evaluate them with real Terraform and compare them with loadcheck/core/description.py, which
 # derives the same names for the local stack.
 
 locals {

@@ -1,5 +1,5 @@
 # What `loadcheck run --target aws` reads through `terraform output -json`
-# (loadcheck/aws_target.py turns these into the keys of the local stack's stack.json).
+# (loadcheck/core/aws_target.py turns these into the keys of the local stack's stack.json).
 
 output "endpoint_url" {
   description = "Base URL of the API on its custom domain."

@@ -1,5 +1,5 @@
 # One variable per top-level key of stack.auto.tfvars.json, the single description of the stack
-# that loadcheck/description.py also reads for the local emulation. The validations here mirror
+# that loadcheck/core/description.py also reads for the local emulation. The validations here mirror
 # description.py, so a value the local stack refuses is refused by `terraform plan` too.
 
 variable "region" {

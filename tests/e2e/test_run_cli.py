@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.ledger import read_ledger
+from loadcheck.core.ledger import read_ledger
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from loadcheck.target import Target
+from loadcheck.core.target import Target
 
 
 def _descendants_of_state(state_dir: Path) -> list[psutil.Process]:

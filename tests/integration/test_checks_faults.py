@@ -22,10 +22,10 @@ import pytest
 
 from checks import probe_http
 from checks.runner import run_checks
-from loadcheck.ledger import LedgerWriter, item_digest
-from loadcheck.sigv4 import Signer
-from loadcheck.state import write_json_atomic
-from loadcheck.target import Target
+from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.sigv4 import Signer
+from loadcheck.core.state import write_json_atomic
+from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 
 pytestmark = pytest.mark.integration

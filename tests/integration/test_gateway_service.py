@@ -36,8 +36,8 @@ from botocore.credentials import Credentials as BotoCredentials
 from moto.server import ThreadedMotoServer
 from requests_aws4auth import AWS4Auth
 
-from loadcheck.sigv4 import Credentials, Signer
-from loadcheck.state import Identity
+from loadcheck.core.sigv4 import Credentials, Signer
+from loadcheck.core.state import Identity
 from reference_stack.local.gateway import harness
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ import psutil
 import pytest
 from moto.server import ThreadedMotoServer
 
-from loadcheck.state import Identity, write_identities
+from loadcheck.core.state import Identity, write_identities
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck import histograms
 from loadcheck.bench.load_server import TEST_KEYS, running_server
 from loadcheck.commands.run import locust_commands
-from loadcheck.ledger import read_ledger
-from loadcheck.runconfig import LoadConfig, RunOptions
+from loadcheck.core import histograms
+from loadcheck.core.ledger import read_ledger
+from loadcheck.core.runconfig import LoadConfig, RunOptions
 
 pytestmark = pytest.mark.integration
 
@@ -347,7 +347,7 @@ SEND_SCRIPT = r"""
 import json, sys
 from locustfiles.sigv4user import SigV4FastHttpUser
 from locustfiles.signing import CredentialSource, SigningContext
-from loadcheck.sigv4 import Credentials, verify
+from loadcheck.core.sigv4 import Credentials, verify
 import datetime as dt
 
 sent, events = [], []
@@ -364,7 +364,7 @@ class Session:
 
 u = object.__new__(SigV4FastHttpUser)
 u.signing = SigningContext(url=sys.argv[1], region="us-east-1", credentials=CredentialSource(static=Credentials("AKIDEXAMPLE", "s3cret")))
-from loadcheck.sigv4 import Signer
+from loadcheck.core.sigv4 import Signer
 u._signer, u._host_header = Signer("execute-api", "us-east-1"), u.signing.host_header
 u._send_host = u.signing.client_host_header != u._host_header
 u._own_context, u._prepared, u.client = False, {}, Session()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from loadcheck.errors import StackError
+from loadcheck.core.errors import StackError
 from reference_stack.local import supervisor
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from loadcheck.state import write_json_atomic
+from loadcheck.core.state import write_json_atomic
 from reports import render_all
 from reports.capacity import analyse_steps
 from reports.plan import build_plan

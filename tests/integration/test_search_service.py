@@ -26,7 +26,7 @@ from opensearchpy import (
 )
 from requests_aws4auth import AWS4Auth
 
-from loadcheck.state import Identity, write_identities
+from loadcheck.core.state import Identity, write_identities
 
 pytestmark = pytest.mark.integration
 

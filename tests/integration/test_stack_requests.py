@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from loadcheck.bench.gateway import PinnedHTTPSConnection
-from loadcheck.sigv4 import Signer
-from loadcheck.target import Target
+from loadcheck.core.sigv4 import Signer
+from loadcheck.core.target import Target
 
 pytestmark = pytest.mark.integration
 

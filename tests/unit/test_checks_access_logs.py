@@ -14,7 +14,7 @@ from checks import access_logs
 from checks.framework import CheckContext
 from checks.results_doc import read_run_json
 from checks.synthetic import REGION, access_log_record, make_records, put_access_logs, synthetic_target, write_run
-from loadcheck.description import load_description
+from loadcheck.core.description import load_description
 
 GROUP = "/aws/apigateway/loadcheck-http-api"
 FMT = load_description().access_log.format

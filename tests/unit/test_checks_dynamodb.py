@@ -14,8 +14,8 @@ from checks import dynamodb_contents
 from checks.framework import CheckContext
 from checks.results_doc import read_run_json
 from checks.synthetic import REGION, create_table, make_records, store_acknowledged, synthetic_target, write_run
-from loadcheck.description import load_description
-from loadcheck.ledger import item_digest
+from loadcheck.core.description import load_description
+from loadcheck.core.ledger import item_digest
 
 
 class FakeClock:

@@ -27,9 +27,9 @@ from checks.synthetic import (
     write_run,
 )
 from loadcheck.cli import cli
-from loadcheck.description import load_description
-from loadcheck.errors import LedgerError, RunDirError
-from loadcheck.results import CheckResult
+from loadcheck.core.description import load_description
+from loadcheck.core.errors import LedgerError, RunDirError
+from loadcheck.core.results import CheckResult
 
 GROUP = "/aws/apigateway/loadcheck-http-api"
 
@@ -208,7 +208,7 @@ def test_cli_not_a_run_directory(tmp_path: Path) -> None:
 def test_stack_restarted_after_the_run_is_error_not_lost(tmp_path: Path) -> None:
     import time
 
-    from loadcheck.state import write_json_atomic
+    from loadcheck.core.state import write_json_atomic
 
     run_dir = tmp_path / "run"
     write_run(run_dir, make_records(writes=3, reads=0))

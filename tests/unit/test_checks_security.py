@@ -1,6 +1,6 @@
 """security: an API that answers as AWS does passes; each hole the check exists to find fails,
 naming the probe. The wire seam (``checks.probe_http.send``/``handshake``) is replaced by a
-model gateway that really verifies SigV4 (``loadcheck.sigv4.verify``) and writes access-log
+model gateway that really verifies SigV4 (``loadcheck.core.sigv4.verify``) and writes access-log
 records to moto's CloudWatch Logs; the check's own logic runs unchanged."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from checks import probe_http, security
 from checks.framework import CheckContext
 from checks.results_doc import read_run_json
 from checks.synthetic import REGION, make_records, synthetic_target, write_run
-from loadcheck.description import load_description
-from loadcheck.sigv4 import SigV4Failure, verify
+from loadcheck.core.description import load_description
+from loadcheck.core.sigv4 import SigV4Failure, verify
 
 GROUP = "/aws/apigateway/loadcheck-http-api"
 KEYS = {"requester": ("AKIAREQUESTER", "secret-r"), "denied": ("AKIADENIED", "secret-d")}

@@ -22,7 +22,7 @@ from checks.synthetic import (
     throttled_writes,
     write_run,
 )
-from loadcheck.description import load_description
+from loadcheck.core.description import load_description
 
 FMT = load_description().access_log.format
 GROUP = "/aws/apigateway/loadcheck-http-api"

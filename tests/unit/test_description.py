@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.description import DEFAULT_DESCRIPTION, load_description, parse_description
-from loadcheck.errors import DescriptionError
+from loadcheck.core.description import DEFAULT_DESCRIPTION, load_description, parse_description
+from loadcheck.core.errors import DescriptionError
 
 RAW = json.loads(DEFAULT_DESCRIPTION.read_text())
 

@@ -163,7 +163,7 @@ def test_failed_delivery_is_kept_and_retried(logs: Any) -> None:
 
 
 def test_bad_fault_values_are_refused_by_name() -> None:
-    from loadcheck.errors import ConfigError
+    from loadcheck.core.errors import ConfigError
 
     faults = Faults(log_fields=("requestId",))
     for bad in (

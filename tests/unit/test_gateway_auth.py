@@ -10,8 +10,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
-from loadcheck.sigv4 import Credentials, Signer
-from loadcheck.state import Identity, write_identities
+from loadcheck.core.sigv4 import Credentials, Signer
+from loadcheck.core.state import Identity, write_identities
 from reference_stack.local.gateway.auth import ALLOW_ALL, Authorizer, IdentityStore, evaluate, wildcard_match
 
 REGION = "us-east-1"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.state import Identity, write_identities
+from loadcheck.core.state import Identity, write_identities
 from reference_stack.local.gateway import auth
 
 

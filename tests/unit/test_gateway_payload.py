@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from loadcheck.state import Identity
+from loadcheck.core.state import Identity
 from reference_stack.local.gateway.payload import (
     MalformedResponse,
     build_event,

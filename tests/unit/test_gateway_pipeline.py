@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from loadcheck.sigv4 import Credentials, Signer
-from loadcheck.state import Identity, write_identities
+from loadcheck.core.sigv4 import Credentials, Signer
+from loadcheck.core.state import Identity, write_identities
 from reference_stack.local.gateway import cors as cors_mod
 from reference_stack.local.gateway.app import Gateway
 from reference_stack.local.gateway.auth import Authorizer, IdentityStore
@@ -295,7 +295,7 @@ def test_admin_faults_endpoint(setup: tuple[Gateway, Invoker]) -> None:
 
 
 def test_config_errors_name_key_and_fix() -> None:
-    from loadcheck.errors import ConfigError
+    from loadcheck.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         parse_config({"region": "us-east-1", "routes": {"GET /x": "f"}, "integration_timeout_s": 31})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 from reference_stack.local.aws.config import AwsConfig
 from reference_stack.local.aws.faults import Faults, validate
 

@@ -20,7 +20,7 @@ import pytest
 from botocore.credentials import Credentials
 from botocore.exceptions import EndpointConnectionError
 
-from loadcheck.sigv4 import SigV4Failure, verify
+from loadcheck.core.sigv4 import SigV4Failure, verify
 from reference_stack.handlers import search
 from reference_stack.testing import LambdaContext, check_v2_response, http_api_v2_event
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from loadcheck.errors import ConfigError
-from loadcheck.state import Identity, write_identities
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import Identity, write_identities
 from reference_stack.local.lambda_.config import ACCOUNT_CONCURRENCY, load_config, parse_config
 
 SECRET, TOKEN = uuid.uuid4().hex, uuid.uuid4().hex

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 from reference_stack.local.lambda_.faults import Faults
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.errors import LedgerError
-from loadcheck.ledger import LedgerWriter, item_digest, read_ledger
+from loadcheck.core.errors import LedgerError
+from loadcheck.core.ledger import LedgerWriter, item_digest, read_ledger
 
 
 def rec(seq: int) -> dict[str, object]:

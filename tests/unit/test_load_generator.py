@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from loadcheck import histograms, ledger
-from loadcheck.errors import ConfigError
-from loadcheck.ledger import item_digest, read_ledger
-from loadcheck.runconfig import RunOptions
+from loadcheck.core import histograms, ledger
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.ledger import item_digest, read_ledger
+from loadcheck.core.runconfig import RunOptions
 from locustfiles import ledgerhooks
 from locustfiles.ledgerhooks import Aggregator, Collector, error_kind
 from locustfiles.resolve import parse_resolve
@@ -272,7 +272,7 @@ def test_arrival_is_a_value():
 
 
 def test_refreshable_credentials_are_re_read():
-    from loadcheck.sigv4 import Credentials
+    from loadcheck.core.sigv4 import Credentials
     from locustfiles.signing import CredentialSource
 
     def frozen(*values: str) -> SimpleNamespace:  # botocore's ReadOnlyCredentials shape
@@ -323,7 +323,7 @@ def test_thresholds_from_ledger_and_histograms(tmp_path):
 
 
 def test_ledger_writer_appends_encoded_lines(tmp_path):
-    from loadcheck.ledger import LedgerWriter
+    from loadcheck.core.ledger import LedgerWriter
 
     w = LedgerWriter(tmp_path / "ledger", "w0", rotate_records=3)
     w.write_many(
@@ -403,6 +403,6 @@ def test_host_header_is_left_to_the_client_only_where_it_writes_the_signed_one(u
 
 
 def _creds():
-    from loadcheck.sigv4 import Credentials
+    from loadcheck.core.sigv4 import Credentials
 
     return Credentials("AKIDEXAMPLE", "secret")

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from loadcheck import histograms
-from loadcheck.errors import RunDirError
+from loadcheck.core import histograms
+from loadcheck.core.errors import RunDirError
 
 
 def test_merging_workers_equals_one_process_that_saw_everything(tmp_path):

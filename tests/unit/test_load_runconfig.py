@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from loadcheck.errors import ConfigError
-from loadcheck.runconfig import (
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.runconfig import (
     LoadConfig,
     RunOptions,
     parse_duration,

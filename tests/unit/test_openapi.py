@@ -23,7 +23,7 @@ from botocore.credentials import Credentials
 from botocore.stub import Stubber
 from openapi_spec_validator import validate
 
-from loadcheck.description import load_description
+from loadcheck.core.description import load_description
 from reference_stack.handlers import events, search
 from reference_stack.testing import LambdaContext, check_v2_response, http_api_v2_event, mocked_eventlog_table
 

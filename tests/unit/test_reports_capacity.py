@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadcheck.cli import cli
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 from reports.capacity import (
     Profile,
     analyse_steps,

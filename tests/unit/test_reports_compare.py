@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from loadcheck.cli import cli
-from loadcheck.errors import ConfigError, RunDirError
-from loadcheck.results import CheckResult
+from loadcheck.core.errors import ConfigError, RunDirError
+from loadcheck.core.results import CheckResult
 from reports.baseline import list_baselines, save_baseline
 from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
 from reports.synthetic import sample_checks, write_run

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from loadcheck.results import CheckResult
+from loadcheck.core.results import CheckResult
 from reports.data import build_report_data
 from reports.junit import render_junit
 from reports.synthetic import sample_checks, write_run

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.errors import RunDirError
-from loadcheck.results import CheckResult
+from loadcheck.core.errors import RunDirError
+from loadcheck.core.results import CheckResult
 from reports import render_all
 from reports.data import build_report_data, simulate_burst, status_category
 from reports.markdown import render_markdown
@@ -174,7 +174,7 @@ def test_burst_bucket_anchored_at_first_throttled_write(tmp_path: Path) -> None:
 
 
 def test_a_broken_renderer_does_not_cost_the_others(tmp_path: Path) -> None:
-    from loadcheck.errors import LoadcheckError
+    from loadcheck.core.errors import LoadcheckError
     from reports.junit import JunitRenderer
     from reports.render import render_all as render_with
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from loadcheck.commands.run import evaluate_thresholds, ledger_summary
-from loadcheck.ledger import LedgerWriter
-from loadcheck.runconfig import RunOptions
+from loadcheck.core.ledger import LedgerWriter
+from loadcheck.core.runconfig import RunOptions
 
 
 def run_dir_with(tmp_path: Path, statuses: list[int]) -> Path:
@@ -61,7 +61,7 @@ def test_can_be_turned_off(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", ["2", "-0.1", "lots"])
 def test_bad_values_name_the_option(bad: str) -> None:
     from loadcheck.commands.run import build_options
-    from loadcheck.errors import ConfigError
+    from loadcheck.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--max-server-error-rate"):
         build_options(

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import Credentials as SigCredentials
-from loadcheck.sigv4 import Signer
-from loadcheck.state import Identity
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.sigv4 import Credentials as SigCredentials
+from loadcheck.core.sigv4 import Signer
+from loadcheck.core.state import Identity
 from reference_stack.local.search.auth import AuthFailure, Authorizer, Caller
 
 ACCT = "123456789012"

@@ -24,8 +24,8 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
-from loadcheck.description import parse_description
-from loadcheck.errors import DescriptionError
+from loadcheck.core.description import parse_description
+from loadcheck.core.errors import DescriptionError
 
 REPO = Path(__file__).resolve().parents[2]
 TF_DIR = REPO / "reference_stack" / "terraform"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from loadcheck import capacity as cap
+from loadcheck.core import capacity as cap
 from reference_stack.local.aws.accounting import TableSettings
 from reference_stack.local.aws.calls import Call, Malformed, size_of
 from reference_stack.local.aws.protocol import Reply, consumed_capacity, throttle_reply

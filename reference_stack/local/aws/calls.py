@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadcheck import capacity as cap
+from loadcheck.core import capacity as cap
 from reference_stack.local.aws.accounting import TableSettings
 
 CCF = "ConditionalCheckFailedException"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError
-from loadcheck.state import ACCOUNT_ID
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import ACCOUNT_ID
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _KNOWN = {

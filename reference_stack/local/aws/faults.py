@@ -16,7 +16,7 @@ import random
 import threading
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 FAULT_NAMES = ("drop-writes", "phantom-writes", "ddb-latency")
 

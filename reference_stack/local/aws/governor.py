@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from loadcheck import capacity as cap
+from loadcheck.core import capacity as cap
 from reference_stack.local.aws.accounting import Accounting, Kind, TableSettings
 from reference_stack.local.aws.backend import MotoTables, partition_value
 from reference_stack.local.aws.batches import batch_get, batch_write

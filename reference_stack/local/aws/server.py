@@ -26,8 +26,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from loadcheck.errors import ConfigError
-from loadcheck.state import write_json_atomic
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import write_json_atomic
 from reference_stack.local.aws.accounting import Accounting
 from reference_stack.local.aws.backend import MotoTables
 from reference_stack.local.aws.buckets import Clock, ManualClock, SystemClock

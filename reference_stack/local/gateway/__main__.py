@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError, LoadcheckError
-from loadcheck.state import write_json_atomic
+from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.state import write_json_atomic
 from reference_stack.local.gateway.access_log import VARIABLES, AccessLogShipper
 from reference_stack.local.gateway.app import Gateway
 from reference_stack.local.gateway.auth import Authorizer, IdentityStore

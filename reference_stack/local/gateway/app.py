@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 from reference_stack.local.gateway import cors as cors_mod
 from reference_stack.local.gateway.access_log import AccessLogShipper
 from reference_stack.local.gateway.auth import Authorizer

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from loadcheck.sigv4 import SigV4Failure, verify
-from loadcheck.state import Identity, load_identities
+from loadcheck.core.sigv4 import SigV4Failure, verify
+from loadcheck.core.state import Identity, load_identities
 
 log = logging.getLogger("loadcheck.gateway.auth")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 # HTTP API quota: "Maximum integration timeout 30 seconds, cannot be increased" (aws-behaviour.md §3.3,
 # AGW:limits). The minimum (50 ms) is the same quota row.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 NAMES = ("drop-access-logs", "blank-access-log-field", "throttle-status", "log-delay", "allow-denied")
 

@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import StackError
-from loadcheck.state import ACCOUNT_ID, Identity, write_identities, write_json_atomic
+from loadcheck.core.errors import StackError
+from loadcheck.core.state import ACCOUNT_ID, Identity, write_identities, write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -218,7 +218,7 @@ def gateway_config(
     access_log_format: dict[str, str] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    from loadcheck.description import load_description
+    from loadcheck.core.description import load_description
 
     desc = load_description()
     cfg: dict[str, Any] = {

@@ -27,7 +27,7 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from loadcheck.state import Identity
+from loadcheck.core.state import Identity
 from reference_stack.local.gateway.routing import Request
 
 TEXT_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})

@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 
-from loadcheck.errors import LoadcheckError
-from loadcheck.state import write_json_atomic
+from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.state import write_json_atomic
 from reference_stack.local.lambda_.config import load_config
 from reference_stack.local.lambda_.service import LambdaService
 

@@ -1,7 +1,7 @@
 """The lambda service's configuration, read once from the JSON file the supervisor writes.
 
 Keys are those of docs/internals.md ("Common config keys" and "lambda"). Every problem is a
-:class:`~loadcheck.errors.ConfigError` naming the file, the key, the value and the fix, raised
+:class:`~loadcheck.core.errors.ConfigError` naming the file, the key, the value and the fix, raised
 before anything starts.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError
-from loadcheck.state import ACCOUNT_ID, Identity, load_identities
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import ACCOUNT_ID, Identity, load_identities
 
 # Lambda's account-level default concurrency quota (aws-behaviour.md §8.4); the cap for a
 # function configured without reserved concurrency.

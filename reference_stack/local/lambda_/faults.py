@@ -13,7 +13,7 @@ import random
 import threading
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 FAULTS = {
     "lambda-error": "rate 0..1: invocations fail as a function error without running the handler",

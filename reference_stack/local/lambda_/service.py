@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 from botocore.config import Config
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 from reference_stack.local.lambda_.config import ServiceConfig
 from reference_stack.local.lambda_.environments import FunctionPool
 from reference_stack.local.lambda_.faults import Faults

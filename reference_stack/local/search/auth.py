@@ -1,6 +1,6 @@
 """Who may call the domain: SigV4 (service ``es``) and the domain access policy.
 
-A request is authenticated with :func:`loadcheck.sigv4.verify` against the keys of
+A request is authenticated with :func:`loadcheck.core.sigv4.verify` against the keys of
 ``identities.json`` (a request without ``Authorization`` is *anonymous*), then authorized
 (aws-behaviour.md §9.3, AOS:ac):
 
@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from loadcheck.errors import ConfigError
-from loadcheck.sigv4 import SigV4Failure, verify
-from loadcheck.state import Identity, identity_by_access_key, secrets_by_access_key
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.sigv4 import SigV4Failure, verify
+from loadcheck.core.state import Identity, identity_by_access_key, secrets_by_access_key
 
 SERVICE = "es"
 ACTIONS = {

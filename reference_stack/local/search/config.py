@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 FAULTS: dict[str, str] = {}  # the search service has no faults (docs/internals.md)
 

@@ -25,8 +25,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from loadcheck.errors import ConfigError, LoadcheckError
-from loadcheck.state import load_identities, write_json_atomic
+from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.state import load_identities, write_json_atomic
 
 from .api import Api, Request, Response
 from .auth import AuthFailure, Authorizer

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import StackNotRunning
+from loadcheck.core.errors import StackNotRunning
 
 STATE_DIR_ENV = "LOADCHECK_STATE_DIR"
 DEFAULT_STATE_DIR = ".loadcheck"

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import TargetError
-from loadcheck.sigv4 import Credentials
+from loadcheck.core.errors import TargetError
+from loadcheck.core.sigv4 import Credentials
 
 DEFAULT_ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
 
@@ -81,7 +81,7 @@ class Target:
     def from_tf_outputs(
         cls, target: dict[str, Any], *, profile: str | None = None, denied_profile: str | None = None
     ) -> Target:
-        """From ``loadcheck.aws_target.target_from_tf_outputs`` (keys as in stack.json)."""
+        """From ``loadcheck.core.aws_target.target_from_tf_outputs`` (keys as in stack.json)."""
         gw = target["gateway"]
         return cls(
             kind="aws",

@@ -32,8 +32,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from loadcheck.errors import RunDirError
-from loadcheck.state import write_json_atomic
+from loadcheck.core.errors import RunDirError
+from loadcheck.core.state import write_json_atomic
 
 HISTOGRAMS_VERSION = 1
 LOWEST_US = 1

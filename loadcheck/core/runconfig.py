@@ -2,7 +2,7 @@
 
 ``RunOptions`` is built once (by ``loadcheck run``, or from the JSON config file the locustfile
 reads) and passed down; nothing reads options from globals. Every parse error is a
-:class:`~loadcheck.errors.ConfigError` that names the option, the bad value and the fix, e.g.::
+:class:`~loadcheck.core.errors.ConfigError` that names the option, the bad value and the fix, e.g.::
 
     --duration: '60 sec' is not a duration
       fix: write a number with a unit: 45s, 2m, 1m30s, 1h (a bare number means seconds)
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import ConfigError
+from loadcheck.core.errors import ConfigError
 
 SHAPES = ("constant-rate", "step", "ramp")
 TARGETS = ("local", "aws")

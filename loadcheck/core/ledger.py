@@ -27,7 +27,7 @@ Record fields (``LEDGER_VERSION`` 1):
 
 Files are gzip streams flushed (Z_SYNC_FLUSH) after every batch, so a killed run keeps every
 batch it wrote; the reader accepts a stream cut off after the last complete line and reports
-anything else as a :class:`~loadcheck.errors.LedgerError` naming file and line.
+anything else as a :class:`~loadcheck.core.errors.LedgerError` naming file and line.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import LedgerError
+from loadcheck.core.errors import LedgerError
 
 LEDGER_VERSION = 1
 REQUIRED_FIELDS = ("run_id", "worker", "seq", "t_start_ms", "route", "method", "status", "latency_ms")

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import DescriptionError
+from loadcheck.core.errors import DescriptionError
 
-DEFAULT_DESCRIPTION = (
-    Path(__file__).resolve().parent.parent / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
-)
-HANDLERS_DIR = Path(__file__).resolve().parent.parent / "reference_stack" / "handlers"
+DEFAULT_DESCRIPTION = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
+HANDLERS_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "handlers"
 
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~/{}+-]*)$")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")

@@ -3,7 +3,7 @@
 ``terraform output -json`` (run in ``reference_stack/terraform`` after ``terraform apply``)
 prints ``{"<name>": {"value": ..., "type": ..., "sensitive": false}, ...}``.
 :func:`target_from_tf_outputs` turns that into the keys ``stack.json`` has (see
-``loadcheck/state.py``), so :meth:`loadcheck.target.Target.from_tf_outputs` and everything after
+``loadcheck/core/state.py``), so :meth:`loadcheck.core.target.Target.from_tf_outputs` and everything after
 it do not care which target they run against. Outputs are declared in
 ``reference_stack/terraform/outputs.tf``.
 
@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from loadcheck.errors import TargetError
+from loadcheck.core.errors import TargetError
 
 TERRAFORM_ENV = "LOADCHECK_TERRAFORM"  # path of the terraform binary, if not on PATH
 OUTPUT_TIMEOUT_S = 120.0
