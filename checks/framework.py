@@ -102,6 +102,7 @@ class CheckContext:
     ``clients`` maps a service name ("dynamodb", "logs", "cloudwatch") to a boto3 client; the
     runner builds clients without SDK retries so that backoff (and its cost) is ours to count.
     ``flush`` pushes buffered access logs and metrics out of the local stack (None on AWS).
+    ``ledger_tail_unknown``: see the field.
     ``stack_note`` says why the target's state cannot hold this run (e.g. the local stack was
     restarted after the run): checks that read state then answer ``error`` with that reason.
     """
@@ -120,6 +121,9 @@ class CheckContext:
     time_tolerance_s: float = 2.0  # client clock vs. server clock (loopback: same clock)
     options: dict[str, Any] = field(default_factory=dict)  # per-check tunables, e.g. dynamodb_page_limit
     cache: dict[str, Any] = field(default_factory=dict)
+    # True when the ledger may lack the last requests sent (an interrupted run whose writer was
+    # killed mid-record): items and log records after its last record are "unrecorded", not phantoms.
+    ledger_tail_unknown: bool = False
 
     def client(self, service: str) -> Any:
         if service not in self.cache:

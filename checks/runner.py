@@ -1,14 +1,15 @@
 """Run the checks on a run directory, against the target the run recorded; write results.json.
 
     run_checks(run_dir, *, state_dir=None, budget_s=None, names=None, progress=None) -> [CheckResult]
-    write_results(run_dir, results) -> Path          (runs/<id>/results.json)
+    write_results(run_dir, results) -> ResultsWrite   (runs/<id>/results.json, never losing evidence)
     build_results(run_dir, results, ...) -> dict      (the document, not written)
-    read_results(path) -> dict                        (refuses unknown schema versions)
+    read_results(path) -> dict                        (loadcheck.core.rundir: refuses unknown versions)
 
 Re-running is safe: checks only read (table Query, log and metric reads, and the security
-check's probes, which are refused requests and one signed GET). A corrupt or truncated ledger
-raises :class:`~loadcheck.core.errors.LedgerError` before any check runs (the CLI exits 2): a
-check that read nothing must not pass.
+check's probes, which are refused requests and one signed GET). A corrupt ledger, or one that
+holds fewer records than run.json says were written (or whose gzip stream lacks its trailer on
+a completed run), raises :class:`~loadcheck.core.errors.LedgerError` before any check runs (the
+CLI exits 2): a check that read nothing, or read a damaged ledger, must not pass.
 
 Target: AWS runs carry their target in run.json; local runs are checked against the running
 stack of ``state_dir`` (argument, else the one the run recorded, else ``$LOADCHECK_STATE_DIR``
@@ -18,25 +19,19 @@ memory) cannot hold the run: state-reading checks answer ``error`` saying so.
 
 from __future__ import annotations
 
-import datetime as _dt
+import functools
 import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from checks.framework import CheckContext, epoch_s
-from checks.results_doc import (
-    build_results,
-    ledger_stats,
-    ledger_truncation,
-    read_results,
-    read_run_json,
-    write_results,
-)
+from checks.framework import CheckContext
+from checks.results_doc import build_results, ledger_stats, write_results
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError, LedgerError, LoadcheckError
 from loadcheck.core.results import CheckResult
+from loadcheck.core.rundir import epoch_s, ledger_state, now_iso, read_results, read_run
 from loadcheck.core.state import read_stack_json, resolve_state_dir
 from loadcheck.core.target import Target, target_from_run
 
@@ -97,55 +92,18 @@ def _clients_for(target: Target) -> Callable[[str], Any]:
     return make
 
 
-def _local_flush(state_dir: Path, stack: dict[str, Any]) -> Callable[[], None]:
-    """Push buffered access logs (gateway) then metrics (aws) out of the local stack."""
-
-    def flush() -> None:
-        try:
-            sup = importlib.import_module("reference_stack.local.supervisor")
-        except ModuleNotFoundError:
-            sup = None
-        if sup is not None and hasattr(sup, "flush"):
-            sup.flush(state_dir)
-            return
-        import http.client
-        import ssl
-        from urllib.parse import urlsplit
-
-        services = stack.get("services") or {}
-        for name in ("gateway", "lambda", "aws"):  # logs before metrics: shipping logs is a call to aws
-            url = (services.get(name) or {}).get("url")
-            if not url:
-                continue
-            parts = urlsplit(url)
-            if parts.scheme == "https":
-                # Admin paths answer only when Host is not the custom domain; the loopback address
-                # is not in the certificate, so the chain is verified but not the name.
-                tls = ssl.create_default_context(cafile=stack.get("ca_bundle"))
-                tls.check_hostname = False
-                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.hostname or "127.0.0.1", parts.port, timeout=10, context=tls
-                )
-            else:
-                conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
-            try:
-                conn.request("POST", "/_loadcheck/flush", body=b"{}", headers={"Content-Type": "application/json"})
-                conn.getresponse().read()
-            finally:
-                conn.close()
-
-    return flush
-
-
 def build_context(
     run_dir: Path,
     *,
     state_dir: str | os.PathLike[str] | None = None,
     budget_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    local_flush: Callable[[Path], None] | None = None,
 ) -> CheckContext:
+    """The checks' context for a run. ``local_flush(state_dir)`` pushes a local stack's buffered
+    access logs and metrics out (the app passes the supervisor's; None: nothing to push)."""
     run_dir = Path(run_dir)
-    run = read_run_json(run_dir)
+    run = read_run(run_dir)
     recorded = target_from_run(run)
     description = load_description()
     note = None
@@ -159,7 +117,8 @@ def build_context(
             note = f"{exc.message} (the run used the local stack of {recorded.state_dir})"
         else:
             target = Target.from_stack_json(stack, sdir)
-            flush = _local_flush(sdir, stack)
+            if local_flush is not None:
+                flush = functools.partial(local_flush, sdir)
             stack_started = epoch_s(stack.get("started_at"))
             run_started = epoch_s(run.get("started_at"))
             if stack_started and run_started and stack_started > run_started + 1:
@@ -207,20 +166,30 @@ def run_checks(
     names: list[str] | tuple[str, ...] | None = None,
     progress: Callable[[str], None] | None = None,
     context: CheckContext | None = None,
+    local_flush: Callable[[Path], None] | None = None,
 ) -> list[CheckResult]:
     """Run the named checks (all by default) in order; see the module docstring."""
     selected = resolve_names(names)
-    ctx = context or build_context(Path(run_dir), state_dir=state_dir, budget_s=budget_s, progress=progress)
-    _, window, _ = ledger_stats(ctx.run_dir)  # validates the whole ledger first: corrupt -> LedgerError
-    cut = ledger_truncation(ctx.run_dir)
-    if cut and ctx.run.get("status") == "complete":
+    ctx = context or build_context(
+        Path(run_dir), state_dir=state_dir, budget_s=budget_s, progress=progress, local_flush=local_flush
+    )
+    ledger = ledger_state(ctx.run_dir, ctx.run)
+    if ledger.problems:
         raise LedgerError(
-            "ledger ends mid-record although run.json says the run completed",
-            path=cut[0],
-            hint="the ledger was damaged after the run; restore it (a killed run is marked 'interrupted')",
+            "; ".join(ledger.problems),
+            path=str(Path(ctx.run_dir) / "ledger"),
+            hint="the ledger was damaged after the run: restore it from a copy; a ledger that lost records "
+            "cannot be checked (the lost requests would read as phantoms or be missed)",
         )
-    if cut:
-        ctx.say(f"checks: ledger cut off at {cut[0]} (run {ctx.run.get('status')}): checking what was written")
+    _, window, _ = ledger_stats(ctx.run_dir)  # validates every record first: corrupt -> LedgerError
+    if ledger.cut:
+        ctx.ledger_tail_unknown = True
+        ctx.say(
+            f"checks: ledger cut off at {ledger.cut[0]} (run {ctx.run.get('status')}): checking what was written; "
+            "items and log records after its last record are reported as unrecorded, not as phantoms"
+        )
+    if ctx.run.get("status") == "interrupted":
+        ctx.say("checks: the run was interrupted: the verdict cannot be a pass, whatever the checks find")
     ctx.window = window
     ctx.say(f"checks: {', '.join(selected)}; budget {ctx.budget_s:g}s per check")
     results = []
@@ -232,4 +201,4 @@ def run_checks(
 
 
 def iso_now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+    return now_iso()

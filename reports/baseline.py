@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError, RunDirError
+from loadcheck.core.rundir import read_json_object, verdict_of_results
 from loadcheck.core.state import write_json_atomic
 from reports import schema
 
@@ -26,14 +27,27 @@ FILES = (schema.RUN_FILE, schema.RESULTS_FILE, schema.HISTOGRAMS_FILE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-def save_baseline(run_dir: str | Path, *, name: str | None = None, directory: str | Path = DEFAULT_DIR) -> Path:
+def save_baseline(
+    run_dir: str | Path, *, name: str | None = None, directory: str | Path = DEFAULT_DIR, allow_failed: bool = False
+) -> Path:
+    """Copy a checked run's files into ``directory/name``. A run whose verdict is not a pass is
+    refused unless ``allow_failed``: comparing against a failed or unverified run hides regressions."""
     rd = schema.run_dir_of(run_dir)
     run = schema.read_run(rd)
-    if schema.read_results(rd) is None:
+    results = schema.read_results(rd)
+    if results is None:
         raise RunDirError(
             f"{rd} has no results.json: a baseline needs the run's checked figures",
             value=str(rd),
             hint=f"run `loadcheck check {rd}` first",
+        )
+    final = verdict_of_results(results)
+    if not final.passed and not allow_failed:
+        why = "; ".join(final.reasons[:3]) or "see its results.json"
+        raise ConfigError(
+            f"{rd}: verdict {final.value.upper()} ({why}): a baseline should be a run that passed",
+            value=final.value,
+            hint=f"save a passing run, or pass --allow-failed to keep this one anyway (loadcheck baseline save {rd} --allow-failed)",
         )
     schema.read_histograms(rd)  # refuse an unreadable one now, not at compare time
     name = name or str(run.get("run_id") or rd.name)
@@ -80,7 +94,11 @@ def list_baselines(directory: str | Path = DEFAULT_DIR) -> list[dict[str, Any]]:
         try:
             run = schema.read_run(d)
             results = schema.read_results(d) or {}
-            meta = schema._read_json(d / "baseline.json") if (d / "baseline.json").is_file() else {}
+            meta = (
+                read_json_object(d / "baseline.json", writer="`loadcheck baseline save`")
+                if (d / "baseline.json").is_file()
+                else {}
+            )
             row.update(
                 {
                     "run_id": run.get("run_id"),

@@ -34,6 +34,7 @@ from typing import Any
 from loadcheck.core.errors import LoadcheckError, RunDirError
 from loadcheck.core.ledger import ledger_files, read_ledger
 from loadcheck.core.results import CheckResult
+from loadcheck.core.rundir import verdict, verdict_of_results
 from reports import schema
 
 BURST_SECONDS = 300.0  # aws-behaviour.md §7.3
@@ -89,7 +90,9 @@ class CapacitySeries:
 class ReportData:
     run_id: str
     run_dir: Path
-    verdict: str  # pass | fail | error | unchecked
+    verdict: (
+        str  # pass | fail | error | unchecked (loadcheck.core.rundir.verdict; unchecked: load only, nothing failed)
+    )
     run_status: str | None
     started_at: str | None
     ended_at: str | None
@@ -106,6 +109,8 @@ class ReportData:
     latency_source: str = "histograms.json"
     notes: list[str] = field(default_factory=list)
     capacity_plan: dict[str, Any] | None = None
+    verdict_reasons: list[str] = field(default_factory=list)
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed_checks(self) -> list[CheckResult]:
@@ -434,11 +439,13 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         )
         routes = _summaries_from_ledger(led, hist)
         checks: list[CheckResult] = []
-        verdict = "unchecked"
+        final = verdict(None, thresholds=run.get("thresholds") or [], run_status=run.get("status"))
+        verdict_value = "unchecked" if final.passed else final.value
     else:
         routes = _summaries_from_results(results)
         checks = [CheckResult.from_dict(c) for c in results.get("checks", [])]
-        verdict = str(results.get("verdict"))
+        final = verdict_of_results(results)
+        verdict_value = final.value
     if hist is None:
         notes.append(
             "no histograms.json (the run did not finish writing it): latency percentiles are exact "
@@ -459,7 +466,9 @@ def build_report_data(run_dir: str | Path) -> ReportData:
     return ReportData(
         run_id=str(run.get("run_id", rd.name)),
         run_dir=rd,
-        verdict=verdict,
+        verdict=verdict_value,
+        verdict_reasons=[r for r in final.reasons if r != "load only: no checks ran"],
+        conditions=dict((results or {}).get("conditions") or run.get("conditions") or {}),
         run_status=run.get("status"),
         started_at=run.get("started_at"),
         ended_at=run.get("ended_at"),

@@ -1,4 +1,7 @@
-"""``junit.xml``: one ``<testsuite>`` per run, one ``<testcase>`` per check (Jenkins/Surefire shape).
+"""``junit.xml``: one ``<testsuite>`` per run, one ``<testcase>`` per check (Jenkins/Surefire shape),
+one per threshold, one for the run's end (``run_completed``: a failure when the run was
+interrupted) and one for the verdict itself (a failure listing the reasons whenever the verdict is
+not a pass), so a CI that publishes junit.xml is never green on a run whose verdict is not PASS.
 
 Mapping: ``fail`` -> ``<failure message=summary type="fail">``; ``error`` (the check could not
 gather its inputs) -> ``<error>``; ``skipped`` -> ``<skipped message=reason>``. Figures and
@@ -23,14 +26,36 @@ def _clean(text: object) -> str:
     return _XML_BAD.sub("?", str(text))
 
 
+def _extra_cases(d: ReportData) -> list[tuple[str, str, str | None, str]]:
+    """(classname, name, failure message or None, system-out) for thresholds, the run's end and the verdict."""
+    out: list[tuple[str, str, str | None, str]] = []
+    for t in d.thresholds:
+        text = f"{t.get('name')}: {t.get('actual')} (limit {t.get('limit')})"
+        out.append(("loadcheck.thresholds", str(t.get("name")), None if t.get("passed") else text, text))
+    ended = d.run_status or "unknown"
+    out.append(
+        (
+            "loadcheck.run",
+            "run_completed",
+            None if ended == "complete" else f"the run ended {ended}: not all planned load was sent",
+            f"run status: {ended}",
+        )
+    )
+    passed = d.verdict in ("pass", "unchecked")
+    reasons = "; ".join(d.verdict_reasons) or d.verdict
+    out.append(("loadcheck.run", "verdict", None if passed else f"verdict {d.verdict.upper()}: {reasons}", d.verdict))
+    return out
+
+
 def render_junit(d: ReportData) -> str:
     checks = d.checks
+    extra = _extra_cases(d)
     suite = ET.Element(
         "testsuite",
         {
             "name": f"loadcheck.{d.run_id}",
-            "tests": str(len(checks)),
-            "failures": str(sum(c.status == "fail" for c in checks)),
+            "tests": str(len(checks) + len(extra)),
+            "failures": str(sum(c.status == "fail" for c in checks) + sum(e[2] is not None for e in extra)),
             "errors": str(sum(c.status == "error" for c in checks)),
             "skipped": str(sum(c.status == "skipped" for c in checks)),
             "time": f"{sum(c.duration_s or 0.0 for c in checks):.3f}",
@@ -66,6 +91,12 @@ def render_junit(d: ReportData) -> str:
             out.append("figures: " + json.dumps(c.figures, sort_keys=True, default=str))
         out += ["evidence: " + json.dumps(e, sort_keys=True, default=str) for e in c.evidence]
         ET.SubElement(case, "system-out").text = _clean("\n".join(out))
+    for classname, name, failure, text in extra:
+        case = ET.SubElement(suite, "testcase", {"classname": classname, "name": _clean(name), "time": "0.000"})
+        if failure is not None:
+            el = ET.SubElement(case, "failure", {"message": _clean(failure), "type": "fail"})
+            el.text = _clean(failure)
+        ET.SubElement(case, "system-out").text = _clean(text)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 

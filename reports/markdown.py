@@ -29,6 +29,15 @@ def render_markdown(d: ReportData) -> str:
         f"{passed}/{len(d.checks)} checks passed · {total} requests in {d.duration_s:.0f} s · "
         f"target {_cell(d.target.get('kind', '?'))} `{_cell(d.target.get('domain', ''))}`"
     )
+    if d.verdict_reasons:
+        lines += ["", "**Why not a pass**", ""]
+        lines += [f"- {_cell(r)}" for r in d.verdict_reasons]
+    faults = (d.conditions or {}).get("faults") or {}
+    if faults:
+        lines += [
+            "",
+            "Faults active during the run: " + ", ".join(f"`{_cell(k)}={_cell(v)}`" for k, v in sorted(faults.items())),
+        ]
     lines.append("")
     lines.append("| route | requests | req/s | errors | p50 ms | p95 ms | p99 ms |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")

@@ -27,7 +27,7 @@ import click
 
 
 def _populate(n: int, run_dir: Path, clients: dict[str, Any], fmt: dict[str, str]) -> list[dict[str, Any]]:
-    from checks.synthetic import create_table, make_records, put_access_logs, write_run
+    from loadcheck.bench.synthetic_checks import create_table, make_records, put_access_logs, write_run
 
     writes = int(n * 0.7)
     dates = [f"2031-02-{d:02d}" for d in range(1, 11)]
@@ -64,9 +64,10 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
 
     from checks import access_logs, dynamodb_contents
     from checks.framework import CheckContext
-    from checks.results_doc import ledger_stats, read_run_json
-    from checks.synthetic import REGION, synthetic_target
+    from checks.results_doc import ledger_stats
+    from loadcheck.bench.synthetic_checks import REGION, synthetic_target
     from loadcheck.core.description import load_description
+    from loadcheck.core.rundir import read_run
 
     desc = load_description()
     fmt = desc.access_log.format
@@ -83,7 +84,7 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
         )
         ctx = CheckContext(
             run_dir=run_dir,
-            run=read_run_json(run_dir),
+            run=read_run(run_dir),
             target=synthetic_target(),
             description=desc,
             clients=lambda s: clients[s],

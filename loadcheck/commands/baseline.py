@@ -22,11 +22,12 @@ def command() -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="baseline name (default: the run id)")
 @click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, type=click.Path(file_okay=False))
-def save(run_dir: Path, name: str | None, directory: str) -> None:
-    """Copy a checked run's run.json, results.json and histograms.json into DIR/NAME."""
+@click.option("--allow-failed", is_flag=True, help="save a run whose verdict is not PASS (refused by default)")
+def save(run_dir: Path, name: str | None, directory: str, allow_failed: bool) -> None:
+    """Copy a checked, passing run's run.json, results.json and histograms.json into DIR/NAME."""
     from reports.baseline import save_baseline
 
-    dest = save_baseline(run_dir, name=name, directory=directory)
+    dest = save_baseline(run_dir, name=name, directory=directory, allow_failed=allow_failed)
     click.echo(f"saved baseline {dest.name}: {dest}")
     click.echo(f"compare with: loadcheck compare {dest} RUNS/<run-id>")
 

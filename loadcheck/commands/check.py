@@ -4,10 +4,15 @@ Read-only and repeatable: the checks read the table, the logs and the metrics, a
 refused probes. The target is the one run.json recorded; a local run is checked against the
 running stack of ``--state-dir``.
 
-Exit status follows results.json's ``verdict``: 0 when it is ``pass`` (no check failed or
-errored, skipped checks are listed, and at least one check passed); 1 otherwise (a check failed,
-could not gather its inputs, or nothing was checked); 2 when the run directory or its ledger is
-unreadable (a truncated or corrupt ledger is never a pass).
+Exit status follows the verdict (:func:`loadcheck.core.rundir.verdict`): 0 when it is ``pass``
+(no check failed or errored, at least one check verified something, the run's thresholds held
+and the run was not interrupted); 1 otherwise; 2 when the run directory or its ledger is
+unreadable or damaged (a corrupt ledger, one shorter than run.json says was written, or a
+completed run's gzip without its trailer is never a pass), and then nothing is written.
+
+Evidence is never overwritten by less evidence: the results.json in place is kept in
+``results-history/`` first, and a new document whose checks could not read what the previous one
+read (the stack was stopped since) goes to ``results-history/`` instead of replacing it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from pathlib import Path
 
 import click
 
+from checks.runner import CHECKS, iso_now, resolve_budget, run_checks, write_results
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.rundir import RESULTS_FILE, read_json_object, verdict_of_results
+from reference_stack.local import supervisor
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
@@ -51,7 +59,6 @@ def _budget(value: str | None) -> float | None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
 def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tuple[str, ...], quiet: bool) -> None:
     """Verify a run: nothing lost, throttling matched capacity, every request logged, security holds."""
-    from checks.runner import CHECKS, iso_now, resolve_budget, run_checks, write_results
 
     if not run_dir.is_dir():
         raise ConfigError(
@@ -71,19 +78,35 @@ def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tupl
         if not quiet:
             click.echo(f"  {msg}", err=True)
 
-    results = run_checks(run_dir, state_dir=state_dir, budget_s=budget_s, names=list(only) or None, progress=progress)
+    results = run_checks(
+        run_dir,
+        state_dir=state_dir,
+        budget_s=budget_s,
+        names=list(only) or None,
+        progress=progress,
+        local_flush=supervisor.flush,
+    )
     opts = {"budget_s": budget_s, "only": list(only), "state_dir": state_dir}
-    path = write_results(run_dir, results, started_at=started, ended_at=iso_now(), check_options=opts)
+    written = write_results(run_dir, results, started_at=started, ended_at=iso_now(), check_options=opts)
     width = max(len(r.name) for r in results) if results else 0
     for r in results:
         click.echo(f"{SYMBOL[r.status]:<5} {r.name:<{width}}  {r.summary}")
         if r.status != "pass":
             for ev in r.evidence[:5]:
                 click.echo(f"      {ev}")
-    click.echo(f"results: {path}  ({time.monotonic() - t0:.1f}s)")
-    from checks.results_doc import verdict
-
-    final = verdict(results)
-    click.echo(f"verdict: {final.upper()}")
-    if final != "pass":
-        sys.exit(1)
+    doc = read_json_object(written.path, writer="`loadcheck check`")
+    final = verdict_of_results(doc)
+    if written.kept:
+        click.echo(
+            f"results: {written.path}  ({time.monotonic() - t0:.1f}s)\n"
+            f"  kept {run_dir / RESULTS_FILE}: it holds more evidence for {', '.join(written.kept)} "
+            "(those checks could not read their data this time)"
+        )
+    else:
+        click.echo(f"results: {written.path}  ({time.monotonic() - t0:.1f}s)")
+        if written.replaced:
+            click.echo(f"  previous results kept as {written.replaced}")
+    for reason in final.reasons:
+        click.echo(f"  - {reason}")
+    click.echo(f"verdict: {final.value.upper()}")
+    sys.exit(final.exit_status)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import time
 from pathlib import Path
@@ -14,19 +15,17 @@ from typing import Any
 
 import click
 
-from loadcheck.commands.run import (
+from checks.runner import run_checks, write_results
+from loadcheck.commands.run_steps import (
     GRACE_S,
-    RUN_SCHEMA_VERSION,
     RUN_TIME_SLACK_S,
     aws_target,
     evaluate_thresholds,
     free_port,
-    iso,
     kill_group,
     ledger_summary,
     local_target,
     locust_commands,
-    new_run_id,
     print_summary,
     render_progress,
     start,
@@ -35,7 +34,19 @@ from loadcheck.commands.run import (
 )
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.runconfig import LoadConfig, RunOptions
+from loadcheck.core.rundir import (
+    RunConditions,
+    RunRecord,
+    iso_utc,
+    ledger_state,
+    new_run_id,
+    verdict,
+    write_run,
+)
 from loadcheck.core.state import read_stack_json, write_json_atomic
+from reference_stack.local import supervisor
+from reports import render_all
+from reports.compare import compare_runs, render_comparison
 
 STARTUP_S = 60.0  # Locust start-up (imports, workers connecting) before the run time counts
 
@@ -97,8 +108,6 @@ class Driver:
             return self.run_load(target)
         finally:
             if target.kind == "local" and self.role != "worker":
-                from reference_stack.local import supervisor
-
                 if self.opts.faults and not started:
                     with contextlib.suppress(LoadcheckError):
                         supervisor.clear_faults(self.state_dir)
@@ -144,26 +153,34 @@ class Driver:
         self.say(f"workers exited: {codes}")
         return 0 if all(c in (0, 1) for c in codes) else 1
 
+    def conditions(self, target: Any) -> RunConditions:
+        """What this run runs under: every fault active on the target (whoever set it), collisions,
+        shape and mix."""
+        faults = dict(self.opts.faults)
+        if target.kind == "local":
+            faults = {**supervisor.active_faults(self.state_dir), **faults}
+        return RunConditions(
+            faults=faults, collisions=self.opts.collisions, shape=self.opts.shape, mix=dict(self.opts.mix)
+        )
+
     def run_load(self, target: Any) -> int:
         opts = self.opts
         run_id = new_run_id()
         run_dir = (self.out / run_id).resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
-        run: dict[str, Any] = {
-            "schema_version": RUN_SCHEMA_VERSION,
-            "run_id": run_id,
-            "status": "running",
-            "target": target.to_public(),
-            "options": opts.to_dict(),
-            "versions": versions(),
-            "started_at": iso(time.time()),
-            "ended_at": None,
-            "dropped_arrivals": 0,
-            "locust": {},
-            "workers": {},
-            "baseline": self.baseline,
-        }
-        write_json_atomic(run_dir / "run.json", run)
+        run = RunRecord(
+            run_id=run_id,
+            status="running",
+            target=target.to_public(),
+            options=opts.to_dict(),
+            conditions=self.conditions(target),
+            versions=versions(),
+            started_at=iso_utc(time.time()),
+            baseline=self.baseline,
+        )
+        write_run(run_dir, run)
+        if run.conditions.faults:
+            self.say("faults active: " + ", ".join(f"{k}={v}" for k, v in sorted(run.conditions.faults.items())))
         cfg_path = run_dir / "loadconfig.json"
         cfg_path.write_text(
             LoadConfig(run_id=run_id, run_dir=str(run_dir), options=opts, target=target.to_public()).to_json()
@@ -179,39 +196,44 @@ class Driver:
 
         interrupted, note, procs = self.drive(cmds, run_dir)
         loadgen = read_json(run_dir / "loadgen.json")
-        run.update(
-            {
-                "status": "interrupted" if interrupted or not loadgen else "complete",
-                "ended_at": iso(loadgen.get("ended_at")) or iso(time.time()),
-                "started_at": iso(loadgen.get("started_at")) or run["started_at"],
-                "dropped_arrivals": loadgen.get("dropped_arrivals", 0),
-                "locust": loadgen.get("locust", {}),
-                "workers": loadgen.get("workers", {}),
-                "processes": procs,
-            }
-        )
-        if note:
-            run["note"] = note
-        write_json_atomic(run_dir / "run.json", run)
+        run.status = "interrupted" if interrupted or not loadgen else "complete"
+        run.ended_at = iso_utc(loadgen.get("ended_at")) or iso_utc(time.time())
+        run.started_at = iso_utc(loadgen.get("started_at")) or run.started_at
+        run.dropped_arrivals = int(loadgen.get("dropped_arrivals", 0))
+        run.ledger_records = loadgen.get("ledger_records")
+        run.locust = loadgen.get("locust", {})
+        run.workers = loadgen.get("workers", {})
+        run.processes = procs
+        run.note = note
+        write_run(run_dir, run)
 
         summary = ledger_summary(run_dir)
-        thresholds = evaluate_thresholds(opts, run_dir, summary)
-        run["thresholds"] = thresholds
-        write_json_atomic(run_dir / "run.json", run)
+        run.thresholds = evaluate_thresholds(opts, run_dir, summary)
+        write_run(run_dir, run)
         results, checks_note = (
             self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
         )
+        if results is not None:
+            self.write_results(run_dir, target, results, [])
+        baseline_broken, baseline_note = self.compare_baseline(run_dir)
+        if results is not None and baseline_broken:
+            self.write_results(run_dir, target, results, baseline_broken)
+        final = verdict(
+            results if self.checks else None,
+            thresholds=run.thresholds,
+            run_status=run.status,
+            ledger_problems=ledger_state(run_dir, run.to_dict()).problems,
+            baseline_broken=baseline_broken,
+            unchecked=[checks_note or "checks could not run"] if self.checks and results is None else [],
+        )
         reports_note = self.render_reports(run_dir)
-        baseline_ok, baseline_note = self.compare_baseline(run_dir)
         notes = "; ".join(n for n in (note, checks_note, reports_note, baseline_note) if n)
-        print_summary(run_dir, run, summary, thresholds, results, notes or None)
-
-        failed_checks = results is None or any(r.status in ("fail", "error") for r in results)
-        failed = (failed_checks and self.checks) or not all(t["passed"] for t in thresholds)
-        failed = failed or run["status"] != "complete" or not baseline_ok
+        print_summary(run_dir, run.to_dict(), summary, run.thresholds, results, notes or None)
+        for reason in final.reasons:
+            click.echo(f"  - {reason}")
         unverified = "" if self.checks else " (load only: no checks ran)"
-        click.echo(f"verdict: {'FAIL' if failed else 'PASS'}{unverified}  ({run_dir})")
-        return 1 if failed else 0
+        click.echo(f"verdict: {final.value.upper()}{unverified}  ({run_dir})")
+        return final.exit_status
 
     # ----------------------------------------------------------------------------------------
     def prewarm_lambda(self, target: Any) -> None:
@@ -222,10 +244,6 @@ class Driver:
         a 2-core host, which briefly exceed reserved concurrency and turn into 500s that AWS
         (one microVM per environment) would not produce. See docs/fidelity.md (lambda).
         """
-        import math
-
-        from reference_stack.local import supervisor
-
         opts = self.opts
         peak = max([opts.rate or 0.0, *opts.steps, float(opts.users or 0)])
         total = sum(opts.mix.values()) or 1
@@ -311,60 +329,44 @@ class Driver:
 
     # ----------------------------------------------------------------------------------------
     def run_checks(self, run_dir: Path, target: Any) -> tuple[list[Any] | None, str | None]:
-        try:
-            from checks.runner import run_checks, write_results
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("checks"):
-                return None, "checks not built yet: nothing was verified"
-            raise
-        from loadcheck.commands.run import iso as _iso
-
-        started = _iso(time.time())
+        self.checks_started = iso_utc(time.time())
         self.say("checks: running")
         try:
             results = run_checks(
-                run_dir, state_dir=self.state_dir if target.kind == "local" else None, progress=self.say
+                run_dir,
+                state_dir=self.state_dir if target.kind == "local" else None,
+                progress=self.say,
+                local_flush=supervisor.flush,
             )
         except LoadcheckError as exc:
             return None, f"checks could not run: {exc}"
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("checks"):
-                return None, f"checks not built yet ({exc.name} is missing): nothing was verified"
-            raise
+        return results, None
+
+    def write_results(self, run_dir: Path, target: Any, results: list[Any], baseline_broken: list[str]) -> None:
         write_results(
             run_dir,
             results,
-            started_at=started,
-            ended_at=_iso(time.time()),
+            started_at=self.checks_started,
+            ended_at=iso_utc(time.time()),
             options=self.opts.to_dict(),
             target=target.to_public(),
+            baseline_broken=baseline_broken,
         )
-        return results, None
 
-    def compare_baseline(self, run_dir: Path) -> tuple[bool, str | None]:
-        """With ``--baseline``: judge this run against it (default budgets of `loadcheck compare`)."""
+    def compare_baseline(self, run_dir: Path) -> tuple[list[str], str | None]:
+        """With ``--baseline``: judge this run against it (default budgets of `loadcheck compare`);
+        (broken budgets, note)."""
         if not self.baseline:
-            return True, None
-        try:
-            from reports.compare import compare_runs, render_comparison
-        except ModuleNotFoundError:
-            return False, "baseline comparison not built yet (reports.compare)"
+            return [], None
         try:
             cmp = compare_runs(self.baseline, run_dir)
         except LoadcheckError as exc:
-            return False, f"baseline comparison failed: {exc}"
+            return [f"comparison failed: {exc.message}"], f"baseline comparison failed: {exc}"
         write_json_atomic(run_dir / "comparison.json", cmp.to_dict())
         click.echo(render_comparison(cmp, "table"))
-        return cmp.ok, None if cmp.ok else f"baseline budgets broken: {'; '.join(cmp.broken)}"
+        return list(cmp.broken), None if cmp.ok else f"baseline budgets broken: {'; '.join(cmp.broken)}"
 
     def render_reports(self, run_dir: Path) -> str | None:
-        try:
-            import reports
-        except ModuleNotFoundError:
-            return "reports not built yet"
-        render_all = getattr(reports, "render_all", None)
-        if render_all is None:
-            return "reports not built yet"
         try:
             paths = render_all(run_dir)
         except LoadcheckError as exc:

@@ -39,6 +39,7 @@ import os
 import threading
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,70 @@ def _decompressed_lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
                 yield lineno, line, True
     if pending:
         yield lineno + 1, pending, False
+
+
+@dataclass(frozen=True)
+class LedgerFile:
+    """What one ledger file holds: its complete records, whether its gzip stream ended with a
+    trailer (a closed writer), and where a cut record starts (a killed writer)."""
+
+    path: Path
+    worker: str
+    records: int
+    trailer: bool
+    cut_line: int | None
+
+
+def worker_of(path: Path) -> str:
+    """The worker a ledger file belongs to (``<worker>-<part>.jsonl.gz``)."""
+    return path.name.removesuffix(".jsonl.gz").rsplit("-", 1)[0]
+
+
+def scan_file(path: Path) -> LedgerFile:
+    """Count a ledger file's records and see how its stream ends (one pass, no JSON parsing
+    beyond the last line)."""
+    records = 0
+    last: tuple[int, bytes, bool] | None = None
+    for lineno, line, complete in _decompressed_lines(path):
+        if line.strip():
+            last = (lineno, line, complete)
+            if complete:
+                records += 1
+    cut_line = None
+    if last is not None and not last[2]:
+        try:
+            json.loads(last[1])
+            records += 1  # a whole record whose newline was lost with the trailer
+        except json.JSONDecodeError:
+            cut_line = last[0]
+    return LedgerFile(path, worker_of(path), records, _ends_with_trailer(path), cut_line)
+
+
+def _ends_with_trailer(path: Path) -> bool:
+    """True when every gzip member of the file ends with its trailer (CRC and size)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with open(path, "rb") as fh:
+        data = fh.read(1 << 16)
+        if not data:
+            return False
+        while data:
+            try:
+                d.decompress(data)
+            except zlib.error:
+                return False
+            while d.unused_data:
+                rest = d.unused_data
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                try:
+                    d.decompress(rest)
+                except zlib.error:
+                    return False
+            data = fh.read(1 << 16)
+    return d.eof
+
+
+def scan_ledger(run_dir: Path) -> list[LedgerFile]:
+    return [scan_file(p) for p in ledger_files(run_dir)]
 
 
 def read_ledger(run_dir: Path, *, strict: bool = True) -> Iterator[dict[str, Any]]:

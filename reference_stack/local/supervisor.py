@@ -33,7 +33,14 @@ from typing import Any
 from loadcheck import __version__
 from loadcheck.core.description import HANDLERS_DIR, StackDescription, load_description
 from loadcheck.core.errors import ConfigError, StackAlreadyRunning, StackError, StackNotRunning
-from loadcheck.core.state import ACCOUNT_ID, PROFILES, read_stack_json, write_identities, write_json_atomic
+from loadcheck.core.state import (
+    ACCOUNT_ID,
+    PROFILES,
+    read_stack_json,
+    resolve_state_dir,
+    write_identities,
+    write_json_atomic,
+)
 from reference_stack.local import provision
 
 SERVICES = ("aws", "search", "lambda", "gateway")
@@ -639,15 +646,33 @@ def set_faults(state_dir: Path, faults: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def clear_faults(state_dir: Path) -> None:
-    stack = _require(state_dir)
+def _faults_by_service(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for service in ("aws", "lambda", "gateway"):
         url = stack["services"][service]["url"]
         status, active = _admin_request(f"{url}/_loadcheck/faults", ca=stack.get("ca_bundle"))
         if status == 200 and isinstance(active, dict):
             active = active.get("faults", active)
-            if active:
-                _admin_request(f"{url}/_loadcheck/faults", "POST", {k: None for k in active}, ca=stack.get("ca_bundle"))
+            out[service] = {k: v for k, v in active.items() if v is not None}
+    return out
+
+
+def active_faults(state_dir: Path | str | None) -> dict[str, Any]:
+    """Every fault active on the running stack of ``state_dir`` (name -> value), whoever set it;
+    ``{}`` when no stack runs there."""
+    try:
+        stack = _require(Path(state_dir) if state_dir is not None else resolve_state_dir(None))
+    except StackNotRunning:
+        return {}
+    return {k: v for faults in _faults_by_service(stack).values() for k, v in faults.items()}
+
+
+def clear_faults(state_dir: Path) -> None:
+    stack = _require(state_dir)
+    for service, active in _faults_by_service(stack).items():
+        if active:
+            url = stack["services"][service]["url"]
+            _admin_request(f"{url}/_loadcheck/faults", "POST", {k: None for k in active}, ca=stack.get("ca_bundle"))
 
 
 def flush(state_dir: Path) -> None:

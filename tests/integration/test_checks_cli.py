@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from checks.runner import read_results
+from loadcheck.core.rundir import read_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

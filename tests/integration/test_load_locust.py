@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from loadcheck.bench.load_server import TEST_KEYS, running_server
-from loadcheck.commands.run import locust_commands
+from loadcheck.commands.run_steps import locust_commands
 from loadcheck.core import histograms
 from loadcheck.core.ledger import read_ledger
 from loadcheck.core.runconfig import LoadConfig, RunOptions
@@ -106,7 +106,7 @@ def test_single_process_ledger_matches_locust_counts(tmp_path, server):
 def test_workers_merge_to_the_same_totals_on_the_master(tmp_path, server):
     opts = RunOptions(rate=20, duration_s=4, workers=2, seed=3)
     cfg, run_dir = write_config(tmp_path, server, opts)
-    from loadcheck.commands.run import free_port
+    from loadcheck.commands.run_steps import free_port
 
     cmds = locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=free_port())
     assert len(cmds["workers"]) == 2
@@ -290,7 +290,7 @@ def test_options_reach_workers_from_the_master(tmp_path, server):
         if (tmp_path / "w").mkdir() is None
         else (None, None)
     )
-    from loadcheck.commands.run import free_port
+    from loadcheck.commands.run_steps import free_port
 
     port = free_port()
     cmds = locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=port)
@@ -302,7 +302,7 @@ def test_options_reach_workers_from_the_master(tmp_path, server):
 
 
 def test_a_worker_that_dies_is_reported_with_what_it_sent(tmp_path, server):
-    from loadcheck.commands.run import free_port
+    from loadcheck.commands.run_steps import free_port
 
     opts = RunOptions(rate=20, duration_s=8, workers=2, seed=2)
     cfg, run_dir = write_config(tmp_path, server, opts)

@@ -25,11 +25,11 @@ from typing import Any
 
 import pytest
 
+from loadcheck.bench.synthetic_reports import sample_checks, write_run
 from loadcheck.core.state import write_json_atomic
 from reports import render_all
 from reports.capacity import analyse_steps
 from reports.plan import build_plan
-from reports.synthetic import sample_checks, write_run
 
 pytestmark = pytest.mark.integration
 

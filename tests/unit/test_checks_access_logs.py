@@ -12,9 +12,16 @@ from moto import mock_aws
 
 from checks import access_logs
 from checks.framework import CheckContext
-from checks.results_doc import read_run_json
-from checks.synthetic import REGION, access_log_record, make_records, put_access_logs, synthetic_target, write_run
+from loadcheck.bench.synthetic_checks import (
+    REGION,
+    access_log_record,
+    make_records,
+    put_access_logs,
+    synthetic_target,
+    write_run,
+)
 from loadcheck.core.description import load_description
+from loadcheck.core.rundir import read_run
 
 GROUP = "/aws/apigateway/loadcheck-http-api"
 FMT = load_description().access_log.format
@@ -45,7 +52,7 @@ def logs():
 def ctx_for(run_dir: Path, client: Any, *, budget_s: float = 5.0, flush: Any = None) -> CheckContext:
     return CheckContext(
         run_dir=run_dir,
-        run=read_run_json(run_dir),
+        run=read_run(run_dir),
         target=synthetic_target(),
         description=load_description(),
         clients=lambda s: client,

@@ -12,10 +12,17 @@ from moto import mock_aws
 
 from checks import dynamodb_contents
 from checks.framework import CheckContext
-from checks.results_doc import read_run_json
-from checks.synthetic import REGION, create_table, make_records, store_acknowledged, synthetic_target, write_run
+from loadcheck.bench.synthetic_checks import (
+    REGION,
+    create_table,
+    make_records,
+    store_acknowledged,
+    synthetic_target,
+    write_run,
+)
 from loadcheck.core.description import load_description
 from loadcheck.core.ledger import item_digest
+from loadcheck.core.rundir import read_run
 
 
 class FakeClock:
@@ -45,7 +52,7 @@ def ddb():
 def make_ctx(run_dir: Path, client: Any, *, budget_s: float = 30.0) -> CheckContext:
     return CheckContext(
         run_dir=run_dir,
-        run=read_run_json(run_dir),
+        run=read_run(run_dir),
         target=synthetic_target(),
         description=load_description(),
         clients=lambda s: client,

@@ -18,9 +18,9 @@ from moto import mock_aws
 
 from checks import probe_http, security
 from checks.framework import CheckContext
-from checks.results_doc import read_run_json
-from checks.synthetic import REGION, make_records, synthetic_target, write_run
+from loadcheck.bench.synthetic_checks import REGION, make_records, synthetic_target, write_run
 from loadcheck.core.description import load_description
+from loadcheck.core.rundir import read_run
 from loadcheck.core.sigv4 import SigV4Failure, verify
 
 GROUP = "/aws/apigateway/loadcheck-http-api"
@@ -143,7 +143,7 @@ def run_security(tmp_path: Path, gw: Any, logs: Any, creds: Path) -> Any:
     write_run(tmp_path / "run", make_records(writes=1, reads=0), target=target)
     ctx = CheckContext(
         run_dir=tmp_path / "run",
-        run=read_run_json(tmp_path / "run"),
+        run=read_run(tmp_path / "run"),
         target=target,
         description=load_description(),
         clients=lambda s: logs,

@@ -11,8 +11,7 @@ from moto import mock_aws
 
 from checks import throttling
 from checks.framework import CheckContext
-from checks.results_doc import read_run_json
-from checks.synthetic import (
+from loadcheck.bench.synthetic_checks import (
     REGION,
     create_table,
     make_records,
@@ -23,6 +22,7 @@ from checks.synthetic import (
     write_run,
 )
 from loadcheck.core.description import load_description
+from loadcheck.core.rundir import read_run
 
 FMT = load_description().access_log.format
 GROUP = "/aws/apigateway/loadcheck-http-api"
@@ -65,7 +65,7 @@ def check(
         put_access_logs(aws["logs"], GROUP, records, FMT)
     ctx = CheckContext(
         run_dir=tmp_path,
-        run=read_run_json(tmp_path),
+        run=read_run(tmp_path),
         target=synthetic_target(),
         description=load_description(),
         clients=lambda s: aws[s],

@@ -298,7 +298,7 @@ def test_refreshable_credentials_are_re_read():
 
 
 def test_thresholds_from_ledger_and_histograms(tmp_path):
-    from loadcheck.commands.run import evaluate_thresholds, ledger_summary
+    from loadcheck.commands.run_steps import evaluate_thresholds, ledger_summary
 
     clock = FakeClock(5000.0)
     agg = Aggregator(run_dir=tmp_path, run_id="r", duration_s=10, clock=clock)

@@ -127,7 +127,7 @@ def test_load_config_round_trip(tmp_path):
 
 
 def test_aws_target_from_an_outputs_file(tmp_path):
-    from loadcheck.commands.run import aws_target
+    from loadcheck.commands.run_steps import aws_target
     from tests.unit.test_aws_target import tf_outputs
 
     path = tmp_path / "outputs.json"

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loadcheck.bench.synthetic_reports import write_run
 from loadcheck.cli import cli
 from loadcheck.core.errors import ConfigError
 from reports.capacity import (
@@ -27,7 +28,6 @@ from reports.capacity import (
 from reports.costs import load_prices, monthly_costs
 from reports.data import burst_start_level, simulate_burst
 from reports.plan import build_plan
-from reports.synthetic import write_run
 
 
 def _profile(item_bytes: float = 100.0, wcu: float = 1.0, scan_share: float = 0.0, limit: int = 25) -> Profile:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from loadcheck.bench.synthetic_reports import sample_checks, write_run
 from loadcheck.cli import cli
 from loadcheck.core.errors import ConfigError, RunDirError
 from loadcheck.core.results import CheckResult
 from reports.baseline import list_baselines, save_baseline
 from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
-from reports.synthetic import sample_checks, write_run
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from loadcheck.bench.synthetic_reports import sample_checks, write_run
 from loadcheck.core.results import CheckResult
 from reports.data import build_report_data
 from reports.junit import render_junit
-from reports.synthetic import sample_checks, write_run
 
 # The subset of Jenkins' junit-10.xsd (jenkinsci/xunit-plugin, the "usual JUnit XSD") that a
 # single <testsuite> document uses: element order and the attributes it defines.
@@ -71,9 +71,12 @@ def test_junit_is_valid_and_maps_statuses(tmp_path: Path, schema: etree.XMLSchem
     root = _xml(tmp_path, checks)
     schema.assertValid(root)
     assert root.tag == "testsuite"
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("5", "1", "1", "1")
+    # five checks, the run's end and the verdict (a failure: a check failed)
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("7", "2", "1", "1")
     cases = {c.get("name"): c for c in root.findall("testcase")}
-    assert set(cases) == {"dynamodb_contents", "throttling", "access_logs", "security", "extra"}
+    assert set(cases) == {"dynamodb_contents", "throttling", "access_logs", "security", "extra", "run_completed", "verdict"}
+    assert cases["run_completed"].find("failure") is None
+    assert "dynamodb_contents failed" in cases["verdict"].find("failure").get("message")
     fail = cases["dynamodb_contents"].find("failure")
     assert fail is not None and fail.get("message") == "2 acknowledged writes missing from EventLog"
     out = cases["dynamodb_contents"].findtext("system-out")

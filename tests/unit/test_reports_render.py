@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from loadcheck.bench.synthetic_reports import sample_checks, write_run
 from loadcheck.core.errors import RunDirError
 from loadcheck.core.results import CheckResult
 from reports import render_all
 from reports.data import build_report_data, simulate_burst, status_category
 from reports.markdown import render_markdown
-from reports.synthetic import sample_checks, write_run
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_saved_baseline_renders_from_results_only(tmp_path: Path) -> None:
     from reports.baseline import save_baseline
 
     run = write_run(tmp_path / "r", checks=sample_checks(failing=True), seconds=5, rate=5)
-    base = save_baseline(run, name="b", directory=tmp_path / "baselines")
+    base = save_baseline(run, name="b", directory=tmp_path / "baselines", allow_failed=True)
     paths = render_all(base, out_dir=tmp_path / "out")
     html = paths[0].read_text(encoding="utf-8")
     assert "no ledger in this directory" in html and "dynamodb_contents" in html

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.commands.run import evaluate_thresholds, ledger_summary
+from loadcheck.commands.run_steps import evaluate_thresholds, ledger_summary
 from loadcheck.core.ledger import LedgerWriter
 from loadcheck.core.runconfig import RunOptions
 

@@ -18,7 +18,8 @@ from typing import Any
 from loadcheck.core.histograms import IntervalRecorder, RunHistograms
 from loadcheck.core.ledger import LedgerWriter, item_digest
 from loadcheck.core.results import CheckResult
-from loadcheck.core.state import write_json_atomic
+from loadcheck.core.rundir import RunConditions, RunRecord, write_results
+from loadcheck.core.rundir import write_run as write_run_record
 
 T0_MS = 1_790_000_000_000.0  # 2026-09-21, a fixed origin so outputs are reproducible
 
@@ -143,28 +144,24 @@ def write_run(
         "url": "https://events.loadcheck.test:4443",
     }
     started = "2026-09-21T14:13:20.000+00:00"
-    write_json_atomic(
-        run_dir / "run.json",
-        {
-            "schema_version": 1,
-            "run_id": run_id,
-            "status": "complete",
-            "target": tgt,
-            "options": options,
-            "versions": {"python": "3.11"},
-            "started_at": started,
-            "ended_at": started,
-            "dropped_arrivals": 0,
-            "locust": {},
-            "workers": {},
-        },
+    write_run_record(
+        run_dir,
+        RunRecord(
+            run_id=run_id,
+            status="complete",
+            target=tgt,
+            options=options,
+            conditions=RunConditions(shape=options["shape"], mix=dict(mix)),
+            versions={"python": "3.11"},
+            started_at=started,
+            ended_at=started,
+            ledger_records=writer.count,
+        ),
     )
     if checks is not None:
         from checks.results_doc import build_results
 
-        write_json_atomic(
-            run_dir / "results.json", build_results(run_dir, checks, started_at=started, ended_at=started, target=tgt)
-        )
+        write_results(run_dir, build_results(run_dir, checks, started_at=started, ended_at=started, target=tgt))
     return run_dir
 
 

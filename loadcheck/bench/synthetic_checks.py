@@ -19,6 +19,8 @@ from typing import Any
 
 from checks.capacity import item_size, write_units
 from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.rundir import RunRecord, iso_utc
+from loadcheck.core.rundir import write_run as write_run_record
 from loadcheck.core.state import write_json_atomic
 from loadcheck.core.target import Target
 
@@ -137,22 +139,17 @@ def write_run(
     writer.close()
     start = min((r["t_start_ms"] for r in records), default=0.0)
     end = max((r["t_start_ms"] + r["latency_ms"] for r in records), default=0.0)
-    iso = lambda ms: _dt.datetime.fromtimestamp(ms / 1000.0, _dt.UTC).isoformat()  # noqa: E731
-    write_json_atomic(
-        run_dir / "run.json",
-        {
-            "schema_version": 1,
-            "run_id": records[0]["run_id"] if records else run_dir.name,
-            "status": "complete",
-            "target": target.to_public(),
-            "options": {"duration_s": (end - start) / 1000.0},
-            "versions": {},
-            "started_at": iso(start - 500),
-            "ended_at": iso(end + 500),
-            "dropped_arrivals": 0,
-            "locust": {},
-            "workers": [],
-        },
+    write_run_record(
+        run_dir,
+        RunRecord(
+            run_id=records[0]["run_id"] if records else run_dir.name,
+            status="complete",
+            target=target.to_public(),
+            options={"duration_s": (end - start) / 1000.0},
+            started_at=iso_utc((start - 500) / 1000.0),
+            ended_at=iso_utc((end + 500) / 1000.0),
+            ledger_records=len(records),
+        ),
     )
     if histograms:
         from hdrh.histogram import HdrHistogram

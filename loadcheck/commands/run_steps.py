@@ -1,0 +1,263 @@
+"""The steps of ``loadcheck run`` that the driver (:mod:`loadcheck.commands.run_driver`) takes:
+the target, the Locust processes, progress, thresholds and the printed summary.
+
+See :mod:`loadcheck.commands.run` for the order and the exit statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.runconfig import RunOptions
+
+EVENTLOG = Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py"
+GRACE_S = 60.0  # after the run time: stop timeout + the final drain from workers
+# Open model: the arrival schedule ends the run after --duration from its first arrival;
+# Locust's --run-time is only a safety net this far above it.
+RUN_TIME_SLACK_S = 30.0
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("loadcheck", "locust", "botocore", "hdrhistogram"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Target
+
+
+def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any, bool]:
+    from loadcheck.core.target import Target
+
+    try:
+        from reference_stack.local import supervisor
+    except ModuleNotFoundError as exc:
+        raise LoadcheckError(
+            "the local stack is not built yet (reference_stack/local/supervisor.py)",
+            value=str(exc),
+            hint="use --target aws, or wait for the local stack",
+        ) from exc
+    say(f"local stack: {state_dir}")
+    stack, started = supervisor.ensure_stack(state_dir, faults=faults or None, progress=say)
+    say("local stack: started for this run" if started else "local stack: already running, reused")
+    return Target.from_stack_json(stack, state_dir), started
+
+
+def aws_target(tf_outputs: str | None, tf_dir: str | None, profile: str | None) -> Any:
+    from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
+    from loadcheck.core.target import Target
+
+    if tf_outputs is None and tf_dir is None:
+        tf_dir = str(Path(__file__).resolve().parents[2] / "reference_stack" / "terraform")
+    return Target.from_tf_outputs(target_from_tf_outputs(load_tf_outputs(tf_outputs, tf_dir)), profile=profile)
+
+
+# --------------------------------------------------------------------------------------------
+# Locust processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def locust_commands(
+    opts: RunOptions,
+    *,
+    cfg_path: Path,
+    run_dir: Path,
+    url: str,
+    master_port: int,
+    role: str = "auto",
+    master_host: str = "127.0.0.1",
+    worker_count: int | None = None,
+) -> dict[str, Any]:
+    """``{"main": argv or None, "workers": [argv, ...]}`` for the run's Locust processes."""
+    base = [sys.executable, "-m", "locust", "-f", str(EVENTLOG), "--loadcheck-config", str(cfg_path)]
+    if opts.open_model:
+        users = opts.pool_size()
+        spawn = float(min(users, 100))
+    else:
+        users, spawn = int(opts.users or 1), float(opts.spawn_rate or 1)
+    main = base + [
+        "--host",
+        url,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        f"{spawn:g}",
+        "-t",
+        f"{math.ceil(opts.total_duration_s + (RUN_TIME_SLACK_S if opts.open_model else 0))}s",
+        "--stop-timeout",
+        f"{opts.request_timeout_s + 5:g}",
+        "--only-summary",
+        "--csv",
+        str(run_dir / "locust"),
+    ]
+    n = opts.workers if worker_count is None else worker_count
+    workers = [base + ["--worker", "--master-host", master_host, "--master-port", str(master_port)] for _ in range(n)]
+    if role == "worker":
+        return {"main": None, "workers": workers}
+    if n:
+        main += ["--master", "--expect-workers", str(n), "--master-bind-port", str(master_port)]
+        if role == "auto":
+            main += ["--master-bind-host", "127.0.0.1"]
+    if role == "master":
+        workers = []
+    return {"main": main, "workers": workers}
+
+
+def start(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    # Own session: a terminal Ctrl-C reaches only this CLI, which then stops the load in order.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=os.getcwd(),
+        )
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def wait_all(procs: list[subprocess.Popen[bytes]], deadline: float) -> None:
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# Progress, thresholds, summary
+
+
+def render_progress(p: dict[str, Any]) -> str:
+    p95 = f"{p['p95_ms']:.0f} ms" if p.get("p95_ms") is not None else "-"
+    total = p.get("duration_s") or 0
+    return (
+        f"[{p.get('elapsed_s', 0):5.0f}/{total:.0f}s] {p.get('rps', 0):6.1f} req/s  requests {p.get('requests', 0)}  "
+        f"errors {p.get('errors', 0)}  429s {p.get('throttled', 0)}  p95 {p95}  dropped {p.get('dropped_arrivals', 0)}"
+    )
+
+
+def ledger_summary(run_dir: Path) -> dict[str, Any]:
+    """Per-route status counts from the ledger; errors exclude the 409s of forced collisions."""
+    from loadcheck.core.ledger import read_ledger
+
+    routes: dict[str, dict[str, Any]] = {}
+    total = errors = server_errors = 0
+    try:
+        for rec in read_ledger(run_dir):
+            r = routes.setdefault(rec["route"], {"requests": 0, "status": {}})
+            key = str(rec["status"]) if rec["status"] else (rec.get("error") or "no_status")
+            r["requests"] += 1
+            r["status"][key] = r["status"].get(key, 0) + 1
+            total += 1
+            ok = 200 <= rec["status"] < 300 or (rec["status"] == 409 and rec.get("collision"))
+            errors += 0 if ok else 1
+            server_errors += 1 if (not rec["status"] or rec["status"] >= 500) else 0
+    except LoadcheckError:
+        pass  # no ledger: nothing was sent
+    return {"routes": routes, "requests": total, "errors": errors, "server_errors": server_errors}
+
+
+def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    from loadcheck.core import histograms
+
+    out: list[dict[str, Any]] = []
+    if opts.max_server_error_rate is not None:
+        rate = summary.get("server_errors", 0) / summary["requests"] if summary["requests"] else 0.0
+        out.append(
+            {
+                "name": "server error rate (5xx and no response)",
+                "limit": opts.max_server_error_rate,
+                "actual": round(rate, 4),
+                "passed": summary["requests"] > 0 and rate <= opts.max_server_error_rate,
+            }
+        )
+    if opts.max_error_rate is not None:
+        rate = summary["errors"] / summary["requests"] if summary["requests"] else 0.0
+        out.append(
+            {
+                "name": "error rate",
+                "limit": opts.max_error_rate,
+                "actual": round(rate, 4),
+                "passed": summary["requests"] > 0 and rate <= opts.max_error_rate,
+            }
+        )
+    if opts.max_p95_ms:
+        try:
+            hist = histograms.load(run_dir)
+        except LoadcheckError as exc:
+            return out + [
+                {"name": f"p95 {r}", "limit": ms, "actual": None, "passed": False, "reason": str(exc)}
+                for r, ms in opts.max_p95_ms.items()
+            ]
+        for route, limit in opts.max_p95_ms.items():
+            h = hist.total() if route == "all" else hist.routes.get(route)
+            actual = h.get_value_at_percentile(95.0) / 1000.0 if h is not None and h.get_total_count() else None
+            out.append(
+                {
+                    "name": f"p95 {route}",
+                    "limit": limit,
+                    "actual": actual,
+                    "passed": actual is not None and actual <= limit,
+                }
+            )
+    return out
+
+
+def print_summary(
+    run_dir: Path,
+    run: dict[str, Any],
+    summary: dict[str, Any],
+    thresholds: list[dict[str, Any]],
+    results: list[Any] | None,
+    note: str | None,
+) -> None:
+    from loadcheck.core import histograms
+
+    click.echo("")
+    click.echo(f"run {run['run_id']}: {run['status']}  ({run_dir})")
+    try:
+        hist = histograms.load(run_dir)
+    except LoadcheckError:
+        hist = None
+    click.echo(f"  {'route':<14} {'requests':>8}  {'p50':>8} {'p95':>8} {'p99':>8}  statuses")
+    for route, r in sorted(summary["routes"].items()):
+        s = histograms.summary(hist.routes[route]) if hist and route in hist.routes else {}
+        cells = [f"{s[k]:7.1f}ms" if k in s else f"{'-':>9}" for k in ("p50", "p95", "p99")]
+        statuses = " ".join(f"{k}:{v}" for k, v in sorted(r["status"].items()))
+        click.echo(f"  {route:<14} {r['requests']:>8} {' '.join(cells)}  {statuses}")
+    click.echo(f"  dropped arrivals: {run.get('dropped_arrivals', 0)}")
+    for t in thresholds:
+        actual = "-" if t["actual"] is None else t["actual"]
+        click.echo(f"  threshold {t['name']}: {actual} (limit {t['limit']}) {'ok' if t['passed'] else 'FAILED'}")
+    if results is not None:
+        for res in results:
+            click.echo(f"  check {res.name:<18} {res.status.upper():<7} {res.summary}")
+    if note:
+        click.echo(f"  {note}")
