@@ -628,7 +628,7 @@ def _refusal(service: str, body: dict[str, Any], reply: Any) -> ConfigError:
     asked = ", ".join(fault_registry.describe_value(n, v) for n, v in body.items())
     message = reply.get("message") or reply.get("error") if isinstance(reply, dict) else None
     fix = reply.get("fix") if isinstance(reply, dict) else None
-    reason = " ".join(str(message or reply).split())
+    reason = " ".join(str(message or reply).split()).removeprefix(f"fault {asked}: ")
     return ConfigError(f"the {service} service refused {asked}: {reason}", value=body, hint=fix or None)
 
 

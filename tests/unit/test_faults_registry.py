@@ -79,7 +79,12 @@ def test_json_values_are_validated_like_text() -> None:
     assert faults.validate("ddb-latency", 200) == 200.0
     assert faults.validate("allow-denied", True) == 1
     assert faults.validate("drop-writes", None) is None
-    for name, bad in [("drop-writes", True), ("ddb-latency", [200]), ("throttle-status", {"a": 1}), ("log-delay", False)]:
+    for name, bad in [
+        ("drop-writes", True),
+        ("ddb-latency", [200]),
+        ("throttle-status", {"a": 1}),
+        ("log-delay", False),
+    ]:
         with pytest.raises(ConfigError, match=f"fault {name}="):
             faults.validate(name, bad)
 

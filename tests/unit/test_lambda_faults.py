@@ -22,7 +22,10 @@ def test_set_roll_and_clear() -> None:
 
 def test_text_values_read_as_the_registry_reads_them() -> None:
     faults = Faults()
-    assert faults.update({"lambda-error": "25%", "lambda-timeout": "0.5"}) == {"lambda-error": 0.25, "lambda-timeout": 0.5}
+    assert faults.update({"lambda-error": "25%", "lambda-timeout": "0.5"}) == {
+        "lambda-error": 0.25,
+        "lambda-timeout": 0.5,
+    }
     assert faults.update({"lambda-error": "off"}) == {"lambda-timeout": 0.5}
 
 
