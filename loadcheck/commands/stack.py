@@ -119,7 +119,7 @@ def up(
             sd, description=description, ports=port_map, faults=fault_map, burst_start=burst_start, progress=click.echo
         )
         click.echo(describe(stack))
-        click.echo(f"\nrunning in the background; stop it with `loadcheck stack down --state-dir {sd}`")
+        click.echo(f"\nrunning in the background; stop it with `{stack_command('down', state_dir)}`")
         return
 
     def ready(stack: dict[str, Any]) -> None:
