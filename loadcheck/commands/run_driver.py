@@ -33,6 +33,7 @@ from loadcheck.commands.run_steps import (
     wait_all,
 )
 from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.faults import active_faults
 from loadcheck.core.runconfig import LoadConfig, RunOptions
 from loadcheck.core.rundir import (
     RunConditions,
@@ -158,7 +159,7 @@ class Driver:
         shape and mix."""
         faults = dict(self.opts.faults)
         if target.kind == "local":
-            faults = {**supervisor.active_faults(self.state_dir), **faults}
+            faults = {**active_faults(self.state_dir), **faults}
         return RunConditions(
             faults=faults, collisions=self.opts.collisions, shape=self.opts.shape, mix=dict(self.opts.mix)
         )

@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
+from loadcheck.core import faults as fault_registry
 from loadcheck.core.errors import ConfigError, StackNotRunning
-from loadcheck.core.state import resolve_state_dir
+from loadcheck.core.state import resolve_state_dir, stack_command
 
 state_dir_option = click.option(
     "--state-dir",
@@ -64,6 +65,16 @@ def describe(stack: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fault_lines(by_service: dict[str, dict[str, Any]]) -> list[str]:
+    """``aws      ddb-latency=200ms drop-writes=0.5`` per service with active faults; ``none`` if none."""
+    lines = [
+        f"{service:<8} " + " ".join(fault_registry.describe_value(n, v) for n, v in sorted(active.items()))
+        for service, active in by_service.items()
+        if active
+    ]
+    return lines or ["none"]
+
+
 @click.group(name="stack")
 def command() -> None:
     """Start, stop and inspect the local emulation of the reference stack (127.0.0.1 only)."""
@@ -108,7 +119,7 @@ def up(
             sd, description=description, ports=port_map, faults=fault_map, burst_start=burst_start, progress=click.echo
         )
         click.echo(describe(stack))
-        click.echo(f"\nrunning in the background; stop it with `loadcheck stack down --state-dir {sd}`")
+        click.echo(f"\nrunning in the background; stop it with `{stack_command('down', state_dir)}`")
         return
 
     def ready(stack: dict[str, Any]) -> None:
@@ -150,8 +161,10 @@ def status(state_dir: str | None, as_json: bool) -> None:
 
     sd = resolve_state_dir(state_dir)
     st = supervisor.status(sd)
+    active = fault_registry.active_faults_by_service(sd) if st["running"] else {}
     if as_json:
-        click.echo(json.dumps({k: v for k, v in st.items() if k != "stack"} | {"stack": st.get("stack")}, indent=2))
+        doc = {k: v for k, v in st.items() if k != "stack"} | {"faults": active, "stack": st.get("stack")}
+        click.echo(json.dumps(doc, indent=2))
     elif not st["running"]:
         click.echo(f"no local stack runs for {sd}")
     else:
@@ -159,6 +172,10 @@ def status(state_dir: str | None, as_json: bool) -> None:
         for name, svc in st["services"].items():
             click.echo(f"  {name:<8} {svc['health']:<10} pid {svc['pid']:<7} {svc['url']}")
         click.echo(f"  API      {st['stack']['gateway']['url']} -> 127.0.0.1:{st['stack']['gateway']['port']}")
+        lines = fault_lines(active)
+        click.echo(f"  faults   {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"           {line}")
     if not st["running"]:
         sys.exit(3)
     if any(s["health"] != "healthy" for s in st["services"].values()):
@@ -187,7 +204,9 @@ def env(state_dir: str | None, profile: str, keys: bool) -> None:
     stack = supervisor.running_stack(sd)
     if not stack:
         raise StackNotRunning(
-            f"no local stack runs for {sd}", value=str(sd), hint="start one with `loadcheck stack up --detach`"
+            f"no local stack runs for {sd}",
+            value=str(sd),
+            hint=f"start one with `{stack_command('up --detach', state_dir)}`",
         )
     q = shlex.quote
     lines = {
@@ -226,12 +245,15 @@ def fault(state_dir: str | None, faults: tuple[str, ...], clear: bool) -> None:
         return
     if not faults:
         raise ConfigError(
-            "name at least one fault, or --clear", hint=f"known faults: {', '.join(sorted(supervisor.FAULT_OWNERS))}"
+            "name at least one fault, or --clear",
+            hint=f"e.g. `{stack_command('fault ddb-latency=200ms', state_dir)}`; "
+            f"known faults: {', '.join(fault_registry.FAULTS)} (docs/load.md)",
         )
-    parsed = supervisor.parse_faults([f for f in faults if not f.endswith("=off")])
-    parsed |= {f[:-4]: None for f in faults if f.endswith("=off")}
-    for service, reply in supervisor.set_faults(sd, parsed).items():
-        click.echo(f"{service}: {json.dumps(reply)}")
+    parsed = fault_registry.parse_faults(faults, option="loadcheck stack fault")
+    supervisor.set_faults(sd, parsed)
+    click.echo("active faults:")
+    for line in fault_lines(fault_registry.active_faults_by_service(sd)):
+        click.echo(f"  {line}")
 
 
 @command.command()

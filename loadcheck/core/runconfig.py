@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadcheck.core import faults as fault_registry
 from loadcheck.core.errors import ConfigError
 
 SHAPES = ("constant-rate", "step", "ramp")
@@ -33,19 +34,8 @@ DEFAULT_MIX = {"writes": 8, "reads": 1, "search": 1}
 DEFAULT_MAX_SERVER_ERROR_RATE = 0.01
 DEFAULT_RATE = 16.0
 DEFAULT_DURATION_S = 45.0
-# Faults the local services accept (docs/internals.md "Local stack processes").
-KNOWN_FAULTS = (
-    "drop-writes",
-    "phantom-writes",
-    "ddb-latency",  # aws
-    "lambda-error",
-    "lambda-timeout",  # lambda
-    "drop-access-logs",
-    "blank-access-log-field",
-    "throttle-status",
-    "log-delay",
-    "allow-denied",  # gateway
-)
+# Faults the local services accept: the registry's (loadcheck.core.faults, docs/load.md).
+KNOWN_FAULTS = tuple(fault_registry.FAULTS)
 ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
 ALL_ROUTES = "all"  # a --max-p95-ms key that applies to every request together
 
@@ -125,34 +115,13 @@ def parse_mix(value: str | dict[str, Any]) -> dict[str, int]:
     return mix
 
 
-def _scalar(text: str) -> str | int | float | None:
-    if text.lower() in ("null", "none", "off"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
+def parse_fault(value: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` (``drop-writes=0.1``, ``ddb-latency=200ms``) -> (name, canonical value).
 
-
-def parse_fault(value: str) -> tuple[str, str | int | float | None]:
-    """``NAME=VALUE`` (``drop-writes=0.1``, ``throttle-status=500``) -> (name, typed value)."""
-    name, sep, raw = str(value).partition("=")
-    name = name.strip()
-    if not sep or not name or not raw.strip():
-        raise ConfigError(
-            f"--fault: {value!r} is not NAME=VALUE",
-            value=value,
-            hint="e.g. --fault drop-writes=0.1 (repeat --fault for several)",
-        )
-    if name not in KNOWN_FAULTS:
-        raise ConfigError(
-            f"--fault: unknown fault {name!r}", value=value, hint=f"known faults: {', '.join(KNOWN_FAULTS)}"
-        )
-    return name, _scalar(raw.strip())
+    The fault registry parses and validates it, so ``loadcheck run`` refuses a bad value before
+    it starts a stack or any load.
+    """
+    return fault_registry.parse_fault(value, option="--fault")
 
 
 def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, float]:
@@ -300,6 +269,10 @@ class RunOptions:
                 value=self.workers,
                 hint="0 runs in one process; N starts a master and N workers",
             )
+        # A run config file may carry faults too: same registry, same canonical values.
+        object.__setattr__(
+            self, "faults", {name: fault_registry.validate(name, value) for name, value in self.faults.items()}
+        )
         if not 0.0 <= self.collisions <= 1.0:
             raise ConfigError(
                 f"--collisions: {self.collisions} is outside 0..1", value=self.collisions, hint="e.g. --collisions 0.05"

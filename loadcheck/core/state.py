@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,18 @@ def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> Path:
     """Argument, then ``$LOADCHECK_STATE_DIR``, then ``.loadcheck`` in the working directory."""
     value = arg or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
     return Path(value).expanduser().resolve()
+
+
+def stack_command(args: str, state_dir: str | os.PathLike[str] | None = None) -> str:
+    """``loadcheck stack ARGS``, with ``--state-dir`` when ``state_dir`` is not the one a bare command uses.
+
+    Hints that suggest a stack command build it here, so following a hint acts on the user's
+    stack, not on the default one.
+    """
+    command = f"loadcheck stack {args}"
+    if state_dir is not None and Path(state_dir).expanduser().resolve() != resolve_state_dir(None):
+        command += f" --state-dir {shlex.quote(str(state_dir))}"
+    return command
 
 
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o644, sort_keys: bool = True) -> None:
@@ -96,6 +109,6 @@ def read_stack_json(state_dir: Path) -> dict[str, Any]:
         raise StackNotRunning(
             f"no local stack in {state_dir} (no stack.json)",
             value=str(state_dir),
-            hint="start one with `loadcheck stack up --detach`",
+            hint=f"start one with `{stack_command('up --detach', state_dir)}`",
         )
     return json.loads(path.read_text(encoding="utf-8"))

@@ -16,6 +16,7 @@ from typing import Any
 
 from loadcheck.core.errors import TargetError
 from loadcheck.core.sigv4 import Credentials
+from loadcheck.core.state import stack_command
 
 DEFAULT_ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
 
@@ -71,10 +72,11 @@ class Target:
                 routes=tuple(stack.get("routes", DEFAULT_ROUTES)),
             )
         except KeyError as exc:
+            sd = state_dir if state_dir is not None else stack.get("state_dir")
             raise TargetError(
                 f"stack.json lacks {exc.args[0]!r}",
                 value=exc.args[0],
-                hint="restart the local stack (`loadcheck stack down && loadcheck stack up --detach`)",
+                hint=f"restart the local stack (`{stack_command('down', sd)} && {stack_command('up --detach', sd)}`)",
             ) from exc
 
     @classmethod
@@ -126,7 +128,7 @@ class Target:
                 raise TargetError(
                     f"cannot read credentials file {self.credentials_file}",
                     value=self.credentials_file,
-                    hint="is the local stack running? `loadcheck stack status`",
+                    hint=f"is the local stack running? `{stack_command('status', self.state_dir)}`",
                 )
             if profile is None or profile not in parser:
                 raise TargetError(f"profile {profile!r} not in {self.credentials_file}", value=profile)

@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck import __version__
+from loadcheck.core import faults as fault_registry
 from loadcheck.core.description import HANDLERS_DIR, StackDescription, load_description
 from loadcheck.core.errors import ConfigError, StackAlreadyRunning, StackError, StackNotRunning
 from loadcheck.core.state import (
     ACCOUNT_ID,
     PROFILES,
     read_stack_json,
-    resolve_state_dir,
+    stack_command,
     write_identities,
     write_json_atomic,
 )
@@ -50,19 +51,8 @@ _MODULES = {
     "lambda": "reference_stack.local.lambda_",
     "gateway": "reference_stack.local.gateway",
 }
-# Which service owns which fault (docs/internals.md).
-FAULT_OWNERS = {
-    "drop-writes": "aws",
-    "phantom-writes": "aws",
-    "ddb-latency": "aws",
-    "lambda-error": "lambda",
-    "lambda-timeout": "lambda",
-    "drop-access-logs": "gateway",
-    "blank-access-log-field": "gateway",
-    "throttle-status": "gateway",
-    "log-delay": "gateway",
-    "allow-denied": "gateway",
-}
+# Which service owns which fault: the registry's (loadcheck.core.faults, docs/load.md).
+FAULT_OWNERS = {name: spec.service for name, spec in fault_registry.FAULTS.items()}
 READY_TIMEOUT_S = 60.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,33 +103,16 @@ def _service_url(name: str, port: int) -> str:
 
 
 def parse_faults(items: list[str] | tuple[str, ...] | dict[str, Any] | None) -> dict[str, Any]:
-    """``["drop-writes=0.1", ...]`` -> ``{"drop-writes": 0.1}``, naming a bad item and the fix."""
+    """``["ddb-latency=200ms", ...]`` or ``{name: value}`` -> ``{name: canonical value or None}``.
+
+    Parsing and validation are the fault registry's, so a bad value is refused here, before any
+    process starts, with the message ``loadcheck run --fault`` gives.
+    """
     if not items:
         return {}
     if isinstance(items, dict):
-        pairs = list(items.items())
-    else:
-        pairs = []
-        for item in items:
-            if "=" not in item:
-                raise ConfigError(
-                    f"fault {item!r} is not NAME=VALUE",
-                    value=item,
-                    hint=f"e.g. --fault drop-writes=0.05; known faults: {', '.join(sorted(FAULT_OWNERS))}",
-                )
-            name, _, raw = item.partition("=")
-            value: Any = raw
-            with contextlib.suppress(ValueError):
-                value = float(raw) if any(c in raw for c in ".eE") else int(raw)
-            pairs.append((name.strip(), value))
-    out = {}
-    for name, value in pairs:
-        if name not in FAULT_OWNERS:
-            raise ConfigError(
-                f"unknown fault {name!r}", value=name, hint=f"known faults: {', '.join(sorted(FAULT_OWNERS))}"
-            )
-        out[name] = value
-    return out
+        return {name: fault_registry.validate(name, value) for name, value in items.items()}
+    return fault_registry.parse_faults(items)
 
 
 # ------------------------------------------------------------------------------------------
@@ -466,7 +439,8 @@ def run_foreground(
         raise StackAlreadyRunning(
             f"a local stack already runs for {state_dir}",
             value=str(state_dir),
-            hint="use it (`loadcheck stack status`), or stop it with `loadcheck stack down`",
+            hint=f"use it (`{stack_command('status', state_dir)}`), "
+            f"or stop it with `{stack_command('down', state_dir)}`",
         )
     _cleanup_stale(state_dir)
     desc = load_description(description)
@@ -521,7 +495,8 @@ def start_detached(
         raise StackAlreadyRunning(
             f"a local stack already runs for {state_dir}",
             value=str(state_dir),
-            hint="use it (`loadcheck stack status`), or stop it with `loadcheck stack down`",
+            hint=f"use it (`{stack_command('status', state_dir)}`), "
+            f"or stop it with `{stack_command('down', state_dir)}`",
         )
     _cleanup_stale(state_dir)
     load_description(description)  # fail fast, in the caller's terminal, on a bad description
@@ -541,8 +516,9 @@ def start_detached(
         args += ["--description", str(description)]
     for name, port in (ports or {}).items():
         args += ["--port", f"{name}={port}"]
-    for name, value in (faults or {}).items():
-        args += ["--fault", f"{name}={value}"]
+    for name, value in parse_faults(faults).items():
+        if value is not None:  # a new stack has nothing to clear
+            args += ["--fault", fault_registry.describe_value(name, value)]
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     log = open(state_dir / "logs" / "supervisor.log", "ab")  # noqa: SIM115 - owned by the daemon
@@ -624,52 +600,41 @@ def _require(state_dir: Path) -> dict[str, Any]:
         raise StackNotRunning(
             f"no local stack runs for {state_dir}",
             value=str(state_dir),
-            hint="start one with `loadcheck stack up --detach`",
+            hint=f"start one with `{stack_command('up --detach', state_dir)}`",
         )
     return stack
 
 
 def set_faults(state_dir: Path, faults: dict[str, Any]) -> dict[str, Any]:
-    """Set (value) or clear (None) faults on the services that own them; returns what each service reports."""
+    """Set (value) or clear (None) faults on the services that own them; returns what each service reports.
+
+    A service that refuses a value raises one ConfigError in the registry's words (its JSON
+    reply is not shown to the user).
+    """
     stack = _require(state_dir)
     faults = parse_faults(faults) if faults else {}
-    by_service: dict[str, dict[str, Any]] = {}
-    for name, value in faults.items():
-        by_service.setdefault(FAULT_OWNERS[name], {})[name] = value
     out = {}
-    for service, body in by_service.items():
+    for service, body in fault_registry.by_service(faults).items():
         url = stack["services"][service]["url"]
         status, reply = _admin_request(f"{url}/_loadcheck/faults", "POST", body, ca=stack.get("ca_bundle"))
         if status != 200:
-            raise ConfigError(f"{service} refused faults {body}: {reply}", value=body)
+            raise _refusal(service, body, reply)
         out[service] = reply
     return out
 
 
-def _faults_by_service(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for service in ("aws", "lambda", "gateway"):
-        url = stack["services"][service]["url"]
-        status, active = _admin_request(f"{url}/_loadcheck/faults", ca=stack.get("ca_bundle"))
-        if status == 200 and isinstance(active, dict):
-            active = active.get("faults", active)
-            out[service] = {k: v for k, v in active.items() if v is not None}
-    return out
-
-
-def active_faults(state_dir: Path | str | None) -> dict[str, Any]:
-    """Every fault active on the running stack of ``state_dir`` (name -> value), whoever set it;
-    ``{}`` when no stack runs there."""
-    try:
-        stack = _require(Path(state_dir) if state_dir is not None else resolve_state_dir(None))
-    except StackNotRunning:
-        return {}
-    return {k: v for faults in _faults_by_service(stack).values() for k, v in faults.items()}
+def _refusal(service: str, body: dict[str, Any], reply: Any) -> ConfigError:
+    """A service's 400 on ``/_loadcheck/faults`` as one line: what was refused, why, and the fix."""
+    asked = ", ".join(fault_registry.describe_value(n, v) for n, v in body.items())
+    message = reply.get("message") or reply.get("error") if isinstance(reply, dict) else None
+    fix = reply.get("fix") if isinstance(reply, dict) else None
+    reason = " ".join(str(message or reply).split()).removeprefix(f"fault {asked}: ")
+    return ConfigError(f"the {service} service refused {asked}: {reason}", value=body, hint=fix or None)
 
 
 def clear_faults(state_dir: Path) -> None:
     stack = _require(state_dir)
-    for service, active in _faults_by_service(stack).items():
+    for service, active in fault_registry.active_faults_by_service(state_dir).items():
         if active:
             url = stack["services"][service]["url"]
             _admin_request(f"{url}/_loadcheck/faults", "POST", {k: None for k in active}, ca=stack.get("ca_bundle"))

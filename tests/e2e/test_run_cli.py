@@ -60,6 +60,25 @@ def test_bad_values_name_the_value_and_the_fix(tmp_path, args, needle):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "state" / "stack.json").exists()
 
 
+@pytest.mark.parametrize(
+    "fault,first_line",
+    [
+        ("lambda-error=-0.1", "fault lambda-error=-0.1: -0.1 is outside 0..1 (fraction of invocations)"),
+        ("ddb-latency=abc", "fault ddb-latency=abc: 'abc' is not a duration in milliseconds"),
+        ("throttle-status=42", "fault throttle-status=42: 42 is outside 100..599 (HTTP status code)"),
+    ],
+)
+def test_bad_fault_values_stop_the_run_before_anything_starts(tmp_path, fault, first_line):
+    out = loadcheck("run", "--state-dir", str(tmp_path / "state"), "--out", str(tmp_path / "runs"), "--fault", fault)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stderr.splitlines()
+    assert lines[0] == f"loadcheck: error: {first_line}", out.stderr
+    assert len(lines) == 2 and lines[1].startswith("  fix: give ") and "e.g. " + fault.split("=")[0] in lines[1]
+    assert "Error:" not in out.stderr and "{" not in out.stderr  # no class path, no JSON body hint
+    assert out.stdout == ""  # nothing started: no progress line at all
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "state").exists()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     supervisor = pytest.importorskip("reference_stack.local.supervisor")

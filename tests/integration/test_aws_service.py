@@ -166,7 +166,7 @@ def test_service_contract_health_faults_and_flush(aws: Service) -> None:
     assert aws.admin("GET", "/_loadcheck/health") == (200, {"status": "ok", "service": "aws"})
     assert aws.admin("GET", "/_loadcheck/faults") == (200, {})
     status, body = aws.admin("POST", "/_loadcheck/faults", {"drop-writes": 2})
-    assert status == 400 and "drop-writes=2" in body["error"] and "between 0 and 1" in body["fix"]
+    assert status == 400 and "drop-writes=2" in body["error"] and "from 0 to 1" in body["fix"]
     status, body = aws.admin("POST", "/_loadcheck/faults", {"no-such-fault": 1})
     assert status == 400 and "'no-such-fault'" in body["error"] and "phantom-writes" in body["fix"]
     assert aws.admin("POST", "/_loadcheck/faults", {"phantom-writes": 2, "ddb-latency": 1}) == (

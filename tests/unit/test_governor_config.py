@@ -56,13 +56,15 @@ def test_missing_or_broken_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("drop-writes", 1.5, "drop-writes=1.5 is not a rate"),
-        ("drop-writes", "lots", "not a number"),
-        ("phantom-writes", 2.5, "not a whole count"),
-        ("phantom-writes", -1, "not a whole count"),
-        ("ddb-latency", 100_000, "outside 0..60000 ms"),
-        ("ddb-latency", True, "not a number"),
+        ("drop-writes", 1.5, r"drop-writes=1.5: 1.5 is outside 0..1 \(fraction"),
+        ("drop-writes", "lots", "'lots' is not a fraction"),
+        ("phantom-writes", 2.5, "2.5 is not a whole number"),
+        ("phantom-writes", -1, "-1 is outside 0..1000000"),
+        ("ddb-latency", 100_000, r"100000 is outside 0..60000 \(milliseconds\)"),
+        ("ddb-latency", True, "true is not a duration in milliseconds"),
+        ("ddb-latency", "abc", "e.g. ddb-latency=200ms"),
         ("drop-everything", 1, "unknown fault 'drop-everything'"),
+        ("lambda-error", 0.5, "unknown fault 'lambda-error' on the aws service"),
     ],
 )
 def test_fault_values_are_validated(name: str, value: object, message: str) -> None:

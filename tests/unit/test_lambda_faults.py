@@ -20,6 +20,15 @@ def test_set_roll_and_clear() -> None:
     assert not any(faults.roll("lambda-error") for _ in range(100))
 
 
+def test_text_values_read_as_the_registry_reads_them() -> None:
+    faults = Faults()
+    assert faults.update({"lambda-error": "25%", "lambda-timeout": "0.5"}) == {
+        "lambda-error": 0.25,
+        "lambda-timeout": 0.5,
+    }
+    assert faults.update({"lambda-error": "off"}) == {"lambda-timeout": 0.5}
+
+
 def test_rate_one_always_hits_and_zero_clears() -> None:
     faults = Faults(initial={"lambda-timeout": 1})
     assert all(faults.roll("lambda-timeout") for _ in range(50))
@@ -31,8 +40,9 @@ def test_rate_one_always_hits_and_zero_clears() -> None:
     [
         ({"lambda-errors": 1}, "lambda-errors"),
         ({"lambda-error": 1.5}, "1.5"),
-        ({"lambda-error": True}, "True"),
-        ({"lambda-error": "0.5"}, "'0.5'"),
+        ({"lambda-error": True}, "lambda-error=true"),
+        ({"lambda-error": "half"}, "'half'"),
+        ({"lambda-error": -0.1}, "lambda-error=0.25"),  # the fix names a correct example
         ([("lambda-error", 1)], "list"),
     ],
 )

@@ -2,11 +2,13 @@
 
 | fault | value | effect |
 |---|---|---|
-| ``drop-writes`` | rate 0..1 | that share of successful PutItems is answered as success (and charged) but not stored |
+| ``drop-writes`` | fraction 0..1 | that share of successful PutItems is answered as success (and charged) but not stored |
 | ``phantom-writes`` | int N >= 0 | the next N successful PutItems each also store one extra item in the same partition, with a sort key no request wrote (the request's sort key + ``#phantom-<n>``; numbers get ``+0.000001*n``) |
-| ``ddb-latency`` | ms 0..60000 | every DynamoDB call is delayed by this much before it is handled |
+| ``ddb-latency`` | milliseconds 0..60000 (``200``, ``200ms``, ``0.2s``) | every DynamoDB call is delayed by this much before it is handled |
 
 Set with config ``faults`` or ``POST /_loadcheck/faults`` (a JSON object; ``null`` clears one).
+Names, units, coercion and validation are the registry's (``loadcheck.core.faults``); this
+module keeps only what the faults do at run time.
 These exist so the checks can prove they catch lost and unexpected writes and slow storage.
 """
 
@@ -16,58 +18,19 @@ import random
 import threading
 from typing import Any
 
-from loadcheck.core.errors import ConfigError
+from loadcheck.core import faults as registry
 
-FAULT_NAMES = ("drop-writes", "phantom-writes", "ddb-latency")
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(
-            f"fault {name}={value!r} is not a number",
-            value=value,
-            hint=f"give {name} a number, e.g. {name}=0.1, or null to clear it",
-        )
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(
-            f"fault {name}={value!r} is not a number",
-            value=value,
-            hint=f"give {name} a number, e.g. {name}=0.1, or null to clear it",
-        ) from None
+SERVICE = "aws"
+FAULT_NAMES = registry.names(SERVICE)
 
 
-def validate(name: str, value: Any) -> float | int:
-    """The fault's value in canonical form, or ConfigError naming the bad name/value and the fix."""
-    if name not in FAULT_NAMES:
-        raise ConfigError(
-            f"unknown fault {name!r} for the aws service", value=name, hint=f"known faults: {', '.join(FAULT_NAMES)}"
-        )
-    number = _number(name, value)
-    if name == "drop-writes":
-        if not 0.0 <= number <= 1.0:
-            raise ConfigError(
-                f"fault drop-writes={value!r} is not a rate",
-                value=value,
-                hint="use a rate between 0 and 1, e.g. drop-writes=0.01",
-            )
-        return number
-    if name == "phantom-writes":
-        if number < 0 or number != int(number):
-            raise ConfigError(
-                f"fault phantom-writes={value!r} is not a whole count",
-                value=value,
-                hint="use a whole number of PutItems >= 0, e.g. phantom-writes=3",
-            )
-        return int(number)
-    if not 0.0 <= number <= 60000.0:
-        raise ConfigError(
-            f"fault ddb-latency={value!r} is outside 0..60000 ms",
-            value=value,
-            hint="give the added latency in milliseconds, e.g. ddb-latency=50",
-        )
-    return number
+def validate(name: str, value: Any) -> float | int | None:
+    """The fault's value in canonical form (None: off), or ConfigError naming value, unit and fix.
+
+    Names, units, ranges and messages come from ``loadcheck.core.faults``.
+    """
+    result: float | int | None = registry.validate(name, value, service=SERVICE)
+    return result
 
 
 class Faults:
@@ -82,17 +45,11 @@ class Faults:
             self.update(initial)
 
     def update(self, changes: dict[str, Any]) -> dict[str, float | int]:
-        """Apply all changes or none (every value is validated first)."""
-        if not isinstance(changes, dict):
-            raise ConfigError(
-                f"faults must be a JSON object, got {type(changes).__name__}",
-                value=changes,
-                hint='send e.g. {"drop-writes": 0.1} or {"drop-writes": null}',
-            )
-        clean = {name: (None if value is None else validate(name, value)) for name, value in changes.items()}
+        """Apply all changes or none (every value is validated first); None or a zero clears one."""
+        clean = registry.validate_changes(SERVICE, changes)
         with self._lock:
             for name, value in clean.items():
-                if value is None or (name != "ddb-latency" and value == 0):
+                if value is None:
                     self._active.pop(name, None)
                 else:
                     self._active[name] = value

@@ -1,9 +1,10 @@
 """Faults the lambda service can inject (docs/internals.md, lambda "Faults").
 
-    lambda-error     rate 0..1: the invocation fails as a function error (errorType
+    lambda-error     fraction 0..1: the invocation fails as a function error (errorType
                      ``LoadcheckInjectedError``) without the handler running
-    lambda-timeout   rate 0..1: the invocation runs into the function timeout
+    lambda-timeout   fraction 0..1: the invocation runs into the function timeout
 
+Names, units, coercion and validation are the registry's (``loadcheck.core.faults``).
 Faults exist so that checks can be proven able to fail; AWS has no such switch.
 """
 
@@ -13,12 +14,10 @@ import random
 import threading
 from typing import Any
 
-from loadcheck.core.errors import ConfigError
+from loadcheck.core import faults as registry
 
-FAULTS = {
-    "lambda-error": "rate 0..1: invocations fail as a function error without running the handler",
-    "lambda-timeout": "rate 0..1: invocations run into the function timeout",
-}
+SERVICE = "lambda"
+FAULTS = {name: registry.FAULTS[name].effect for name in registry.names(SERVICE)}
 
 
 class Faults:
@@ -36,33 +35,10 @@ class Faults:
 
     def update(self, changes: Any) -> dict[str, float]:
         """Apply ``{name: rate | None}`` all-or-nothing; returns the active faults afterwards."""
-        if not isinstance(changes, dict):
-            raise ConfigError(
-                f"faults must be a JSON object, got {type(changes).__name__}",
-                value=changes,
-                hint='send e.g. {"lambda-error": 0.5} or {"lambda-error": null} to clear',
-            )
-        parsed: dict[str, float | None] = {}
-        for name, value in changes.items():
-            if name not in FAULTS:
-                raise ConfigError(
-                    f"unknown fault {name!r} on the lambda service",
-                    value=name,
-                    hint=f"use one of: {', '.join(sorted(FAULTS))}",
-                )
-            if value is None:
-                parsed[name] = None
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ConfigError(
-                    f"fault {name!r} needs a rate between 0 and 1, got {value!r}",
-                    value=value,
-                    hint=f'send e.g. {{"{name}": 0.25}}, or null to clear it',
-                )
-            parsed[name] = float(value)
+        parsed: dict[str, float | None] = registry.validate_changes(SERVICE, changes)
         with self._lock:
             for name, rate in parsed.items():
-                if rate is None or rate == 0:
+                if rate is None:
                     self._active.pop(name, None)
                 else:
                     self._active[name] = rate
