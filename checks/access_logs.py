@@ -1,7 +1,7 @@
 """access_logs: exactly one complete, correct access-log record per request that reached the gateway.
 
 Joined on the request id (ledger ``request_id`` = the ``apigw-requestid`` response header =
-``$context.requestId``, aws-behaviour.md §1.4). Records come from the target's access-log group
+``$context.requestId``, docs/aws-behaviour.md §1.4). Records come from the target's access-log group
 (``logsource.fetch``: paginated fully, filtered here). Failures, each named by request id:
 
 - **missing**: a ledger request with a request id has no record (after waiting for delivery
@@ -53,7 +53,7 @@ KINDS = (
     "set_when_unset",
 )
 
-# Variables API Gateway sets on every request that reached the stage (aws-behaviour.md §2.1).
+# Variables API Gateway sets on every request that reached the stage (docs/aws-behaviour.md §2.1).
 ALWAYS_SET = frozenset(
     {
         "$context.requestId",

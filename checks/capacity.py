@@ -4,7 +4,7 @@ The checks predict what the table must have charged from the ledger alone. The r
 in :mod:`loadcheck.core.capacity` (which the local stack's governor applies too); this module only
 turns the ledger's plain JSON into DynamoDB JSON for them, and back (:func:`plain_item`).
 
-Rules (aws-behaviour.md §7.1, §7.2; DDB:CapacityUnitCalculations, DDB:ProvisionedThroughput):
+Rules (docs/aws-behaviour.md §7.1, §7.2; DDB:CapacityUnitCalculations, DDB:ProvisionedThroughput):
 item size = sum of attribute-name UTF-8 lengths + value sizes; string = UTF-8 bytes; number =
 1 byte per 2 significant digits + 1; binary = raw bytes; bool/null = 1; list/map = 3 + 1 per
 element + the elements. A write costs 1 WCU per started KB (1,024 bytes); a failed conditional

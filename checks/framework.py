@@ -5,7 +5,7 @@ A check is a module with ``run(ctx: CheckContext) -> CheckResult``. It reads the
 ``ctx.budget_s`` seconds. Sources that are eventually consistent (CloudWatch Logs delivery,
 CloudWatch metrics) are polled with :func:`poll` until the expected data is there or the budget
 is spent; DynamoDB reads go through :func:`call_with_backoff`, which waits out
-``ProvisionedThroughputExceededException`` (aws-behaviour.md §7.4) instead of failing, and
+``ProvisionedThroughputExceededException`` (docs/aws-behaviour.md §7.4) instead of failing, and
 counts how long it waited so the check can report it.
 
 Nothing here sleeps directly: the clock is injected (``Clock``), so unit tests drive time.
@@ -26,7 +26,7 @@ from loadcheck.core.target import Target
 
 T = TypeVar("T")
 
-# DynamoDB's throttling error codes (aws-behaviour.md §7.4, §7.5 standard-mode throttling codes).
+# DynamoDB's throttling error codes (docs/aws-behaviour.md §7.4, §7.5 standard-mode throttling codes).
 THROTTLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -209,7 +209,7 @@ def call_with_backoff(
     """Call ``fn``; on a throttling ClientError wait (exponential, capped) and try again.
 
     DynamoDB lets a provisioned table's read bucket go into debt after a large page
-    (aws-behaviour.md §7.2/§7.3: a 1 MB page costs 128 RCU eventually consistent), so a 1-RCU
+    (docs/aws-behaviour.md §7.2/§7.3: a 1 MB page costs 128 RCU eventually consistent), so a 1-RCU
     table may refuse our next page for minutes: we wait it out, count the throttles and the
     time, and raise :class:`BudgetExceeded` when the budget is spent.
     """

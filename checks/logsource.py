@@ -2,9 +2,9 @@
 
 ``filter_log_events`` is paginated until no ``nextToken`` is left (AWS may return empty pages
 with a token). We never send a filter pattern: moto returns every event for JSON patterns and
-ignores Logs Insights filters (local-emulators.md §6.3), and on AWS a pattern would only hide
+ignores Logs Insights filters (docs/emulator-notes.md §5), and on AWS a pattern would only hide
 records the checks must see (duplicates, malformed lines). Delivery is eventually consistent
-and its latency undocumented (aws-behaviour.md §2.4): callers poll with a budget.
+and its latency undocumented (docs/aws-behaviour.md §2.4): callers poll with a budget.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading the table's ``AWS/DynamoDB`` metrics for a run window (aws-behaviour.md §7.6).
+"""Reading the table's ``AWS/DynamoDB`` metrics for a run window (docs/aws-behaviour.md §7.6).
 
 ConsumedRead/WriteCapacityUnits and Read/WriteThrottleEvents have the dimension TableName and
 are summed (statistic Sum, 1-minute period); ThrottledRequests has TableName + Operation, so

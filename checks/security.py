@@ -2,7 +2,7 @@
 
 The check sends a few requests of its own (bounded: 12, one of them a body just over the payload limit; none writes),
 marked with the user agent ``loadcheck-check-probe/1`` so that access_logs does not count them
-as unexplained. Expected answers (aws-behaviour.md sections; HTTP API bodies are UNCONFIRMED,
+as unexplained. Expected answers (docs/aws-behaviour.md sections; HTTP API bodies are UNCONFIRMED,
 §10.1, so only statuses and headers are held):
 
     probe               request                                          expected (AWS)

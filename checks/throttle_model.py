@@ -1,6 +1,6 @@
 """The provisioned-capacity model the throttling check holds a run to (pure functions).
 
-DynamoDB's rules (aws-behaviour.md §7.2, §7.3): a table refills ``rate`` capacity units per
+DynamoDB's rules (docs/aws-behaviour.md §7.2, §7.3): a table refills ``rate`` capacity units per
 second and keeps up to 300 s of unused capacity as burst, so its bucket holds at most
 ``burst = 300 * rate`` units; a request that does not fit is refused
 (ProvisionedThroughputExceededException), and a refused request consumes nothing.

@@ -13,7 +13,7 @@ Roles (one per process, chosen by Locust's runner type at ``init``):
   end, ``histograms.json`` and ``loadgen.json`` (Locust's per-route counts, dropped arrivals,
   workers).
 
-Wire (custom messages, load-tools.md §3 "Custom messages master<->worker"): a worker sends
+Wire (custom messages, docs/load-tools.md §4): a worker sends
 ``loadcheck:batch`` every second (at most ``BATCH_RECORDS`` records each; msgpack maps need
 string keys, hence string seconds). When the master stops (``test_stopping``: run time over,
 Ctrl-C, SIGTERM) it sends ``loadcheck:stop`` to every worker and waits, with a deadline, for

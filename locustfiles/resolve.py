@@ -1,7 +1,7 @@
 """curl-style ``--resolve DOMAIN:PORT:ADDR`` inside the load generator, and TLS against a CA bundle.
 
 The API is addressed by its custom domain (Host header, signed host, TLS SNI and certificate
-name are all the domain, as on AWS: aws-behaviour.md §6), while the TCP connection goes to
+name are all the domain, as on AWS: docs/aws-behaviour.md §6), while the TCP connection goes to
 ``ADDR:PORT``: the local gateway on 127.0.0.1, or a chosen AWS edge address. Nothing touches
 ``/etc/hosts`` or the process-wide resolver: only connections to the mapped ``DOMAIN:PORT``
 are redirected, by a geventhttpclient client pool that points each new client's connection

@@ -1,9 +1,8 @@
 """Load shapes: the open model (constant-rate, step) as an arrival scheduler; ramp is Locust's own.
 
 Locust has only a closed model: N users loop, so when responses slow down the offered load
-drops with them and the slow period is under-sampled (coordinated omission; load-tools.md §1a
-and §4 "Open workload / target RPS"). The open model here works like k6's
-``constant-arrival-rate`` executor (k6 docs [K2], [K3]):
+drops with them and the slow period is under-sampled (coordinated omission). The open model
+here works like k6's ``constant-arrival-rate`` executor (both in docs/load-tools.md §1):
 
 - a scheduler greenlet per load process emits arrivals at the asked rate, evenly spaced
   (``1/rate`` apart), whatever the responses do. In a distributed run every worker emits

@@ -1,7 +1,7 @@
 """An abstract Locust ``FastHttpUser`` that signs every request with SigV4 for ``execute-api``.
 
-FastHttpUser only knows Basic auth (load-tools.md §3 "FastHttpUser + per-request auth
-headers"), so the user computes the SigV4 headers itself with :class:`loadcheck.core.sigv4.Signer`
+FastHttpUser only knows Basic auth (docs/load-tools.md §2), so the user computes the SigV4
+headers itself with :class:`loadcheck.core.sigv4.Signer`
 (the same signature as botocore's ``SigV4Auth``; the signing key cached per day and scope, the
 canonical request's fixed parts per request shape)
 and passes them as ``headers=``. Bodies are serialized and hashed once by the caller and sent as
@@ -11,7 +11,7 @@ and passes them as ``headers=``. Bodies are serialized and hashed once by the ca
 Host header and signed host are the custom domain (with ``:port`` when not 443, as botocore and
 curl send it); the TCP connection goes where :mod:`locustfiles.resolve` maps the domain, with
 TLS SNI = domain and the certificate verified against the target's CA bundle
-(aws-behaviour.md §1.2(b): the signature must cover the host the client actually used).
+(docs/aws-behaviour.md §1.2(b): the signature must cover the host the client actually used).
 
 Credentials: a :class:`CredentialSource` either holds fixed keys (the local stack's
 ``requester`` profile) or a botocore credentials object (the AWS credential chain / a

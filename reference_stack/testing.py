@@ -32,7 +32,7 @@ between examples); share one table per module and empty it per example instead::
         table.reset()
         ...
 
-What the events look like (aws-behaviour.md §3.1): ``version`` "2.0", ``routeKey``,
+What the events look like (docs/aws-behaviour.md §3.1): ``version`` "2.0", ``routeKey``,
 ``rawPath``, ``rawQueryString`` as sent (percent-encoded), ``headers`` with lower-case names
 and repeated headers comma-joined, ``queryStringParameters`` decoded with repeated names
 comma-joined, ``cookies`` as a list, ``requestContext`` with ``accountId``, ``apiId``,
@@ -47,7 +47,7 @@ Where these events depart from AWS (choices, since AWS documents no more than th
 
 - Empty ``cookies``/``queryStringParameters``/``pathParameters`` are generated both as
   ``null`` and as absent keys: a real capture shows ``null``, AWS documents neither
-  (aws-behaviour.md §10 item 9), so handlers should accept both.
+  (docs/aws-behaviour.md §10 item 9), so handlers should accept both.
 - The text/base64 split follows a third party's measurement against AWS (§3.1), not an AWS
   page; ``application/x-www-form-urlencoded`` is base64 here as measured there.
 - ``requestId`` and ``apiId`` are random strings of AWS's shape, not real ids.
@@ -160,7 +160,7 @@ def _content_types() -> SearchStrategy[str | None]:
 
 
 def _request_ids() -> SearchStrategy[str]:
-    # apigw-requestid looks like "Mc7UVioPPHcEKPA=": base64 of 11 bytes (aws-behaviour.md §1.4).
+    # apigw-requestid looks like "Mc7UVioPPHcEKPA=": base64 of 11 bytes (docs/aws-behaviour.md §1.4).
     return st.binary(min_size=11, max_size=11).map(lambda b: base64.b64encode(b).decode("ascii"))
 
 
@@ -169,7 +169,7 @@ def _api_ids() -> SearchStrategy[str]:
 
 
 def _identity(access_key: str, user: str) -> dict[str, Any]:
-    """``requestContext.authorizer.iam`` for an IAM user (aws-behaviour.md §3.1)."""
+    """``requestContext.authorizer.iam`` for an IAM user (docs/aws-behaviour.md §3.1)."""
     user_id = "AIDA" + access_key[4:]
     return {
         "accessKey": access_key,

@@ -12,11 +12,11 @@ For each route, a step is *good* when it had requests, no 429, no error (no stat
 5xx), its p95 met the route's SLO (when one is given), and, for the route that writes, the
 table did not consume more WCU per second than provisioned: a step above the provisioned rate
 that was not throttled only lived on the burst bucket (up to 300 s of unused capacity,
-aws-behaviour.md §7.3) and cannot be sustained. The knee is the highest step rate such that it
+docs/aws-behaviour.md §7.3) and cannot be sustained. The knee is the highest step rate such that it
 and every lower step were good (a noisy pass above a failure is not trusted). Requests belong to
 the step in which they were *intended* to be sent (``t_intended_ms``).
 
-**Capacity units** (aws-behaviour.md §7.1, §7.2): a write costs ``ceil(item bytes / 1 KB)`` WCU
+**Capacity units** (docs/aws-behaviour.md §7.1, §7.2): a write costs ``ceil(item bytes / 1 KB)`` WCU
 (sizes from the ledger's items, by :mod:`checks.capacity`). ``GET /events?date=`` is a Query of
 one page: ``ceil(page bytes / 4 KB)`` x 0.5 RCU (eventually consistent, rounded once per page).
 An unfiltered ``GET /events`` is a Scan: it costs by the items it *evaluates* (not returns), up

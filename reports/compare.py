@@ -11,7 +11,7 @@ sides: a p95 of five requests is noise, and the output says which routes were no
 
 Runs against different targets (kind, region, domain, table) or with a different mix or shape
 measure different things; they are compared only with ``force=True`` and the output says so.
-(Baseline comparison is what DLT on AWS added in v4 and what Locust lacks, load-tools.md §1b, §6.)
+(Baseline comparison is what DLT on AWS added in v4 and what Locust lacks, docs/load-tools.md §7.)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Sources (docs/internals.md "Run directory"):
   ledger's when a check saved it.
 
 The capacity series is computed from the ledger's *landed* writes (2xx, and 409: a failed
-conditional write still consumes, aws-behaviour.md §7.2) and a simulated burst bucket: refill at
+conditional write still consumes, docs/aws-behaviour.md §7.2) and a simulated burst bucket: refill at
 the provisioned rate, at most 300 s of it retained (§7.3). Its level when the run began is
 anchored at the first throttled write when there is one (the bucket was empty then, so it began
 with what the run consumed before minus the refill, as the throttling check's model reasons);
@@ -37,7 +37,7 @@ from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import verdict, verdict_of_results
 from reports import schema
 
-BURST_SECONDS = 300.0  # aws-behaviour.md §7.3
+BURST_SECONDS = 300.0  # docs/aws-behaviour.md §7.3
 MAX_POINTS = 240  # buckets per time series: long runs are merged into wider buckets
 STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2, "skipped": 3}
 DISTRIBUTION_PERCENTILES = (0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0)

@@ -1,6 +1,6 @@
 """Plots as inline SVG text (matplotlib, Agg backend): the HTML report embeds them, so it opens
 from disk with no network and no JavaScript (Locust's headless HTML reports lose their charts,
-load-tools.md §4 "HTML report quality": #2097, #1693).
+docs/load-tools.md §6).
 
 Each function takes plain data from :mod:`reports.data` and returns an ``<svg>`` string; none
 reads files. Text stays text in the SVG (``svg.fonttype: none``) so the report is small and

@@ -50,7 +50,7 @@ def synthetic_target(*, table: str = "EventLog", log_group: str = "/aws/apigatew
 
 
 def request_id(n: int, salt: str = "") -> str:
-    """A short base64 id like API Gateway's (aws-behaviour.md §1.4: ``Mc7UVioPPHcEKPA=``)."""
+    """A short base64 id like API Gateway's (docs/aws-behaviour.md §1.4: ``Mc7UVioPPHcEKPA=``)."""
     return base64.b64encode(hashlib.sha256(f"{salt}{n}".encode()).digest()[:10]).decode()
 
 
@@ -205,7 +205,7 @@ def clf(ms: float) -> str:
 
 
 def access_log_record(rec: dict[str, Any], fmt: dict[str, str], *, domain: str = DOMAIN) -> dict[str, str]:
-    """The access-log record the gateway writes for ledger record ``rec`` (aws-behaviour.md §2)."""
+    """The access-log record the gateway writes for ledger record ``rec`` (docs/aws-behaviour.md §2)."""
     status = int(rec["status"])
     t = int(rec["t_start_ms"])
     gateway_error = status in (403, 404, 413) or (status == 429 and "item" not in rec)

@@ -6,7 +6,7 @@ unless ``checks`` is None, a results.json, so report code is tested against file
 shape the real writers produce. The load is deterministic (seeded).
 
 A writes-only table model decides 429s: a bucket of ``300 * wcu`` refilled at ``wcu`` per
-second, full at start, as the throttling check's model (aws-behaviour.md §7.2, §7.3).
+second, full at start, as the throttling check's model (docs/aws-behaviour.md §7.2, §7.3).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ same rules to what the ledger recorded (``checks.capacity`` converts plain JSON 
 well as locally: one set of rules, so the model the checks hold the governor to is the
 governor's own.
 
-Rules (shared/reference/aws-behaviour.md §7.1, §7.2; AWS "Capacity unit consumption",
+Rules (docs/aws-behaviour.md §7.1, §7.2; AWS "Capacity unit consumption",
 DDB:CapacityUnitCalculations and DDB:ProvisionedThroughput):
 
 - item size = sum over attributes of (UTF-8 length of the name + size of the value);

@@ -113,7 +113,7 @@ class StackDescription:
         return self.functions[self.routes[route_key]]
 
     def route_arn(self, account_id: str, api_id: str, route_key: str, stage: str = "$default") -> str:
-        """The execute-api ARN of a route (aws-behaviour.md §1.3)."""
+        """The execute-api ARN of a route (docs/aws-behaviour.md §1.3)."""
         method, path = route_key.split(" ", 1)
         return f"arn:aws:execute-api:{self.region}:{account_id}:{api_id}/{stage}/{method}{path}"
 
@@ -285,7 +285,7 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         o = r.obj(obj, fld)
         rate = r.get(o, "rate_limit", fld + ".", (int, float))
         burst = r.get(o, "burst_limit", fld + ".", int)
-        # 0/0 rejects every request (aws-behaviour.md §4, the default_route_settings pitfall).
+        # 0/0 rejects every request (docs/aws-behaviour.md §4, the default_route_settings pitfall).
         r.positive(rate, fld + ".rate_limit")
         r.positive(burst, fld + ".burst_limit")
         return ThrottleSpec(float(rate), burst)
@@ -317,7 +317,7 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
     if not any(v in ("$context.requestId", "$context.extendedRequestId") for v in fmt.values()):
         raise r.fail(
             "access_log.format",
-            "must include $context.requestId (aws-behaviour.md §2.3)",
+            "must include $context.requestId (docs/aws-behaviour.md §2.3)",
             hint='add "requestId": "$context.requestId"',
         )
     if len(json.dumps(fmt)) > 3072:

@@ -1,8 +1,8 @@
 """Latency histograms: HDR (3 significant digits, microseconds) per route, whole run and per second.
 
 Why HDR: Locust buckets response times to about two significant digits and averages nothing
-across workers correctly for percentiles (load-tools.md §3 "Stats precision", §4 "Percentile
-accuracy"); HDR histograms keep every value within 0.1 % and merge exactly by adding counts,
+across workers correctly for percentiles (docs/load-tools.md §5); HDR histograms keep every
+value within 0.1 % and merge exactly by adding counts,
 so a master that adds its workers' histograms gets the same percentiles as one process that saw
 every request.
 

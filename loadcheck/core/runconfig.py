@@ -9,7 +9,7 @@ reads) and passed down; nothing reads options from globals. Every parse error is
 
 Defaults are what ``make run`` (plain ``loadcheck run``) uses: a 45 s open-model run at 16
 arrivals/s, writes-heavy, so that writes outrun the default table's 1 WCU plus its full 300 s
-burst bucket (aws-behaviour.md §7.3: up to 300 s of unused capacity is retained) within the run
+burst bucket (docs/aws-behaviour.md §7.3: up to 300 s of unused capacity is retained) within the run
 and the throttling path is exercised: at 16 req/s x 0.8 writes = 12.8 writes/s the bucket
 (300 WCU, refilled at 1 WCU/s) is empty after about 300 / 11.8 = 25 s.
 """

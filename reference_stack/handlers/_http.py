@@ -3,14 +3,14 @@
 Shared by ``events.py`` and ``search.py``. Standard library only: this directory is zipped
 and deployed to Lambda as it is, where only the standard library and boto3/botocore exist.
 
-What the event looks like (aws-behaviour.md §3.1): header names are lower-cased and repeated
+What the event looks like (docs/aws-behaviour.md §3.1): header names are lower-cased and repeated
 headers comma-joined; repeated query parameters are comma-joined in
 ``queryStringParameters`` (``null`` when there are none); ``body`` is text for ``text/*``,
 ``application/json``, ``application/xml`` and ``application/javascript`` and base64 with
 ``isBase64Encoded: true`` for everything else. Events built by hand (tests, direct invokes)
 may have mixed-case header names or omit keys, so every reader here tolerates both.
 
-The response (aws-behaviour.md §3.2) is always the full form, ``statusCode`` + ``headers`` +
+The response (docs/aws-behaviour.md §3.2) is always the full form, ``statusCode`` + ``headers`` +
 ``body`` + ``isBase64Encoded``, so API Gateway never has to infer anything.
 """
 

@@ -1,6 +1,6 @@
 """The ``events`` Lambda: ``GET /events`` and ``POST /events`` on the EventLog table.
 
-Runs under API Gateway HTTP API payload format 2.0 (aws-behaviour.md §3.1) and answers in the
+Runs under API Gateway HTTP API payload format 2.0 (docs/aws-behaviour.md §3.1) and answers in the
 2.0 response form (§3.2). Standard library and boto3/botocore only: deployed as it is.
 
 Routes (the contract is ``reference_stack/openapi.yaml``):
@@ -21,7 +21,7 @@ path, 405 other methods (``Allow`` header), 409 key exists, 413 body over 16 KB,
 500 ``{"message": "Internal server error"}`` for anything else, logged with the request id.
 
 Retries are explicit: ``retries={"mode": DDB_RETRY_MODE or "standard", "max_attempts":
-DDB_MAX_ATTEMPTS or 3}``. botocore's default mode is still ``legacy`` (aws-behaviour.md §7.5),
+DDB_MAX_ATTEMPTS or 3}``. botocore's default mode is still ``legacy`` (docs/aws-behaviour.md §7.5),
 which gives DynamoDB 10 attempts with exponential sleeps up to 12.8 s, about 25 s of sleeping
 in the worst case: together with the calls themselves that overruns the function timeout and
 the HTTP API's 30 s integration timeout (a 503 for the client, a write in an unknown state).
@@ -73,7 +73,7 @@ LIMIT_DEFAULT, LIMIT_MIN, LIMIT_MAX = 25, 1, 100
 FIELDS = ("date", "time", "userId", "eventType")
 QUERY_PARAMS = ("date", "limit", "nextToken")
 HASH_KEY, RANGE_KEY = "date", "time"
-# Error codes botocore's standard retry mode treats as throttling (aws-behaviour.md §7.4, §7.5).
+# Error codes botocore's standard retry mode treats as throttling (docs/aws-behaviour.md §7.4, §7.5).
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 RETRY_AFTER_SECONDS = "1"
 

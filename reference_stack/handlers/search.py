@@ -1,12 +1,12 @@
 """The ``search`` Lambda: ``GET /search`` (autocomplete) and ``POST /search`` (a vetted ``_search``).
 
-Payload format 2.0 in and out (aws-behaviour.md §3.1, §3.2). Standard library and
+Payload format 2.0 in and out (docs/aws-behaviour.md §3.1, §3.2). Standard library and
 boto3/botocore only (opensearch-py and requests are not in the Lambda runtime).
 
 ``GET /search?q=<prefix>&size=<n>``
     ``q`` 1..100 characters, ``size`` 1..20 (default 5). The index's ``term`` field is a
     ``search_as_you_type`` field, queried with ``multi_match`` of type ``bool_prefix`` over
-    ``term``, ``term._2gram`` and ``term._3gram`` (aws-behaviour.md §9.5), operator ``and``
+    ``term``, ``term._2gram`` and ``term._3gram`` (docs/aws-behaviour.md §9.5), operator ``and``
     (every word typed must match, the last one as a prefix). Chosen over the
     alternatives in §9.5 because it matches words in any position ("letter alp" finds
     "greek small letter alpha"), needs no custom analyzer (edge n-grams would), no separate
@@ -25,7 +25,7 @@ OpenSearch unreachable or answering 5xx: 502 ``{"message": "Search backend unava
 ``{"message": "Internal server error"}``.
 
 Requests to OpenSearch are signed with SigV4 for service ``es`` in ``AWS_REGION`` with the
-function's own credentials (aws-behaviour.md §9.1, §9.6): ``botocore.awsrequest.AWSRequest``
+function's own credentials (docs/aws-behaviour.md §9.1, §9.6): ``botocore.awsrequest.AWSRequest``
 signed by ``botocore.auth.SigV4Auth`` and sent with ``botocore.httpsession.URLLib3Session``.
 The seed used ``botocore.endpoint.BotocoreHTTPSession``, removed from botocore in 1.11.0
 (2018), and forgot ``import os``. Credentials are frozen per request so a refresh cannot race

@@ -5,11 +5,11 @@ resource "aws_apigatewayv2_api" "http" {
   name          = "${var.name_prefix}-http-api"
   protocol_type = "HTTP"
 
-  # Clients reach the API only on the custom domain (aws-behaviour.md §6).
+  # Clients reach the API only on the custom domain (docs/aws-behaviour.md §6).
   disable_execute_api_endpoint = var.disable_execute_api_endpoint
 
   # API Gateway answers preflights itself and ignores CORS headers from the integration
-  # (aws-behaviour.md §5).
+  # (docs/aws-behaviour.md §5).
   cors_configuration {
     allow_origins     = var.cors.allow_origins
     allow_methods     = var.cors.allow_methods
@@ -58,7 +58,7 @@ resource "aws_apigatewayv2_stage" "default" {
   auto_deploy = true
 
   # Both limits always set: default_route_settings without them means 0/0, and every request
-  # is answered 429 (aws-behaviour.md §4).
+  # is answered 429 (docs/aws-behaviour.md §4).
   default_route_settings {
     throttling_rate_limit    = var.throttle.rate_limit
     throttling_burst_limit   = var.throttle.burst_limit
@@ -77,7 +77,7 @@ resource "aws_apigatewayv2_stage" "default" {
   }
 
   # HTTP APIs deliver access logs through a CloudWatch Logs log delivery, not an account-level
-  # role (aws-behaviour.md §2.4). The format is the description's field map, one JSON line.
+  # role (docs/aws-behaviour.md §2.4). The format is the description's field map, one JSON line.
   access_log_settings {
     destination_arn = aws_cloudwatch_log_group.access.arn
     format          = jsonencode(var.access_log.format)

@@ -1,6 +1,6 @@
 # The custom domain: ACM certificate validated through Route 53, a REGIONAL API Gateway domain
 # name with TLS_1_2 (the only policy HTTP APIs support), the API mapping, and the alias record
-# (aws-behaviour.md §6).
+# (docs/aws-behaviour.md §6).
 
 data "aws_route53_zone" "this" {
   name         = var.hosted_zone_name

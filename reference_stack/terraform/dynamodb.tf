@@ -1,5 +1,5 @@
 # The event table: hash key `date`, range key `time` (both strings), PROVISIONED 1/1 by default so
-# that a modest load finds the capacity limit (aws-behaviour.md §7).
+# that a modest load finds the capacity limit (docs/aws-behaviour.md §7).
 resource "aws_dynamodb_table" "events" {
   name         = var.table.name
   billing_mode = var.table.billing_mode

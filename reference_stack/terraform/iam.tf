@@ -16,7 +16,7 @@ locals {
     "arn:${local.partition}:iam::${local.account_id}:root"
   ]
 
-  # arn:aws:execute-api:<region>:<account>:<api-id>/$default/GET/events (aws-behaviour.md §1.3).
+  # arn:aws:execute-api:<region>:<account>:<api-id>/$default/GET/events (docs/aws-behaviour.md §1.3).
   # The stage reference orders the policy after the stage; its name is local.stage_name.
   route_arns = [
     for key, route in local.route_parts :
@@ -134,7 +134,7 @@ resource "aws_iam_role_policy" "requester" {
 }
 
 # Denied: a signed, valid identity without execute-api:Invoke. API Gateway must refuse it with
-# 403 (aws-behaviour.md §1.2); the local stack's `denied` identity plays the same part.
+# 403 (docs/aws-behaviour.md §1.2); the local stack's `denied` identity plays the same part.
 resource "aws_iam_role" "denied" {
   name                 = "${var.name_prefix}-denied"
   assume_role_policy   = data.aws_iam_policy_document.trusted_assume.json

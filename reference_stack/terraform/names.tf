@@ -3,7 +3,7 @@
 # derives the same names for the local stack.
 
 locals {
-  # The $default stage: served at the root of the custom domain (aws-behaviour.md §6).
+  # The $default stage: served at the root of the custom domain (docs/aws-behaviour.md §6).
   stage_name = "$default"
 
   function_names      = { for key, _ in var.functions : key => "${var.name_prefix}-${key}" }
@@ -11,7 +11,7 @@ locals {
   function_log_groups = { for key, name in local.function_names : key => "/aws/lambda/${name}" }
 
   # Route key "GET /events" -> its parts, the Lambda permission's statement id, and the
-  # execute-api ARN suffix <stage>/<METHOD><path> (aws-behaviour.md §1.3).
+  # execute-api ARN suffix <stage>/<METHOD><path> (docs/aws-behaviour.md §1.3).
   route_parts = {
     for key, function in var.routes : key => {
       method       = split(" ", key)[0]

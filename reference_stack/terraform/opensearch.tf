@@ -1,7 +1,7 @@
 # The OpenSearch domain behind GET/POST /search, reached only over HTTPS (TLS >= 1.2) and signed
-# with SigV4 service `es` (aws-behaviour.md §9.1). Its access policy admits the search function's
+# with SigV4 service `es` (docs/aws-behaviour.md §9.1). Its access policy admits the search function's
 # role (read) and the search-admin role (index and corpus), on `<domain arn>/*`: without the
-# trailing `/*` the policy matches no index or API path (aws-behaviour.md §9.3).
+# trailing `/*` the policy matches no index or API path (docs/aws-behaviour.md §9.3).
 
 resource "aws_opensearch_domain" "search" {
   domain_name    = var.search.domain_name

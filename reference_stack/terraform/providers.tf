@@ -1,5 +1,5 @@
 # One region for everything: the ACM certificate of a REGIONAL custom domain must live in the
-# API's own region (aws-behaviour.md §6).
+# API's own region (docs/aws-behaviour.md §6).
 provider "aws" {
   region = var.region
 

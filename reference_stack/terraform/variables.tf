@@ -43,7 +43,7 @@ variable "hosted_zone_name" {
 }
 
 variable "disable_execute_api_endpoint" {
-  description = "Turn off https://<api-id>.execute-api.<region>.amazonaws.com so only the custom domain answers (aws-behaviour.md §6)."
+  description = "Turn off https://<api-id>.execute-api.<region>.amazonaws.com so only the custom domain answers (docs/aws-behaviour.md §6)."
   type        = bool
 }
 
@@ -154,7 +154,7 @@ variable "throttle" {
 
   validation {
     # Both must be set and positive: default_route_settings without them sends 0/0 and every
-    # request gets 429 (aws-behaviour.md §4, terraform-aws-apigateway-v2#59).
+    # request gets 429 (docs/aws-behaviour.md §4, terraform-aws-apigateway-v2#59).
     condition     = var.throttle.rate_limit > 0 && var.throttle.burst_limit > 0 && floor(var.throttle.burst_limit) == var.throttle.burst_limit
     error_message = "The throttle.rate_limit must be > 0 and throttle.burst_limit a whole number > 0: 0/0 rejects every request with 429."
   }
@@ -195,7 +195,7 @@ variable "integration_timeout_s" {
 }
 
 variable "cors" {
-  description = "CORS configuration of the HTTP API (API Gateway answers preflights itself, aws-behaviour.md §5)."
+  description = "CORS configuration of the HTTP API (API Gateway answers preflights itself, docs/aws-behaviour.md §5)."
   type = object({
     allow_origins     = list(string)
     allow_methods     = list(string)
@@ -221,7 +221,7 @@ variable "access_log" {
 
   validation {
     condition     = anytrue([for v in values(var.access_log.format) : contains(["$context.requestId", "$context.extendedRequestId"], v)])
-    error_message = "The access_log.format must include \"requestId\": \"$context.requestId\" (aws-behaviour.md §2.3)."
+    error_message = "The access_log.format must include \"requestId\": \"$context.requestId\" (docs/aws-behaviour.md §2.3)."
   }
 
   validation {

@@ -1,4 +1,4 @@
-"""Properties of the capacity rules (aws-behaviour.md §7.2): rounding, minimums, monotonicity."""
+"""Properties of the capacity rules (docs/aws-behaviour.md §7.2): rounding, minimums, monotonicity."""
 
 from __future__ import annotations
 

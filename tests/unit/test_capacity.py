@@ -1,4 +1,4 @@
-"""Item sizes and capacity units against AWS's documented rules and worked examples (aws-behaviour.md §7.1, §7.2)."""
+"""Item sizes and capacity units against AWS's documented rules and worked examples (docs/aws-behaviour.md §7.1, §7.2)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class TestUnits:
         assert cap.read_units(int(3.5 * KB), consistent=True) == 1
         assert cap.read_units(int(3.5 * KB), consistent=False) == 0.5
         assert cap.read_units(4 * KB + 1, consistent=True) == 2
-        assert cap.read_units(30 * KB, consistent=True) == 8  # local-emulators §6.4: AWS charges 8, moto 0.5
+        assert cap.read_units(30 * KB, consistent=True) == 8  # docs/emulator-notes.md §3: AWS charges 8, moto 0.5
 
     def test_missing_item_still_costs_the_minimum(self) -> None:
         assert cap.read_units(0, consistent=True) == 1

@@ -25,7 +25,7 @@ def test_bucket_starts_full_then_refills_at_the_rate() -> None:
 
 
 def test_zero_limits_reject_everything() -> None:
-    # The Terraform pitfall (aws-behaviour.md §4): 0/0 route settings throttle every request.
+    # The Terraform pitfall (docs/aws-behaviour.md §4): 0/0 route settings throttle every request.
     clock = Clock()
     bucket = TokenBucket(limits=Limits(rate=0.0, burst=0), clock=clock)
     clock.now += 60

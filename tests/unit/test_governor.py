@@ -136,7 +136,7 @@ def test_consumed_capacity_is_the_governors_not_motos(rig: Rig) -> None:
     _, out, _ = rig.call(
         "GetItem", {"TableName": "T", "Key": key("a"), "ConsistentRead": True, "ReturnConsumedCapacity": "TOTAL"}
     )
-    assert out["ConsumedCapacity"]["CapacityUnits"] == 8.0  # local-emulators §6.4: AWS 8, moto 0.5
+    assert out["ConsumedCapacity"]["CapacityUnits"] == 8.0  # docs/emulator-notes.md §3: AWS 8, moto 0.5
     _, out, _ = rig.call(
         "GetItem",
         {
@@ -158,7 +158,7 @@ def test_update_item_is_charged_on_the_larger_image_and_moto_constant_is_removed
     rig.call("PutItem", {"TableName": "T", "Item": item("a", pad=3000)})
     status, out, _ = rig.call("UpdateItem", {"TableName": "T", "Key": key("a"), "UpdateExpression": "REMOVE xpad"})
     assert status == 200, out
-    assert "ConsumedCapacity" not in out  # moto adds one even when not asked (local-emulators §6.4)
+    assert "ConsumedCapacity" not in out  # moto adds one even when not asked (docs/emulator-notes.md §3)
     rig.call("PutItem", {"TableName": "T", "Item": item("b", pad=3000)})
     status, out, _ = rig.call(
         "UpdateItem",

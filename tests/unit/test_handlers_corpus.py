@@ -49,7 +49,7 @@ def test_mapping_has_the_fields_the_handler_queries() -> None:
     assert props["term"]["type"] == "search_as_you_type"
     assert props["popularity"]["type"] == "integer"
     assert props["category"]["type"] == "keyword"
-    # search_as_you_type makes _2gram .. _<max_shingle_size>gram subfields (aws-behaviour.md §9.5)
+    # search_as_you_type makes _2gram .. _<max_shingle_size>gram subfields (docs/aws-behaviour.md §9.5)
     shingles = props["term"].get("max_shingle_size", 3)
     made = {"term"} | {f"term._{n}gram" for n in range(2, shingles + 1)}
     assert set(search.AUTOCOMPLETE_FIELDS) <= made

@@ -17,7 +17,7 @@ from reference_stack.local.lambda_.logs import LogShipper, OutputPump, _batches,
 
 
 def test_report_line_matches_the_documented_form() -> None:
-    # aws-behaviour.md §8.3, the documented example (Init Duration on a cold start).
+    # docs/aws-behaviour.md §8.3, the documented example (Init Duration on a cold start).
     line = report_line(
         "3c0b9f54-0000-4000-8000-000000000000",
         duration_ms=15.74,

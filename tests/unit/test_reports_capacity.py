@@ -42,7 +42,7 @@ def _profile(item_bytes: float = 100.0, wcu: float = 1.0, scan_share: float = 0.
 
 
 def test_query_rounds_the_page_once() -> None:
-    # aws-behaviour.md §7.2: 10 items totalling 40.8 KB -> 44 KB -> 11 units, eventually consistent = 5.5
+    # docs/aws-behaviour.md §7.2: 10 items totalling 40.8 KB -> 44 KB -> 11 units, eventually consistent = 5.5
     assert query_page_rcu(10, 40.8 * 1024 / 10) == 5.5
     assert query_page_rcu(10, 40.8 * 1024 / 10, consistent=True) == 11.0
     # 1500 x 64 B = 96,000 B -> 24 units of 4 KB (not 1500 x 0.5)

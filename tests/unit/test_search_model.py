@@ -1,5 +1,5 @@
 """Differential properties: the search service's matching agrees with a plain-Python model of
-OpenSearch's semantics (aws-behaviour.md §9.5) on random small corpora."""
+OpenSearch's semantics (docs/aws-behaviour.md §9.5) on random small corpora."""
 
 from __future__ import annotations
 

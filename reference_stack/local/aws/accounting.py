@@ -4,7 +4,7 @@ This is the state and rules half of the governor (``governor.py`` is the wire ha
 nothing of HTTP or moto; it is fed table settings and request costs and answers "admit or
 throttle, and why".
 
-Model (aws-behaviour.md §7.2, §7.3; docs/fidelity.md section aws):
+Model (docs/aws-behaviour.md §7.2, §7.3; docs/fidelity.md section aws):
 
 - Provisioned table: one read and one write bucket, refilling at the provisioned RCU / WCU per
   second, holding up to 300 s of unused capacity (burst). They start full (``burst_start:

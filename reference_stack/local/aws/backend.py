@@ -4,7 +4,7 @@ The governor needs the item as it is *before* a write (PutItem/UpdateItem/Delete
 on the larger of the old and new item, §7.2), the full item behind a projected GetItem, and the
 table's current capacity settings (so ``UpdateTable`` applies live). moto's state lives in this
 process (``moto.dynamodb.models.dynamodb_backends[account][region]``), so we read it directly;
-callers hold the table lock while they do (moto is not thread-safe, local-emulators.md §6.5).
+callers hold the table lock while they do (moto is not thread-safe, docs/emulator-notes.md §6).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A bucket refills at ``rate`` units per second up to ``capacity`` units. For a provisioned table
 the capacity is 300 seconds of the provisioned rate: DynamoDB "currently retains up to five
-minutes (300 seconds) of unused read and write capacity" (aws-behaviour.md §7.3,
+minutes (300 seconds) of unused read and write capacity" (docs/aws-behaviour.md §7.3,
 DDB:bp-partition-key-design). For a partition key the capacity is one second of the per-partition
 ceiling (1,000 WCU / 3,000 RCU per second, §7.3).
 

@@ -10,14 +10,14 @@ For every DynamoDB data call (``X-Amz-Target: DynamoDB_20120810.<Op>``) the gove
    DynamoDB's ``ProvisionedThroughputExceededException`` (``protocol.throttle_reply``); batch
    calls get the items that do not fit back in ``UnprocessedItems`` / ``UnprocessedKeys``, and
    an exception only if none fit (DDB:BatchWriteItem, DDB:BatchGetItem),
-4. rewrites ``ConsumedCapacity`` with its own figures (moto answers constants, local-emulators.md
-   §6.4) when ``ReturnConsumedCapacity`` is TOTAL or INDEXES, and removes the one moto adds to
+4. rewrites ``ConsumedCapacity`` with its own figures (moto answers constants, docs/emulator-notes.md
+   §3) when ``ReturnConsumedCapacity`` is TOTAL or INDEXES, and removes the one moto adds to
    UpdateItem when it was not asked for,
 5. records ``AWS/DynamoDB`` metrics (``metrics.py``) and applies faults (``faults.py``).
 
 Everything else (other AWS services, table management, ``/moto-api``) passes through.
 
-Thread safety: moto is not thread-safe (local-emulators.md §6.5). Each table's data calls run
+Thread safety: moto is not thread-safe (docs/emulator-notes.md §6). Each table's data calls run
 under that table's lock (which also makes "look up the old item, write, look up the new item"
 atomic); table management takes a catalog lock; all other services share one lock (also taken
 by the metrics publisher when it writes into moto's CloudWatch).

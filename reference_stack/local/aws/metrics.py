@@ -1,6 +1,6 @@
 """``AWS/DynamoDB`` CloudWatch metrics, accumulated per minute and published into moto.
 
-What is published (aws-behaviour.md §7.6, DDB:metrics-dimensions):
+What is published (docs/aws-behaviour.md §7.6, DDB:metrics-dimensions):
 
 | metric | dimensions | one sample per |
 |---|---|---|
@@ -138,7 +138,7 @@ class MotoCloudWatchSink:
 
     In-process, so publication needs no credentials and never passes through the governor;
     ``lock`` is the lock that also guards CloudWatch requests served over HTTP (moto is not
-    thread-safe, local-emulators.md §6.5).
+    thread-safe, docs/emulator-notes.md §6).
     """
 
     def __init__(self, *, account_id: str, region: str, lock: threading.Lock) -> None:

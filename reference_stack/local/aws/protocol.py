@@ -2,7 +2,7 @@
 
 DynamoDB speaks JSON 1.0 over POST: ``X-Amz-Target: DynamoDB_20120810.<Operation>``, body a JSON
 object. Errors are HTTP 400 with ``{"__type": "com.amazonaws.dynamodb.v20120810#<Exception>",
-"message": ...}`` and an ``x-amzn-RequestId`` header (aws-behaviour.md §7.4,
+"message": ...}`` and an ``x-amzn-RequestId`` header (docs/aws-behaviour.md §7.4,
 DDB:Programming.Errors). Responses carry ``x-amz-crc32`` (the CRC32 of the body), which botocore
 verifies for DynamoDB: every body we rewrite gets a fresh one.
 """

@@ -2,7 +2,7 @@
 
 DynamoDB charges transactional requests twice the normal units: 2 WCU per started KB of each
 item written, 2 RCU per started 4 KB of each item read (always strongly consistent)
-(DDB:transaction-apis, "Capacity management for transactions"; aws-behaviour.md §7.2 for the
+(DDB:transaction-apis, "Capacity management for transactions"; docs/aws-behaviour.md §7.2 for the
 per-item rounding). Items are sized like single-item writes: the larger of the stored item and
 the new one.
 

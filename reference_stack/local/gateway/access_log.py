@@ -1,6 +1,6 @@
 """Access logs: render the configured ``$context`` format and ship records to CloudWatch Logs.
 
-Rendering (aws-behaviour.md §2.1-§2.3): the format is a JSON object ``{field: template}``; each
+Rendering (docs/aws-behaviour.md §2.1-§2.3): the format is a JSON object ``{field: template}``; each
 ``$context.<variable>`` in a template is replaced by its value, and a variable with no value
 renders as ``-`` (§2.2), so every value is a string. One record per request that reached the
 API (also 403/404/413/429 answers).
@@ -47,7 +47,7 @@ MAX_BATCH_BYTES = 1_048_576  # PutLogEvents quota: sum of UTF-8 message bytes + 
 MAX_PENDING = 1_000_000
 _VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)")
 
-# Every $context variable of aws-behaviour.md §2.1 that the local gateway can set. Anything else
+# Every $context variable of docs/aws-behaviour.md §2.1 that the local gateway can set. Anything else
 # (JWT claims, Cognito, mTLS, authorizer.principalId) is never set and renders "-".
 VARIABLES = (
     "accountId",

@@ -1,7 +1,7 @@
 """The gateway's request pipeline: from a received :class:`Request` to a :class:`Response` and
 its access-log context. No sockets here; ``server.py`` is the wire.
 
-Order of decisions, one request (aws-behaviour.md sections in brackets):
+Order of decisions, one request (docs/aws-behaviour.md sections in brackets):
 
     Host            unknown -> 403 Forbidden; disabled default endpoint -> 404 [§6]
     size            body over payload_limit_bytes -> 413 Request Entity Too Large

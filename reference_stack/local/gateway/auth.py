@@ -1,12 +1,12 @@
 """AWS_IAM authorization of a route: SigV4 (service ``execute-api``) and identity-policy evaluation.
 
-Sources: aws-behaviour.md §1.1 (only identity-based policies decide; HTTP APIs have no resource
+Sources: docs/aws-behaviour.md §1.1 (only identity-based policies decide; HTTP APIs have no resource
 policies), §1.2 (failure statuses and messages), §1.3 (the execute-api ARN with the literal
 ``$default`` stage), and the IAM policy evaluation logic (explicit deny wins, then an allow,
 else the implicit default deny; ``*`` and ``?`` wildcards; actions match case-insensitively,
 resources case-sensitively).
 
-Failure answers (all 403; the HTTP API bodies are UNCONFIRMED, aws-behaviour.md §10.1). The
+Failure answers (all 403; the HTTP API bodies are UNCONFIRMED, docs/aws-behaviour.md §10.1). The
 choice made here, following the only HTTP-API observation (the reason is in
 ``$context.authorizer.error``, the body is terse):
 
@@ -43,7 +43,7 @@ from loadcheck.core.state import Identity, load_identities
 log = logging.getLogger("loadcheck.gateway.auth")
 
 ACTION = "execute-api:Invoke"
-SIGNATURE_WINDOW = _dt.timedelta(minutes=5)  # aws-behaviour.md §1.2(c): execute-api uses ±5 min
+SIGNATURE_WINDOW = _dt.timedelta(minutes=5)  # docs/aws-behaviour.md §1.2(c): execute-api uses ±5 min
 
 # SigV4Failure.kind -> (x-amzn-ErrorType, error.responseType, body carries the SigV4 message)
 _FAILURES: dict[str, tuple[str, str, bool]] = {
@@ -59,7 +59,7 @@ _FAILURES: dict[str, tuple[str, str, bool]] = {
     "scope_date": ("InvalidSignatureException", "INVALID_SIGNATURE", True),
 }
 # What API Gateway writes to $context.authorizer.error for a request without a usable
-# Authorization header (observed on an HTTP API, aws-behaviour.md §1.2(a)).
+# Authorization header (observed on an HTTP API, docs/aws-behaviour.md §1.2(a)).
 FORMAT_MESSAGE = "The request for the IAM Authorizer doesn't match the format that API Gateway expects."
 
 

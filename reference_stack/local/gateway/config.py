@@ -15,7 +15,7 @@ from typing import Any
 
 from loadcheck.core.errors import ConfigError
 
-# HTTP API quota: "Maximum integration timeout 30 seconds, cannot be increased" (aws-behaviour.md §3.3,
+# HTTP API quota: "Maximum integration timeout 30 seconds, cannot be increased" (docs/aws-behaviour.md §3.3,
 # AGW:limits). The minimum (50 ms) is the same quota row.
 MAX_INTEGRATION_TIMEOUT_S = 30.0
 MIN_INTEGRATION_TIMEOUT_S = 0.05
@@ -34,7 +34,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Cors:
-    """API-level CORS configuration (aws-behaviour.md §5)."""
+    """API-level CORS configuration (docs/aws-behaviour.md §5)."""
 
     allow_origins: tuple[str, ...] = ()
     allow_methods: tuple[str, ...] = ()
@@ -83,7 +83,7 @@ class GatewayConfig:
 
     @property
     def execute_api_host(self) -> str:
-        """The default endpoint's host name (aws-behaviour.md §6)."""
+        """The default endpoint's host name (docs/aws-behaviour.md §6)."""
         return self.default_endpoint_host or f"{self.api_id}.execute-api.{self.region}.amazonaws.com"
 
 
@@ -167,7 +167,7 @@ def _access_log(value: object) -> AccessLogSettings | None:
         if not isinstance(var, str):
             raise _fail(f"access_log.format.{name}", "must be a string", var, 'use "$context.<variable>"')
     if not any("$context.requestId" in v or "$context.extendedRequestId" in v for v in fmt.values()):
-        # aws-behaviour.md §2.3: the format must include the request id.
+        # docs/aws-behaviour.md §2.3: the format must include the request id.
         raise _fail(
             "access_log.format", "must include $context.requestId", fmt, 'add "requestId": "$context.requestId"'
         )

@@ -1,4 +1,4 @@
-"""API-level CORS (aws-behaviour.md §5; AGW:http-api-cors and its live page).
+"""API-level CORS (docs/aws-behaviour.md §5; AGW:http-api-cors and its live page).
 
 What AWS documents and this module does:
 - With a CORS configuration, API Gateway answers a preflight (``OPTIONS`` with both ``Origin``
@@ -7,7 +7,7 @@ What AWS documents and this module does:
   CORS headers from the integration are dropped.
 - ``allow_origins`` entries: exact origins, ``*``, or a scheme wildcard such as ``https://*``.
 
-Choices (UNCONFIRMED, aws-behaviour.md §10.5):
+Choices (UNCONFIRMED, docs/aws-behaviour.md §10.5):
 - A preflight is answered ``204`` with an empty body.
 - A preflight from an origin that is not allowed (or for a method not allowed) is still
   ``204`` but carries no ``Access-Control-*`` headers, so the browser refuses it.

@@ -1,6 +1,6 @@
 """Payload format 2.0: the event the gateway sends to Lambda and the mapping of its answer.
 
-Sources: aws-behaviour.md §3.1 (event fields, lower-cased comma-joined headers and query
+Sources: docs/aws-behaviour.md §3.1 (event fields, lower-cased comma-joined headers and query
 parameters, cookies, null for absent parts as a real capture shows, ``authorizer.iam``,
 text-vs-base64 body rule), §3.2 (response: full form with ``statusCode``, inferred form
 without it, ``cookies`` -> ``set-cookie``, ``isBase64Encoded`` bodies decoded), §3.3 (what a
@@ -47,7 +47,7 @@ class MalformedResponse(Exception):
 
 
 def clf_time(when: Any) -> str:
-    """``dd/MMM/yyyy:HH:mm:ss +0000`` (CLF; aws-behaviour.md §2.1 requestTime, §3.1 time),
+    """``dd/MMM/yyyy:HH:mm:ss +0000`` (CLF; docs/aws-behaviour.md §2.1 requestTime, §3.1 time),
     with English month names whatever the locale."""
     return f"{when.day:02d}/{_MONTHS[when.month - 1]}/{when.year:04d}:{when.strftime('%H:%M:%S')} +0000"
 
@@ -57,7 +57,7 @@ def epoch_ms(when: Any) -> int:
 
 
 def new_request_id() -> str:
-    """A short base64 id like AWS's ``Mc7UVioPPHcEKPA=`` (aws-behaviour.md §1.4): 11 random
+    """A short base64 id like AWS's ``Mc7UVioPPHcEKPA=`` (docs/aws-behaviour.md §1.4): 11 random
     bytes -> 16 characters ending in ``=``."""
     return base64.b64encode(_ids.getrandbits(88).to_bytes(11, "big")).decode()
 

@@ -1,4 +1,4 @@
-"""Which API a request is for (by Host), and which route it matches (aws-behaviour.md §6).
+"""Which API a request is for (by Host), and which route it matches (docs/aws-behaviour.md §6).
 
 Host classification:
 

@@ -1,4 +1,4 @@
-"""Stage, route and account token buckets (aws-behaviour.md §4, AGW:http-api-throttling).
+"""Stage, route and account token buckets (docs/aws-behaviour.md §4, AGW:http-api-throttling).
 
 AWS describes throttling as a token bucket: one token per request, refilled at the rate limit
 (requests per second) up to the burst limit (bucket size); a request finding no token gets

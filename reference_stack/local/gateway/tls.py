@@ -1,4 +1,4 @@
-"""The server TLS context of the custom domain (aws-behaviour.md §6).
+"""The server TLS context of the custom domain (docs/aws-behaviour.md §6).
 
 HTTP APIs on a custom domain use the ``TLS_1_2`` security policy: TLS 1.0 and 1.1 are refused
 (the handshake fails with a ``protocol_version`` alert), TLS 1.2 is offered with the policy's

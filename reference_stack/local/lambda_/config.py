@@ -17,10 +17,10 @@ from typing import Any
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID, Identity, load_identities
 
-# Lambda's account-level default concurrency quota (aws-behaviour.md §8.4); the cap for a
+# Lambda's account-level default concurrency quota (docs/aws-behaviour.md §8.4); the cap for a
 # function configured without reserved concurrency.
 ACCOUNT_CONCURRENCY = 1000
-# Largest function timeout Lambda accepts (aws-behaviour.md §8.4).
+# Largest function timeout Lambda accepts (docs/aws-behaviour.md §8.4).
 MAX_TIMEOUT_S = 900
 
 

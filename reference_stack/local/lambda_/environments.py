@@ -4,7 +4,7 @@
     └── Environment     one runtime process + its Runtime API listener + its log stream
         └── Invocation  one request: assigned -> delivered (/next) -> finished (one Outcome)
 
-An :class:`Environment` runs one invocation at a time, as on AWS (aws-behaviour.md §8.1: the
+An :class:`Environment` runs one invocation at a time, as on AWS (docs/aws-behaviour.md §8.1: the
 runtime asks ``/next`` for its next event only after posting the previous result). The
 Runtime API wire protocol (runtime_api.py) calls ``next_invocation``/``post_*``; the invoker
 (invoke.py) calls ``assign`` and waits on the invocation. Processes are started by
@@ -38,7 +38,7 @@ from reference_stack.local.lambda_.logs import OutputPump, StreamLog
 
 log = logging.getLogger("loadcheck.lambda.environments")
 
-# The sync response payload quota (aws-behaviour.md §8.4: 6 MB); the exact byte figure is
+# The sync response payload quota (docs/aws-behaviour.md §8.4: 6 MB); the exact byte figure is
 # what Lambda names in its Function.ResponseSizeTooLarge message.
 MAX_RESPONSE_BYTES = 6_291_556
 
@@ -354,7 +354,7 @@ class FunctionPool:
 
     ``launcher(function) -> Environment`` starts a process (slow; called outside the lock).
     The cap counts environments being started, so concurrent cold starts cannot overshoot
-    reserved concurrency (aws-behaviour.md §8.4).
+    reserved concurrency (docs/aws-behaviour.md §8.4).
     """
 
     def __init__(

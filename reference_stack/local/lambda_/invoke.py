@@ -2,7 +2,7 @@
 
 :meth:`Invoker.invoke` turns one ``Invoke`` (RequestResponse) into an :class:`InvokeResult`
 (status, headers, body); service.py puts it on the wire. Shapes follow docs/internals.md
-(lambda) and aws-behaviour.md §3.3/§8:
+(lambda) and docs/aws-behaviour.md §3.3/§8:
 
 - over reserved concurrency: 429 ``TooManyRequestsException``, Reason
   ``ReservedFunctionConcurrentInvocationLimitExceeded``, immediately (no queueing);
@@ -60,7 +60,7 @@ log = logging.getLogger("loadcheck.lambda.invoke")
 # Lambda's limit for the init phase of an on-demand environment (LAM:runtimes-context,
 # "Init phase ... limited to 10 seconds").
 INIT_LIMIT_S = 10.0
-# Sync invocation request payload quota (aws-behaviour.md §8.4: 6 MB).
+# Sync invocation request payload quota (docs/aws-behaviour.md §8.4: 6 MB).
 MAX_REQUEST_BYTES = 6_291_456
 # X-Amz-Log-Result carries "the last 4 KB of the execution log" (Lambda Invoke API reference).
 LOG_TAIL_BYTES = 4096

@@ -3,7 +3,7 @@
 Environments stay in the service's process group, so the supervisor's group kill reaches them
 even if the service itself dies; a kill here walks the environment's process tree (so it
 reaches anything the handler spawned). Each runs with cwd and ``LAMBDA_TASK_ROOT`` = the function's task root and the environment variables of
-aws-behaviour.md §8.2. Its stdout/stderr go to its log stream (logs.py), its Runtime API
+docs/aws-behaviour.md §8.2. Its stdout/stderr go to its log stream (logs.py), its Runtime API
 listener is runtime_api.py.
 
 Departures from AWS (also in docs/fidelity.md, section lambda):
@@ -44,14 +44,14 @@ log = logging.getLogger("loadcheck.lambda.launcher")
 
 
 def log_stream_name(env_id: str, now: datetime) -> str:
-    """``YYYY/MM/DD/[$LATEST]<32 hex>`` (aws-behaviour.md §8.2; moto uses the same shape)."""
+    """``YYYY/MM/DD/[$LATEST]<32 hex>`` (docs/aws-behaviour.md §8.2; moto uses the same shape)."""
     return f"{now:%Y/%m/%d}/[$LATEST]{env_id}"
 
 
 def lambda_environment(
     *, config: ServiceConfig, function: FunctionConfig, runtime_api: str, log_stream: str, base_path: str
 ) -> dict[str, str]:
-    """The process environment of one execution environment (aws-behaviour.md §8.2)."""
+    """The process environment of one execution environment (docs/aws-behaviour.md §8.2)."""
     identity = config.identities[function.role_identity]
     import awslambdaric
 

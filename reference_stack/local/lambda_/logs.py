@@ -1,14 +1,14 @@
 """Function logs: platform lines, the handler's own output, and shipping to CloudWatch Logs.
 
 Lambda writes, per execution environment, one log stream in the function's log group
-(aws-behaviour.md §8.2: ``/aws/lambda/<function>``, stream ``YYYY/MM/DD/[$LATEST]<32 hex>``):
+(docs/aws-behaviour.md §8.2: ``/aws/lambda/<function>``, stream ``YYYY/MM/DD/[$LATEST]<32 hex>``):
 ``START``/``END``/``REPORT`` platform lines around each invocation (§8.3) and every line the
 runtime prints on stdout/stderr in between.
 
 Departures from AWS (also in docs/fidelity.md, section lambda):
 
 - Events reach CloudWatch Logs in batches every ``interval_s`` (default 1 s) and on flush or
-  shutdown; AWS's delivery delay is undocumented (aws-behaviour.md §10). If the aws endpoint
+  shutdown; AWS's delivery delay is undocumented (docs/aws-behaviour.md §10). If the aws endpoint
   is down, events stay buffered (at most ``max_buffered`` of them; older ones are dropped and
   counted in the service log) and are retried on the next batch.
 - Each message keeps its trailing newline as the raw AWS message does (§8.3 "trailing \\t\\n");
@@ -52,7 +52,7 @@ def report_line(
     status: str | None = None,
     error_type: str | None = None,
 ) -> str:
-    """The REPORT line of aws-behaviour.md §8.3: tab-separated, billed at 1 ms granularity.
+    """The REPORT line of docs/aws-behaviour.md §8.3: tab-separated, billed at 1 ms granularity.
 
     ``Status``/``Error Type`` fields appear only for failed invocations (timeout, crash, init
     error): what recent Lambda runtimes print; not in the 2023 documentation snapshot, so

@@ -1,6 +1,6 @@
 """The Lambda Runtime API (version 2018-06-01) on the wire, one listener per environment.
 
-Endpoints (aws-behaviour.md §8.1, LAM:runtimes-api; what awslambdaric 4.x calls, read in
+Endpoints (docs/aws-behaviour.md §8.1, LAM:runtimes-api; what awslambdaric 4.x calls, read in
 RIC:awslambdaric/lambda_runtime_client.py and its native ``runtime_client``):
 
     GET  /2018-06-01/runtime/invocation/next          blocks until an invocation is assigned

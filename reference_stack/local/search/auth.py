@@ -2,7 +2,7 @@
 
 A request is authenticated with :func:`loadcheck.core.sigv4.verify` against the keys of
 ``identities.json`` (a request without ``Authorization`` is *anonymous*), then authorized
-(aws-behaviour.md §9.3, AOS:ac):
+(docs/aws-behaviour.md §9.3, AOS:ac):
 
 - action ``es:ESHttp<Method>`` (``ESHttpGet``, ``ESHttpPost``, ``ESHttpPut``, ``ESHttpDelete``,
   ``ESHttpHead``, ``ESHttpPatch``); policies may say ``es:ESHttp*``, ``es:*`` or ``*``;
@@ -16,7 +16,7 @@ A request is authenticated with :func:`loadcheck.core.sigv4.verify` against the 
   the domain's account: in one account, IAM allows when either policy allows;
 - an explicit Deny in either wins; wildcards ``*`` and ``?`` in Action and Resource.
 
-Failures answer 403 with the AWS front end's bodies (aws-behaviour.md §9.2): anonymous and
+Failures answer 403 with the AWS front end's bodies (docs/aws-behaviour.md §9.2): anonymous and
 not allowed → ``{"Message": "User: anonymous is not authorized to perform: es:ESHttpPost because
 no resource-based policy allows the es:ESHttpPost action"}``; signed and not allowed →
 ``{"Message": "User: <caller arn> is not authorized to perform: es:ESHttpGet on resource: <domain>"}``;

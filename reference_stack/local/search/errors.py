@@ -17,7 +17,7 @@ from typing import Any
 
 
 class SearchApiError(Exception):
-    """An error answered with OpenSearch's error body (aws-behaviour.md §9.2, §9.4)."""
+    """An error answered with OpenSearch's error body (docs/aws-behaviour.md §9.2, §9.4)."""
 
     def __init__(self, status: int, type_: str, reason: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(reason)

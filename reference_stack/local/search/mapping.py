@@ -6,7 +6,7 @@ Each mapped field (and each subfield: multi-field ``fields``, ``search_as_you_ty
 mapping keeps the OpenSearch path → :class:`FieldSpec` table the query translator reads.
 Text is analyzed here (:mod:`.analysis`) and handed to tantivy pre-tokenized.
 
-Field types (aws-behaviour.md §9.5 and the OpenSearch mapping reference):
+Field types (docs/aws-behaviour.md §9.5 and the OpenSearch mapping reference):
 text, keyword, long/integer/short/byte, float/double/half_float, boolean, search_as_you_type
 (``max_shingle_size`` 2..4, default 3), completion, object (``properties``).
 

@@ -1,6 +1,6 @@
 """OpenSearch query DSL → tantivy queries.
 
-Supported (aws-behaviour.md §9.5; OpenSearch query DSL reference): match_all, match_none,
+Supported (docs/aws-behaviour.md §9.5; OpenSearch query DSL reference): match_all, match_none,
 match, match_phrase, match_phrase_prefix, match_bool_prefix, multi_match (best_fields,
 most_fields, bool_prefix, phrase, phrase_prefix), prefix, term, terms, ids, range, exists,
 bool (must/should/filter/must_not, minimum_should_match, boost). Anything else is answered

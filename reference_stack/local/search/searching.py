@@ -1,6 +1,6 @@
 """``_search``, ``_count`` and the completion suggester over one index.
 
-Response shape per aws-behaviour.md §9.4: ``took``, ``timed_out``, ``_shards``,
+Response shape per docs/aws-behaviour.md §9.4: ``took``, ``timed_out``, ``_shards``,
 ``hits.total.{value,relation}`` (relation ``gte`` past ``track_total_hits``, default 10,000),
 ``max_score``, ``hits.hits[]`` with ``_index``, ``_id``, ``_score``, ``_source``; a suggest-only
 request has no hits and ``max_score`` null, suggestions under ``suggest.<name>[0].options[]``.
