@@ -3,7 +3,7 @@
 Expected (from the ledger), for every item key a write request of this run named:
 
 - a 2xx write: the item is stored and its digest (``loadcheck.core.ledger.item_digest`` of the stored
-  item as plain JSON, :func:`checks.capacity.plain_item`) equals the digest of what was sent;
+  item as plain JSON, :func:`loadcheck.core.plain_items.plain_item`) equals the digest of what was sent;
   missing = **lost**, different = **altered**;
 - a 4xx write (409 conflict, 400, 429 throttled...): the service refused it, so it must not be
   what is stored (a refused write that landed = **rejected_landed**); a 409 implies the key was
@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.capacity import plain_item
 from checks.framework import (
     BackoffStats,
     BudgetExceeded,
@@ -39,6 +38,7 @@ from checks.framework import (
     outcome,
 )
 from loadcheck.core.ledger import item_digest
+from loadcheck.core.plain_items import plain_item
 from loadcheck.core.results import CheckResult
 
 NAME = "dynamodb_contents"
@@ -316,6 +316,16 @@ def reconcile(writes: LedgerWrites, seen: TableRead, *, table: str, budget: Any)
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in failures.items())
         return CheckResult(
             NAME, "fail", f"{what} ({fig['acknowledged']} acknowledged writes; {where})", figures=fig, evidence=evidence
+        )
+    if not fig["acknowledged"]:
+        return CheckResult(
+            NAME,
+            "skipped",
+            f"no write of this run was acknowledged ({len(writes.attempts)} key(s) written, none answered 2xx): "
+            f"nothing to read back ({where})",
+            reason="no acknowledged write to verify",
+            figures=fig,
+            evidence=evidence,
         )
     summary = (
         f"all {fig['acknowledged']} acknowledged writes stored unchanged, no phantoms; "

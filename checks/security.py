@@ -423,12 +423,21 @@ def run(ctx: CheckContext) -> CheckResult:
             figures=figures,
             evidence=evidence,
         )
-    inconclusive = [o.probe for o in outcomes if o.verdict == "inconclusive"]
-    note = f"; inconclusive: {', '.join(inconclusive)}" if inconclusive else ""
+    inconclusive = [o for o in outcomes if o.verdict == "inconclusive"]
+    if inconclusive or not outcomes:
+        why = "; ".join(f"{o.probe}: {o.got[:100]}" for o in inconclusive[:4]) or "no probe was sent"
+        return CheckResult(
+            NAME,
+            "error",
+            f"{len(inconclusive)} of {len(outcomes)} probes inconclusive, so the refusals prove nothing ({why})",
+            reason=f"inconclusive probes: {why}",
+            figures=figures,
+            evidence=evidence,
+        )
     return CheckResult(
         NAME,
         "pass",
-        f"{figures['ok']} of {len(outcomes)} probes answered as AWS does, each refusal logged with its reason{note}",
+        f"{figures['ok']} of {len(outcomes)} probes answered as AWS does, each refusal logged with its reason",
         figures=figures,
         evidence=evidence,
     )

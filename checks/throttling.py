@@ -43,10 +43,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from checks import logsource, throttle_model
-from checks.capacity import item_size, write_units
+from checks import logsource
 from checks.framework import CheckContext, budget_note, poll
 from checks.metrics import TableMetrics, read_table_metrics
+from loadcheck.core import throttle_model
+from loadcheck.core.capacity import BURST_SECONDS
+from loadcheck.core.plain_items import item_size, write_units
 from loadcheck.core.results import CheckResult
 
 NAME = "throttling"
@@ -203,6 +205,16 @@ def run(ctx: CheckContext) -> CheckResult:
         + 2
     )
 
+    if certain <= 0 and not throttled_writes and not throttled_reads and not ok_reads:
+        return CheckResult(
+            NAME,
+            "skipped",
+            f"no request reached table {table}: no write landed, none was throttled, no read succeeded; "
+            "nothing to hold to the capacity model",
+            reason="no request reached the table",
+            figures={"writes": len(g.writes), "reads": len(g.reads), "expected_wcu": certain},
+        )
+
     def fetch() -> TableMetrics | Exception:
         try:
             return read_table_metrics(ctx.client("cloudwatch"), table, window.start_ms, window.end_ms)
@@ -300,7 +312,7 @@ def run(ctx: CheckContext) -> CheckResult:
     # --- the capacity model -------------------------------------------------------------------
     figures: dict[str, Any] = {
         "provisioned_wcu": wcu,
-        "burst_wcu": throttle_model.BURST_SECONDS * wcu,
+        "burst_wcu": BURST_SECONDS * wcu,
         "billing_mode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST",
         "writes": len(g.writes),
         "reads": len(g.reads),
@@ -325,7 +337,7 @@ def run(ctx: CheckContext) -> CheckResult:
     figures.update({k: counts.get(k, 0) for k in KINDS})
     evidence = notes + [e for k in KINDS for e in fails[k]]
     problems = {k: counts[k] for k in KINDS if counts.get(k)}
-    where = f"table {table}, {wcu:g} WCU + {300 * wcu:g} burst"
+    where = f"table {table}, {wcu:g} WCU + {BURST_SECONDS * wcu:g} burst"
     if problems:
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in problems.items())
         return CheckResult(NAME, "fail", f"{what} ({where})", figures=figures, evidence=evidence)
@@ -338,13 +350,13 @@ def run(ctx: CheckContext) -> CheckResult:
             figures=figures,
             evidence=evidence,
         )
-    if not exercised:
+    if not exercised or not throttled_writes:
         return CheckResult(
             NAME,
             "pass",
-            f"run never approached capacity: peak offered "
+            f"no throttling: the run never approached capacity (peak offered "
             f"{figures.get('peak_offered_excess_wcu', 0):g} WCU above the provisioned rate vs "
-            f"{300 * wcu:g} burst; no throttling, metrics agree ({consumed_w:g} WCU consumed = ledger)",
+            f"{BURST_SECONDS * wcu:g} burst); metrics agree ({consumed_w:g} WCU consumed = ledger)",
             figures=figures,
             evidence=evidence,
         )
@@ -382,7 +394,7 @@ def _judge_model(g: Gathered, throttled: list[Req], wcu: float, figures: dict[st
         )
         for r in g.writes
     ]
-    burst = throttle_model.BURST_SECONDS * wcu
+    burst = BURST_SECONDS * wcu
     lat = sorted(w.latency_s for w in writes)
     slack_s = max(1.0, lat[min(len(lat) - 1, int(0.99 * len(lat)))])
     slack = wcu * slack_s

@@ -1,30 +1,31 @@
 """The ``loadcheck`` command line.
 
 Each subcommand lives in its own module under ``loadcheck/commands/`` and exposes a click
-command named ``command``; this module only assembles them, so ``loadcheck --help`` lists
-exactly the subcommands that exist.
+command named ``command``; this module only assembles them and prints every
+:class:`~loadcheck.core.errors.LoadcheckError` in one place.
 """
 
 from __future__ import annotations
 
-import importlib
+import signal
 import sys
 
 import click
 
 from loadcheck import __version__
+from loadcheck.commands import baseline, bench, capacity, check, compare, report, run, stack
 from loadcheck.core.errors import LoadcheckError
 
 # (subcommand, module) in the order --help lists them.
 SUBCOMMANDS = (
-    ("run", "loadcheck.commands.run"),
-    ("stack", "loadcheck.commands.stack"),
-    ("check", "loadcheck.commands.check"),
-    ("report", "loadcheck.commands.report"),
-    ("compare", "loadcheck.commands.compare"),
-    ("baseline", "loadcheck.commands.baseline"),
-    ("capacity", "loadcheck.commands.capacity"),
-    ("bench", "loadcheck.commands.bench"),
+    ("run", run),
+    ("stack", stack),
+    ("check", check),
+    ("report", report),
+    ("compare", compare),
+    ("baseline", baseline),
+    ("capacity", capacity),
+    ("bench", bench),
 )
 
 
@@ -46,21 +47,14 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    for name, module in SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue  # not built yet: not listed
-            raise
-        cli.add_command(mod.command, name)
-
-
-_register()
+for _name, _module in SUBCOMMANDS:
+    cli.add_command(_module.command, _name)
 
 
 def main() -> None:
+    # A CLI started from a background job inherits SIGINT ignored (and exec keeps it so): restore
+    # the default, so Ctrl-C (or `kill -INT`) stops a run in order wherever it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     cli(prog_name="loadcheck")
 
 

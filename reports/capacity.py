@@ -17,7 +17,7 @@ and every lower step were good (a noisy pass above a failure is not trusted). Re
 the step in which they were *intended* to be sent (``t_intended_ms``).
 
 **Capacity units** (docs/aws-behaviour.md §7.1, §7.2): a write costs ``ceil(item bytes / 1 KB)`` WCU
-(sizes from the ledger's items, by :mod:`checks.capacity`). ``GET /events?date=`` is a Query of
+(sizes from the ledger's items, by :mod:`loadcheck.core.plain_items`). ``GET /events?date=`` is a Query of
 one page: ``ceil(page bytes / 4 KB)`` x 0.5 RCU (eventually consistent, rounded once per page).
 An unfiltered ``GET /events`` is a Scan: it costs by the items it *evaluates* (not returns), up
 to ``limit`` items or 1 MB per page, and paging through the table costs its whole size:
@@ -140,7 +140,7 @@ def analyse_steps(
     rd = schema.run_dir_of(run_dir)
     steps, dur = step_plan(schema.read_run(rd))
     slos = slos or {}
-    from checks.capacity import item_size, write_units
+    from loadcheck.core.plain_items import item_size, write_units
 
     records = list(read_ledger(rd))
     if not records:
@@ -255,7 +255,7 @@ def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 
             dates_written=1,
             source="defaults (no run)",
         )
-    from checks.capacity import item_size, write_units
+    from loadcheck.core.plain_items import item_size, write_units
 
     sizes, units, limits, reads, scans, dates = [], [], [], 0, 0, set()
     for rec in read_ledger(schema.run_dir_of(run_dir)):

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadcheck.core.capacity import BURST_SECONDS  # docs/aws-behaviour.md §7.3
 from loadcheck.core.errors import LoadcheckError, RunDirError
 from loadcheck.core.ledger import ledger_files, read_ledger
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import verdict, verdict_of_results
 from reports import schema
 
-BURST_SECONDS = 300.0  # docs/aws-behaviour.md §7.3
 MAX_POINTS = 240  # buckets per time series: long runs are merged into wider buckets
 STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2, "skipped": 3}
 DISTRIBUTION_PERCENTILES = (0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.99, 100.0)
@@ -153,7 +153,7 @@ def _percentile_exact(values: list[float], p: float) -> float:
 
 
 def _write_units(item: dict[str, Any] | None) -> int:
-    from checks.capacity import item_size, write_units
+    from loadcheck.core.plain_items import item_size, write_units
 
     return write_units(item_size(item)) if item else 1
 
@@ -332,7 +332,7 @@ def _table_capacity(results: dict[str, Any] | None) -> tuple[float, str]:
 def simulate_burst(consumed: list[float], *, rate: float, burst: float, start: float | None = None) -> list[float]:
     """Bucket level after each second: what it held (at most ``burst``) plus this second's
     refill, minus what landed; so ``n`` seconds from full admit ``burst + rate * n``, the bound
-    the throttling check holds a run to (checks/throttle_model.py rule 1).
+    the throttling check holds a run to (loadcheck/core/throttle_model.py rule 1).
 
     A refused write consumes nothing (§7.2), so only landed writes are subtracted; the level is
     clamped at 0 (a table never lends more than it holds)."""

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from checks.capacity import item_size, write_units
 from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.plain_items import item_size, write_units
 from loadcheck.core.rundir import RunRecord, iso_utc
 from loadcheck.core.rundir import write_run as write_run_record
 from loadcheck.core.state import write_json_atomic

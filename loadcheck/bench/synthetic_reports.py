@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from loadcheck.core.capacity import BURST_SECONDS
 from loadcheck.core.histograms import IntervalRecorder, RunHistograms
 from loadcheck.core.ledger import LedgerWriter, item_digest
 from loadcheck.core.results import CheckResult
@@ -35,7 +36,7 @@ def write_run(
     latency_factor: float = 1.0,
     error_share: float = 0.0,
     wcu: float = 1.0,
-    burst_s: float = 300.0,
+    burst_s: float = BURST_SECONDS,
     payload_bytes: int = 40,
     checks: list[CheckResult] | None = None,
     target: dict[str, Any] | None = None,
@@ -182,7 +183,7 @@ def sample_checks(*, failing: bool = False) -> list[CheckResult]:
             "throttling",
             "pass",
             "throttling began at 12.0s",
-            figures={"provisioned_wcu": 1.0, "billing_mode": "PROVISIONED", "burst_wcu": 300.0},
+            figures={"provisioned_wcu": 1.0, "billing_mode": "PROVISIONED", "burst_wcu": BURST_SECONDS},
             duration_s=2.0,
         ),
         CheckResult("access_logs", "pass", "one record per request", duration_s=0.5),

@@ -142,6 +142,12 @@ def build_options(
 @click.option("--tf-outputs", default=None, type=click.Path(), help="aws: `terraform output -json` saved to a file")
 @click.option("--tf-dir", default=None, type=click.Path(), help="aws: run `terraform output -json` here")
 @click.option("--profile", default=None, help="aws: credentials profile")
+@click.option(
+    "--ca-bundle",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="aws: PEM bundle of the CA that signed the custom domain's certificate (default $AWS_CA_BUNDLE)",
+)
 @click.option("--no-checks", is_flag=True, help="only drive load")
 def command(
     target_kind: str,
@@ -171,6 +177,7 @@ def command(
     tf_outputs: str | None,
     tf_dir: str | None,
     profile: str | None,
+    ca_bundle: str | None,
     no_checks: bool,
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
@@ -224,6 +231,7 @@ def command(
         tf_outputs=tf_outputs,
         tf_dir=tf_dir,
         profile=profile,
+        ca_bundle=ca_bundle,
         checks=not no_checks,
         tty=sys.stdout.isatty(),
     )

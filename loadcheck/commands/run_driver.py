@@ -68,6 +68,7 @@ class Driver:
         tf_dir: str | None,
         profile: str | None,
         checks: bool,
+        ca_bundle: str | None = None,
         tty: bool,
     ) -> None:
         self.opts = options
@@ -81,6 +82,7 @@ class Driver:
         self.tf_outputs = tf_outputs
         self.tf_dir = tf_dir
         self.profile = profile
+        self.ca_bundle = ca_bundle
         self.checks = checks
         self.tty = tty
         self._last_line = 0.0
@@ -94,7 +96,7 @@ class Driver:
     # ----------------------------------------------------------------------------------------
     def target(self) -> tuple[Any, bool]:
         if self.opts.target == "aws":
-            return aws_target(self.tf_outputs, self.tf_dir, self.profile), False
+            return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle), False
         if self.role == "worker":
             from loadcheck.core.target import Target
 

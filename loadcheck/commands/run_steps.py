@@ -20,8 +20,11 @@ from typing import Any
 
 import click
 
+from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.runconfig import RunOptions
+from loadcheck.core.target import Target
+from reference_stack.local import supervisor
 
 EVENTLOG = Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py"
 GRACE_S = 60.0  # after the run time: stop timeout + the final drain from workers
@@ -45,29 +48,18 @@ def versions() -> dict[str, str]:
 
 
 def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any, bool]:
-    from loadcheck.core.target import Target
-
-    try:
-        from reference_stack.local import supervisor
-    except ModuleNotFoundError as exc:
-        raise LoadcheckError(
-            "the local stack is not built yet (reference_stack/local/supervisor.py)",
-            value=str(exc),
-            hint="use --target aws, or wait for the local stack",
-        ) from exc
     say(f"local stack: {state_dir}")
     stack, started = supervisor.ensure_stack(state_dir, faults=faults or None, progress=say)
     say("local stack: started for this run" if started else "local stack: already running, reused")
     return Target.from_stack_json(stack, state_dir), started
 
 
-def aws_target(tf_outputs: str | None, tf_dir: str | None, profile: str | None) -> Any:
-    from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
-    from loadcheck.core.target import Target
-
+def aws_target(tf_outputs: str | None, tf_dir: str | None, profile: str | None, ca_bundle: str | None = None) -> Any:
     if tf_outputs is None and tf_dir is None:
         tf_dir = str(Path(__file__).resolve().parents[2] / "reference_stack" / "terraform")
-    return Target.from_tf_outputs(target_from_tf_outputs(load_tf_outputs(tf_outputs, tf_dir)), profile=profile)
+    return Target.from_tf_outputs(
+        target_from_tf_outputs(load_tf_outputs(tf_outputs, tf_dir)), profile=profile, ca_bundle=ca_bundle
+    )
 
 
 # --------------------------------------------------------------------------------------------

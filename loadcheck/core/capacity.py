@@ -3,7 +3,7 @@
 Everything here works on the DynamoDB JSON wire format (``{"S": "..."}``, ``{"N": "12.5"}``,
 ``{"M": {...}}`` ...), so the local stack's capacity governor can size what it reads off the wire
 or out of moto. It lives in the shared core because the checks and the capacity planner apply the
-same rules to what the ledger recorded (``checks.capacity`` converts plain JSON first), on AWS as
+same rules to what the ledger recorded (``loadcheck.core.plain_items`` converts plain JSON first), on AWS as
 well as locally: one set of rules, so the model the checks hold the governor to is the
 governor's own.
 
@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+BURST_SECONDS = 300.0  # §7.3: a provisioned table retains up to 5 minutes of unused capacity
 WRITE_UNIT_BYTES = 1024  # §7.2: 1 WCU = one write of up to 1 KB
 READ_UNIT_BYTES = 4096  # §7.2: 1 RCU = one strongly consistent read of up to 4 KB
 CONTAINER_OVERHEAD = 3  # §7.1: List/Map: +3 bytes

@@ -13,8 +13,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from loadcheck.core.errors import TargetError
+from loadcheck.core.errors import ConfigError, TargetError
 from loadcheck.core.sigv4 import Credentials
 from loadcheck.core.state import stack_command
 
@@ -81,10 +82,22 @@ class Target:
 
     @classmethod
     def from_tf_outputs(
-        cls, target: dict[str, Any], *, profile: str | None = None, denied_profile: str | None = None
+        cls,
+        target: dict[str, Any],
+        *,
+        profile: str | None = None,
+        denied_profile: str | None = None,
+        ca_bundle: str | None = None,
     ) -> Target:
-        """From ``loadcheck.core.aws_target.target_from_tf_outputs`` (keys as in stack.json)."""
+        """From ``loadcheck.core.aws_target.target_from_tf_outputs`` (keys as in stack.json).
+
+        The port is the endpoint URL's when it names one (the load, the checks and the security
+        probes all connect there); ``ca_bundle`` (argument, else ``$AWS_CA_BUNDLE``, as botocore
+        reads it) is the trust store for the custom domain's certificate, used by the load and
+        the probes alike.
+        """
         gw = target["gateway"]
+        url_port = urlsplit(gw["url"]).port
         return cls(
             kind="aws",
             region=target["region"],
@@ -93,7 +106,8 @@ class Target:
             domain=target["domain"],
             url=gw["url"],
             connect_address=gw.get("address"),
-            connect_port=int(gw.get("port", 443)),
+            connect_port=int(url_port or gw.get("port") or 443),
+            ca_bundle=resolve_ca_bundle(ca_bundle),
             table_name=target["table_name"],
             access_log_group=target["access_log_group"],
             lambda_log_groups=dict(target["lambda_log_groups"]),
@@ -178,3 +192,22 @@ def target_from_run(run: dict[str, Any]) -> Target:
 
 def state_dir_of(target: Target) -> Path | None:
     return Path(target.state_dir) if target.state_dir else None
+
+
+CA_BUNDLE_ENV = "AWS_CA_BUNDLE"
+
+
+def resolve_ca_bundle(arg: str | None) -> str | None:
+    """``--ca-bundle``, then ``$AWS_CA_BUNDLE``, then None (the system's trust store)."""
+    value = arg if arg else os.environ.get(CA_BUNDLE_ENV) or None
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        source = "--ca-bundle" if arg else f"${CA_BUNDLE_ENV}"
+        raise ConfigError(
+            f"{source}: {value!r} is not a file",
+            value=value,
+            hint="pass the PEM file of the CA that signed the custom domain's certificate, or unset it to use the system's",
+        )
+    return str(path.resolve())

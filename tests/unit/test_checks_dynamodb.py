@@ -202,6 +202,6 @@ def test_budget_spent_while_throttled_is_error(tmp_path: Path, ddb: Any) -> None
 def test_digest_is_over_plain_json(tmp_path: Path, ddb: Any) -> None:
     item = {"date": "2031-01-01", "time": "t", "n": 5, "ok": True}
     raw = {"date": {"S": "2031-01-01"}, "time": {"S": "t"}, "n": {"N": "5"}, "ok": {"BOOL": True}}
-    from checks.capacity import plain_item
+    from loadcheck.core.plain_items import plain_item
 
     assert item_digest(plain_item(raw)) == item_digest(item)

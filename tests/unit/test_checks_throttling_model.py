@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from checks import throttle_model as tm
-from checks.capacity import item_size, read_units, write_units
+from loadcheck.core import throttle_model as tm
+from loadcheck.core.plain_items import item_size, read_units, write_units
 
 
 def w(t: float, accepted: bool = True, refused: bool = False, units: float = 1.0) -> tm.Write:

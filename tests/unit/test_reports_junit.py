@@ -74,7 +74,15 @@ def test_junit_is_valid_and_maps_statuses(tmp_path: Path, schema: etree.XMLSchem
     # five checks, the run's end and the verdict (a failure: a check failed)
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("7", "2", "1", "1")
     cases = {c.get("name"): c for c in root.findall("testcase")}
-    assert set(cases) == {"dynamodb_contents", "throttling", "access_logs", "security", "extra", "run_completed", "verdict"}
+    assert set(cases) == {
+        "dynamodb_contents",
+        "throttling",
+        "access_logs",
+        "security",
+        "extra",
+        "run_completed",
+        "verdict",
+    }
     assert cases["run_completed"].find("failure") is None
     assert "dynamodb_contents failed" in cases["verdict"].find("failure").get("message")
     fail = cases["dynamodb_contents"].find("failure")

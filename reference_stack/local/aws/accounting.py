@@ -32,12 +32,13 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from loadcheck.core.capacity import BURST_SECONDS  # docs/aws-behaviour.md §7.3
 from reference_stack.local.aws.buckets import Clock, TokenBucket
 
 Kind = Literal["read", "write"]
 
 KINDS: tuple[Kind, Kind] = ("read", "write")
-BURST_SECONDS = 300.0  # §7.3: up to 5 minutes of unused capacity
+
 PARTITION_READ_PER_S = 3000.0  # §7.3: per-partition hard limits
 PARTITION_WRITE_PER_S = 1000.0
 ON_DEMAND_TABLE_MAX_PER_S = 40000.0  # default per-table on-demand maximum (RRU / WRU per second)

@@ -29,8 +29,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-BURST_SECONDS = 300.0
-
 
 @dataclass(frozen=True)
 class Write:
