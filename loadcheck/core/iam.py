@@ -383,8 +383,6 @@ class _Parser:
             )
         if st.get("Effect") not in ("Allow", "Deny"):
             raise self.fail(at, "Effect must be Allow or Deny", st.get("Effect"), 'write "Effect": "Allow" or "Deny"')
-        actions, not_action = self.one_of(st, at, "Action")
-        resources, not_resource = self.one_of(st, at, "Resource")
         principals: tuple[str, ...] | None = None
         not_principal = False
         if self.kind is PolicyKind.IDENTITY:
@@ -406,6 +404,8 @@ class _Parser:
                 )
             not_principal = "NotPrincipal" in st
             principals = self.principals(st["NotPrincipal" if not_principal else "Principal"], at)
+        actions, not_action = self.one_of(st, at, "Action")
+        resources, not_resource = self.one_of(st, at, "Resource")
         return Statement(
             effect=st["Effect"],
             actions=actions,
