@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import DescriptionError
+from loadcheck.core.iam import route_arn
 
 DEFAULT_DESCRIPTION = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
 HANDLERS_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "handlers"
@@ -113,9 +114,8 @@ class StackDescription:
         return self.functions[self.routes[route_key]]
 
     def route_arn(self, account_id: str, api_id: str, route_key: str, stage: str = "$default") -> str:
-        """The execute-api ARN of a route (docs/aws-behaviour.md §1.3)."""
-        method, path = route_key.split(" ", 1)
-        return f"arn:aws:execute-api:{self.region}:{account_id}:{api_id}/{stage}/{method}{path}"
+        """The execute-api ARN of a route (:func:`loadcheck.core.iam.route_arn`)."""
+        return route_arn(self.region, account_id, api_id, route_key, stage)
 
     def table_arn(self, account_id: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{account_id}:table/{self.table.name}"

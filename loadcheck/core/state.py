@@ -19,14 +19,21 @@ denied}, ca_bundle, domain, gateway {host, port, url, address}, lambda_endpoint,
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.core.errors import StackNotRunning
+from loadcheck.core.errors import ConfigError, StackNotRunning
+from loadcheck.core.iam import Policy, PolicyKind, Principal
+
+log = logging.getLogger("loadcheck.identities")
 
 STATE_DIR_ENV = "LOADCHECK_STATE_DIR"
 DEFAULT_STATE_DIR = ".loadcheck"
@@ -83,6 +90,11 @@ class Identity:
     session_token: str | None = None
     policies: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def principal(self) -> Principal:
+        """The caller as the IAM evaluator sees it."""
+        return Principal(arn=self.arn, principal_arn=self.principal_arn)
+
 
 def write_identities(path: Path, identities: dict[str, Identity], account_id: str = ACCOUNT_ID) -> None:
     write_json_atomic(
@@ -95,12 +107,101 @@ def load_identities(path: str | os.PathLike[str]) -> dict[str, Identity]:
     return {k: Identity(**v) for k, v in data["identities"].items()}
 
 
-def secrets_by_access_key(identities: dict[str, Identity]) -> dict[str, tuple[str, str | None]]:
-    return {i.access_key_id: (i.secret_access_key, i.session_token) for i in identities.values()}
+@dataclass(frozen=True)
+class Identities:
+    """One consistent set of identities with their identity-based policies parsed (so a policy the
+    IAM evaluator cannot decide is refused when the set is built, not when a request arrives)."""
+
+    by_name: dict[str, Identity]
+    by_key: dict[str, Identity]
+    secrets: dict[str, tuple[str, str | None]]  # access key -> (secret, session token)
+    policies: dict[str, tuple[Policy, ...]]  # identity name -> its identity-based policies
+
+    @classmethod
+    def of(cls, identities: dict[str, Identity], *, where: str = "identities") -> Identities:
+        """Raises ConfigError naming ``<where>.<name>.policies[i]`` and the statement."""
+        return cls(
+            by_name=dict(identities),
+            by_key={i.access_key_id: i for i in identities.values()},
+            secrets={i.access_key_id: (i.secret_access_key, i.session_token) for i in identities.values()},
+            policies={
+                name: tuple(
+                    Policy.parse(doc, kind=PolicyKind.IDENTITY, where=f"{where}: {name}.policies[{n}]")
+                    for n, doc in enumerate(ident.policies)
+                )
+                for name, ident in identities.items()
+            },
+        )
+
+    def current(self) -> Identities:
+        """A fixed set is its own source (see :class:`IdentityStore`, which services take)."""
+        return self
 
 
-def identity_by_access_key(identities: dict[str, Identity]) -> dict[str, Identity]:
-    return {i.access_key_id: i for i in identities.values()}
+def read_identities(path: str | os.PathLike[str]) -> Identities:
+    """identities.json as an :class:`Identities` set; every problem is a ConfigError."""
+    hint = "regenerate it with `loadcheck stack up` (the supervisor writes identities.json)"
+    try:
+        identities = load_identities(path)
+    except FileNotFoundError:
+        raise ConfigError(f"identities file {path} does not exist", value=str(path), hint=hint) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"identities file {path} is not valid ({exc})", value=str(path), hint=hint) from exc
+    return Identities.of(identities, where=str(path))
+
+
+class IdentityStore:
+    """identities.json, re-read when its inode, mtime or size changes, so the supervisor can rotate
+    keys while the gateway, search and Lambda services run. The file is looked at no more often
+    than every ``recheck_s`` seconds (a ``stat`` per request would be a system call, and a GIL
+    hand-off, on the hot path). Thread-safe: a reader gets one whole :class:`Identities` set.
+
+    The first load raises ConfigError (missing file, bad JSON, a policy the IAM evaluator cannot
+    decide). A later change that cannot be loaded keeps the last good set and logs the error at
+    ERROR level until the file changes again: the supervisor replaces the file atomically, so this
+    only happens to a hand-edited file, and a running service keeps its keys meanwhile.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, recheck_s: float = 0.5, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._path = str(path)
+        self._recheck_s = recheck_s
+        self._clock = clock
+        self._next_check = float("-inf")
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._current: Identities | None = None
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def current(self) -> Identities:
+        now = self._clock()
+        current = self._current
+        if current is not None and now < self._next_check:
+            return current
+        with self._lock:
+            # The next check is scheduled only once the file has been read: a thread arriving
+            # while another loads waits here instead of seeing a half-built (first: no) set.
+            if self._current is not None and now < self._next_check:
+                return self._current
+            try:
+                st = os.stat(self._path)
+                stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if self._current is None or stamp != self._stamp:
+                try:
+                    self._current = read_identities(self._path)
+                except ConfigError as exc:
+                    if self._current is None:
+                        raise
+                    log.error("%s; keeping the identities loaded before", exc)
+                self._stamp = stamp
+            self._next_check = self._clock() + self._recheck_s
+            return self._current
 
 
 def read_stack_json(state_dir: Path) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""SigV4 verification and IAM identity-policy evaluation of execute-api:Invoke (gateway auth.py)."""
+"""SigV4 verification and IAM identity-policy evaluation of execute-api:Invoke (gateway auth.py).
+
+The policy decisions themselves are the core evaluator's: tests/unit/test_iam.py."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
+from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import Credentials, Signer
 from loadcheck.core.state import Identity, write_identities
-from reference_stack.local.gateway.auth import ALLOW_ALL, Authorizer, IdentityStore, evaluate, wildcard_match
+from reference_stack.local.gateway.auth import ALLOW_ALL, Authorizer, IdentityStore
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -25,72 +28,6 @@ NOW = dt.datetime(2026, 11, 21, 12, 0, 0, tzinfo=dt.UTC)
 
 def allow(*resources: str, action: str | list[str] = "execute-api:Invoke") -> dict:
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": list(resources)}]}
-
-
-# -- policy evaluation --------------------------------------------------------------------------
-
-
-def test_exact_route_allowed_and_other_route_implicitly_denied() -> None:
-    policies = [allow(ARN_GET)]
-    assert evaluate(policies, action="execute-api:Invoke", resource=ARN_GET) == "allow"
-    assert evaluate(policies, action="execute-api:Invoke", resource=ARN_POST) == "implicit"
-
-
-def test_no_policies_is_default_deny() -> None:
-    assert evaluate([], action="execute-api:Invoke", resource=ARN_GET) == "implicit"
-
-
-def test_explicit_deny_wins_over_allow() -> None:
-    policies = [allow("*"), {"Statement": {"Effect": "Deny", "Action": "execute-api:*", "Resource": ARN_POST}}]
-    assert evaluate(policies, action="execute-api:Invoke", resource=ARN_GET) == "allow"
-    assert evaluate(policies, action="execute-api:Invoke", resource=ARN_POST) == "deny"
-
-
-@pytest.mark.parametrize(
-    ("pattern", "value", "expected"),
-    [
-        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/*", ARN_GET, True),  # * spans "/"
-        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/???/events", ARN_GET, True),
-        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/???/events", ARN_POST, False),  # ? is one char
-        (f"arn:aws:execute-api:*:{ACCOUNT}:*/$default/GET/*", ARN_GET, True),
-        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/GET/Events", ARN_GET, False),  # case-sensitive
-        (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API}/$default/GET/events.", ARN_GET, False),  # "." is literal
-    ],
-)
-def test_resource_wildcards(pattern: str, value: str, expected: bool) -> None:
-    assert wildcard_match(pattern, value) is expected
-    assert (evaluate([allow(pattern)], action="execute-api:Invoke", resource=value) == "allow") is expected
-
-
-def test_action_matching_is_case_insensitive_and_wildcarded() -> None:
-    for action in ("execute-api:invoke", "EXECUTE-API:*", "execute-api:Inv?ke", "*"):
-        assert evaluate([allow(ARN_GET, action=action)], action="execute-api:Invoke", resource=ARN_GET) == "allow"
-    assert (
-        evaluate([allow(ARN_GET, action="execute-api:InvalidateCache")], action="execute-api:Invoke", resource=ARN_GET)
-        == "implicit"
-    )
-
-
-def test_not_action_and_not_resource() -> None:
-    not_action = {"Statement": [{"Effect": "Allow", "NotAction": "dynamodb:*", "Resource": "*"}]}
-    assert evaluate([not_action], action="execute-api:Invoke", resource=ARN_GET) == "allow"
-    not_action_excl = {"Statement": [{"Effect": "Allow", "NotAction": "execute-api:*", "Resource": "*"}]}
-    assert evaluate([not_action_excl], action="execute-api:Invoke", resource=ARN_GET) == "implicit"
-    not_resource = {"Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "NotResource": ARN_POST}]}
-    assert evaluate([not_resource], action="execute-api:Invoke", resource=ARN_GET) == "allow"
-    assert evaluate([not_resource], action="execute-api:Invoke", resource=ARN_POST) == "implicit"
-    deny_not_resource = {"Statement": [{"Effect": "Deny", "Action": "*", "NotResource": ARN_GET}]}
-    assert evaluate([allow("*"), deny_not_resource], action="execute-api:Invoke", resource=ARN_POST) == "deny"
-    assert evaluate([allow("*"), deny_not_resource], action="execute-api:Invoke", resource=ARN_GET) == "allow"
-
-
-def test_conditions_fail_closed() -> None:
-    cond = {"StringEquals": {"aws:SourceVpc": "vpc-1"}}
-    allow_cond = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": cond}]}
-    deny_cond = {"Statement": [{"Effect": "Deny", "Action": "*", "Resource": ARN_GET, "Condition": cond}]}
-    assert evaluate([allow_cond], action="execute-api:Invoke", resource=ARN_GET) == "implicit"
-    assert evaluate([allow("*"), deny_cond], action="execute-api:Invoke", resource=ARN_GET) == "deny"
-    assert evaluate([allow("*"), deny_cond], action="execute-api:Invoke", resource=ARN_POST) == "allow"
 
 
 # -- the authorizer over real signatures ------------------------------------------------------
@@ -253,7 +190,7 @@ def test_denied_identity_gets_access_denied_with_arns(identities_file: Path) -> 
 def test_allow_denied_fault_grants_the_denied_identity(identities_file: Path) -> None:
     result = _authorize(_authorizer(identities_file, allow_denied=True), _signed("AKIADENIED", "secret-denied"))
     assert result.failure is None
-    assert ALLOW_ALL[0]["Statement"][0]["Action"] == "*"
+    assert ALLOW_ALL.statements[0].actions == ("*",)
 
 
 def test_identities_reload_when_the_file_changes(identities_file: Path) -> None:
@@ -287,12 +224,32 @@ def test_role_sessions_need_their_token(tmp_path: Path) -> None:
     assert result.failure is not None and result.failure.error_type == "UnrecognizedClientException"
 
 
-def test_identities_file_is_rechecked_at_most_every_interval(identities_file: Path) -> None:
-    now = [0.0]
-    store = IdentityStore(str(identities_file), recheck_s=0.5, clock=lambda: now[0])
-    assert "AKIAREQUESTER" in store.current()[0]
-    write_identities(identities_file, {"new": _identity("new", [], "AKIANEW")}, ACCOUNT)
-    now[0] = 0.4
-    assert "AKIAREQUESTER" in store.current()[0]  # not looked at yet
-    now[0] = 0.6
-    assert set(store.current()[0]) == {"AKIANEW"}
+def test_a_conditional_allow_grants_from_the_right_source_address(tmp_path: Path) -> None:
+    path = tmp_path / "identities.json"
+    office = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": ARN_GET,
+                "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Bool": {"aws:SecureTransport": "true"}},
+            }
+        ]
+    }
+    write_identities(path, {"office": _identity("office", [office], "AKIAOFFICE")}, ACCOUNT)
+    auth = _authorizer(path)
+    headers = _signed("AKIAOFFICE", "secret-office")
+    common = {"method": "GET", "raw_path": "/events", "raw_query": "", "headers": headers, "body": b""}
+    route = {"route_method": "GET", "route_path": "/events"}
+    assert auth.authorize(**common, **route, source_ip="10.2.3.4").failure is None
+    refused = auth.authorize(**common, **route, source_ip="192.0.2.1").failure
+    assert refused is not None and refused.error_type == "AccessDeniedException"
+
+
+def test_a_policy_the_evaluator_cannot_decide_stops_the_gateway_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "identities.json"
+    cond = {"StringEquals": {"aws:SourceVpc": "vpc-1"}}
+    doc = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": cond}]}
+    write_identities(path, {"vpc": _identity("vpc", [doc], "AKIAVPC")}, ACCOUNT)
+    with pytest.raises(ConfigError, match=r"vpc.policies\[0\]: Statement\[0\]: condition key 'aws:SourceVpc'"):
+        _authorizer(path)

@@ -67,7 +67,7 @@ def test_a_valid_config_loads(tmp_path: Path, identities_file: Path) -> None:
     assert (fn.handler, fn.memory_mb, fn.timeout_s, fn.reserved_concurrency) == ("events.handler", 256, 10.0, 20)
     assert fn.task_root == tmp_path.resolve()
     assert config.function_arn("loadcheck-events") == "arn:aws:lambda:us-east-1:123456789012:function:loadcheck-events"
-    assert config.identities["events-role"].session_token == TOKEN
+    assert config.identities.current().by_name["events-role"].session_token == TOKEN
     assert fn.runtime == "python3.12"
 
 

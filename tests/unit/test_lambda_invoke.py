@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from loadcheck.core.state import Identities
 from reference_stack.local.lambda_.config import FunctionConfig, ServiceConfig
 from reference_stack.local.lambda_.environments import Environment, FunctionPool, Outcome
 from reference_stack.local.lambda_.faults import Faults
@@ -75,7 +76,7 @@ def setup() -> Setup:
         aws_endpoint_url="http://127.0.0.1:1",
         python="python",
         functions=functions,
-        identities={},
+        identities=Identities.of({}),
     )
     pools = {name: FunctionPool(function=fn, launcher=launcher.start) for name, fn in functions.items()}
     faults = Faults(rng=random.Random(1))

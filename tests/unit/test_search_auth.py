@@ -10,7 +10,7 @@ import pytest
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import Credentials as SigCredentials
 from loadcheck.core.sigv4 import Signer
-from loadcheck.core.state import Identity
+from loadcheck.core.state import Identities, Identity
 from reference_stack.local.search.auth import AuthFailure, Authorizer, Caller
 
 ACCT = "123456789012"
@@ -65,7 +65,11 @@ ROLE_ONLY = policy({"Effect": "Allow", "Principal": {"AWS": [ROLE]}, "Action": "
 
 def authorizer(access_policy: Any = ROLE_ONLY, now: dt.datetime = NOW) -> Authorizer:
     return Authorizer(
-        domain_arn=DOMAIN, access_policy=access_policy, identities=identities(), region="us-east-1", now=lambda: now
+        domain_arn=DOMAIN,
+        access_policy=access_policy,
+        identities=Identities.of(identities()),
+        region="us-east-1",
+        now=lambda: now,
     )
 
 
@@ -272,7 +276,10 @@ def test_source_ip_condition() -> None:
     "bad, match",
     [
         ({"Statement": [{"Effect": "Maybe"}]}, "Effect must be Allow or Deny"),
-        (policy({"Effect": "Allow", "NotPrincipal": {"AWS": ROLE}, "Action": "es:*", "Resource": "*"}), "NotPrincipal"),
+        (
+            policy({"Effect": "Allow", "Principal": {"Federated": "cognito"}, "Action": "es:*", "Resource": "*"}),
+            "Federated principals",
+        ),
         (
             policy(
                 {
@@ -283,7 +290,7 @@ def test_source_ip_condition() -> None:
                     "Condition": {"StringEquals": {"aws:username": "x"}},
                 }
             ),
-            "condition StringEquals",
+            "condition key 'aws:username'",
         ),
         ({"Version": "2012-10-17"}, "needs a Statement"),
     ],
@@ -293,6 +300,20 @@ def test_unsupported_policies_are_refused_at_start(bad: dict[str, Any], match: s
         authorizer(bad)
 
 
+def test_not_principal_denies_everyone_but_the_role() -> None:
+    only_role = policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "es:*", "Resource": f"{DOMAIN}/*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": ROLE}, "Action": "es:*", "Resource": f"{DOMAIN}/*"},
+    )
+    az = authorizer(only_role)
+    az.authorize(Caller(identities()["search-role"]), method="GET", raw_path="/terms/_search")
+    for caller in (Caller(identities()["admin"]), Caller(None)):
+        with pytest.raises(AuthFailure):
+            az.authorize(caller, method="GET", raw_path="/terms/_search")
+
+
 def test_domain_arn_is_validated() -> None:
     with pytest.raises(ConfigError, match="not an OpenSearch domain ARN"):
-        Authorizer(domain_arn="loadcheck-search", access_policy=ROLE_ONLY, identities={}, region="us-east-1")
+        Authorizer(
+            domain_arn="loadcheck-search", access_policy=ROLE_ONLY, identities=Identities.of({}), region="us-east-1"
+        )

@@ -184,6 +184,7 @@ class Gateway:
             body=req.body,
             route_method=route_key.split(" ", 1)[0],
             route_path=route_key.split(" ", 1)[1],
+            source_ip=req.source_ip,
         )
         if auth.identity is not None:
             ident = auth.identity

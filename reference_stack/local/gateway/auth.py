@@ -18,29 +18,26 @@ choice made here, following the only HTTP-API observation (the reason is in
       wrong region/service/date scope
     signed but not allowed             {"message":"Forbidden"}        AccessDeniedException
 
-Departures from IAM: ``Condition`` blocks are not evaluated; a statement with a Condition is
-treated the safe way (an Allow with a Condition never grants; a Deny with a Condition is taken
-to hold whenever its Action and Resource match). Policy variables (``${aws:username}``) are not expanded. Permission boundaries, SCPs
-and session policies do not exist locally.
+Policies are decided by the core IAM evaluator (:mod:`loadcheck.core.iam`, which lists what it
+evaluates and refuses): identity-based policies only (HTTP APIs have no resource policies), with
+``aws:SourceIp`` (the client address), ``aws:SecureTransport`` (always true: HTTPS only) and
+``aws:PrincipalArn``/``aws:PrincipalAccount`` in the request context. Identities and their
+policies come from :class:`loadcheck.core.state.IdentityStore`, so a policy the evaluator cannot
+decide stops the gateway at start with a ConfigError.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
-import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
+from loadcheck.core import iam
 from loadcheck.core.sigv4 import SigV4Failure, verify
-from loadcheck.core.state import Identity, load_identities
-
-log = logging.getLogger("loadcheck.gateway.auth")
+from loadcheck.core.state import Identities, Identity
+from loadcheck.core.state import IdentityStore as CoreIdentityStore
 
 ACTION = "execute-api:Invoke"
 SIGNATURE_WINDOW = _dt.timedelta(minutes=5)  # docs/aws-behaviour.md §1.2(c): execute-api uses ±5 min
@@ -80,114 +77,26 @@ class AuthResult:
     failure: AuthFailure | None = None
 
 
-def route_arn(*, region: str, account_id: str, api_id: str, method: str, path: str, stage: str = "$default") -> str:
-    """``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/{path}`` (§1.3); ``path``
-    starts with ``/``."""
-    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{method}{path}"
-
-
-# ------------------------------------------------------------------------------------------
-# Identity-policy evaluation
-
-
-@lru_cache(maxsize=1024)
-def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    # IAM wildcards: * = any run of characters (including "/" and ":"), ? = exactly one.
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{body}$", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    return _pattern(pattern, ignore_case).match(value) is not None
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def _statement_matches(stmt: dict[str, Any], action: str, resource: str) -> bool:
-    if "Action" in stmt:
-        if not any(wildcard_match(p, action, ignore_case=True) for p in _as_list(stmt["Action"])):
-            return False
-    elif "NotAction" in stmt:
-        if any(wildcard_match(p, action, ignore_case=True) for p in _as_list(stmt["NotAction"])):
-            return False
-    else:
-        return False  # IAM requires Action or NotAction; a statement with neither grants nothing
-    if "Resource" in stmt:
-        return any(wildcard_match(p, resource) for p in _as_list(stmt["Resource"]))
-    if "NotResource" in stmt:
-        return not any(wildcard_match(p, resource) for p in _as_list(stmt["NotResource"]))
-    return False
-
-
-def evaluate(policies: list[dict[str, Any]], *, action: str, resource: str) -> str:
-    """``"deny"`` (explicit), ``"allow"`` or ``"implicit"`` (no statement allows: default deny)."""
-    allowed = False
-    for doc in policies:
-        statements = doc.get("Statement", [])
-        if isinstance(statements, dict):
-            statements = [statements]
-        for stmt in statements:
-            if not isinstance(stmt, dict):
-                continue
-            effect = stmt.get("Effect")
-            has_condition = bool(stmt.get("Condition"))
-            # Conditions are not evaluated: a conditional Deny is taken to hold (fail closed).
-            if effect == "Deny" and _statement_matches(stmt, action, resource):
-                return "deny"
-            if effect == "Allow" and not has_condition and _statement_matches(stmt, action, resource):
-                allowed = True
-    return "allow" if allowed else "implicit"
-
-
-ALLOW_ALL = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]
-
-
-# ------------------------------------------------------------------------------------------
-# Identities file, reloaded when it changes
+# The fault allow-denied: a broken policy that grants what it should not.
+ALLOW_ALL = iam.Policy.parse(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    kind=iam.PolicyKind.IDENTITY,
+    where="fault allow-denied",
+)
 
 
 class IdentityStore:
-    """identities.json, re-read when its inode, mtime or size changes, so the supervisor can rotate
-    keys. The file is looked at no more often than every ``recheck_s`` seconds (a ``stat`` per
-    request would be a system call, and a GIL hand-off, on the hot path)."""
+    """The core :class:`~loadcheck.core.state.IdentityStore` read as ``(by access key, secrets)``,
+    the shape the gateway's process wiring (``__main__``) takes for its log-shipping client."""
 
-    def __init__(self, path: str, *, recheck_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
-        self._path = path
-        self._recheck_s = recheck_s
-        self._clock = clock
-        self._next_check = float("-inf")
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = (-1, -1, -1)  # never a real stamp: load on first use
-        self._by_key: dict[str, Identity] = {}
-        self._secrets: dict[str, tuple[str, str | None]] = {}
+    def __init__(
+        self, path: str | os.PathLike[str], *, recheck_s: float = 0.5, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store = CoreIdentityStore(path, recheck_s=recheck_s, clock=clock)
 
     def current(self) -> tuple[dict[str, Identity], dict[str, tuple[str, str | None]]]:
-        now = self._clock()
-        if now < self._next_check:
-            return self._by_key, self._secrets
-        with self._lock:
-            # The next check is scheduled only once the file has been read: a thread arriving
-            # while another loads waits here instead of reading a half-built (first: empty) map.
-            if now < self._next_check:
-                return self._by_key, self._secrets
-            try:
-                st = os.stat(self._path)
-                stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-            except FileNotFoundError:
-                stamp = None
-            if stamp != self._stamp:
-                if stamp is None:
-                    log.warning("identities file %s does not exist: every signed request will be refused", self._path)
-                identities = load_identities(self._path) if stamp else {}
-                self._by_key = {i.access_key_id: i for i in identities.values()}
-                self._secrets = {i.access_key_id: (i.secret_access_key, i.session_token) for i in identities.values()}
-                self._stamp = stamp
-            self._next_check = self._clock() + self._recheck_s
-            return self._by_key, self._secrets
+        ids = self.store.current()
+        return ids.by_key, ids.secrets
 
 
 class Authorizer:
@@ -196,7 +105,7 @@ class Authorizer:
     def __init__(
         self,
         *,
-        store: IdentityStore,
+        store: IdentityStore | CoreIdentityStore | Identities,
         region: str,
         account_id: str,
         api_id: str,
@@ -204,7 +113,8 @@ class Authorizer:
         window: _dt.timedelta = SIGNATURE_WINDOW,
         allow_denied: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._store = store
+        self._identities = store.store if isinstance(store, IdentityStore) else store
+        self._identities.current()  # loads now: a bad identities file stops the gateway at start
         self.region = region
         self.account_id = account_id
         self.api_id = api_id
@@ -222,8 +132,9 @@ class Authorizer:
         body: bytes,
         route_method: str,
         route_path: str,
+        source_ip: str | None = None,
     ) -> AuthResult:
-        by_key, secrets = self._store.current()
+        identities = self._identities.current()
         try:
             verified = verify(
                 method=method,
@@ -233,7 +144,7 @@ class Authorizer:
                 body=body,
                 service="execute-api",
                 region=self.region,
-                secret_for=secrets,
+                secret_for=identities.secrets,
                 now=self._now(),
                 window=self._window,
             )
@@ -245,19 +156,20 @@ class Authorizer:
             return AuthResult(
                 failure=AuthFailure(error_type, response_type, exc.message if verbose else "Forbidden", detail)
             )
-        identity = by_key[verified.access_key]
-        resource = route_arn(
-            region=self.region, account_id=self.account_id, api_id=self.api_id, method=route_method, path=route_path
-        )
-        policies = identity.policies
+        identity = identities.by_key[verified.access_key]
+        resource = iam.route_arn(self.region, self.account_id, self.api_id, f"{route_method} {route_path}")
+        policies = identities.policies.get(identity.name, ())
         if identity.name == "denied" and self._allow_denied():
-            policies = ALLOW_ALL  # fault allow-denied: a broken policy grants what it should not
-        decision = evaluate(policies, action=ACTION, resource=resource)
-        if decision == "allow":
+            policies = (ALLOW_ALL,)
+        request = iam.Request(
+            action=ACTION, resource=resource, principal=identity.principal, source_ip=source_ip, secure_transport=True
+        )
+        decision = iam.evaluate(request, identity_policies=policies)
+        if decision is iam.Decision.ALLOW:
             return AuthResult(identity=identity, access_key=verified.access_key)
         why = (
             "with an explicit deny in an identity-based policy"
-            if decision == "deny"
+            if decision is iam.Decision.DENY
             else "because no identity-based policy allows the execute-api:Invoke action"
         )
         detail = f"User: {identity.arn} is not authorized to perform: {ACTION} on resource: {resource} {why}"
@@ -275,7 +187,4 @@ __all__ = [
     "AuthResult",
     "Authorizer",
     "IdentityStore",
-    "evaluate",
-    "route_arn",
-    "wildcard_match",
 ]

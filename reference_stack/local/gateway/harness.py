@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import StackError
+from loadcheck.core.iam import route_arn
 from loadcheck.core.state import ACCOUNT_ID, Identity, write_identities, write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -50,11 +51,6 @@ def make_tls_files(directory: Path, names: list[str]) -> TlsFiles:
     cert.private_key_pem.write_to_path(out.key_file)
     os.chmod(out.key_file, 0o600)
     return out
-
-
-def route_arn(region: str, account_id: str, api_id: str, route_key: str) -> str:
-    method, path = route_key.split(" ", 1)
-    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/$default/{method}{path}"
 
 
 def _user(name: str, policies: list[dict[str, Any]], account_id: str) -> Identity:

@@ -1,4 +1,5 @@
-"""The lambda service's configuration, read once from the JSON file the supervisor writes.
+"""The lambda service's configuration, read once from the JSON file the supervisor writes
+(identities.json excepted: it is reloaded when it changes, see ``ServiceConfig.identities``).
 
 Keys are those of docs/internals.md ("Common config keys" and "lambda"). Every problem is a
 :class:`~loadcheck.core.errors.ConfigError` naming the file, the key, the value and the fix, raised
@@ -10,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.state import ACCOUNT_ID, Identity, load_identities
+from loadcheck.core.state import ACCOUNT_ID, Identities, IdentityStore
 
 # Lambda's account-level default concurrency quota (docs/aws-behaviour.md §8.4); the cap for a
 # function configured without reserved concurrency.
@@ -59,7 +61,8 @@ class ServiceConfig:
     aws_endpoint_url: str
     python: str
     functions: dict[str, FunctionConfig]
-    identities: dict[str, Identity] = field(repr=False)
+    # identities.json, reloaded when it changes: a new environment gets the role's current keys
+    identities: IdentityStore | Identities = field(repr=False)
     faults: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
     log_batch_interval_s: float = 1.0
@@ -159,23 +162,15 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
     if idle <= 0:
         raise r.fail("idle_timeout_s", "must be positive", idle, "use e.g. 600 (seconds an idle environment lives)")
     identities_file = r.get(data, "identities_file", str)
+    identities = IdentityStore(identities_file)
     try:
-        identities = load_identities(identities_file)
-    except FileNotFoundError as exc:
-        raise r.fail(
-            "identities_file", "does not exist", identities_file, "point it at the identities.json the supervisor wrote"
-        ) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise r.fail(
-            "identities_file",
-            f"is not a valid identities.json ({exc})",
-            identities_file,
-            "regenerate it with `loadcheck stack up`",
-        ) from exc
+        known = identities.current().by_name
+    except ConfigError as exc:
+        raise r.fail("identities_file", exc.message, identities_file, exc.hint or "") from exc
     raw_functions = r.get(data, "functions", dict)
     if not raw_functions:
         raise r.fail("functions", "names no function", raw_functions, "describe at least one function")
-    functions = {name: _function(r, name, spec, identities) for name, spec in raw_functions.items()}
+    functions = {name: _function(r, name, spec, known) for name, spec in raw_functions.items()}
     return ServiceConfig(
         host=host,
         port=port,
@@ -194,7 +189,7 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
     )
 
 
-def _function(r: _Reader, name: str, spec: Any, identities: dict[str, Identity]) -> FunctionConfig:
+def _function(r: _Reader, name: str, spec: Any, identities: Mapping[str, Any]) -> FunctionConfig:
     where = f"functions.{name}."
     if not isinstance(spec, dict):
         raise r.fail(f"functions.{name}", "must be an object", spec, "see docs/internals.md (lambda)")

@@ -52,7 +52,7 @@ def lambda_environment(
     *, config: ServiceConfig, function: FunctionConfig, runtime_api: str, log_stream: str, base_path: str
 ) -> dict[str, str]:
     """The process environment of one execution environment (docs/aws-behaviour.md §8.2)."""
-    identity = config.identities[function.role_identity]
+    identity = config.identities.current().by_name[function.role_identity]
     import awslambdaric
 
     env = {

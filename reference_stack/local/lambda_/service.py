@@ -69,7 +69,7 @@ class LambdaService:
 
     def _logs_client(self) -> Any:
         # moto does not check signatures; the admin identity's keys keep the request well-formed.
-        admin = self.config.identities.get("admin")
+        admin = self.config.identities.current().by_name.get("admin")
         return boto3.client(
             "logs",
             region_name=self.config.region,

@@ -8,13 +8,13 @@ A request is authenticated with :func:`loadcheck.core.sigv4.verify` against the 
   ``ESHttpHead``, ``ESHttpPatch``); policies may say ``es:ESHttp*``, ``es:*`` or ``*``;
 - resource ``<domain_arn>/<path>`` (``.../domain/d/terms/_search``; ``GET /`` is
   ``.../domain/d/``), so ``<domain_arn>/*`` covers everything and the bare domain ARN nothing;
-- the domain's resource policy: a statement applies when its Principal names the caller:
-  ``"*"`` (anyone, anonymous included), the account root ``arn:aws:iam::<acct>:root`` or the
-  bare account id (any principal of that account), a user ARN, or a role ARN (any assumed-role
-  session of that role; the session ARN itself also matches);
-- the caller's identity-based policies (``policies`` in identities.json) for signed callers of
-  the domain's account: in one account, IAM allows when either policy allows;
-- an explicit Deny in either wins; wildcards ``*`` and ``?`` in Action and Resource.
+- the domain's resource policy and the caller's identity-based policies (``policies`` in
+  identities.json, reloaded when the file changes: :class:`loadcheck.core.state.IdentityStore`)
+  are decided by the core IAM evaluator, :mod:`loadcheck.core.iam` (Principal and NotPrincipal,
+  wildcards, conditions; in one account IAM allows when either policy allows, an explicit Deny in
+  either wins). The request context holds ``aws:SourceIp`` (the client address),
+  ``aws:SecureTransport`` (false: the local service speaks plain HTTP, while the AWS domain
+  enforces HTTPS) and, for signed callers, ``aws:PrincipalArn`` and ``aws:PrincipalAccount``.
 
 Failures answer 403 with the AWS front end's bodies (docs/aws-behaviour.md §9.2): anonymous and
 not allowed → ``{"Message": "User: anonymous is not authorized to perform: es:ESHttpPost because
@@ -29,25 +29,24 @@ Departures from AWS (docs/fidelity.md, section search):
 - The bad-signature message omits the canonical request and string-to-sign AWS appends.
 - ``on resource:`` names the domain (as in the one public sample,
   DataBiosphere/team-lighthouse-point#274); whether AWS adds the path is UNCONFIRMED.
-- Conditions: only ``IpAddress``/``NotIpAddress`` on ``aws:SourceIp``; NotPrincipal and other
-  condition operators are refused when the service starts (ConfigError naming them).
+- Policies the core evaluator cannot decide (see :mod:`loadcheck.core.iam`) are refused when the
+  service starts, with a ConfigError naming the statement.
 - Fine-grained access control (internal users, roles mapping) is not modelled.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
-import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from loadcheck.core import iam
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import SigV4Failure, verify
-from loadcheck.core.state import Identity, identity_by_access_key, secrets_by_access_key
+from loadcheck.core.state import Identities, Identity, IdentityStore
 
 SERVICE = "es"
 ACTIONS = {
@@ -58,7 +57,6 @@ ACTIONS = {
     "HEAD": "ESHttpHead",
     "PATCH": "ESHttpPatch",
 }
-_CONDITION_OPERATORS = {"IpAddress", "NotIpAddress"}
 
 
 @dataclass(frozen=True)
@@ -85,115 +83,6 @@ class AuthFailure(Exception):
         self.status = status
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _wildcard(pattern: str, value: str, *, case_sensitive: bool = True) -> bool:
-    # IAM wildcards: * and ? only; fnmatch's [...] classes must not apply.
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
-
-
-@dataclass
-class Statement:
-    effect: str
-    principals: list[str] | None  # None for identity-based statements
-    actions: list[str]
-    not_actions: list[str]
-    resources: list[str]
-    not_resources: list[str]
-    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def matches_action(self, action: str) -> bool:
-        if self.not_actions:
-            return not any(_wildcard(a, action, case_sensitive=False) for a in self.not_actions)
-        return any(_wildcard(a, action, case_sensitive=False) for a in self.actions)
-
-    def matches_resource(self, resource: str) -> bool:
-        if self.not_resources:
-            return not any(_wildcard(r, resource) for r in self.not_resources)
-        return any(_wildcard(r, resource) for r in self.resources)
-
-    def matches_principal(self, caller: Caller) -> bool:
-        assert self.principals is not None
-        for p in self.principals:
-            if p == "*":
-                return True
-            if caller.identity is None:
-                continue
-            ident = caller.identity
-            if p in (ident.arn, ident.principal_arn):
-                return True
-            if p in (f"arn:aws:iam::{caller.account}:root", caller.account):
-                return True
-        return False
-
-    def matches_conditions(self, source_ip: str) -> bool:
-        for operator, tests in self.conditions.items():
-            for _key, values in tests.items():
-                ip = ipaddress.ip_address(source_ip)
-                inside = any(ip in ipaddress.ip_network(v, strict=False) for v in _as_list(values))
-                if (operator == "IpAddress") != inside:
-                    return False
-        return True
-
-
-def parse_policy(document: Any, *, resource_policy: bool, where: str) -> list[Statement]:
-    """Validate a policy document; raise ConfigError naming what is unsupported."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: the policy is not valid JSON ({exc})", value=document) from None
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise ConfigError(
-            f"{where}: a policy document needs a Statement",
-            value=document,
-            hint='write {"Version": "2012-10-17", "Statement": [...]}',
-        )
-    out = []
-    for i, st in enumerate(_as_list(document["Statement"])):
-        at = f"{where}: Statement[{i}]"
-        if st.get("Effect") not in ("Allow", "Deny"):
-            raise ConfigError(f"{at}: Effect must be Allow or Deny", value=st.get("Effect"))
-        if "NotPrincipal" in st:
-            raise ConfigError(
-                f"{at}: NotPrincipal is not supported by the local search service",
-                value=st,
-                hint="name the principals with Principal",
-            )
-        principals = None
-        if resource_policy:
-            raw = st.get("Principal")
-            if raw == "*":
-                principals = ["*"]
-            elif isinstance(raw, dict) and set(raw) <= {"AWS"}:
-                principals = [str(p) for p in _as_list(raw.get("AWS", []))]
-            else:
-                raise ConfigError(f'{at}: Principal must be "*" or {{"AWS": [...]}}', value=raw)
-        conditions = st.get("Condition", {}) or {}
-        for operator, tests in conditions.items():
-            if operator not in _CONDITION_OPERATORS or set(tests) != {"aws:SourceIp"}:
-                raise ConfigError(
-                    f"{at}: condition {operator} {sorted(tests)} is not supported by the local search service",
-                    value=conditions,
-                    hint="use IpAddress/NotIpAddress on aws:SourceIp",
-                )
-        out.append(
-            Statement(
-                effect=st["Effect"],
-                principals=principals,
-                actions=[str(a) for a in _as_list(st.get("Action", []))],
-                not_actions=[str(a) for a in _as_list(st.get("NotAction", []))],
-                resources=[str(r) for r in _as_list(st.get("Resource", []))],
-                not_resources=[str(r) for r in _as_list(st.get("NotResource", []))],
-                conditions=conditions,
-            )
-        )
-    return out
-
-
 class Authorizer:
     """Authenticates (SigV4 ``es``) and authorizes requests to one domain."""
 
@@ -202,7 +91,7 @@ class Authorizer:
         *,
         domain_arn: str,
         access_policy: Any,
-        identities: Mapping[str, Identity],
+        identities: IdentityStore | Identities,
         region: str,
         window: _dt.timedelta = _dt.timedelta(minutes=5),
         now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
@@ -219,18 +108,9 @@ class Authorizer:
         self.region = region
         self.window = window
         self._now = now
-        self.resource_policy = parse_policy(access_policy, resource_policy=True, where="access_policy")
-        self.identities = dict(identities)
-        self._secrets = secrets_by_access_key(self.identities)
-        self._by_key = identity_by_access_key(self.identities)
-        self._identity_policies = {
-            name: [
-                s
-                for doc in ident.policies
-                for s in parse_policy(doc, resource_policy=False, where=f"identities.{name}.policies")
-            ]
-            for name, ident in self.identities.items()
-        }
+        self.resource_policy = iam.Policy.parse(access_policy, kind=iam.PolicyKind.RESOURCE, where="access_policy")
+        self._identities = identities
+        self._identities.current()  # loads now: a bad identities file stops the service at start
 
     def resource_for(self, raw_path: str) -> str:
         return f"{self.domain_arn}/{unquote(raw_path).lstrip('/')}"
@@ -240,6 +120,7 @@ class Authorizer:
     ) -> Caller:
         if not any(n.lower() == "authorization" for n, _ in headers):
             return Caller(None)
+        identities = self._identities.current()
         try:
             verified = verify(
                 method=method,
@@ -249,35 +130,34 @@ class Authorizer:
                 body=body,
                 service=SERVICE,
                 region=self.region,
-                secret_for=self._secrets,
+                secret_for=identities.secrets,
                 now=self._now(),
                 window=self.window,
             )
         except SigV4Failure as exc:
             raise AuthFailure({"message": exc.message}) from None
-        return Caller(self._by_key[verified.access_key])
+        return Caller(identities.by_key[verified.access_key])
 
     def authorize(self, caller: Caller, *, method: str, raw_path: str, source_ip: str = "127.0.0.1") -> None:
         action = f"es:{ACTIONS.get(method.upper(), 'ESHttp' + method.capitalize())}"
         resource = self.resource_for(raw_path)
-        allowed = False
-        for st in self.resource_policy:
-            if (
-                st.matches_principal(caller)
-                and st.matches_action(action)
-                and st.matches_resource(resource)
-                and st.matches_conditions(source_ip)
-            ):
-                if st.effect == "Deny":
-                    raise self._denied(caller, action)
-                allowed = True
-        if caller.identity is not None and caller.account == self.account:
-            for st in self._identity_policies.get(caller.identity.name, []):
-                if st.matches_action(action) and st.matches_resource(resource) and st.matches_conditions(source_ip):
-                    if st.effect == "Deny":
-                        raise self._denied(caller, action)
-                    allowed = True
-        if not allowed:
+        identity_policies: tuple[iam.Policy, ...] = ()
+        if caller.identity is not None:
+            identity_policies = self._identities.current().policies.get(caller.identity.name, ())
+        request = iam.Request(
+            action=action,
+            resource=resource,
+            principal=caller.identity.principal if caller.identity else None,
+            source_ip=source_ip,
+            secure_transport=False,
+        )
+        decision = iam.evaluate(
+            request,
+            identity_policies=identity_policies,
+            resource_policy=self.resource_policy,
+            resource_account=self.account,
+        )
+        if decision is not iam.Decision.ALLOW:
             raise self._denied(caller, action)
 
     def _denied(self, caller: Caller, action: str) -> AuthFailure:

@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from loadcheck.core.errors import ConfigError, LoadcheckError
-from loadcheck.core.state import load_identities, write_json_atomic
+from loadcheck.core.state import IdentityStore, write_json_atomic
 
 from .api import Api, Request, Response
 from .auth import AuthFailure, Authorizer
@@ -44,18 +44,10 @@ class SearchService:
 
     def __init__(self, *, config: SearchConfig) -> None:
         self.config = config
-        try:
-            identities = load_identities(config.identities_file)
-        except FileNotFoundError:
-            raise ConfigError(
-                f"identities_file {config.identities_file} does not exist",
-                value=str(config.identities_file),
-                hint="the supervisor writes it; pass its path in identities_file",
-            ) from None
         self.authorizer = Authorizer(
             domain_arn=config.domain_arn,
             access_policy=config.access_policy,
-            identities=identities,
+            identities=IdentityStore(config.identities_file),
             region=config.region,
             window=_dt.timedelta(seconds=config.signature_window_s),
         )
