@@ -51,6 +51,8 @@ from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration, par
 from loadcheck.core.state import write_json_atomic
 from loadcheck.core.target import Target
 from locustfiles import ledgerhooks
+from locustfiles.ledger_aggregator import Aggregator
+from locustfiles.ledger_collector import Collector
 from locustfiles.resolve import Resolve, parse_resolve
 from locustfiles.shapes import ArrivalScheduler, KindPicker
 from locustfiles.signing import CredentialSource, SigningContext
@@ -308,7 +310,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         # message: workers on other machines use the master's run id and options.
         environment.parsed_options.loadcheck_run_id = run_id
         environment.parsed_options.loadcheck_options_json = json.dumps(options.to_dict())
-        aggregator = ledgerhooks.Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
+        aggregator = Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
         ledgerhooks.wire_master(environment, aggregator)
         environment.events.test_stop.add_listener(
             lambda **_: _write_plain_run_json(environment, run_dir, run_id, options)
@@ -317,7 +319,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         return
 
     is_worker = isinstance(runner, WorkerRunner)
-    collector = ledgerhooks.Collector(run_id=run_id, worker="local")
+    collector = Collector(run_id=run_id, worker="local")
     state: dict[str, Any] = {}
 
     def on_test_start(**_: Any) -> None:
@@ -384,7 +386,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     if is_worker:
         ledgerhooks.wire_worker(environment, collector, on_tick=on_tick, on_stop=on_stop)
     else:
-        aggregator = ledgerhooks.Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
+        aggregator = Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
 
         def tick_and_stop() -> None:
             on_tick()

@@ -33,6 +33,7 @@ from typing import Any
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import EMPTY_SHA256, Signer
+from locustfiles import locust_compat
 from locustfiles.resolve import ResolvingClientPool, ssl_context_factory
 from locustfiles.signing import SigningContext
 from locustfiles.workload import encode_query
@@ -72,8 +73,10 @@ class SigV4FastHttpUser(FastHttpUser):
         self.connection_timeout = min(10.0, signing.timeout_s)
         super().__init__(environment)
         if signing.resolves:
-            agent = self.client.client
-            agent.clientpool = ResolvingClientPool(signing.resolves, **agent.clientpool.client_args)
+            pool = locust_compat.client_pool(self.client)
+            locust_compat.set_client_pool(self.client, ResolvingClientPool(signing.resolves, **pool.client_args))
+        # Locust internals, looked up once per user (locustfiles/locust_compat.py checks them).
+        self._send, self._base_url, self._fire = locust_compat.session_parts(self.client)
         self._signer = Signer(SERVICE, signing.region)
         self._host_header = signing.host_header
         self._send_host = signing.client_host_header != self._host_header
@@ -122,11 +125,10 @@ class SigV4FastHttpUser(FastHttpUser):
         loadcheck = {**meta, "route": route, "path": url} if meta else {"route": route, "path": url}
         user_context = self.context() if self._own_context else None
         context = {**user_context, "loadcheck": loadcheck} if user_context else {"loadcheck": loadcheck}
-        session = self.client
-        full_url = session.base_url + url
+        full_url = self._base_url + url
         start_time = time.time()
         started = time.perf_counter()
-        response = session._send_request_safe_mode(method, full_url, payload=body or None, headers=headers)
+        response = self._send(method, full_url, payload=body or None, headers=headers)
         exception: BaseException | None = None
         length = 0
         try:
@@ -140,7 +142,7 @@ class SigV4FastHttpUser(FastHttpUser):
             # 429 Too Many Requests, 409 Conflict ...: counted by kind. No status: the
             # connection error, timeout or TLS failure itself.
             exception = CatchResponseError(failure_name(status)) if status else response.error
-        session.request_event.fire(
+        self._fire(
             request_type=method,
             name=route,
             context=context,

@@ -345,55 +345,78 @@ def test_step_shape_changes_the_rate_per_step(tmp_path, server):
 
 SEND_SCRIPT = r"""
 import json, sys
-from locustfiles.sigv4user import SigV4FastHttpUser
+from urllib.parse import urlsplit
+
+from locust.env import Environment
+
+from loadcheck.core.sigv4 import Credentials
+from locustfiles.resolve import Resolve
 from locustfiles.signing import CredentialSource, SigningContext
-from loadcheck.core.sigv4 import Credentials, verify
-import datetime as dt
+from locustfiles.sigv4user import SigV4FastHttpUser
 
-sent, events = [], []
+url, connect_port, ca_bundle, key, secret = sys.argv[1:6]
+parts = urlsplit(url)
 
-class Resp:
-    status_code = int(sys.argv[2]); content = b"{}"; error = None; headers = None
 
-class Session:
-    base_url = sys.argv[1]
-    request_event = type("E", (), {"fire": staticmethod(lambda **kw: events.append(kw))})()
-    def _send_request_safe_mode(self, method, url, payload=None, headers=None):
-        sent.append((method, url, dict(headers)))
-        return Resp()
+class User(SigV4FastHttpUser):
+    pass
 
-u = object.__new__(SigV4FastHttpUser)
-u.signing = SigningContext(url=sys.argv[1], region="us-east-1", credentials=CredentialSource(static=Credentials("AKIDEXAMPLE", "s3cret")))
-from loadcheck.core.sigv4 import Signer
-u._signer, u._host_header = Signer("execute-api", "us-east-1"), u.signing.host_header
-u._send_host = u.signing.client_host_header != u._host_header
-u._own_context, u._prepared, u.client = False, {}, Session()
-u.signed_request("GET", "GET /events", "/events", query=[("date", "2100-01-01")])
-u.signed_request("POST", "POST /events", "/events", body=b'{"a":1}', meta={"item": {"a": 1}})
-out = []
-for (method, url, headers), ev in zip(sent, events):
-    # On the wire: our Host, or the one geventhttpclient writes when we send none.
-    wire = list(headers.items()) if "Host" in headers else [("Host", u.signing.client_host_header), *headers.items()]
-    path, _, query = url[len(sys.argv[1]):].partition("?")
-    body = b'{"a":1}' if method == "POST" else b""
-    verify(method=method, raw_path=path, raw_query=query, headers=wire, body=body, service="execute-api",
-           region="us-east-1", secret_for={"AKIDEXAMPLE": ("s3cret", None)}, now=dt.datetime.now(dt.UTC))
-    out.append({"host_sent": "Host" in headers, "exception": str(ev["exception"]) if ev["exception"] else None,
-                "route": ev["context"]["loadcheck"]["route"], "accept": headers.get("Accept-Encoding")})
+
+env = Environment(user_classes=[User])
+env.loadcheck_signing = SigningContext(
+    url=url,
+    region="us-east-1",
+    credentials=CredentialSource(static=Credentials(key, secret)),
+    ca_bundle=ca_bundle,
+    resolves={(parts.hostname, parts.port): Resolve(parts.hostname, parts.port, "127.0.0.1", int(connect_port))},
+)
+events = []
+env.events.request.add_listener(lambda **kw: events.append(kw))
+user = User(env)
+item = {"date": "2100-01-01", "time": "00:00:00.000", "userId": "u", "eventType": "t"}
+user.signed_request("GET", "GET /events", "/events", query=[("date", "2100-01-01")])
+user.signed_request("POST", "POST /events", "/events", body=json.dumps(item).encode(), meta={"item": item})
+out = [
+    {
+        "status": ev["response"].status_code,
+        "exception": str(ev["exception"]) if ev["exception"] else None,
+        "route": ev["context"]["loadcheck"]["route"],
+        "accept": ev["response"].request.headers.get("Accept-Encoding"),
+        "host_sent": user._send_host,
+    }
+    for ev in events
+]
 print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize(
-    "url,host_sent", [("https://events.loadcheck.test:8443", False), ("https://events.loadcheck.test:80", True)]
-)
-@pytest.mark.parametrize("status,failure", [(200, None), (429, "429 Too Many Requests")])
-def test_signed_request_verifies_reports_by_status_and_sends_host_only_when_needed(url, host_sent, status, failure):
+@pytest.mark.parametrize("url_port,host_sent", [(None, False), (80, True)], ids=["server-port", "explicit-80"])
+@pytest.mark.parametrize("throttled", [False, True], ids=["created", "throttled"])
+def test_signed_request_verifies_reports_by_status_and_sends_host_only_when_needed(
+    tmp_path, server, url_port, host_sent, throttled
+):
+    """A real SigV4FastHttpUser on real Locust against the verifying server (SigV4 and Host).
+
+    ``https://domain:80`` is signed for ``domain:80`` while geventhttpclient would write plain
+    ``domain`` for port 80: the user must send Host itself there, and only there (the server
+    answers 403 to a Host that differs from the signed one).
+    """
+    if throttled:
+        server.admin("/_admin/config", {"throttle_after": 0})
+    url = f"https://{server.domain}:{url_port or server.port}"
+    argv = [sys.executable, "-c", SEND_SCRIPT, url, str(server.port), server.ca_bundle]
     out = subprocess.run(
-        [sys.executable, "-c", SEND_SCRIPT, url, str(status)], capture_output=True, text=True, timeout=60
+        [*argv, TEST_KEYS["access_key"], TEST_KEYS["secret_key"]], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr[-3000:]
     sent = json.loads(out.stdout.strip().splitlines()[-1])
     assert [s["route"] for s in sent] == ["GET /events", "POST /events"]
-    assert all(s["host_sent"] is host_sent and s["exception"] == failure for s in sent)
+    assert [(s["status"], s["exception"]) for s in sent] == [
+        (200, None),
+        (429, "429 Too Many Requests") if throttled else (201, None),
+    ]
+    assert all(s["host_sent"] is host_sent for s in sent)
     assert all(s["accept"] == "gzip, deflate, br" for s in sent)  # as FastHttpSession.request sends it
+    stats = server.admin("/_admin/stats")["stats"]
+    assert not [k for k in stats if k.startswith("403")], stats  # signature and Host verified
+    assert stats["GET /events"] == 1 and stats["POST /events"] == 1

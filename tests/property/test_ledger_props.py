@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from loadcheck.core import histograms
 from loadcheck.core.ledger import item_digest
-from locustfiles.ledgerhooks import Collector, error_kind
+from locustfiles.ledger_collector import Collector, error_kind
 
 TEXT = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=0x2FFF, exclude_categories=("Cs",)), max_size=12)
 statuses = st.sampled_from([0, 200, 201, 400, 403, 409, 429, 500, 503])

@@ -14,8 +14,9 @@ from loadcheck.core import histograms, ledger
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.ledger import item_digest, read_ledger
 from loadcheck.core.runconfig import RunOptions
-from locustfiles import ledgerhooks
-from locustfiles.ledgerhooks import Aggregator, Collector, error_kind
+from locustfiles import ledger_collector
+from locustfiles.ledger_aggregator import Aggregator
+from locustfiles.ledger_collector import Collector, error_kind
 from locustfiles.resolve import parse_resolve
 from locustfiles.shapes import Arrival, ArrivalScheduler, KindPicker
 from locustfiles.workload import DATES_PER_WORKER, KeyMaker, load_terms, with_query
@@ -231,7 +232,7 @@ def test_requests_without_status_are_recorded_with_their_error_kind(exc, kind):
 
 
 def test_drain_is_bounded_and_marks_final(monkeypatch):
-    monkeypatch.setattr(ledgerhooks, "BATCH_RECORDS", 4)
+    monkeypatch.setattr(ledger_collector, "BATCH_RECORDS", 4)
     clock = FakeClock(2000.0)
     c = Collector(run_id="r", worker="w0", clock=clock)
     for i in range(10):

@@ -1,0 +1,96 @@
+"""Test your own Lambda handlers the way API Gateway and DynamoDB will treat them.
+
+Hypothesis strategies for HTTP API payload-2.0 events and EventLog items, and pytest fixtures
+for a mocked EventLog table and a Lambda context. Use it from your test suite::
+
+    # conftest.py
+    pytest_plugins = ["reference_stack.testing"]
+
+    # test_my_handler.py
+    from hypothesis import given
+    from reference_stack.testing import check_v2_response, event_items, http_api_v2_events
+
+    @given(event=http_api_v2_events(method="POST", path="/events", body=event_items()))
+    def test_never_500(event, lambda_context):
+        ...
+
+    def test_roundtrip(eventlog_table, lambda_context):
+        # inside moto's mock_aws(): TABLE_NAME, AWS_REGION set; AWS_ENDPOINT_URL removed
+        response = my_handler(event, lambda_context)
+        assert eventlog_table.items() == [...]
+
+Hypothesis refuses function-scoped fixtures in ``@given`` tests (they would not be reset
+between examples); share one table per module and empty it per example instead::
+
+    @pytest.fixture(scope="module")
+    def table():
+        with mocked_eventlog_table() as t:
+            yield t
+
+    @given(item=event_items())
+    def test_post_then_get(table, item):
+        table.reset()
+        ...
+
+The names live in three modules, all importable from here:
+
+- :mod:`reference_stack.testing.events`: payload-2.0 events (``http_api_v2_event``,
+  ``http_api_v2_events``, ``body_is_text``; where they depart from AWS is written there) and
+  ``check_v2_response``;
+- :mod:`reference_stack.testing.items`: EventLog items (``event_items``) and invalid request
+  bodies (``invalid_event_bodies``, ``InvalidBody``);
+- :mod:`reference_stack.testing.fixtures`: the mocked table (``mocked_eventlog_table``,
+  ``create_eventlog_table``, ``EventLogTable``), ``LambdaContext`` and the pytest fixtures
+  ``eventlog_table`` and ``lambda_context`` (registered by
+  ``pytest_plugins = ["reference_stack.testing"]``).
+"""
+
+from __future__ import annotations
+
+from reference_stack.testing.events import (
+    MAX_BODY_BYTES,
+    METHODS,
+    TEXT_MEDIA_TYPES,
+    ParsedResponse,
+    body_is_text,
+    check_v2_response,
+    http_api_v2_event,
+    http_api_v2_events,
+)
+from reference_stack.testing.fixtures import (
+    EventLogTable,
+    LambdaContext,
+    create_eventlog_table,
+    eventlog_table,
+    lambda_context,
+    mocked_eventlog_table,
+)
+from reference_stack.testing.items import (
+    EVENT_FIELDS,
+    MAX_STRING_LENGTH,
+    InvalidBody,
+    event_items,
+    invalid_event_bodies,
+)
+
+__all__ = [
+    "EVENT_FIELDS",
+    "MAX_BODY_BYTES",
+    "MAX_STRING_LENGTH",
+    "METHODS",
+    "TEXT_MEDIA_TYPES",
+    "EventLogTable",
+    "InvalidBody",
+    "LambdaContext",
+    "ParsedResponse",
+    "body_is_text",
+    "check_v2_response",
+    "create_eventlog_table",
+    "event_items",
+    "eventlog_table",
+    "http_api_v2_event",
+    "http_api_v2_events",
+    "invalid_event_bodies",
+    "lambda_context",
+    "mocked_eventlog_table",
+]
