@@ -109,7 +109,7 @@ class _Reader:
 
 def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     """Read and validate the service config at ``path`` (and the identities file it names)."""
-    return parse_config(read_config(path, service="lambda"), str(path))
+    return parse_config(read_config(Path(path), service="lambda"), str(path))
 
 
 def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
