@@ -89,6 +89,7 @@ class ServiceProcess:
         self.ready_file = ready_file
         self.log_path = log_path
         self.env = env
+        self.config: dict[str, Any] = {}  # the service config it runs with (for_service)
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -106,13 +107,15 @@ class ServiceProcess:
         format's field order matters) to ``config_path`` and runs ``python -m <module> --config``."""
         write_json_atomic(config_path, config, mode=0o600, sort_keys=False)
         module = module or SERVICE_MODULES[name]
-        return cls(
+        proc = cls(
             name,
             [sys.executable, "-m", module, "--config", str(config_path)],
             ready_file=Path(config["ready_file"]),
             log_path=log_path if log_path is not None else config_path.with_suffix(".log"),
             env=child_env(),
         )
+        proc.config = config
+        return proc
 
     @property
     def pid(self) -> int:
