@@ -150,7 +150,7 @@ def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any
         from reference_stack.local import supervisor
     except ModuleNotFoundError as exc:
         raise LoadcheckError(
-            "the local stack is not built yet (reference_stack/local/supervisor.py)",
+            "the local stack is not built yet (reference_stack/local/supervisor/)",
             value=str(exc),
             hint="use --target aws, or wait for the local stack",
         ) from exc
