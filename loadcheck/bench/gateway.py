@@ -38,6 +38,7 @@ import boto3
 import click
 import psutil
 from hdrh.histogram import HdrHistogram
+from moto.server import ThreadedMotoServer
 
 from loadcheck.bench.client import DOMAIN, PinnedHTTPSConnection, summarize
 from loadcheck.bench.stack import run_post_events_bench
@@ -125,8 +126,6 @@ def run_bench(
     *, connections: int, duration_s: float, warmup_s: float, backend: str, work_dir: Path | None = None
 ) -> dict[str, Any]:
     """Start moto, the backend and the gateway; drive load; stop everything; return the figures."""
-    from moto.server import ThreadedMotoServer  # imported lazily: moto is heavy and only this bench needs it
-
     if connections < 1 or duration_s <= 0 or warmup_s < 0:
         raise ConfigError(
             f"bad bench options connections={connections} duration={duration_s} warmup={warmup_s}",
