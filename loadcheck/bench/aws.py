@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +27,9 @@ from typing import Any
 
 import click
 
-from loadcheck.core.errors import ConfigError, StackError
+from loadcheck.core.errors import ConfigError
+from reference_stack.local.common import configs
+from reference_stack.local.common.launcher import ServiceProcess
 
 REGION = "us-east-1"
 TABLE = "BenchEvents"
@@ -38,48 +37,20 @@ OPS = ("PutItem", "GetItem", "Query")
 
 
 @contextmanager
-def aws_service(workdir: Path, **config: Any) -> Iterator[tuple[str, int]]:
-    """Run the aws service process with ``config`` overrides; yields its URL and pid, stops it after."""
+def aws_service(workdir: Path, *, governor: bool, keep_alive: bool) -> Iterator[tuple[str, int]]:
+    """Run the aws service process (governor and keep-alive on or off); yields its URL and pid, stops it after."""
     ready = workdir / f"aws-{os.getpid()}-{time.monotonic_ns()}.ready"
-    cfg = {
-        "service": "aws",
-        "host": "127.0.0.1",
-        "port": 0,
-        "ready_file": str(ready),
-        "parent_pid": os.getpid(),
-        "region": REGION,
-        "log_level": "WARNING",
-        **config,
-    }
-    cfg_path = ready.with_suffix(".json")
-    cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
-    log_path = ready.with_suffix(".log")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reference_stack.local.aws", "--config", str(cfg_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    base = configs.ServiceBase(region=REGION, log_level="WARNING")
+    proc = ServiceProcess.for_service(
+        "aws",
+        configs.aws_config(base, ready_file=ready, governor=governor, keep_alive=keep_alive),
+        config_path=ready.with_suffix(".json"),
+    )
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise StackError(
-                    f"the aws service did not start: {log_path.read_text(errors='replace')[-800:]}",
-                    value=str(cfg_path),
-                    hint=f"run `python -m reference_stack.local.aws --config {cfg_path}` to see the error",
-                )
-            time.sleep(0.05)  # poll the ready file until the deadline
-        yield f"http://127.0.0.1:{json.loads(ready.read_text())['port']}", proc.pid
+        port = proc.launch(60)
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        proc.stop()
 
 
 def _client(url: str, threads: int) -> Any:

@@ -25,10 +25,7 @@ import contextlib
 import http.client
 import json
 import logging
-import os
-import socket
 import ssl
-import sys
 import tempfile
 import threading
 import time
@@ -37,59 +34,27 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import boto3
 import click
+import psutil
+from hdrh.histogram import HdrHistogram
+from moto.server import ThreadedMotoServer
 
+from loadcheck.bench.client import DOMAIN, PinnedHTTPSConnection, summarize
+from loadcheck.bench.stack import run_post_events_bench
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import Credentials, Signer
+from reference_stack.local.common import configs
+from reference_stack.local.common.launcher import ServiceProcess
+from reference_stack.local.common.tls import issue_in
+from reference_stack.local.gateway import harness
 
-DOMAIN = "events.loadcheck.test"
 API_ID = "benchapi01"
 REGION = "us-east-1"
 FUNCTION = "loadcheck-noop"
 NOOP_HANDLER = """def handler(event, context):
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": "{}"}
 """
-
-
-class PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to 127.0.0.1 with SNI and Host naming the custom domain (what DNS would resolve)."""
-
-    def __init__(self, port: int, context: ssl.SSLContext, timeout: float, *, domain: str = DOMAIN) -> None:
-        super().__init__(domain, port, context=context, timeout=timeout)
-        self._ctx = context
-        self._domain = domain
-
-    def connect(self) -> None:
-        raw = socket.create_connection(("127.0.0.1", self.port), self.timeout)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = self._ctx.wrap_socket(raw, server_hostname=self._domain)
-
-
-def summarize(hists: list[Any], statuses: list[Counter[int]], errors: list[str], wall: float) -> dict[str, Any]:
-    """Requests/s, HDR percentiles (ms), status counts and first errors of a driven interval."""
-    from hdrh.histogram import HdrHistogram
-
-    total = HdrHistogram(1, 60_000_000, 3)
-    for h in hists:
-        total.add(h)
-    status_total: Counter[int] = Counter()
-    for c in statuses:
-        status_total.update(c)
-    n = total.get_total_count()
-    return {
-        "requests": n,
-        "duration_s": round(wall, 3),
-        "requests_per_s": round(n / wall, 1) if wall else 0.0,
-        "latency_ms": {
-            q: round(total.get_value_at_percentile(p) / 1000.0, 2)
-            for q, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
-        }
-        if n
-        else {},
-        "statuses": {str(k): v for k, v in sorted(status_total.items())},
-        "errors": len(errors),
-        "first_errors": errors[:3],
-    }
 
 
 def _drive(
@@ -102,9 +67,6 @@ def _drive(
     duration_s: float,
     gateway_pid: int | None,
 ) -> dict[str, Any]:
-    import psutil
-    from hdrh.histogram import HdrHistogram
-
     ctx = ssl.create_default_context(cafile=ca_file)
     signer = Signer("execute-api", REGION)
     host = f"{DOMAIN}:{port}"
@@ -164,11 +126,6 @@ def run_bench(
     *, connections: int, duration_s: float, warmup_s: float, backend: str, work_dir: Path | None = None
 ) -> dict[str, Any]:
     """Start moto, the backend and the gateway; drive load; stop everything; return the figures."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from reference_stack.local.gateway import harness
-
     if connections < 1 or duration_s <= 0 or warmup_s < 0:
         raise ConfigError(
             f"bad bench options connections={connections} duration={duration_s} warmup={warmup_s}",
@@ -198,44 +155,31 @@ def run_bench(
         ids = harness.make_identities(
             tmp / "identities.json", region=REGION, api_id=API_ID, routes=list(routes), roles={"noop-role": FUNCTION}
         )
-        tls = harness.make_tls_files(tmp / "tls", [DOMAIN, "127.0.0.1"])
+        tls = issue_in(tmp / "tls", [DOMAIN, "127.0.0.1"])
         if backend == "lambda":
             (tmp / "task").mkdir(exist_ok=True)
             (tmp / "task" / "noop.py").write_text(NOOP_HANDLER)
-            lam = harness.ServiceProcess(
-                "reference_stack.local.lambda_",
-                {
-                    "service": "lambda",
-                    "host": "127.0.0.1",
-                    "port": 0,
-                    "ready_file": str(tmp / "lambda.ready"),
-                    "parent_pid": os.getpid(),
-                    "region": REGION,
-                    "account_id": "123456789012",
-                    "identities_file": str(tmp / "identities.json"),
-                    "aws_endpoint_url": aws,
-                    "python": sys.executable,
-                    "faults": {},
-                    "log_level": "WARNING",
-                    "functions": {
-                        FUNCTION: {
-                            "key": "noop",
-                            "handler": "noop.handler",
-                            "task_root": str(tmp / "task"),
-                            "memory_mb": 128,
-                            "timeout_s": 10,
-                            "reserved_concurrency": connections,
-                            "environment": {},
-                            "role_identity": "noop-role",
-                            "log_group": f"/aws/lambda/{FUNCTION}",
-                        }
-                    },
-                },
-                tmp / "lambda.json",
+            base = configs.ServiceBase(region=REGION, identities_file=tmp / "identities.json", log_level="WARNING")
+            function = configs.LambdaFunctionConfig(
+                key="noop",
+                handler="noop.handler",
+                task_root=tmp / "task",
+                memory_mb=128,
+                timeout_s=10,
+                reserved_concurrency=connections,
+                environment={},
+                role_identity="noop-role",
+                log_group=f"/aws/lambda/{FUNCTION}",
             )
-            lam.start(timeout_s=60)
+            lam = ServiceProcess.for_service(
+                "lambda",
+                configs.lambda_config(
+                    base, ready_file=tmp / "lambda.ready", aws_endpoint_url=aws, functions={FUNCTION: function}
+                ),
+                config_path=tmp / "lambda.json",
+            )
             stack.callback(lam.stop)
-            lambda_endpoint = f"http://127.0.0.1:{lam.port}"
+            lambda_endpoint = f"http://127.0.0.1:{lam.launch(60)}"
         elif backend == "seam":
             invoke = stack.enter_context(harness.InvokeServer({FUNCTION: harness.noop_function}))
             lambda_endpoint = invoke.endpoint
@@ -254,12 +198,12 @@ def run_bench(
             domain=DOMAIN,
             region=REGION,
             log_group="/aws/apigateway/bench",
+            access_log_batch_s=1.0,
             throttle=None,
             cors=None,
             log_level="WARNING",
         )
-        cfg["access_log"]["batch_interval_s"] = 1.0
-        gw = harness.GatewayProcess(cfg, tmp / "gateway.json").start()
+        gw = harness.start_gateway(cfg, tmp / "gateway.json")
         stack.callback(gw.stop)
         requester = ids["requester"]
         figures = _drive(
@@ -269,7 +213,7 @@ def run_bench(
             connections=connections,
             warmup_s=warmup_s,
             duration_s=duration_s,
-            gateway_pid=gw.proc.pid if gw.proc else None,
+            gateway_pid=gw.pid,
         )
         return {
             "bench": "gateway",
@@ -307,8 +251,6 @@ def command(connections: int, duration: float, warmup: float, backend: str, post
     result = run_bench(connections=connections, duration_s=duration, warmup_s=warmup, backend=backend)
     stack_result = None
     if post_events:
-        from loadcheck.bench.stack import run_post_events_bench
-
         stack_result = run_post_events_bench(connections=connections, duration_s=duration, warmup_s=warmup + 1)
     if as_json:
         click.echo(json.dumps({"noop": result, "post_events": stack_result}, indent=2))

@@ -5,7 +5,7 @@ the load generator can be tested and measured on its own, as a real process on 1
 
 - HTTP/1.1 keep-alive on asyncio (fast enough that the client, not the server, is what a
   benchmark measures), optionally HTTPS with a certificate for ``--domain`` from a local CA made
-  with trustme (the CA is written to ``<state>/ca.pem``);
+  with trustme (:mod:`reference_stack.local.common.tls`; the CA is written to ``<state>/ca.pem``);
 - ``--verify``: checks SigV4 (``execute-api``, ``--region``) with :func:`loadcheck.core.sigv4.verify`
   against keys in ``<state>/credentials.json`` and the Host header against ``--domain``; a bad
   request gets 403 like API Gateway;
@@ -17,7 +17,7 @@ the load generator can be tested and measured on its own, as a real process on 1
 
 Run: ``python -m loadcheck.bench.load_server --state DIR [--tls --domain D] [--verify]``; it
 writes ``DIR/ready.json`` ``{"port", "pid"}`` once listening and exits on SIGTERM or when its
-parent dies.
+parent dies; tests and the benchmark start it with :mod:`reference_stack.local.common.launcher`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import datetime as _dt
 import http.client
 import json
@@ -33,9 +32,7 @@ import os
 import secrets
 import signal
 import ssl
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.sigv4 import SigV4Failure, verify
-from loadcheck.core.state import write_json_atomic
+from reference_stack.local.common.contract import write_ready_file
+from reference_stack.local.common.launcher import ServiceProcess
+from reference_stack.local.common.tls import issue_certificate
 
 
 class State:
@@ -195,18 +194,19 @@ async def serve(args: argparse.Namespace) -> None:
     state = State(domain=args.domain, region=args.region, keys=keys)
     ctx = None
     if args.tls:
-        import trustme
-
-        ca = trustme.CA()
-        cert = ca.issue_cert(args.domain)
-        ca.cert_pem.write_to_path(str(state_dir / "ca.pem"))
+        tls = issue_certificate(
+            names=[args.domain],
+            ca_file=state_dir / "ca.pem",
+            cert_file=state_dir / "server.pem",
+            key_file=state_dir / "server-key.pem",
+        )
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        cert.configure_cert(ctx)
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: HttpProtocol(state), "127.0.0.1", args.port, ssl=ctx, backlog=512)
     port = server.sockets[0].getsockname()[1]
-    write_json_atomic(state_dir / "ready.json", {"port": port, "pid": os.getpid()})
+    write_ready_file(state_dir / "ready.json", port)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -232,7 +232,7 @@ TEST_KEYS = {"access_key": "AKIDLOADCHECKTEST", "secret_key": "loadcheck/test/se
 
 @dataclass
 class ServerHandle:
-    proc: subprocess.Popen[bytes]
+    proc: ServiceProcess
     port: int
     state_dir: Path
     domain: str | None
@@ -304,30 +304,17 @@ def running_server(
     """Start the server as a child process (own process group); stop it on exit."""
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "credentials.json").write_text(json.dumps([TEST_KEYS]))
-    ready = state_dir / "ready.json"
-    ready.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "loadcheck.bench.load_server", "--state", str(state_dir)]
     if tls:
         argv += ["--tls", "--domain", domain]
     if verify:
         argv += ["--verify"]
-    proc = subprocess.Popen(argv, start_new_session=True)
+    proc = ServiceProcess("load test server", argv, ready_file=state_dir / "ready.json")
     try:
-        deadline = time.monotonic() + timeout_s
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"load test server did not start (exit {proc.poll()})")
-            time.sleep(0.05)
-        port = int(json.loads(ready.read_text())["port"])
+        port = proc.launch(timeout_s)
         yield ServerHandle(proc=proc, port=port, state_dir=state_dir, domain=domain if tls else None, tls=tls)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

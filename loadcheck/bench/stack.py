@@ -21,10 +21,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from loadcheck.bench.gateway import PinnedHTTPSConnection, summarize
+import psutil
+from hdrh.histogram import HdrHistogram
+
+from loadcheck.bench.client import PinnedHTTPSConnection, summarize
 from loadcheck.core.description import DEFAULT_DESCRIPTION
 from loadcheck.core.sigv4 import Signer
 from loadcheck.core.target import Target
+from reference_stack.local import supervisor
 
 
 def _cpu(procs: list[Any]) -> float:
@@ -39,11 +43,6 @@ def _cpu(procs: list[Any]) -> float:
 
 
 def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, warmup_s: float = 3.0) -> dict[str, Any]:
-    import psutil
-    from hdrh.histogram import HdrHistogram
-
-    from reference_stack.local import supervisor
-
     with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp:
         desc = json.loads(DEFAULT_DESCRIPTION.read_text())
         desc["table"]["billing_mode"] = "PAY_PER_REQUEST"

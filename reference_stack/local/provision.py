@@ -9,8 +9,8 @@ Departures from AWS (also in docs/fidelity.md, "supervisor and state"):
 - Access keys are generated here, not by IAM/STS: moto does not verify signatures, and the
   gateway, search and Lambda services need the secrets to verify and to sign. Role sessions
   never expire (AWS session credentials last at most 12 h).
-- The TLS certificate is issued by a local CA (trustme) instead of ACM; it names the custom
-  domain and 127.0.0.1 (the latter only so the supervisor can reach admin paths).
+- The TLS certificate is issued by a local CA (trustme, ``common/tls.py``) instead of ACM; it
+  names the custom domain and 127.0.0.1 (the latter only so the supervisor can reach admin paths).
 """
 
 from __future__ import annotations
@@ -164,24 +164,6 @@ def write_credentials_file(path: Path, ids: dict[str, Identity], region: str) ->
         ]
     path.write_text("\n".join(lines), encoding="utf-8")
     path.chmod(0o600)
-
-
-def write_tls(state_dir: Path, domain: str, default_host: str) -> dict[str, str]:
-    """A local CA and the gateway's certificate (domain, default execute-api host, 127.0.0.1)."""
-    import trustme
-
-    ca = trustme.CA(organization_name="loadcheck local CA")
-    cert = ca.issue_cert(domain, default_host, "127.0.0.1")
-    tls_dir = state_dir / "tls"
-    tls_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"ca": state_dir / "ca.pem", "cert": tls_dir / "gateway.pem", "key": tls_dir / "gateway-key.pem"}
-    ca.cert_pem.write_to_path(str(paths["ca"]))
-    cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(paths["cert"]), append=True)
-    cert.private_key_pem.write_to_path(str(paths["key"]))
-    paths["key"].chmod(0o600)
-    return {k: str(v) for k, v in paths.items()}
 
 
 # ------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loadcheck.bench.gateway import PinnedHTTPSConnection
+from loadcheck.bench.client import PinnedHTTPSConnection
 from loadcheck.core.sigv4 import Signer
 from loadcheck.core.target import Target
 

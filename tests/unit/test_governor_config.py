@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from loadcheck.core.errors import ConfigError
-from reference_stack.local.aws.config import AwsConfig
+from reference_stack.local.aws.config import load_config, parse_config
 from reference_stack.local.aws.faults import Faults, validate
 
 
 def test_defaults_follow_the_contract() -> None:
-    config = AwsConfig.from_dict({"service": "aws"})
+    config = parse_config({"service": "aws"})
     assert (config.host, config.burst_start, config.metrics_interval_s, config.governor, config.clock) == (
         "127.0.0.1",
         "full",
@@ -37,20 +37,20 @@ def test_defaults_follow_the_contract() -> None:
 )
 def test_bad_values_name_the_key_value_and_fix(key: str, value: object, fix: str) -> None:
     with pytest.raises(ConfigError) as err:
-        AwsConfig.from_dict({key: value}, where="aws.json")
+        parse_config({key: value}, "aws.json")
     assert f"{key}={value!r}" in str(err.value) and fix in str(err.value)
 
 
 def test_unknown_keys_are_kept_for_a_warning() -> None:
-    assert AwsConfig.from_dict({"future_key": 1}).unknown_keys == ("future_key",)
+    assert parse_config({"future_key": 1}).unknown_keys == ("future_key",)
 
 
 def test_missing_or_broken_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        AwsConfig.from_file(tmp_path / "nope.json")
+        load_config(tmp_path / "nope.json")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not JSON"):
-        AwsConfig.from_file(tmp_path / "bad.json")
+        load_config(tmp_path / "bad.json")
 
 
 @pytest.mark.parametrize(

@@ -9,18 +9,15 @@ events count per item; ``ThrottledRequests`` only when every item was throttled 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadcheck.core import capacity as cap
 from reference_stack.local.aws.accounting import TableSettings
-from reference_stack.local.aws.calls import Call, Malformed, size_of
+from reference_stack.local.aws.calls import Call, GovernorSteps, Malformed, size_of
 from reference_stack.local.aws.protocol import Reply, consumed_capacity, throttle_reply
 
-if TYPE_CHECKING:
-    from reference_stack.local.aws.governor import Governor
 
-
-def batch_tables(gov: Governor, call: Call) -> dict[str, Any]:
+def batch_tables(gov: GovernorSteps, call: Call) -> dict[str, Any]:
     items = call.request.get("RequestItems")
     if not isinstance(items, dict) or not items:
         raise Malformed
@@ -33,7 +30,7 @@ def batch_tables(gov: Governor, call: Call) -> dict[str, Any]:
     return tables
 
 
-def batch_get(gov: Governor, call: Call) -> Reply:
+def batch_get(gov: GovernorSteps, call: Call) -> Reply:
     tables = batch_tables(gov, call)
     request_items: dict[str, Any] = call.request["RequestItems"]
     with gov.locked(t.name for t in tables.values()):
@@ -81,7 +78,7 @@ def batch_get(gov: Governor, call: Call) -> Reply:
     return finish_batch(call, reply, units, "UnprocessedKeys", unprocessed)
 
 
-def batch_write(gov: Governor, call: Call) -> Reply:
+def batch_write(gov: GovernorSteps, call: Call) -> Reply:
     tables = batch_tables(gov, call)
     request_items: dict[str, Any] = call.request["RequestItems"]
     with gov.locked(t.name for t in tables.values()):
@@ -143,7 +140,7 @@ def batch_write(gov: Governor, call: Call) -> Reply:
     return finish_batch(call, reply, units, "UnprocessedItems", unprocessed)
 
 
-def sized(gov: Governor, call: Call, table: Any, key: Any) -> tuple[dict[str, Any] | None, int]:
+def sized(gov: GovernorSteps, call: Call, table: Any, key: Any) -> tuple[dict[str, Any] | None, int]:
     item = gov.tables.get_item(call.region, table, key)
     return item, cap.item_size(item)
 

@@ -14,15 +14,14 @@ Keys (docs/internals.md, "Common config keys" and "aws"):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID
+from reference_stack.local.common.contract import LOG_LEVELS, read_config
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _KNOWN = {
     "service",
     "host",
@@ -59,79 +58,66 @@ class AwsConfig:
     keep_alive: bool = True
     unknown_keys: tuple[str, ...] = ()
 
-    @classmethod
-    def from_file(cls, path: str | Path) -> AwsConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(
-                f"aws service config {path} does not exist",
-                value=str(path),
-                hint="pass the file the supervisor wrote: --config <state>/services/aws.json",
-            ) from None
-        except ValueError as exc:
-            raise ConfigError(
-                f"aws service config {path} is not JSON: {exc}",
-                value=str(path),
-                hint="write a JSON object with the keys in docs/internals.md",
-            ) from None
-        return cls.from_dict(data, where=str(path))
 
-    @classmethod
-    def from_dict(cls, data: Any, *, where: str = "config") -> AwsConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"{where}: the aws service config must be a JSON object",
-                value=data,
-                hint="write a JSON object with the keys in docs/internals.md",
-            )
+def load_config(path: str | Path) -> AwsConfig:
+    """Read and validate the aws service config file (file errors: :func:`read_config`)."""
+    return parse_config(read_config(path, service="aws"), str(path))
 
-        def bad(key: str, hint: str) -> ConfigError:
-            return ConfigError(f"{where}: {key}={data[key]!r} is invalid", value=data[key], hint=hint)
 
-        kwargs: dict[str, Any] = {}
-        if "host" in data:
-            if data["host"] != "127.0.0.1":
-                raise bad("host", "the local stack binds loopback only: use 127.0.0.1")
-            kwargs["host"] = data["host"]
-        for key, lo, hi in (("port", 0, 65535), ("parent_pid", 1, 2**31)):
-            if data.get(key) is not None:
-                if not isinstance(data[key], int) or isinstance(data[key], bool) or not lo <= data[key] <= hi:
-                    raise bad(key, f"use an integer between {lo} and {hi}")
-                kwargs[key] = data[key]
-        if data.get("ready_file"):
-            kwargs["ready_file"] = Path(data["ready_file"])
-        for key in ("region", "account_id", "log_level"):
-            if key in data:
-                if not isinstance(data[key], str) or not data[key]:
-                    raise bad(key, f"give {key} as a non-empty string")
-                kwargs[key] = data[key]
-        if "log_level" in kwargs:
-            if kwargs["log_level"].upper() not in _LOG_LEVELS:
-                raise bad("log_level", f"use one of {', '.join(_LOG_LEVELS)}")
-            kwargs["log_level"] = kwargs["log_level"].upper()
-        if data.get("faults") is not None:
-            if not isinstance(data["faults"], dict):
-                raise bad("faults", 'give faults as an object, e.g. {"drop-writes": 0.1}')
-            kwargs["faults"] = data["faults"]
-        if "burst_start" in data:
-            if data["burst_start"] not in ("full", "empty"):
-                raise bad("burst_start", 'use "full" (idle table with 300 s of burst) or "empty"')
-            kwargs["burst_start"] = data["burst_start"]
-        if "metrics_interval_s" in data:
-            value = data["metrics_interval_s"]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.05 <= value <= 3600:
-                raise bad("metrics_interval_s", "use seconds between 0.05 and 3600 (AWS publishes every 60)")
-            kwargs["metrics_interval_s"] = float(value)
-        for key in ("governor", "keep_alive"):
-            if key in data:
-                if not isinstance(data[key], bool):
-                    raise bad(key, f"use true or false for {key}")
-                kwargs[key] = data[key]
-        if "clock" in data:
-            if data["clock"] not in ("system", "manual"):
-                raise bad("clock", 'use "system"; "manual" is for tests (POST /_loadcheck/clock advances it)')
-            kwargs["clock"] = data["clock"]
-        kwargs["unknown_keys"] = tuple(sorted(set(data) - _KNOWN))
-        return cls(**kwargs)
+def parse_config(data: Any, where: str = "config") -> AwsConfig:
+    """Validate a config document; every error names the key, the value and the fix."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where}: the aws service config must be a JSON object",
+            value=data,
+            hint="write a JSON object with the keys in docs/internals.md",
+        )
+
+    def bad(key: str, hint: str) -> ConfigError:
+        return ConfigError(f"{where}: {key}={data[key]!r} is invalid", value=data[key], hint=hint)
+
+    kwargs: dict[str, Any] = {}
+    if "host" in data:
+        if data["host"] != "127.0.0.1":
+            raise bad("host", "the local stack binds loopback only: use 127.0.0.1")
+        kwargs["host"] = data["host"]
+    for key, lo, hi in (("port", 0, 65535), ("parent_pid", 1, 2**31)):
+        if data.get(key) is not None:
+            if not isinstance(data[key], int) or isinstance(data[key], bool) or not lo <= data[key] <= hi:
+                raise bad(key, f"use an integer between {lo} and {hi}")
+            kwargs[key] = data[key]
+    if data.get("ready_file"):
+        kwargs["ready_file"] = Path(data["ready_file"])
+    for key in ("region", "account_id", "log_level"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key]:
+                raise bad(key, f"give {key} as a non-empty string")
+            kwargs[key] = data[key]
+    if "log_level" in kwargs:
+        if kwargs["log_level"].upper() not in LOG_LEVELS:
+            raise bad("log_level", f"use one of {', '.join(LOG_LEVELS)}")
+        kwargs["log_level"] = kwargs["log_level"].upper()
+    if data.get("faults") is not None:
+        if not isinstance(data["faults"], dict):
+            raise bad("faults", 'give faults as an object, e.g. {"drop-writes": 0.1}')
+        kwargs["faults"] = data["faults"]
+    if "burst_start" in data:
+        if data["burst_start"] not in ("full", "empty"):
+            raise bad("burst_start", 'use "full" (idle table with 300 s of burst) or "empty"')
+        kwargs["burst_start"] = data["burst_start"]
+    if "metrics_interval_s" in data:
+        value = data["metrics_interval_s"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.05 <= value <= 3600:
+            raise bad("metrics_interval_s", "use seconds between 0.05 and 3600 (AWS publishes every 60)")
+        kwargs["metrics_interval_s"] = float(value)
+    for key in ("governor", "keep_alive"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise bad(key, f"use true or false for {key}")
+            kwargs[key] = data[key]
+    if "clock" in data:
+        if data["clock"] not in ("system", "manual"):
+            raise bad("clock", 'use "system"; "manual" is for tests (POST /_loadcheck/clock advances it)')
+        kwargs["clock"] = data["clock"]
+    kwargs["unknown_keys"] = tuple(sorted(set(data) - _KNOWN))
+    return AwsConfig(**kwargs)

@@ -1,8 +1,8 @@
 """The aws service process: moto's server app behind the governor, on a threaded loopback server.
 
-Follows the service process contract (docs/internals.md): JSON config, ``ready_file`` once
-listening, ``/_loadcheck/health|faults|flush``, flush-and-exit on SIGTERM/SIGINT, exit when the
-parent dies. Extra admin paths (departures: AWS has no ``/_loadcheck/`` paths):
+Runs under the service process contract (:mod:`reference_stack.local.common.contract`): JSON
+config, ``ready_file`` once listening, flush-and-exit on SIGTERM/SIGINT, exit when the parent
+dies; it answers ``/_loadcheck/health|faults|flush``. Extra admin paths (departures: AWS has no ``/_loadcheck/`` paths):
 
 - ``GET /_loadcheck/capacity``: every table's bucket levels (diagnostics);
 - ``GET|POST /_loadcheck/clock``: TEST-ONLY, with config ``clock: "manual"``; POST
@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,15 +25,15 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.state import write_json_atomic
 from reference_stack.local.aws.accounting import Accounting
 from reference_stack.local.aws.backend import MotoTables
 from reference_stack.local.aws.buckets import Clock, ManualClock, SystemClock
-from reference_stack.local.aws.config import AwsConfig
+from reference_stack.local.aws.config import AwsConfig, parse_config
 from reference_stack.local.aws.faults import Faults
 from reference_stack.local.aws.governor import Governor
 from reference_stack.local.aws.metrics import MetricsPublisher, MetricsRecorder, MotoCloudWatchSink
 from reference_stack.local.aws.protocol import json_reply, read_body
+from reference_stack.local.common.contract import Lifecycle, run_service
 
 log = logging.getLogger("loadcheck.aws")
 SERVICE = "aws"
@@ -84,7 +82,6 @@ class AwsService:
             sink=MotoCloudWatchSink(account_id=config.account_id, region=config.region, lock=self.governor.other_lock),
         )
         self.server: BaseWSGIServer | None = None
-        self.stopping = threading.Event()
 
     # -- admin endpoints --------------------------------------------------------------------------
 
@@ -143,17 +140,14 @@ class AwsService:
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         return int(self.server.server_port)
 
-    def serve(self) -> None:
-        """Listen, announce readiness, and run until SIGTERM/SIGINT or the parent's death."""
+    def serve(self, lifecycle: Lifecycle) -> int:
+        """Listen, announce readiness, and run until the contract's stop (SIGTERM/SIGINT, parent death)."""
         port = self.bind()
         assert self.server is not None
         thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
         thread.start()
         self.publisher.start()
-        if self.config.parent_pid:
-            threading.Thread(target=self._watch_parent, name="parent-watch", daemon=True).start()
-        if self.config.ready_file:
-            write_json_atomic(self.config.ready_file, {"port": port, "pid": os.getpid()})
+        lifecycle.ready(port)
         log.info(
             "aws service listening on http://%s:%d (governor %s, clock %s, burst_start %s)",
             self.config.host,
@@ -162,15 +156,10 @@ class AwsService:
             self.config.clock,
             self.config.burst_start,
         )
-        self.stopping.wait()
+        lifecycle.stop.wait()
         self.shutdown()
         thread.join(timeout=5)
-
-    def _watch_parent(self) -> None:
-        while not self.stopping.wait(0.5):
-            if os.getppid() != self.config.parent_pid:
-                log.warning("parent process %s is gone: stopping", self.config.parent_pid)
-                self.stopping.set()
+        return 0
 
     def shutdown(self) -> None:
         """Stop listening first, then flush, so the last requests' metrics are in the flush."""
@@ -204,34 +193,18 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
+def serve(config: AwsConfig, lifecycle: Lifecycle) -> int:
+    """The contract's ``serve``: build the service from its config and run it."""
+    if config.unknown_keys:
+        log.warning("ignoring unknown config keys: %s", ", ".join(config.unknown_keys))
+    return AwsService(config=config).serve(lifecycle)
+
+
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m reference_stack.local.aws",
+    return run_service(
+        name=SERVICE,
         description="moto behind the DynamoDB capacity governor, on 127.0.0.1",
+        parse=parse_config,
+        serve=serve,
+        argv=argv,
     )
-    parser.add_argument("--config", required=True, help="JSON config (see docs/internals.md)")
-    args = parser.parse_args(argv)
-    try:
-        config = AwsConfig.from_file(args.config)
-        logging.basicConfig(
-            level=config.log_level.upper(),
-            stream=sys.stderr,
-            format="%(asctime)s aws %(levelname)s %(name)s: %(message)s",
-        )
-        if config.unknown_keys:
-            log.warning("ignoring unknown config keys: %s", ", ".join(config.unknown_keys))
-        service = AwsService(config=config)
-    except ConfigError as exc:
-        print(f"aws: error: {exc}", file=sys.stderr)
-        return 2
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %d: stopping", signum)
-        service.stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    service.serve()
-    return 0

@@ -15,14 +15,11 @@ after it succeeded (possibly into debt), a cancelled transaction is not charged,
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadcheck.core import capacity as cap
-from reference_stack.local.aws.calls import Call, Malformed, size_of
+from reference_stack.local.aws.calls import Call, GovernorSteps, Malformed, size_of
 from reference_stack.local.aws.protocol import Reply, consumed_capacity
-
-if TYPE_CHECKING:
-    from reference_stack.local.aws.governor import Governor
 
 TRANSACTION_FACTOR = 2.0
 
@@ -42,7 +39,7 @@ def _actions(call: Call) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def transact(gov: Governor, call: Call) -> Reply:
+def transact(gov: GovernorSteps, call: Call) -> Reply:
     actions = _actions(call)
     tables = {}
     for _, action in actions:

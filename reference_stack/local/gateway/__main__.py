@@ -1,29 +1,25 @@
 """``python -m reference_stack.local.gateway --config FILE``: the gateway service process.
 
-Follows the service contract of docs/internals.md: binds ``host``/``port`` (0 = free port),
-writes ``ready_file`` ``{"port", "pid"}`` once listening, answers ``/_loadcheck/...`` on the
-loopback host, flushes access logs and exits 0 on SIGTERM/SIGINT, and exits by itself when
-``parent_pid`` is gone. Logs go to stderr, never a secret.
+Runs under the service contract (:mod:`reference_stack.local.common.contract`): binds
+``host``/``port`` (0 = free port), writes ``ready_file`` once listening, flushes access logs and
+exits 0 on SIGTERM/SIGINT or when ``parent_pid`` is gone. It answers ``/_loadcheck/...`` on the
+loopback host only. Logs go to stderr, never a secret.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import signal
 import ssl
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
-from loadcheck.core.errors import ConfigError, LoadcheckError
-from loadcheck.core.state import write_json_atomic
+from loadcheck.core.errors import ConfigError
+from reference_stack.local.common.contract import Lifecycle, run_service
 from reference_stack.local.gateway.access_log import VARIABLES, AccessLogShipper
 from reference_stack.local.gateway.app import Gateway
 from reference_stack.local.gateway.auth import Authorizer, IdentityStore
-from reference_stack.local.gateway.config import GatewayConfig, load_config
+from reference_stack.local.gateway.config import GatewayConfig, parse_config
 from reference_stack.local.gateway.faults import Faults
 from reference_stack.local.gateway.integration import LambdaInvoker
 from reference_stack.local.gateway.server import GatewayServer
@@ -31,7 +27,6 @@ from reference_stack.local.gateway.throttle import Throttler
 from reference_stack.local.gateway.tls import server_context
 
 log = logging.getLogger("loadcheck.gateway")
-PARENT_POLL_S = 0.5
 SHUTDOWN_GRACE_S = 5.0  # the contract allows 10 s from SIGTERM to exit
 
 
@@ -77,15 +72,8 @@ def build(cfg: GatewayConfig) -> Gateway:
     )
 
 
-def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
-    while not stop.wait(PARENT_POLL_S):
-        if os.getppid() != parent_pid:
-            log.warning("parent process %d is gone; shutting down", parent_pid)
-            stop.set()
-            return
-
-
-def serve(cfg: GatewayConfig) -> int:
+def serve(cfg: GatewayConfig, lifecycle: Lifecycle) -> int:
+    """The contract's ``serve``: TLS, listen, ship access logs, run until stopped."""
     gateway = build(cfg)
     try:
         ctx = server_context(
@@ -106,21 +94,10 @@ def serve(cfg: GatewayConfig) -> int:
             hint="use port 0 (any free port) or free the port",
         ) from exc
     port = server.server_address[1]
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %d: shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     if gateway.shipper is not None:
         gateway.shipper.start()
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="https", daemon=True).start()
-    if cfg.parent_pid:
-        threading.Thread(target=_watch_parent, args=(cfg.parent_pid, stop), name="parent-watch", daemon=True).start()
-    if cfg.ready_file:
-        write_json_atomic(Path(cfg.ready_file), {"port": port, "pid": os.getpid()})
+    lifecycle.ready(port)
     log.info(
         "gateway for %s listening on https://%s:%d (%d routes; access-log variables known: %d)",
         cfg.domain,
@@ -129,8 +106,7 @@ def serve(cfg: GatewayConfig) -> int:
         len(cfg.routes),
         len(VARIABLES),
     )
-    while not stop.wait(1.0):
-        pass
+    lifecycle.stop.wait()
     server.shutdown()
     server.server_close()
     if not server.wait_idle(SHUTDOWN_GRACE_S):
@@ -146,28 +122,19 @@ def serve(cfg: GatewayConfig) -> int:
     return 0
 
 
+def parse(data: dict[str, Any], where: str) -> GatewayConfig:
+    """The contract's ``parse``: the gateway's messages already name "gateway config" and the key."""
+    return parse_config(data)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m reference_stack.local.gateway",
+    return run_service(
+        name="gateway",
         description="The local API Gateway HTTP API (custom domain, IAM auth).",
+        parse=parse,
+        serve=serve,
+        argv=argv,
     )
-    parser.add_argument("--config", required=True, help="service config JSON (services/gateway.json)")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config)
-    except LoadcheckError as exc:
-        print(f"gateway: error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=getattr(logging, cfg.log_level, logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return serve(cfg)
-    except LoadcheckError as exc:
-        log.error("%s", exc)
-        return 2
 
 
 if __name__ == "__main__":

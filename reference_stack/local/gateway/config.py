@@ -7,13 +7,13 @@ the fix. Nothing else in the package reads the file or the environment.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
+from reference_stack.local.common.contract import log_level, read_config
 
 # HTTP API quota: "Maximum integration timeout 30 seconds, cannot be increased" (docs/aws-behaviour.md §3.3,
 # AGW:limits). The minimum (50 ms) is the same quota row.
@@ -240,24 +240,10 @@ def parse_config(data: Any) -> GatewayConfig:
         ready_file=data.get("ready_file"),
         parent_pid=int(parent) if parent else None,
         faults=dict(faults),
-        log_level=str(data.get("log_level", "INFO")).upper(),
+        log_level=log_level(data, where="gateway config"),
     )
 
 
 def load_config(path: str | Path) -> GatewayConfig:
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"gateway config {p} not found",
-            value=str(p),
-            hint="pass --config with the file the supervisor wrote (services/gateway.json)",
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"gateway config {p} is not valid JSON: {exc.msg} at line {exc.lineno}",
-            value=str(p),
-            hint="fix the JSON syntax",
-        ) from exc
-    return parse_config(data)
+    """Read and validate the gateway config file (file errors: :func:`read_config`)."""
+    return parse_config(read_config(path, service="gateway"))

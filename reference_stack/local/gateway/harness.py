@@ -1,6 +1,8 @@
-"""Helpers to run the gateway on its own: certificates, identities, a Lambda Invoke seam, the
+"""Helpers to run the gateway on its own: identities, a Lambda Invoke seam, its config and its
 process. Used by the gateway's integration tests and by ``loadcheck bench gateway``; the stack
-supervisor does the same work for the whole stack.
+supervisor does the same work for the whole stack. Certificates come from
+:mod:`reference_stack.local.common.tls`, the config from :mod:`reference_stack.local.common.configs`
+and the process from :mod:`reference_stack.local.common.launcher`, as for the supervisor.
 
 ``InvokeServer`` is a real HTTP server implementing the Lambda Invoke API contract of
 docs/internals.md ("lambda") with functions written in Python in the test or bench; it is the
@@ -10,13 +12,8 @@ seam the gateway calls through, not a stand-in for the gateway.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,33 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from loadcheck.core.errors import StackError
+from loadcheck.core.description import load_description
 from loadcheck.core.iam import route_arn
-from loadcheck.core.state import ACCOUNT_ID, Identity, write_identities, write_json_atomic
+from loadcheck.core.state import ACCOUNT_ID, Identity, write_identities
+from reference_stack.local.common import configs
+from reference_stack.local.common.launcher import ServiceProcess
+from reference_stack.local.common.tls import TlsFiles
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca_file: str
-    cert_file: str
-    key_file: str
-
-
-def make_tls_files(directory: Path, names: list[str]) -> TlsFiles:
-    """A trustme CA and a server certificate for ``names`` (PEM files in ``directory``)."""
-    import trustme
-
-    directory.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA()
-    cert = ca.issue_cert(*names)
-    out = TlsFiles(str(directory / "ca.pem"), str(directory / "gateway-cert.pem"), str(directory / "gateway-key.pem"))
-    ca.cert_pem.write_to_path(out.ca_file)
-    Path(out.cert_file).write_bytes(b"".join(p.bytes() for p in cert.cert_chain_pems))
-    cert.private_key_pem.write_to_path(out.key_file)
-    os.chmod(out.key_file, 0o600)
-    return out
+FROM_DESCRIPTION = object()  # gateway_config: take the value from the stack description
 
 
 def _user(name: str, policies: list[dict[str, Any]], account_id: str) -> Identity:
@@ -212,114 +190,44 @@ def gateway_config(
     region: str = "us-east-1",
     log_group: str = "/aws/apigateway/loadcheck-http-api",
     access_log_format: dict[str, str] | None = None,
-    **overrides: Any,
+    access_log_batch_s: float = 0.2,
+    ready_file: str | None = None,
+    throttle: dict[str, float] | None | object = FROM_DESCRIPTION,
+    route_throttle: dict[str, dict[str, float]] | None = None,
+    cors: dict[str, Any] | None | object = FROM_DESCRIPTION,
+    payload_limit_bytes: int | None = None,
+    integration_timeout_s: float | None = None,
+    log_level: str = "INFO",
 ) -> dict[str, Any]:
-    from loadcheck.core.description import load_description
-
+    """A gateway on its own, for tests and the benchmark, built by
+    :func:`reference_stack.local.common.configs.gateway_config`: the stack description's
+    throttle, CORS, access-log format, payload limit and integration timeout unless given
+    (``throttle=None``/``cors=None`` turn them off)."""
     desc = load_description()
-    cfg: dict[str, Any] = {
-        "service": "gateway",
-        "host": "127.0.0.1",
-        "port": 0,
-        "ready_file": str(directory / "gateway.ready"),
-        "parent_pid": os.getpid(),
-        "region": region,
-        "account_id": ACCOUNT_ID,
-        "identities_file": str(identities_file),
-        "faults": {},
-        "log_level": "INFO",
-        "api_id": api_id,
-        "domain": domain,
-        "cert_file": tls.cert_file,
-        "key_file": tls.key_file,
-        "default_endpoint_host": f"{api_id}.execute-api.{region}.amazonaws.com",
-        "disable_execute_api_endpoint": True,
-        "routes": routes,
-        "lambda_endpoint": lambda_endpoint,
-        "aws_endpoint_url": aws_endpoint_url,
-        "throttle": {"rate_limit": desc.throttle.rate_limit, "burst_limit": desc.throttle.burst_limit},
-        "route_throttle": {},
-        "cors": desc.raw.get("cors"),
-        "access_log": {
-            "log_group": log_group,
-            "format": access_log_format or dict(desc.access_log.format),
-            "batch_interval_s": 0.2,
-            "delivery_delay_s": 0.0,
-        },
-        "payload_limit_bytes": desc.payload_limit_bytes,
-        "integration_timeout_s": desc.integration_timeout_s,
-    }
-    cfg.update(overrides)
-    return cfg
+    base = configs.ServiceBase(region=region, identities_file=identities_file, log_level=log_level)
+    return configs.gateway_config(
+        base,
+        ready_file=Path(ready_file) if ready_file else directory / "gateway.ready",
+        api_id=api_id,
+        domain=domain,
+        tls=tls,
+        routes=routes,
+        lambda_endpoint=lambda_endpoint,
+        aws_endpoint_url=aws_endpoint_url,
+        throttle=configs.limits_json(desc.throttle) if throttle is FROM_DESCRIPTION else throttle,  # type: ignore[arg-type]
+        route_throttle=route_throttle or {},
+        cors=configs.cors_json(desc.cors) if cors is FROM_DESCRIPTION else cors,  # type: ignore[arg-type]
+        access_log=configs.access_log_json(
+            log_group, access_log_format or dict(desc.access_log.format), batch_interval_s=access_log_batch_s
+        ),
+        payload_limit_bytes=desc.payload_limit_bytes if payload_limit_bytes is None else payload_limit_bytes,
+        integration_timeout_s=desc.integration_timeout_s if integration_timeout_s is None else integration_timeout_s,
+    )
 
 
-class ServiceProcess:
-    """Another local-stack service (``python -m <module> --config``) in its own process group."""
-
-    def __init__(self, module: str, config: dict[str, Any], config_path: Path) -> None:
-        self.module = module
-        self.config = config
-        self.config_path = config_path
-        self.log_path = config_path.with_suffix(".log")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    def start(self, timeout_s: float = 30.0) -> ServiceProcess:
-        ready = Path(self.config["ready_file"])
-        ready.unlink(missing_ok=True)
-        write_json_atomic(self.config_path, self.config)
-        with open(self.log_path, "ab") as log_fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, "--config", str(self.config_path)],
-                cwd=REPO_ROOT,
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if ready.is_file():
-                self.port = json.loads(ready.read_text())["port"]
-                return self
-            if self.proc.poll() is not None:
-                raise StackError(
-                    f"{self.module} exited with status {self.proc.returncode} before it was ready",
-                    value=self.proc.returncode,
-                    hint=f"read {self.log_path}",
-                )
-            time.sleep(0.05)  # polling the ready file against a deadline
-        self.stop()
-        raise StackError(f"{self.module} not ready within {timeout_s} s", value=timeout_s, hint=f"read {self.log_path}")
-
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-            return None
-        except ProcessLookupError:
-            return self.proc.wait(5)
-
-
-class GatewayProcess(ServiceProcess):
-    """``python -m reference_stack.local.gateway`` in its own process group; stop() always kills it."""
-
-    def __init__(self, config: dict[str, Any], config_path: Path) -> None:
-        super().__init__("reference_stack.local.gateway", config, config_path)
-
-    def start(self, timeout_s: float = 30.0) -> GatewayProcess:
-        super().start(timeout_s)
-        return self
-
-    def __enter__(self) -> GatewayProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.is_file() else ""
+def start_gateway(config: dict[str, Any], config_path: Path, timeout_s: float = 30.0) -> ServiceProcess:
+    """``python -m reference_stack.local.gateway`` with ``config``, started and ready (its log is
+    ``config_path`` with ``.log``); stop it with ``.stop()``."""
+    proc = ServiceProcess.for_service("gateway", config, config_path=config_path)
+    proc.launch(timeout_s)
+    return proc

@@ -8,7 +8,6 @@ before anything starts.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from typing import Any
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID, Identities, IdentityStore
+from reference_stack.local.common.contract import log_level, read_config
 
 # Lambda's account-level default concurrency quota (docs/aws-behaviour.md §8.4); the cap for a
 # function configured without reserved concurrency.
@@ -112,22 +112,7 @@ class _Reader:
 
 def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     """Read and validate the service config at ``path`` (and the identities file it names)."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"lambda service config {p} does not exist",
-            value=str(p),
-            hint="pass the file the supervisor wrote: --config <state>/services/lambda.json",
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"lambda service config {p} is not JSON: {exc}",
-            value=str(p),
-            hint="fix the JSON syntax at the position named",
-        ) from exc
-    return parse_config(data, str(p))
+    return parse_config(read_config(Path(path), service="lambda"), str(path))
 
 
 def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
@@ -154,7 +139,7 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
         )
     python = r.get(data, "python", str, default=sys.executable)
     faults = r.get(data, "faults", (dict, type(None)), default=None) or {}
-    log_level = r.get(data, "log_level", str, default="INFO").upper()
+    level = log_level(data, where=path)
     interval = r.get(data, "log_batch_interval_s", (int, float), default=1.0)
     if interval <= 0:
         raise r.fail("log_batch_interval_s", "must be positive", interval, "use e.g. 1.0")
@@ -183,7 +168,7 @@ def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:
         functions=functions,
         identities=identities,
         faults=faults,
-        log_level=log_level,
+        log_level=level,
         log_batch_interval_s=float(interval),
         idle_timeout_s=float(idle),
     )

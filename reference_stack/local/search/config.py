@@ -10,12 +10,12 @@ the small instance types such as ``t3.small.search``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
+from reference_stack.local.common.contract import log_level, read_config
 
 FAULTS: dict[str, str] = {}  # the search service has no faults (docs/internals.md)
 
@@ -37,69 +37,59 @@ class SearchConfig:
     max_payload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
 
-    @classmethod
-    def load(cls, path: str | Path) -> SearchConfig:
-        path = Path(path)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(
-                f"search config {path} does not exist",
-                value=str(path),
-                hint="pass the file the supervisor wrote: --config <state>/services/search.json",
-            ) from None
-        except ValueError as exc:
-            raise ConfigError(f"search config {path} is not valid JSON: {exc}", value=str(path)) from None
-        return cls.from_dict(raw, where=str(path))
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, where: str = "config") -> SearchConfig:
-        def need(key: str) -> Any:
-            if key not in raw or raw[key] in (None, ""):
-                raise ConfigError(
-                    f"{where}: key {key!r} is missing",
-                    value=None,
-                    hint=f"add {key!r} (see docs/internals.md, search service)",
-                )
-            return raw[key]
+def load_config(path: str | Path) -> SearchConfig:
+    """Read and validate the search service config file (file errors: :func:`read_config`)."""
+    return parse_config(read_config(path, service="search"), str(path))
 
-        host = str(raw.get("host", "127.0.0.1"))
-        if host not in ("127.0.0.1", "localhost", "::1"):
+
+def parse_config(raw: dict[str, Any], where: str = "config") -> SearchConfig:
+    """Validate a config document; every error names the key, the value and the fix."""
+
+    def need(key: str) -> Any:
+        if key not in raw or raw[key] in (None, ""):
             raise ConfigError(
-                f"{where}: host {host!r} is not loopback", value=host, hint="the local stack listens on 127.0.0.1 only"
+                f"{where}: key {key!r} is missing",
+                value=None,
+                hint=f"add {key!r} (see docs/internals.md, search service)",
             )
-        port = raw.get("port", 0)
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ConfigError(f"{where}: port {port!r} is not 0..65535", value=port, hint="use 0 to pick a free port")
-        faults = raw.get("faults") or {}
-        unknown = sorted(set(faults) - set(FAULTS))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown fault {unknown[0]!r}",
-                value=unknown[0],
-                hint="the search service has no faults; remove it",
-            )
-        window = raw.get("signature_window_s", 300)
-        if not isinstance(window, int) or window <= 0:
-            raise ConfigError(f"{where}: signature_window_s {window!r} must be a positive integer", value=window)
-        max_payload = raw.get("max_payload_bytes", 10 * 1024 * 1024)
-        if not isinstance(max_payload, int) or max_payload <= 0:
-            raise ConfigError(
-                f"{where}: max_payload_bytes {max_payload!r} must be a positive integer", value=max_payload
-            )
-        return cls(
-            host=host,
-            port=port,
-            ready_file=Path(raw["ready_file"]) if raw.get("ready_file") else None,
-            parent_pid=int(raw["parent_pid"]) if raw.get("parent_pid") else None,
-            region=str(need("region")),
-            account_id=str(raw.get("account_id", "123456789012")),
-            identities_file=Path(need("identities_file")),
-            domain_arn=str(need("domain_arn")),
-            access_policy=need("access_policy"),
-            data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
-            engine_version=str(raw.get("engine_version", "OpenSearch_2.13")),
-            signature_window_s=window,
-            max_payload_bytes=max_payload,
-            log_level=str(raw.get("log_level", "INFO")).upper(),
+        return raw[key]
+
+    host = str(raw.get("host", "127.0.0.1"))
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(
+            f"{where}: host {host!r} is not loopback", value=host, hint="the local stack listens on 127.0.0.1 only"
         )
+    port = raw.get("port", 0)
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"{where}: port {port!r} is not 0..65535", value=port, hint="use 0 to pick a free port")
+    faults = raw.get("faults") or {}
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown fault {unknown[0]!r}",
+            value=unknown[0],
+            hint="the search service has no faults; remove it",
+        )
+    window = raw.get("signature_window_s", 300)
+    if not isinstance(window, int) or window <= 0:
+        raise ConfigError(f"{where}: signature_window_s {window!r} must be a positive integer", value=window)
+    max_payload = raw.get("max_payload_bytes", 10 * 1024 * 1024)
+    if not isinstance(max_payload, int) or max_payload <= 0:
+        raise ConfigError(f"{where}: max_payload_bytes {max_payload!r} must be a positive integer", value=max_payload)
+    return SearchConfig(
+        host=host,
+        port=port,
+        ready_file=Path(raw["ready_file"]) if raw.get("ready_file") else None,
+        parent_pid=int(raw["parent_pid"]) if raw.get("parent_pid") else None,
+        region=str(need("region")),
+        account_id=str(raw.get("account_id", "123456789012")),
+        identities_file=Path(need("identities_file")),
+        domain_arn=str(need("domain_arn")),
+        access_policy=need("access_policy"),
+        data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
+        engine_version=str(raw.get("engine_version", "OpenSearch_2.13")),
+        signature_window_s=window,
+        max_payload_bytes=max_payload,
+        log_level=log_level(raw, where=where),
+    )

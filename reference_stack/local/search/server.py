@@ -1,6 +1,7 @@
-"""The search service process: a threaded HTTP server on 127.0.0.1 following the service
-contract of docs/internals.md (ready file, ``/_loadcheck/health|faults|flush``, SIGTERM/SIGINT,
-exit when the parent dies), with SigV4 + access policy in front of the OpenSearch API.
+"""The search service process: a threaded HTTP server on 127.0.0.1 run under the service
+contract (:mod:`reference_stack.local.common.contract`: ready file, SIGTERM/SIGINT, exit when
+the parent dies), answering ``/_loadcheck/health|faults|flush``, with SigV4 + access policy in
+front of the OpenSearch API.
 
 Bodies over ``max_payload_bytes`` (10 MiB by default, the limit of small instance types) are
 refused without being parsed: 413 ``{"Message": "Request size exceeded <n> bytes"}`` (the body
@@ -17,26 +18,23 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
-import signal
 import socket
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from loadcheck.core.errors import ConfigError, LoadcheckError
-from loadcheck.core.state import IdentityStore, write_json_atomic
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import IdentityStore
+from reference_stack.local.common.contract import Lifecycle, run_service
 
 from .api import Api, Request, Response
 from .auth import AuthFailure, Authorizer
-from .config import FAULTS, SearchConfig
+from .config import FAULTS, SearchConfig, parse_config
 from .engine import Engine
 
 log = logging.getLogger("loadcheck.search")
 SERVICE_NAME = "search"
 REFRESH_TICK_S = 0.1
-PARENT_POLL_S = 0.5
 
 
 class SearchService:
@@ -94,34 +92,30 @@ class SearchService:
             return Response(200, {"flushed": True})
         return Response(404, {"error": f"no admin endpoint {method} {path}; see docs/internals.md"})
 
-    def run(self) -> int:
+    def run(self, lifecycle: Lifecycle) -> int:
+        """Serve until the contract's stop (SIGTERM/SIGINT, parent death), then close the engine."""
         threads = [
             threading.Thread(
                 target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="search-http", daemon=True
             ),
             threading.Thread(target=self._refresh_loop, name="search-refresh", daemon=True),
         ]
-        if self.config.parent_pid:
-            threads.append(threading.Thread(target=self._watch_parent, name="search-parent", daemon=True))
         for t in threads:
             t.start()
-        if self.config.ready_file:
-            write_json_atomic(self.config.ready_file, {"port": self.port, "pid": os.getpid()})
+        lifecycle.ready(self.port)
         log.info(
             "search service listening on http://%s:%d (domain %s)",
             self.config.host,
             self.port,
             self.authorizer.domain_name,
         )
-        self.stopping.wait()
+        lifecycle.stop.wait()
         log.info("search service stopping")
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.engine.close()
         return 0
-
-    def stop(self) -> None:
-        self.stopping.set()
 
     def _refresh_loop(self) -> None:
         while not self.stopping.wait(REFRESH_TICK_S):
@@ -129,12 +123,6 @@ class SearchService:
                 self.engine.refresh_due()
             except Exception:  # a failed refresh must not stop later ones
                 log.exception("scheduled refresh failed")
-
-    def _watch_parent(self) -> None:
-        while not self.stopping.wait(PARENT_POLL_S):
-            if os.getppid() != self.config.parent_pid:
-                log.warning("parent process %s is gone; exiting", self.config.parent_pid)
-                self.stop()
 
 
 class _Server(ThreadingHTTPServer):
@@ -240,24 +228,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+def serve(config: SearchConfig, lifecycle: Lifecycle) -> int:
+    """The contract's ``serve``: build the service from its config and run it."""
+    return SearchService(config=config).run(lifecycle)
 
-    parser = argparse.ArgumentParser(
-        prog="python -m reference_stack.local.search",
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service(
+        name=SERVICE_NAME,
         description="Local OpenSearch-compatible service (SigV4 es, domain access policy)",
+        parse=parse_config,
+        serve=serve,
+        argv=argv,
     )
-    parser.add_argument("--config", required=True, help="JSON config file (docs/internals.md, search service)")
-    args = parser.parse_args(argv)
-    try:
-        config = SearchConfig.load(args.config)
-        logging.basicConfig(
-            level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        service = SearchService(config=config)
-    except LoadcheckError as exc:
-        print(f"search: {exc}", file=sys.stderr)
-        return exc.exit_status
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: service.stop())
-    return service.run()
