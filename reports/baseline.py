@@ -5,8 +5,10 @@
 
 A baseline is ``<directory>/<name>/`` holding ``run.json``, ``results.json``,
 ``histograms.json`` (when the run has one) and ``baseline.json`` (name, run id, when and from
-where it was saved). The ledger is not copied: compare reads per-route figures from
-results.json, so a baseline is a few kilobytes and fits in a repository.
+where it was saved, and for a run with ``--collisions`` the per-route count of the 409s of forced
+collisions, which compare leaves out of error rates). The ledger is not copied: compare reads
+per-route figures from results.json and latency intervals from histograms.json, so a baseline
+is a few kilobytes and fits in a repository.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError, RunDirError
+from loadcheck.core.ledger import forced_collisions_by_route, ledger_files
 from loadcheck.core.state import write_json_atomic
 from reports import schema
+from reports.compare import COLLISIONS_KEY
 
 DEFAULT_DIR = "baselines"
 FILES = (schema.RUN_FILE, schema.RESULTS_FILE, schema.HISTOGRAMS_FILE)
@@ -56,15 +60,15 @@ def save_baseline(run_dir: str | Path, *, name: str | None = None, directory: st
     for f in FILES:
         if (rd / f).is_file():
             shutil.copy2(rd / f, tmp / f)
-    write_json_atomic(
-        tmp / "baseline.json",
-        {
-            "name": name,
-            "run_id": run.get("run_id"),
-            "source": str(rd.resolve()),
-            "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        },
-    )
+    meta: dict[str, Any] = {
+        "name": name,
+        "run_id": run.get("run_id"),
+        "source": str(rd.resolve()),
+        "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    if float((run.get("options") or {}).get("collisions") or 0.0) > 0 and ledger_files(rd):
+        meta[COLLISIONS_KEY] = forced_collisions_by_route(rd)
+    write_json_atomic(tmp / "baseline.json", meta)
     tmp.rename(dest)
     return dest
 
