@@ -43,8 +43,7 @@ def _fmt_change(m: MetricChange) -> str:
 def _fmt_interval(m: MetricChange) -> str:
     """The change's confidence interval (latency) or the rps the offered load and the mix's noise allow."""
     if m.expected_current is not None:
-        lo, hi = m.expected_current
-        return f"expected {lo:.2f}..{hi:.2f}"
+        return f"expected {m.expected_current[0]:.2f}..{m.expected_current[1]:.2f}"
     if m.change_interval is None:
         return "-"
     lo, hi = m.change_interval
