@@ -5,8 +5,10 @@
 
 A baseline is ``<directory>/<name>/`` holding ``run.json``, ``results.json``,
 ``histograms.json`` (when the run has one) and ``baseline.json`` (name, run id, when and from
-where it was saved). The ledger is not copied: compare reads per-route figures from
-results.json, so a baseline is a few kilobytes and fits in a repository.
+where it was saved, and for a run with ``--collisions`` the per-route count of the 409s of forced
+collisions, which compare leaves out of error rates). The ledger is not copied: compare reads
+per-route figures from results.json and latency intervals from histograms.json, so a baseline
+is a few kilobytes and fits in a repository.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from loadcheck.core import rundir
 from loadcheck.core.errors import ConfigError, RunDirError
+from loadcheck.core.ledger import forced_collisions_by_route, ledger_files
 from loadcheck.core.rundir import read_json_object, verdict_of_results
 from loadcheck.core.state import write_json_atomic
-from reports import schema
+from reports.compare import COLLISIONS_KEY
 
 DEFAULT_DIR = "baselines"
-FILES = (schema.RUN_FILE, schema.RESULTS_FILE, schema.HISTOGRAMS_FILE)
+FILES = (rundir.RUN_FILE, rundir.RESULTS_FILE, rundir.HISTOGRAMS_FILE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -32,9 +36,9 @@ def save_baseline(
 ) -> Path:
     """Copy a checked run's files into ``directory/name``. A run whose verdict is not a pass is
     refused unless ``allow_failed``: comparing against a failed or unverified run hides regressions."""
-    rd = schema.run_dir_of(run_dir)
-    run = schema.read_run(rd)
-    results = schema.read_results(rd)
+    rd = rundir.run_dir_of(run_dir)
+    run = rundir.read_run(rd)
+    results = rundir.read_results(rd)
     if results is None:
         raise RunDirError(
             f"{rd} has no results.json: a baseline needs the run's checked figures",
@@ -49,7 +53,7 @@ def save_baseline(
             value=final.value,
             hint=f"save a passing run, or pass --allow-failed to keep this one anyway (loadcheck baseline save {rd} --allow-failed)",
         )
-    schema.read_histograms(rd)  # refuse an unreadable one now, not at compare time
+    rundir.read_histograms(rd)  # refuse an unreadable one now, not at compare time
     name = name or str(run.get("run_id") or rd.name)
     if not _NAME.match(name):
         raise ConfigError(
@@ -70,15 +74,15 @@ def save_baseline(
     for f in FILES:
         if (rd / f).is_file():
             shutil.copy2(rd / f, tmp / f)
-    write_json_atomic(
-        tmp / "baseline.json",
-        {
-            "name": name,
-            "run_id": run.get("run_id"),
-            "source": str(rd.resolve()),
-            "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        },
-    )
+    meta: dict[str, Any] = {
+        "name": name,
+        "run_id": run.get("run_id"),
+        "source": str(rd.resolve()),
+        "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    if float((run.get("options") or {}).get("collisions") or 0.0) > 0 and ledger_files(rd):
+        meta[COLLISIONS_KEY] = forced_collisions_by_route(rd)
+    write_json_atomic(tmp / "baseline.json", meta)
     tmp.rename(dest)
     return dest
 
@@ -92,8 +96,8 @@ def list_baselines(directory: str | Path = DEFAULT_DIR) -> list[dict[str, Any]]:
     for d in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         row: dict[str, Any] = {"name": d.name, "path": str(d)}
         try:
-            run = schema.read_run(d)
-            results = schema.read_results(d) or {}
+            run = rundir.read_run(d)
+            results = rundir.read_results(d) or {}
             meta = (
                 read_json_object(d / "baseline.json", writer="`loadcheck baseline save`")
                 if (d / "baseline.json").is_file()

@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from loadcheck.core import rundir
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.ledger import read_ledger
-from reports import schema
 
 WRITE_UNIT = 1024
 READ_UNIT = 4096
@@ -137,8 +137,8 @@ def analyse_steps(
     burst_tolerance: float = 1.1,
 ) -> list[RouteKnee]:
     """Per-route step results and knee of a step run (see the module docstring)."""
-    rd = schema.run_dir_of(run_dir)
-    steps, dur = step_plan(schema.read_run(rd))
+    rd = rundir.run_dir_of(run_dir)
+    steps, dur = step_plan(rundir.read_run(rd))
     slos = slos or {}
     from loadcheck.core.plain_items import item_size, write_units
 
@@ -258,7 +258,7 @@ def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 
     from loadcheck.core.plain_items import item_size, write_units
 
     sizes, units, limits, reads, scans, dates = [], [], [], 0, 0, set()
-    for rec in read_ledger(schema.run_dir_of(run_dir)):
+    for rec in read_ledger(rundir.run_dir_of(run_dir)):
         if rec.get("item_key") is not None and rec.get("item"):
             s = item_size(rec["item"])
             sizes.append(s)

@@ -3,35 +3,66 @@
     budgets = Budgets(max_p95_regression=0.10, max_error_rate_increase=0.005, fail_on_check_regression=True)
     cmp = compare_runs("baselines/main", "runs/<id>", budgets)   # run dirs or saved baselines
     cmp.broken            # [] when every budget held
+    cmp.options_differ    # [{"option", "baseline", "current"}] when the runs were run differently
     render_comparison(cmp, "table" | "markdown" | "json") -> str
 
 Figures come from each side's results.json (the ledger and histograms.json when a run was never
-checked). A budget is judged only on routes with at least ``min_requests`` requests on both
-sides: a p95 of five requests is noise, and the output says which routes were not judged.
+checked); latency intervals from histograms.json (or the ledger's latencies). The rules
+(docs/reports.md "compare"):
+
+- error rates leave out the 409s of forced collisions (``--collisions``), as the run's own
+  error-rate threshold does (:func:`loadcheck.core.ledger.forced_collision`); counted from the
+  ledger, from a saved baseline's ``baseline.json``, or, with neither, every 409 of a run with
+  ``collisions`` above 0 (the output says which);
+- a p95 budget is broken only when the change is significant and its lower confidence bound
+  exceeds the budget (:mod:`reports.compare_stats`); too few samples are "not enough samples to
+  judge";
+- rps is labelled better or worse only when the offered load does not explain it;
+- budgets are judged only on routes with at least ``min_requests`` requests on both sides.
 
 Runs against different targets (kind, region, domain, table) or with a different mix or shape
 measure different things; they are compared only with ``force=True`` and the output says so.
 (Baseline comparison is what DLT on AWS added in v4 and what Locust lacks, docs/load-tools.md §7.)
+Every option that differs (collisions, rate, duration, faults ...) is listed in ``options_differ``
+and as a warning line.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.core.errors import ConfigError
-from reports import schema
+from hdrh.histogram import HdrHistogram
+
+from loadcheck.core import histograms, rundir
+from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.ledger import forced_collisions_by_route, ledger_files, read_ledger
+from loadcheck.core.runconfig import RunOptions
+from reports.compare_render import RENDERERS, render_comparison, render_json, render_markdown, render_table
+from reports.compare_stats import MetricChange, latency_change, offered_ratio, pct, rps_change
 from reports.data import RouteSummary, route_summaries
 
 TARGET_KEYS = ("kind", "region", "domain", "table_name")
-OPTION_KEYS = ("mix", "shape")
-NOTE_OPTION_KEYS = ("rate", "steps", "step_duration_s", "duration_s", "workers", "faults")
-SAME_LATENCY = 0.05  # |relative change| below this is "same"
-SAME_RPS = 0.05
+OPTION_KEYS = ("mix", "shape")  # a different mix or shape measures something else: needs --force
+NOTE_OPTION_KEYS = (
+    "rate",
+    "steps",
+    "step_duration_s",
+    "duration_s",
+    "users",
+    "spawn_rate",
+    "think_time_s",
+    "workers",
+    "collisions",
+    "faults",
+)
+LATENCY_PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 SAME_ERROR_PP = 0.001
+BASELINE_META = "baseline.json"
+LOADCONFIG_FILE = "loadconfig.json"
+COLLISIONS_KEY = "forced_collision_409s"  # in baseline.json: per route, counted when it was saved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +71,7 @@ class Budgets:
     max_error_rate_increase: float | None = 0.005  # absolute increase of the error rate (0.005 = 0.5 pp)
     fail_on_check_regression: bool = False  # a check that passed in the baseline and not now
     min_requests: int = 20
+    confidence: float = 0.95  # each end of a latency change's interval holds with at least this
 
 
 def parse_percent(value: str | float, *, option: str) -> float:
@@ -89,15 +121,6 @@ def parse_pp(value: str | float, *, option: str) -> float:
 
 
 @dataclass(kw_only=True)
-class MetricChange:
-    name: str  # rps | error_rate | p50 | p95 | p99
-    baseline: float | None
-    current: float | None
-    change: float | None  # relative for rps/latency; absolute (fraction) for error_rate
-    direction: str  # better | worse | same | n/a
-
-
-@dataclass(kw_only=True)
 class RouteComparison:
     route: str
     baseline_requests: int
@@ -105,9 +128,15 @@ class RouteComparison:
     metrics: list[MetricChange]
     judged: bool
     note: str | None = None
+    baseline_forced_409: int = 0  # 409s of forced collisions left out of the error rate
+    current_forced_409: int = 0
 
     def metric(self, name: str) -> MetricChange:
         return next(m for m in self.metrics if m.name == name)
+
+    @property
+    def notes(self) -> list[str]:
+        return [n for n in [self.note, *(m.note for m in self.metrics)] if n]
 
 
 @dataclass(kw_only=True)
@@ -127,6 +156,18 @@ class Side:
     routes: dict[str, RouteSummary]
     checks: dict[str, str]
     verdict: str
+    histograms: dict[str, HdrHistogram] = field(default_factory=dict)
+    forced_409: dict[str, int] = field(default_factory=dict)  # per route
+    forced_409_source: str | None = None  # ledger | baseline.json | assumed (every 409) | None
+
+    def error_rate(self, route: str) -> float | None:
+        """Failures over requests, the 409s of forced collisions left out."""
+        r = self.routes.get(route)
+        if r is None:
+            return None
+        if not r.requests:
+            return 0.0
+        return max(0, r.failures - self.forced_409.get(route, 0)) / r.requests
 
 
 @dataclass(kw_only=True)
@@ -141,6 +182,8 @@ class Comparison:
     broken: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     forced: bool = False
+    options_differ: list[dict[str, Any]] = field(default_factory=list)  # {"option", "baseline", "current"}
+    notes: list[str] = field(default_factory=list)  # how figures were read (409s left out, ...)
 
     @property
     def ok(self) -> bool:
@@ -150,49 +193,99 @@ class Comparison:
         return asdict(self) | {"ok": self.ok}
 
 
+def _options(rd: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """The run's options as run.json records them, completed from loadconfig.json, then the defaults."""
+    options = dict(run.get("options") or {})
+    cfg = rd / LOADCONFIG_FILE
+    if cfg.is_file():
+        try:
+            extra = (rundir.read_json_object(cfg, writer="loadcheck") or {}).get("options") or {}
+        except LoadcheckError:
+            extra = {}
+        options = {**extra, **options}
+    defaults = RunOptions().to_dict()
+    return {**{k: v for k, v in defaults.items() if k != "target"}, **options}
+
+
+def _histograms(rd: Path) -> dict[str, HdrHistogram]:
+    """Whole-run latency per route: histograms.json, else the ledger's latencies, else none."""
+    data = rundir.read_histograms(rd)
+    if data is not None:
+        return {route: histograms.decode(text) for route, text in (data.get("routes") or {}).items()}
+    if not ledger_files(rd):
+        return {}
+    out: dict[str, HdrHistogram] = {}
+    for rec in read_ledger(rd):
+        h = out.get(rec["route"])
+        if h is None:
+            h = out[rec["route"]] = histograms.new_histogram()
+        h.record_value(histograms.to_us(float(rec.get("latency_ms") or 0.0)))
+    return out
+
+
+def forced_collisions(
+    rd: Path, options: dict[str, Any], routes: dict[str, RouteSummary]
+) -> tuple[dict[str, int], str | None]:
+    """(409s of forced collisions per route, where the count came from)."""
+    if not float(options.get("collisions") or 0.0) > 0:
+        return {}, None
+    if ledger_files(rd):
+        return forced_collisions_by_route(rd), "ledger"
+    meta = rd / BASELINE_META
+    if meta.is_file():
+        saved = (rundir.read_json_object(meta, writer="loadcheck") or {}).get(COLLISIONS_KEY)
+        if isinstance(saved, dict):
+            return {str(k): int(v) for k, v in saved.items()}, BASELINE_META
+    return {route: int(r.status.get("409", 0)) for route, r in routes.items() if r.status.get("409")}, "assumed"
+
+
 def load_side(path: str | Path) -> Side:
-    rd = schema.run_dir_of(path)
-    run = schema.read_run(rd)
-    results = schema.read_results(rd)
+    rd = rundir.run_dir_of(path)
+    run = rundir.read_run(rd)
+    results = rundir.read_results(rd)
     routes = {r.route: r for r in route_summaries(rd)}
     checks = {c["name"]: c["status"] for c in (results or {}).get("checks", [])}
+    options = _options(rd, run)
+    forced, source = forced_collisions(rd, options, routes)
     return Side(
         path=rd,
         run_id=str(run.get("run_id", rd.name)),
         target=dict(run.get("target") or {}),
-        options=dict(run.get("options") or {}),
+        options=options,
         routes=routes,
         checks=checks,
         verdict=str((results or {}).get("verdict", "unchecked")),
+        histograms=_histograms(rd),
+        forced_409=forced,
+        forced_409_source=source,
     )
 
 
-def differences(a: Side, b: Side) -> tuple[list[str], list[str]]:
-    """(blocking differences: target, mix, shape; notable ones: rate, duration, faults ...)."""
-    blocking = [
-        f"target {k}: {a.target.get(k)!r} vs {b.target.get(k)!r}"
+def option_differences(a: Side, b: Side) -> list[dict[str, Any]]:
+    """Every target field and run option that differs, blocking ones (target, mix, shape) first."""
+    out = [
+        {"option": f"target.{k}", "baseline": a.target.get(k), "current": b.target.get(k), "blocking": True}
         for k in TARGET_KEYS
         if a.target.get(k) != b.target.get(k)
     ]
-    blocking += [
-        f"{k}: {a.options.get(k)!r} vs {b.options.get(k)!r}"
-        for k in OPTION_KEYS
-        if a.options.get(k) != b.options.get(k)
-    ]
-    notable = [
-        f"{k}: {a.options.get(k)!r} vs {b.options.get(k)!r}"
-        for k in NOTE_OPTION_KEYS
-        if a.options.get(k) != b.options.get(k)
-    ]
-    return blocking, notable
+    for keys, blocking in ((OPTION_KEYS, True), (NOTE_OPTION_KEYS, False)):
+        out += [
+            {"option": k, "baseline": a.options.get(k), "current": b.options.get(k), "blocking": blocking}
+            for k in keys
+            if a.options.get(k) != b.options.get(k)
+        ]
+    return out
 
 
-def _rel(base: float | None, cur: float | None) -> float | None:
-    if base is None or cur is None:
-        return None
-    if base == 0:
-        return 0.0 if cur == 0 else math.inf
-    return (cur - base) / base
+def differences(a: Side, b: Side) -> tuple[list[str], list[str]]:
+    """(blocking differences: target, mix, shape; notable ones: rate, duration, collisions, faults ...)."""
+    diffs = option_differences(a, b)
+
+    def line(d: dict[str, Any]) -> str:
+        name = d["option"].replace("target.", "target ")
+        return f"{name}: {d['baseline']!r} vs {d['current']!r}"
+
+    return [line(d) for d in diffs if d["blocking"]], [line(d) for d in diffs if not d["blocking"]]
 
 
 def _direction(change: float | None, *, same: float, higher_is_better: bool) -> str:
@@ -203,20 +296,18 @@ def _direction(change: float | None, *, same: float, higher_is_better: bool) -> 
     return "better" if (change > 0) == higher_is_better else "worse"
 
 
-def _route(route: str, base: RouteSummary | None, cur: RouteSummary | None, budgets: Budgets) -> RouteComparison:
-    metrics = []
-    b_rps, c_rps = (base.rps if base else None), (cur.rps if cur else None)
-    ch = _rel(b_rps, c_rps)
-    metrics.append(
-        MetricChange(
-            name="rps",
-            baseline=b_rps,
-            current=c_rps,
-            change=ch,
-            direction=_direction(ch, same=SAME_RPS, higher_is_better=True),
+def _route(route: str, base: Side, cur: Side, budgets: Budgets, offered: float | None) -> RouteComparison:
+    b, c = base.routes.get(route), cur.routes.get(route)
+    metrics = [
+        rps_change(
+            base_requests=b.requests if b else 0,
+            base_rps=b.rps if b else None,
+            cur_requests=c.requests if c else 0,
+            cur_rps=c.rps if c else None,
+            offered=offered,
         )
-    )
-    b_err, c_err = (base.error_rate if base else None), (cur.error_rate if cur else None)
+    ]
+    b_err, c_err = base.error_rate(route), cur.error_rate(route)
     d_err = None if b_err is None or c_err is None else c_err - b_err
     metrics.append(
         MetricChange(
@@ -227,38 +318,87 @@ def _route(route: str, base: RouteSummary | None, cur: RouteSummary | None, budg
             direction=_direction(d_err, same=SAME_ERROR_PP, higher_is_better=False),
         )
     )
-    for p in ("p50", "p95", "p99"):
-        bv = base.latency_ms.get(p) if base else None
-        cv = cur.latency_ms.get(p) if cur else None
-        ch = _rel(bv, cv)
+    for name, p in LATENCY_PERCENTILES:
         metrics.append(
-            MetricChange(
-                name=p,
-                baseline=bv,
-                current=cv,
-                change=ch,
-                direction=_direction(ch, same=SAME_LATENCY, higher_is_better=False),
+            latency_change(
+                name,
+                p,
+                base_value=b.latency_ms.get(name) if b else None,
+                cur_value=c.latency_ms.get(name) if c else None,
+                base_h=base.histograms.get(route),
+                cur_h=cur.histograms.get(route),
+                confidence=budgets.confidence,
             )
         )
     note = None
-    if base is None or cur is None:
-        note = "only in the current run" if base is None else "missing from the current run"
+    if b is None or c is None:
+        note = "only in the current run" if b is None else "missing from the current run"
         judged = False
     else:
-        judged = min(base.requests, cur.requests) >= budgets.min_requests
+        judged = min(b.requests, c.requests) >= budgets.min_requests
         if not judged:
             note = f"too few requests to judge (fewer than {budgets.min_requests} on a side)"
     return RouteComparison(
         route=route,
-        baseline_requests=base.requests if base else 0,
-        current_requests=cur.requests if cur else 0,
+        baseline_requests=b.requests if b else 0,
+        current_requests=c.requests if c else 0,
         metrics=metrics,
         judged=judged,
         note=note,
+        baseline_forced_409=base.forced_409.get(route, 0),
+        current_forced_409=cur.forced_409.get(route, 0),
     )
 
 
+def _budget_breaks(rc: RouteComparison, budgets: Budgets) -> list[str]:
+    broken = []
+    p95 = rc.metric("p95")
+    low = (p95.change_interval or [None, None])[0]
+    if (
+        budgets.max_p95_regression is not None
+        and p95.judged
+        and p95.significant
+        and low is not None
+        and low > budgets.max_p95_regression
+    ):
+        broken.append(
+            f"{rc.route}: p95 {p95.baseline:.1f} -> {p95.current:.1f} ms ({pct(p95.change or 0.0)}; "
+            f"at least {pct(low)} with {100 * budgets.confidence:g}% confidence, "
+            f"budget {100 * budgets.max_p95_regression:g}%)"
+        )
+    err = rc.metric("error_rate")
+    if (
+        budgets.max_error_rate_increase is not None
+        and err.change is not None
+        and err.change > budgets.max_error_rate_increase + 1e-12
+    ):
+        broken.append(
+            f"{rc.route}: error rate {100 * (err.baseline or 0):.2f}% -> {100 * (err.current or 0):.2f}% "
+            f"(+{100 * err.change:.2f} pp, budget {100 * budgets.max_error_rate_increase:g} pp)"
+        )
+    return broken
+
+
+def _collision_notes(base: Side, cur: Side) -> list[str]:
+    notes = []
+    for label, side in (("baseline", base), ("current", cur)):
+        if side.forced_409_source is None:
+            continue
+        counts = ", ".join(f"{n} on {route}" for route, n in sorted(side.forced_409.items())) or "none"
+        how = {
+            "ledger": "counted from the ledger",
+            BASELINE_META: f"as counted when the baseline was saved ({BASELINE_META})",
+            "assumed": "no ledger to tell them apart: every 409 taken as a forced collision",
+        }[side.forced_409_source]
+        notes.append(
+            f"error rates leave out the 409s of forced collisions (--collisions {side.options.get('collisions')}) "
+            f"in the {label} run, as the run's own error-rate threshold does: {counts} ({how})"
+        )
+    return notes
+
+
 def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = False) -> Comparison:
+    diffs = option_differences(base, cur)
     blocking, notable = differences(base, cur)
     if blocking and not force:
         raise ConfigError(
@@ -268,33 +408,12 @@ def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = Fals
         )
     warnings = [f"compared with --force although they differ: {d}" for d in blocking] if blocking else []
     warnings += [f"options differ: {d}" for d in notable]
-    routes = [
-        _route(r, base.routes.get(r), cur.routes.get(r), budgets) for r in sorted(set(base.routes) | set(cur.routes))
-    ]
+    offered = offered_ratio(base.options, cur.options)
+    routes = [_route(r, base, cur, budgets, offered) for r in sorted(set(base.routes) | set(cur.routes))]
     broken: list[str] = []
     for rc in routes:
-        if not rc.judged:
-            continue
-        p95 = rc.metric("p95")
-        if (
-            budgets.max_p95_regression is not None
-            and p95.change is not None
-            and p95.change > budgets.max_p95_regression
-        ):
-            broken.append(
-                f"{rc.route}: p95 {p95.baseline:.1f} -> {p95.current:.1f} ms "
-                f"(+{100 * p95.change:.1f}%, budget {100 * budgets.max_p95_regression:g}%)"
-            )
-        err = rc.metric("error_rate")
-        if (
-            budgets.max_error_rate_increase is not None
-            and err.change is not None
-            and err.change > budgets.max_error_rate_increase + 1e-12
-        ):
-            broken.append(
-                f"{rc.route}: error rate {100 * (err.baseline or 0):.2f}% -> {100 * (err.current or 0):.2f}% "
-                f"(+{100 * err.change:.2f} pp, budget {100 * budgets.max_error_rate_increase:g} pp)"
-            )
+        if rc.judged:
+            broken += _budget_breaks(rc, budgets)
     checks = []
     for name in sorted(set(base.checks) | set(cur.checks)):
         b, c = base.checks.get(name), cur.checks.get(name)
@@ -315,6 +434,8 @@ def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = Fals
         broken=broken,
         warnings=warnings,
         forced=bool(blocking),
+        options_differ=diffs,
+        notes=_collision_notes(base, cur),
     )
 
 
@@ -325,115 +446,18 @@ def compare_runs(
     return compare_sides(load_side(baseline), load_side(current), budgets or Budgets(), force=force)
 
 
-# ------------------------------------------------------------------------------------------------
-# Renderers
-
-ARROW = {"better": "▲ better", "worse": "▼ worse", "same": "= same", "n/a": ""}
-
-
-def _fmt_value(name: str, v: float | None) -> str:
-    if v is None:
-        return "-"
-    if name == "error_rate":
-        return f"{100 * v:.2f}%"
-    if name == "rps":
-        return f"{v:.2f}"
-    return f"{v:.1f}ms"
-
-
-def _fmt_change(m: MetricChange) -> str:
-    if m.change is None:
-        return "-"
-    if m.name == "error_rate":
-        return f"{100 * m.change:+.2f}pp"
-    if math.isinf(m.change):
-        return "+inf%"
-    return f"{100 * m.change:+.1f}%"
-
-
-def _rows(cmp: Comparison) -> list[list[str]]:
-    rows = []
-    for rc in cmp.routes:
-        for m in rc.metrics:
-            rows.append(
-                [
-                    rc.route,
-                    m.name,
-                    _fmt_value(m.name, m.baseline),
-                    _fmt_value(m.name, m.current),
-                    _fmt_change(m),
-                    ARROW[m.direction] + ("" if rc.judged else " (not judged)"),
-                ]
-            )
-    return rows
-
-
-def render_table(cmp: Comparison) -> str:
-    head = ["route", "metric", "baseline", "current", "change", "direction"]
-    rows = _rows(cmp)
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = [f"baseline {cmp.baseline} ({cmp.baseline_path})", f"current  {cmp.current} ({cmp.current_path})"]
-    lines += [f"WARNING: {w}" for w in cmp.warnings]
-    lines.append("")
-    lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    for rc in cmp.routes:
-        if rc.note:
-            lines.append(f"note: {rc.route}: {rc.note}")
-    if cmp.checks:
-        lines.append("")
-        lines += [
-            f"check {c.name}: {c.baseline or 'not run'} -> {c.current or 'not run'}"
-            + ("  REGRESSION" if c.regression else "")
-            for c in cmp.checks
-        ]
-    lines.append("")
-    if cmp.broken:
-        lines.append(f"BUDGET BROKEN ({len(cmp.broken)}):")
-        lines += [f"  - {b}" for b in cmp.broken]
-    else:
-        lines.append("all budgets held")
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(cmp: Comparison) -> str:
-    verdict = "❌ budget broken" if cmp.broken else "✅ within budget"
-    lines = [f"### loadcheck compare: {verdict}", "", f"`{cmp.current}` vs baseline `{cmp.baseline}`", ""]
-    lines += [f"> ⚠️ {w}" for w in cmp.warnings]
-    if cmp.warnings:
-        lines.append("")
-    lines += ["| route | metric | baseline | current | change | |", "|---|---|---:|---:|---:|---|"]
-    lines += [f"| `{r[0]}` | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} |" for r in _rows(cmp)]
-    if cmp.checks:
-        lines += ["", "**Checks that changed**", ""]
-        lines += [
-            f"- {c.name}: {c.baseline or 'not run'} → {c.current or 'not run'}"
-            + (" (regression)" if c.regression else "")
-            for c in cmp.checks
-        ]
-    if cmp.broken:
-        lines += ["", "**Broken budgets**", ""] + [f"- {b}" for b in cmp.broken]
-    return "\n".join(lines) + "\n"
-
-
-def render_json(cmp: Comparison) -> str:
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(cmp.to_dict()), indent=2, sort_keys=True) + "\n"
-
-
-RENDERERS = {"table": render_table, "markdown": render_markdown, "json": render_json}
-
-
-def render_comparison(cmp: Comparison, fmt: str = "table") -> str:
-    if fmt not in RENDERERS:
-        raise ConfigError(f"--format: {fmt!r} is not a format", value=fmt, hint=f"use one of {', '.join(RENDERERS)}")
-    return RENDERERS[fmt](cmp)
+__all__ = [
+    "RENDERERS",
+    "Budgets",
+    "Comparison",
+    "MetricChange",
+    "compare_runs",
+    "compare_sides",
+    "load_side",
+    "parse_percent",
+    "parse_pp",
+    "render_comparison",
+    "render_json",
+    "render_markdown",
+    "render_table",
+]

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadcheck.core import rundir
 from loadcheck.core.capacity import BURST_SECONDS  # docs/aws-behaviour.md §7.3
 from loadcheck.core.errors import LoadcheckError, RunDirError
 from loadcheck.core.ledger import ledger_files, read_ledger
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import verdict, verdict_of_results
-from reports import schema
 
 MAX_POINTS = 240  # buckets per time series: long runs are merged into wider buckets
 STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2, "skipped": 3}
@@ -241,10 +241,10 @@ def _summaries_from_ledger(led: _Ledger, hist: dict[str, Any] | None) -> list[Ro
 
 def route_summaries(run_dir: str | Path) -> list[RouteSummary]:
     """Per-route figures: results.json's when present, else computed from the ledger + histograms."""
-    results = schema.read_results(run_dir)
+    results = rundir.read_results(run_dir)
     if results is not None:
         return _summaries_from_results(results)
-    return _summaries_from_ledger(_Ledger(Path(run_dir)), schema.read_histograms(run_dir))
+    return _summaries_from_ledger(_Ledger(Path(run_dir)), rundir.read_histograms(run_dir))
 
 
 def _series(led: _Ledger, hist: dict[str, Any] | None, bucket_s: int) -> tuple[dict[str, RouteSeries], str]:
@@ -412,10 +412,10 @@ def _capacity(led: _Ledger, results: dict[str, Any] | None, run_dir: Path) -> Ca
 
 def build_report_data(run_dir: str | Path) -> ReportData:
     """Read a run directory into a :class:`ReportData` (raises RunDirError/LedgerError on bad input)."""
-    rd = schema.run_dir_of(run_dir)
-    run = schema.read_run(rd)
-    results = schema.read_results(rd)
-    hist = schema.read_histograms(rd)
+    rd = rundir.run_dir_of(run_dir)
+    run = rundir.read_run(rd)
+    results = rundir.read_results(rd)
+    hist = rundir.read_histograms(rd)
     notes: list[str] = []
     has_ledger = bool(ledger_files(rd))
     if not has_ledger and results is None:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from reports import schema
+from loadcheck.core import rundir
 from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
 
 PLAN_VERSION = 1
@@ -60,7 +60,7 @@ def build_plan(
     """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
     from reports.costs import load_prices, monthly_costs
 
-    rd = schema.run_dir_of(run_dir) if run_dir is not None else None
+    rd = rundir.run_dir_of(run_dir) if run_dir is not None else None
     profile = workload_profile(rd)
     n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
     prices = load_prices(prices_path, region)
@@ -130,7 +130,7 @@ def provisioned_of(run_dir: Path | None) -> dict[str, Any]:
     """The table's capacity: the throttling check's DescribeTable figures, else the stack description."""
     from reports.data import _table_capacity
 
-    results = schema.read_results(run_dir) if run_dir is not None else None
+    results = rundir.read_results(run_dir) if run_dir is not None else None
     wcu, mode = _table_capacity(results)
     from loadcheck.core.description import load_description
 

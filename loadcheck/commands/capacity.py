@@ -127,9 +127,9 @@ def command(
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
+    from loadcheck.core import rundir
     from loadcheck.core.runconfig import parse_duration, parse_mix, parse_steps
     from loadcheck.core.state import write_json_atomic
-    from reports import schema
     from reports.capacity import analyse_steps, parse_slo, step_plan
     from reports.plan import build_plan, provisioned_of
     from reports.render import render_all
@@ -137,9 +137,9 @@ def command(
     slo_map = dict(parse_slo(s) for s in slos)
     mix_map = parse_mix(mix)
     if from_run is not None:
-        run_dir = schema.run_dir_of(from_run)
-        steps, _ = step_plan(schema.read_run(run_dir))
-        mix_map = dict((schema.read_run(run_dir).get("options") or {}).get("mix") or mix_map)
+        run_dir = rundir.run_dir_of(from_run)
+        steps, _ = step_plan(rundir.read_run(run_dir))
+        mix_map = dict((rundir.read_run(run_dir).get("options") or {}).get("mix") or mix_map)
     else:
         try:
             steps_t = parse_steps(rates)
@@ -158,7 +158,7 @@ def command(
             seed=seed,
         )
         steps = list(steps_t)
-    run = schema.read_run(run_dir)
+    run = rundir.read_run(run_dir)
     prov = provisioned_of(run_dir)
     knees = analyse_steps(
         run_dir, slos=slo_map, provisioned_wcu=prov["wcu"] if prov["billing_mode"] == "PROVISIONED" else None

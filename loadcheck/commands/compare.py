@@ -2,8 +2,9 @@
 
 BASELINE and CURRENT are run directories or saved baselines (``loadcheck baseline save``).
 
-Exit status: 0 when every budget held; 1 when a budget is broken (p95 regression, error-rate
-increase, or with --fail-on-check-regression a check that passed before and does not now);
+Exit status: 0 when every budget held; 1 when a budget is broken (a significant p95 regression
+whose lower confidence bound exceeds the budget, an error-rate increase, or with
+--fail-on-check-regression a check that passed before and does not now);
 2 for bad input, including runs of different targets, mixes or shapes without --force.
 """
 
@@ -38,6 +39,12 @@ import click
     show_default=True,
     help="judge budgets only on routes with at least this many requests on both sides",
 )
+@click.option(
+    "--confidence",
+    default="95%",
+    show_default=True,
+    help="confidence of each end of a latency change's interval (a p95 budget breaks only beyond it)",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
 @click.option("--force", is_flag=True, help="compare runs of different targets, mixes or shapes (the output says so)")
 def command(
@@ -47,13 +54,22 @@ def command(
     max_error_rate_increase: str,
     fail_on_check_regression: bool,
     min_requests: int,
+    confidence: str,
     fmt: str,
     force: bool,
 ) -> None:
     """Judge CURRENT against BASELINE; exit 1 when a budget is broken."""
+    from loadcheck.core.errors import ConfigError
     from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
 
     off = ("off", "none", "")
+    level = parse_percent(confidence, option="--confidence")
+    if not 0.5 <= level < 1.0:
+        raise ConfigError(
+            f"--confidence: {confidence!r} must be from 50% up to (not including) 100%",
+            value=confidence,
+            hint="e.g. --confidence 95% (99% judges fewer changes significant)",
+        )
     budgets = Budgets(
         max_p95_regression=None
         if max_p95_regression.lower() in off
@@ -63,6 +79,7 @@ def command(
         else parse_pp(max_error_rate_increase, option="--max-error-rate-increase"),
         fail_on_check_regression=fail_on_check_regression,
         min_requests=max(1, min_requests),
+        confidence=level,
     )
     cmp = compare_runs(baseline, current, budgets, force=force)
     click.echo(render_comparison(cmp, fmt), nl=False)

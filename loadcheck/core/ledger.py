@@ -275,3 +275,17 @@ def read_ledger(run_dir: Path, *, strict: bool = True) -> Iterator[dict[str, Any
                         hint="the ledger was not written by this version of loadcheck",
                     )
             yield rec
+
+
+def forced_collision(rec: dict[str, Any]) -> bool:
+    """A 409 answering a forced collision (``--collisions``): the expected outcome, not an error."""
+    return rec.get("status") == 409 and bool(rec.get("collision"))
+
+
+def forced_collisions_by_route(run_dir: Path) -> dict[str, int]:
+    """Per route, how many records are :func:`forced_collision` 409s (one pass over the ledger)."""
+    out: dict[str, int] = {}
+    for rec in read_ledger(run_dir):
+        if forced_collision(rec):
+            out[rec["route"]] = out.get(rec["route"], 0) + 1
+    return out
