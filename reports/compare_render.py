@@ -17,7 +17,7 @@ from loadcheck.core.errors import ConfigError
 from reports.compare_stats import MetricChange, pct
 
 if TYPE_CHECKING:
-    from reports.compare import Comparison
+    from reports.compare_model import Comparison
 
 ARROW = {"better": "▲ better", "worse": "▼ worse", "same": "= same", "offered": "~ with the offered load", "n/a": ""}
 
