@@ -373,6 +373,16 @@ def judge_records(
             evidence[kind].append({"kind": kind, "request_id": rid, **detail})
 
     judge = Judge(ctx, fmt)
+    # A ledger cut by a killed writer lacks its last requests: their records, stamped after the
+    # earliest worker's last recorded request, are the ledger's loss, not the gateway's invention.
+    cut_from = None
+    if ctx.ledger_tail_unknown and expected:
+        last: dict[str, float] = {}
+        for rec in expected.values():
+            w = str(rec.get("worker"))
+            last[w] = max(last.get(w, 0.0), float(rec.get("t_start_ms") or 0.0))
+        cut_from = min(last.values())
+    unrecorded = 0
     by_id: dict[str, list[logsource.LogRecord]] = {}
     for r in records:
         if r.fields is None:
@@ -391,7 +401,9 @@ def judge_records(
             continue  # the security check's own probes
         stamp = _int(str(first.get(epoch_field))) if epoch_field else None
         stamp = stamp if stamp is not None else first.timestamp
-        if window.start_ms - tol <= stamp <= window.end_ms + tol:
+        if cut_from is not None and stamp >= cut_from - tol:
+            unrecorded += 1
+        elif window.start_ms - tol <= stamp <= window.end_ms + tol:
             note("unexplained", rid, line=first.message[:600], copies=len(recs))
     judged = 0
     for rid, rec in expected.items():
@@ -415,10 +427,20 @@ def judge_records(
         "fields": len(fmt),
         "delivery_complete": int(complete),
         "waited_s": round(budget.elapsed, 2),
+        "unrecorded_after_ledger_cut": unrecorded,
     }
     figures.update({k: counts.get(k, 0) for k in KINDS})
     ev = [e for k in KINDS for e in evidence[k]]
     where = f"log group {group}"
+    if unrecorded:
+        ev.insert(
+            0,
+            {
+                "kind": "note",
+                "detail": f"{unrecorded} record(s) after the ledger's cut: requests the killed load generator sent "
+                "but never recorded (not counted as unexplained)",
+            },
+        )
     if not complete:
         ev.insert(
             0, {"kind": "note", "detail": f"records still missing when the budget ran out ({budget_note(budget)})"}

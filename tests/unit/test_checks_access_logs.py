@@ -186,3 +186,24 @@ def test_missing_log_group_is_error(tmp_path: Path, logs: Any) -> None:
     write_run(tmp_path, make_records(writes=2, reads=0))
     res = access_logs.run(ctx_for(tmp_path, logs, budget_s=1.0))
     assert res.status == "error" and GROUP in res.summary
+
+
+def test_records_after_a_cut_ledger_are_unrecorded_not_unexplained(tmp_path: Path, logs: Any) -> None:
+    import gzip
+    import zlib
+
+    from checks import runner
+    from loadcheck.core.rundir import read_run_record
+    from loadcheck.core.rundir import write_run as write_run_record
+
+    setup_run(tmp_path, logs, throttle_after=None)
+    path = next((tmp_path / "ledger").glob("*.jsonl.gz"))
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    comp = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    path.write_bytes(comp.compress(b"".join(lines[:-4]) + lines[-4][:25]) + comp.flush(zlib.Z_SYNC_FLUSH))
+    run = read_run_record(tmp_path)
+    run.status, run.ledger_records = "interrupted", None  # the load generator was killed
+    write_run_record(tmp_path, run)
+    res = runner.run_checks(tmp_path, names=["access_logs"], context=ctx_for(tmp_path, logs))[0]
+    assert res.status == "pass", (res.summary, res.evidence)
+    assert res.figures["unexplained"] == 0 and res.figures["unrecorded_after_ledger_cut"] == 4

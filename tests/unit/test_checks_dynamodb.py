@@ -205,3 +205,38 @@ def test_digest_is_over_plain_json(tmp_path: Path, ddb: Any) -> None:
     from loadcheck.core.plain_items import plain_item
 
     assert item_digest(plain_item(raw)) == item_digest(item)
+
+
+def _cut_ledger(run_dir: Path, drop: int) -> None:
+    """The ledger of a killed writer: its last ``drop`` records lost, the next one cut mid-line."""
+    import gzip
+    import zlib
+
+    path = next((run_dir / "ledger").glob("*.jsonl.gz"))
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    kept = b"".join(lines[: -drop - 1]) + lines[-drop - 1][:20]
+    comp = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    path.write_bytes(comp.compress(kept) + comp.flush(zlib.Z_SYNC_FLUSH))
+
+
+def test_a_cut_ledger_tail_is_unrecorded_not_phantom(tmp_path: Path, ddb: Any) -> None:
+    from checks import runner
+    from loadcheck.core.rundir import read_run_record
+    from loadcheck.core.rundir import write_run as write_run_record
+
+    records = make_records(writes=30, reads=0)
+    write_run(tmp_path, records)
+    store_acknowledged(ddb, records)  # the table holds every write, the ledger will not
+    _cut_ledger(tmp_path, drop=3)
+    run = read_run_record(tmp_path)
+    run.status, run.ledger_records = "interrupted", None  # a killed load generator
+    write_run_record(tmp_path, run)
+    ctx = make_ctx(tmp_path, ddb)
+    res = runner.run_checks(tmp_path, names=["dynamodb_contents"], context=ctx)[0]
+    assert res.status == "pass", (res.summary, res.evidence)
+    assert res.figures["phantom"] == 0 and res.figures["unrecorded_after_ledger_cut"] == 4
+    assert "beyond the ledger's cut" in res.evidence[0]["detail"]
+    # the same table against a complete ledger that never wrote those keys: phantoms
+    ctx.ledger_tail_unknown = False
+    again = dynamodb_contents.run(ctx)
+    assert again.status == "fail" and again.figures["phantom"] == 4
