@@ -35,9 +35,8 @@ from checks.framework import (
     call_with_backoff,
     is_write,
     key_str,
-    outcome,
 )
-from loadcheck.core.ledger import item_digest
+from loadcheck.core.ledger import item_digest, outcome
 from loadcheck.core.plain_items import plain_item
 from loadcheck.core.results import CheckResult
 

@@ -261,16 +261,6 @@ def is_write(rec: dict[str, Any]) -> bool:
     return rec.get("item_key") is not None
 
 
-def outcome(rec: dict[str, Any]) -> str:
-    """``ok`` (2xx), ``rejected`` (4xx: the service refused), ``unknown`` (5xx, no status)."""
-    status = int(rec.get("status") or 0)
-    if rec.get("error") or status == 0 or status >= 500:
-        return "unknown"
-    if 200 <= status < 300:
-        return "ok"
-    return "rejected"
-
-
 def key_str(key: dict[str, Any] | None) -> str:
     if not key:
         return "?"

@@ -15,7 +15,7 @@ from typing import Any
 
 from checks.framework import RunWindow
 from loadcheck.core import histograms
-from loadcheck.core.ledger import read_ledger
+from loadcheck.core.ledger import failed, read_ledger, status_key
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import (
     RESULTS_SCHEMA_VERSION,
@@ -31,18 +31,6 @@ from loadcheck.core.rundir import write_results as rundir_write_results
 PERCENTILES = tuple(histograms.PERCENTILES.items())  # the percentiles every view of a run reports
 
 
-def _status_key(rec: dict[str, Any]) -> str:
-    if rec.get("error"):
-        return str(rec["error"])
-    status = int(rec.get("status") or 0)
-    return str(status) if status else "no_status"
-
-
-def _failed(rec: dict[str, Any]) -> bool:
-    status = int(rec.get("status") or 0)
-    return bool(rec.get("error")) or status == 0 or status >= 400
-
-
 def ledger_stats(run_dir: Path) -> tuple[dict[str, dict[str, Any]], RunWindow, dict[str, list[float]]]:
     """One pass over the ledger: per-route counts, the run window, latencies (ms) per route.
 
@@ -54,8 +42,8 @@ def ledger_stats(run_dir: Path) -> tuple[dict[str, dict[str, Any]], RunWindow, d
     for rec in read_ledger(run_dir):
         r = routes.setdefault(rec["route"], {"requests": 0, "failures": 0, "status": {}})
         r["requests"] += 1
-        r["failures"] += int(_failed(rec))
-        key = _status_key(rec)
+        r["failures"] += int(failed(rec))
+        key = status_key(rec)
         r["status"][key] = r["status"].get(key, 0) + 1
         lat = float(rec.get("latency_ms") or 0.0)
         latencies.setdefault(rec["route"], []).append(lat)

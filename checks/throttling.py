@@ -48,6 +48,7 @@ from checks.framework import CheckContext, budget_note, poll
 from checks.metrics import TableMetrics, read_table_metrics
 from loadcheck.core import throttle_model
 from loadcheck.core.capacity import BURST_SECONDS
+from loadcheck.core.ledger import charged_write, outcome
 from loadcheck.core.plain_items import item_size, write_units
 from loadcheck.core.results import CheckResult
 
@@ -75,6 +76,11 @@ class Req:
     retry_after: Any  # value, None (header absent) or ... (ledger does not record it)
     units: int = 0  # writes: WCU if accepted
     length: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        """``ok``, ``rejected`` or ``unknown``: :func:`loadcheck.core.ledger.outcome`."""
+        return outcome({"status": self.status, "error": self.error})
 
 
 @dataclass
@@ -192,16 +198,16 @@ def run(ctx: CheckContext) -> CheckResult:
 
     # --- metrics -------------------------------------------------------------------------------
     window = ctx.run_window()
-    certain = sum(r.units for r in g.writes if 200 <= r.status < 300) + g.conflict_units
-    maybe = sum(r.units for r in g.writes if r.error or r.status == 0 or r.status >= 500)
+    certain = sum(r.units for r in g.writes if r.outcome == "ok") + g.conflict_units
+    maybe = sum(r.units for r in g.writes if r.outcome == "unknown")
     # Reads are compared over the run's minutes before its last one: the checks' own reads
     # (this session's and any earlier `loadcheck check`) land in the last minute and later.
     last_minute_ms = window.end_ms // 60_000 * 60_000
-    ok_reads = [r for r in g.reads if 200 <= r.status < 300 and r.t_ms < last_minute_ms]
+    ok_reads = [r for r in g.reads if r.outcome == "ok" and r.t_ms < last_minute_ms]
     read_low = 0.5 * sum(1 for r in ok_reads if r.t_ms + r.latency_ms < last_minute_ms)
     read_high = (
         sum(max(1, math.ceil((r.length or 0) / 4096)) for r in ok_reads)
-        + sum(1 for r in g.reads if (r.error or r.status == 0 or r.status >= 500) and r.t_ms < last_minute_ms)
+        + sum(1 for r in g.reads if r.outcome == "unknown" and r.t_ms < last_minute_ms)
         + 2
     )
 
@@ -388,7 +394,7 @@ def _judge_model(g: Gathered, throttled: list[Req], wcu: float, figures: dict[st
         throttle_model.Write(
             t=(r.t_ms - t0) / 1000.0,
             units=r.units,
-            accepted=200 <= r.status < 300 or r.status == 409,
+            accepted=charged_write(r.status),
             refused=id(r) in refused_ids,
             latency_s=r.latency_ms / 1000.0,
         )

@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from loadcheck.core import rundir
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.ledger import read_ledger
+from loadcheck.core.ledger import charged_write, outcome, read_ledger
 
 WRITE_UNIT = 1024
 READ_UNIT = 4096
@@ -157,15 +157,16 @@ def analyse_steps(
         status = int(rec.get("status") or 0)
         c["n"] += 1
         c["lat"].append(float(rec.get("latency_ms") or 0.0))
-        if 200 <= status < 300:
+        kind = outcome(rec)
+        if kind == "ok":
             c["ok"] += 1
         elif status == 429:
             c["thr"] += 1
-        elif rec.get("error") or status == 0 or status >= 500:
+        elif kind == "unknown":
             c["err"] += 1
         if rec.get("item_key") is not None:
             c["writes"] = True
-            if 200 <= status < 300 or status == 409:  # a failed conditional write still costs (§7.2)
+            if charged_write(status):
                 c["wcu"] += write_units(item_size(rec["item"])) if rec.get("item") else 1
     out = []
     for route in sorted(cells):

@@ -34,7 +34,7 @@ from typing import Any
 from loadcheck.core import rundir
 from loadcheck.core.capacity import BURST_SECONDS  # docs/aws-behaviour.md §7.3
 from loadcheck.core.errors import LoadcheckError, RunDirError
-from loadcheck.core.ledger import ledger_files, read_ledger
+from loadcheck.core.ledger import charged_write, failed, ledger_files, read_ledger, status_of
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import verdict, verdict_of_results
 
@@ -131,11 +131,6 @@ def status_category(rec: dict[str, Any]) -> str:
     return "5xx"
 
 
-def _failed(rec: dict[str, Any]) -> bool:
-    status = int(rec.get("status") or 0)
-    return bool(rec.get("error")) or status == 0 or status >= 400
-
-
 def public_target(target: dict[str, Any] | None) -> dict[str, Any]:
     """The target without anything that looks like a secret (a Target holds none; defence in depth)."""
     out = {}
@@ -174,11 +169,11 @@ class _Ledger:
             units = None
             if rec.get("item_key") is not None:
                 units = _write_units(rec.get("item"))
-            landed = units is not None and (200 <= int(rec.get("status") or 0) < 300 or rec.get("status") == 409)
+            landed = units is not None and charged_write(status_of(rec))
             records.append((rec["route"], t_start, done, cat, lat, units, landed))
             r = routes.setdefault(rec["route"], {"requests": 0, "failures": 0, "status": Counter(), "lat": []})
             r["requests"] += 1
-            r["failures"] += int(_failed(rec))
+            r["failures"] += int(failed(rec))
             r["status"][str(rec["status"]) if rec.get("status") else (rec.get("error") or "no_status")] += 1
             r["lat"].append(lat)
             self.origin_ms = min(self.origin_ms, t_start)

@@ -22,6 +22,7 @@ import click
 
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
 from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.ledger import forced_collision, outcome, read_ledger, server_error, status_key
 from loadcheck.core.runconfig import RunOptions
 from loadcheck.core.target import Target
 from reference_stack.local import supervisor
@@ -157,20 +158,17 @@ def render_progress(p: dict[str, Any]) -> str:
 
 def ledger_summary(run_dir: Path) -> dict[str, Any]:
     """Per-route status counts from the ledger; errors exclude the 409s of forced collisions."""
-    from loadcheck.core.ledger import read_ledger
-
     routes: dict[str, dict[str, Any]] = {}
     total = errors = server_errors = 0
     try:
         for rec in read_ledger(run_dir):
             r = routes.setdefault(rec["route"], {"requests": 0, "status": {}})
-            key = str(rec["status"]) if rec["status"] else (rec.get("error") or "no_status")
+            key = status_key(rec)
             r["requests"] += 1
             r["status"][key] = r["status"].get(key, 0) + 1
             total += 1
-            ok = 200 <= rec["status"] < 300 or (rec["status"] == 409 and rec.get("collision"))
-            errors += 0 if ok else 1
-            server_errors += 1 if (not rec["status"] or rec["status"] >= 500) else 0
+            errors += 0 if outcome(rec) == "ok" or forced_collision(rec) else 1
+            server_errors += int(server_error(rec))
     except LoadcheckError:
         pass  # no ledger: nothing was sent
     return {"routes": routes, "requests": total, "errors": errors, "server_errors": server_errors}

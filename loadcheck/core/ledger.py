@@ -277,6 +277,50 @@ def read_ledger(run_dir: Path, *, strict: bool = True) -> Iterator[dict[str, Any
             yield rec
 
 
+# ---------------------------------------------------------------------------------------------
+# What a record's answer means: the one classification every reader of the ledger uses.
+def status_of(rec: dict[str, Any]) -> int:
+    """The HTTP status, 0 when there was none."""
+    return int(rec.get("status") or 0)
+
+
+def outcome(rec: dict[str, Any]) -> str:
+    """``ok`` (2xx), ``rejected`` (4xx: the service refused), ``unknown`` (5xx, no status, an
+    error: the client never learned whether the request took effect)."""
+    status = status_of(rec)
+    if rec.get("error") or status == 0 or status >= 500:
+        return "unknown"
+    if 200 <= status < 300:
+        return "ok"
+    return "rejected"
+
+
+def failed(rec: dict[str, Any]) -> bool:
+    """A failed request as every table of figures counts it: status >= 400, none, or an error."""
+    status = status_of(rec)
+    return bool(rec.get("error")) or status == 0 or status >= 400
+
+
+def server_error(rec: dict[str, Any]) -> bool:
+    """A 5xx or no response at all (the server-error threshold's numerator)."""
+    status = status_of(rec)
+    return status == 0 or status >= 500
+
+
+def status_key(rec: dict[str, Any]) -> str:
+    """How a status mix names the answer: the status (``"201"``), else the error kind, else ``no_status``."""
+    if rec.get("error"):
+        return str(rec["error"])
+    status = status_of(rec)
+    return str(status) if status else "no_status"
+
+
+def charged_write(status: int) -> bool:
+    """A write the table charged capacity for: a 2xx, or a 409 (a failed conditional write still
+    consumes write capacity, docs/aws-behaviour.md §7.2)."""
+    return 200 <= status < 300 or status == 409
+
+
 def forced_collision(rec: dict[str, Any]) -> bool:
     """A 409 answering a forced collision (``--collisions``): the expected outcome, not an error."""
     return rec.get("status") == 409 and bool(rec.get("collision"))
