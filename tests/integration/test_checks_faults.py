@@ -8,7 +8,6 @@ test is a few seconds, not a Locust run (test_checks_cli.py does one real ``load
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import threading
 import time
@@ -23,8 +22,8 @@ import pytest
 from checks import probe_http
 from checks.runner import run_checks
 from loadcheck.core.ledger import LedgerWriter, item_digest
+from loadcheck.core.rundir import RunRecord, iso_utc, write_run
 from loadcheck.core.sigv4 import Signer
-from loadcheck.core.state import write_json_atomic
 from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 
@@ -140,22 +139,16 @@ class Driver:
 
     def finish(self) -> Path:
         self.writer.close()
-        iso = lambda t: _dt.datetime.fromtimestamp(t, _dt.UTC).isoformat()  # noqa: E731
-        write_json_atomic(
-            self.run_dir / "run.json",
-            {
-                "schema_version": 1,
-                "run_id": self.run_id,
-                "status": "complete",
-                "target": self.target.to_public(),
-                "options": {},
-                "versions": {},
-                "started_at": iso(self.started),
-                "ended_at": iso(time.time()),
-                "dropped_arrivals": 0,
-                "locust": {},
-                "workers": [],
-            },
+        write_run(
+            self.run_dir,
+            RunRecord(
+                run_id=self.run_id,
+                status="complete",
+                target=self.target.to_public(),
+                started_at=iso_utc(self.started),
+                ended_at=iso_utc(time.time()),
+                ledger_records=self.writer.count,
+            ),
         )
         return self.run_dir
 
@@ -193,7 +186,13 @@ def driver(local_stack: dict[str, Any], tmp_path: Path) -> Iterator[Driver]:
 
 def check(d: Driver, *names: str) -> dict[str, Any]:
     run_dir = d.finish()
-    results = run_checks(run_dir, state_dir=d.target.state_dir, budget_s=BUDGET_S, names=list(names) or None)
+    results = run_checks(
+        run_dir,
+        state_dir=d.target.state_dir,
+        budget_s=BUDGET_S,
+        names=list(names) or None,
+        local_flush=supervisor.flush,  # as `loadcheck check` passes it
+    )
     return {r.name: r for r in results}
 
 
@@ -266,7 +265,8 @@ def test_lambda_errors_are_indeterminate_with_nothing_lost(driver: Driver) -> No
     assert {s["status"] for s in sent} == {500}
     res = check(driver, "dynamodb_contents", "access_logs")
     dc = res["dynamodb_contents"]
-    assert dc.status == "pass" and dc.figures["lost"] == 0
+    # nothing was acknowledged, so nothing can be verified: skipped, never a vacuous pass
+    assert dc.status == "skipped" and dc.figures["lost"] == 0 and dc.figures["acknowledged"] == 0
     assert dc.figures["indeterminate_landed"] + dc.figures["indeterminate_not_landed"] == 3
     assert res["access_logs"].status == "pass", res["access_logs"].evidence
 
@@ -278,7 +278,8 @@ def test_lambda_timeouts_are_indeterminate_with_nothing_lost(driver: Driver) -> 
     assert all(s["status"] >= 500 for s in sent), [s["status"] for s in sent]
     res = check(driver, "dynamodb_contents", "access_logs")
     dc = res["dynamodb_contents"]
-    assert dc.status == "pass" and dc.figures["lost"] == 0
+    # nothing was acknowledged, so nothing can be verified: skipped, never a vacuous pass
+    assert dc.status == "skipped" and dc.figures["lost"] == 0 and dc.figures["acknowledged"] == 0
     assert dc.figures["indeterminate_landed"] + dc.figures["indeterminate_not_landed"] == 2
     assert res["access_logs"].status == "pass", res["access_logs"].evidence
 
