@@ -15,13 +15,16 @@ import socket
 import subprocess
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import click
 
+from loadcheck.core import histograms
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
 from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.ledger import read_ledger
 from loadcheck.core.runconfig import RunOptions
 from loadcheck.core.target import Target
 from reference_stack.local import supervisor
@@ -34,8 +37,6 @@ RUN_TIME_SLACK_S = 30.0
 
 
 def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for pkg in ("loadcheck", "locust", "botocore", "hdrhistogram"):
         with contextlib.suppress(PackageNotFoundError):
@@ -157,8 +158,6 @@ def render_progress(p: dict[str, Any]) -> str:
 
 def ledger_summary(run_dir: Path) -> dict[str, Any]:
     """Per-route status counts from the ledger; errors exclude the 409s of forced collisions."""
-    from loadcheck.core.ledger import read_ledger
-
     routes: dict[str, dict[str, Any]] = {}
     total = errors = server_errors = 0
     try:
@@ -177,8 +176,6 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    from loadcheck.core import histograms
-
     out: list[dict[str, Any]] = []
     if opts.max_server_error_rate is not None:
         rate = summary.get("server_errors", 0) / summary["requests"] if summary["requests"] else 0.0
@@ -230,8 +227,6 @@ def print_summary(
     results: list[Any] | None,
     note: str | None,
 ) -> None:
-    from loadcheck.core import histograms
-
     click.echo("")
     click.echo(f"run {run['run_id']}: {run['status']}  ({run_dir})")
     try:
