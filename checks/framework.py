@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from botocore.exceptions import ClientError
+
 from loadcheck.core.description import StackDescription
 from loadcheck.core.ledger import read_ledger
 from loadcheck.core.target import Target
@@ -213,8 +215,6 @@ def call_with_backoff(
     table may refuse our next page for minutes: we wait it out, count the throttles and the
     time, and raise :class:`BudgetExceeded` when the budget is spent.
     """
-    from botocore.exceptions import ClientError
-
     delay = base_s
     while True:
         try:

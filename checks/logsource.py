@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 CONTEXT_REQUEST_IDS = ("$context.requestId", "$context.extendedRequestId")
 PAD_BEFORE_MS = 60_000  # event timestamps may precede the client's send time by clock skew
 PAD_AFTER_MS = 3_600_000  # delivery may be late; ours are stamped with the request time anyway
@@ -58,8 +60,6 @@ def parse(event: dict[str, Any]) -> LogRecord:
 
 def fetch(client: Any, group: str, start_ms: float, end_ms: float) -> list[LogRecord]:
     """Every event of ``group`` stamped within [start - pad, end + pad]."""
-    from botocore.exceptions import ClientError
-
     kwargs: dict[str, Any] = {
         "logGroupName": group,
         "startTime": max(0, int(start_ms - PAD_BEFORE_MS)),

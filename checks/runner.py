@@ -81,7 +81,7 @@ def resolve_names(names: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 def _clients_for(target: Target) -> Callable[[str], Any]:
-    from botocore.config import Config
+    from botocore.config import Config  # deferred: loads botocore (~75 ms); `loadcheck --help` loads this module
 
     def make(service: str) -> Any:
         # DynamoDB: no SDK retries, our backoff counts throttles and time (framework.call_with_backoff).

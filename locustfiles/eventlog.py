@@ -43,7 +43,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import botocore.session
 import gevent
 
 from loadcheck.core.errors import ConfigError
@@ -272,8 +274,6 @@ def _setup(environment: Any) -> tuple[str, Path, RunOptions, SigningContext | No
 
 
 def _url_port(url: str) -> int:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme == "https" else 80)
 
@@ -286,8 +286,6 @@ def _plain_signing(environment: Any) -> SigningContext:
     creds = CredentialSource.from_profile(profile)
     region = _opt(environment, "region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
-        import botocore.session
-
         region = botocore.session.Session(profile=profile).get_config_variable("region")
     if not region:
         raise ConfigError("no region to sign for", hint="pass --region us-east-1 (or set AWS_REGION)")

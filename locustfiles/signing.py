@@ -28,6 +28,8 @@ class CredentialSource:
 
     @classmethod
     def from_profile(cls, profile: str | None) -> CredentialSource:
+        # deferred: botocore loads urllib3/ssl, which must come after Locust's gevent monkey-patching
+        # (pyproject's isort note), and this module does not import locust itself.
         import botocore.session
 
         session = botocore.session.Session(profile=profile)

@@ -5,14 +5,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-
-def render_all(run_dir: str | Path, **kwargs: Any) -> list[Path]:
-    from reports.render import render_all as _render_all
-
-    return _render_all(run_dir, **kwargs)
-
+from reports.render import render_all
 
 __all__ = ["render_all"]

@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 from loadcheck.core import rundir
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.ledger import charged_write, outcome, read_ledger
+from loadcheck.core.plain_items import item_size, write_units
 
 WRITE_UNIT = 1024
 READ_UNIT = 4096
@@ -140,7 +141,6 @@ def analyse_steps(
     rd = rundir.run_dir_of(run_dir)
     steps, dur = step_plan(rundir.read_run(rd))
     slos = slos or {}
-    from loadcheck.core.plain_items import item_size, write_units
 
     records = list(read_ledger(rd))
     if not records:
@@ -256,7 +256,6 @@ def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 
             dates_written=1,
             source="defaults (no run)",
         )
-    from loadcheck.core.plain_items import item_size, write_units
 
     sizes, units, limits, reads, scans, dates = [], [], [], 0, 0, set()
     for rec in read_ledger(rundir.run_dir_of(run_dir)):

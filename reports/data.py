@@ -31,10 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hdrh.histogram import HdrHistogram
+
 from loadcheck.core import rundir
 from loadcheck.core.capacity import BURST_SECONDS  # docs/aws-behaviour.md §7.3
+from loadcheck.core.description import load_description
 from loadcheck.core.errors import LoadcheckError, RunDirError
 from loadcheck.core.ledger import charged_write, failed, ledger_files, read_ledger, status_of
+from loadcheck.core.plain_items import item_size, write_units
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import verdict, verdict_of_results
 
@@ -148,8 +152,6 @@ def _percentile_exact(values: list[float], p: float) -> float:
 
 
 def _write_units(item: dict[str, Any] | None) -> int:
-    from loadcheck.core.plain_items import item_size, write_units
-
     return write_units(item_size(item)) if item else 1
 
 
@@ -203,8 +205,6 @@ def _summaries_from_results(results: dict[str, Any]) -> list[RouteSummary]:
 
 
 def _summaries_from_ledger(led: _Ledger, hist: dict[str, Any] | None) -> list[RouteSummary]:
-    from hdrh.histogram import HdrHistogram
-
     whole = (hist or {}).get("routes", {})
     out = []
     for route, r in sorted(led.routes.items()):
@@ -243,8 +243,6 @@ def route_summaries(run_dir: str | Path) -> list[RouteSummary]:
 
 
 def _series(led: _Ledger, hist: dict[str, Any] | None, bucket_s: int) -> tuple[dict[str, RouteSeries], str]:
-    from hdrh.histogram import HdrHistogram
-
     out: dict[str, RouteSeries] = {}
     if not led.records:
         return out, "no requests"
@@ -316,8 +314,6 @@ def _table_capacity(results: dict[str, Any] | None) -> tuple[float, str]:
         if c.get("name") == "throttling" and figs.get("provisioned_wcu") is not None:
             return float(figs["provisioned_wcu"]), str(figs.get("billing_mode") or "PROVISIONED")
     try:
-        from loadcheck.core.description import load_description
-
         table = load_description().table
     except LoadcheckError:
         return 0.0, "unknown"

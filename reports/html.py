@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from loadcheck import __version__
 from reports import plots
 from reports.data import ReportData
 
@@ -56,8 +57,6 @@ def knee_svgs(plan: dict[str, Any]) -> list[str]:
 
 
 def render_html(d: ReportData) -> str:
-    from loadcheck import __version__
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False
     )

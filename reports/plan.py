@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core import rundir
+from loadcheck.core.description import load_description
 from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
+from reports.costs import load_prices, monthly_costs
+from reports.data import _table_capacity, route_summaries
 
 PLAN_VERSION = 1
 
@@ -24,9 +27,6 @@ def _lambda_inputs(
     rates: dict[str, float], run_dir: Path | None
 ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     """Invocations/s, billed seconds (p50 of the run's routes, else 0.1 s) and memory per function."""
-    from loadcheck.core.description import load_description
-    from reports.data import route_summaries
-
     desc = load_description()
     p50: dict[str, float] = {}
     if run_dir is not None:
@@ -58,8 +58,6 @@ def build_plan(
     provisioned: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
-    from reports.costs import load_prices, monthly_costs
-
     rd = rundir.run_dir_of(run_dir) if run_dir is not None else None
     profile = workload_profile(rd)
     n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
@@ -128,11 +126,8 @@ def build_plan(
 
 def provisioned_of(run_dir: Path | None) -> dict[str, Any]:
     """The table's capacity: the throttling check's DescribeTable figures, else the stack description."""
-    from reports.data import _table_capacity
-
     results = rundir.read_results(run_dir) if run_dir is not None else None
     wcu, mode = _table_capacity(results)
-    from loadcheck.core.description import load_description
 
     table = load_description().table
     return {"wcu": wcu, "rcu": float(table.read_capacity), "billing_mode": mode, "table": table.name}

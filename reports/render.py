@@ -22,6 +22,8 @@ from typing import Protocol
 
 from loadcheck.core.errors import LoadcheckError
 from reports.data import ReportData, build_report_data
+from reports.junit import JunitRenderer
+from reports.markdown import MarkdownRenderer
 
 ERROR_FILE = "report-error.txt"
 
@@ -34,9 +36,9 @@ class Renderer(Protocol):
 
 
 def default_renderers() -> list[Renderer]:
+    # deferred: reports.html loads matplotlib (~0.3 s) through reports.plots; `loadcheck --help`
+    # loads this module and only a render needs the plots.
     from reports.html import HtmlRenderer
-    from reports.junit import JunitRenderer
-    from reports.markdown import MarkdownRenderer
 
     return [HtmlRenderer(), MarkdownRenderer(), JunitRenderer()]
 

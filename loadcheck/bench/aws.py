@@ -25,7 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
 import click
+import psutil
+from botocore.config import Config
 
 from loadcheck.core.errors import ConfigError
 from reference_stack.local.common import configs
@@ -54,9 +57,6 @@ def aws_service(workdir: Path, *, governor: bool, keep_alive: bool) -> Iterator[
 
 
 def _client(url: str, threads: int) -> Any:
-    import boto3
-    from botocore.config import Config
-
     return boto3.session.Session().client(
         "dynamodb",
         endpoint_url=url,
@@ -80,8 +80,6 @@ def drive(url: str, *, threads: int, requests: int, pid: int | None = None) -> d
     With ``pid`` (the service's), also the service's CPU time per request: on a shared machine
     that is steadier than throughput, which moves with everyone else's load.
     """
-    import psutil
-
     setup = _client(url, 1)
     setup.create_table(
         TableName=TABLE,

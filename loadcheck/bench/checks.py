@@ -23,12 +23,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import click
+from moto import mock_aws
+
+from checks import access_logs, dynamodb_contents
+from checks.framework import CheckContext
+from checks.results_doc import ledger_stats
+from loadcheck.bench.synthetic_checks import (
+    REGION,
+    create_table,
+    make_records,
+    put_access_logs,
+    synthetic_target,
+    write_run,
+)
+from loadcheck.core.description import load_description
+from loadcheck.core.rundir import read_run
 
 
 def _populate(n: int, run_dir: Path, clients: dict[str, Any], fmt: dict[str, str]) -> list[dict[str, Any]]:
-    from loadcheck.bench.synthetic_checks import create_table, make_records, put_access_logs, write_run
-
     writes = int(n * 0.7)
     dates = [f"2031-02-{d:02d}" for d in range(1, 11)]
     records = make_records(run_id="bench", writes=writes, reads=n - writes, per_second=500.0, dates=dates)
@@ -59,15 +73,6 @@ class _Clock:
 def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    import boto3
-    from moto import mock_aws
-
-    from checks import access_logs, dynamodb_contents
-    from checks.framework import CheckContext
-    from checks.results_doc import ledger_stats
-    from loadcheck.bench.synthetic_checks import REGION, synthetic_target
-    from loadcheck.core.description import load_description
-    from loadcheck.core.rundir import read_run
 
     desc = load_description()
     fmt = desc.access_log.format

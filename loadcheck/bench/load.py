@@ -19,6 +19,7 @@ measured):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import subprocess
@@ -29,8 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psutil
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
 
+from loadcheck.bench.load_server import running_server
+from loadcheck.core.ledger import read_ledger
 from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration
+from loadcheck.core.sigv4 import Credentials, Signer
 
 UNSIGNED_LOCUSTFILE = '''
 from locust import FastHttpUser, task
@@ -63,14 +71,6 @@ class SignedReader(SigV4FastHttpUser):
 
 
 def bench_signer(seconds: float = 0.5) -> dict[str, float]:
-    import hashlib
-
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials as BotoCredentials
-
-    from loadcheck.core.sigv4 import Credentials, Signer
-
     body = json.dumps({"date": "2100-01-01", "time": "00:00:00.000", "userId": "u" * 40, "eventType": "view"}).encode()
     creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     signer = Signer("execute-api", "us-east-1")
@@ -121,8 +121,6 @@ def bench_signer(seconds: float = 0.5) -> dict[str, float]:
 
 
 def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool = False) -> dict[str, Any]:
-    import psutil
-
     prefix = workdir / f"stats-{time.monotonic_ns()}"
     json_file = prefix.with_suffix(".json")  # Locust appends .json to --json-file
     cmd = [
@@ -174,9 +172,6 @@ def _locust(argv: list[str], *, seconds: float, workdir: Path, sample_rss: bool 
 
 
 def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, rounds: int = 5) -> dict[str, Any]:
-    from loadcheck.bench.load_server import running_server
-    from loadcheck.core.ledger import read_ledger
-
     out: dict[str, Any] = {}
     with running_server(workdir / "server", tls=False, verify=False) as server:
         target = server.target(credentials_file=workdir / "credentials")

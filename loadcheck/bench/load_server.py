@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.sigv4 import SigV4Failure, verify
+from loadcheck.core.target import Target
 from reference_stack.local.common.contract import write_ready_file
 from reference_stack.local.common.launcher import ServiceProcess
 from reference_stack.local.common.tls import issue_certificate
@@ -269,8 +270,6 @@ class ServerHandle:
 
     def target(self, *, credentials_file: Path) -> Any:
         """A Target for this server (what ``loadcheck run`` would get from stack.json)."""
-        from loadcheck.core.target import Target
-
         credentials_file.write_text(
             "[loadcheck-requester]\n"
             f"aws_access_key_id = {TEST_KEYS['access_key']}\n"

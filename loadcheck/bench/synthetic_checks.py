@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hdrh.histogram import HdrHistogram
+
 from loadcheck.core.ledger import LedgerWriter, item_digest
 from loadcheck.core.plain_items import item_size, write_units
 from loadcheck.core.rundir import RunRecord, iso_utc
@@ -152,8 +154,6 @@ def write_run(
         ),
     )
     if histograms:
-        from hdrh.histogram import HdrHistogram
-
         per_route: dict[str, Any] = {}
         for rec in records:
             h = per_route.setdefault(rec["route"], HdrHistogram(1, 3_600_000_000, 3))

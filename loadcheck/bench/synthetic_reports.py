@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from checks.results_doc import build_results
 from loadcheck.core.capacity import BURST_SECONDS
 from loadcheck.core.histograms import IntervalRecorder, RunHistograms
 from loadcheck.core.ledger import LedgerWriter, item_digest
@@ -160,8 +161,6 @@ def write_run(
         ),
     )
     if checks is not None:
-        from checks.results_doc import build_results
-
         write_results(run_dir, build_results(run_dir, checks, started_at=started, ended_at=started, target=tgt))
     return run_dir
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from reports.baseline import DEFAULT_DIR
+from reports.baseline import DEFAULT_DIR, list_baselines, save_baseline
 
 
 @click.group("baseline")
@@ -25,8 +25,6 @@ def command() -> None:
 @click.option("--allow-failed", is_flag=True, help="save a run whose verdict is not PASS (refused by default)")
 def save(run_dir: Path, name: str | None, directory: str, allow_failed: bool) -> None:
     """Copy a checked, passing run's run.json, results.json and histograms.json into DIR/NAME."""
-    from reports.baseline import save_baseline
-
     dest = save_baseline(run_dir, name=name, directory=directory, allow_failed=allow_failed)
     click.echo(f"saved baseline {dest.name}: {dest}")
     click.echo(f"compare with: loadcheck compare {dest} RUNS/<run-id>")
@@ -36,8 +34,6 @@ def save(run_dir: Path, name: str | None, directory: str, allow_failed: bool) ->
 @click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, type=click.Path(file_okay=False))
 def list_(directory: str) -> None:
     """List saved baselines."""
-    from reports.baseline import list_baselines
-
     rows = list_baselines(directory)
     if not rows:
         click.echo(f"no baselines in {directory} (save one: loadcheck baseline save RUNS/<run-id>)")

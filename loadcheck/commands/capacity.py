@@ -20,17 +20,20 @@ from typing import Any
 
 import click
 
+from loadcheck.commands.run_driver import Driver
+from loadcheck.core import rundir
 from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.runconfig import RunOptions, parse_duration, parse_mix, parse_steps
+from loadcheck.core.state import resolve_state_dir, write_json_atomic
+from reports.capacity import analyse_steps, parse_slo, step_plan
+from reports.plan import build_plan, provisioned_of
+from reports.render import render_all
 
 
 def _drive(
     *, rates: tuple[float, ...], step_s: float, mix: dict[str, int], out: Path, state_dir: str | None, seed: int | None
 ) -> Path:
     """Run a step load with `loadcheck run`'s Driver; the new run directory."""
-    from loadcheck.commands.run_driver import Driver
-    from loadcheck.core.runconfig import RunOptions
-    from loadcheck.core.state import resolve_state_dir
-
     opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=step_s, rate=None, mix=mix, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in out.iterdir()}
@@ -127,13 +130,6 @@ def command(
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
-    from loadcheck.core import rundir
-    from loadcheck.core.runconfig import parse_duration, parse_mix, parse_steps
-    from loadcheck.core.state import write_json_atomic
-    from reports.capacity import analyse_steps, parse_slo, step_plan
-    from reports.plan import build_plan, provisioned_of
-    from reports.render import render_all
-
     slo_map = dict(parse_slo(s) for s in slos)
     mix_map = parse_mix(mix)
     if from_run is not None:

@@ -25,6 +25,7 @@ import click
 
 from checks.runner import CHECKS, iso_now, resolve_budget, run_checks, write_results
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.runconfig import parse_duration
 from loadcheck.core.rundir import RESULTS_FILE, read_json_object, verdict_of_results
 from reference_stack.local import supervisor
 
@@ -34,7 +35,6 @@ SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 def _budget(value: str | None) -> float | None:
     if value is None:
         return None
-    from loadcheck.core.runconfig import parse_duration
 
     return parse_duration(value, option="--budget")
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import click
 
+from loadcheck.core.errors import ConfigError
+from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
+
 
 @click.command("compare")
 @click.argument("baseline", type=click.Path(path_type=Path))
@@ -59,9 +62,6 @@ def command(
     force: bool,
 ) -> None:
     """Judge CURRENT against BASELINE; exit 1 when a budget is broken."""
-    from loadcheck.core.errors import ConfigError
-    from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
-
     off = ("off", "none", "")
     level = parse_percent(confidence, option="--confidence")
     if not 0.5 <= level < 1.0:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from reports.render import render_all
+
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -23,7 +25,5 @@ import click
 )
 def command(run_dir: Path, out_dir: Path | None) -> None:
     """Render report.html, summary.md and junit.xml from a run's results.json + run directory."""
-    from reports.render import render_all
-
     for path in render_all(run_dir, out_dir=out_dir):
         click.echo(str(path))

@@ -45,6 +45,7 @@ from loadcheck.core.rundir import (
     write_run,
 )
 from loadcheck.core.state import read_stack_json, write_json_atomic
+from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 from reports import render_all
 from reports.compare import compare_runs, render_comparison
@@ -98,8 +99,6 @@ class Driver:
         if self.opts.target == "aws":
             return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle), False
         if self.role == "worker":
-            from loadcheck.core.target import Target
-
             return Target.from_stack_json(read_stack_json(self.state_dir), self.state_dir), False
         return local_target(self.state_dir, dict(self.opts.faults), self.say)
 

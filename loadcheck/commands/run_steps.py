@@ -15,11 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import click
 
+from loadcheck.core import histograms
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.ledger import forced_collision, outcome, read_ledger, server_error, status_key
@@ -35,8 +37,6 @@ RUN_TIME_SLACK_S = 30.0
 
 
 def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for pkg in ("loadcheck", "locust", "botocore", "hdrhistogram"):
         with contextlib.suppress(PackageNotFoundError):
@@ -175,8 +175,6 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    from loadcheck.core import histograms
-
     out: list[dict[str, Any]] = []
     if opts.max_server_error_rate is not None:
         rate = summary.get("server_errors", 0) / summary["requests"] if summary["requests"] else 0.0
@@ -228,8 +226,6 @@ def print_summary(
     results: list[Any] | None,
     note: str | None,
 ) -> None:
-    from loadcheck.core import histograms
-
     click.echo("")
     click.echo(f"run {run['run_id']}: {run['status']}  ({run_dir})")
     try:

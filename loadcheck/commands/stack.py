@@ -13,6 +13,7 @@ import click
 from loadcheck.core import faults as fault_registry
 from loadcheck.core.errors import ConfigError, StackNotRunning
 from loadcheck.core.state import resolve_state_dir, stack_command
+from reference_stack.local import supervisor
 
 state_dir_option = click.option(
     "--state-dir",
@@ -23,16 +24,14 @@ state_dir_option = click.option(
 
 
 def _ports(items: tuple[str, ...]) -> dict[str, int]:
-    from reference_stack.local.supervisor import SERVICES
-
     out = {}
     for item in items:
         name, sep, raw = item.partition("=")
-        if not sep or name not in SERVICES or not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        if not sep or name not in supervisor.SERVICES or not raw.isdigit() or not 0 <= int(raw) <= 65535:
             raise ConfigError(
                 f"--port {item!r} is not SERVICE=PORT",
                 value=item,
-                hint=f"services: {', '.join(SERVICES)}; e.g. --port gateway=8443 (0 = any free port)",
+                hint=f"services: {', '.join(supervisor.SERVICES)}; e.g. --port gateway=8443 (0 = any free port)",
             )
         out[name] = int(raw)
     return out
@@ -109,8 +108,6 @@ def up(
     burst_start: str,
 ) -> None:
     """Provision and start the local stack; stay in the foreground until Ctrl-C unless --detach."""
-    from reference_stack.local import supervisor
-
     sd = resolve_state_dir(state_dir)
     fault_map = supervisor.parse_faults(list(faults))
     port_map = _ports(ports)
@@ -143,8 +140,6 @@ def up(
 @state_dir_option
 def down(state_dir: str | None) -> None:
     """Stop every process the local stack started."""
-    from reference_stack.local import supervisor
-
     sd = resolve_state_dir(state_dir)
     if supervisor.stop_stack(sd):
         click.echo(f"local stack in {sd} stopped")
@@ -157,8 +152,6 @@ def down(state_dir: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
 def status(state_dir: str | None, as_json: bool) -> None:
     """Say what runs and where. Exit status 0 when running and healthy, 3 when not running."""
-    from reference_stack.local import supervisor
-
     sd = resolve_state_dir(state_dir)
     st = supervisor.status(sd)
     active = fault_registry.active_faults_by_service(sd) if st["running"] else {}
@@ -198,8 +191,6 @@ def status(state_dir: str | None, as_json: bool) -> None:
 )
 def env(state_dir: str | None, profile: str, keys: bool) -> None:
     """Print export lines so the aws CLI, boto3 or curl can use the stack: eval "$(loadcheck stack env)"."""
-    from reference_stack.local import supervisor
-
     sd = resolve_state_dir(state_dir)
     stack = supervisor.running_stack(sd)
     if not stack:
@@ -236,8 +227,6 @@ def env(state_dir: str | None, profile: str, keys: bool) -> None:
 @click.option("--clear", is_flag=True, help="Clear every active fault.")
 def fault(state_dir: str | None, faults: tuple[str, ...], clear: bool) -> None:
     """Set faults on the running stack (NAME=VALUE; VALUE 'off' clears one), or --clear them all."""
-    from reference_stack.local import supervisor
-
     sd = resolve_state_dir(state_dir)
     if clear:
         supervisor.clear_faults(sd)
@@ -260,7 +249,5 @@ def fault(state_dir: str | None, faults: tuple[str, ...], clear: bool) -> None:
 @state_dir_option
 def flush(state_dir: str | None) -> None:
     """Push out buffered access logs, Lambda logs and DynamoDB metrics now."""
-    from reference_stack.local import supervisor
-
     supervisor.flush(resolve_state_dir(state_dir))
     click.echo("flushed")

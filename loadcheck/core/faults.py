@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import resolve_state_dir
 
 # Kinds of value; each has one text form and one canonical (JSON) form.
 FRACTION = "fraction"  # float 0..1; text 0.1 or 10%
@@ -407,8 +408,6 @@ def active_faults_by_service(state_dir: Path | str | None) -> dict[str, dict[str
     ``{}`` when no stack runs for ``state_dir`` (no stack.json, or its services do not answer).
     A service that answers with an error is left out rather than guessed.
     """
-    from loadcheck.core.state import resolve_state_dir
-
     path = resolve_state_dir(state_dir) / "stack.json"
     try:
         stack = json.loads(path.read_text(encoding="utf-8"))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import RunDirError
+from loadcheck.core.ledger import scan_ledger
 from loadcheck.core.results import CheckResult
 from loadcheck.core.state import write_json_atomic
 
@@ -458,8 +459,6 @@ class LedgerState:
 
 
 def ledger_state(run_dir: Path, run: Mapping[str, Any]) -> LedgerState:
-    from loadcheck.core.ledger import scan_ledger
-
     files = scan_ledger(Path(run_dir))
     total = sum(f.records for f in files)
     complete = run.get("status") == "complete"

@@ -148,7 +148,7 @@ class Target:
                 raise TargetError(f"profile {profile!r} not in {self.credentials_file}", value=profile)
             sec = parser[profile]
             return Credentials(sec["aws_access_key_id"], sec["aws_secret_access_key"], sec.get("aws_session_token"))
-        import boto3
+        import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
 
         creds = boto3.Session(profile_name=profile, region_name=self.region).get_credentials()
         if creds is None:
@@ -161,7 +161,7 @@ class Target:
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     def boto3_session(self, role: str = "admin") -> Any:
-        import boto3
+        import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
 
         if self.credentials_file:
             c = self.credentials(role)
@@ -174,7 +174,7 @@ class Target:
         return boto3.Session(profile_name=self.profiles.get(role), region_name=self.region)
 
     def client(self, service: str, role: str = "admin", **config: Any) -> Any:
-        from botocore.config import Config
+        from botocore.config import Config  # deferred: loads botocore (~75 ms); `loadcheck --help` loads this module
 
         cfg = Config(retries={"mode": "standard", "max_attempts": 5}, **config)
         return self.boto3_session(role).client(service, endpoint_url=self.aws_endpoint_url, config=cfg)

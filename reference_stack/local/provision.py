@@ -21,6 +21,9 @@ import string
 from pathlib import Path
 from typing import Any
 
+import requests
+from requests_aws4auth import AWS4Auth
+
 from loadcheck.core.description import StackDescription
 from loadcheck.core.state import ACCOUNT_ID, PROFILES, Identity
 
@@ -172,7 +175,7 @@ def write_credentials_file(path: Path, ids: dict[str, Identity], region: str) ->
 
 def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity], api_id: str) -> None:
     """Table, log groups and IAM principals, as Terraform creates them on AWS."""
-    import boto3
+    import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
 
     admin = ids["admin"]
     session = boto3.Session(
@@ -242,9 +245,6 @@ def corpus_documents() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def provision_search(desc: StackDescription, endpoint: str, ids: dict[str, Identity]) -> int:
     """Create the index with its mapping and bulk-load the corpus, signed as the admin."""
-    import requests
-    from requests_aws4auth import AWS4Auth
-
     admin = ids["admin"]
     auth = AWS4Auth(admin.access_key_id, admin.secret_access_key, desc.region, "es")
     index = desc.search.index

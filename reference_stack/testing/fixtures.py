@@ -84,7 +84,7 @@ def mocked_eventlog_table(description: StackDescription | None = None) -> Iterat
     ``AWS_ENDPOINT_URL``/``AWS_PROFILE`` (so clients made inside reach moto, not a real
     endpoint) for the duration; moto supplies fake credentials.
     """
-    from moto import mock_aws  # imported here: moto is slow to import and only fixtures need it
+    from moto import mock_aws  # deferred: moto takes ~0.3 s to import and only this fixture needs it
 
     desc = description or load_description()
     env = {

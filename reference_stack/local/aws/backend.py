@@ -9,8 +9,11 @@ callers hold the table lock while they do (moto is not thread-safe, docs/emulato
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from moto.dynamodb.models import dynamodb_backends
 
 from reference_stack.local.aws.accounting import TableSettings
 
@@ -28,8 +31,6 @@ class MotoTables:
         self.account_id = account_id
 
     def _backend(self, region: str) -> Any:
-        from moto.dynamodb.models import dynamodb_backends
-
         return dynamodb_backends[self.account_id][region]
 
     def table(self, region: str, name: str) -> Any | None:
@@ -106,8 +107,6 @@ class MotoTables:
             except InvalidOperation:
                 phantom[attr] = {"N": str(serial)}
         else:  # B: base64 text; append bytes b"#p<serial>"
-            import base64
-
             raw = base64.b64decode(payload) + f"#p{serial}".encode()
             phantom[attr] = {"B": base64.b64encode(raw).decode()}
         self._backend(region).put_item(table.name, phantom)

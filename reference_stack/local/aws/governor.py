@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -410,6 +411,4 @@ def _prune_placeholders(request: dict[str, Any]) -> None:
 
 
 def _mentions(text: str, token: str) -> bool:
-    import re
-
     return re.search(re.escape(token) + r"(?![\w])", text) is not None

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.cloudwatch.models import cloudwatch_backends
+
 from reference_stack.local.aws.buckets import Clock
 
 NAMESPACE = "AWS/DynamoDB"
@@ -147,8 +149,6 @@ class MotoCloudWatchSink:
         self.lock = lock
 
     def __call__(self, metric_data: list[dict[str, Any]]) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
-
         backend = cloudwatch_backends[self.account_id][self.region]
         with self.lock:
             for start in range(0, len(metric_data), 1000):

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from loadcheck.core.errors import ConfigError
@@ -58,8 +59,6 @@ class AwsService:
     """Everything the process runs, built from one config; ``serve()`` blocks until stopped."""
 
     def __init__(self, *, config: AwsConfig, clock: Clock | None = None) -> None:
-        from moto.server import DomainDispatcherApplication, create_backend_app
-
         self.config = config
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.clock: Clock = clock or (ManualClock() if config.clock == "manual" else SystemClock())

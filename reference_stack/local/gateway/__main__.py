@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Any
 
+import boto3
+
 from loadcheck.core.errors import ConfigError
 from reference_stack.local.common.contract import Lifecycle, run_service
 from reference_stack.local.gateway.access_log import VARIABLES, AccessLogShipper
@@ -32,8 +34,6 @@ SHUTDOWN_GRACE_S = 5.0  # the contract allows 10 s from SIGTERM to exit
 
 def _logs_client_factory(cfg: GatewayConfig, store: IdentityStore) -> Any:
     def make() -> Any:
-        import boto3  # imported lazily: only the shipper thread needs it
-
         by_key, _ = store.current()
         admin = next((i for i in by_key.values() if i.name == "admin"), None)
         return boto3.client(

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from reference_stack.local.lambda_.config import FunctionConfig
 from reference_stack.local.lambda_.logs import OutputPump, StreamLog
 
@@ -342,8 +344,6 @@ def peak_rss_mb(pid: int) -> int:
     except (OSError, ValueError, IndexError):
         pass
     try:
-        import psutil
-
         return max(1, round(psutil.Process(pid).memory_info().rss / 1048576))
     except Exception:  # the process is gone: the caller keeps its last measurement
         return 0

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import awslambdaric
 import psutil
 
 from reference_stack.local.lambda_.config import FunctionConfig, ServiceConfig
@@ -53,7 +54,6 @@ def lambda_environment(
 ) -> dict[str, str]:
     """The process environment of one execution environment (docs/aws-behaviour.md §8.2)."""
     identity = config.identities.current().by_name[function.role_identity]
-    import awslambdaric
 
     env = {
         "PATH": base_path,
