@@ -18,14 +18,12 @@ from loadcheck.core.ledger import read_ledger
 pytestmark = pytest.mark.e2e
 
 CLI = [sys.executable, "-m", "loadcheck"]
-# The CLI as a terminal starts it: SIGINT handled even when this test runs under a shell that
-# started it as a background job (which ignores SIGINT, and an ignored signal survives exec).
-CLI_WITH_CTRL_C = [
-    sys.executable,
-    "-c",
-    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "sys.argv[0] = 'loadcheck'; runpy.run_module('loadcheck', run_name='__main__')",
-]
+
+
+def _ignore_sigint() -> None:
+    # As a shell starts a background job: SIGINT ignored, and an ignored signal survives exec.
+    # The CLI restores the default handler itself, so Ctrl-C (kill -INT) still stops the run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def loadcheck(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess[str]:
@@ -100,7 +98,24 @@ def _run_dir(runs: Path) -> Path:
 @pytest.mark.slow
 def test_a_short_run_on_the_local_stack(tmp_path, stack):
     runs = tmp_path / "runs"
-    out = loadcheck(
+    # A fault set on the stack before the run (not by --fault) is a condition the run records.
+    set_fault = loadcheck("stack", "fault", "ddb-latency=1ms", "--state-dir", str(stack))
+    assert set_fault.returncode == 0, set_fault.stdout + set_fault.stderr
+    try:
+        out = _short_run(stack, runs)
+    finally:
+        loadcheck("stack", "fault", "--clear", "--state-dir", str(stack))
+    run_dir = _run_dir(runs)
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["conditions"]["faults"] == {"ddb-latency": 1}, run["conditions"]
+    assert run["conditions"]["collisions"] == 0.1 and run["conditions"]["shape"] == "constant-rate"
+    assert "ddb-latency=1" in (run_dir / "report.html").read_text()
+    assert "ddb-latency=1" in (run_dir / "summary.md").read_text()
+    _assert_short_run(out, stack, runs)
+
+
+def _short_run(stack: Path, runs: Path) -> subprocess.CompletedProcess[str]:
+    return loadcheck(
         "run",
         "--state-dir",
         str(stack),
@@ -118,6 +133,9 @@ def test_a_short_run_on_the_local_stack(tmp_path, stack):
         "all=60000",
         timeout=600,
     )
+
+
+def _assert_short_run(out: subprocess.CompletedProcess[str], stack: Path, runs: Path) -> None:
     assert out.returncode in (0, 1), out.stdout + out.stderr  # 1: a check failed; that is the checks' business
     run_dir = _run_dir(runs)
     run = json.loads((run_dir / "run.json").read_text())
@@ -148,7 +166,7 @@ def test_ctrl_c_keeps_the_ledger_and_marks_the_run_interrupted(tmp_path, stack):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         [
-            *CLI_WITH_CTRL_C,
+            *CLI,
             "run",
             "--state-dir",
             str(stack),
@@ -164,6 +182,7 @@ def test_ctrl_c_keeps_the_ledger_and_marks_the_run_interrupted(tmp_path, stack):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_ignore_sigint,
     )
     try:
         deadline = time.monotonic() + 120

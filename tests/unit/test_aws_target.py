@@ -260,3 +260,27 @@ def test_failing_terraform_is_reported_with_its_message(tmp_path: Path) -> None:
 def test_missing_directory_is_named(tmp_path: Path) -> None:
     with pytest.raises(TargetError, match="directory not found"):
         load_tf_outputs(tf_dir=tmp_path / "nope", terraform=os.devnull)
+
+
+def test_the_endpoint_urls_port_is_where_load_and_probes_connect() -> None:
+    outputs = target_from_tf_outputs(tf_outputs(endpoint_url="https://events.loadcheck.test:8443"))
+    assert Target.from_tf_outputs(outputs).connect_port == 8443
+    assert Target.from_tf_outputs(target_from_tf_outputs(tf_outputs())).connect_port == 443
+
+
+def test_ca_bundle_from_the_option_then_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadcheck.core.errors import ConfigError
+
+    outputs = target_from_tf_outputs(tf_outputs())
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    assert Target.from_tf_outputs(outputs).ca_bundle is None
+    assert Target.from_tf_outputs(outputs, ca_bundle=str(ca)).ca_bundle == str(ca.resolve())
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(ca))
+    assert Target.from_tf_outputs(outputs).ca_bundle == str(ca.resolve())
+    with pytest.raises(ConfigError, match=r"\$AWS_CA_BUNDLE: '.*nope.pem' is not a file"):
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "nope.pem"))
+        Target.from_tf_outputs(outputs)
+    with pytest.raises(ConfigError, match="--ca-bundle"):
+        Target.from_tf_outputs(outputs, ca_bundle=str(tmp_path / "missing.pem"))
