@@ -13,15 +13,14 @@ Nothing here sleeps directly: the clock is injected (``Clock``), so unit tests d
 
 from __future__ import annotations
 
-import datetime as _dt
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from loadcheck.core.clock import Clock, SystemClock
 from loadcheck.core.description import StackDescription
 from loadcheck.core.ledger import read_ledger
 from loadcheck.core.target import Target
@@ -39,25 +38,6 @@ THROTTLE_CODES = frozenset(
     }
 )
 PROBE_USER_AGENT = "loadcheck-check-probe/1"  # marks the security check's own requests
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock; the only place checks sleep (between polls and backoffs)."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
 
 
 class Budget:
@@ -238,23 +218,6 @@ def call_with_backoff(
 
 # ----------------------------------------------------------------------------------------------
 # Small helpers the checks share
-
-
-def epoch_s(value: Any) -> float | None:
-    """An instant from run.json: epoch seconds or ms (numbers) or ISO-8601 text."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) / 1000.0 if value > 1e11 else float(value)
-    if isinstance(value, str):
-        try:
-            when = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.UTC)
-        return when.timestamp()
-    return None
 
 
 def is_write(rec: dict[str, Any]) -> bool:

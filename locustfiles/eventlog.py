@@ -50,7 +50,7 @@ import gevent
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration, parse_fraction, parse_mix, parse_think_time
-from loadcheck.core.state import write_json_atomic
+from loadcheck.core.rundir import RunConditions, RunRecord, iso_utc, write_run
 from loadcheck.core.target import Target
 from locustfiles import ledgerhooks
 from locustfiles.ledger_aggregator import Aggregator
@@ -401,19 +401,21 @@ def _write_plain_run_json(environment: Any, run_dir: Path, run_id: str, options:
     if _opt(environment, "loadcheck_config") or (run_dir / "run.json").exists():
         return
     loadgen = json.loads((run_dir / "loadgen.json").read_text()) if (run_dir / "loadgen.json").exists() else {}
-    write_json_atomic(
-        run_dir / "run.json",
-        {
-            "schema_version": 1,
-            "run_id": run_id,
-            "status": "complete",
-            "target": {"kind": "external", "url": environment.host},
-            "options": options.to_dict(),
-            "versions": {},
-            "started_at": loadgen.get("started_at"),
-            "ended_at": loadgen.get("ended_at"),
-            "dropped_arrivals": loadgen.get("dropped_arrivals", 0),
-            "locust": loadgen.get("locust", {}),
-            "workers": loadgen.get("workers", {}),
-        },
+    write_run(
+        run_dir,
+        RunRecord(
+            run_id=run_id,
+            status="complete",
+            target={"kind": "external", "url": environment.host},
+            options=options.to_dict(),
+            conditions=RunConditions(
+                faults=dict(options.faults), collisions=options.collisions, shape=options.shape, mix=dict(options.mix)
+            ),
+            started_at=iso_utc(loadgen.get("started_at")),
+            ended_at=iso_utc(loadgen.get("ended_at")),
+            dropped_arrivals=int(loadgen.get("dropped_arrivals", 0)),
+            ledger_records=loadgen.get("ledger_records"),
+            locust=loadgen.get("locust", {}),
+            workers=loadgen.get("workers", {}),
+        ),
     )

@@ -11,44 +11,14 @@ actually consumed afterwards (DynamoDB cannot know a Query's cost before running
 can carry debt that later refill pays back. Writes, whose cost is known up front, are admitted
 only if the bucket holds their cost (see ``accounting.py``).
 
-Time comes from a ``Clock``; tests use ``ManualClock`` and never sleep.
+Time comes from a :class:`loadcheck.core.clock.Clock`; tests use ``ManualClock`` and never sleep.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from typing import Protocol
+from loadcheck.core.clock import Clock, ManualClock, SystemClock
 
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Seconds since the epoch (wall time, so metric timestamps are real minutes)."""
-        ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
-class ManualClock:
-    """A clock that moves only when told to (tests, and the test-only ``clock: "manual"`` config)."""
-
-    def __init__(self, *, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> float:
-        if seconds < 0:
-            raise ValueError(f"a clock only moves forward; advance_s={seconds!r} must be >= 0")
-        with self._lock:
-            self._now += seconds
-            return self._now
+__all__ = ["Clock", "ManualClock", "SystemClock", "TokenBucket"]
 
 
 class TokenBucket:
