@@ -248,12 +248,12 @@ def put_access_logs(
     if create:
         client.create_log_group(logGroupName=group)
         client.create_log_stream(logGroupName=group, logStreamName=stream)
-    events = [
+    events: list[dict[str, Any]] = [
         {"timestamp": int(r["t_start_ms"]), "message": json.dumps(access_log_record(r, fmt))}
         for r in records
         if r.get("request_id")
     ]
-    events.sort(key=lambda e: int(e["timestamp"]))  # type: ignore[call-overload]
+    events.sort(key=lambda e: e["timestamp"])
     for i in range(0, len(events), 5000):
         client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[i : i + 5000])
     return len(events)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID
@@ -51,10 +51,10 @@ class AwsConfig:
     account_id: str = ACCOUNT_ID
     faults: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
-    burst_start: str = "full"
+    burst_start: Literal["full", "empty"] = "full"
     metrics_interval_s: float = 60.0
     governor: bool = True
-    clock: str = "system"
+    clock: Literal["system", "manual"] = "system"
     keep_alive: bool = True
     unknown_keys: tuple[str, ...] = ()
 
