@@ -192,14 +192,6 @@ def store_acknowledged(client: Any, records: list[dict[str, Any]], table: str = 
     return n
 
 
-def wcu_of_landed(records: list[dict[str, Any]]) -> int:
-    return sum(
-        write_units(item_size(r["item"]))
-        for r in records
-        if r.get("item") is not None and 200 <= int(r["status"]) < 300
-    )
-
-
 def clf(ms: float) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000.0, _dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 

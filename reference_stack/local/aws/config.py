@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID
-from reference_stack.local.common.contract import LOG_LEVELS, read_config
+from reference_stack.local.common.contract import LOG_LEVELS
 
 _KNOWN = {
     "service",
@@ -57,11 +57,6 @@ class AwsConfig:
     clock: Literal["system", "manual"] = "system"
     keep_alive: bool = True
     unknown_keys: tuple[str, ...] = ()
-
-
-def load_config(path: str | Path) -> AwsConfig:
-    """Read and validate the aws service config file (file errors: :func:`read_config`)."""
-    return parse_config(read_config(path, service="aws"), str(path))
 
 
 def parse_config(data: Any, where: str = "config") -> AwsConfig:
