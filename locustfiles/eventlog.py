@@ -159,11 +159,11 @@ class EventLogUser(SigV4FastHttpUser):
             and b'"nextToken":null' not in content
         ):
             try:
-                token = json.loads(content).get("nextToken")
+                next_token = json.loads(content).get("nextToken")
             except (ValueError, AttributeError):
-                token = None
-            if token:
-                self._reading = (query[0][1], str(token))
+                next_token = None
+            if next_token:
+                self._reading = (query[0][1], str(next_token))
 
     def search(self, t_intended: float | None) -> None:
         if self._typing is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class Aggregator:
             writer = self.writers.get(worker)
             if writer is None:
                 writer = self.writers[worker] = LedgerWriter(self.run_dir / "ledger", worker)
-            self.run_io(lambda w=writer, lines=lines: w.write_lines(lines))
+            self.run_io(partial(writer.write_lines, lines))
 
     def progress(self) -> dict[str, Any]:
         now = self.clock()
@@ -140,7 +141,8 @@ class Aggregator:
         self.hist.save(self.run_dir)
         for w in self.workers.values():
             if worker_states is not None:
-                w["state"] = worker_states.get(w.get("client_id"), "gone")
+                sender = w.get("client_id")  # None when the worker's payloads named no client id
+                w["state"] = worker_states.get(sender, "gone") if sender is not None else "gone"
             w["complete"] = bool(w["final"])
         summary = {
             "run_id": self.run_id,

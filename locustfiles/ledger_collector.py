@@ -200,7 +200,7 @@ class Collector:
         self.intervals.record_counts(samples)
         intervals = self.intervals.take(before_s=None if final else int(self.clock()))
         dropped, self.dropped_pending = self.dropped_pending, 0
-        payloads = []
+        payloads: list[dict[str, Any]] = []
         for i in range(0, max(1, len(lines)), BATCH_RECORDS):
             payloads.append(
                 {

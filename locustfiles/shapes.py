@@ -60,7 +60,7 @@ class KindPicker:
 
 
 class ArrivalScheduler:
-    """Emits arrivals at ``options.rate_at(elapsed) * share`` per second to idle users.
+    """Emits arrivals to idle users at the rate of each piece of ``options.segments()`` times ``share``.
 
     ``share`` is this process's part of the rate (``1 / workers``). The clock and the sleep are
     injectable so unit tests can run it without waiting.

@@ -122,8 +122,3 @@ def _quote(text: str) -> str:
     # A run sends few distinct query values (dates, limits, prefixes); quoting each once saves
     # several microseconds per request on the load generator's hot path.
     return quote(text, safe="-_.~")
-
-
-def with_query(path: str, query: list[tuple[str, str]]) -> str:
-    qs = encode_query(query)
-    return f"{path}?{qs}" if qs else path

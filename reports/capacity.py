@@ -54,7 +54,6 @@ KEY_WCU_LIMIT = 1000.0  # per partition key per second (§7.3)
 KEY_RCU_LIMIT = 3000.0
 DEFAULT_LIMIT = 25  # GET /events page size (reference_stack/handlers/events.py LIMIT_DEFAULT)
 DEFAULT_UTILISATION = 0.7
-TABLE_ROUTES = ("GET /events", "POST /events")
 # How the load generator turns a mix kind into routes (locustfiles/eventlog.py: searchers send
 # POST /search one time in five, GET /search otherwise).
 MIX_ROUTES = {

@@ -66,6 +66,9 @@ class _Clock:
     def time(self) -> float:
         return time.time()
 
+    def now(self) -> float:
+        return time.time()
+
     def sleep(self, seconds: float) -> None:
         raise AssertionError("the bench data is complete: nothing should wait")
 

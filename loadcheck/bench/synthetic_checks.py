@@ -192,14 +192,6 @@ def store_acknowledged(client: Any, records: list[dict[str, Any]], table: str = 
     return n
 
 
-def wcu_of_landed(records: list[dict[str, Any]]) -> int:
-    return sum(
-        write_units(item_size(r["item"]))
-        for r in records
-        if r.get("item") is not None and 200 <= int(r["status"]) < 300
-    )
-
-
 def clf(ms: float) -> str:
     return _dt.datetime.fromtimestamp(ms / 1000.0, _dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
@@ -248,12 +240,12 @@ def put_access_logs(
     if create:
         client.create_log_group(logGroupName=group)
         client.create_log_stream(logGroupName=group, logStreamName=stream)
-    events = [
+    events: list[dict[str, Any]] = [
         {"timestamp": int(r["t_start_ms"]), "message": json.dumps(access_log_record(r, fmt))}
         for r in records
         if r.get("request_id")
     ]
-    events.sort(key=lambda e: int(e["timestamp"]))  # type: ignore[call-overload]
+    events.sort(key=lambda e: e["timestamp"])
     for i in range(0, len(events), 5000):
         client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[i : i + 5000])
     return len(events)

@@ -126,9 +126,10 @@ def write_run(
     taken: dict[int | str, dict[str, str]] = {k: v for k, v in rec_hist.take().items()}
     hist.add_intervals(taken)
     hist.save(run_dir)
+    shape = "step" if steps else "constant-rate"
     options = {
         "target": "local",
-        "shape": "step" if steps else "constant-rate",
+        "shape": shape,
         "rate": None if steps else rate,
         "steps": list(steps or []),
         "step_duration_s": step_duration_s,
@@ -153,7 +154,7 @@ def write_run(
             status="complete",
             target=tgt,
             options=options,
-            conditions=RunConditions(shape=options["shape"], mix=dict(mix)),
+            conditions=RunConditions(shape=shape, mix=dict(mix)),
             versions={"python": "3.11"},
             started_at=started,
             ended_at=started,

@@ -129,13 +129,3 @@ def put_units(*, new_size: int, old_size: int) -> float:
 def page_read_units(sizes: Iterable[int], *, consistent: bool) -> float:
     """Query / Scan page: item sizes summed, then rounded up once (§7.2: 40.8 KB -> 44 KB -> 11 RCU)."""
     return read_units(sum(sizes), consistent=consistent)
-
-
-def batch_get_units(sizes: Iterable[int], *, consistent: bool) -> float:
-    """BatchGetItem: each item rounded up to 4 KB on its own, then summed (§7.2)."""
-    return sum(read_units(s, consistent=consistent) for s in sizes)
-
-
-def batch_write_units(sizes: Iterable[int]) -> float:
-    """BatchWriteItem: each item rounded up to 1 KB on its own, then summed (§7.2)."""
-    return sum(write_units(s) for s in sizes)

@@ -66,14 +66,6 @@ class FaultSpec:
     example: str  # a correct NAME=VALUE
     effect: str
 
-    @property
-    def range_text(self) -> str:
-        if self.kind == FIELD:
-            return "a field name of the access-log format"
-        if self.kind == SWITCH:
-            return "1 (on) or 0 (off)"
-        return f"{_num(self.low)} to {_num(self.high)}"
-
 
 FAULTS: dict[str, FaultSpec] = {
     spec.name: spec

@@ -65,13 +65,6 @@ def decode(text: str | bytes) -> HdrHistogram:
     return out
 
 
-def merge_encoded(items: Iterable[str]) -> HdrHistogram:
-    out = new_histogram()
-    for text in items:
-        out.add(HdrHistogram.decode(text.encode("ascii")))
-    return out
-
-
 def summary(h: HdrHistogram) -> dict[str, float | int]:
     """count, p50..p999 and max in milliseconds."""
     out: dict[str, float | int] = {"count": h.get_total_count()}

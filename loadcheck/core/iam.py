@@ -60,7 +60,6 @@ from typing import Any
 
 from loadcheck.core.errors import ConfigError
 
-EVALUATION_LOGIC_URL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"
 CONDITION_OPERATORS_URL = (
     "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html"
 )

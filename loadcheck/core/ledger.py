@@ -1,6 +1,6 @@
 """The run ledger: one JSON record per request, streamed to ``ledger/*.jsonl.gz``.
 
-Record fields (``LEDGER_VERSION`` 1):
+Record fields:
 
     run_id        the run's id
     worker        who sent it ("local", or a worker id in distributed runs)
@@ -45,7 +45,6 @@ from typing import Any
 
 from loadcheck.core.errors import LedgerError
 
-LEDGER_VERSION = 1
 REQUIRED_FIELDS = ("run_id", "worker", "seq", "t_start_ms", "route", "method", "status", "latency_ms")
 
 
@@ -91,13 +90,6 @@ class LedgerWriter:
             self.count += 1
             if len(self._buf) >= self.batch:
                 self._flush_locked()
-
-    def write_many(self, records: list[dict[str, Any]]) -> None:
-        with self._lock:
-            for r in records:
-                self._buf.append(json.dumps(r, separators=(",", ":")).encode() + b"\n")
-            self.count += len(records)
-            self._flush_locked()
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Append records already encoded as JSON lines (each ending in a newline), then flush.

@@ -34,8 +34,6 @@ DEFAULT_MIX = {"writes": 8, "reads": 1, "search": 1}
 DEFAULT_MAX_SERVER_ERROR_RATE = 0.01
 DEFAULT_RATE = 16.0
 DEFAULT_DURATION_S = 45.0
-# Faults the local services accept: the registry's (loadcheck.core.faults, docs/load.md).
-KNOWN_FAULTS = tuple(fault_registry.FAULTS)
 ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
 ALL_ROUTES = "all"  # a --max-p95-ms key that applies to every request together
 
@@ -305,14 +303,6 @@ class RunOptions:
         if self.users:
             return self.users
         return max(8, math.ceil(self.peak_rate * 4))
-
-    def rate_at(self, elapsed_s: float) -> float:
-        """The asked arrival rate (all workers) at ``elapsed_s`` into the run; 0 once it is over."""
-        if elapsed_s < 0 or elapsed_s >= self.total_duration_s:
-            return 0.0
-        if self.shape == "step" and self.step_duration_s:
-            return self.steps[min(int(elapsed_s // self.step_duration_s), len(self.steps) - 1)]
-        return float(self.rate or 0.0)
 
     def segments(self) -> list[tuple[float, float, float]]:
         """The schedule as (start s, end s, rate) pieces of constant rate."""

@@ -242,10 +242,6 @@ def read_run(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def read_run_record(path: str | Path) -> RunRecord:
-    return RunRecord.from_dict(read_run(path))
-
-
 # ---------------------------------------------------------------------------------------------
 # histograms.json
 def read_histograms(path: str | Path) -> dict[str, Any] | None:
@@ -387,10 +383,6 @@ class ResultsWrite:
     path: Path
     replaced: Path | None = None
     kept: tuple[str, ...] = ()
-
-    @property
-    def is_current(self) -> bool:
-        return not self.kept
 
 
 def _history_path(run_dir: Path, doc: Mapping[str, Any], suffix: str) -> Path:

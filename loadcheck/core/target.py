@@ -190,10 +190,6 @@ def target_from_run(run: dict[str, Any]) -> Target:
         ) from exc
 
 
-def state_dir_of(target: Target) -> Path | None:
-    return Path(target.state_dir) if target.state_dir else None
-
-
 CA_BUNDLE_ENV = "AWS_CA_BUNDLE"
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import importlib
 import json
 import logging
 import os
@@ -55,7 +56,8 @@ from botocore.exceptions import ClientError
 try:  # deployed: the handlers directory is the task root, so _http is a top-level module
     from . import _http
 except ImportError:  # pragma: no cover - exercised under awslambdaric
-    import _http  # type: ignore[no-redef]
+    # The same module under its top-level name; import_module keeps mypy's view of it as one name.
+    _http = importlib.import_module("_http")
 
 HttpError = _http.HttpError
 

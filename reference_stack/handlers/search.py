@@ -40,6 +40,7 @@ A sender is any callable taking the prepared request (``AWSPreparedRequest``: ``
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -56,7 +57,8 @@ from botocore.httpsession import URLLib3Session
 try:  # deployed: the handlers directory is the task root, so _http is a top-level module
     from . import _http
 except ImportError:  # pragma: no cover - exercised under awslambdaric
-    import _http  # type: ignore[no-redef]
+    # The same module under its top-level name; import_module keeps mypy's view of it as one name.
+    _http = importlib.import_module("_http")
 
 HttpError = _http.HttpError
 

@@ -60,7 +60,7 @@ def test_a_page_is_rounded_once_so_never_costs_more_than_items_one_by_one(page: 
     once = cap.page_read_units(page, consistent=consistent)
     assert once >= (0.5 if not consistent else 1)
     if page:
-        assert once <= cap.batch_get_units(page, consistent=consistent)
+        assert once <= sum(cap.read_units(s, consistent=consistent) for s in page)
 
 
 @given(items, st.text(min_size=1, max_size=8), values)

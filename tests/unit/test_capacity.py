@@ -113,13 +113,11 @@ class TestUnits:
         assert cap.page_read_units([], consistent=True) == 1
         assert cap.page_read_units([], consistent=False) == 0.5
 
-    def test_batch_get_rounds_each_item(self) -> None:
-        # BatchGetItem of ten 1 KB items: each rounds to 4 KB -> 10 RCU (a Query of the same: 3)
-        assert cap.batch_get_units([KB] * 10, consistent=True) == 10
+    def test_a_page_rounds_once_where_items_alone_round_each(self) -> None:
+        # Ten 1 KB items: a Query page is 3 RCU; BatchGetItem (the governor charges read_units per
+        # item, tests/unit/test_governor.py) rounds each to 4 KB -> 10 RCU
         assert cap.page_read_units([KB] * 10, consistent=True) == 3
-
-    def test_batch_write_rounds_each_item(self) -> None:
-        assert cap.batch_write_units([100, 1500, 3000]) == 1 + 2 + 3
+        assert sum(cap.read_units(KB, consistent=True) for _ in range(10)) == 10
 
     def test_put_is_charged_on_the_larger_of_old_and_new(self) -> None:
         assert cap.put_units(new_size=200, old_size=3000) == 3

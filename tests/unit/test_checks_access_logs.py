@@ -193,7 +193,7 @@ def test_records_after_a_cut_ledger_are_unrecorded_not_unexplained(tmp_path: Pat
     import zlib
 
     from checks import runner
-    from loadcheck.core.rundir import read_run_record
+    from loadcheck.core.rundir import RunRecord
     from loadcheck.core.rundir import write_run as write_run_record
 
     setup_run(tmp_path, logs, throttle_after=None)
@@ -201,7 +201,7 @@ def test_records_after_a_cut_ledger_are_unrecorded_not_unexplained(tmp_path: Pat
     lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
     comp = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     path.write_bytes(comp.compress(b"".join(lines[:-4]) + lines[-4][:25]) + comp.flush(zlib.Z_SYNC_FLUSH))
-    run = read_run_record(tmp_path)
+    run = RunRecord.from_dict(read_run(tmp_path))
     run.status, run.ledger_records = "interrupted", None  # the load generator was killed
     write_run_record(tmp_path, run)
     res = runner.run_checks(tmp_path, names=["access_logs"], context=ctx_for(tmp_path, logs))[0]

@@ -221,14 +221,14 @@ def _cut_ledger(run_dir: Path, drop: int) -> None:
 
 def test_a_cut_ledger_tail_is_unrecorded_not_phantom(tmp_path: Path, ddb: Any) -> None:
     from checks import runner
-    from loadcheck.core.rundir import read_run_record
+    from loadcheck.core.rundir import RunRecord
     from loadcheck.core.rundir import write_run as write_run_record
 
     records = make_records(writes=30, reads=0)
     write_run(tmp_path, records)
     store_acknowledged(ddb, records)  # the table holds every write, the ledger will not
     _cut_ledger(tmp_path, drop=3)
-    run = read_run_record(tmp_path)
+    run = RunRecord.from_dict(read_run(tmp_path))
     run.status, run.ledger_records = "interrupted", None  # a killed load generator
     write_run_record(tmp_path, run)
     ctx = make_ctx(tmp_path, ddb)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from loadcheck.core.errors import ConfigError
-from reference_stack.local.aws.config import load_config, parse_config
+from reference_stack.local.aws.config import parse_config
 from reference_stack.local.aws.faults import Faults, validate
+from reference_stack.local.common.contract import read_config
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -47,10 +48,10 @@ def test_unknown_keys_are_kept_for_a_warning() -> None:
 
 def test_missing_or_broken_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        load_config(tmp_path / "nope.json")
+        read_config(tmp_path / "nope.json", service="aws")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not JSON"):
-        load_config(tmp_path / "bad.json")
+        read_config(tmp_path / "bad.json", service="aws")
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ import pytest
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import Identity, write_identities
-from reference_stack.local.lambda_.config import ACCOUNT_CONCURRENCY, load_config, parse_config
+from reference_stack.local.common.contract import read_config
+from reference_stack.local.lambda_.config import ACCOUNT_CONCURRENCY, parse_config
 
 SECRET, TOKEN = uuid.uuid4().hex, uuid.uuid4().hex
 
@@ -62,7 +63,7 @@ def _config(tmp_path: Path, identities_file: Path, **fn: Any) -> dict[str, Any]:
 def test_a_valid_config_loads(tmp_path: Path, identities_file: Path) -> None:
     path = tmp_path / "lambda.json"
     path.write_text(json.dumps(_config(tmp_path, identities_file)))
-    config = load_config(path)
+    config = parse_config(read_config(path, service="lambda"), str(path))  # as run_service reads it
     fn = config.functions["loadcheck-events"]
     assert (fn.handler, fn.memory_mb, fn.timeout_s, fn.reserved_concurrency) == ("events.handler", 256, 10.0, 20)
     assert fn.task_root == tmp_path.resolve()
@@ -113,7 +114,7 @@ def test_missing_keys_and_files_are_named(tmp_path: Path, identities_file: Path)
     with pytest.raises(ConfigError, match="absent.json"):
         parse_config(doc)
     with pytest.raises(ConfigError, match="does not exist") as err:
-        load_config(tmp_path / "nope.json")
+        read_config(tmp_path / "nope.json", service="lambda")
     assert "--config" in (err.value.hint or "")
 
 

@@ -19,7 +19,7 @@ from locustfiles.ledger_aggregator import Aggregator
 from locustfiles.ledger_collector import Collector, error_kind
 from locustfiles.resolve import parse_resolve
 from locustfiles.shapes import Arrival, ArrivalScheduler, KindPicker
-from locustfiles.workload import DATES_PER_WORKER, KeyMaker, load_terms, with_query
+from locustfiles.workload import DATES_PER_WORKER, KeyMaker, encode_query, load_terms
 
 
 class FakeClock:
@@ -141,8 +141,8 @@ def test_corpus_falls_back_to_builtin_list_and_says_so(tmp_path):
 
 
 def test_query_encoding_is_rfc3986():
-    assert with_query("/search", [("q", "a b/ü"), ("size", "5")]) == "/search?q=a%20b%2F%C3%BC&size=5"
-    assert with_query("/events", []) == "/events"
+    assert encode_query([("q", "a b/ü"), ("size", "5")]) == "q=a%20b%2F%C3%BC&size=5"
+    assert encode_query([]) == encode_query(None) == ""
 
 
 def test_resolve_parsing():
@@ -327,20 +327,18 @@ def test_ledger_writer_appends_encoded_lines(tmp_path):
     from loadcheck.core.ledger import LedgerWriter
 
     w = LedgerWriter(tmp_path / "ledger", "w0", rotate_records=3)
-    w.write_many(
-        [
-            {
-                "run_id": "r",
-                "worker": "w0",
-                "seq": 0,
-                "t_start_ms": 1,
-                "route": "x",
-                "method": "GET",
-                "status": 200,
-                "latency_ms": 1,
-            }
-        ]
-    )
+    w.write(
+        {
+            "run_id": "r",
+            "worker": "w0",
+            "seq": 0,
+            "t_start_ms": 1,
+            "route": "x",
+            "method": "GET",
+            "status": 200,
+            "latency_ms": 1,
+        }
+    )  # buffered: the next write_lines flushes it first
     lines = [
         json.dumps(
             {

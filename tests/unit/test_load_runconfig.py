@@ -98,9 +98,9 @@ def test_option_combinations_are_checked():
 def test_rate_schedule():
     step = RunOptions(shape="step", rate=None, steps=(1, 2, 5), step_duration_s=10)
     assert step.total_duration_s == 30
-    assert [step.rate_at(t) for t in (0, 9.9, 10, 25, 30)] == [1, 1, 2, 5, 0]
+    assert step.segments() == [(0, 10, 1), (10, 20, 2), (20, 30, 5)]
     const = RunOptions(rate=8, duration_s=5)
-    assert const.rate_at(4.9) == 8 and const.rate_at(5) == 0
+    assert const.segments() == [(0, 5, 8)]
     assert const.pool_size() == 32 and RunOptions(rate=8, users=3).pool_size() == 3
 
 

@@ -18,9 +18,9 @@ from loadcheck.core.errors import ConfigError
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import (
     HISTORY_DIR,
+    RunRecord,
     ledger_state,
     read_run,
-    read_run_record,
     verdict,
     write_results,
 )
@@ -58,7 +58,7 @@ def _run(tmp_path: Path, *, checks: list[CheckResult] | None = None) -> Path:
 
 
 def _set_run(run_dir: Path, **changes: object) -> None:
-    record = read_run_record(run_dir)
+    record = RunRecord.from_dict(read_run(run_dir))
     for k, v in changes.items():
         setattr(record, k, v)
     write_run_record(run_dir, record)
@@ -105,7 +105,7 @@ def test_a_passing_run_passes_everywhere(tmp_path: Path) -> None:
 
 def test_conditions_reach_the_report(tmp_path: Path) -> None:
     run_dir = _run(tmp_path)
-    record = read_run_record(run_dir)
+    record = RunRecord.from_dict(read_run(run_dir))
     record.conditions.faults = {"drop-writes": 0.5}
     write_run_record(run_dir, record)
     _rebuild_results(run_dir, sample_checks())
@@ -172,11 +172,11 @@ def test_results_with_less_evidence_do_not_replace_results_json(tmp_path: Path) 
 
     worse = [CheckResult(c.name, "error", "no local stack", reason="no stack.json") for c in sample_checks()]
     written = write_results(run_dir, build_results(run_dir, worse, started_at="a", ended_at="b"))
-    assert written.kept and not written.is_current
+    assert written.kept
     assert written.path.parent.name == HISTORY_DIR and json.loads(written.path.read_text())["verdict"] == "error"
     assert (run_dir / "results.json").read_text() == before
     better = write_results(run_dir, build_results(run_dir, sample_checks(failing=True), started_at="c", ended_at="d"))
-    assert better.is_current and better.replaced is not None and better.replaced.read_text() == before
+    assert not better.kept and better.replaced is not None and better.replaced.read_text() == before
 
 
 def test_check_after_stack_down_keeps_the_previous_results(tmp_path: Path) -> None:

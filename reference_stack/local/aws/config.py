@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID
-from reference_stack.local.common.contract import LOG_LEVELS, read_config
+from reference_stack.local.common.contract import LOG_LEVELS
 
 _KNOWN = {
     "service",
@@ -51,17 +51,12 @@ class AwsConfig:
     account_id: str = ACCOUNT_ID
     faults: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
-    burst_start: str = "full"
+    burst_start: Literal["full", "empty"] = "full"
     metrics_interval_s: float = 60.0
     governor: bool = True
-    clock: str = "system"
+    clock: Literal["system", "manual"] = "system"
     keep_alive: bool = True
     unknown_keys: tuple[str, ...] = ()
-
-
-def load_config(path: str | Path) -> AwsConfig:
-    """Read and validate the aws service config file (file errors: :func:`read_config`)."""
-    return parse_config(read_config(path, service="aws"), str(path))
 
 
 def parse_config(data: Any, where: str = "config") -> AwsConfig:

@@ -21,7 +21,6 @@ from typing import Any
 from loadcheck.core import faults as registry
 
 SERVICE = "aws"
-FAULT_NAMES = registry.names(SERVICE)
 
 
 def validate(name: str, value: Any) -> float | int | None:

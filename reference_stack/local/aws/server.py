@@ -63,7 +63,7 @@ class AwsService:
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.clock: Clock = clock or (ManualClock() if config.clock == "manual" else SystemClock())
         self.faults = Faults(initial=config.faults)
-        self.accounting = Accounting(clock=self.clock, burst_start=config.burst_start)  # type: ignore[arg-type]
+        self.accounting = Accounting(clock=self.clock, burst_start=config.burst_start)
         self.recorder = MetricsRecorder(clock=self.clock)
         self.governor = Governor(
             app=DomainDispatcherApplication(create_backend_app),
@@ -136,7 +136,6 @@ class AwsService:
         self.server = make_server(
             self.config.host, self.config.port, self.governor, threaded=True, request_handler=handler
         )
-        self.server.daemon_threads = True  # type: ignore[attr-defined]
         return int(self.server.server_port)
 
     def serve(self, lifecycle: Lifecycle) -> int:

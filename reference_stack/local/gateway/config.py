@@ -1,7 +1,7 @@
 """The gateway's configuration: one frozen object read from the service config file.
 
 The supervisor writes ``<state>/services/gateway.json`` (keys in docs/internals.md, section
-"gateway"); :func:`load_config` validates it and every error names the key, the bad value and
+"gateway"); :func:`parse_config` validates it and every error names the key, the bad value and
 the fix. Nothing else in the package reads the file or the environment.
 """
 
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
-from reference_stack.local.common.contract import log_level, read_config
+from reference_stack.local.common.contract import log_level
 
 # HTTP API quota: "Maximum integration timeout 30 seconds, cannot be increased" (docs/aws-behaviour.md §3.3,
 # AGW:limits). The minimum (50 ms) is the same quota row.
@@ -54,7 +53,7 @@ class AccessLogSettings:
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    """Everything the gateway process needs; built once by :func:`load_config`."""
+    """Everything the gateway process needs; built once by :func:`parse_config`."""
 
     host: str
     port: int
@@ -242,8 +241,3 @@ def parse_config(data: Any) -> GatewayConfig:
         faults=dict(faults),
         log_level=log_level(data, where="gateway config"),
     )
-
-
-def load_config(path: str | Path) -> GatewayConfig:
-    """Read and validate the gateway config file (file errors: :func:`read_config`)."""
-    return parse_config(read_config(path, service="gateway"))

@@ -20,7 +20,6 @@ from typing import Any
 from loadcheck.core import faults as registry
 
 SERVICE = "gateway"
-NAMES = registry.names(SERVICE)
 
 
 class Faults:

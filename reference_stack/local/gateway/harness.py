@@ -17,9 +17,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from loadcheck.core.description import load_description
 from loadcheck.core.iam import route_arn
@@ -28,7 +29,14 @@ from reference_stack.local.common import configs
 from reference_stack.local.common.launcher import ServiceProcess
 from reference_stack.local.common.tls import TlsFiles
 
-FROM_DESCRIPTION = object()  # gateway_config: take the value from the stack description
+
+class _Default(Enum):
+    """A one-member enum so the sentinel has a type of its own that ``is`` narrows away."""
+
+    FROM_DESCRIPTION = "from-description"
+
+
+FROM_DESCRIPTION: Final = _Default.FROM_DESCRIPTION  # gateway_config: take the value from the stack description
 
 
 def _user(name: str, policies: list[dict[str, Any]], account_id: str) -> Identity:
@@ -192,9 +200,9 @@ def gateway_config(
     access_log_format: dict[str, str] | None = None,
     access_log_batch_s: float = 0.2,
     ready_file: str | None = None,
-    throttle: dict[str, float] | None | object = FROM_DESCRIPTION,
+    throttle: dict[str, float] | None | Literal[_Default.FROM_DESCRIPTION] = FROM_DESCRIPTION,
     route_throttle: dict[str, dict[str, float]] | None = None,
-    cors: dict[str, Any] | None | object = FROM_DESCRIPTION,
+    cors: dict[str, Any] | None | Literal[_Default.FROM_DESCRIPTION] = FROM_DESCRIPTION,
     payload_limit_bytes: int | None = None,
     integration_timeout_s: float | None = None,
     log_level: str = "INFO",
@@ -214,9 +222,9 @@ def gateway_config(
         routes=routes,
         lambda_endpoint=lambda_endpoint,
         aws_endpoint_url=aws_endpoint_url,
-        throttle=configs.limits_json(desc.throttle) if throttle is FROM_DESCRIPTION else throttle,  # type: ignore[arg-type]
+        throttle=configs.limits_json(desc.throttle) if throttle is FROM_DESCRIPTION else throttle,
         route_throttle=route_throttle or {},
-        cors=configs.cors_json(desc.cors) if cors is FROM_DESCRIPTION else cors,  # type: ignore[arg-type]
+        cors=configs.cors_json(desc.cors) if cors is FROM_DESCRIPTION else cors,
         access_log=configs.access_log_json(
             log_group, access_log_format or dict(desc.access_log.format), batch_interval_s=access_log_batch_s
         ),

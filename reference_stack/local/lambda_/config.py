@@ -8,7 +8,6 @@ before anything starts.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import ACCOUNT_ID, Identities, IdentityStore
-from reference_stack.local.common.contract import log_level, read_config
+from reference_stack.local.common.contract import log_level
 
 # Lambda's account-level default concurrency quota (docs/aws-behaviour.md §8.4); the cap for a
 # function configured without reserved concurrency.
@@ -50,7 +49,7 @@ class FunctionConfig:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """Everything the service needs; built by :func:`load_config`, passed down explicitly."""
+    """Everything the service needs; built by :func:`parse_config`, passed down explicitly."""
 
     host: str
     port: int
@@ -108,11 +107,6 @@ class _Reader:
             want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.fail(name, f"must be {want}", value, hint or f"set {name!r} to a {want}")
         return value
-
-
-def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
-    """Read and validate the service config at ``path`` (and the identities file it names)."""
-    return parse_config(read_config(Path(path), service="lambda"), str(path))
 
 
 def parse_config(data: Any, path: str = "<config>") -> ServiceConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
-from reference_stack.local.common.contract import log_level, read_config
+from reference_stack.local.common.contract import log_level
 
 FAULTS: dict[str, str] = {}  # the search service has no faults (docs/internals.md)
 
@@ -36,11 +36,6 @@ class SearchConfig:
     signature_window_s: int = 300
     max_payload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
-
-
-def load_config(path: str | Path) -> SearchConfig:
-    """Read and validate the search service config file (file errors: :func:`read_config`)."""
-    return parse_config(read_config(path, service="search"), str(path))
 
 
 def parse_config(raw: dict[str, Any], where: str = "config") -> SearchConfig:

@@ -70,10 +70,6 @@ class FieldSpec:
     def is_text(self) -> bool:
         return self.kind in TEXT_KINDS
 
-    def query_terms(self, text: str, analyzer: Analyzer | None = None) -> list[str]:
-        """The terms a full-text query looks up in this field."""
-        return [t for t, _ in self.query_tokens(text, analyzer)]
-
     def query_tokens(self, text: str, analyzer: Analyzer | None = None) -> list[Token]:
         if self.kind == "keyword":
             return [(text, 0)]
