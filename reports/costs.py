@@ -44,7 +44,7 @@ def load_prices(path: str | Path | None, region: str) -> dict[str, Any]:
         ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"--prices: {p} is not JSON ({exc.msg} at line {exc.lineno})",
+            f"--prices: {p} is not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})",
             value=str(p),
             hint=f"it must have the shape of {DEFAULT_PRICES}",
         ) from None

@@ -159,7 +159,7 @@ def _read_outputs_file(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise TargetError(
-            f"{path}: not JSON ({exc.msg} at line {exc.lineno})",
+            f"{path}: not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})",
             value=str(path),
             hint="write it with `terraform output -json` (the plain `terraform output` is not JSON)",
         ) from exc

@@ -177,7 +177,7 @@ def load_description(path: str | Path | None = None) -> StackDescription:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DescriptionError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", path=spath, hint="fix the JSON syntax"
+            f"not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}", path=spath, hint="fix the JSON syntax"
         ) from exc
     return parse_description(data, spath)
 

@@ -24,7 +24,6 @@ and the open seconds are kept live; closed intervals are kept encoded (a few hun
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,9 +32,9 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadcheck.core.errors import RunDirError
+from loadcheck.core.rundir import HISTOGRAMS_FILE, HISTOGRAMS_VERSION, read_histograms
 from loadcheck.core.state import write_json_atomic
 
-HISTOGRAMS_VERSION = 1
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour: anything slower is clamped to it (and is a timeout anyway)
 SIGNIFICANT_DIGITS = 3
@@ -153,7 +152,7 @@ class RunHistograms:
         }
 
     def save(self, run_dir: Path) -> Path:
-        path = Path(run_dir) / "histograms.json"
+        path = Path(run_dir) / HISTOGRAMS_FILE
         write_json_atomic(path, self.to_json())
         return path
 
@@ -172,17 +171,15 @@ class RunHistograms:
 
 
 def load(run_dir: Path) -> RunHistograms:
-    path = Path(run_dir) / "histograms.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """A run's histograms.json (read by :func:`loadcheck.core.rundir.read_histograms`), decoded."""
+    data = read_histograms(run_dir)
+    path = Path(run_dir) / HISTOGRAMS_FILE
+    if data is None:
         raise RunDirError(
             f"{path} does not exist",
             value=str(path),
             hint="the run did not finish writing its histograms; latency figures need it",
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path} is not JSON ({exc.msg})", value=str(path), hint="the file is damaged") from None
+        )
     return RunHistograms.from_json(data, source=str(path))
 
 

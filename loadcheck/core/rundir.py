@@ -98,7 +98,7 @@ def read_json_object(path: Path, *, writer: str, hint: str | None = None) -> dic
         raise RunDirError(f"{path}: cannot be read ({exc})", value=str(path), hint=hint) from exc
     except json.JSONDecodeError as exc:
         raise RunDirError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})",
+            f"{path}: not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})",
             value=str(path),
             hint=hint or f"the file is damaged; re-create it with {writer}",
         ) from exc
@@ -247,7 +247,8 @@ def read_run(path: str | Path) -> dict[str, Any]:
 def read_histograms(path: str | Path) -> dict[str, Any] | None:
     """histograms.json (microseconds) of a run or baseline; None when the run wrote none."""
     p = Path(path)
-    p = (p if p.is_dir() else p.parent) / HISTOGRAMS_FILE
+    if p.name != HISTOGRAMS_FILE:
+        p = p / HISTOGRAMS_FILE
     if not p.is_file():
         return None
     data = _versioned(p, "version", HISTOGRAMS_VERSIONS_READ, "`loadcheck run`")
