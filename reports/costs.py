@@ -14,11 +14,11 @@ user passes (``--prices FILE``, same shape). Arithmetic, per month of ``hours_pe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.jsonfile import read_json_object
 
 DEFAULT_PRICES = Path(__file__).resolve().parent / "prices.json"
 REQUIRED = {
@@ -36,19 +36,13 @@ REQUIRED = {
 def load_prices(path: str | Path | None, region: str) -> dict[str, Any]:
     """The price table for ``region`` plus ``as_of``, ``currency``, ``region``, ``source_file``."""
     p = Path(path) if path else DEFAULT_PRICES
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"--prices: {p} does not exist", value=str(p), hint=f"copy {DEFAULT_PRICES} and edit it"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"--prices: {p} is not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})",
-            value=str(p),
-            hint=f"it must have the shape of {DEFAULT_PRICES}",
-        ) from None
-    regions = doc.get("regions") if isinstance(doc, dict) else None
+    doc = read_json_object(
+        p,
+        what="--prices:",
+        hint=f"it must have the shape of {DEFAULT_PRICES}",
+        missing_hint=f"copy {DEFAULT_PRICES} and edit it",
+    )
+    regions = doc.get("regions")
     if not isinstance(regions, dict) or region not in regions:
         known = ", ".join(sorted(regions or {})) or "none"
         raise ConfigError(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import TargetError
+from loadcheck.core.jsonfile import read_json_object
 
 TERRAFORM_ENV = "LOADCHECK_TERRAFORM"  # path of the terraform binary, if not on PATH
 OUTPUT_TIMEOUT_S = 120.0
@@ -155,21 +156,12 @@ def _read_outputs_file(path: Path) -> dict[str, Any]:
             value=str(path),
             hint="write it with `terraform output -json > outputs.json` in reference_stack/terraform",
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TargetError(
-            f"{path}: not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})",
-            value=str(path),
-            hint="write it with `terraform output -json` (the plain `terraform output` is not JSON)",
-        ) from exc
-    if not isinstance(data, dict):
-        raise TargetError(
-            f"{path}: expected a JSON object of outputs, got {type(data).__name__}",
-            value=str(path),
-            hint="write it with `terraform output -json`",
-        )
-    return data
+    return read_json_object(
+        path,
+        what="terraform outputs file",
+        hint="write it with `terraform output -json > outputs.json` (the plain `terraform output` is not JSON)",
+        error=TargetError,
+    )
 
 
 def _find_terraform(explicit: str | None) -> str:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadcheck.core import jsonfile
 from loadcheck.core.errors import RunDirError
 from loadcheck.core.ledger import scan_ledger
 from loadcheck.core.results import CheckResult
@@ -88,27 +89,10 @@ def new_run_id() -> str:
 # ---------------------------------------------------------------------------------------------
 # reading JSON objects
 def read_json_object(path: Path, *, writer: str, hint: str | None = None) -> dict[str, Any]:
-    """The JSON object in ``path``, or a :class:`RunDirError` naming the file and the fix."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"{path}: no such file", value=str(path), hint=hint or f"it is written by {writer}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{path}: cannot be read ({exc})", value=str(path), hint=hint) from exc
-    except json.JSONDecodeError as exc:
-        raise RunDirError(
-            f"{path}: not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})",
-            value=str(path),
-            hint=hint or f"the file is damaged; re-create it with {writer}",
-        ) from exc
-    if not isinstance(data, dict):
-        raise RunDirError(
-            f"{path}: expected a JSON object, found {type(data).__name__}",
-            value=str(path),
-            hint=f"the file was not written by {writer}",
-        )
-    return data
+    """The JSON object in a run-directory file, or a :class:`RunDirError` naming the file and the fix."""
+    return jsonfile.read_json_object(
+        path, what="run file", hint=hint or f"the file is damaged; re-create it with {writer}", error=RunDirError
+    )
 
 
 def _versioned(path: Path, key: str, known: tuple[int, ...], writer: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ Every service's ``__main__`` is one call::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.jsonfile import read_json_object
 from loadcheck.core.state import write_json_atomic
 
 CONFIG_ERROR_EXIT = LoadcheckError.exit_status  # 2, as the loadcheck CLI exits on any of its errors
@@ -65,28 +65,12 @@ C = TypeVar("C", bound=ContractConfig)
 
 def read_config(path: str | Path, *, service: str) -> dict[str, Any]:
     """The JSON object in ``path``; a missing file, bad JSON or a non-object is a ConfigError."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{service} service config {p} does not exist",
-            value=str(p),
-            hint=f"pass the file the supervisor wrote: --config <state>/services/{service}.json",
-        ) from None
-    except ValueError as exc:
-        raise ConfigError(
-            f"{service} service config {p} is not JSON: {exc}",
-            value=str(p),
-            hint="fix the JSON syntax at the position named (keys: docs/internals.md)",
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{service} service config {p} must be a JSON object, not {type(data).__name__}",
-            value=type(data).__name__,
-            hint="write a JSON object with the keys in docs/internals.md",
-        )
-    return data
+    return read_json_object(
+        path,
+        what=f"{service} service config",
+        hint="write a JSON object with the keys in docs/internals.md (fix the JSON syntax at the position named)",
+        missing_hint=f"pass the file the supervisor wrote: --config <state>/services/{service}.json",
+    )
 
 
 def log_level(data: dict[str, Any], *, where: str, default: str = "INFO") -> str:
