@@ -4,10 +4,21 @@ One file describes the stack for both targets: Terraform reads it as typed varia
 local emulation reads it through :func:`load_description`. Every value the emulation needs
 comes from here, so the two cannot drift apart. Validation errors name the field, the value
 and the fix.
+
+The user's own values (domain, hosted zone, region, anything account-specific) go in a
+git-ignored override beside it, ``user.auto.tfvars.json`` (:data:`OVERRIDE_NAME`). Terraform
+loads ``*.auto.tfvars.json`` files in lexical order of their names, so the override is read after
+the tracked file and each top-level key it holds replaces the tracked key whole (Terraform does
+not merge objects across variable files). :func:`load_description` reads it the same way; for the
+local stack (``aws=False``) it keeps the tracked values of :data:`AWS_ONLY_KEYS`, so filling in the
+override never changes the local stack's domain or region. The tracked file holds placeholders
+under the reserved ``.test`` top-level domain (RFC 6761: never delegated publicly, so ACM cannot
+validate a certificate for it); :func:`aws_placeholders` names what is still a placeholder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,6 +29,21 @@ from loadcheck.core.errors import DescriptionError
 from loadcheck.core.iam import route_arn
 
 DEFAULT_DESCRIPTION = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
+# The user's override beside the description: sorts after "stack.auto.tfvars.json", so Terraform
+# loads it last; git-ignored (reference_stack/terraform/.gitignore).
+OVERRIDE_NAME = "user.auto.tfvars.json"
+# Keys only AWS uses: the local stack keeps the tracked file's values even when the override sets them.
+AWS_ONLY_KEYS = ("region", "domain_name", "hosted_zone_name", "requester")
+# The reserved top-level domain of the tracked placeholders (RFC 6761).
+PLACEHOLDER_TLD = ".test"
+# API Gateway adds an access-log group to the account's CloudWatch Logs resource policy unless its
+# name starts with this prefix; that policy has a size limit (docs/aws-behaviour.md §2.5).
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/"
+# What each role may do on the search domain, decided from the domain policy and the role policy
+# together (docs/aws-behaviour.md §9.3): the search function only POSTs <index>/_search; the
+# search-admin role (corpus loading) works on the index and paths under it, never the whole domain.
+SEARCH_FUNCTION_ACTIONS = ("es:ESHttpPost",)
+SEARCH_ADMIN_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete")
 HANDLERS_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "handlers"
 
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~/{}+-]*)$")
@@ -43,7 +69,7 @@ class FunctionSpec:
     runtime: str
     memory_mb: int
     timeout_s: int
-    reserved_concurrency: int
+    reserved_concurrency: int | None  # None: unreserved, the function shares the account's concurrency
     log_retention_days: int
     environment: dict[str, str]
 
@@ -87,6 +113,9 @@ class SearchSpec:
     instance_type: str
     instance_count: int
     volume_size_gb: int
+    # Publish the domain's application logs to CloudWatch Logs: needs an account-level CloudWatch
+    # Logs resource policy, of which a region holds at most 10 (docs/aws-behaviour.md §9.7).
+    application_logs: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +138,7 @@ class StackDescription:
     search: SearchSpec
     requester_trusted_principal_arns: tuple[str, ...] = field(default_factory=tuple)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    override_path: str | None = None  # the user's override that was read, if any
 
     def function_for_route(self, route_key: str) -> FunctionSpec:
         return self.functions[self.routes[route_key]]
@@ -122,6 +152,19 @@ class StackDescription:
 
     def search_domain_arn(self, account_id: str) -> str:
         return f"arn:aws:es:{self.region}:{account_id}:domain/{self.search.domain_name}"
+
+    def search_function_resources(self, account_id: str) -> tuple[str, ...]:
+        """What the search function may call (with :data:`SEARCH_FUNCTION_ACTIONS`): its index's
+        ``_search``, as iam.tf and opensearch.tf grant it."""
+        return (f"{self.search_domain_arn(account_id)}/{self.search.index}/_search",)
+
+    def search_admin_resources(self, account_id: str) -> tuple[str, ...]:
+        """What corpus loading may call (with :data:`SEARCH_ADMIN_ACTIONS`): the index and every
+        path under it (``PUT <index>``, ``POST <index>/_bulk``, ``<index>/_refresh``), as iam.tf and
+        opensearch.tf grant the search-admin role; never ``/_bulk`` at the root, which could write
+        any index."""
+        index_arn = f"{self.search_domain_arn(account_id)}/{self.search.index}"
+        return (index_arn, f"{index_arn}/*")
 
 
 class _Reader:
@@ -139,7 +182,14 @@ class _Reader:
         return data
 
     def get(
-        self, data: dict[str, Any], key: str, prefix: str, kind: type | tuple[type, ...], default: Any = ...
+        self,
+        data: dict[str, Any],
+        key: str,
+        prefix: str,
+        kind: type | tuple[type, ...],
+        default: Any = ...,
+        *,
+        nullable: bool = False,
     ) -> Any:
         fld = f"{prefix}{key}"
         if key not in data:
@@ -147,6 +197,8 @@ class _Reader:
                 raise self.fail(fld, "is missing", hint=f'add "{key}" to the description')
             return default
         value = data[key]
+        if value is None and nullable:
+            return None
         if kind in (int, float) or kind == (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self.fail(fld, f"expected a number, got {value!r}", value)
@@ -165,21 +217,71 @@ class _Reader:
             )
 
 
-def load_description(path: str | Path | None = None) -> StackDescription:
-    """Read and validate a stack description; ``None`` reads the reference stack's."""
+def load_description(path: str | Path | None = None, *, aws: bool = False) -> StackDescription:
+    """Read and validate a stack description; ``None`` reads the reference stack's.
+
+    The user's override beside it (:data:`OVERRIDE_NAME`), when present, replaces whole top-level
+    keys, as Terraform's later variable file does. ``aws=False`` (the local stack) keeps the
+    tracked values of :data:`AWS_ONLY_KEYS`; ``aws=True`` takes every key of the override.
+    """
     p = Path(path) if path is not None else DEFAULT_DESCRIPTION
-    spath = str(p)
+    data = _read_object(p, hint="pass --description with the path of a stack.auto.tfvars.json")
+    override = p.parent / OVERRIDE_NAME
+    if override == p or not override.is_file():
+        return parse_description(data, str(p))
+    values = _read_object(override, hint=f"fix {override}, or delete it to use {p.name} alone")
+    for key, value in values.items():
+        if key not in data:
+            raise DescriptionError(
+                f"{key!r} is not a key of {p.name}",
+                path=str(override),
+                field=key,
+                hint=f"the override sets top-level keys of {p.name}: {', '.join(sorted(data))}",
+            )
+        if aws or key not in AWS_ONLY_KEYS:
+            data[key] = value
+    desc = parse_description(data, f"{p} + {override.name}")
+    return dataclasses.replace(desc, override_path=str(override))
+
+
+def _read_object(p: Path, *, hint: str) -> dict[str, Any]:
     if not p.is_file():
-        raise DescriptionError(
-            "file not found", path=spath, hint="pass --description with the path of a stack.auto.tfvars.json"
-        )
+        raise DescriptionError("file not found", path=str(p), hint=hint)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DescriptionError(
-            f"not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}", path=spath, hint="fix the JSON syntax"
+            f"not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}", path=str(p), hint="fix the JSON syntax"
         ) from exc
-    return parse_description(data, spath)
+    if not isinstance(data, dict):
+        raise DescriptionError(f"expected a JSON object, got {type(data).__name__}", path=str(p), hint=hint)
+    return data
+
+
+def aws_placeholders(desc: StackDescription) -> list[str]:
+    """The fields that still hold the tracked file's local-only placeholders (names under the
+    reserved ``.test`` domain): Terraform refuses them at plan time, and ``loadcheck smoke`` names
+    them with :func:`placeholder_error`."""
+    fields = [("domain_name", desc.domain_name), ("hosted_zone_name", desc.hosted_zone_name)]
+    return [name for name, value in fields if value == PLACEHOLDER_TLD[1:] or value.endswith(PLACEHOLDER_TLD)]
+
+
+def placeholder_error(desc: StackDescription) -> DescriptionError | None:
+    """A DescriptionError naming the override to fill in, or None when nothing is a placeholder."""
+    left = aws_placeholders(desc)
+    if not left:
+        return None
+    override = Path(desc.override_path or Path(desc.path.split(" + ")[0]).parent / OVERRIDE_NAME)
+    values = ", ".join(f"{name} = {getattr(desc, name)!r}" for name in left)
+    return DescriptionError(
+        f"{values}: a placeholder of the local stack ({PLACEHOLDER_TLD} names cannot be delegated "
+        "publicly nor validated by ACM)",
+        path=desc.path,
+        field=left[0],
+        value=getattr(desc, left[0]),
+        hint=f'set your own in {override} (git-ignored), e.g. {{"domain_name": "events.example.com", '
+        f'"hosted_zone_name": "example.com"}}; copy {OVERRIDE_NAME}.example to start',
+    )
 
 
 def parse_description(data: Any, path: str = "<description>") -> StackDescription:
@@ -245,8 +347,11 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         timeout = r.get(s, "timeout_s", pre, int)
         if not 1 <= timeout <= 900:
             raise r.fail(pre + "timeout_s", f"must be 1..900, got {timeout}", timeout)
-        reserved = r.get(s, "reserved_concurrency", pre, int)
-        r.positive(reserved, pre + "reserved_concurrency")
+        # null (the default): unreserved. A reservation needs the account's unreserved concurrency
+        # to stay at its minimum, which new accounts cannot spare (docs/aws-behaviour.md §8.6).
+        reserved = r.get(s, "reserved_concurrency", pre, int, None, nullable=True)
+        if reserved is not None:
+            r.positive(reserved, pre + "reserved_concurrency")
         env = r.obj(r.get(s, "environment", pre, dict, {}), pre + "environment")
         for k, v in env.items():
             if not isinstance(v, str):
@@ -327,6 +432,15 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         retention_days=r.get(a, "retention_days", "access_log.", int),
         format=dict(fmt),
     )
+    if not access_log.log_group.startswith(VENDED_LOGS_PREFIX):
+        raise r.fail(
+            "access_log.log_group",
+            f"{access_log.log_group!r} is not under {VENDED_LOGS_PREFIX}: API Gateway would add it to the "
+            "account's CloudWatch Logs resource policy, whose size limit makes stage creation fail in "
+            "accounts with many APIs (docs/aws-behaviour.md §2.5)",
+            access_log.log_group,
+            f"name it {VENDED_LOGS_PREFIX}apigateway/<api-name>",
+        )
 
     sr = r.obj(r.get(top, "search", "", dict), "search")
     search = SearchSpec(
@@ -336,6 +450,7 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         instance_type=r.get(sr, "instance_type", "search.", str),
         instance_count=r.get(sr, "instance_count", "search.", int),
         volume_size_gb=r.get(sr, "volume_size_gb", "search.", int),
+        application_logs=r.get(sr, "application_logs", "search.", bool, False),
     )
     if not re.fullmatch(r"[a-z][a-z0-9-]{2,27}", search.domain_name):
         raise r.fail(

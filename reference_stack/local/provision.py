@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from requests_aws4auth import AWS4Auth
 
-from loadcheck.core.description import StackDescription
+from loadcheck.core.description import SEARCH_ADMIN_ACTIONS, SEARCH_FUNCTION_ACTIONS, StackDescription
 from loadcheck.core.state import ACCOUNT_ID, PROFILES, Identity
 
 _ALNUM_UPPER = string.ascii_uppercase + string.digits
@@ -86,8 +86,8 @@ def function_policies(desc: StackDescription, key: str, account_id: str = ACCOUN
                 "Statement": [
                     {
                         "Effect": "Allow",
-                        "Action": ["es:ESHttpGet", "es:ESHttpPost"],
-                        "Resource": f"{desc.search_domain_arn(account_id)}/{desc.search.index}/*",
+                        "Action": list(SEARCH_FUNCTION_ACTIONS),
+                        "Resource": list(desc.search_function_resources(account_id)),
                     },
                     logs,
                 ],
@@ -133,22 +133,26 @@ def make_identities(desc: StackDescription, api_id: str, account_id: str = ACCOU
 def search_access_policy(
     desc: StackDescription, ids: dict[str, Identity], account_id: str = ACCOUNT_ID
 ) -> dict[str, Any]:
-    """The domain's resource policy: the search role may read, the admin may do anything (corpus load)."""
-    domain_arn = desc.search_domain_arn(account_id)
+    """The domain's resource policy, as opensearch.tf writes it: the search role may POST its
+    index's ``_search``, the corpus loader (here the admin identity, on AWS the search-admin role)
+    may work on the index. The search service decides it together with the caller's identity
+    policies (:mod:`loadcheck.core.iam`), as AWS does."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
+                "Sid": "SearchFunctionSearches",
                 "Effect": "Allow",
                 "Principal": {"AWS": [ids["search-role"].principal_arn]},
-                "Action": ["es:ESHttpGet", "es:ESHttpPost"],
-                "Resource": f"{domain_arn}/*",
+                "Action": list(SEARCH_FUNCTION_ACTIONS),
+                "Resource": list(desc.search_function_resources(account_id)),
             },
             {
+                "Sid": "AdminLoadsCorpus",
                 "Effect": "Allow",
                 "Principal": {"AWS": [ids["admin"].principal_arn]},
-                "Action": "es:ESHttp*",
-                "Resource": f"{domain_arn}/*",
+                "Action": list(SEARCH_ADMIN_ACTIONS),
+                "Resource": list(desc.search_admin_resources(account_id)),
             },
         ],
     }
@@ -259,8 +263,13 @@ def provision_search(desc: StackDescription, endpoint: str, ids: dict[str, Ident
             lines.append(json.dumps({"index": {"_index": index, "_id": doc_id}}))
             lines.append(json.dumps({k: v for k, v in doc.items() if k != "id"}))
         body = ("\n".join(lines) + "\n").encode()
+        # <index>/_bulk, not /_bulk: the corpus loader's scope is the index (docs/aws-behaviour.md §9.3).
         r = requests.post(
-            f"{endpoint}/_bulk", data=body, auth=auth, timeout=60, headers={"Content-Type": "application/x-ndjson"}
+            f"{endpoint}/{index}/_bulk",
+            data=body,
+            auth=auth,
+            timeout=60,
+            headers={"Content-Type": "application/x-ndjson"},
         )
         if r.status_code != 200 or r.json().get("errors"):
             raise RuntimeError(f"loading corpus: {r.status_code} {r.text[:300]}")

@@ -1,10 +1,16 @@
 # Least-privilege roles.
 #
 #   <prefix>-events-role    dynamodb:Query/Scan/GetItem/PutItem on the table, its own log group
-#   <prefix>-search-role    es:ESHttpGet/ESHttpPost on <domain>/<index>/*, its own log group
+#   <prefix>-search-role    es:ESHttpPost on <domain>/<index>/_search, its own log group
 #   <prefix>-requester      execute-api:Invoke on exactly the routes (the load generator's identity)
 #   <prefix>-denied         nothing: the identity the security check expects to be refused
-#   <prefix>-search-admin   es:ESHttp* on the domain, to create the index and load the corpus
+#   <prefix>-search-admin   es:ESHttpGet/Head/Post/Put/Delete on <domain>/<index> and
+#                           <domain>/<index>/*: create the index and load the corpus (POST <index>/_bulk)
+#
+# The OpenSearch domain policy (opensearch.tf) grants the same, from the same locals: within one
+# account IAM allows a request when the identity policy *or* the resource policy allows it, so a
+# broader domain policy would widen these roles (docs/aws-behaviour.md §9.3).
+# tests/unit/test_terraform_policies.py evaluates both together for every role and action.
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
@@ -23,8 +29,15 @@ locals {
     "${aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
   ]
 
-  search_domain_resource = "${aws_opensearch_domain.search.arn}/*"
-  search_index_resource  = "${aws_opensearch_domain.search.arn}/${var.search.index}/*"
+  # The same scopes as loadcheck/core/description.py (search_function_resources,
+  # search_admin_resources) gives the local stack.
+  search_function_actions   = ["es:ESHttpPost"]
+  search_function_resources = ["${aws_opensearch_domain.search.arn}/${var.search.index}/_search"]
+  search_admin_actions      = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
+  search_admin_resources = [
+    "${aws_opensearch_domain.search.arn}/${var.search.index}",
+    "${aws_opensearch_domain.search.arn}/${var.search.index}/*",
+  ]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -69,8 +82,8 @@ data "aws_iam_policy_document" "events_data" {
 data "aws_iam_policy_document" "search_data" {
   statement {
     sid       = "SearchIndex"
-    actions   = ["es:ESHttpGet", "es:ESHttpPost"]
-    resources = [local.search_index_resource]
+    actions   = local.search_function_actions
+    resources = local.search_function_resources
   }
 }
 
@@ -152,14 +165,14 @@ resource "aws_iam_role" "search_admin" {
 
 data "aws_iam_policy_document" "search_admin" {
   statement {
-    sid       = "SearchDomainHttp"
-    actions   = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete"]
-    resources = [local.search_domain_resource]
+    sid       = "SearchIndexHttp"
+    actions   = local.search_admin_actions
+    resources = local.search_admin_resources
   }
 }
 
 resource "aws_iam_role_policy" "search_admin" {
-  name   = "search-domain-http"
+  name   = "search-index-http"
   role   = aws_iam_role.search_admin.id
   policy = data.aws_iam_policy_document.search_admin.json
 }

@@ -49,8 +49,11 @@ resource "aws_lambda_function" "this" {
   filename         = data.archive_file.handlers[each.key].output_path
   source_code_hash = data.archive_file.handlers[each.key].output_base64sha256
 
-  memory_size                    = each.value.memory_mb
-  timeout                        = each.value.timeout_s
+  memory_size = each.value.memory_mb
+  timeout     = each.value.timeout_s
+  # null (the description's default): unreserved, sharing the account's concurrency. A reservation
+  # fails on accounts whose quota is 10 or 50, where the whole quota must stay unreserved
+  # (docs/aws-behaviour.md §8.6).
   reserved_concurrent_executions = each.value.reserved_concurrency
 
   environment {

@@ -1,6 +1,11 @@
 # One variable per top-level key of stack.auto.tfvars.json, the single description of the stack
 # that loadcheck/core/description.py also reads for the local emulation. The validations here mirror
 # description.py, so a value the local stack refuses is refused by `terraform plan` too.
+#
+# Your own values (domain, hosted zone, region, trusted principals) go in user.auto.tfvars.json
+# beside it: git-ignored, loaded after stack.auto.tfvars.json (Terraform reads *.auto.tfvars.json in
+# lexical order of file names), each key replacing the tracked one whole. The tracked file keeps the
+# local stack's placeholders under .test, which the validations below refuse for AWS.
 
 variable "region" {
   description = "AWS region of every resource (the ACM certificate of a REGIONAL domain must be in it too)."
@@ -30,6 +35,12 @@ variable "domain_name" {
     condition     = can(regex("^([a-z0-9-]+\\.)+[a-z0-9-]+$", var.domain_name))
     error_message = "The domain_name must be a lower-case DNS name like events.example.com."
   }
+
+  validation {
+    # .test is reserved (RFC 6761): no public delegation, so ACM can never validate the certificate.
+    condition     = !endswith(var.domain_name, ".test")
+    error_message = "The domain_name is the local stack's placeholder (a .test name ACM cannot validate): set \"domain_name\" and \"hosted_zone_name\" in reference_stack/terraform/user.auto.tfvars.json (git-ignored; copy user.auto.tfvars.json.example)."
+  }
 }
 
 variable "hosted_zone_name" {
@@ -39,6 +50,11 @@ variable "hosted_zone_name" {
   validation {
     condition     = can(regex("^([a-z0-9-]+\\.)+[a-z0-9-]+$", var.hosted_zone_name))
     error_message = "The hosted_zone_name must be a DNS zone name like example.com (no trailing dot)."
+  }
+
+  validation {
+    condition     = !endswith(var.hosted_zone_name, ".test") && var.hosted_zone_name != "test"
+    error_message = "The hosted_zone_name is the local stack's placeholder (a .test zone cannot be delegated publicly): set \"hosted_zone_name\" (your public Route 53 zone) in reference_stack/terraform/user.auto.tfvars.json (git-ignored; copy user.auto.tfvars.json.example)."
   }
 }
 
@@ -86,7 +102,7 @@ variable "functions" {
     runtime              = string
     memory_mb            = number
     timeout_s            = number
-    reserved_concurrency = number
+    reserved_concurrency = optional(number) # null: unreserved
     log_retention_days   = number
     environment          = optional(map(string), {})
   }))
@@ -121,9 +137,14 @@ variable "functions" {
   }
 
   validation {
-    # Reserved concurrency 0 would throttle every invocation.
-    condition     = alltrue([for f in values(var.functions) : f.reserved_concurrency >= 1 && floor(f.reserved_concurrency) == f.reserved_concurrency])
-    error_message = "Every functions.<key>.reserved_concurrency must be a whole number of at least 1 (0 throttles every call)."
+    # null (the default) leaves the function unreserved: a reservation must leave the account's
+    # minimum unreserved concurrency free, which accounts with a quota of 10 or 50 cannot
+    # (docs/aws-behaviour.md §8.6). Reserved concurrency 0 would throttle every invocation.
+    condition = alltrue([
+      for f in values(var.functions) :
+      try(f.reserved_concurrency >= 1 && floor(f.reserved_concurrency) == f.reserved_concurrency, f.reserved_concurrency == null)
+    ])
+    error_message = "Every functions.<key>.reserved_concurrency must be null (unreserved) or a whole number of at least 1 (0 throttles every call)."
   }
 
   validation {
@@ -220,6 +241,13 @@ variable "access_log" {
   })
 
   validation {
+    # Outside /aws/vendedlogs/, API Gateway adds the group to the account's CloudWatch Logs resource
+    # policy, whose size limit fails stage creation in accounts with many APIs (docs/aws-behaviour.md §2.5).
+    condition     = startswith(var.access_log.log_group, "/aws/vendedlogs/")
+    error_message = "The access_log.log_group must start with /aws/vendedlogs/ (e.g. /aws/vendedlogs/apigateway/loadcheck-http-api): other names grow the account's log resource policy past its size limit."
+  }
+
+  validation {
     condition     = anytrue([for v in values(var.access_log.format) : contains(["$context.requestId", "$context.extendedRequestId"], v)])
     error_message = "The access_log.format must include \"requestId\": \"$context.requestId\" (docs/aws-behaviour.md §2.3)."
   }
@@ -249,6 +277,9 @@ variable "search" {
     instance_type  = string
     instance_count = number
     volume_size_gb = number
+    # Application logs need an account-level CloudWatch Logs resource policy (at most 10 per
+    # region, docs/aws-behaviour.md §9.7): off unless asked for.
+    application_logs = optional(bool, false)
   })
 
   validation {
@@ -258,7 +289,7 @@ variable "search" {
 
   validation {
     condition     = can(regex("^OpenSearch_[0-9]+\\.[0-9]+$", var.search.engine_version))
-    error_message = "The search.engine_version must be an OpenSearch version like OpenSearch_2.13."
+    error_message = "The search.engine_version must be an OpenSearch version like OpenSearch_2.19."
   }
 
   validation {

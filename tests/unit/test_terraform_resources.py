@@ -6,6 +6,7 @@ Terraform itself, the variables and checkov are in test_terraform.py.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -68,6 +69,8 @@ def test_function_settings_come_from_the_description(tf: Module, description: di
     assert fn["memory_size"] == "${each.value.memory_mb}"
     assert fn["timeout"] == "${each.value.timeout_s}"
     assert fn["reserved_concurrent_executions"] == "${each.value.reserved_concurrency}"
+    # Unreserved by default, so the stack applies on an account with a concurrency quota of 10 (§8.6).
+    assert all(spec["reserved_concurrency"] is None for spec in description["functions"].values())
     assert "each.value.environment" in block(fn, "environment")["variables"]
     assert block(fn, "logging_config")["log_group"] == "${aws_cloudwatch_log_group.lambda[each.key].name}"
     for key, spec in description["functions"].items():
@@ -103,11 +106,16 @@ def test_events_role_may_only_touch_the_table(tf: Module) -> None:
     assert stmt["resources"] == ["${aws_dynamodb_table.events.arn}"]
 
 
-def test_search_role_may_only_read_its_index(tf: Module) -> None:
+def test_search_role_may_only_search_its_index(tf: Module) -> None:
     (stmt,) = statements(tf.datasource("aws_iam_policy_document.search_data"))
-    assert sorted(stmt["actions"]) == ["es:ESHttpGet", "es:ESHttpPost"]
-    assert stmt["resources"] == ["${local.search_index_resource}"]
-    assert tf.locals["search_index_resource"] == "${aws_opensearch_domain.search.arn}/${var.search.index}/*"
+    assert stmt["actions"] == "${local.search_function_actions}"
+    assert stmt["resources"] == "${local.search_function_resources}"
+    assert tf.locals["search_function_actions"] == ["es:ESHttpPost"]
+    assert tf.locals["search_function_resources"] == ["${aws_opensearch_domain.search.arn}/${var.search.index}/_search"]
+    (admin,) = statements(tf.datasource("aws_iam_policy_document.search_admin"))
+    assert admin["actions"] == "${local.search_admin_actions}"
+    assert admin["resources"] == "${local.search_admin_resources}"
+    # Combined with the domain policy, for every role and action: test_terraform_policies.py.
 
 
 def test_functions_write_only_their_own_log_group(tf: Module) -> None:
@@ -182,17 +190,49 @@ def test_search_domain_is_encrypted_and_https_only(tf: Module) -> None:
     assert domain["engine_version"] == "${var.search.engine_version}"
 
 
-def test_search_domain_policy_admits_search_and_admin_roles_on_subresources(tf: Module) -> None:
+def test_engine_version_names_its_source_and_date(tf: Module, description: dict[str, Any]) -> None:
+    version = description["search"]["engine_version"]
+    text = tf.files["opensearch.tf"]
+    assert version.replace("OpenSearch_", "OpenSearch_") in text, f"opensearch.tf does not say why {version}"
+    assert re.search(r"chosen \d{4}-\d{2}-\d{2}", text), "the choice of engine version carries no date"
+    assert "https://docs.aws.amazon.com/opensearch-service/latest/developerguide/what-is.html" in text
+
+
+def test_search_domain_policy_grants_each_role_what_its_own_policy_grants(tf: Module) -> None:
     policy = tf.resource("aws_opensearch_domain_policy.search")
     assert policy["access_policies"] == "${data.aws_iam_policy_document.search_domain_access.json}"
     doc = tf.datasource("aws_iam_policy_document.search_domain_access")
-    principals = set()
+    scopes = {}
     for stmt in statements(doc):
-        # Without the trailing /* the policy matches no index (docs/aws-behaviour.md §9.3).
-        assert stmt["resources"] == ["${local.search_domain_resource}"]
-        principals.update(block(stmt, "principals")["identifiers"])
-    assert tf.locals["search_domain_resource"] == "${aws_opensearch_domain.search.arn}/*"
-    assert principals == {'${aws_iam_role.function["search"].arn}', "${aws_iam_role.search_admin.arn}"}
+        (principals,) = stmt["principals"]
+        (who,) = principals["identifiers"]
+        scopes[who] = (stmt["actions"], stmt["resources"])
+    # The same locals as the role policies (iam.tf): in one account either policy alone allows,
+    # so the domain policy may never be broader (docs/aws-behaviour.md §9.3).
+    assert scopes == {
+        '${aws_iam_role.function["search"].arn}': (
+            "${local.search_function_actions}",
+            "${local.search_function_resources}",
+        ),
+        "${aws_iam_role.search_admin.arn}": ("${local.search_admin_actions}", "${local.search_admin_resources}"),
+    }
+    assert not any(r.endswith("arn}/*") for r in tf.locals["search_admin_resources"])
+
+
+def test_search_domain_log_publishing_is_optional_and_off_by_default(tf: Module, description: dict[str, Any]) -> None:
+    """The account-level CloudWatch Logs resource policy (10 per region) only with application_logs."""
+    domain = tf.resource("aws_opensearch_domain.search")
+    publishing = block(domain, "dynamic")["log_publishing_options"]
+    assert publishing["for_each"] == '${var.search.application_logs ? ["ES_APPLICATION_LOGS"] : []}'
+    for address in (
+        "aws_cloudwatch_log_resource_policy.search_domain",
+        "aws_cloudwatch_log_group.search_domain",
+    ):
+        assert tf.resource(address)["count"] == "${var.search.application_logs ? 1 : 0}", address
+    assert (
+        tf.datasource("aws_iam_policy_document.search_domain_logs")["count"] == "${var.search.application_logs ? 1 : 0}"
+    )
+    assert description["search"]["application_logs"] is False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,6 +292,8 @@ def test_stage_access_logs_use_the_description_format(tf: Module) -> None:
     group = tf.resource("aws_cloudwatch_log_group.access")
     assert group["name"] == "${var.access_log.log_group}"
     assert group["retention_in_days"] == "${var.access_log.retention_days}"
+    # Under /aws/vendedlogs/: never added to the account's size-limited log resource policy (§2.5).
+    assert load_description()["access_log"]["log_group"].startswith("/aws/vendedlogs/")
 
 
 def test_api_gateway_may_invoke_the_functions(tf: Module) -> None:

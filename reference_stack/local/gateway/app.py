@@ -9,7 +9,8 @@ Order of decisions, one request (docs/aws-behaviour.md sections in brackets):
     route           no exact METHOD /path -> 404 Not Found [§6]
     throttle        route / account bucket empty -> 429 Too Many Requests [§4]
     IAM             SigV4 + execute-api:Invoke on the route ARN -> 403 [§1]
-    integration     Lambda Invoke; failures -> 500, timeout -> 503 [§3.3]; response 2.0 [§3.2]
+    integration     Lambda Invoke; event over Lambda's 6 MB -> 413 [§3.4, lambda_limit.py];
+                    failures -> 500, timeout -> 503 [§3.3]; response 2.0 [§3.2]
 
 Choices (UNCONFIRMED): throttling comes before authorization (unauthenticated floods are
 throttled too); a Lambda 429 (reserved concurrency) becomes 500 Internal Server Error with the
@@ -33,6 +34,7 @@ from reference_stack.local.gateway.auth import Authorizer
 from reference_stack.local.gateway.config import GatewayConfig
 from reference_stack.local.gateway.faults import Faults
 from reference_stack.local.gateway.integration import InvokeResult, LambdaInvoker
+from reference_stack.local.gateway.lambda_limit import answer_for
 from reference_stack.local.gateway.payload import (
     MalformedResponse,
     build_event,
@@ -226,6 +228,15 @@ class Gateway:
                 return self._error(ctx, 503, "Service Unavailable", "INTEGRATION_TIMEOUT")
             return self._error(ctx, 500, "Internal Server Error", "INTEGRATION_FAILURE")
 
+        too_large = answer_for(result.status, _lambda_message(result.payload))
+        if too_large is not None:
+            ctx.update(
+                {
+                    "integrationErrorMessage": too_large.integration_error,
+                    "integration.error": too_large.integration_error,
+                }
+            )
+            return self._error(ctx, too_large.status, too_large.message, too_large.response_type)
         if result.timed_out:
             return failed(result.error or "integration timed out", 503)
         if result.status is None:
