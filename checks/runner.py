@@ -105,7 +105,8 @@ def build_context(
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     recorded = target_from_run(run)
-    description = load_description()
+    # An AWS run is judged against what was deployed: the description with the user's override.
+    description = load_description(aws=recorded.kind != "local")
     note = None
     flush = None
     target = recorded

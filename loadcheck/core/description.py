@@ -27,6 +27,7 @@ from typing import Any
 
 from loadcheck.core.errors import DescriptionError
 from loadcheck.core.iam import route_arn
+from loadcheck.core.jsonfile import read_json_object
 
 DEFAULT_DESCRIPTION = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform" / "stack.auto.tfvars.json"
 # The user's override beside the description: sorts after "stack.auto.tfvars.json", so Terraform
@@ -225,11 +226,13 @@ def load_description(path: str | Path | None = None, *, aws: bool = False) -> St
     tracked values of :data:`AWS_ONLY_KEYS`; ``aws=True`` takes every key of the override.
     """
     p = Path(path) if path is not None else DEFAULT_DESCRIPTION
-    data = _read_object(p, hint="pass --description with the path of a stack.auto.tfvars.json")
+    data = _read_object(
+        p, what="stack description", hint="pass --description with the path of a stack.auto.tfvars.json"
+    )
     override = p.parent / OVERRIDE_NAME
     if override == p or not override.is_file():
         return parse_description(data, str(p))
-    values = _read_object(override, hint=f"fix {override}, or delete it to use {p.name} alone")
+    values = _read_object(override, what="override", hint=f"fix {override}, or delete it to use {p.name} alone")
     for key, value in values.items():
         if key not in data:
             raise DescriptionError(
@@ -244,18 +247,11 @@ def load_description(path: str | Path | None = None, *, aws: bool = False) -> St
     return dataclasses.replace(desc, override_path=str(override))
 
 
-def _read_object(p: Path, *, hint: str) -> dict[str, Any]:
-    if not p.is_file():
-        raise DescriptionError("file not found", path=str(p), hint=hint)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DescriptionError(
-            f"not valid JSON: {exc.msg}: line {exc.lineno} column {exc.colno}", path=str(p), hint="fix the JSON syntax"
-        ) from exc
-    if not isinstance(data, dict):
-        raise DescriptionError(f"expected a JSON object, got {type(data).__name__}", path=str(p), hint=hint)
-    return data
+def _read_object(p: Path, *, what: str, hint: str) -> dict[str, Any]:
+    def error(message: str, *, value: object = None, hint: str | None = None) -> DescriptionError:
+        return DescriptionError(message, path=str(p), value=value, hint=hint)
+
+    return read_json_object(p, what=what, hint=hint, error=error)
 
 
 def aws_placeholders(desc: StackDescription) -> list[str]:

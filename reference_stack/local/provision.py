@@ -260,7 +260,9 @@ def provision_search(desc: StackDescription, endpoint: str, ids: dict[str, Ident
         lines = []
         for n, doc in enumerate(docs[start : start + 1000], start):
             doc_id = str(doc.get("id", n))
-            lines.append(json.dumps({"index": {"_index": index, "_id": doc_id}}))
+            # The index is in the path, never in the body: a body naming indices would step outside
+            # the loader's index scope (docs/aws-behaviour.md §9.3, allow_explicit_index).
+            lines.append(json.dumps({"index": {"_id": doc_id}}))
             lines.append(json.dumps({k: v for k, v in doc.items() if k != "id"}))
         body = ("\n".join(lines) + "\n").encode()
         # <index>/_bulk, not /_bulk: the corpus loader's scope is the index (docs/aws-behaviour.md §9.3).

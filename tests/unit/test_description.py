@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from loadcheck.core.description import DEFAULT_DESCRIPTION, load_description, parse_description
+from loadcheck.core.description import (
+    AWS_ONLY_KEYS,
+    DEFAULT_DESCRIPTION,
+    OVERRIDE_NAME,
+    aws_placeholders,
+    load_description,
+    parse_description,
+    placeholder_error,
+)
 from loadcheck.core.errors import DescriptionError
 
 RAW = json.loads(DEFAULT_DESCRIPTION.read_text())
@@ -49,9 +57,101 @@ def test_invalid_descriptions_name_field_and_fix(mutate, field: str, words: str)
 
 
 def test_missing_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(DescriptionError, match="file not found"):
+    with pytest.raises(DescriptionError, match="does not exist"):
         load_description(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"region": ')
-    with pytest.raises(DescriptionError, match="not valid JSON.*line 1"):
+    with pytest.raises(DescriptionError, match="is not JSON.*line 1"):
         load_description(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# The user's override (user.auto.tfvars.json beside the description)
+
+
+def _checkout(tmp_path: Path, override: object | None) -> Path:
+    """A description directory as a user has it: the tracked file, and the override if given."""
+    path = tmp_path / "stack.auto.tfvars.json"
+    path.write_text(json.dumps(RAW), encoding="utf-8")
+    if override is not None:
+        (tmp_path / OVERRIDE_NAME).write_text(json.dumps(override), encoding="utf-8")
+    return path
+
+
+USER_VALUES = {
+    "region": "eu-west-1",
+    "domain_name": "events.example.com",
+    "hosted_zone_name": "example.com",
+    "table": {**RAW["table"], "write_capacity": 5},
+}
+
+
+def test_the_override_replaces_whole_keys_for_aws(tmp_path: Path) -> None:
+    desc = load_description(_checkout(tmp_path, USER_VALUES), aws=True)
+    assert (desc.region, desc.domain_name, desc.hosted_zone_name) == ("eu-west-1", "events.example.com", "example.com")
+    assert desc.table.write_capacity == 5
+    assert desc.override_path == str(tmp_path / OVERRIDE_NAME)
+    assert aws_placeholders(desc) == [] and placeholder_error(desc) is None
+
+
+def test_the_local_stack_ignores_aws_only_values_of_the_override(tmp_path: Path) -> None:
+    desc = load_description(_checkout(tmp_path, USER_VALUES))
+    assert (desc.region, desc.domain_name, desc.hosted_zone_name) == (
+        RAW["region"],
+        RAW["domain_name"],
+        RAW["hosted_zone_name"],
+    )
+    assert set(AWS_ONLY_KEYS) >= {"region", "domain_name", "hosted_zone_name"}
+    assert desc.table.write_capacity == 5  # a capacity the user deploys is the capacity the local stack models
+
+
+def test_the_tracked_placeholders_are_named_with_the_override_to_fill_in(tmp_path: Path) -> None:
+    desc = load_description(_checkout(tmp_path, None), aws=True)
+    assert aws_placeholders(desc) == ["domain_name", "hosted_zone_name"]
+    error = placeholder_error(desc)
+    assert error is not None and error.field == "domain_name"
+    assert ".test" in error.message and str(tmp_path / OVERRIDE_NAME) in (error.hint or "")
+    # Half filled in: the zone is still a placeholder, and the domain is not inside it.
+    half = {"domain_name": "events.example.com"}
+    with pytest.raises(DescriptionError, match="not inside the zone"):
+        load_description(_checkout(tmp_path, half), aws=True)
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [({"domain": "x.example.com"}, "'domain' is not a key"), (["domain_name"], "must be a JSON object")],
+)
+def test_a_bad_override_names_itself_and_the_fix(tmp_path: Path, override: object, words: str) -> None:
+    with pytest.raises(DescriptionError, match=words) as info:
+        load_description(_checkout(tmp_path, override))
+    assert OVERRIDE_NAME in str(info.value)
+
+
+def test_reserved_concurrency_is_optional_and_unreserved_by_default() -> None:
+    assert all(fn.reserved_concurrency is None for fn in load_description().functions.values())
+    raw = copy.deepcopy(RAW)
+    raw["functions"]["events"]["reserved_concurrency"] = 5
+    del raw["functions"]["search"]["reserved_concurrency"]
+    desc = parse_description(raw)
+    assert (desc.functions["events"].reserved_concurrency, desc.functions["search"].reserved_concurrency) == (5, None)
+    for bad in (0, 2.5, True, "5"):
+        raw["functions"]["events"]["reserved_concurrency"] = bad
+        with pytest.raises(DescriptionError) as info:
+            parse_description(raw)
+        assert info.value.field == "functions.events.reserved_concurrency"
+
+
+def test_access_log_group_must_be_a_vended_logs_group() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["access_log"]["log_group"] = "/aws/apigateway/loadcheck-http-api"
+    with pytest.raises(DescriptionError, match="/aws/vendedlogs/") as info:
+        parse_description(raw)
+    assert info.value.field == "access_log.log_group"
+
+
+def test_search_scopes_are_the_index_search_and_the_index() -> None:
+    desc = load_description()
+    domain = desc.search_domain_arn("111122223333")
+    assert desc.search_function_resources("111122223333") == (f"{domain}/terms/_search",)
+    assert desc.search_admin_resources("111122223333") == (f"{domain}/terms", f"{domain}/terms/*")
+    assert desc.search.application_logs is False

@@ -160,7 +160,9 @@ def _access_log(value: object) -> AccessLogSettings | None:
         raise _fail(
             "access_log", "must be an object", value, "give {log_group, format, batch_interval_s, delivery_delay_s}"
         )
-    group = _need(value, "log_group", str, "name the CloudWatch Logs group, e.g. /aws/apigateway/loadcheck-http-api")
+    group = _need(
+        value, "log_group", str, "name the CloudWatch Logs group, e.g. /aws/vendedlogs/apigateway/loadcheck-http-api"
+    )
     fmt = _need(value, "format", dict, 'give the JSON access-log format: {field: "$context.variable"}')
     for name, var in fmt.items():
         if not isinstance(var, str):

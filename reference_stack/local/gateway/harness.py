@@ -196,7 +196,7 @@ def gateway_config(
     api_id: str = "a1b2c3d4e5",
     domain: str = "events.loadcheck.test",
     region: str = "us-east-1",
-    log_group: str = "/aws/apigateway/loadcheck-http-api",
+    log_group: str = "/aws/vendedlogs/apigateway/loadcheck-http-api",
     access_log_format: dict[str, str] | None = None,
     access_log_batch_s: float = 0.2,
     ready_file: str | None = None,
