@@ -187,7 +187,7 @@ def test_unsupported_query_is_parsing_exception(api: Api) -> None:
 def test_cluster_endpoints_and_method_errors(api: Api) -> None:
     status, info = call(api, "GET", "/")
     assert status == 200 and info["version"]["distribution"] == "opensearch"
-    assert info["version"]["number"] == "2.13.0" and info["cluster_name"] == "123456789012:loadcheck-search"
+    assert info["version"]["number"] == "2.19.0" and info["cluster_name"] == "123456789012:loadcheck-search"
     assert call(api, "GET", "/_cluster/health")[1]["status"] == "green"
     call(api, "PUT", "/terms", {"mappings": MAPPING})  # number_of_replicas defaults to 1: one node cannot hold it
     health = call(api, "GET", "/_cluster/health")[1]

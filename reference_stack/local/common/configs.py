@@ -84,11 +84,14 @@ def search_config(
     access_policy: dict[str, Any],
     data_dir: Path,
     port: int = 0,
+    engine_version: str | None = None,
 ) -> dict[str, Any]:
+    extra = {"engine_version": engine_version} if engine_version else {}
     return base.keys("search", ready_file=ready_file, port=port, faults=None) | {
         "domain_arn": domain_arn,
         "access_policy": access_policy,
         "data_dir": str(data_dir),
+        **extra,
     }
 
 

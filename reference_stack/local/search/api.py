@@ -71,7 +71,7 @@ class Api:
     """Routes OpenSearch REST requests to the engine."""
 
     def __init__(
-        self, *, engine: Engine, domain_name: str, account_id: str, engine_version: str = "OpenSearch_2.13"
+        self, *, engine: Engine, domain_name: str, account_id: str, engine_version: str = "OpenSearch_2.19"
     ) -> None:
         self.engine = engine
         self.domain_name = domain_name

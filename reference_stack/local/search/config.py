@@ -3,7 +3,7 @@
 Keys (docs/internals.md, "Local stack processes"): the common ``service``, ``host``, ``port``,
 ``ready_file``, ``parent_pid``, ``region``, ``account_id``, ``identities_file``, ``faults``,
 ``log_level``; and ``domain_arn``, ``access_policy`` (the domain's resource policy document),
-``data_dir``. Optional: ``engine_version`` (``OpenSearch_2.13``, as in stack.auto.tfvars.json)
+``data_dir``. Optional: ``engine_version`` (the description's ``search.engine_version``, as the supervisor passes it)
 ``signature_window_s`` (300) and ``max_payload_bytes`` (10 MiB, the HTTP payload limit of
 the small instance types such as ``t3.small.search``).
 """
@@ -32,7 +32,7 @@ class SearchConfig:
     domain_arn: str
     access_policy: Any
     data_dir: Path | None
-    engine_version: str = "OpenSearch_2.13"
+    engine_version: str = "OpenSearch_2.19"
     signature_window_s: int = 300
     max_payload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
@@ -83,7 +83,7 @@ def parse_config(raw: dict[str, Any], where: str = "config") -> SearchConfig:
         domain_arn=str(need("domain_arn")),
         access_policy=need("access_policy"),
         data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
-        engine_version=str(raw.get("engine_version", "OpenSearch_2.13")),
+        engine_version=str(raw.get("engine_version", "OpenSearch_2.19")),
         signature_window_s=window,
         max_payload_bytes=max_payload,
         log_level=log_level(raw, where=where),

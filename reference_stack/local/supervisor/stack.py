@@ -126,6 +126,7 @@ class Supervisor:
                 domain_arn=desc.search_domain_arn(ACCOUNT_ID),
                 access_policy=provision.search_access_policy(desc, ids),
                 data_dir=sd / "search-data",
+                engine_version=desc.search.engine_version,
             ),
         )
         n = provision.provision_search(desc, search_url, ids)
