@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 AWS_CLI = Path(sys.executable).parent / "aws"
 
@@ -35,7 +36,8 @@ def stack_env(state_dir: str, tmp: Path, *, config: str = "") -> dict[str, str]:
             key, _, value = line[len("export ") :].partition("=")
             env[key] = shlex.split(value)[0] if value else ""
     cfg = tmp / "aws-config"
-    cfg.write_text(f"[default]\n{config}\n")
+    profile = env.get("AWS_PROFILE")
+    cfg.write_text(f"[default]\n{config}\n" + (f"[profile {profile}]\n{config}\n" if profile else ""))
     env["AWS_CONFIG_FILE"] = str(cfg)
     env["AWS_PAGER"] = ""
     return env
@@ -52,11 +54,13 @@ def aws(env: dict[str, str], *args: str, check: bool = True) -> Any:
     return json.loads(proc.stdout) if proc.stdout.strip() else {}
 
 
-def client(env: dict[str, str], service: str) -> Any:
-    """A boto3 client configured from the same environment (profile file, endpoint, region)."""
+def client(env: dict[str, str], service: str, *, attempts: int | None = None) -> Any:
+    """A boto3 client configured from the same environment (keys, endpoint, region); ``attempts``
+    caps botocore's retries (1: the first answer is the one the test sees)."""
     session = boto3.Session(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     )
-    return session.client(service, endpoint_url=env["AWS_ENDPOINT_URL"])
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts}) if attempts else None
+    return session.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], config=config)
