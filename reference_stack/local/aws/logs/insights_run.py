@@ -266,7 +266,7 @@ def evaluate(node: Any, rec: dict[str, Any]) -> Any:
     if isinstance(node, InList):
         value = evaluate(node.operand, rec)
         found = value is not None and any(_equal(value, evaluate(i, rec)) for i in node.items)
-        return found != node.negate if value is not None else node.negate
+        return value is not None and found != node.negate  # a missing field is in no list, nor out of one
     if isinstance(node, BinOp):
         if node.op == "and":
             return _truthy(evaluate(node.left, rec)) and _truthy(evaluate(node.right, rec))

@@ -44,7 +44,7 @@ Matcher = Callable[[str], bool]
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _BARE_TERM = re.compile(r"[^\W]+", re.UNICODE)  # letters, digits, underscore
 # Characters a %regex% may hold (FilterAndPatternSyntax, "Supported regular expressions syntax").
-_REGEX_CHARS = re.compile(r"[A-Za-z0-9:_#=@/;,\- ^$?\[\]{}|\\*+.]*")
+_REGEX_CHARS = re.compile(r"[A-Za-z0-9:_#=@/;,\-^$?\[\]{}|\\*+.]*")
 _OPERATORS = ("!=", "<=", ">=", "=", "<", ">")
 
 
@@ -267,7 +267,7 @@ class _JsonParser:
                 doc = json.loads(message)
             except ValueError:
                 return False
-            return isinstance(doc, dict | list) and expr(doc)
+            return isinstance(doc, dict) and expr(doc)
 
         return match
 
