@@ -69,7 +69,7 @@ def throttled(env: dict[str, str], local_stack: dict[str, Any]) -> Iterator[dict
         ddb.delete_table(TableName=name)
 
 
-def test_boto3_throttling_is_dynamodbs_answer(throttled: dict[str, Any]) -> None:
+def test_boto3_throttling_is_dynamodbs_answer(throttled: dict[str, Any], local_stack: dict[str, Any]) -> None:
     assert throttled["first"]["ConsumedCapacity"] == {"TableName": throttled["name"], "CapacityUnits": 351.0}
     err = throttled["error"].response
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
@@ -77,7 +77,7 @@ def test_boto3_throttling_is_dynamodbs_answer(throttled: dict[str, Any]) -> None
     assert err["ThrottlingReasons"] == [
         {
             "reason": "TableWriteProvisionedThroughputExceeded",
-            "resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{throttled['name']}",
+            "resource": f"arn:aws:dynamodb:{local_stack['region']}:{local_stack['account_id']}:table/{throttled['name']}",
         }
     ]
 
