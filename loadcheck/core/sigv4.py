@@ -1,7 +1,10 @@
 """AWS Signature Version 4: a fast signer for load generators and a verifier for the local stack.
 
 The signer produces exactly what ``botocore.auth.SigV4Auth`` produces for the same request
-(a property test holds it to that), but caches the signing key per (secret, date, region,
+(a property test holds it to that, on non-ASCII and reserved characters too). A query or path
+may be given raw: it is canonicalized as AWS does (docs/aws-behaviour.md §11.5): the query's
+names and values RFC 3986-encoded (``\u1234=bar`` signs as ``%E1%88%B4=bar``, valid escapes kept),
+the path as :func:`wire_path` sends it. It caches the signing key per (secret, date, region,
 service) and lets the caller pass a precomputed payload hash, so a load generator signs a
 request with four HMACs fewer and no ``AWSRequest`` round trip.
 
@@ -27,7 +30,7 @@ from time import gmtime as _gmtime
 from time import strftime as _strftime
 from time import time as _time
 from typing import Any
-from urllib.parse import quote, unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus, unquote_to_bytes
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -89,9 +92,42 @@ def remove_dot_segments(path: str) -> str:
     return result
 
 
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# What a path may carry on the wire unencoded (RFC 3986 pchar and "/"); "%" only as a valid escape.
+_PATH_SAFE = "/-._~!$&'()*+,;=:@"
+_UNRESERVED = "-_.~"
+
+
+def wire_path(path: str) -> str:
+    """``path`` as an HTTP client sends it: valid ``%XX`` escapes kept, anything else RFC 3986 does
+    not allow in a path percent-encoded (UTF-8). The identity on a path that is already encoded."""
+    out, last = [], 0
+    for m in _ESCAPE.finditer(path):
+        out.append(quote(path[last : m.start()], safe=_PATH_SAFE))
+        out.append(m.group().upper())
+        last = m.end()
+    out.append(quote(path[last:], safe=_PATH_SAFE))
+    return "".join(out)
+
+
 def canonical_path(raw_path: str) -> str:
-    """The path as it was sent (still percent-encoded), normalized and encoded once more."""
-    return quote(remove_dot_segments(raw_path), safe="/~")
+    """The path as it goes on the wire (:func:`wire_path`), normalized and encoded once more (non-S3 rule)."""
+    return quote(remove_dot_segments(wire_path(raw_path)), safe="/~")
+
+
+@lru_cache(maxsize=4096)
+def canonical_query(raw_query: str) -> str:
+    """The canonical query string AWS computes for ``raw_query``, encoded or not: each name and value
+    decoded (valid ``%XX`` escapes only) and RFC 3986-encoded (UTF-8, unreserved characters kept),
+    pairs sorted. What botocore signs for the same parameters (docs/aws-behaviour.md §11.5); on a
+    query encoded that way already (``locustfiles.workload.encode_query``) it is the sorted query."""
+    if not raw_query:
+        return ""
+    pairs = []
+    for pair in raw_query.split("&"):
+        key, _, value = pair.partition("=")
+        pairs.append((quote(unquote_to_bytes(key), safe=_UNRESERVED), quote(unquote_to_bytes(value), safe=_UNRESERVED)))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
 @lru_cache(maxsize=4096)
@@ -261,7 +297,7 @@ class Signer:
             scope = f"{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
             sts_head = f"{ALGORITHM}\n{amz_date}\n{scope}\n"
         head, mid, tail, signed = shape
-        creq = f"{head}{canonical_query_raw(query)}\n{mid}{amz_date}{tail}{payload_hash}"
+        creq = f"{head}{canonical_query(query)}\n{mid}{amz_date}{tail}{payload_hash}"
         sts = sts_head + hashlib.sha256(creq.encode()).hexdigest()
         key_id = (credentials.secret_key, amz_date[:8])
         if key_id == self._pads_for:
@@ -345,7 +381,7 @@ class Signer:
             [
                 method.upper(),
                 canonical_path(path),
-                canonical_query_raw(query),
+                canonical_query(query),
                 "".join(f"{n}:{canonical_header_value(all_headers[n])}\n" for n in signed),
                 ";".join(signed),
                 payload_hash,
@@ -474,7 +510,7 @@ def verify(
     key = signing_key(secret, auth.date, auth.region, auth.service)
     cheaders = canonical_headers(lower, auth.signed_headers)
     cpath = canonical_path(raw_path)
-    queries = {canonical_query_raw(raw_query), canonical_query_normalized(raw_query)}
+    queries = {canonical_query_raw(raw_query), canonical_query_normalized(raw_query), canonical_query(raw_query)}
     if "+" in raw_query:
         queries.add(canonical_query_normalized(raw_query, plus_is_space=True))
     for cq in queries:

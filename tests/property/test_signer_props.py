@@ -12,7 +12,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from loadcheck.core.sigv4 import Credentials, Signer, verify
+from loadcheck.core.sigv4 import Credentials, Signer, verify, wire_path
 from locustfiles.workload import encode_query
 
 SERVICE = "execute-api"
@@ -141,3 +141,96 @@ def test_headers_the_signer_sets_itself_take_the_general_path(region, secret, bo
     with mock.patch("botocore.auth.get_current_datetime", return_value=WHEN.replace(tzinfo=None)):
         SigV4Auth(BotoCredentials("AKIDEXAMPLE", secret), SERVICE, region).add_auth(req)
     assert ours["Authorization"] == req.headers["Authorization"]
+
+
+# -- raw (unencoded) queries and paths: canonicalized as AWS does ------------------------------------
+
+# Any text but the characters that structure a query (they must be encoded by whoever writes one).
+RAW_TEXT = st.text(
+    alphabet=st.characters(
+        min_codepoint=32, max_codepoint=0x10FFFF, exclude_categories=("Cs",), exclude_characters="&=%#"
+    ),
+    max_size=10,
+)
+RAW_SEGMENT = st.text(
+    alphabet=st.characters(
+        min_codepoint=33, max_codepoint=0x10FFFF, exclude_categories=("Cs",), exclude_characters="/?#%"
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def botocore_auth(
+    creds: Credentials, region: str, path: str, *, params: list[tuple[str, str]] | None = None, qs: str = ""
+) -> str:
+    url = "https://events.loadcheck.test" + path + (f"?{qs}" if qs else "")
+    req = AWSRequest(method="GET", url=url, params=params or {})
+    with mock.patch("botocore.auth.get_current_datetime", return_value=WHEN.replace(tzinfo=None)):
+        SigV4Auth(BotoCredentials(creds.access_key, creds.secret_key, creds.token), SERVICE, region).add_auth(req)
+    return str(req.headers["Authorization"])
+
+
+@given(pairs=st.lists(st.tuples(RAW_TEXT.filter(bool), RAW_TEXT), max_size=4), region=regions, secret=secrets)
+@example(pairs=[("\u1234", "bar")], region="us-east-1", secret=DOC_SECRET)
+@example(pairs=[("q", "a b/c?d+e:f@g!h*'()"), ("size", "5")], region="us-east-1", secret=DOC_SECRET)
+def test_a_raw_query_is_signed_as_botocore_signs_its_parameters(pairs, region, secret):
+    """``Signer.sign(query="\u1234=bar")`` signs ``%E1%88%B4=bar``, what AWS computes and botocore signs for the parameter."""
+    creds = Credentials("AKIDEXAMPLE", secret)
+    raw = "&".join(f"{k}={v}" for k, v in pairs)
+    ours = Signer(SERVICE, region).sign(
+        creds, "GET", "events.loadcheck.test", "/search", raw, amz_date="20261121T163005Z"
+    )
+    theirs = botocore_auth(creds, region, "/search", params=pairs)
+    assert ours["Authorization"] == theirs
+    # The same parameters encoded first (as the load generator does) sign the same.
+    encoded = encode_query(pairs)
+    assert (
+        Signer(SERVICE, region).sign(
+            creds, "GET", "events.loadcheck.test", "/search", encoded, amz_date="20261121T163005Z"
+        )
+        == ours
+    )
+    # And the verifier accepts the request as a client sends it (encoded) and as it was written (raw).
+    for wire_query in {encoded, raw}:
+        verify(
+            method="GET",
+            raw_path="/search",
+            raw_query=wire_query,
+            headers=[("Host", "events.loadcheck.test"), *ours.items()],
+            body=b"",
+            service=SERVICE,
+            region=region,
+            secret_for={"AKIDEXAMPLE": (secret, None)},
+            now=WHEN,
+        )
+
+
+@given(segments=st.lists(RAW_SEGMENT, min_size=1, max_size=4), region=regions, secret=secrets)
+@example(segments=["\u1234", "a b", "[x]"], region="us-east-1", secret=DOC_SECRET)
+@example(segments=["events", "a%2Fb"], region="us-east-1", secret=DOC_SECRET)
+def test_a_raw_path_is_signed_as_botocore_signs_the_path_sent(segments, region, secret):
+    """A raw path is signed as the client sends it (``wire_path``: non-ASCII and reserved characters
+    encoded, valid escapes kept), and botocore signs that wire path the same way."""
+    creds = Credentials("AKIDEXAMPLE", secret)
+    raw = "/" + "/".join(segments)
+    wire = wire_path(raw)
+    assert wire_path(wire) == wire  # idempotent: an encoded path is sent as it is
+    assert wire.isascii() and " " not in wire
+    ours = Signer(SERVICE, region).sign(creds, "GET", "events.loadcheck.test", raw, "", amz_date="20261121T163005Z")
+    assert ours["Authorization"] == botocore_auth(creds, region, wire)
+    assert (
+        Signer(SERVICE, region).sign(creds, "GET", "events.loadcheck.test", wire, "", amz_date="20261121T163005Z")
+        == ours
+    )
+    verify(
+        method="GET",
+        raw_path=wire,
+        raw_query="",
+        headers=[("Host", "events.loadcheck.test"), *ours.items()],
+        body=b"",
+        service=SERVICE,
+        region=region,
+        secret_for={"AKIDEXAMPLE": (secret, None)},
+        now=WHEN,
+    )

@@ -32,6 +32,7 @@ from reference_stack.local.aws.buckets import Clock, ManualClock, SystemClock
 from reference_stack.local.aws.config import AwsConfig, parse_config
 from reference_stack.local.aws.faults import Faults
 from reference_stack.local.aws.governor import Governor
+from reference_stack.local.aws.logs.api import LogsExtensions
 from reference_stack.local.aws.metrics import MetricsPublisher, MetricsRecorder, MotoCloudWatchSink
 from reference_stack.local.aws.protocol import json_reply, read_body
 from reference_stack.local.common.contract import Lifecycle, run_service
@@ -66,7 +67,11 @@ class AwsService:
         self.accounting = Accounting(clock=self.clock, burst_start=config.burst_start)
         self.recorder = MetricsRecorder(clock=self.clock)
         self.governor = Governor(
-            app=DomainDispatcherApplication(create_backend_app),
+            app=LogsExtensions(
+                app=DomainDispatcherApplication(create_backend_app),
+                account_id=config.account_id,
+                default_region=config.region,
+            ),
             accounting=self.accounting,
             recorder=self.recorder,
             faults=self.faults,
