@@ -208,7 +208,7 @@ def run(ctx: CheckContext) -> CheckResult:
             NAME,
             "error",
             f"could not read the run's partitions of {table} within the budget: {exc}",
-            reason=f"budget {budget.seconds:.0f}s exhausted; raise it with --budget",
+            reason=f"budget {budget.seconds:.0f}s exhausted; raise it with --check-budget",
             figures={"partitions": len(writes.partitions)},
         )
     except Exception as exc:  # noqa: BLE001 - any failure to read is an error, never a pass
