@@ -53,7 +53,7 @@ FAIL_KINDS = ("lost", "altered", "phantom", "double_acknowledged", "rejected_lan
 PER_KIND_EVIDENCE = 5
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     outcome: str  # ok | rejected | unknown
     status: int
@@ -66,7 +66,6 @@ class Attempt:
 @dataclass
 class LedgerWrites:
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
-    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     partitions: set[str] = field(default_factory=set)
     records: int = 0
     last_key: dict[str, Any] = field(default_factory=dict)  # partition -> the greatest range-key value written
@@ -95,7 +94,6 @@ def collect_writes(ctx: CheckContext, hash_key: str) -> LedgerWrites:
                 seq=(str(rec.get("worker")), int(rec.get("seq", 0))),
             )
         )
-        out.keys.setdefault(ks, key)
         if hash_key in key:
             part = str(key[hash_key])
             out.partitions.add(part)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from reference_stack.local.provision import EXPORT_EXPIRE_DAYS
 from tests.unit.terraform_hcl import TF_DIR, Module, block, load_description, statements
 
 
@@ -368,8 +369,6 @@ def test_outputs_for_loadcheck_run(tf: Module) -> None:
 
 
 def test_export_bucket_is_private_encrypted_and_expires(tf: Module) -> None:
-    from reference_stack.local.provision import EXPORT_EXPIRE_DAYS
-
     assert tf.locals["export_bucket_name"] == "${var.name_prefix}-exports-${local.account_id}"
     assert tf.locals["export_expire_days"] == EXPORT_EXPIRE_DAYS
     block = tf.resource("aws_s3_bucket_public_access_block.exports")
