@@ -6,7 +6,7 @@ Joined on the request id (ledger ``request_id`` = the ``apigw-requestid`` respon
 
 - **missing**: a ledger request with a request id has no record (after waiting for delivery
   within the budget, flushing the local stack first). On AWS a request younger than CloudWatch's
-  delivery delay (``ctx.delivery_s``, docs/aws-behaviour.md §2.5) whose record has not come when the
+  delivery delay (``ctx.delivery_s``, docs/aws-behaviour.md §2.6) whose record has not come when the
   budget ends is **not delivered yet**, not missing: the check answers ``error`` saying
   "not delivered yet: re-run `loadcheck check RUN` later" (figure ``not_delivered``), unless
   something else failed;

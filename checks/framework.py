@@ -39,7 +39,7 @@ THROTTLE_CODES = frozenset(
 )
 PROBE_USER_AGENT = "loadcheck-check-probe/1"  # marks the security check's own requests
 # How long after a request AWS may still be delivering its access-log record and its CloudWatch
-# datapoints (docs/aws-behaviour.md §2.5): ListMetrics may take up to 15 minutes to show a new
+# datapoints (docs/aws-behaviour.md §2.6): ListMetrics may take up to 15 minutes to show a new
 # metric; log delivery documents no bound (§10.6) and gets the same. Data younger than this that
 # are not there yet are "not delivered yet", not missing. Also the default budget on AWS.
 AWS_DELIVERY_S = 900.0

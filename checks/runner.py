@@ -51,7 +51,7 @@ CHECKS = ("dynamodb_contents", "throttling", "access_logs", "security")
 BUDGET_OPTION = "--check-budget"
 BUDGET_ENV = "LOADCHECK_CHECK_BUDGET"
 # Per check. Locally the stack is flushed before every read, so a minute is plenty. On AWS the
-# budget covers CloudWatch's delivery delays (framework.AWS_DELIVERY_S, docs/aws-behaviour.md §2.5);
+# budget covers CloudWatch's delivery delays (framework.AWS_DELIVERY_S, docs/aws-behaviour.md §2.6);
 # polling stops as soon as the data are complete, so a long budget costs nothing when they are.
 DEFAULT_BUDGET_S = {"local": 60.0, "aws": AWS_DELIVERY_S}
 

@@ -31,7 +31,7 @@ Failures:
 
 Datapoints still short of the ledger when the budget ends are **not delivered yet** while the
 run's end is younger than CloudWatch's delivery delay (``ctx.delivery_s``, docs/aws-behaviour.md
-§2.5): the check answers ``error`` "not delivered yet: re-run `loadcheck check RUN` later"
+§2.6): the check answers ``error`` "not delivered yet: re-run `loadcheck check RUN` later"
 (figure ``not_delivered``). Older than that (a re-run later), or on the local stack (flushed
 before every read), a shortfall is judged: the rules above fail.
 
