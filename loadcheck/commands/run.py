@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
 from loadcheck.commands.run_driver import Driver
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
@@ -148,6 +149,14 @@ def build_options(
     type=click.Path(dir_okay=False),
     help="aws: PEM bundle of the CA that signed the custom domain's certificate (default $AWS_CA_BUNDLE)",
 )
+@click.option(
+    BUDGET_OPTION,
+    "check_budget",
+    default=None,
+    metavar="DURATION",
+    help=f"time each check may wait for logs, metrics, the export and throttled reads, e.g. 90s, 2m "
+    f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
+)
 @click.option("--no-checks", is_flag=True, help="only drive load")
 def command(
     target_kind: str,
@@ -178,6 +187,7 @@ def command(
     tf_dir: str | None,
     profile: str | None,
     ca_bundle: str | None,
+    check_budget: str | None,
     no_checks: bool,
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
@@ -218,6 +228,8 @@ def command(
             value=sorted(opts.faults),
             hint="drop --fault, or use --target local",
         )
+    # Resolved now, so a bad --check-budget or $LOADCHECK_CHECK_BUDGET stops the run before any load.
+    budget_s = resolve_budget(check_budget, target_kind=opts.target)
     role = "master" if master_only else "worker" if worker_only else "auto"
     driver = Driver(
         options=opts,
@@ -233,6 +245,7 @@ def command(
         profile=profile,
         ca_bundle=ca_bundle,
         checks=not no_checks,
+        check_budget_s=budget_s,
         tty=sys.stdout.isatty(),
     )
     sys.exit(driver.run())

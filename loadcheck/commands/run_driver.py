@@ -70,6 +70,7 @@ class Driver:
         profile: str | None,
         checks: bool,
         ca_bundle: str | None = None,
+        check_budget_s: float | None = None,
         tty: bool,
     ) -> None:
         self.opts = options
@@ -85,6 +86,7 @@ class Driver:
         self.profile = profile
         self.ca_bundle = ca_bundle
         self.checks = checks
+        self.check_budget_s = check_budget_s  # None: the runner's default for the target
         self.tty = tty
         self._last_line = 0.0
 
@@ -337,6 +339,7 @@ class Driver:
             results = run_checks(
                 run_dir,
                 state_dir=self.state_dir if target.kind == "local" else None,
+                budget_s=self.check_budget_s,
                 progress=self.say,
                 local_flush=supervisor.flush,
             )

@@ -48,6 +48,7 @@ OPTIONAL_OUTPUTS: dict[str, type] = {
     "denied_role_arn": str,
     "search_admin_role_arn": str,
     "routes": list,
+    "export_bucket": str,
 }
 
 _APPLY_HINT = (
@@ -61,7 +62,7 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     Returns ``region, account_id, api_id, domain, gateway {host, port, url, address},
     table_name, access_log_group, lambda_log_groups, function_names, search_endpoint,
     search_index`` plus ``execute_api_arn``, ``requester_role_arn``, ``denied_role_arn``,
-    ``search_admin_role_arn`` and ``routes`` when Terraform has them. Raises :class:`TargetError` naming a missing or
+    ``search_admin_role_arn``, ``routes`` and ``export_bucket`` when Terraform has them. Raises :class:`TargetError` naming a missing or
     malformed output.
     """
     if not isinstance(outputs, dict):

@@ -151,6 +151,10 @@ class StackDescription:
     def table_arn(self, account_id: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{account_id}:table/{self.table.name}"
 
+    def export_bucket(self, account_id: str) -> str:
+        """The S3 bucket the table is exported to (reference_stack/terraform/export.tf names it the same)."""
+        return f"{self.name_prefix}-exports-{account_id}"
+
     def search_domain_arn(self, account_id: str) -> str:
         return f"arn:aws:es:{self.region}:{account_id}:domain/{self.search.domain_name}"
 

@@ -10,7 +10,7 @@
     logs/<name>.log   each service's stderr/stdout
 
 stack.json keys: version, region, account_id, api_id, aws_endpoint_url, search_endpoint,
-search_index, table_name, access_log_group, lambda_log_groups {events, search},
+search_index, table_name, export_bucket, access_log_group, lambda_log_groups {events, search},
 function_names {events, search}, credentials_file, identities_file, profiles {admin, requester,
 denied}, ca_bundle, domain, gateway {host, port, url, address}, lambda_endpoint, services
 {name: {url, pid}}, supervisor_pid, started_at, faults.

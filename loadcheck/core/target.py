@@ -44,6 +44,7 @@ class Target:
     profiles: dict[str, str | None] = field(default_factory=dict)  # role -> profile name
     state_dir: str | None = None
     routes: tuple[str, ...] = DEFAULT_ROUTES
+    export_bucket: str | None = None  # S3 bucket for the table's exports (dynamodb_contents); None: none
 
     # ----------------------------------------------------------------------------------------
     @classmethod
@@ -71,6 +72,7 @@ class Target:
                 profiles=dict(stack["profiles"]),
                 state_dir=str(state_dir) if state_dir else stack.get("state_dir"),
                 routes=tuple(stack.get("routes", DEFAULT_ROUTES)),
+                export_bucket=stack.get("export_bucket"),
             )
         except KeyError as exc:
             sd = state_dir if state_dir is not None else stack.get("state_dir")
@@ -116,6 +118,7 @@ class Target:
             search_index=target.get("search_index"),
             profiles={"admin": profile, "requester": profile, "denied": denied_profile},
             routes=tuple(target.get("routes", DEFAULT_ROUTES)),
+            export_bucket=target.get("export_bucket"),
         )
 
     @classmethod

@@ -28,6 +28,7 @@ from loadcheck.core.description import SEARCH_ADMIN_ACTIONS, SEARCH_FUNCTION_ACT
 from loadcheck.core.state import ACCOUNT_ID, PROFILES, Identity
 
 _ALNUM_UPPER = string.ascii_uppercase + string.digits
+EXPORT_EXPIRE_DAYS = 7  # the export bucket's lifecycle, as local.export_expire_days in terraform/export.tf
 
 
 def _key_id(prefix: str) -> str:
@@ -178,7 +179,7 @@ def write_credentials_file(path: Path, ids: dict[str, Identity], region: str) ->
 
 
 def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity], api_id: str) -> None:
-    """Table, log groups and IAM principals, as Terraform creates them on AWS."""
+    """Table, export bucket, log groups and IAM principals, as Terraform creates them on AWS."""
     import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
 
     admin = ids["admin"]
@@ -209,6 +210,8 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
             TableName=t.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
 
+    provision_export_bucket(session.client("s3", endpoint_url=endpoint), desc.export_bucket(ACCOUNT_ID))
+
     logs = session.client("logs", endpoint_url=endpoint)
     groups = [(desc.access_log.log_group, desc.access_log.retention_days)]
     groups += [(fn.log_group, fn.log_retention_days) for fn in desc.functions.values()]
@@ -231,6 +234,41 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
         iam.create_role(RoleName=fn.role_name, AssumeRolePolicyDocument=json.dumps(trust))
         for n, doc in enumerate(ids[f"{key}-role"].policies):
             iam.put_role_policy(RoleName=fn.role_name, PolicyName=f"{fn.role_name}-{n}", PolicyDocument=json.dumps(doc))
+
+
+def provision_export_bucket(s3: Any, bucket: str) -> None:
+    """The table's export bucket as reference_stack/terraform/export.tf makes it: private,
+    encrypted (SSE-S3), exports expired after EXPORT_EXPIRE_DAYS."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-exports",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": EXPORT_EXPIRE_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
 
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"

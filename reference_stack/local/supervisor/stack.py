@@ -171,6 +171,7 @@ class Supervisor:
             "search_endpoint": search_url,
             "search_index": desc.search.index,
             "table_name": desc.table.name,
+            "export_bucket": desc.export_bucket(ACCOUNT_ID),
             "access_log_group": desc.access_log.log_group,
             "lambda_log_groups": {k: fn.log_group for k, fn in desc.functions.items()},
             "function_names": {k: fn.name for k, fn in desc.functions.items()},
