@@ -85,7 +85,7 @@ def load_corpus(
     (refused, unreachable) and the fix."""
     # deferred: opensearch-py takes ~250 ms to import and `loadcheck --help` loads this module
     from opensearchpy import helpers
-    from opensearchpy.exceptions import OpenSearchException, TransportError
+    from opensearchpy.exceptions import OpenSearchException, TransportError  # deferred: as above
 
     mapping, docs = corpus_documents(data_dir)
     report = LoadReport(index=index, total=len(docs))

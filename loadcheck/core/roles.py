@@ -57,7 +57,7 @@ def assume_role(
     # deferred: botocore loads urllib3/ssl, which must come after Locust's gevent monkey-patching
     # when a Locust process calls this, and `loadcheck --help` loads this module
     from botocore.credentials import RefreshableCredentials
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # deferred: as above
 
     name = session_name(role)
 

@@ -78,7 +78,7 @@ class Target:
                 ca_bundle=stack.get("ca_bundle"),
                 credentials_file=stack["credentials_file"],
                 caller_profile=stack["profiles"]["admin"],
-                role_arns={role: stack[key] for role, key in ROLE_ARN_KEYS.items()},
+                role_arns={role: stack[key] for role, key in ROLE_ARN_KEYS.items() if key in stack},
                 state_dir=str(state_dir) if state_dir else stack.get("state_dir"),
                 routes=tuple(stack.get("routes", DEFAULT_ROUTES)),
             )
@@ -191,18 +191,7 @@ class Target:
                 )
             sec = parser[profile]
             return Credentials(sec["aws_access_key_id"], sec["aws_secret_access_key"], sec.get("aws_session_token"))
-        import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
-        from botocore.exceptions import ProfileNotFound  # deferred: with boto3, above
-
-        try:
-            creds = boto3.Session(profile_name=profile, region_name=self.region).get_credentials()
-        except ProfileNotFound as exc:
-            raise TargetError(
-                f"--profile {profile!r} is not a configured profile",
-                value=profile,
-                hint="list them with `aws configure list-profiles`; --profile names the caller, "
-                "the identity that assumes the stack's roles",
-            ) from exc
+        creds = self.boto3_session(roles.CALLER).get_credentials()
         if creds is None:
             raise TargetError(
                 "no AWS credentials found",
@@ -231,7 +220,17 @@ class Target:
                 aws_session_token=c.token,
                 region_name=self.region,
             )
-        return boto3.Session(profile_name=self.caller_profile, region_name=self.region)
+        from botocore.exceptions import ProfileNotFound  # deferred: with boto3, above
+
+        try:
+            return boto3.Session(profile_name=self.caller_profile, region_name=self.region)
+        except ProfileNotFound as exc:
+            raise TargetError(
+                f"--profile {self.caller_profile!r} is not a configured profile",
+                value=self.caller_profile,
+                hint="list them with `aws configure list-profiles`; --profile names the caller, "
+                "the identity that assumes the stack's roles",
+            ) from exc
 
     def client(self, service: str, role: str = roles.CALLER, **config: Any) -> Any:
         from botocore.config import Config  # deferred: loads botocore (~75 ms); `loadcheck --help` loads this module
