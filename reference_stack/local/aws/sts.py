@@ -15,7 +15,8 @@ Departures from AWS (docs/fidelity.md, "aws"):
   writes them); a session of a role that identities.json does not name is unknown to the
   gateway and the search service.
 - ``DurationSeconds`` below 900 or above the role's ``max_session_duration`` is accepted (AWS
-  answers ValidationError): the tests use a seconds-long session to see one expire.
+  answers ValidationError; botocore refuses below 900 itself unless its parameter validation is
+  off): the tests use a seconds-long session to see one expire.
 - Sessions stay recorded for an hour after they expire (then their keys are "invalid", not
   "expired"); AWS does not say how long it recognises an expired token.
 """
