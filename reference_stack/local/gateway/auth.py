@@ -16,7 +16,7 @@ choice made here, following the only HTTP-API observation (the reason is in
     unknown access key, bad token      {"message":"<SigV4 message>"}  UnrecognizedClientException
     expired role session               {"message":"The security token ExpiredTokenException
                                         included in the request is
-                                        expired"}  (docs/aws-behaviour.md §11.2)
+                                        expired"}  (§11.2; HTTP API body §10.11)
     bad signature, expired, not yet,   {"message":"<SigV4 message>"}  InvalidSignatureException
       wrong region/service/date scope
     signed but not allowed             {"message":"Forbidden"}        AccessDeniedException
