@@ -143,3 +143,24 @@ def test_smoke_names_a_missing_corpus_and_passes_once_it_is_loaded(
         smoke = loadcheck("smoke", *args, env=env)
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert smoke.stdout.splitlines()[-1] == "verdict: all behave"
+
+
+@pytest.mark.parametrize(
+    ("change", "failed", "fix"),
+    [
+        ({"LOADCHECK_RESOLVE": None}, "dns", "the custom domain does not resolve yet"),
+        ({"AWS_CA_BUNDLE": None}, "write", "the certificate is not valid for events.loadcheck.test yet"),
+        ({"AWS_PROFILE": "no-such-profile"}, "roles", "wrong profile? --profile names the caller"),
+    ],
+)
+def test_smoke_names_the_fix_for_each_common_cause(
+    aws: tuple[dict[str, str], Path], change: dict[str, str | None], failed: str, fix: str
+) -> None:
+    env, outputs = aws
+    env = {k: v for k, v in env.items() if change.get(k, "") is not None} | {
+        k: v for k, v in change.items() if v is not None
+    }
+    smoke = loadcheck("smoke", "--target", "aws", "--tf-outputs", str(outputs), env=env)
+    assert smoke.returncode == 1, smoke.stdout + smoke.stderr
+    assert f"FAIL  {failed}" in smoke.stdout and f"fix: {fix}" in smoke.stdout, smoke.stdout
+    assert smoke.stdout.splitlines()[-1] == f"verdict: FAIL ({failed})"
