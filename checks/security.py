@@ -6,13 +6,13 @@ as unexplained. Expected answers (docs/aws-behaviour.md sections; HTTP API bodie
 §10.1, so only statuses and headers are held):
 
     probe               request                                          expected (AWS)
-    control             requester, signed GET /events?date=...           2xx (proves the others fail for their reason)
+    control             requester role session, GET /events?date=...     2xx (proves the others fail for their reason)
     unsigned            no Authorization                                 403 (§1.2a)
     tampered            signature with one hex digit changed             403 InvalidSignature (§1.2b)
     expired             X-Amz-Date 10 minutes old                        403 Signature expired (§1.2c, 5-minute window)
     wrong_region        credential scope names another region            403 (§1.2, "scoped to a valid Region")
     wrong_service       credential scope service "lambda"                403 (§1.2)
-    denied              the ``denied`` identity (no execute-api:Invoke)  403 AccessDenied (§1.2d)
+    denied              a session of the denied role (no permissions)    403 AccessDenied (§1.2d)
     tls_1_1             TLS 1.1-only handshake                           refused (§6: TLS_1_2 policy)
     default_endpoint    Host/SNI <api-id>.execute-api.<region>.amazonaws.com, signed
                                                                          404 when disabled (§6), else 2xx
@@ -74,7 +74,9 @@ class Prober:
         self.signer = Signer("execute-api", t.region)
 
     def creds(self, role: str) -> Credentials | None:
-        if not self.target.profiles.get(role) and self.target.kind == "aws":
+        """A session of ``role`` (requester, denied) assumed by the target's caller; None when the
+        target names no such role (Terraform outputs from before the roles existed)."""
+        if role not in self.target.role_arns:
             return None
         return self.target.credentials(role)
 
@@ -194,7 +196,13 @@ def _probes(p: Prober, ctx: CheckContext, budget: Any) -> list[Outcome]:
     denied = p.creds("denied")
     if denied is None:
         out.append(
-            Outcome("denied", "403", "inconclusive", "no denied identity for this target (pass --denied-profile)")
+            Outcome(
+                "denied",
+                "403",
+                "inconclusive",
+                "no denied role for this target: the Terraform outputs lack denied_role_arn "
+                "(run `terraform apply` again, then `terraform output -json`)",
+            )
         )
     else:
         out.append(

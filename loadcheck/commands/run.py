@@ -2,12 +2,17 @@
 
 Steps: resolve options (errors name the value and the fix) -> Target (local: the running stack
 of ``--state-dir`` or one started for this run, with ``--fault``s set; aws: Terraform outputs +
-your profile) -> ``runs/<run-id>/run.json`` (status ``running``) -> Locust as subprocesses
+the caller's ``--profile``) -> ``runs/<run-id>/run.json`` (status ``running``) -> Locust as subprocesses
 (``python -m locust -f locustfiles/eventlog.py --headless ...``: one process, or a master and
 ``--workers N``), so gevent's monkey-patching never reaches this process -> live progress from
 ``progress.json`` -> run.json completed with Locust's counts, dropped arrivals and workers ->
 thresholds from the HDR histograms and the ledger -> checks -> reports -> faults cleared and
 the stack stopped if this run started it.
+
+Identities, on either target (:mod:`loadcheck.core.roles`): the load is signed as the requester
+role, assumed by the caller and assumed again before its session expires; the security probes'
+denied request as the denied role; the checks read DynamoDB, CloudWatch Logs and metrics as the
+caller. ``--profile`` names the caller on AWS (the local stack's caller is its ``loadcheck-admin``).
 
 Ctrl-C stops the load (the master collects every worker's last ledger batch), keeps the
 ledger, marks run.json ``interrupted`` and still runs the checks on what was sent; a second
@@ -28,6 +33,7 @@ import click
 
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
 from loadcheck.commands.run_driver import Driver
+from loadcheck.commands.target_options import RESOLVE_ENV
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
     DEFAULT_DURATION_S,
@@ -142,7 +148,20 @@ def build_options(
 @click.option("--baseline", default=None, type=click.Path(), help="compare with this run or baseline afterwards")
 @click.option("--tf-outputs", default=None, type=click.Path(), help="aws: `terraform output -json` saved to a file")
 @click.option("--tf-dir", default=None, type=click.Path(), help="aws: run `terraform output -json` here")
-@click.option("--profile", default=None, help="aws: credentials profile")
+@click.option(
+    "--profile",
+    default=None,
+    help="aws: the caller's profile: it reads DynamoDB, logs and metrics and assumes the stack's "
+    "requester and denied roles [default: the AWS credential chain]",
+)
+@click.option(
+    "--resolve",
+    default=None,
+    envvar=RESOLVE_ENV,
+    metavar="DOMAIN:PORT:ADDR",
+    help="aws: connect to ADDR for the custom domain, as curl --resolve (DNS not propagated yet, or the local "
+    f"stack) [env {RESOLVE_ENV}]",
+)
 @click.option(
     "--ca-bundle",
     default=None,
@@ -186,6 +205,7 @@ def command(
     tf_outputs: str | None,
     tf_dir: str | None,
     profile: str | None,
+    resolve: str | None,
     ca_bundle: str | None,
     check_budget: str | None,
     no_checks: bool,
@@ -243,6 +263,7 @@ def command(
         tf_outputs=tf_outputs,
         tf_dir=tf_dir,
         profile=profile,
+        resolve=resolve,
         ca_bundle=ca_bundle,
         checks=not no_checks,
         check_budget_s=budget_s,

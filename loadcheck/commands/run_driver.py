@@ -71,6 +71,7 @@ class Driver:
         checks: bool,
         ca_bundle: str | None = None,
         check_budget_s: float | None = None,
+        resolve: str | None = None,
         tty: bool,
     ) -> None:
         self.opts = options
@@ -85,6 +86,7 @@ class Driver:
         self.tf_dir = tf_dir
         self.profile = profile
         self.ca_bundle = ca_bundle
+        self.resolve = resolve
         self.checks = checks
         self.check_budget_s = check_budget_s  # None: the runner's default for the target
         self.tty = tty
@@ -99,7 +101,7 @@ class Driver:
     # ----------------------------------------------------------------------------------------
     def target(self) -> tuple[Any, bool]:
         if self.opts.target == "aws":
-            return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle), False
+            return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle, self.resolve), False
         if self.role == "worker":
             return Target.from_stack_json(read_stack_json(self.state_dir), self.state_dir), False
         return local_target(self.state_dir, dict(self.opts.faults), self.say)
