@@ -32,6 +32,7 @@ import click
 
 from checks import probe_http
 from loadcheck.commands.target_options import build_target, target_options
+from loadcheck.core.description import PLACEHOLDER_TLD, load_description, placeholder_error
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.sigv4 import Credentials, Signer
 from loadcheck.core.target import Target
@@ -82,8 +83,21 @@ class Smoke:
         self.address = target.connect_address or ""
         self.fmt = {"domain": target.domain, "port": self.port, "address": self.address}
 
+    def placeholder(self) -> Step | None:
+        """On AWS (reached through DNS), a domain still holding the tracked description's local-only
+        placeholder: the user's override was never filled in (reference_stack/terraform)."""
+        if self.target.kind != "aws" or self.target.connect_address or not self.target.domain.endswith(PLACEHOLDER_TLD):
+            return None
+        err = placeholder_error(load_description(aws=True))
+        if err is None:
+            return None
+        return Step("config", False, err.message, err.hint)
+
     def run(self) -> list[Step]:
         steps: list[Step] = []
+        unset = self.placeholder()
+        if unset is not None:
+            return [unset]
         try:
             requester = self.target.credentials("requester")
             denied = self.target.credentials("denied")
