@@ -262,6 +262,8 @@ def reconcile(
                 {
                     "kind": kind,
                     "key": ks,
+                    # By attribute name, as the table's key schema names them.
+                    "item_key": writes.keys.get(ks) or seen.keys.get(ks),
                     "request_id": a.request_id if a else None,
                     "status": a.status if a else None,
                     "detail": detail,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.core.description import CorsSpec, handlers_dir_error, StackDescription, ThrottleSpec
+from loadcheck.core.description import CorsSpec, StackDescription, ThrottleSpec, handlers_dir_error
 from loadcheck.core.state import ACCOUNT_ID
 from reference_stack.local.common.tls import TlsFiles
 
