@@ -47,7 +47,8 @@ SEARCH_FUNCTION_ACTIONS = ("es:ESHttpPost",)
 SEARCH_ADMIN_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete")
 # Where the handlers live, relative to the description file, when it does not say (``handlers_dir``).
 DEFAULT_HANDLERS_DIR = "../handlers"
-# DynamoDB key attribute types (DDB:HowItWorks.CoreComponents: a key attribute is a string, number or binary).
+# DynamoDB key attribute types: a key attribute is a string, number or binary
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.CoreComponents.html).
 KEY_TYPES = ("S", "N", "B")
 # A path variable of a route: ``{date}``, or the greedy ``{proxy+}`` at the end (docs/aws-behaviour.md §6).
 PATH_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}")
