@@ -19,8 +19,6 @@ from loadcheck.core.errors import ConfigError, TargetError
 from loadcheck.core.sigv4 import Credentials
 from loadcheck.core.state import stack_command
 
-DEFAULT_ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
-
 
 @dataclass(frozen=True)
 class Target:
@@ -43,7 +41,7 @@ class Target:
     credentials_file: str | None = None  # None on AWS: the user's own credential chain
     profiles: dict[str, str | None] = field(default_factory=dict)  # role -> profile name
     state_dir: str | None = None
-    routes: tuple[str, ...] = DEFAULT_ROUTES
+    routes: tuple[str, ...] = ()  # the stack description's route keys (stack.json, Terraform's `routes`)
 
     # ----------------------------------------------------------------------------------------
     @classmethod
@@ -70,7 +68,7 @@ class Target:
                 credentials_file=stack["credentials_file"],
                 profiles=dict(stack["profiles"]),
                 state_dir=str(state_dir) if state_dir else stack.get("state_dir"),
-                routes=tuple(stack.get("routes", DEFAULT_ROUTES)),
+                routes=tuple(stack.get("routes", ())),
             )
         except KeyError as exc:
             sd = state_dir if state_dir is not None else stack.get("state_dir")
@@ -115,13 +113,13 @@ class Target:
             search_endpoint=target.get("search_endpoint"),
             search_index=target.get("search_index"),
             profiles={"admin": profile, "requester": profile, "denied": denied_profile},
-            routes=tuple(target.get("routes", DEFAULT_ROUTES)),
+            routes=tuple(target.get("routes", ())),
         )
 
     @classmethod
     def from_public(cls, data: dict[str, Any]) -> Target:
         data = dict(data)
-        data["routes"] = tuple(data.get("routes", DEFAULT_ROUTES))
+        data["routes"] = tuple(data.get("routes", ()))
         return cls(**data)
 
     def to_public(self) -> dict[str, Any]:
