@@ -26,6 +26,11 @@ Joined on the request id (ledger ``request_id`` = the ``apigw-requestid`` respon
   response length, time of sending within the tolerance, latency not above the client's);
 - **set_when_unset**: ``-`` expected but a value given (error message on a 2xx), and 403s
   without ``authorizer.error``, 503s without ``integrationErrorMessage``.
+
+The fields are the configured format's, whatever it holds: a field the format drops is not
+required; a field it adds is required to be present, and its value judged when its ``$context``
+variable is one this check knows (the sets and ``VALUE_CHECKS`` below); the others are listed in
+the result as ``unchecked_fields`` (present, form not judged).
 """
 
 from __future__ import annotations
@@ -104,6 +109,12 @@ UNSET_ON_SUCCESS = frozenset(
         "$context.integration.error",
     }
 )
+
+
+def unchecked_fields(fmt: dict[str, str]) -> list[str]:
+    """The format's fields whose variable this check has no rule for: presence only."""
+    known = ALWAYS_SET | SET_ON_SUCCESS | UNSET_ON_SUCCESS | set(VALUE_CHECKS)
+    return [name for name, var in fmt.items() if var.strip() not in known]
 
 
 def _int(value: str) -> int | None:
@@ -428,12 +439,14 @@ def judge_records(
     for rec in no_id:
         note("no_request_id", None, route=rec.get("route"), status=rec.get("status"), seq=rec.get("seq"))
 
+    unchecked = unchecked_fields(fmt)
     figures: dict[str, Any] = {
         "expected": len(expected),
         "records_read": len(records),
         "joined": judged,
         "requests_with_problems": len(bad_requests),
         "fields": len(fmt),
+        "unchecked_fields": ", ".join(unchecked) or None,
         "delivery_complete": int(complete),
         "waited_s": round(budget.elapsed, 2),
         "unrecorded_after_ledger_cut": unrecorded,
@@ -442,6 +455,7 @@ def judge_records(
     figures.update({k: counts.get(k, 0) for k in KINDS})
     ev = [e for k in KINDS for e in evidence[k]]
     where = f"log group {group}"
+
     if unrecorded:
         ev.insert(
             0,
@@ -497,7 +511,8 @@ def judge_records(
         NAME,
         "pass",
         f"exactly one well-formed record for each of {len(expected)} requests, "
-        f"{len(fmt)} fields each, values agree with the ledger ({where})",
+        f"{len(fmt)} fields each, values agree with the ledger ({where})"
+        + (f"; present, form not judged: {', '.join(f'{n} ({fmt[n]})' for n in unchecked)}" if unchecked else ""),
         figures=figures,
         evidence=ev,
     )

@@ -66,6 +66,7 @@ class Attempt:
 @dataclass
 class LedgerWrites:
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # key string -> the key, by attribute
     partitions: set[str] = field(default_factory=set)
     records: int = 0
     last_key: dict[str, Any] = field(default_factory=dict)  # partition -> the greatest range-key value written
@@ -94,6 +95,7 @@ def collect_writes(ctx: CheckContext, hash_key: str) -> LedgerWrites:
                 seq=(str(rec.get("worker")), int(rec.get("seq", 0))),
             )
         )
+        out.keys.setdefault(ks, key)
         if hash_key in key:
             part = str(key[hash_key])
             out.partitions.add(part)
@@ -322,6 +324,8 @@ def reconcile(
                 {
                     "kind": kind,
                     "key": ks,
+                    # By attribute name, as the table's key schema names them.
+                    "item_key": writes.keys.get(ks) or seen.keys.get(ks),
                     "request_id": a.request_id if a else None,
                     "status": a.status if a else None,
                     "detail": detail,

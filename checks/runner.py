@@ -104,8 +104,9 @@ def build_context(
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     recorded = target_from_run(run)
-    # An AWS run is judged against what was deployed: the description with the user's override.
-    description = load_description(aws=recorded.kind != "local")
+    # A run is judged against the description it ran with (--description; the reference stack's
+    # by default); an AWS run against what was deployed: the description with the user's override.
+    description = load_description((run.get("options") or {}).get("description"), aws=recorded.kind != "local")
     note = None
     flush = None
     target = recorded

@@ -1,8 +1,9 @@
 """throttling: the table throttled when, and as much as, its provisioned capacity says; clients
 were told so with 429 + Retry-After; CloudWatch agrees with what clients saw.
 
-Inputs: the ledger's requests on the routes served by the ``events`` function (the ones that
-touch DynamoDB), the table's provisioned capacity (DescribeTable), its ``AWS/DynamoDB``
+Inputs: the ledger's requests that touch DynamoDB: the writes the workload declared (records
+with an ``item_key``) and the requests on the routes served by the description's table function
+(``table.function``: ``StackDescription.table_routes``), the table's provisioned capacity (DescribeTable), its ``AWS/DynamoDB``
 metrics over the run's minutes (flushed first on the local stack), and, for classifying 429s
 and 5xx, the access-log records of those requests.
 
@@ -96,14 +97,14 @@ class Gathered:
 
 
 def _gather(ctx: CheckContext) -> Gathered:
-    table_routes = {r for r, fn in ctx.description.routes.items() if fn == "events"}
+    table_routes = set(ctx.description.table_routes)
     writes: list[Req] = []
     reads: list[Req] = []
     first_item: dict[str, int] = {}  # key -> size of the first acknowledged item (409s pay max(old, new))
     conflict_sizes: list[tuple[str, int]] = []
     has_ra = False
     for rec in ctx.ledger():
-        if rec.get("route") not in table_routes:
+        if rec.get("route") not in table_routes and rec.get("item_key") is None:
             continue
         has_ra = has_ra or "retry_after" in rec
         req = Req(
@@ -162,7 +163,8 @@ def run(ctx: CheckContext) -> CheckResult:
             NAME,
             "skipped",
             "the run sent no request that touches the table",
-            reason="no GET/POST /events requests in the ledger",
+            reason="no declared write and no request on the table's routes "
+            f"({', '.join(ctx.description.table_routes) or 'none'}) in the ledger",
         )
     if ctx.stack_note:
         return CheckResult(NAME, "error", f"cannot read the table's metrics: {ctx.stack_note}", reason=ctx.stack_note)

@@ -1,4 +1,5 @@
-"""The loadcheck locustfile: signed writers, readers and searchers against the EventLog API.
+"""The reference workload: signed writers, readers and searchers against the EventLog API,
+written on the public load API (:mod:`locustfiles.api`) alone.
 
 Run it through ``loadcheck run`` (which passes ``--loadcheck-config runs/<id>/loadconfig.json``)
 or plainly::
@@ -9,7 +10,9 @@ or plainly::
         [--arrival-rate 16] [--mix writes=6,reads=3,search=1] [--collisions 0.05] [--run-dir runs/x]
 
 One user class, ``EventLogUser``; each action is one signed request of a kind drawn by the
-``--mix`` weights:
+``--mix`` weights (default ``writes=8,reads=1,search=1``: writes-heavy, so that at the default 16
+arrivals/s, 12.8 writes/s outrun the reference table's 1 WCU plus its full 300 s burst bucket
+within a 45 s run, docs/aws-behaviour.md §7.3, and the throttling path is exercised):
 
 - writes: ``POST /events`` with run-scoped unique keys. ``date`` is derived from the run id and
   the worker (a few dates per worker, in years 2100..9999 so they never meet real data), ``time``
@@ -29,126 +32,41 @@ for arrivals from :class:`locustfiles.shapes.ArrivalScheduler`.
 
 from __future__ import annotations
 
-from locust import events, task
-from locust.runners import MasterRunner, WorkerRunner
-
-import datetime as _dt
-import gc
-import hashlib
 import json
-import logging
-import os
-import random
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-import botocore.session
-import gevent
+from locustfiles.api import LoadcheckUser, Write, kind
+from locustfiles.workload import EVENT_TYPES, EVENTLOG_WEIGHTS, load_terms
 
-from loadcheck.core.errors import ConfigError
-from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration, parse_fraction, parse_mix, parse_think_time
-from loadcheck.core.rundir import RunConditions, RunRecord, iso_utc, write_run
-from loadcheck.core.target import Target
-from locustfiles import ledgerhooks
-from locustfiles.ledger_aggregator import Aggregator
-from locustfiles.ledger_collector import Collector
-from locustfiles.resolve import Resolve, parse_resolve
-from locustfiles.shapes import ArrivalScheduler, KindPicker
-from locustfiles.signing import CredentialSource, SigningContext
-from locustfiles.sigv4user import SigV4FastHttpUser
-from locustfiles.workload import EVENT_TYPES, KeyMaker, load_terms
-
-log = logging.getLogger("loadcheck.load")
+PAGE = "25"
 
 
-@dataclass(kw_only=True)
-class LoadContext:
-    """Per-process state every EventLogUser shares (``environment.loadcheck``)."""
-
-    run_id: str
-    worker: str
-    worker_index: int
-    options: RunOptions
-    keys: KeyMaker
-    terms: list[str]
-    seed: int
-    scheduler: ArrivalScheduler | None = None
-    users_started: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------------
-# The user
-
-
-class EventLogUser(SigV4FastHttpUser):
+class EventLogUser(LoadcheckUser):
     """Writers, readers and searchers in one class; the kind of each action comes from ``--mix``."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: object) -> None:
         super().__init__(environment)
-        ctx: LoadContext = environment.loadcheck
-        self.ctx = ctx
-        ctx.users_started += 1
-        self.user_no = ctx.users_started
-        self.rng = random.Random(f"{ctx.seed}:{ctx.worker}:{self.user_no}")
-        self.picker = KindPicker(ctx.options.mix, self.rng)
-        self.user_id = f"{ctx.run_id}:{ctx.worker}:u{self.user_no}"
+        self.keys = self.table_keys(hash_key="date", range_key="time")
+        self.terms: list[str] = self.shared("terms", lambda: load_terms()[0])
+        self.user_id = f"{self.run_info.run_id}:{self.run_info.worker}:u{self.user_no}"
         self._typing: tuple[str, int] | None = None
         self._reading: tuple[str, str] | None = None  # (date, nextToken)
-        lo, hi = ctx.options.think_time_s
-        self._think = (lo, hi)
 
-    def wait_time(self) -> float:
-        if self.ctx.scheduler is not None:
-            return 0.0  # open model: the wait is for the next arrival, inside the task
-        lo, hi = self._think
-        return self.rng.uniform(lo, hi)
-
-    @task
-    def act(self) -> None:
-        sched = self.ctx.scheduler
-        if sched is None:
-            self.do(self.picker.pick(), None)
-            return
-        arrival = sched.take()
-        if arrival is None:
-            gevent.sleep(0.5)  # the schedule is over; Locust stops the run at its run time
-            return
-        self.do(arrival.kind, arrival.t_intended)
-
-    def do(self, kind: str, t_intended: float | None) -> None:
-        if kind == "writes":
-            self.write(t_intended)
-        elif kind == "reads":
-            self.read(t_intended)
-        else:
-            self.search(t_intended)
-
-    @staticmethod
-    def _meta(t_intended: float | None, **extra: Any) -> dict[str, Any] | None:
-        if t_intended is not None:
-            extra["t_intended"] = t_intended
-        return extra or None
-
-    def write(self, t_intended: float | None) -> None:
-        key, collision = self.ctx.keys.next_key()
+    @kind(weight=EVENTLOG_WEIGHTS["writes"])
+    def writes(self) -> None:
+        key, collision = self.keys.next_key()
         item = {**key, "userId": self.user_id, "eventType": self.rng.choice(EVENT_TYPES)}
-        body = json.dumps(item, separators=(",", ":")).encode()
-        meta = self._meta(t_intended, item=item, item_key=key, collision=collision)
-        self.signed_request("POST", "POST /events", "/events", body=body, meta=meta)
+        self.send("POST", "POST /events", "/events", json_body=item, write=Write(key, item, collision))
 
-    def read(self, t_intended: float | None) -> None:
+    @kind(weight=EVENTLOG_WEIGHTS["reads"])
+    def reads(self) -> None:
         if self._reading is None and self.rng.random() < 0.1:
-            query = [("limit", "25")]
+            query = [("limit", PAGE)]
         elif self._reading is not None:
             date, token = self._reading
-            query = [("date", date), ("limit", "25"), ("nextToken", token)]
+            query = [("date", date), ("limit", PAGE), ("nextToken", token)]
         else:
-            query = [("date", self.rng.choice(self.ctx.keys.dates)), ("limit", "25")]
-        resp = self.signed_request("GET", "GET /events", "/events", query=query, meta=self._meta(t_intended))
+            query = [("date", self.rng.choice(self.keys.dates)), ("limit", PAGE)]
+        resp = self.send("GET", "GET /events", "/events", query=query)
         self._reading = None
         content = resp.content or b""
         # Parse only when there is a next page: most pages of a run's dates are the last.
@@ -165,9 +83,10 @@ class EventLogUser(SigV4FastHttpUser):
             if next_token:
                 self._reading = (query[0][1], str(next_token))
 
-    def search(self, t_intended: float | None) -> None:
+    @kind(weight=EVENTLOG_WEIGHTS["search"])
+    def search(self) -> None:
         if self._typing is None:
-            self._typing = (self.rng.choice(self.ctx.terms), 1)
+            self._typing = (self.rng.choice(self.terms), 1)
         term, n = self._typing
         prefix = term[:n]
         self._typing = (term, n + 1) if n < min(len(term), 12) else None
@@ -182,242 +101,6 @@ class EventLogUser(SigV4FastHttpUser):
                 },
                 "size": 5,
             }
-            data = json.dumps(body, separators=(",", ":")).encode()
-            self.signed_request("POST", "POST /search", "/search", body=data, meta=self._meta(t_intended))
+            self.send("POST", "POST /search", "/search", json_body=body)
         else:
-            query = [("q", prefix), ("size", "5")]
-            self.signed_request("GET", "GET /search", "/search", query=query, meta=self._meta(t_intended))
-
-
-# --------------------------------------------------------------------------------------------
-# Options and wiring
-
-
-@events.init_command_line_parser.add_listener
-def _add_options(parser: Any) -> None:
-    group = parser.add_argument_group("loadcheck")
-    group.add_argument("--loadcheck-config", default=None, help="run config written by `loadcheck run`")
-    group.add_argument("--run-dir", default=None, help="run directory for the ledger (default runs/<run-id>)")
-    group.add_argument("--run-id", default=None, help="run id (default: generated)")
-    group.add_argument(
-        "--resolve",
-        action="append",
-        default=None,
-        help="DOMAIN:PORT:ADDR: connect to ADDR for DOMAIN:PORT (curl --resolve); repeatable",
-    )
-    group.add_argument("--aws-profile", default=None, help="AWS profile for signing (default: the credential chain)")
-    group.add_argument("--region", default=None, help="region to sign for (default: AWS_REGION / the profile's)")
-    group.add_argument("--ca-bundle", default=None, help="CA bundle to verify the API's certificate")
-    group.add_argument("--mix", default="writes=8,reads=1,search=1", help="request mix, e.g. writes=6,reads=3,search=1")
-    group.add_argument("--arrival-rate", type=float, default=None, help="open model: arrivals/s over all workers")
-    group.add_argument("--collisions", default="0", help="fraction of writes that reuse an earlier key (0..1)")
-    group.add_argument(
-        "--think-time", default="0.5-1.5", help="closed model: seconds between a user's actions, MIN-MAX"
-    )
-    group.add_argument("--seed", type=int, default=None, help="seed for the request mix and keys")
-
-
-def _opt(environment: Any, name: str) -> Any:
-    return getattr(environment.parsed_options, name, None) if environment.parsed_options is not None else None
-
-
-def _new_run_id() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-
-
-def _plain_options(environment: Any) -> RunOptions:
-    """RunOptions from plain ``locust -f`` arguments."""
-    rate = _opt(environment, "arrival_rate")
-    return RunOptions(
-        shape="constant-rate" if rate else "ramp",
-        rate=rate,
-        users=_opt(environment, "num_users") or 1,
-        spawn_rate=_opt(environment, "spawn_rate") or 1,
-        duration_s=parse_duration(_opt(environment, "run_time") or 3600 * 24 * 365, option="--run-time"),
-        mix=parse_mix(_opt(environment, "mix") or "writes=1"),
-        collisions=parse_fraction(_opt(environment, "collisions") or 0, option="--collisions"),
-        think_time_s=parse_think_time(_opt(environment, "think_time") or "0.5-1.5"),
-        workers=int(_opt(environment, "expect_workers") or 1)
-        if _opt(environment, "master") or _opt(environment, "worker")
-        else 0,
-        seed=_opt(environment, "seed"),
-    )
-
-
-def _setup(environment: Any) -> tuple[str, Path, RunOptions, SigningContext | None]:
-    """(run id, run dir, options, signing) from --loadcheck-config or the plain arguments."""
-    cfg_path = _opt(environment, "loadcheck_config")
-    if cfg_path:
-        cfg = LoadConfig.read(cfg_path)
-        target = Target.from_public(cfg.target)
-        resolves: dict[tuple[str, int], Resolve] = {}
-        if target.connect_address:
-            port = _url_port(target.url)
-            r = Resolve(target.domain, port, target.connect_address, target.connect_port)
-            resolves[r.key] = r
-        # The requester role, assumed by the target's caller and assumed again before it expires;
-        # a target without roles (the load generator's test server) signs with the caller's keys.
-        if "requester" in target.role_arns:
-            creds = CredentialSource(botocore_credentials=target.role_credentials("requester"))
-        else:
-            creds = CredentialSource(static=target.credentials("caller"))
-        signing = SigningContext(
-            url=target.url,
-            region=target.region,
-            credentials=creds,
-            ca_bundle=target.ca_bundle,
-            resolves=resolves,
-            timeout_s=cfg.options.request_timeout_s,
-        )
-        return cfg.run_id, Path(cfg.run_dir), cfg.options, signing
-    run_id = _opt(environment, "run_id") or _new_run_id()
-    run_dir = Path(_opt(environment, "run_dir") or Path("runs") / run_id)
-    return run_id, run_dir, _plain_options(environment), None
-
-
-def _url_port(url: str) -> int:
-    parts = urlsplit(url)
-    return parts.port or (443 if parts.scheme == "https" else 80)
-
-
-def _plain_signing(environment: Any) -> SigningContext:
-    host = environment.host or _opt(environment, "host")
-    if not host:
-        raise ConfigError("no --host given", hint="pass the API's URL, e.g. --host https://events.example.com")
-    profile = _opt(environment, "aws_profile")
-    creds = CredentialSource.from_profile(profile)
-    region = _opt(environment, "region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        region = botocore.session.Session(profile=profile).get_config_variable("region")
-    if not region:
-        raise ConfigError("no region to sign for", hint="pass --region us-east-1 (or set AWS_REGION)")
-    resolves = {r.key: r for r in (parse_resolve(v) for v in (_opt(environment, "resolve") or []))}
-    return SigningContext(
-        url=host, region=region, credentials=creds, ca_bundle=_opt(environment, "ca_bundle"), resolves=resolves
-    )
-
-
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
-    if runner is None or environment.parsed_options is None:
-        return  # imported by a tool (e.g. `locust --list`), not running
-    run_id, run_dir, options, signing = _setup(environment)
-    environment.loadcheck_options = options
-    terms, source = load_terms()
-
-    if isinstance(runner, MasterRunner):
-        # Custom attributes of the master's parsed options travel to workers with every spawn
-        # message: workers on other machines use the master's run id and options.
-        environment.parsed_options.loadcheck_run_id = run_id
-        environment.parsed_options.loadcheck_options_json = json.dumps(options.to_dict())
-        aggregator = Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
-        ledgerhooks.wire_master(environment, aggregator)
-        environment.events.test_stop.add_listener(
-            lambda **_: _write_plain_run_json(environment, run_dir, run_id, options)
-        )
-        log.info("loadcheck run %s: master writing %s", run_id, run_dir)
-        return
-
-    is_worker = isinstance(runner, WorkerRunner)
-    collector = Collector(run_id=run_id, worker="local")
-    state: dict[str, Any] = {}
-
-    def on_test_start(**_: Any) -> None:
-        # Workers learn their index and the master's options only now (with the spawn message).
-        rid = _opt(environment, "loadcheck_run_id") or run_id
-        index = max(0, int(getattr(runner, "worker_index", 0))) if is_worker else 0
-        worker = f"w{index}" if is_worker else "local"
-        sent = _opt(environment, "loadcheck_options_json")
-        if sent:
-            opts = RunOptions.from_dict(json.loads(sent))
-        elif _opt(environment, "loadcheck_config"):
-            opts = options
-        else:
-            opts = _plain_options(environment)
-        seed = opts.seed if opts.seed is not None else int(hashlib.sha256(rid.encode()).hexdigest()[:8], 16)
-        collector.run_id, collector.worker = rid, worker
-        if "signing" not in state:
-            state["signing"] = signing or _plain_signing(environment)
-        environment.loadcheck_signing = state["signing"]
-        rng = random.Random(f"{seed}:{worker}:keys")
-        ctx = LoadContext(
-            run_id=rid,
-            worker=worker,
-            worker_index=index,
-            options=opts,
-            keys=KeyMaker(run_id=rid, worker_index=index, collisions=opts.collisions, rng=rng),
-            terms=terms,
-            seed=seed,
-        )
-        if opts.open_model:
-            n = max(1, opts.workers) if is_worker else 1
-            picker = KindPicker(opts.mix, random.Random(f"{seed}:{worker}:arrivals"))
-            ctx.scheduler = ArrivalScheduler(options=opts, share=1.0 / n, picker=picker, on_done=schedule_done)
-            ctx.scheduler.start()
-        environment.loadcheck = ctx
-        # Everything alive now (Locust, gevent, botocore, our modules) lives for the whole run:
-        # keep it out of the garbage collector's scans.
-        gc.freeze()
-        # Each request leaves a few container objects until the ledger drain a second later;
-        # young-generation scans every 10,000 allocations instead of 700 (about 0.5 % of a
-        # load generator's CPU at thousands of requests/s, measured with gc.callbacks).
-        gc.set_threshold(10_000, 10, 10)
-        log.info("loadcheck %s %s: %s; corpus: %s", rid, worker, opts.shape, source)
-
-    def schedule_done() -> None:
-        # The schedule decides when an open-model run ends (see locustfiles/shapes.py).
-        if is_worker:
-            runner.send_message(ledgerhooks.MSG_DONE, None)
-        else:
-            log.info("the arrival schedule is over: stopping the run")
-            gevent.spawn(runner.quit)
-
-    def on_tick() -> None:
-        ctx = getattr(environment, "loadcheck", None)
-        if ctx is not None and ctx.scheduler is not None:
-            collector.add_dropped(ctx.scheduler.take_dropped())
-
-    def on_stop() -> None:
-        ctx = getattr(environment, "loadcheck", None)
-        if ctx is not None and ctx.scheduler is not None:
-            ctx.scheduler.stop()
-
-    environment.events.test_start.add_listener(on_test_start)  # first: the wiring below relies on it
-    if is_worker:
-        ledgerhooks.wire_worker(environment, collector, on_tick=on_tick, on_stop=on_stop)
-    else:
-        aggregator = Aggregator(run_dir=run_dir, run_id=run_id, duration_s=options.total_duration_s)
-
-        def tick_and_stop() -> None:
-            on_tick()
-
-        ledgerhooks.wire_local(environment, collector, aggregator, on_tick=tick_and_stop)
-        environment.events.test_stopping.add_listener(lambda **_: on_stop())
-        environment.events.test_stop.add_listener(
-            lambda **_: _write_plain_run_json(environment, run_dir, run_id, options)
-        )
-
-
-def _write_plain_run_json(environment: Any, run_dir: Path, run_id: str, options: RunOptions) -> None:
-    """Plain ``locust -f`` runs get a minimal run.json; ``loadcheck run`` writes its own."""
-    if _opt(environment, "loadcheck_config") or (run_dir / "run.json").exists():
-        return
-    loadgen = json.loads((run_dir / "loadgen.json").read_text()) if (run_dir / "loadgen.json").exists() else {}
-    write_run(
-        run_dir,
-        RunRecord(
-            run_id=run_id,
-            status="complete",
-            target={"kind": "external", "url": environment.host},
-            options=options.to_dict(),
-            conditions=RunConditions(
-                faults=dict(options.faults), collisions=options.collisions, shape=options.shape, mix=dict(options.mix)
-            ),
-            started_at=iso_utc(loadgen.get("started_at")),
-            ended_at=iso_utc(loadgen.get("ended_at")),
-            dropped_arrivals=int(loadgen.get("dropped_arrivals", 0)),
-            ledger_records=loadgen.get("ledger_records"),
-            locust=loadgen.get("locust", {}),
-            workers=loadgen.get("workers", {}),
-        ),
-    )
+            self.send("GET", "GET /search", "/search", query=[("q", prefix), ("size", "5")])

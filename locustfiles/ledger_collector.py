@@ -156,6 +156,8 @@ class Collector:
                 }
                 if status == 429:
                     rec["retry_after"] = retry
+                if meta and "kind" in meta:
+                    rec["kind"] = meta["kind"]
                 if meta and "item" in meta:
                     rec["item_key"] = meta["item_key"]
                     rec["item"] = meta["item"]

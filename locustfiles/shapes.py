@@ -33,20 +33,20 @@ import gevent
 import gevent.event
 from gevent.queue import Queue
 
-from loadcheck.core.runconfig import MIX_KINDS, RunOptions
+from loadcheck.core.runconfig import RunOptions
 
 
 @dataclass(frozen=True)
 class Arrival:
     t_intended: float  # epoch seconds
-    kind: str  # writes | reads | search
+    kind: str  # one of the workload's request kinds
 
 
 class KindPicker:
-    """Draws request kinds by ``--mix`` weights from its own seeded RNG."""
+    """Draws request kinds by ``--mix`` weights (in the mix's order) from its own seeded RNG."""
 
     def __init__(self, mix: dict[str, int], rng: random.Random) -> None:
-        self.kinds = [k for k in MIX_KINDS if mix.get(k, 0) > 0]
+        self.kinds = [k for k, w in mix.items() if w > 0]
         self.weights = [mix[k] for k in self.kinds]
         self.rng = rng
         self._cum = list(accumulate(self.weights))

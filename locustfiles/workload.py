@@ -47,6 +47,9 @@ BUILTIN_TERMS = (
     "region",
     "domain",
 )
+# The reference workload's default --mix weights (locustfiles/eventlog.py): writes-heavy, so that
+# the default 16 arrivals/s outrun the reference table's 1 WCU and its burst within a 45 s run.
+EVENTLOG_WEIGHTS = {"writes": 8, "reads": 1, "search": 1}
 EVENT_TYPES = ("click", "view", "purchase", "signup", "login", "logout", "share", "search")
 DATES_PER_WORKER = 4
 FIRST_DAY = _dt.date(2100, 1, 1)
@@ -70,9 +73,22 @@ def load_terms(directory: Path = CORPUS_DIR) -> tuple[list[str], str]:
 
 
 class KeyMaker:
-    """Run-scoped unique (date, time) keys for one load process (see the module docstring)."""
+    """Run-scoped unique keys for one load process: the hash key a date (a few per worker, in years
+    2100..9999 so they never meet real data), the range key a time of day ``HH:MM:SS.mmm`` from the
+    process's write counter, so keys are unique within the run without coordination. The key
+    attributes are named ``hash_key`` and ``range_key`` (the stack description's key schema)."""
 
-    def __init__(self, *, run_id: str, worker_index: int, collisions: float, rng: random.Random) -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        worker_index: int,
+        collisions: float,
+        rng: random.Random,
+        hash_key: str = "date",
+        range_key: str = "time",
+    ) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
         base = int(hashlib.sha256(run_id.encode()).hexdigest()[:12], 16) % DAY_SPAN
         first = FIRST_DAY + _dt.timedelta(days=base + worker_index * DATES_PER_WORKER)
         self.dates = [(first + _dt.timedelta(days=j)).isoformat() for j in range(DATES_PER_WORKER)]
@@ -97,7 +113,7 @@ class KeyMaker:
         hh, rest = divmod(ms, 3_600_000)
         mm, rest = divmod(rest, 60_000)
         ss, mmm = divmod(rest, 1000)
-        key = {"date": date, "time": f"{hh:02d}:{mm:02d}:{ss:02d}.{mmm:03d}"}
+        key = {self.hash_key: date, self.range_key: f"{hh:02d}:{mm:02d}:{ss:02d}.{mmm:03d}"}
         self.recent.append(key)
         if len(self.recent) > 200:
             self.recent.pop(0)

@@ -1,7 +1,7 @@
 """Capacity planning: the knee of a step run, the capacity a target rate needs, hot keys, cost.
 
     analyse_steps(run_dir, slos=..., provisioned_wcu=...) -> [RouteKnee]   from a step run's ledger
-    workload_profile(run_dir) -> Profile                                  item sizes, read kinds, dates
+    workload_profile(run_dir, description) -> Profile                     item sizes, read kinds, routes
     needs(profile, target_rate=..., mix=...) -> Needs                     RCU/WCU per second
     hot_key_warnings(needs) -> [str]
 
@@ -16,10 +16,16 @@ docs/aws-behaviour.md §7.3) and cannot be sustained. The knee is the highest st
 and every lower step were good (a noisy pass above a failure is not trusted). Requests belong to
 the step in which they were *intended* to be sent (``t_intended_ms``).
 
+**Routes.** Nothing here knows the API. Which routes each ``--mix`` kind sends is measured from
+the run's ledger (each record names its kind); the routes that write are those whose requests
+declared a write (``item_key``); the routes that read are the other routes the stack
+description's table function serves (``StackDescription.table_routes``).
+
 **Capacity units** (docs/aws-behaviour.md §7.1, §7.2): a write costs ``ceil(item bytes / 1 KB)`` WCU
-(sizes from the ledger's items, by :mod:`loadcheck.core.plain_items`). ``GET /events?date=`` is a Query of
+(sizes from the ledger's items, by :mod:`loadcheck.core.plain_items`). A read that names the hash
+key (a query parameter or a path variable of that name, e.g. ``GET /events?date=``) is a Query of
 one page: ``ceil(page bytes / 4 KB)`` x 0.5 RCU (eventually consistent, rounded once per page).
-An unfiltered ``GET /events`` is a Scan: it costs by the items it *evaluates* (not returns), up
+Any other read (the reference stack's unfiltered ``GET /events``) is a Scan: it costs by the items it *evaluates* (not returns), up
 to ``limit`` items or 1 MB per page, and paging through the table costs its whole size:
 ``ceil(table bytes / 4 KB)`` x 0.5 RCU spread over ``ceil(table bytes / 1 MB)`` pages.
 
@@ -43,6 +49,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from loadcheck.core import rundir
+from loadcheck.core.description import PATH_VARIABLE, StackDescription
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.ledger import charged_write, outcome, read_ledger
 from loadcheck.core.plain_items import item_size, write_units
@@ -52,15 +59,8 @@ READ_UNIT = 4096
 PAGE_BYTES = 1024 * 1024  # Query/Scan read at most 1 MB per page (§7.2)
 KEY_WCU_LIMIT = 1000.0  # per partition key per second (§7.3)
 KEY_RCU_LIMIT = 3000.0
-DEFAULT_LIMIT = 25  # GET /events page size (reference_stack/handlers/events.py LIMIT_DEFAULT)
+DEFAULT_LIMIT = 25  # a read's page size when the ledger shows no ?limit= (the reference handler's default)
 DEFAULT_UTILISATION = 0.7
-# How the load generator turns a mix kind into routes (locustfiles/eventlog.py: searchers send
-# POST /search one time in five, GET /search otherwise).
-MIX_ROUTES = {
-    "writes": {"POST /events": 1.0},
-    "reads": {"GET /events": 1.0},
-    "search": {"GET /search": 0.8, "POST /search": 0.2},
-}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,10 +242,19 @@ class Profile:
     scan_share: float  # fraction of GET /events without ?date= (Scans)
     dates_written: int  # distinct hash keys the run wrote
     source: str
+    # Measured from the ledger: kind -> {route: share of the kind's requests}; the routes that wrote
+    # and the table routes that read.
+    kind_routes: dict[str, dict[str, float]] = field(default_factory=dict)
+    kind_requests: dict[str, int] = field(default_factory=dict)  # the run's own mix, as sent
+    write_routes: tuple[str, ...] = ()
+    read_routes: tuple[str, ...] = ()
 
 
-def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 120.0) -> Profile:
-    """Item sizes, page size and Scan share from a run's ledger (defaults when none is given)."""
+def workload_profile(
+    run_dir: str | Path | None, description: StackDescription, *, default_item_bytes: float = 120.0
+) -> Profile:
+    """Item sizes, page size, Scan share and each kind's routes from a run's ledger (defaults when
+    none is given), judged by the stack ``description`` (its table routes and hash key)."""
     if run_dir is None:
         return Profile(
             write_item_bytes=default_item_bytes,
@@ -256,17 +265,29 @@ def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 
             source="defaults (no run)",
         )
 
+    hash_key = description.table.hash_key
+    table_routes = set(description.table_routes)
     sizes, units, limits, reads, scans, dates = [], [], [], 0, 0, set()
+    kinds: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    write_routes: set[str] = set()
+    read_routes: set[str] = set()
     for rec in read_ledger(rundir.run_dir_of(run_dir)):
-        if rec.get("item_key") is not None and rec.get("item"):
-            s = item_size(rec["item"])
-            sizes.append(s)
-            units.append(write_units(s))
-            dates.add(str(rec["item_key"].get("date")))
-        elif rec.get("route") == "GET /events":
+        route = str(rec.get("route"))
+        if rec.get("kind"):
+            kinds[str(rec["kind"])][route] += 1
+        if rec.get("item_key") is not None:
+            write_routes.add(route)
+            if rec.get("item"):
+                s = item_size(rec["item"])
+                sizes.append(s)
+                units.append(write_units(s))
+                dates.add(str(rec["item_key"].get(hash_key)))
+        elif route in table_routes:
             reads += 1
+            read_routes.add(route)
             q = parse_qs(urlsplit(str(rec.get("path") or "")).query)
-            if "date" not in q:
+            in_path = any(m.group(1) == hash_key for m in PATH_VARIABLE.finditer(route.split(" ", 1)[-1]))
+            if hash_key not in q and not in_path:
                 scans += 1
             if q.get("limit"):
                 with contextlib.suppress(ValueError):
@@ -278,6 +299,10 @@ def workload_profile(run_dir: str | Path | None, *, default_item_bytes: float = 
         scan_share=scans / reads if reads else 0.0,
         dates_written=len(dates) or 1,
         source=f"ledger of {Path(run_dir).name}: {len(sizes)} writes, {reads} reads",
+        kind_routes={k: {r: n / sum(c.values()) for r, n in c.items()} for k, c in kinds.items()},
+        kind_requests={k: sum(c.values()) for k, c in kinds.items()},
+        write_routes=tuple(sorted(write_routes)),
+        read_routes=tuple(sorted(read_routes - write_routes)),
     )
 
 
@@ -320,13 +345,21 @@ class Needs:
     notes: list[str] = field(default_factory=list)
 
 
-def route_rates(target_rate: float, mix: dict[str, int]) -> dict[str, float]:
+def route_rates(target_rate: float, mix: dict[str, int], kind_routes: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Requests/s per route at ``target_rate``: the mix's kinds, each split over the routes it sent
+    in the measured run (``Profile.kind_routes``)."""
     total = sum(mix.values())
     if total <= 0:
         raise ConfigError(f"--mix {mix!r} has no weight", value=mix, hint="e.g. --mix writes=8,reads=1,search=1")
     out: dict[str, float] = {}
     for kind, weight in mix.items():
-        for route, share in MIX_ROUTES.get(kind, {}).items():
+        if weight and kind not in kind_routes:
+            raise ConfigError(
+                f"--mix: the measured run sent no request of kind {kind!r}",
+                value=mix,
+                hint=f"kinds in the run: {', '.join(kind_routes) or 'none (a ledger without kinds)'}",
+            )
+        for route, share in kind_routes.get(kind, {}).items():
             out[route] = out.get(route, 0.0) + target_rate * weight / total * share
     return out
 
@@ -347,9 +380,10 @@ def needs(
         raise ConfigError(
             f"--utilisation: {utilisation!r} is outside (0, 1]", value=utilisation, hint="e.g. --utilisation 0.7"
         )
-    rates = route_rates(target_rate, mix)
-    writes = rates.get("POST /events", 0.0)
-    reads = rates.get("GET /events", 0.0)
+    mix = mix or dict(profile.kind_requests)  # no --mix: the measured run's own
+    rates = route_rates(target_rate, mix, profile.kind_routes)
+    writes = sum(rates.get(r, 0.0) for r in profile.write_routes)
+    reads = sum(rates.get(r, 0.0) for r in profile.read_routes)
     q_rcu = query_page_rcu(profile.read_limit, profile.write_item_bytes)
     s_rcu = scan_page_rcu(profile.read_limit, profile.write_item_bytes)
     wcu = writes * profile.write_wcu
@@ -360,7 +394,8 @@ def needs(
     ]
     if profile.scan_share:
         notes.append(
-            f"{100 * profile.scan_share:.0f}% of GET /events had no ?date=: each is a Scan page costing "
+            f"{100 * profile.scan_share:.0f}% of reads ({', '.join(profile.read_routes)}) named no hash key: "
+            "each is a Scan page costing "
             f"{s_rcu:g} RCU for the {profile.read_limit} items it evaluates"
         )
     if table_items:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core import rundir
-from loadcheck.core.description import load_description
+from loadcheck.core.description import StackDescription, load_description
 from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
 from reports.costs import load_prices, monthly_costs
 from reports.data import _table_capacity, route_summaries
@@ -23,11 +23,17 @@ from reports.data import _table_capacity, route_summaries
 PLAN_VERSION = 1
 
 
+def _description(run_dir: Path | None) -> StackDescription:
+    """The stack description the run was made with (``run.json`` options), else the reference one."""
+    options = (rundir.read_run(run_dir).get("options") or {}) if run_dir is not None else {}
+    return load_description(options.get("description"), aws=(options.get("target") == "aws"))
+
+
 def _lambda_inputs(
     rates: dict[str, float], run_dir: Path | None
 ) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
     """Invocations/s, billed seconds (p50 of the run's routes, else 0.1 s) and memory per function."""
-    desc = load_description()
+    desc = _description(run_dir)
     p50: dict[str, float] = {}
     if run_dir is not None:
         for r in route_summaries(run_dir):
@@ -59,7 +65,7 @@ def build_plan(
 ) -> dict[str, Any]:
     """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
     rd = rundir.run_dir_of(run_dir) if run_dir is not None else None
-    profile = workload_profile(rd)
+    profile = workload_profile(rd, _description(rd))
     n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
     prices = load_prices(prices_path, region)
     inv, secs, mem = _lambda_inputs(n.route_rps, rd)

@@ -215,6 +215,7 @@ def access_log_record(rec: dict[str, Any], fmt: dict[str, str], *, domain: str =
         "$context.responseLength": str(rec.get("response_length") or 0),
         "$context.responseLatency": str(int(rec["latency_ms"])),
         "$context.integrationLatency": "-" if gateway_error else str(max(0, int(rec["latency_ms"]) - 2)),
+        "$context.integration.latency": "-" if gateway_error else str(max(0, int(rec["latency_ms"]) - 2)),
         "$context.integrationStatus": "-" if gateway_error else "200",
         "$context.integrationErrorMessage": "-",
         "$context.error.message": "Forbidden" if status == 403 else "-",

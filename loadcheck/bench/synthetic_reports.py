@@ -107,6 +107,7 @@ def write_run(
                 "seq": seq,
                 "t_start_ms": t_ms,
                 "t_intended_ms": t_ms,
+                "kind": kind,
                 "route": route,
                 "method": method,
                 "path": path,

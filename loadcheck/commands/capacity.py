@@ -91,7 +91,7 @@ def _print_plan(plan: dict[str, Any]) -> None:
 @click.option(
     "--target-rate", type=float, default=None, help="plan capacity and cost for this rate (default: the top step)"
 )
-@click.option("--mix", default="writes=8,reads=1,search=1", show_default=True)
+@click.option("--mix", default=None, help="weights of the workload's kinds [default: the workload's own]")
 @click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)")
 @click.option("--region", default=None, help="price region (default: the run's target region)")
 @click.option(
@@ -119,7 +119,7 @@ def command(
     step_duration: str,
     slos: tuple[str, ...],
     target_rate: float | None,
-    mix: str,
+    mix: str | None,
     state_dir: str | None,
     region: str | None,
     prices_path: str | None,
@@ -131,11 +131,11 @@ def command(
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
     slo_map = dict(parse_slo(s) for s in slos)
-    mix_map = parse_mix(mix)
+    mix_map = parse_mix(mix) if mix else {}
     if from_run is not None:
         run_dir = rundir.run_dir_of(from_run)
         steps, _ = step_plan(rundir.read_run(run_dir))
-        mix_map = dict((rundir.read_run(run_dir).get("options") or {}).get("mix") or mix_map)
+        mix_map = mix_map or dict((rundir.read_run(run_dir).get("options") or {}).get("mix") or {})
     else:
         try:
             steps_t = parse_steps(rates)

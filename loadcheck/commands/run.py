@@ -3,7 +3,7 @@
 Steps: resolve options (errors name the value and the fix) -> Target (local: the running stack
 of ``--state-dir`` or one started for this run, with ``--fault``s set; aws: Terraform outputs +
 the caller's ``--profile``) -> ``runs/<run-id>/run.json`` (status ``running``) -> Locust as subprocesses
-(``python -m locust -f locustfiles/eventlog.py --headless ...``: one process, or a master and
+(``python -m locust -f <--locustfile, default locustfiles/eventlog.py> --headless ...``: one process, or a master and
 ``--workers N``), so gevent's monkey-patching never reaches this process -> live progress from
 ``progress.json`` -> run.json completed with Locust's counts, dropped arrivals and workers ->
 thresholds from the HDR histograms and the ledger -> checks -> reports -> faults cleared and
@@ -34,6 +34,7 @@ import click
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
 from loadcheck.commands.run_driver import Driver
 from loadcheck.commands.target_options import RESOLVE_ENV
+from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
     DEFAULT_DURATION_S,
@@ -41,6 +42,7 @@ from loadcheck.core.runconfig import (
     DEFAULT_RATE,
     SHAPES,
     RunOptions,
+    check_routes,
     parse_duration,
     parse_fault,
     parse_fraction,
@@ -62,7 +64,7 @@ def build_options(
     shape: str | None,
     steps: str | None,
     step_duration: str | None,
-    mix: str,
+    mix: str | None,
     workers: int,
     seed: int | None,
     faults: tuple[str, ...],
@@ -71,6 +73,8 @@ def build_options(
     collisions: str,
     think_time: str,
     max_server_error_rate: str | None = str(DEFAULT_MAX_SERVER_ERROR_RATE),
+    description: str | None = None,
+    locustfile: str | None = None,
 ) -> RunOptions:
     """RunOptions from the command line; ``--users`` without ``--rate`` or ``--shape`` means ramp."""
     if shape is None:
@@ -94,7 +98,7 @@ def build_options(
         spawn_rate=spawn_rate if spawn_rate is not None else (max(1.0, (users or 1) / 10) if shape == "ramp" else None),
         steps=parse_steps(steps) if steps else (),
         step_duration_s=parse_duration(step_duration, option="--step-duration") if step_duration else None,
-        mix=parse_mix(mix),
+        mix=parse_mix(mix) if mix else {},
         workers=workers,
         seed=seed,
         collisions=parse_fraction(collisions, option="--collisions"),
@@ -107,7 +111,18 @@ def build_options(
         max_server_error_rate=None
         if max_server_error_rate in (None, "off")
         else parse_fraction(max_server_error_rate, option="--max-server-error-rate"),
+        description=_existing_file(description, "--description", "the stack description (stack.auto.tfvars.json)"),
+        locustfile=_existing_file(locustfile, "--locustfile", "your Locust file, written on locustfiles.api"),
     )
+
+
+def _existing_file(value: str | None, option: str, what: str) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{option}: {value!r} is not a file", value=value, hint=f"pass the path of {what}")
+    return str(path.resolve())
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +140,22 @@ def build_options(
 @click.option("--shape", type=click.Choice(SHAPES), default=None, help="constant-rate (default), step, ramp")
 @click.option("--steps", default=None, help="step: rates, e.g. 1,2,5,10")
 @click.option("--step-duration", default=None, help="step: how long each rate holds, e.g. 10s")
-@click.option("--mix", default="writes=8,reads=1,search=1", show_default=True)
+@click.option(
+    "--mix", default=None, help="weights of the workload's request kinds, e.g. writes=6,reads=3 [default: its own]"
+)
+@click.option(
+    "--description",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="stack description [default reference_stack/terraform/stack.auto.tfvars.json]: local, the stack to run; "
+    "both, the routes, keys and log format the checks hold the run to",
+)
+@click.option(
+    "--locustfile",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="the workload: a Locust file on locustfiles.api [default locustfiles/eventlog.py]",
+)
 @click.option("--think-time", default="0.5-1.5", show_default=True, help="ramp: seconds between a user's requests")
 @click.option("--workers", type=int, default=0, show_default=True, help="local worker processes (0: one process)")
 @click.option("--master", "master_only", is_flag=True, help="multi-machine: run only the master; workers connect to it")
@@ -186,7 +216,9 @@ def command(
     shape: str | None,
     steps: str | None,
     step_duration: str | None,
-    mix: str,
+    mix: str | None,
+    description: str | None,
+    locustfile: str | None,
     think_time: str,
     workers: int,
     master_only: bool,
@@ -241,7 +273,11 @@ def command(
         collisions=collisions,
         think_time=think_time,
         max_server_error_rate=max_server_error_rate,
+        description=description,
+        locustfile=locustfile,
     )
+    # Thresholds name routes of the stack the run is judged by.
+    check_routes(opts.max_p95_ms, tuple(load_description(opts.description, aws=opts.target == "aws").routes))
     if opts.faults and opts.target != "local":
         raise ConfigError(
             "--fault applies to the local target only",

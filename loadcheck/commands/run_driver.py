@@ -32,6 +32,7 @@ from loadcheck.commands.run_steps import (
     versions,
     wait_all,
 )
+from loadcheck.core.description import load_description
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.faults import active_faults
 from loadcheck.core.runconfig import LoadConfig, RunOptions
@@ -104,7 +105,7 @@ class Driver:
             return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle, self.resolve), False
         if self.role == "worker":
             return Target.from_stack_json(read_stack_json(self.state_dir), self.state_dir), False
-        return local_target(self.state_dir, dict(self.opts.faults), self.say)
+        return local_target(self.state_dir, dict(self.opts.faults), self.say, self.opts.description)
 
     def run(self) -> int:
         target, started = self.target()
@@ -245,23 +246,17 @@ class Driver:
     def prewarm_lambda(self, target: Any) -> None:
         """Initialise a few execution environments per function before the clock starts.
 
-        The expected concurrency is the function's share of the peak arrival rate times ~250 ms,
+        The expected concurrency is the peak arrival rate times ~250 ms (any function may get it all),
         at least 2. Without this, a local run begins with that many simultaneous cold starts on
         a 2-core host, which briefly exceed reserved concurrency and turn into 500s that AWS
         (one microVM per environment) would not produce. See docs/fidelity.md (lambda).
         """
         opts = self.opts
         peak = max([opts.rate or 0.0, *opts.steps, float(opts.users or 0)])
-        total = sum(opts.mix.values()) or 1
-        share = {
-            "events": (opts.mix.get("writes", 0) + opts.mix.get("reads", 0)) / total,
-            "search": opts.mix.get("search", 0) / total,
-        }
-        counts = {
-            name: max(2, math.ceil(peak * share.get(key, 0.0) * 0.25))
-            for key, name in target.function_names.items()
-            if share.get(key, 0.0) > 0
-        }
+        # Which kinds reach which function is the workload's business, unknown here: every
+        # function that serves a route is prepared for the whole peak.
+        served = set(load_description(opts.description, aws=opts.target == "aws").routes.values())
+        counts = {name: max(2, math.ceil(peak * 0.25)) for key, name in target.function_names.items() if key in served}
         if not counts:
             return
         ready = supervisor.prewarm(self.state_dir, counts)

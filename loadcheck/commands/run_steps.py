@@ -23,9 +23,10 @@ import click
 
 from loadcheck.core import histograms
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
-from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.errors import ConfigError, LoadcheckError
 from loadcheck.core.ledger import forced_collision, outcome, read_ledger, server_error, status_key
 from loadcheck.core.runconfig import RunOptions
+from loadcheck.core.state import stack_command
 from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 
@@ -48,9 +49,17 @@ def versions() -> dict[str, str]:
 # Target
 
 
-def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any, bool]:
+def local_target(state_dir: Path, faults: dict[str, Any], say: Any, description: str | None = None) -> tuple[Any, bool]:
+    """The running local stack (which must run ``description`` when one is given), or one started."""
     say(f"local stack: {state_dir}")
-    stack, started = supervisor.ensure_stack(state_dir, faults=faults or None, progress=say)
+    stack, started = supervisor.ensure_stack(state_dir, faults=faults or None, progress=say, description=description)
+    running = str(stack.get("description") or "").split(" + ")[0]
+    if description is not None and not started and Path(running).resolve() != Path(description).resolve():
+        raise ConfigError(
+            f"the local stack in {state_dir} runs {running}, not --description {description}",
+            value=description,
+            hint=f"stop it first (`{stack_command('down', state_dir)}`), or drop --description",
+        )
     say("local stack: started for this run" if started else "local stack: already running, reused")
     return Target.from_stack_json(stack, state_dir), started
 
@@ -98,7 +107,8 @@ def locust_commands(
     worker_count: int | None = None,
 ) -> dict[str, Any]:
     """``{"main": argv or None, "workers": [argv, ...]}`` for the run's Locust processes."""
-    base = [sys.executable, "-m", "locust", "-f", str(EVENTLOG), "--loadcheck-config", str(cfg_path)]
+    locustfile = opts.locustfile or str(EVENTLOG)
+    base = [sys.executable, "-m", "locust", "-f", locustfile, "--loadcheck-config", str(cfg_path)]
     if opts.open_model:
         users = opts.pool_size()
         spawn = float(min(users, 100))

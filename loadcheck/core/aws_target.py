@@ -96,14 +96,15 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
             )
         values[name] = value
 
-    for name in ("lambda_log_groups", "function_names"):
-        for key in ("events", "search"):
-            if key not in values[name]:
-                raise TargetError(
-                    f"terraform output {name!r} has no {key!r} entry: {values[name]!r}",
-                    value=values[name],
-                    hint="the reference stack has an events and a search function",
-                )
+    # Whichever functions the description has: each needs a name and a log group.
+    names, groups = values["function_names"], values["lambda_log_groups"]
+    if not names or set(names) != set(groups):
+        raise TargetError(
+            f"terraform outputs 'function_names' {sorted(names)} and 'lambda_log_groups' {sorted(groups)} "
+            "should name the same, non-empty set of functions",
+            value={"function_names": names, "lambda_log_groups": groups},
+            hint=_APPLY_HINT,
+        )
 
     url = values["endpoint_url"].rstrip("/")
     if not url.startswith("https://"):

@@ -48,7 +48,13 @@ SEARCH_ADMIN_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ES
 # opensearch.tf's advanced option rest.action.multi.allow_explicit_index: no index named in a
 # `_bulk` body, so the index scopes above cannot be bypassed (docs/aws-behaviour.md §9.3).
 SEARCH_ALLOW_EXPLICIT_INDEX = False
-HANDLERS_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "handlers"
+# Where the handlers live, relative to the description file, when it does not say (``handlers_dir``).
+DEFAULT_HANDLERS_DIR = "../handlers"
+# DynamoDB key attribute types: a key attribute is a string, number or binary
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.CoreComponents.html).
+KEY_TYPES = ("S", "N", "B")
+# A path variable of a route: ``{date}``, or the greedy ``{proxy+}`` at the end (docs/aws-behaviour.md §6).
+PATH_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}")
 
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~/{}+-]*)$")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -63,6 +69,9 @@ class TableSpec:
     read_capacity: int
     write_capacity: int
     point_in_time_recovery: bool = True
+    hash_key_type: str = "S"  # S | N | B
+    range_key_type: str = "S"
+    function: str = "events"  # the key of the function that reads and writes the table
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,7 @@ class SearchSpec:
     # Publish the domain's application logs to CloudWatch Logs: needs an account-level CloudWatch
     # Logs resource policy, of which a region holds at most 10 (docs/aws-behaviour.md §9.7).
     application_logs: bool = False
+    function: str = "search"  # the key of the function that queries the index
 
 
 @dataclass(frozen=True)
@@ -143,13 +153,26 @@ class StackDescription:
     requester_trusted_principal_arns: tuple[str, ...] = field(default_factory=tuple)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     override_path: str | None = None  # the user's override that was read, if any
+    # The handlers every function of this description runs (``handlers_dir``, relative to the
+    # description file; the reference stack's ``reference_stack/handlers`` by default).
+    handlers_dir: Path = field(default_factory=lambda: (DEFAULT_DESCRIPTION.parent / DEFAULT_HANDLERS_DIR).resolve())
+
+    @property
+    def table_routes(self) -> tuple[str, ...]:
+        """The routes served by the function that reads and writes the table, in description order."""
+        return tuple(rk for rk, fn in self.routes.items() if fn == self.table.function)
 
     def function_for_route(self, route_key: str) -> FunctionSpec:
         return self.functions[self.routes[route_key]]
 
     def route_arn(self, account_id: str, api_id: str, route_key: str, stage: str = "$default") -> str:
-        """The execute-api ARN of a route (:func:`loadcheck.core.iam.route_arn`)."""
-        return route_arn(self.region, account_id, api_id, route_key, stage)
+        """The execute-api ARN an identity policy names to allow a route (:func:`loadcheck.core.iam.route_arn`).
+
+        IAM authorizes a request on the ARN of the path it was sent to (docs/aws-behaviour.md §1.3),
+        so each path variable of the route (``{date}``, ``{proxy+}``) is a ``*`` wildcard here.
+        """
+        method, path = route_key.split(" ", 1)
+        return route_arn(self.region, account_id, api_id, f"{method} {PATH_VARIABLE.sub('*', path)}", stage)
 
     def table_arn(self, account_id: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{account_id}:table/{self.table.name}"
@@ -238,7 +261,7 @@ def load_description(path: str | Path | None = None, *, aws: bool = False) -> St
     )
     override = p.parent / OVERRIDE_NAME
     if override == p or not override.is_file():
-        return parse_description(data, str(p))
+        return parse_description(data, str(p), base_dir=p.parent)
     values = _read_object(override, what="override", hint=f"fix {override}, or delete it to use {p.name} alone")
     for key, value in values.items():
         if key not in data:
@@ -250,7 +273,7 @@ def load_description(path: str | Path | None = None, *, aws: bool = False) -> St
             )
         if aws or key not in AWS_ONLY_KEYS:
             data[key] = value
-    desc = parse_description(data, f"{p} + {override.name}")
+    desc = parse_description(data, f"{p} + {override.name}", base_dir=p.parent)
     return dataclasses.replace(desc, override_path=str(override))
 
 
@@ -287,7 +310,9 @@ def placeholder_error(desc: StackDescription) -> DescriptionError | None:
     )
 
 
-def parse_description(data: Any, path: str = "<description>") -> StackDescription:
+def parse_description(data: Any, path: str = "<description>", *, base_dir: Path | None = None) -> StackDescription:
+    """Validate a description's JSON; ``base_dir`` is the directory ``handlers_dir`` is relative to
+    (the description file's; the reference stack's when None)."""
     r = _Reader(path)
     top = r.obj(data, "(top level)")
 
@@ -329,7 +354,15 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         read_capacity=rcu,
         write_capacity=wcu,
         point_in_time_recovery=r.get(t, "point_in_time_recovery", "table.", bool, True),
+        hash_key_type=r.get(t, "hash_key_type", "table.", str, "S"),
+        range_key_type=r.get(t, "range_key_type", "table.", str, "S"),
+        function=r.get(t, "function", "table.", str, "events"),
     )
+    for fld in ("hash_key_type", "range_key_type"):
+        if getattr(table, fld) not in KEY_TYPES:
+            raise r.fail(f"table.{fld}", f"must be S, N or B, got {getattr(table, fld)!r}", getattr(table, fld))
+    if table.hash_key == table.range_key:
+        raise r.fail("table.range_key", f"names the hash key {table.hash_key!r} again", table.range_key)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table.name):
         raise r.fail("table.name", f"not a valid DynamoDB table name: {table.name!r}", table.name)
 
@@ -375,16 +408,14 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
             log_retention_days=r.get(s, "log_retention_days", pre, int),
             environment=dict(env),
         )
-    for needed in ("events", "search"):
-        if needed not in functions:
-            raise r.fail(
-                f"functions.{needed}", "is missing", hint="the reference stack has an events and a search function"
-            )
 
     routes: dict[str, str] = {}
     for rk, fkey in r.obj(r.get(top, "routes", "", dict), "routes").items():
         if not ROUTE_KEY.fullmatch(rk):
             raise r.fail(f"routes.{rk}", f"not a route key like 'GET /events': {rk!r}", rk)
+        problem = route_path_problem(rk.split(" ", 1)[1])
+        if problem:
+            raise r.fail(f"routes.{rk}", problem, rk, "write path variables as whole segments: /events/{date}")
         if fkey not in functions:
             raise r.fail(f"routes.{rk}", f"names function {fkey!r}, which is not in functions", fkey)
         routes[rk] = fkey
@@ -454,7 +485,13 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         instance_count=r.get(sr, "instance_count", "search.", int),
         volume_size_gb=r.get(sr, "volume_size_gb", "search.", int),
         application_logs=r.get(sr, "application_logs", "search.", bool, False),
+        function=r.get(sr, "function", "search.", str, "search"),
     )
+    for fld, fkey in (("table.function", table.function), ("search.function", search.function)):
+        if fkey not in functions:
+            raise r.fail(
+                fld, f"names function {fkey!r}, which is not in functions", fkey, f"use one of {', '.join(functions)}"
+            )
     if not re.fullmatch(r"[a-z][a-z0-9-]{2,27}", search.domain_name):
         raise r.fail(
             "search.domain_name", f"OpenSearch domain names are 3-28 chars [a-z0-9-], got {search.domain_name!r}"
@@ -482,4 +519,47 @@ def parse_description(data: Any, path: str = "<description>") -> StackDescriptio
         search=search,
         requester_trusted_principal_arns=trusted,
         raw=top,
+        handlers_dir=_handlers_dir(r, top, base_dir),
     )
+
+
+def _handlers_dir(r: _Reader, top: dict[str, Any], base_dir: Path | None) -> Path:
+    # Resolved, not required to exist: a description is also read where its handlers are not
+    # (checks, reports); whatever runs them calls handlers_dir_error first.
+    rel = r.get(top, "handlers_dir", "", str, DEFAULT_HANDLERS_DIR)
+    base = base_dir if base_dir is not None else DEFAULT_DESCRIPTION.parent
+    return (base / rel).resolve()
+
+
+def handlers_dir_error(desc: StackDescription) -> DescriptionError | None:
+    """A DescriptionError when a function's handler module is not in ``handlers_dir``, else None."""
+    for fn in desc.functions.values():
+        module = desc.handlers_dir / (fn.handler.split(".", 1)[0] + ".py")
+        if not module.is_file():
+            return DescriptionError(
+                f"function {fn.key!r}: handler {fn.handler!r} needs {module}, which does not exist",
+                path=desc.path,
+                field="handlers_dir",
+                value=str(desc.handlers_dir),
+                hint="set handlers_dir to the directory of your handler modules, relative to the description file",
+            )
+    return None
+
+
+def route_path_problem(path: str) -> str | None:
+    """Why a route's path is not one API Gateway accepts, or None: each path variable is a whole
+    segment, names are unique, and a greedy ``{name+}`` is only the last segment (§6)."""
+    segments = path.split("/")[1:]
+    names: list[str] = []
+    for i, seg in enumerate(segments):
+        if "{" not in seg and "}" not in seg:
+            continue
+        m = PATH_VARIABLE.fullmatch(seg)
+        if m is None:
+            return f"{seg!r} is not a whole path variable like {{date}}"
+        if m.group(2) and i != len(segments) - 1:
+            return f"the greedy variable {seg!r} must be the last segment"
+        if m.group(1) in names:
+            return f"the path variable {m.group(1)!r} appears twice"
+        names.append(m.group(1))
+    return None

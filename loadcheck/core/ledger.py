@@ -16,7 +16,8 @@ Record fields:
     latency_ms    from t_intended_ms to the end of the response (float)
     response_length  bytes of the response body
     request_id    the apigw-requestid header, or null
-    item_key      writes only: {"date": ..., "time": ...}
+    kind          the workload's request kind that sent it (``--mix`` names), when it declared one
+    item_key      writes only: the table key by attribute name, e.g. {"date": ..., "time": ...}
     item          writes only: the item as sent
     item_digest   writes only: :func:`item_digest` of ``item``
     retry_after   429s only: the ``Retry-After`` header as received, or null when absent

@@ -8,10 +8,10 @@ reads) and passed down; nothing reads options from globals. Every parse error is
       fix: write a number with a unit: 45s, 2m, 1m30s, 1h (a bare number means seconds)
 
 Defaults are what ``make run`` (plain ``loadcheck run``) uses: a 45 s open-model run at 16
-arrivals/s, writes-heavy, so that writes outrun the default table's 1 WCU plus its full 300 s
-burst bucket (docs/aws-behaviour.md §7.3: up to 300 s of unused capacity is retained) within the run
-and the throttling path is exercised: at 16 req/s x 0.8 writes = 12.8 writes/s the bucket
-(300 WCU, refilled at 1 WCU/s) is empty after about 300 / 11.8 = 25 s.
+arrivals/s with the workload's own mix (the reference workload's is writes-heavy, so that writes
+outrun the default table's 1 WCU plus its full 300 s burst bucket within the run: see
+locustfiles/eventlog.py). Nothing here knows the API: route keys are checked against the stack
+description's routes (:func:`check_routes`), request kinds against the workload's (at load start).
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core import faults as fault_registry
+from loadcheck.core.description import ROUTE_KEY
 from loadcheck.core.errors import ConfigError
 
 SHAPES = ("constant-rate", "step", "ramp")
 TARGETS = ("local", "aws")
-MIX_KINDS = ("writes", "reads", "search")
-DEFAULT_MIX = {"writes": 8, "reads": 1, "search": 1}
+# A request kind's name in --mix: the workload declares its kinds (locustfiles/api.py ``kind``).
+KIND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 DEFAULT_MAX_SERVER_ERROR_RATE = 0.01
 DEFAULT_RATE = 16.0
 DEFAULT_DURATION_S = 45.0
-ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
 ALL_ROUTES = "all"  # a --max-p95-ms key that applies to every request together
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -68,7 +68,10 @@ def parse_duration(value: str | float | int, *, option: str = "--duration") -> f
 
 
 def parse_mix(value: str | dict[str, Any]) -> dict[str, int]:
-    """``writes=6,reads=3,search=1`` -> weights; kinds not named get weight 0."""
+    """``writes=6,reads=3,search=1`` -> weights; the workload's kinds not named get weight 0.
+
+    The names are checked against the workload's kinds when the load starts (the workload, not
+    loadcheck, declares them)."""
     if isinstance(value, dict):
         pairs = [(str(k), v) for k, v in value.items()]
     else:
@@ -85,13 +88,13 @@ def parse_mix(value: str | dict[str, Any]) -> dict[str, int]:
                     hint="write KIND=WEIGHT pairs, e.g. --mix writes=6,reads=3,search=1",
                 )
             pairs.append((name.strip(), weight.strip()))
-    mix = dict.fromkeys(MIX_KINDS, 0)
+    mix: dict[str, int] = {}
     for name, weight in pairs:
-        if name not in MIX_KINDS:
+        if not KIND_NAME.fullmatch(name):
             raise ConfigError(
-                f"--mix: unknown kind {name!r}",
+                f"--mix: {name!r} is not a request kind name",
                 value=value,
-                hint=f"kinds are {', '.join(MIX_KINDS)}, e.g. --mix writes=6,reads=3,search=1",
+                hint="kinds are the names the workload declares (letters, digits, '_', '-'), e.g. --mix writes=6,reads=3",
             )
         try:
             w = int(weight)
@@ -134,11 +137,11 @@ def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, fl
         )
     if route.lower() == ALL_ROUTES:
         route = ALL_ROUTES
-    elif route not in ROUTES:
+    elif not ROUTE_KEY.fullmatch(route):
         raise ConfigError(
-            f"{option}: unknown route {route!r}",
+            f"{option}: {route!r} is not a route key",
             value=value,
-            hint=f"routes are {', '.join(ROUTES)} or {ALL_ROUTES!r}; quote the value: '{ROUTES[1]}=500'",
+            hint=f"write METHOD /path as in the stack description, or {ALL_ROUTES!r}; quote it: 'POST /events=500'",
         )
     try:
         limit = float(ms)
@@ -149,6 +152,19 @@ def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, fl
     if not math.isfinite(limit) or limit <= 0:
         raise ConfigError(f"{option}: {ms!r} must be above 0", value=value, hint="e.g. 'POST /events=500'")
     return route, limit
+
+
+def check_routes(
+    limits: dict[str, float], routes: tuple[str, ...] | list[str], *, option: str = "--max-p95-ms"
+) -> None:
+    """Every route a threshold names is one of the stack description's ``routes`` (or ``all``)."""
+    for route in limits:
+        if route != ALL_ROUTES and route not in routes:
+            raise ConfigError(
+                f"{option}: {route!r} is not a route of the stack description",
+                value=route,
+                hint=f"routes are {', '.join(routes)} or {ALL_ROUTES!r}; add the route to the description first",
+            )
 
 
 def parse_steps(value: str) -> tuple[float, ...]:
@@ -215,7 +231,7 @@ class RunOptions:
     spawn_rate: float | None = None  # ramp: users started per second
     steps: tuple[float, ...] = ()  # step: arrival rates
     step_duration_s: float | None = None
-    mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    mix: dict[str, int] = field(default_factory=dict)  # empty: the workload's own weights
     think_time_s: tuple[float, float] = (0.5, 1.5)  # closed model (ramp) only
     workers: int = 0  # 0: one process; N: a master and N local worker processes
     seed: int | None = None
@@ -227,6 +243,10 @@ class RunOptions:
     max_server_error_rate: float | None = DEFAULT_MAX_SERVER_ERROR_RATE
     max_p95_ms: dict[str, float] = field(default_factory=dict)
     request_timeout_s: float = 35.0  # above the API's 30 s integration timeout
+    # The stack description the run is judged by (None: the reference stack's) and the workload
+    # that sends the load (None: the reference workload, locustfiles/eventlog.py); absolute paths.
+    description: str | None = None
+    locustfile: str | None = None
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:

@@ -27,8 +27,6 @@ from loadcheck.core.errors import ConfigError, TargetError
 from loadcheck.core.sigv4 import Credentials
 from loadcheck.core.state import PROFILES, ROLE_ARN_KEYS, stack_command
 
-DEFAULT_ROUTES = ("GET /events", "POST /events", "GET /search", "POST /search")
-
 
 @dataclass(frozen=True)
 class Target:
@@ -52,7 +50,7 @@ class Target:
     caller_profile: str | None = None  # None: the default credential chain
     role_arns: dict[str, str] = field(default_factory=dict)  # requester/denied/search-admin -> ARN
     state_dir: str | None = None
-    routes: tuple[str, ...] = DEFAULT_ROUTES
+    routes: tuple[str, ...] = ()  # the stack description's route keys (stack.json, Terraform's `routes`)
     export_bucket: str | None = None  # S3 bucket for the table's exports (dynamodb_contents); None: none
 
     # ----------------------------------------------------------------------------------------
@@ -81,7 +79,7 @@ class Target:
                 caller_profile=stack["profiles"]["admin"],
                 role_arns={role: stack[key] for role, key in ROLE_ARN_KEYS.items() if key in stack},
                 state_dir=str(state_dir) if state_dir else stack.get("state_dir"),
-                routes=tuple(stack.get("routes", DEFAULT_ROUTES)),
+                routes=tuple(stack.get("routes", ())),
                 export_bucket=stack.get("export_bucket"),
             )
         except KeyError as exc:
@@ -134,14 +132,14 @@ class Target:
             search_index=target.get("search_index"),
             caller_profile=profile,
             role_arns={role: target[key] for role, key in ROLE_ARN_KEYS.items() if target.get(key)},
-            routes=tuple(target.get("routes", DEFAULT_ROUTES)),
+            routes=tuple(target.get("routes", ())),
             export_bucket=target.get("export_bucket"),
         )
 
     @classmethod
     def from_public(cls, data: dict[str, Any]) -> Target:
         data = dict(data)
-        data["routes"] = tuple(data.get("routes", DEFAULT_ROUTES))
+        data["routes"] = tuple(data.get("routes", ()))
         return cls(**data)
 
     def to_public(self) -> dict[str, Any]:

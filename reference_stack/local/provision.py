@@ -71,7 +71,7 @@ def function_policies(desc: StackDescription, key: str, account_id: str = ACCOUN
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "Resource": f"arn:aws:logs:{desc.region}:{account_id}:log-group:{fn.log_group}:*",
     }
-    if key == "events":
+    if key == desc.table.function:
         return [
             {
                 "Version": "2012-10-17",
@@ -85,7 +85,7 @@ def function_policies(desc: StackDescription, key: str, account_id: str = ACCOUN
                 ],
             }
         ]
-    if key == "search":
+    if key == desc.search.function:
         return [
             {
                 "Version": "2012-10-17",
@@ -250,8 +250,8 @@ def provision_aws(
             {"AttributeName": t.range_key, "KeyType": "RANGE"},
         ],
         "AttributeDefinitions": [
-            {"AttributeName": t.hash_key, "AttributeType": "S"},
-            {"AttributeName": t.range_key, "AttributeType": "S"},
+            {"AttributeName": t.hash_key, "AttributeType": t.hash_key_type},
+            {"AttributeName": t.range_key, "AttributeType": t.range_key_type},
         ],
         "BillingMode": t.billing_mode,
         "SSESpecification": {"Enabled": True},

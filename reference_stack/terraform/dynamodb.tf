@@ -1,4 +1,5 @@
-# The event table: hash key `date`, range key `time` (both strings), PROVISIONED 1/1 by default so
+# The event table: keys, their types and capacity from the description (the reference stack: hash
+# key `date`, range key `time`, both strings), PROVISIONED 1/1 by default so
 # that a modest load finds the capacity limit (docs/aws-behaviour.md §7).
 resource "aws_dynamodb_table" "events" {
   name         = var.table.name
@@ -12,12 +13,12 @@ resource "aws_dynamodb_table" "events" {
 
   attribute {
     name = var.table.hash_key
-    type = "S"
+    type = var.table.hash_key_type
   }
 
   attribute {
     name = var.table.range_key
-    type = "S"
+    type = var.table.range_key_type
   }
 
   point_in_time_recovery {
@@ -27,5 +28,12 @@ resource "aws_dynamodb_table" "events" {
   # Encrypted with the AWS-managed key aws/dynamodb (no customer key to pay for and manage).
   server_side_encryption {
     enabled = true
+  }
+
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.functions), var.table.function) && contains(keys(var.functions), var.search.function)
+      error_message = "The table.function and search.function must each name a key of functions."
+    }
   }
 }

@@ -26,7 +26,7 @@ locals {
   # The stage reference orders the policy after the stage; its name is local.stage_name.
   route_arns = [
     for key, route in local.route_parts :
-    "${aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
+    "${aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.arn_path}"
   ]
 
   # The same scopes as loadcheck/core/description.py (search_function_resources,
@@ -90,8 +90,8 @@ data "aws_iam_policy_document" "search_data" {
 locals {
   # Each function's data permissions beyond its logs; a function not listed only writes logs.
   function_data_policies = {
-    events = data.aws_iam_policy_document.events_data.json
-    search = data.aws_iam_policy_document.search_data.json
+    (var.table.function)  = data.aws_iam_policy_document.events_data.json
+    (var.search.function) = data.aws_iam_policy_document.search_data.json
   }
 }
 

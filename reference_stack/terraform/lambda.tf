@@ -1,18 +1,19 @@
-# The two Lambda functions, `events` and `search`, named <name_prefix>-<key>.
+# The Lambda functions of the description, named <name_prefix>-<key>; table.function reads and
+# writes the table, search.function queries the index.
 #
 # Each function's zip holds the whole handlers directory at its root, so the handler
 # "events.handler" is module events.py, function handler, exactly as the local Lambda service
 # runs it from reference_stack/handlers.
 
 locals {
-  handlers_dir = "${path.module}/../handlers"
+  handlers_dir = "${path.module}/${var.handlers_dir}"
 
   # What each function needs to find its backend, merged over the description's environment.
   function_backend_env = {
-    events = {
+    (var.table.function) = {
       TABLE_NAME = aws_dynamodb_table.events.name
     }
-    search = {
+    (var.search.function) = {
       SEARCH_ENDPOINT = "https://${aws_opensearch_domain.search.endpoint}"
       SEARCH_INDEX    = var.search.index
     }

@@ -18,7 +18,9 @@ locals {
       path         = split(" ", key)[1]
       function     = function
       statement_id = "AllowApiGateway-${split(" ", key)[0]}-${replace(trim(split(" ", key)[1], "/"), "/[^A-Za-z0-9_-]/", "_")}"
-      arn_suffix   = "${local.stage_name}/${split(" ", key)[0]}${split(" ", key)[1]}"
+      # IAM authorizes the path a request was sent to: each path variable is a `*` in the policy.
+      arn_path   = replace(split(" ", key)[1], "/\\{[A-Za-z0-9_]+\\+?\\}/", "*")
+      arn_suffix = "${local.stage_name}/${split(" ", key)[0]}${replace(split(" ", key)[1], "/\\{[A-Za-z0-9_]+\\+?\\}/", "*")}"
     }
   }
 }

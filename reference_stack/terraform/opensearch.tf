@@ -70,7 +70,7 @@ data "aws_iam_policy_document" "search_domain_access" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.function["search"].arn]
+      identifiers = [aws_iam_role.function[var.search.function].arn]
     }
   }
 

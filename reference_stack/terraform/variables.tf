@@ -73,6 +73,9 @@ variable "table" {
     read_capacity          = number
     write_capacity         = number
     point_in_time_recovery = optional(bool, true)
+    hash_key_type          = optional(string, "S") # S, N or B
+    range_key_type         = optional(string, "S")
+    function               = optional(string, "events") # the function that reads and writes the table
   })
 
   validation {
@@ -90,13 +93,18 @@ variable "table" {
   }
 
   validation {
+    condition     = contains(["S", "N", "B"], var.table.hash_key_type) && contains(["S", "N", "B"], var.table.range_key_type) && var.table.hash_key != var.table.range_key
+    error_message = "The table.hash_key_type and table.range_key_type must be S, N or B, and the two keys must differ."
+  }
+
+  validation {
     condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.table.name))
     error_message = "The table.name must be 3-255 characters of letters, digits, '_', '-' and '.'."
   }
 }
 
 variable "functions" {
-  description = "The Lambda functions by key; the reference stack needs \"events\" and \"search\"."
+  description = "The Lambda functions by key; table.function and search.function name two of them."
   type = map(object({
     handler              = string
     runtime              = string
@@ -106,11 +114,6 @@ variable "functions" {
     log_retention_days   = number
     environment          = optional(map(string), {})
   }))
-
-  validation {
-    condition     = contains(keys(var.functions), "events") && contains(keys(var.functions), "search")
-    error_message = "The functions map must have an \"events\" and a \"search\" entry."
-  }
 
   validation {
     condition     = alltrue([for f in values(var.functions) : can(regex("^[A-Za-z_][A-Za-z0-9_]*\\.[A-Za-z_][A-Za-z0-9_]*$", f.handler))])
@@ -280,6 +283,7 @@ variable "search" {
     # Application logs need an account-level CloudWatch Logs resource policy (at most 10 per
     # region, docs/aws-behaviour.md §9.7): off unless asked for.
     application_logs = optional(bool, false)
+    function         = optional(string, "search") # the function that queries the index
   })
 
   validation {
@@ -320,4 +324,10 @@ variable "requester" {
     condition     = alltrue([for a in var.requester.trusted_principal_arns : can(regex("^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$", a))])
     error_message = "Every requester.trusted_principal_arns entry must be an IAM principal ARN like arn:aws:iam::123456789012:role/ci."
   }
+}
+
+variable "handlers_dir" {
+  description = "The directory of the handler modules every function's zip holds, relative to this directory."
+  type        = string
+  default     = "../handlers"
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,17 @@ def logs():
         yield boto3.client("logs", region_name=REGION)
 
 
-def ctx_for(run_dir: Path, client: Any, *, budget_s: float = 5.0, flush: Any = None) -> CheckContext:
+def ctx_for(
+    run_dir: Path, client: Any, *, budget_s: float = 5.0, flush: Any = None, fmt: dict[str, str] | None = None
+) -> CheckContext:
+    desc = load_description()
+    if fmt is not None:
+        desc = dataclasses.replace(desc, access_log=dataclasses.replace(desc.access_log, format=fmt))
     return CheckContext(
         run_dir=run_dir,
         run=read_run(run_dir),
         target=synthetic_target(),
-        description=load_description(),
+        description=desc,
         clients=lambda s: client,
         budget_s=budget_s,
         clock=FakeClock(),
@@ -248,3 +254,30 @@ def test_other_problems_fail_even_while_records_are_on_their_way(tmp_path: Path,
     res = access_logs.run(_aws_ctx(tmp_path, logs, at_ms=end_ms + 1_000))
     assert res.status == "fail" and res.figures["duplicate"] == 1 and res.figures["not_delivered"] == 2
     assert "2 not delivered yet" in res.summary
+
+
+def test_fields_follow_the_configured_format(tmp_path: Path, logs: Any) -> None:
+    """A field the format drops is not required; one it adds is judged when its variable is known
+    (``$context.integration.latency``), and listed as unchecked otherwise."""
+    fmt = {k: v for k, v in FMT.items() if k != "protocol"}
+    fmt["integrationLatency2"] = "$context.integration.latency"
+    fmt["stageVars"] = "$context.stageVariables.color"
+    records = make_records(writes=20, reads=10, throttle_after=15)
+    write_run(tmp_path, records)
+    put_access_logs(logs, GROUP, records, fmt)
+    res = access_logs.run(ctx_for(tmp_path, logs, fmt=fmt))
+    assert res.status == "pass", res.evidence
+    assert res.figures["fields"] == len(fmt) and "stageVars" in str(res.figures["unchecked_fields"])
+    assert "integrationLatency2" not in str(res.figures["unchecked_fields"])
+    assert "stageVars ($context.stageVariables.color)" in res.summary
+
+
+def test_an_added_field_is_required_and_judged(tmp_path: Path, logs: Any) -> None:
+    fmt = {**FMT, "integrationLatency2": "$context.integration.latency"}
+    records = make_records(writes=10, reads=0, throttle_after=100)
+    write_run(tmp_path, records)
+    shipped = [dict(r) for r in records]
+    put_access_logs(logs, GROUP, shipped, FMT)  # the gateway still writes the old format
+    res = access_logs.run(ctx_for(tmp_path, logs, fmt=fmt))
+    assert res.status == "fail" and res.figures["field_missing"] == len(records)
+    assert any(e.get("field") == "integrationLatency2" for e in res.evidence)

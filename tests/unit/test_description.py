@@ -11,6 +11,7 @@ from loadcheck.core.description import (
     DEFAULT_DESCRIPTION,
     OVERRIDE_NAME,
     aws_placeholders,
+    handlers_dir_error,
     load_description,
     parse_description,
     placeholder_error,
@@ -45,6 +46,12 @@ def test_reference_description_loads() -> None:
         (lambda r: r["access_log"]["format"].pop("requestId"), "access_log.format", "$context.requestId"),
         (lambda r: r.pop("region"), "region", "missing"),
         (lambda r: r.update(domain_name="api.example.com"), "hosted_zone_name", "not inside the zone"),
+        (lambda r: r["routes"].update({"GET /x/{a}b": "events"}), "routes.GET /x/{a}b", "whole path variable"),
+        (lambda r: r["routes"].update({"GET /{p+}/x": "events"}), "routes.GET /{p+}/x", "last segment"),
+        (lambda r: r["table"].update(function="orders"), "table.function", "not in functions"),
+        (lambda r: r["search"].update(function="nope"), "search.function", "not in functions"),
+        (lambda r: r["table"].update(range_key_type="STRING"), "table.range_key_type", "S, N or B"),
+        (lambda r: r["table"].update(range_key="date"), "table.range_key", "hash key"),
     ],
 )
 def test_invalid_descriptions_name_field_and_fix(mutate, field: str, words: str) -> None:  # type: ignore[no-untyped-def]
@@ -155,3 +162,26 @@ def test_search_scopes_are_the_index_search_and_the_index() -> None:
     assert desc.search_function_resources("111122223333") == (f"{domain}/terms/_search",)
     assert desc.search_admin_resources("111122223333") == (f"{domain}/terms", f"{domain}/terms/*")
     assert desc.search.application_logs is False
+
+
+def test_a_copied_description_names_its_own_routes_functions_and_handlers(tmp_path: Path) -> None:
+    """The API is the description's: a new route with a path variable, other function keys, and
+    the handlers directory relative to the description file."""
+    raw = copy.deepcopy(RAW)
+    raw["functions"]["orders"] = raw["functions"].pop("events")
+    raw["routes"] = {"GET /orders/{day}": "orders", "POST /orders": "orders", "GET /search": "search"}
+    raw["table"].update(function="orders", hash_key="day", range_key="at", range_key_type="N")
+    raw["handlers_dir"] = "src"
+    path = tmp_path / "stack.auto.tfvars.json"
+    path.write_text(json.dumps(raw))
+    d = load_description(path)
+    assert d.table_routes == ("GET /orders/{day}", "POST /orders")
+    assert d.handlers_dir == tmp_path / "src"
+    assert d.route_arn("123456789012", "abc123", "GET /orders/{day}").endswith("/$default/GET/orders/*")
+    error = handlers_dir_error(d)
+    assert error is not None and error.field == "handlers_dir" and "which does not exist" in str(error)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "events.py").write_text("def handler(event, context): ...\n")
+    (tmp_path / "src" / "search.py").write_text("def handler(event, context): ...\n")
+    assert handlers_dir_error(d) is None
+    assert handlers_dir_error(load_description()) is None  # the reference stack's own handlers

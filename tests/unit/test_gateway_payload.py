@@ -218,3 +218,19 @@ def test_inferred_response_without_status_code(output: object, body: bytes) -> N
 def test_malformed_responses_are_refused(payload: bytes) -> None:
     with pytest.raises(MalformedResponse):
         map_response(payload)
+
+
+def test_path_parameters_of_a_route_with_variables() -> None:
+    req = _req(path="/events/2100-01-02")
+    event = build_event(
+        req,
+        route_key="GET /events/{date}",
+        api_id="a1b2c3d4e5",
+        account_id="123456789012",
+        identity=IDENT,
+        access_key="AKIAEXAMPLE",
+        path_parameters={"date": "2100-01-02"},
+    )
+    assert event["pathParameters"] == {"date": "2100-01-02"}
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == "GET /events/{date}"
+    assert event["rawPath"] == "/events/2100-01-02"

@@ -40,7 +40,7 @@ def scheduler(
     s = ArrivalScheduler(
         options=opts,
         share=share,
-        picker=KindPicker(opts.mix, random.Random(1)),
+        picker=KindPicker(opts.mix or {"writes": 8, "reads": 1, "search": 1}, random.Random(1)),
         clock=clock,
         sleep=clock.sleep,
         on_done=on_done,

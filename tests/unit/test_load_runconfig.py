@@ -10,6 +10,7 @@ from loadcheck.core.errors import ConfigError, TargetError
 from loadcheck.core.runconfig import (
     LoadConfig,
     RunOptions,
+    check_routes,
     parse_duration,
     parse_fault,
     parse_mix,
@@ -17,6 +18,7 @@ from loadcheck.core.runconfig import (
     parse_steps,
     parse_think_time,
 )
+from locustfiles.workload import EVENTLOG_WEIGHTS
 
 
 @pytest.mark.parametrize(
@@ -36,13 +38,15 @@ def test_bad_duration_names_value_and_fix(text):
 
 def test_mix():
     assert parse_mix("writes=6,reads=3,search=1") == {"writes": 6, "reads": 3, "search": 1}
-    assert parse_mix("writes=1") == {"writes": 1, "reads": 0, "search": 0}
+    assert parse_mix("writes=1") == {"writes": 1}
+    # Kinds are the workload's: any name parses here, the workload refuses one it lacks.
+    assert parse_mix("orders=2,lookups=1") == {"orders": 2, "lookups": 1}
 
 
 @pytest.mark.parametrize(
     "text,needle",
     [
-        ("writes=6,deletes=1", "'deletes'"),
+        ("writes=6,de letes=1", "'de letes'"),
         ("writes=x", "'x'"),
         ("writes", "no weight"),
         ("writes=0", "weight 0"),
@@ -69,8 +73,15 @@ def test_faults():
 def test_route_thresholds():
     assert parse_route_ms("POST /events=500") == ("POST /events", 500.0)
     assert parse_route_ms("ALL=800") == ("all", 800.0)
-    with pytest.raises(ConfigError, match="unknown route 'PUT /events'"):
-        parse_route_ms("PUT /events=5")
+    assert parse_route_ms("GET /events/{date}=300") == ("GET /events/{date}", 300.0)
+    with pytest.raises(ConfigError, match="'FETCH /events' is not a route key"):
+        parse_route_ms("FETCH /events=5")
+    # Which routes exist is the stack description's to say.
+    routes = ("GET /events", "GET /events/{date}")
+    check_routes({"GET /events/{date}": 300.0, "all": 800.0}, routes)
+    with pytest.raises(ConfigError, match="'PUT /events' is not a route of the stack description") as err:
+        check_routes({"PUT /events": 5.0}, routes)
+    assert "GET /events/{date}" in str(err.value)
     with pytest.raises(ConfigError, match="'soon' is not a number"):
         parse_route_ms("GET /events=soon")
 
@@ -107,7 +118,9 @@ def test_rate_schedule():
 def test_defaults_outrun_one_wcu_and_a_full_burst_bucket():
     """make run's defaults must show throttling: writes beyond 1 WCU x duration + 300 s burst."""
     opts = RunOptions()
-    writes_per_s = opts.rate * opts.mix["writes"] / sum(opts.mix.values())
+    assert opts.mix == {}  # the workload's own weights: the reference workload's
+    mix = EVENTLOG_WEIGHTS
+    writes_per_s = opts.rate * mix["writes"] / sum(mix.values())
     assert writes_per_s * opts.duration_s > 300 + 1 * opts.duration_s
 
 

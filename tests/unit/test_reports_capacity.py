@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from loadcheck.bench.synthetic_reports import write_run
 from loadcheck.cli import cli
+from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError
 from reports.capacity import (
     Profile,
@@ -29,6 +30,13 @@ from reports.costs import load_prices, monthly_costs
 from reports.data import burst_start_level, simulate_burst
 from reports.plan import build_plan
 
+# What the reference workload's kinds send (as measured from a run's ledger).
+KIND_ROUTES = {
+    "writes": {"POST /events": 1.0},
+    "reads": {"GET /events": 1.0},
+    "search": {"GET /search": 0.8, "POST /search": 0.2},
+}
+
 
 def _profile(item_bytes: float = 100.0, wcu: float = 1.0, scan_share: float = 0.0, limit: int = 25) -> Profile:
     return Profile(
@@ -38,6 +46,9 @@ def _profile(item_bytes: float = 100.0, wcu: float = 1.0, scan_share: float = 0.
         scan_share=scan_share,
         dates_written=1,
         source="test",
+        kind_routes=KIND_ROUTES,
+        write_routes=("POST /events",),
+        read_routes=("GET /events",),
     )
 
 
@@ -62,17 +73,19 @@ def test_scan_costs_items_evaluated_in_1mb_pages() -> None:
 
 def test_wcu_from_ledger_item_sizes(tmp_path: Path) -> None:
     small = workload_profile(
-        write_run(tmp_path / "s", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=40)
+        write_run(tmp_path / "s", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=40),
+        load_description(),
     )
     big = workload_profile(
-        write_run(tmp_path / "b", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=1500)
+        write_run(tmp_path / "b", checks=None, seconds=5, rate=5, mix={"writes": 1}, payload_bytes=1500),
+        load_description(),
     )
     assert small.write_wcu == 1 and big.write_wcu == 2  # 1 KB units, rounded up per item
     assert big.write_item_bytes > 1500
 
 
 def test_needs_and_mix_split() -> None:
-    rates = route_rates(100, {"writes": 8, "reads": 1, "search": 1})
+    rates = route_rates(100, {"writes": 8, "reads": 1, "search": 1}, KIND_ROUTES)
     assert rates == pytest.approx({"POST /events": 80, "GET /events": 10, "GET /search": 8, "POST /search": 2})
     n = needs(
         _profile(wcu=2, scan_share=0.5, item_bytes=1000), target_rate=100, mix={"writes": 8, "reads": 1, "search": 1}

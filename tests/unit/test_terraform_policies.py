@@ -126,7 +126,7 @@ def terraform_refs(desc: StackDescription) -> dict[str, Any]:
     return {
         "aws_opensearch_domain.search.arn": desc.search_domain_arn(ACCOUNT),
         "var.search.index": desc.search.index,
-        'aws_iam_role.function["search"].arn': role_arn(r["search"]),
+        "aws_iam_role.function[var.search.function].arn": role_arn(r["search"]),
         "aws_iam_role.search_admin.arn": role_arn(r["search-admin"]),
         "aws_dynamodb_table.events.arn": desc.table_arn(ACCOUNT),
         # The for-expression over route_parts: the same ARNs, checked against real Terraform in
@@ -153,9 +153,11 @@ def terraform_policies(tf: Module, desc: StackDescription) -> Policies:
     # What each role policy attaches: function roles get function_logs + their data policy
     # (source_policy_documents), the others their own document; denied gets nothing
     # (test_terraform_resources.py::test_denied_role_has_no_permissions).
+    # Keyed by the description's table.function and search.function ("events", "search").
+    assert (desc.table.function, desc.search.function) == ("events", "search")
     assert tf.locals["function_data_policies"] == {
-        "events": "${data.aws_iam_policy_document.events_data.json}",
-        "search": "${data.aws_iam_policy_document.search_data.json}",
+        "${(var.table.function)}": "${data.aws_iam_policy_document.events_data.json}",
+        "${(var.search.function)}": "${data.aws_iam_policy_document.search_data.json}",
     }
     assert tf.resource("aws_iam_role_policy.requester")["policy"] == "${data.aws_iam_policy_document.requester.json}"
     assert tf.resource("aws_iam_role_policy.search_admin")["policy"] == (

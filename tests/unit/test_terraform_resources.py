@@ -35,9 +35,10 @@ def test_table(tf: Module, description: dict[str, Any]) -> None:
     assert table["billing_mode"] == "${var.table.billing_mode}"
     assert "var.table.read_capacity" in table["read_capacity"] and "var.table.write_capacity" in table["write_capacity"]
     assert {(a["name"], a["type"]) for a in table["attribute"]} == {
-        ("${var.table.hash_key}", "S"),
-        ("${var.table.range_key}", "S"),
+        ("${var.table.hash_key}", "${var.table.hash_key_type}"),
+        ("${var.table.range_key}", "${var.table.range_key_type}"),
     }
+    assert (description["table"]["hash_key_type"], description["table"]["range_key_type"]) == ("S", "S")
     assert block(table, "point_in_time_recovery")["enabled"] == "${var.table.point_in_time_recovery}"
     assert block(table, "server_side_encryption")["enabled"] is True
     t = description["table"]
@@ -49,18 +50,18 @@ def test_table(tf: Module, description: dict[str, Any]) -> None:
 # Lambda
 
 
-def test_functions_are_built_from_the_handlers_with_a_hash(tf: Module) -> None:
+def test_functions_are_built_from_the_handlers_with_a_hash(tf: Module, description: dict[str, Any]) -> None:
     archive = tf.datasource("archive_file.handlers")
     assert archive["type"] == "zip"
     assert archive["for_each"] == "${var.functions}"
-    assert tf.locals["handlers_dir"] == "${path.module}/../handlers"
+    assert tf.locals["handlers_dir"] == "${path.module}/${var.handlers_dir}"
     assert archive["source_dir"] == "${local.handlers_dir}"
     fn = tf.resource("aws_lambda_function.this")
     assert fn["for_each"] == "${var.functions}"
     assert fn["filename"] == "${data.archive_file.handlers[each.key].output_path}"
     assert fn["source_code_hash"] == "${data.archive_file.handlers[each.key].output_base64sha256}"
     assert fn["function_name"] == "${local.function_names[each.key]}"
-    assert (TF_DIR / ".." / "handlers").is_dir()
+    assert (TF_DIR / description["handlers_dir"]).is_dir() and tf.variables["handlers_dir"]["default"] == "../handlers"
 
 
 def test_function_settings_come_from_the_description(tf: Module, description: dict[str, Any]) -> None:
@@ -83,9 +84,11 @@ def test_function_settings_come_from_the_description(tf: Module, description: di
 
 def test_function_backend_environment(tf: Module) -> None:
     env = tf.locals["function_backend_env"]
-    assert env["events"] == {"TABLE_NAME": "${aws_dynamodb_table.events.name}"}
-    assert env["search"]["SEARCH_ENDPOINT"] == "https://${aws_opensearch_domain.search.endpoint}"
-    assert env["search"]["SEARCH_INDEX"] == "${var.search.index}"
+    # Keyed by the functions the description names for the table and the search domain.
+    assert env["${(var.table.function)}"] == {"TABLE_NAME": "${aws_dynamodb_table.events.name}"}
+    search = env["${(var.search.function)}"]
+    assert search["SEARCH_ENDPOINT"] == "https://${aws_opensearch_domain.search.endpoint}"
+    assert search["SEARCH_INDEX"] == "${var.search.index}"
 
 
 def test_lambda_log_groups_have_retention(tf: Module) -> None:
@@ -126,8 +129,8 @@ def test_functions_write_only_their_own_log_group(tf: Module) -> None:
     combined = tf.datasource("aws_iam_policy_document.function")
     assert "data.aws_iam_policy_document.function_logs[each.key].json" in combined["source_policy_documents"]
     assert tf.locals["function_data_policies"] == {
-        "events": "${data.aws_iam_policy_document.events_data.json}",
-        "search": "${data.aws_iam_policy_document.search_data.json}",
+        "${(var.table.function)}": "${data.aws_iam_policy_document.events_data.json}",
+        "${(var.search.function)}": "${data.aws_iam_policy_document.search_data.json}",
     }
     role_policy = tf.resource("aws_iam_role_policy.function")
     assert role_policy["policy"] == "${data.aws_iam_policy_document.function[each.key].json}"
@@ -154,7 +157,7 @@ def test_requester_may_invoke_exactly_the_routes(tf: Module) -> None:
     assert stmt["resources"] == "${local.route_arns}"
     # <execution_arn>/$default/GET/events, one per route (docs/aws-behaviour.md §1.3).
     assert (
-        "aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.path}"
+        "aws_apigatewayv2_api.http.execution_arn}/${aws_apigatewayv2_stage.default.name}/${route.method}${route.arn_path}"
         in tf.locals["route_arns"]
     )
     assert "for key, route in local.route_parts" in tf.locals["route_arns"]
@@ -213,7 +216,7 @@ def test_search_domain_policy_grants_each_role_what_its_own_policy_grants(tf: Mo
     # The same locals as the role policies (iam.tf): in one account either policy alone allows,
     # so the domain policy may never be broader (docs/aws-behaviour.md §9.3).
     assert scopes == {
-        '${aws_iam_role.function["search"].arn}': (
+        "${aws_iam_role.function[var.search.function].arn}": (
             "${local.search_function_actions}",
             "${local.search_function_resources}",
         ),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadcheck.core.description import HANDLERS_DIR, CorsSpec, StackDescription, ThrottleSpec
+from loadcheck.core.description import CorsSpec, StackDescription, ThrottleSpec, handlers_dir_error
 from loadcheck.core.state import ACCOUNT_ID
 from reference_stack.local.common.tls import TlsFiles
 
@@ -222,18 +222,21 @@ def cors_json(cors: CorsSpec) -> dict[str, Any]:
 
 def stack_functions(desc: StackDescription, *, search_endpoint: str) -> dict[str, LambdaFunctionConfig]:
     """The description's functions, with the environment each handler needs to find its resource."""
+    missing = handlers_dir_error(desc)
+    if missing is not None:
+        raise missing
     functions = {}
     for key, fn in desc.functions.items():
         env = dict(fn.environment)
-        if key == "events":
+        if key == desc.table.function:
             env["TABLE_NAME"] = desc.table.name
-        if key == "search":
+        if key == desc.search.function:
             env["SEARCH_ENDPOINT"] = search_endpoint
             env["SEARCH_INDEX"] = desc.search.index
         functions[fn.name] = LambdaFunctionConfig(
             key=key,
             handler=fn.handler,
-            task_root=HANDLERS_DIR,
+            task_root=desc.handlers_dir,
             memory_mb=fn.memory_mb,
             timeout_s=fn.timeout_s,
             reserved_concurrency=fn.reserved_concurrency,

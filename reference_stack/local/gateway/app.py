@@ -6,7 +6,7 @@ Order of decisions, one request (docs/aws-behaviour.md sections in brackets):
     Host            unknown -> 403 Forbidden; disabled default endpoint -> 404 [§6]
     size            body over payload_limit_bytes -> 413 Request Entity Too Large
     CORS preflight  OPTIONS + Origin + Access-Control-Request-Method -> 204, no auth [§5]
-    route           no exact METHOD /path -> 404 Not Found [§6]
+    route           no route matches METHOD /path (most specific wins) -> 404 Not Found [§6]
     throttle        route / account bucket empty -> 429 Too Many Requests [§4]
     IAM             SigV4 + execute-api:Invoke on the route ARN -> 403 [§1]
     integration     Lambda Invoke; event over Lambda's 6 MB -> 413 [§3.4, lambda_limit.py];
@@ -172,9 +172,10 @@ class Gateway:
             assert origin is not None and acrm is not None
             headers = cors_mod.preflight_headers(cfg.cors, origin, acrm, req.header("access-control-request-headers"))
             return Response(204, headers, b"", preflight=True)
-        route_key = self.router.match(req.method, req.raw_path)
-        if route_key is None:
+        found = self.router.resolve(req.method, req.raw_path)
+        if found is None:
             return self._error(ctx, 404, "Not Found", "RESOURCE_NOT_FOUND")
+        route_key, path_parameters = found
         ctx["routeKey"] = route_key
         if not self.throttler.admit(route_key):
             return self._error(ctx, 429, "Too Many Requests", "THROTTLED")
@@ -184,8 +185,9 @@ class Gateway:
             raw_query=req.raw_query,
             headers=req.headers,
             body=req.body,
+            # IAM authorizes the path the request was sent to (docs/aws-behaviour.md §1.3).
             route_method=route_key.split(" ", 1)[0],
-            route_path=route_key.split(" ", 1)[1],
+            route_path=req.raw_path,
             source_ip=req.source_ip,
         )
         if auth.identity is not None:
@@ -210,6 +212,7 @@ class Gateway:
             identity=auth.identity,
             access_key=auth.access_key,
             stage=STAGE,
+            path_parameters=path_parameters,
         )
         result = self.invoker.invoke(self.router.function_for(route_key), event)
         return self._integration(ctx, result)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadcheck.core.description import route_path_problem
 from loadcheck.core.errors import ConfigError
 from reference_stack.local.common.contract import log_level
 
@@ -193,6 +194,9 @@ def parse_config(data: Any) -> GatewayConfig:
                 fn,
                 'e.g. "GET /events": "loadcheck-events"',
             )
+        problem = route_path_problem(key.split(" ", 1)[1])
+        if problem:
+            raise _fail(f"routes[{key!r}]", problem, key, "write path variables as whole segments: /events/{date}")
     route_throttle: dict[str, Limits] = {}
     for key, lim in (data.get("route_throttle") or {}).items():
         if key not in routes:

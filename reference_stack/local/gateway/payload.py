@@ -131,6 +131,7 @@ def build_event(
     access_key: str,
     stage: str = "$default",
     trace: str | None = None,
+    path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     headers, cookies = event_headers(req, trace=trace or trace_id())
     domain = req.host
@@ -161,7 +162,8 @@ def build_event(
             "time": clf_time(req.received_at),
             "timeEpoch": epoch_ms(req.received_at),
         },
-        "pathParameters": None,
+        # The route's path variables, percent-decoded; null for a route without any (§10.9).
+        "pathParameters": dict(path_parameters) if path_parameters else None,
         "stageVariables": None,
         "isBase64Encoded": False,
     }
