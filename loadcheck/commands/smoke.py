@@ -85,7 +85,8 @@ class Smoke:
 
     def placeholder(self) -> Step | None:
         """On AWS (reached through DNS), a domain still holding the tracked description's local-only
-        placeholder: the user's override was never filled in (reference_stack/terraform)."""
+        placeholder: the user's override was never filled in (reference_stack/terraform). Asked
+        when the domain does not resolve."""
         if self.target.kind != "aws" or self.target.connect_address or not self.target.domain.endswith(PLACEHOLDER_TLD):
             return None
         err = placeholder_error(load_description(aws=True))
@@ -95,9 +96,6 @@ class Smoke:
 
     def run(self) -> list[Step]:
         steps: list[Step] = []
-        unset = self.placeholder()
-        if unset is not None:
-            return [unset]
         try:
             requester = self.target.credentials("requester")
             denied = self.target.credentials("denied")
@@ -109,7 +107,9 @@ class Smoke:
                 self.address = probe_http.resolve(self.target.domain, self.port)
                 self.fmt["address"] = self.address
             except OSError as exc:
-                return [*steps, Step("dns", False, f"{self.target.domain}: {exc}", FIX_DNS.format(**self.fmt))]
+                steps.append(Step("dns", False, f"{self.target.domain}: {exc}", FIX_DNS.format(**self.fmt)))
+                unset = self.placeholder()  # the domain may be the description's placeholder, never deployed
+                return [*steps, unset] if unset is not None else steps
         steps.append(Step("dns", True, f"{self.target.domain} -> {self.address}"))
 
         when = _dt.datetime.now(_dt.UTC).strftime("%H:%M:%S.%f")[:12]

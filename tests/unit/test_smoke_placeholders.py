@@ -11,14 +11,14 @@ from loadcheck.commands.smoke import Smoke
 from loadcheck.core import description
 
 
-def test_an_unfilled_override_is_named_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unfilled_override_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     # The tracked description as a user without an override has it: .test placeholders.
     monkeypatch.setattr(description, "OVERRIDE_NAME", "absent.auto.tfvars.json")
     target = dataclasses.replace(synthetic_target(), kind="aws", connect_address=None)
-    steps = Smoke(target).run()
-    assert [s.name for s in steps] == ["config"] and not steps[0].ok
-    assert "domain_name" in steps[0].detail and "placeholder" in steps[0].detail
-    assert steps[0].fix is not None and "absent.auto.tfvars.json" in steps[0].fix
+    step = Smoke(target).placeholder()
+    assert step is not None and step.name == "config" and not step.ok
+    assert "domain_name" in step.detail and "placeholder" in step.detail
+    assert step.fix is not None and "absent.auto.tfvars.json" in step.fix
 
 
 def test_the_emulation_reached_through_resolve_is_not_a_placeholder_problem() -> None:
