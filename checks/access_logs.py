@@ -22,6 +22,10 @@ Joined on the request id (ledger ``request_id`` = the ``apigw-requestid`` respon
   response length, time of sending within the tolerance, latency not above the client's);
 - **set_when_unset**: ``-`` expected but a value given (error message on a 2xx), and 403s
   without ``authorizer.error``, 503s without ``integrationErrorMessage``.
+
+A request inside a gateway outage (run.json ``outages``: the gateway was killed and restarted)
+whose record is absent is counted as ``lost_with_outage``, not missing: the gateway buffers
+records for up to a second before shipping them, and those die with the process.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from loadcheck.core.results import CheckResult
 NAME = "access_logs"
 UNSET = "-"
 PER_KIND_EVIDENCE = 4
+GATEWAY_OUTAGES = ("gateway",)  # the access-log records of requests inside these died with the gateway
 KINDS = (
     "missing",
     "duplicate",
@@ -327,10 +332,10 @@ def run(ctx: CheckContext) -> CheckResult:
     if ctx.stack_note:
         return CheckResult(NAME, "error", f"cannot read the run's access logs: {ctx.stack_note}", reason=ctx.stack_note)
     window = ctx.run_window()
+    # A record the gateway buffered when it was killed died with it: do not wait for those.
+    wanted = {rid for rid, rec in expected.items() if ctx.outage_of(rec, GATEWAY_OUTAGES) is None}
     try:
-        records, complete = _fetch_until_complete(
-            ctx, group, id_field, set(expected), window.start_ms, window.end_ms, budget
-        )
+        records, complete = _fetch_until_complete(ctx, group, id_field, wanted, window.start_ms, window.end_ms, budget)
     except logsource.LogGroupMissing:
         return CheckResult(
             NAME,
@@ -382,7 +387,7 @@ def judge_records(
             w = str(rec.get("worker"))
             last[w] = max(last.get(w, 0.0), float(rec.get("t_start_ms") or 0.0))
         cut_from = min(last.values())
-    unrecorded = 0
+    unrecorded = lost_with_outage = 0
     by_id: dict[str, list[logsource.LogRecord]] = {}
     for r in records:
         if r.fields is None:
@@ -408,6 +413,9 @@ def judge_records(
     judged = 0
     for rid, rec in expected.items():
         recs = by_id.get(rid) or []
+        if not recs and ctx.outage_of(rec, GATEWAY_OUTAGES) is not None:
+            lost_with_outage += 1
+            continue
         if not recs:
             note("missing", rid, route=rec["route"], status=rec["status"], sent_ms=rec["t_start_ms"])
             continue
@@ -428,6 +436,7 @@ def judge_records(
         "delivery_complete": int(complete),
         "waited_s": round(budget.elapsed, 2),
         "unrecorded_after_ledger_cut": unrecorded,
+        "lost_with_outage": lost_with_outage,
     }
     figures.update({k: counts.get(k, 0) for k in KINDS})
     ev = [e for k in KINDS for e in evidence[k]]
@@ -439,6 +448,15 @@ def judge_records(
                 "kind": "note",
                 "detail": f"{unrecorded} record(s) after the ledger's cut: requests the killed load generator sent "
                 "but never recorded (not counted as unexplained)",
+            },
+        )
+    if lost_with_outage:
+        ev.insert(
+            0,
+            {
+                "kind": "note",
+                "detail": f"{lost_with_outage} record(s) missing for requests inside a gateway outage (run.json "
+                "outages): buffered in the killed gateway, lost with it (not counted as missing)",
             },
         )
     if not complete:

@@ -9,6 +9,13 @@ your profile) -> ``runs/<run-id>/run.json`` (status ``running``) -> Locust as su
 thresholds from the HDR histograms and the ledger -> checks -> reports -> faults cleared and
 the stack stopped if this run started it.
 
+``--chaos kill:gateway@10s`` SIGKILLs a service that far into the load (the load's clock); the
+supervisor restarts gateway, lambda and search on their ports and records each outage, which
+run.json carries (``outages``, with the requests each covered); failures inside an outage are
+its own. The aws endpoint's death stops the load: its table is gone, the checks are not run and
+the verdict is ``error`` ("the table was lost with the aws endpoint at T; reconciliation
+impossible").
+
 Ctrl-C stops the load (the master collects every worker's last ledger batch), keeps the
 ledger, marks run.json ``interrupted`` and still runs the checks on what was sent; a second
 Ctrl-C stops waiting.
@@ -27,6 +34,7 @@ from typing import Any
 import click
 
 from loadcheck.commands.run_driver import Driver
+from loadcheck.core.chaos import parse_chaos
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
     DEFAULT_DURATION_S,
@@ -128,6 +136,13 @@ def build_options(
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)")
 @click.option("--fault", "faults", multiple=True, help="NAME=VALUE, repeatable (local target)")
+@click.option(
+    "--chaos",
+    "chaos",
+    multiple=True,
+    help="ACTION:TARGET@TIME, e.g. kill:gateway@10s: SIGKILL a service (aws, search, lambda, gateway) or "
+    "one Lambda environment (lambda-env) that far into the load; repeatable (local target)",
+)
 @click.option("--seed", type=int, default=None)
 @click.option("--max-error-rate", default=None, help="fail when more than this fraction of requests fail")
 @click.option(
@@ -179,6 +194,7 @@ def command(
     profile: str | None,
     ca_bundle: str | None,
     no_checks: bool,
+    chaos: tuple[str, ...] = (),
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
     if master_only and worker_only:
@@ -218,6 +234,9 @@ def command(
             value=sorted(opts.faults),
             hint="drop --fault, or use --target local",
         )
+    actions = tuple(parse_chaos(c) for c in chaos)
+    if actions and opts.target != "local":
+        raise ConfigError("--chaos applies to the local target only", value=list(chaos), hint="use --target local")
     role = "master" if master_only else "worker" if worker_only else "auto"
     driver = Driver(
         options=opts,
@@ -233,6 +252,7 @@ def command(
         profile=profile,
         ca_bundle=ca_bundle,
         checks=not no_checks,
+        chaos=actions,
         tty=sys.stdout.isatty(),
     )
     sys.exit(driver.run())

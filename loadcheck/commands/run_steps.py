@@ -23,6 +23,7 @@ import click
 
 from loadcheck.core import histograms
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
+from loadcheck.core.chaos import Outage, covering
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.ledger import forced_collision, outcome, read_ledger, server_error, status_key
 from loadcheck.core.runconfig import RunOptions
@@ -156,10 +157,14 @@ def render_progress(p: dict[str, Any]) -> str:
     )
 
 
-def ledger_summary(run_dir: Path) -> dict[str, Any]:
-    """Per-route status counts from the ledger; errors exclude the 409s of forced collisions."""
+def ledger_summary(run_dir: Path, *, outages: list[Outage] | None = None) -> dict[str, Any]:
+    """Per-route status counts from the ledger; errors exclude the 409s of forced collisions.
+
+    Server errors of requests inside an outage (``--chaos``, a crashed service) are the
+    outage's: counted apart (``server_errors_in_outage``), not in ``server_errors``.
+    """
     routes: dict[str, dict[str, Any]] = {}
-    total = errors = server_errors = 0
+    total = errors = server_errors = in_outage = 0
     try:
         for rec in read_ledger(run_dir):
             r = routes.setdefault(rec["route"], {"requests": 0, "status": {}})
@@ -168,10 +173,19 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
             r["status"][key] = r["status"].get(key, 0) + 1
             total += 1
             errors += 0 if outcome(rec) == "ok" or forced_collision(rec) else 1
-            server_errors += int(server_error(rec))
+            if server_error(rec) and outages and covering(rec, outages) is not None:
+                in_outage += 1
+            else:
+                server_errors += int(server_error(rec))
     except LoadcheckError:
         pass  # no ledger: nothing was sent
-    return {"routes": routes, "requests": total, "errors": errors, "server_errors": server_errors}
+    return {
+        "routes": routes,
+        "requests": total,
+        "errors": errors,
+        "server_errors": server_errors,
+        "server_errors_in_outage": in_outage,
+    }
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:

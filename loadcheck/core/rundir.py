@@ -139,7 +139,8 @@ class RunConditions:
     """What the run ran under, beyond its load options: recorded so every artefact can say it.
 
     ``faults``: every fault active on the target when the load started, whoever set it
-    (``--fault`` or ``loadcheck stack fault``), by name; ``collisions``: the fraction of writes
+    (``--fault`` or ``loadcheck stack fault``), by name; ``chaos``: the ``--chaos`` actions;
+    ``collisions``: the fraction of writes
     that reuse a key on purpose (their 409s are expected); ``shape`` and ``mix`` as run.
     """
 
@@ -147,11 +148,13 @@ class RunConditions:
     collisions: float = 0.0
     shape: str | None = None
     mix: dict[str, int] = field(default_factory=dict)
+    chaos: list[str] = field(default_factory=list)  # --chaos actions, e.g. "kill:gateway@10s"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RunConditions:
         data = data or {}
         return cls(
+            chaos=[str(c) for c in data.get("chaos") or []],
             faults=dict(data.get("faults") or {}),
             collisions=float(data.get("collisions") or 0.0),
             shape=data.get("shape"),
@@ -185,6 +188,9 @@ class RunRecord:
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     baseline: str | None = None
     note: str | None = None
+    # Service deaths during the run (loadcheck.core.chaos.Outage.to_run: service, pid, down_at,
+    # up_at, restart_s, fatal, requests covered); failures inside them are the outage's.
+    outages: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = RUN_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -247,6 +253,17 @@ def read_histograms(path: str | Path) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------------------------------
 # the verdict
+def table_lost(outages: Iterable[Mapping[str, Any]]) -> str | None:
+    """The verdict's words when run.json's ``outages`` hold the aws endpoint's death, else None."""
+    for o in outages:
+        if o.get("fatal") and o.get("service") == "aws":
+            return (
+                f"the table was lost with the aws endpoint at {o.get('down_at')}; reconciliation impossible "
+                "(the local aws endpoint keeps the table, its logs and metrics in memory)"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The one verdict of a run, and why it is not a pass."""
@@ -275,6 +292,7 @@ def verdict(
     ledger_problems: Iterable[str] = (),
     baseline_broken: Iterable[str] = (),
     unchecked: Iterable[str] = (),
+    outages: Iterable[Mapping[str, Any]] = (),
 ) -> Verdict:
     """``fail``, ``error`` or ``pass``, with the reasons for anything but a pass.
 
@@ -283,11 +301,16 @@ def verdict(
     - ``error``: a check could not gather its inputs, the ledger is incomplete, or no check
       verified anything (every check skipped or errored), or the checks could not run at all
       (``unchecked``: why);
+    - ``error`` before anything else when ``outages`` (run.json's) hold the aws endpoint's death:
+      the table died with it, so no write can be judged lost or kept (:func:`table_lost`);
     - ``pass``: none of these. ``checks=None`` means the user asked for no checks (``--no-checks``):
       the verdict then judges thresholds and the run's end only, and says so.
     """
     fails: list[str] = []
     errors: list[str] = []
+    lost = table_lost(outages)
+    if lost:
+        return Verdict("error", (lost,))
     results = [_as_result(r) for r in checks] if checks is not None else None
     for r in results or ():
         if r.status == "fail":
