@@ -20,6 +20,8 @@ from loadcheck.commands.run_steps import (
     GRACE_S,
     RUN_TIME_SLACK_S,
     aws_target,
+    disk_reserve_bytes,
+    disk_short,
     evaluate_thresholds,
     free_port,
     kill_group,
@@ -94,6 +96,7 @@ class Driver:
         self._last_line = 0.0
         self.chaos = chaos  # --chaos actions, fired on the load's clock (progress.json elapsed_s)
         self.chaos_pending = list(chaos)
+        self.disk_full: str | None = None  # why the load was stopped for lack of disk space
 
     def say(self, message: str) -> None:
         if self.tty and self._last_line:
@@ -209,7 +212,7 @@ class Driver:
 
         interrupted, note, procs = self.drive(cmds, run_dir)
         loadgen = read_json(run_dir / "loadgen.json")
-        run.status = "interrupted" if interrupted or not loadgen else "complete"
+        run.status = "interrupted" if interrupted or self.disk_full or not loadgen else "complete"
         run.ended_at = iso_utc(loadgen.get("ended_at")) or iso_utc(time.time())
         run.started_at = iso_utc(loadgen.get("started_at")) or run.started_at
         run.dropped_arrivals = int(loadgen.get("dropped_arrivals", 0))
@@ -298,6 +301,7 @@ class Driver:
         main = start(cmds["main"], run_dir / "locust.log")
         workers = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
         all_procs = [main, *workers]
+        reserve = disk_reserve_bytes()
         hard_deadline = time.monotonic() + STARTUP_S + self.opts.total_duration_s + RUN_TIME_SLACK_S + GRACE_S
         interrupted, note = False, None
         try:
@@ -308,6 +312,13 @@ class Driver:
                     wait_all([main], time.monotonic() + GRACE_S)
                     break
                 self.show_progress(run_dir)
+                self.disk_full = disk_short(run_dir, reserve)
+                if self.disk_full:
+                    note = self.disk_full
+                    self.say(note)
+                    main.send_signal(signal.SIGTERM)
+                    wait_all([main], time.monotonic() + GRACE_S)
+                    break
                 if self.chaos_step(run_dir):
                     note = "the aws endpoint died: the load was stopped (the table died with it)"
                     main.send_signal(signal.SIGTERM)

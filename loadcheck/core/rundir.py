@@ -49,6 +49,7 @@ RESULTS_VERSIONS_READ = (1, 2)  # version 1 lacks verdict_reasons and conditions
 HISTOGRAMS_VERSIONS_READ = (1,)
 
 RUN_STATUSES = ("running", "complete", "interrupted")
+RUN_REQUIRED = ("run_id", "status")  # what every reader of run.json relies on
 VERDICTS = ("pass", "fail", "error")
 
 
@@ -220,6 +221,13 @@ def read_run(path: str | Path) -> dict[str, Any]:
     """run.json of a run or baseline directory, its times as ISO text whatever wrote them."""
     p = run_dir_of(path)
     data = _versioned(p / RUN_FILE, "schema_version", RUN_VERSIONS_READ, "`loadcheck run`")
+    for key in RUN_REQUIRED:
+        if key not in data:
+            raise RunDirError(
+                f"{p / RUN_FILE}: lacks {key!r}",
+                value=str(p / RUN_FILE),
+                hint="the file was damaged or not written by `loadcheck run`; restore it from a copy",
+            )
     for key in ("started_at", "ended_at"):
         if data.get(key) is not None and not isinstance(data[key], str):
             data[key] = iso_utc(epoch_s(data[key]))
@@ -479,7 +487,9 @@ def ledger_state(run_dir: Path, run: Mapping[str, Any]) -> LedgerState:
             )
     for f in files:
         if f.cut_line is not None:
-            (problems if complete else cut).append(f"{f.path}:{f.cut_line} ends mid-record")
+            (problems if complete else cut).append(
+                f"{f.path}:{f.cut_line} ends mid-record ({f.records} record(s) before it readable)"
+            )
         elif complete and not f.trailer:
             problems.append(f"{f.path} has no gzip end-of-stream (trailer) after {f.records} record(s): it was cut")
     if complete and not files and written is None:

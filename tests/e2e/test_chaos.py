@@ -8,9 +8,13 @@ outside a run. Every process is gone afterwards (the fixture's leftover check).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,9 @@ import pytest
 import requests
 
 from loadcheck.core.chaos import RESTART_TIMEOUT_S
-from loadcheck.core.rundir import read_run
-from loadcheck.core.state import admin_headers
+from loadcheck.core.ledger import read_ledger
+from loadcheck.core.rundir import ledger_state, read_run
+from loadcheck.core.state import admin_headers, read_admin_token
 from reference_stack.local import supervisor
 
 pytestmark = pytest.mark.e2e
@@ -83,11 +88,20 @@ def test_a_killed_stateless_service_is_restarted_on_its_port(chaos_stack: dict[s
     print(f"\nFIGURE restart {service}: {outage.restart_s:.2f} s")
 
 
-def test_a_run_survives_a_gateway_kill_and_attributes_its_failures(chaos_stack: dict[str, Any], tmp_path: Path) -> None:
-    state_dir = Path(chaos_stack["state_dir"])
-    out = tmp_path / "runs"
-    result = loadcheck_run(state_dir, out, "--chaos", "kill:gateway@4s")
-    run_dir = only_run_dir(out)
+@pytest.fixture(scope="module")
+def gateway_kill_run(
+    chaos_stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One short run with the gateway SIGKILLed 4 s in: (the CLI's result, the run directory)."""
+    out = tmp_path_factory.mktemp("runs")
+    result = loadcheck_run(Path(chaos_stack["state_dir"]), out, "--chaos", "kill:gateway@4s")
+    return result, only_run_dir(out)
+
+
+def test_a_run_survives_a_gateway_kill_and_attributes_its_failures(
+    gateway_kill_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, run_dir = gateway_kill_run
     run = read_run(run_dir)
     (outage,) = [o for o in run["outages"] if o["service"] == "gateway"]
     assert not outage["fatal"] and outage["restart_s"] is not None, run["outages"]
@@ -102,10 +116,45 @@ def test_a_run_survives_a_gateway_kill_and_attributes_its_failures(chaos_stack: 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     print(
         f"\nFIGURE gateway kill mid-run: restart {outage['restart_s']:.2f} s, {outage['requests']} request(s) "
-        f"in the outage window ({outage['failed']} failed), {ddb['figures']['acknowledged']} acknowledged writes, 0 lost, "
-        f"{ddb['figures']['indeterminate_in_outage']} indeterminate in the outage, "
+        f"in the outage window ({outage['failed']} failed), {ddb['figures']['acknowledged']} acknowledged writes, "
+        f"0 lost, {ddb['figures']['indeterminate_in_outage']} indeterminate in the outage, "
         f"{checks['access_logs']['figures']['lost_with_outage']} access-log record(s) lost with the gateway"
     )
+
+
+def test_no_secret_of_the_stack_is_in_the_run_directory_or_the_logs(
+    chaos_stack: dict[str, Any], gateway_kill_run: tuple[subprocess.CompletedProcess[str], Path]
+) -> None:
+    """Every file of the run (the ledger decompressed), and every service log, searched for
+    every identity's secret key and session token and the admin token."""
+    result, run_dir = gateway_kill_run
+    state_dir = Path(chaos_stack["state_dir"])
+    secrets = set(secret_values(state_dir))
+    assert len(secrets) >= 4
+    places = [*run_dir.rglob("*"), *(state_dir / "logs").rglob("*")]
+    searched = 0
+    for path in places:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data) if data else b""
+        searched += 1
+        found = [s[:4] + "..." for s in secrets if s.encode() in data]
+        assert not found, f"{path} holds secrets {found}"
+    for stream in (result.stdout, result.stderr):
+        assert not [s for s in secrets if s in stream]
+    assert searched >= 10
+    print(f"\nFIGURE secrets found in {searched} files of a run directory and the service logs: 0")
+
+
+def secret_values(state_dir: Path) -> list[str]:
+    ids = json.loads((state_dir / "identities.json").read_text())["identities"]
+    values = [i["secret_access_key"] for i in ids.values()]
+    values += [i["session_token"] for i in ids.values() if i.get("session_token")]
+    token = read_admin_token(state_dir)
+    assert token
+    return [*values, token]
 
 
 def test_the_aws_endpoints_death_ends_the_run_with_a_plain_verdict(tmp_path: Path) -> None:
@@ -121,3 +170,53 @@ def test_the_aws_endpoints_death_ends_the_run_with_a_plain_verdict(tmp_path: Pat
     (outage,) = run["outages"]
     assert outage["service"] == "aws" and outage["fatal"] and outage["up_at"] is None
     assert not (only_run_dir(out) / "results.json").exists()  # no list of "lost" writes blamed on the stack
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``path`` (root only), unmounted afterwards."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_run_that_runs_out_of_disk_stops_keeps_its_ledger_and_says_so(
+    chaos_stack: dict[str, Any], tmp_path: Path
+) -> None:
+    """A real ENOSPC condition: the run directory on an 8 MB tmpfs that the test fills mid-run."""
+    state_dir = Path(chaos_stack["state_dir"])
+    with tiny_tmpfs(tmp_path / "disk", "8m") as disk:
+        out = disk / "runs"
+        argv = [*CLI, "run", "--state-dir", str(state_dir), "--out", str(out), *RUN]
+        env = {**os.environ, "LOADCHECK_DISK_RESERVE_MB": "4"}
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                progress = next(out.glob("*/progress.json"), None) if out.exists() else None
+                with contextlib.suppress(OSError, ValueError):
+                    if progress and json.loads(progress.read_text()).get("elapsed_s", 0) >= 3:
+                        break
+                time.sleep(0.2)  # polling progress.json against a deadline
+            free = shutil.disk_usage(disk).free
+            (disk / "filler").write_bytes(b"\0" * (free - 3_500_000))  # leaves 3.5 MB: below the 4 MB reserve
+            stdout, stderr = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        run_dir = only_run_dir(out)
+        run = read_run(run_dir)
+        state = ledger_state(run_dir, run)
+        records = sum(1 for _ in read_ledger(run_dir))
+    assert proc.returncode == 1, stdout[-3000:] + stderr[-2000:]
+    assert "disk full:" in stdout and run["status"] == "interrupted" and "disk full" in (run["note"] or "")
+    assert not state.problems and records == run["ledger_records"] and records > 0, (state, records, run)
+    print(
+        f"\nFIGURE disk full mid-run: load stopped, {records} ledger records kept and readable, run marked interrupted"
+    )
