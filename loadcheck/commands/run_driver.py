@@ -373,7 +373,10 @@ class Driver:
         if target.kind != "local" or self.role == "worker":
             return []
         start, end = epoch_s(run.started_at) or 0.0, epoch_s(run.ended_at) or time.time()
-        outages = [o for o in read_outages(self.state_dir) if start - 5 <= o.down_at <= end + 5]
+        # Every outage that overlapped the load (a service down when it started counts too).
+        outages = [
+            o for o in read_outages(self.state_dir) if o.down_at <= end and (o.up_at is None or o.up_at >= start)
+        ]
         if not outages:
             return []
         inside = dict.fromkeys(range(len(outages)), 0)

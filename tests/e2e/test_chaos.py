@@ -88,46 +88,57 @@ def test_a_killed_stateless_service_is_restarted_on_its_port(chaos_stack: dict[s
     print(f"\nFIGURE restart {service}: {outage.restart_s:.2f} s")
 
 
+KILLS = {"gateway": 3, "lambda": 6, "search": 9}  # seconds into the 12 s load
+
+
 @pytest.fixture(scope="module")
-def gateway_kill_run(
+def chaos_run(
     chaos_stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One short run with the gateway SIGKILLed 4 s in: (the CLI's result, the run directory)."""
+    """One short run in which the gateway, the lambda service and the search service are each
+    SIGKILLed once: (the CLI's result, the run directory)."""
     out = tmp_path_factory.mktemp("runs")
-    result = loadcheck_run(Path(chaos_stack["state_dir"]), out, "--chaos", "kill:gateway@4s")
+    chaos = [arg for name, at in KILLS.items() for arg in ("--chaos", f"kill:{name}@{at}s")]
+    result = loadcheck_run(Path(chaos_stack["state_dir"]), out, *chaos)
     return result, only_run_dir(out)
 
 
-def test_a_run_survives_a_gateway_kill_and_attributes_its_failures(
-    gateway_kill_run: tuple[subprocess.CompletedProcess[str], Path],
+def test_a_run_survives_stateless_services_killed_mid_run_and_attributes_their_failures(
+    chaos_run: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
-    result, run_dir = gateway_kill_run
+    result, run_dir = chaos_run
     run = read_run(run_dir)
-    (outage,) = [o for o in run["outages"] if o["service"] == "gateway"]
-    assert not outage["fatal"] and outage["restart_s"] is not None, run["outages"]
-    assert run["conditions"]["chaos"] == ["kill:gateway@4s"]
+    outages = {o["service"]: o for o in run["outages"]}
+    assert len(run["outages"]) == len(KILLS) and set(outages) == set(KILLS), (run["outages"], result.stdout[-3000:])
+    for o in outages.values():
+        assert not o["fatal"] and o["restart_s"] is not None, o
+    assert run["conditions"]["chaos"] == [f"kill:{n}@{t}s" for n, t in KILLS.items()]
     results = json.loads((run_dir / "results.json").read_text())
     checks = {c["name"]: c for c in results["checks"]}
     ddb = checks["dynamodb_contents"]
-    # Every write acknowledged (inside or outside the outage) is in the table.
+    # Every write acknowledged (inside or outside the outages) is in the table.
     assert ddb["status"] == "pass" and ddb["figures"]["lost"] == 0, ddb
     assert checks["access_logs"]["status"] == "pass", checks["access_logs"]
     assert results["verdict"] == "pass", (results["verdict_reasons"], result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for name, o in outages.items():
+        print(
+            f"\nFIGURE {name} killed mid-run: restart {o['restart_s']:.2f} s, {o['requests']} request(s) in the "
+            f"outage window, {o['failed']} failed"
+        )
     print(
-        f"\nFIGURE gateway kill mid-run: restart {outage['restart_s']:.2f} s, {outage['requests']} request(s) "
-        f"in the outage window ({outage['failed']} failed), {ddb['figures']['acknowledged']} acknowledged writes, "
-        f"0 lost, {ddb['figures']['indeterminate_in_outage']} indeterminate in the outage, "
+        f"FIGURE chaos run: {ddb['figures']['acknowledged']} acknowledged writes, 0 lost, "
+        f"{ddb['figures']['indeterminate_in_outage']} indeterminate in outages, "
         f"{checks['access_logs']['figures']['lost_with_outage']} access-log record(s) lost with the gateway"
     )
 
 
 def test_no_secret_of_the_stack_is_in_the_run_directory_or_the_logs(
-    chaos_stack: dict[str, Any], gateway_kill_run: tuple[subprocess.CompletedProcess[str], Path]
+    chaos_stack: dict[str, Any], chaos_run: tuple[subprocess.CompletedProcess[str], Path]
 ) -> None:
     """Every file of the run (the ledger decompressed), and every service log, searched for
     every identity's secret key and session token and the admin token."""
-    result, run_dir = gateway_kill_run
+    result, run_dir = chaos_run
     state_dir = Path(chaos_stack["state_dir"])
     secrets = set(secret_values(state_dir))
     assert len(secrets) >= 4
