@@ -5,7 +5,11 @@ Joined on the request id (ledger ``request_id`` = the ``apigw-requestid`` respon
 (``logsource.fetch``: paginated fully, filtered here). Failures, each named by request id:
 
 - **missing**: a ledger request with a request id has no record (after waiting for delivery
-  within the budget, flushing the local stack first);
+  within the budget, flushing the local stack first). On AWS a request younger than CloudWatch's
+  delivery delay (``ctx.delivery_s``, docs/aws-behaviour.md §2.6) whose record has not come when the
+  budget ends is **not delivered yet**, not missing: the check answers ``error`` saying
+  "not delivered yet: re-run `loadcheck check RUN` later" (figure ``not_delivered``), unless
+  something else failed;
 - **duplicate**: more than one record for one request id;
 - **unexplained**: a record stamped inside the run window whose request id no ledger record has
   (the security check's probes, marked by user agent, are not counted);
@@ -411,13 +415,18 @@ def judge_records(
         elif window.start_ms - tol <= stamp <= window.end_ms + tol:
             note("unexplained", rid, line=first.message[:600], copies=len(recs))
     judged = 0
+    pending: list[dict[str, Any]] = []
     for rid, rec in expected.items():
         recs = by_id.get(rid) or []
         if not recs and ctx.outage_of(rec, GATEWAY_OUTAGES) is not None:
             lost_with_outage += 1
             continue
         if not recs:
-            note("missing", rid, route=rec["route"], status=rec["status"], sent_ms=rec["t_start_ms"])
+            sent = float(rec["t_start_ms"] or 0.0)
+            if not complete and ctx.still_in_delivery(sent + float(rec.get("latency_ms") or 0.0)):
+                pending.append({"kind": "not_delivered", "request_id": rid, "route": rec["route"], "sent_ms": sent})
+            else:
+                note("missing", rid, route=rec["route"], status=rec["status"], sent_ms=rec["t_start_ms"])
             continue
         if len(recs) > 1:
             note("duplicate", rid, copies=len(recs), lines=[r.message[:200] for r in recs[:2]])
@@ -437,6 +446,7 @@ def judge_records(
         "waited_s": round(budget.elapsed, 2),
         "unrecorded_after_ledger_cut": unrecorded,
         "lost_with_outage": lost_with_outage,
+        "not_delivered": len(pending),
     }
     figures.update({k: counts.get(k, 0) for k in KINDS})
     ev = [e for k in KINDS for e in evidence[k]]
@@ -463,13 +473,33 @@ def judge_records(
         ev.insert(
             0, {"kind": "note", "detail": f"records still missing when the budget ran out ({budget_note(budget)})"}
         )
+    if pending:
+        ev[:0] = [
+            {
+                "kind": "note",
+                "detail": f"{len(pending)} record(s) {ctx.rerun_hint()} (their requests are younger than "
+                f"CloudWatch's delivery delay of {ctx.delivery_s:.0f}s; or raise --check-budget)",
+            },
+            *pending[:PER_KIND_EVIDENCE],
+        ]
     problems = {k: counts[k] for k in KINDS if counts.get(k)}
     if problems:
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in problems.items())
+        later = f"; {len(pending)} not delivered yet" if pending else ""
         return CheckResult(
             NAME,
             "fail",
-            f"{what} across {len(bad_requests)} request(s) of {len(expected)} ({where})",
+            f"{what} across {len(bad_requests)} request(s) of {len(expected)}{later} ({where})",
+            figures=figures,
+            evidence=ev,
+        )
+    if pending:
+        return CheckResult(
+            NAME,
+            "error",
+            f"{len(pending)} of {len(expected)} records {ctx.rerun_hint()}; the {judged} delivered are "
+            f"complete and agree with the ledger ({where})",
+            reason=ctx.rerun_hint(),
             figures=figures,
             evidence=ev,
         )

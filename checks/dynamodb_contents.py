@@ -15,8 +15,12 @@ Expected (from the ledger), for every item key a write request of this run named
 - forced collisions (several writes, one key): first writer wins; exactly one 2xx, whose item is
   the stored one, the others refused (409). Two 2xx for one key = **double_acknowledged**.
 
-Seen (from the table): every item in the run's partitions (the hash-key values the run wrote),
-read by Query per partition, strongly consistent (an eventually consistent read may miss a write
+Seen (from the table): every item in the run's partitions (the hash-key values the run wrote).
+When the table has point-in-time recovery and the target names an export bucket, they are read
+from DynamoDB's export to S3 as of the run's end (``checks.table_export``), which consumes none of
+the table's capacity: ``rcu_consumed_by_check`` is 0 and ``source`` is ``export``. Otherwise
+(``source`` ``query``, and the evidence says why: no bucket, PITR off, the export refused or
+failed) they are read by Query per partition, strongly consistent (an eventually consistent read may miss a write
 acknowledged a moment ago, DDB:HowItWorks.ReadConsistency), paginated, with
 ``ReturnConsumedCapacity=TOTAL`` summed and reported as the check's own RCU. An item no request
 wrote = **phantom**. Reads back off on ProvisionedThroughputExceededException (a 1-RCU table
@@ -26,11 +30,14 @@ budget is ``error``, never a pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks import table_export
 from checks.framework import (
     BackoffStats,
+    Budget,
     BudgetExceeded,
     CheckContext,
     budget_note,
@@ -48,7 +55,7 @@ FAIL_KINDS = ("lost", "altered", "phantom", "double_acknowledged", "rejected_lan
 PER_KIND_EVIDENCE = 5
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     outcome: str  # ok | rejected | unknown
     status: int
@@ -62,7 +69,6 @@ class Attempt:
 @dataclass
 class LedgerWrites:
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
-    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     partitions: set[str] = field(default_factory=set)
     records: int = 0
     last_key: dict[str, Any] = field(default_factory=dict)  # partition -> the greatest range-key value written
@@ -92,7 +98,6 @@ def collect_writes(ctx: CheckContext, hash_key: str) -> LedgerWrites:
                 in_outage=ctx.outage_of(rec) is not None,
             )
         )
-        out.keys.setdefault(ks, key)
         if hash_key in key:
             part = str(key[hash_key])
             out.partitions.add(part)
@@ -110,6 +115,42 @@ class TableRead:
     rcu: float = 0.0
     pages: int = 0
     backoff: BackoffStats = field(default_factory=BackoffStats)
+    source: str = "query"  # or "export"
+    keep_keys: bool = True  # keys are needed only to tell a cut ledger's tail from phantoms
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, raw: dict[str, Any], hash_key: str, range_key: str | None, expected: dict[str, set[str]]) -> None:
+        """One stored item (DynamoDB JSON): its digest, its key, and the item itself as evidence
+        when it is not what the ledger expects there (at most 50)."""
+        item = plain_item(raw)
+        key = {hash_key: item.get(hash_key)}
+        if range_key:
+            key[range_key] = item.get(range_key)
+        ks = key_str(key)
+        digest = item_digest(item)
+        self.items[ks] = digest
+        if self.keep_keys:
+            self.keys[ks] = key
+        if digest not in expected.get(ks, ()) and len(self.samples) < 50:
+            self.samples[ks] = item
+
+
+def read_export(
+    items: Iterator[dict[str, Any]],
+    hash_key: str,
+    range_key: str | None,
+    partitions: set[str],
+    *,
+    expected: dict[str, set[str]],
+    out: TableRead,
+) -> TableRead:
+    """Keep the export's items that lie in the run's partitions (the scope the Query path reads)."""
+    for raw in items:
+        h = raw.get(hash_key)
+        if not isinstance(h, dict) or str(next(iter(h.values()), "")) not in partitions:
+            continue
+        out.add(raw, hash_key, range_key, expected)
+    return out
 
 
 def read_partitions(
@@ -159,16 +200,7 @@ def read_partitions(
                 )
             out.rcu += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0)
             for raw in page.get("Items", []):
-                item = plain_item(raw)
-                key = {hash_key: item.get(hash_key)}
-                if range_key:
-                    key[range_key] = item.get(range_key)
-                ks = key_str(key)
-                digest = item_digest(item)
-                out.items[ks] = digest
-                out.keys[ks] = key
-                if digest not in expected.get(ks, ()) and len(out.samples) < 50:
-                    out.samples[ks] = item
+                out.add(raw, hash_key, range_key, expected)
             start_key = page.get("LastEvaluatedKey")
             if not start_key:
                 break
@@ -202,22 +234,50 @@ def run(ctx: CheckContext) -> CheckResult:
         )
     if ctx.stack_note:
         return CheckResult(NAME, "error", f"cannot read the run's items: {ctx.stack_note}", reason=ctx.stack_note)
-    ctx.say(f"{NAME}: reading {len(writes.partitions)} partition(s) of {table} ({budget_note(budget)})")
     try:
-        seen = read_partitions(
-            ctx, table, hash_key, range_key, writes.partitions, budget=budget, expected=writes.expected()
-        )
+        seen = read_table(ctx, table, hash_key, range_key, writes, budget)
     except BudgetExceeded as exc:
         return CheckResult(
             NAME,
             "error",
             f"could not read the run's partitions of {table} within the budget: {exc}",
-            reason=f"budget {budget.seconds:.0f}s exhausted; raise it with --budget",
+            reason=f"budget {budget.seconds:.0f}s exhausted; raise it with --check-budget",
             figures={"partitions": len(writes.partitions)},
         )
     except Exception as exc:  # noqa: BLE001 - any failure to read is an error, never a pass
         return CheckResult(NAME, "error", f"could not read table {table}: {exc}", reason=str(exc))
     return reconcile(writes, seen, table=table, budget=budget, tail_unknown=ctx.ledger_tail_unknown, hash_key=hash_key)
+
+
+def read_table(
+    ctx: CheckContext, table: str, hash_key: str, range_key: str | None, writes: LedgerWrites, budget: Budget
+) -> TableRead:
+    """From the export when it can be used (no table capacity), else by Query with backoff."""
+    expected = writes.expected()
+    plan = table_export.export_plan(ctx, table)
+    why = plan
+    if isinstance(plan, table_export.ExportPlan):
+        try:
+            desc = table_export.run_export(ctx, plan, budget, name=NAME)
+            opener = table_export.s3_opener(ctx.client("s3"), plan.bucket)
+            files = table_export.export_files(opener, desc["ExportManifest"])
+            out = TableRead(source="export", keep_keys=ctx.ledger_tail_unknown, pages=len(files))
+            out.notes.append(
+                {
+                    "kind": "note",
+                    "detail": f"read from export {desc['ExportArn']} as of {desc.get('ExportTime')} "
+                    f"(s3://{plan.bucket}/{plan.prefix}/, {desc.get('ItemCount')} items in the table): "
+                    "no table capacity consumed",
+                }
+            )
+            items = table_export.export_items(opener, files)
+            return read_export(items, hash_key, range_key, writes.partitions, expected=expected, out=out)
+        except table_export.ExportFailed as exc:
+            why = f"the export failed ({exc})"
+    ctx.say(f"{NAME}: reading {len(writes.partitions)} partition(s) of {table} by Query ({budget_note(budget)})")
+    seen = read_partitions(ctx, table, hash_key, range_key, writes.partitions, budget=budget, expected=expected)
+    seen.notes.append({"kind": "note", "detail": f"read by Query, consuming table capacity: {why}"})
+    return seen
 
 
 def _after_cut(writes: LedgerWrites, key: dict[str, Any] | None, hash_key: str) -> bool:
@@ -353,11 +413,13 @@ def reconcile(
             "backoff_s": round(seen.backoff.waited_s, 2),
             "budget_s": budget.seconds,
             "unrecorded_after_ledger_cut": unrecorded,
+            "source": seen.source,
         }
     )
     failures = {k: fig[k] for k in FAIL_KINDS if fig.get(k)}
-    evidence = [e for kind in FAIL_KINDS for e in found[kind]] + indeterminate
-    where = f"table {table}, {len(writes.partitions)} partition(s)"
+    evidence = [e for kind in FAIL_KINDS for e in found[kind]] + indeterminate + seen.notes
+    how = "its export to S3" if seen.source == "export" else "Query"
+    where = f"table {table} read by {how}, {len(writes.partitions)} partition(s)"
     if failures:
         what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in failures.items())
         return CheckResult(

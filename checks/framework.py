@@ -39,6 +39,11 @@ THROTTLE_CODES = frozenset(
     }
 )
 PROBE_USER_AGENT = "loadcheck-check-probe/1"  # marks the security check's own requests
+# How long after a request AWS may still be delivering its access-log record and its CloudWatch
+# datapoints (docs/aws-behaviour.md §2.6): ListMetrics may take up to 15 minutes to show a new
+# metric; log delivery documents no bound (§10.6) and gets the same. Data younger than this that
+# are not there yet are "not delivered yet", not missing. Also the default budget on AWS.
+AWS_DELIVERY_S = 900.0
 
 
 class Budget:
@@ -86,6 +91,8 @@ class CheckContext:
     runner builds clients without SDK retries so that backoff (and its cost) is ours to count.
     ``flush`` pushes buffered access logs and metrics out of the local stack (None on AWS).
     ``ledger_tail_unknown``: see the field.
+    ``delivery_s``: how long after a request its log record or metric datapoint may still be on
+    its way (0 when ``flush`` delivers everything before each read; ``AWS_DELIVERY_S`` on AWS).
     ``stack_note`` says why the target's state cannot hold this run (e.g. the local stack was
     restarted after the run): checks that read state then answer ``error`` with that reason.
     """
@@ -107,6 +114,7 @@ class CheckContext:
     # True when the ledger may lack the last requests sent (an interrupted run whose writer was
     # killed mid-record): items and log records after its last record are "unrecorded", not phantoms.
     ledger_tail_unknown: bool = False
+    delivery_s: float = 0.0
 
     def outage_of(self, rec: dict[str, Any], services: tuple[str, ...] | None = None) -> Outage | None:
         """The outage (run.json ``outages``) a ledger record's request fell in, if any: its
@@ -129,6 +137,14 @@ class CheckContext:
     def say(self, message: str) -> None:
         if self.progress is not None:
             self.progress(message)
+
+    def still_in_delivery(self, sent_ms: float) -> bool:
+        """True when data about something that happened at ``sent_ms`` may still be on its way."""
+        return self.delivery_s > 0 and self.clock.time() * 1000.0 - sent_ms < self.delivery_s * 1000.0
+
+    def rerun_hint(self) -> str:
+        """What a check says of data that the budget ended before (the one wording, docs/checks.md)."""
+        return f"not delivered yet: re-run `loadcheck check {self.run_dir}` later"
 
     def run_window(self) -> RunWindow:
         if self.window is None:

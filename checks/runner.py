@@ -1,6 +1,7 @@
 """Run the checks on a run directory, against the target the run recorded; write results.json.
 
     run_checks(run_dir, *, state_dir=None, budget_s=None, names=None, progress=None) -> [CheckResult]
+    resolve_budget(value, target_kind=) -> seconds   (--check-budget, $LOADCHECK_CHECK_BUDGET, default)
     write_results(run_dir, results) -> ResultsWrite   (runs/<id>/results.json, never losing evidence)
     build_results(run_dir, results, ...) -> dict      (the document, not written)
     read_results(path) -> dict                        (loadcheck.core.rundir: refuses unknown versions)
@@ -26,11 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from checks.framework import CheckContext
+from checks.framework import AWS_DELIVERY_S, CheckContext
 from checks.results_doc import build_results, ledger_stats, write_results
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError, LedgerError, LoadcheckError
 from loadcheck.core.results import CheckResult
+from loadcheck.core.runconfig import parse_duration
 from loadcheck.core.rundir import epoch_s, ledger_state, now_iso, read_results, read_run
 from loadcheck.core.state import read_stack_json, resolve_state_dir
 from loadcheck.core.target import Target, target_from_run
@@ -46,29 +48,26 @@ __all__ = [
 ]
 
 CHECKS = ("dynamodb_contents", "throttling", "access_logs", "security")
-DEFAULT_BUDGET_S = 60.0
+BUDGET_OPTION = "--check-budget"
 BUDGET_ENV = "LOADCHECK_CHECK_BUDGET"
+# Per check. Locally the stack is flushed before every read, so a minute is plenty. On AWS the
+# budget covers CloudWatch's delivery delays (framework.AWS_DELIVERY_S, docs/aws-behaviour.md §2.6);
+# polling stops as soon as the data are complete, so a long budget costs nothing when they are.
+DEFAULT_BUDGET_S = {"local": 60.0, "aws": AWS_DELIVERY_S}
 
 
-def resolve_budget(budget_s: float | None) -> float:
-    """Argument, then ``$LOADCHECK_CHECK_BUDGET`` (seconds), then 60 s (per check)."""
-    if budget_s is None:
-        env = os.environ.get(BUDGET_ENV)
-        if env:
-            try:
-                budget_s = float(env.rstrip("s"))
-            except ValueError:
-                raise ConfigError(
-                    f"${BUDGET_ENV}={env!r} is not a number of seconds",
-                    value=env,
-                    hint=f"set {BUDGET_ENV}=60 or pass --budget 60s",
-                ) from None
-    budget = DEFAULT_BUDGET_S if budget_s is None else float(budget_s)
-    if budget <= 0:
-        raise ConfigError(
-            f"budget must be more than 0 seconds, got {budget_s!r}", value=budget_s, hint="pass e.g. --budget 60s"
-        )
-    return budget
+def resolve_budget(value: str | float | None, *, target_kind: str = "local") -> float:
+    """``--check-budget`` (``value``), then ``$LOADCHECK_CHECK_BUDGET``, then the target's default.
+
+    Both are durations read by the one parser of durations (:func:`loadcheck.core.runconfig.parse_duration`):
+    ``90``, ``90s``, ``2m``, ``1m30s``. Seconds per check.
+    """
+    if value is not None:
+        return parse_duration(value, option=BUDGET_OPTION)
+    env = os.environ.get(BUDGET_ENV, "").strip()
+    if env:
+        return parse_duration(env, option=f"${BUDGET_ENV}")
+    return DEFAULT_BUDGET_S.get(target_kind, DEFAULT_BUDGET_S["local"])
 
 
 def resolve_names(names: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -96,7 +95,7 @@ def build_context(
     run_dir: Path,
     *,
     state_dir: str | os.PathLike[str] | None = None,
-    budget_s: float | None = None,
+    budget_s: str | float | None = None,
     progress: Callable[[str], None] | None = None,
     local_flush: Callable[[Path], None] | None = None,
 ) -> CheckContext:
@@ -136,11 +135,13 @@ def build_context(
         target=target,
         description=description,
         clients=_clients_for(target),
-        budget_s=resolve_budget(budget_s),
+        budget_s=resolve_budget(budget_s, target_kind=target.kind),
         progress=progress,
         flush=flush,
         stack_note=note,
         time_tolerance_s=tolerance,
+        # Flushed before each read, the local stack has delivered everything it ever will.
+        delivery_s=0.0 if flush is not None else AWS_DELIVERY_S,
     )
 
 
@@ -163,7 +164,7 @@ def run_checks(
     run_dir: Path,
     *,
     state_dir: str | os.PathLike[str] | None = None,
-    budget_s: float | None = None,
+    budget_s: str | float | None = None,
     names: list[str] | tuple[str, ...] | None = None,
     progress: Callable[[str], None] | None = None,
     context: CheckContext | None = None,

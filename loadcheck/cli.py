@@ -13,13 +13,15 @@ import sys
 import click
 
 from loadcheck import __version__
-from loadcheck.commands import baseline, bench, capacity, check, compare, report, run, stack
+from loadcheck.commands import baseline, bench, capacity, check, compare, corpus, report, run, smoke, stack
 from loadcheck.core.errors import LoadcheckError
 
 # (subcommand, module) in the order --help lists them.
 SUBCOMMANDS = (
     ("run", run),
     ("stack", stack),
+    ("corpus", corpus),
+    ("smoke", smoke),
     ("check", check),
     ("report", report),
     ("compare", compare),

@@ -255,10 +255,12 @@ def _setup(environment: Any) -> tuple[str, Path, RunOptions, SigningContext | No
             port = _url_port(target.url)
             r = Resolve(target.domain, port, target.connect_address, target.connect_port)
             resolves[r.key] = r
-        if target.credentials_file:
-            creds = CredentialSource(static=target.credentials("requester"))
+        # The requester role, assumed by the target's caller and assumed again before it expires;
+        # a target without roles (the load generator's test server) signs with the caller's keys.
+        if "requester" in target.role_arns:
+            creds = CredentialSource(botocore_credentials=target.role_credentials("requester"))
         else:
-            creds = CredentialSource.from_profile(target.profiles.get("requester"))
+            creds = CredentialSource(static=target.credentials("caller"))
         signing = SigningContext(
             url=target.url,
             region=target.region,

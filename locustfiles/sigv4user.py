@@ -13,11 +13,12 @@ curl send it); the TCP connection goes where :mod:`locustfiles.resolve` maps the
 TLS SNI = domain and the certificate verified against the target's CA bundle
 (docs/aws-behaviour.md §1.2(b): the signature must cover the host the client actually used).
 
-Credentials: a :class:`CredentialSource` either holds fixed keys (the local stack's
-``requester`` profile) or a botocore credentials object (the AWS credential chain / a
-profile). Refreshable credentials (SSO, assumed roles) are re-read with
-``get_frozen_credentials()`` before each signature; botocore refreshes them shortly before
-they expire.
+Credentials: a :class:`CredentialSource` either holds fixed keys or a botocore credentials
+object: under ``loadcheck run``, on either target, a session of the requester role that the
+target's caller assumed (``Target.role_credentials``); with plain ``locust -f``, the AWS
+credential chain or ``--aws-profile``. Refreshable credentials (assumed roles, SSO) are re-read
+with ``get_frozen_credentials()`` before each signature; botocore assumes the role again shortly
+before the session expires.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ access-log records in moto (``mock_aws``, in this process), then times:
 
 Figures are records per second of the ledger. Moto's own speed dominates the end-to-end
 numbers; the "alone" figures are the checks' own cost.
+
+- export reconcile (``export_reconcile.py``): ``dynamodb_contents``'s export path over a
+  generated export of ``--export-items`` items (default 1,000,000; 0 skips it): items/s and
+  peak RSS of the process that reconciles.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from moto import mock_aws
 from checks import access_logs, dynamodb_contents
 from checks.framework import CheckContext
 from checks.results_doc import ledger_stats
+from loadcheck.bench.export_reconcile import run_export_bench
 from loadcheck.bench.synthetic_checks import (
     REGION,
     create_table,
@@ -152,15 +157,26 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
     help="requests in the synthetic run",
 )
 @click.option(
+    "--export-items",
+    default=1_000_000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="items in the generated table export for the export-reconcile measurement (0: skip it)",
+)
+@click.option(
     "--json",
     "json_path",
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
     help="also write the figures as JSON here",
 )
-def command(n: int, json_path: Path | None) -> None:
-    """Reconcile and log-join throughput of the checks on a synthetic run (moto, in process)."""
-    figures = run_bench(n, say=lambda m: click.echo(m, err=True))
+def command(n: int, export_items: int, json_path: Path | None) -> None:
+    """Reconcile and log-join throughput of the checks on a synthetic run (moto, in process), and
+    reconcile throughput and peak memory from a table export."""
+    say = lambda m: click.echo(m, err=True)  # noqa: E731 - a one-line progress printer
+    figures = run_bench(n, say=say)
+    if export_items:
+        figures.update(run_export_bench(export_items, say=say))
     width = max(len(k) for k in figures)
     for k, v in figures.items():
         click.echo(f"{k:<{width}}  {v}")

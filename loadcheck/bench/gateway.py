@@ -17,6 +17,12 @@ numbers are capacity, not a throttle setting. Latency is client-side, from befor
 the last body byte, recorded in an HDR histogram (microseconds, 3 significant digits); the
 first ``--warmup`` seconds (cold starts) are not counted. The gateway's own CPU time over the
 measured interval is reported, so the CPU split between gateway and the rest is visible.
+
+``loadcheck bench gateway`` then measures, in the same run, ``POST /events`` through the full
+local stack with the PutItem rate of its aws endpoint alone (:mod:`loadcheck.bench.stack`) and
+the governor against raw moto (:mod:`loadcheck.bench.aws`, one round), and prints the figures
+against their goals (:data:`GOALS`); ``--json-out`` writes them all, ``--profile DIR`` saves a
+py-spy profile of each service process over each measured interval.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ import psutil
 from hdrh.histogram import HdrHistogram
 from moto.server import ThreadedMotoServer
 
+from loadcheck.bench import aws as aws_bench
 from loadcheck.bench.client import DOMAIN, PinnedHTTPSConnection, summarize
+from loadcheck.bench.profiling import Profiles
 from loadcheck.bench.stack import run_post_events_bench
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import Credentials, Signer
@@ -66,6 +74,8 @@ def _drive(
     warmup_s: float,
     duration_s: float,
     gateway_pid: int | None,
+    profiles: Profiles | None = None,
+    profile_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     ctx = ssl.create_default_context(cafile=ca_file)
     signer = Signer("execute-api", REGION)
@@ -111,19 +121,29 @@ def _drive(
     while time.monotonic() < measure_from:
         time.sleep(min(0.05, max(0.0, measure_from - time.monotonic())))  # waiting out the warm-up
     cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
+    if profiles is not None and profile_pids:
+        profiles.start(profile_pids, duration_s)
     wall0 = time.monotonic()
     for t in threads:
         t.join()
     wall = time.monotonic() - wall0
     cpu1 = sum(proc.cpu_times()[:2]) if proc else 0.0
+    profiled = profiles.wait() if profiles is not None else []
     return summarize(hists, statuses, errors, wall) | {
+        "profiles": profiled,
         "gateway_cpu_s": round(cpu1 - cpu0, 2),
         "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1) if wall else 0.0,
     }
 
 
 def run_bench(
-    *, connections: int, duration_s: float, warmup_s: float, backend: str, work_dir: Path | None = None
+    *,
+    connections: int,
+    duration_s: float,
+    warmup_s: float,
+    backend: str,
+    work_dir: Path | None = None,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Start moto, the backend and the gateway; drive load; stop everything; return the figures."""
     if connections < 1 or duration_s <= 0 or warmup_s < 0:
@@ -180,7 +200,9 @@ def run_bench(
             )
             stack.callback(lam.stop)
             lambda_endpoint = f"http://127.0.0.1:{lam.launch(60)}"
+            lambda_pid = lam.pid
         elif backend == "seam":
+            lambda_pid = None
             invoke = stack.enter_context(harness.InvokeServer({FUNCTION: harness.noop_function}))
             lambda_endpoint = invoke.endpoint
         else:
@@ -214,6 +236,8 @@ def run_bench(
             warmup_s=warmup_s,
             duration_s=duration_s,
             gateway_pid=gw.pid,
+            profiles=Profiles(profile_dir / "noop") if profile_dir else None,
+            profile_pids={"gateway": gw.pid, **({"lambda": lambda_pid} if lambda_pid else {})},
         )
         return {
             "bench": "gateway",
@@ -224,6 +248,39 @@ def run_bench(
             "tls": "TLS 1.2+/keep-alive",
             **figures,
         }
+
+
+# The goals of the local stack's speed (docs/load.md "Benchmarks"): (figure, goal text, met?).
+GOALS = {
+    "noop_rps": ("signed GET through the gateway to a no-op Lambda, req/s", ">= 1500", lambda v: v >= 1500),
+    "noop_p99_ms": ("  its p99, ms", "<= 15", lambda v: v <= 15),
+    "post_share": (
+        "signed POST /events, full stack: share of the aws endpoint alone's PutItem rate",
+        ">= 0.85",
+        lambda v: v >= 0.85,
+    ),
+    "lambda_cpu_ms": ("CPU per POST /events: lambda service + environments, ms", "<= 1.5", lambda v: v <= 1.5),
+    "gateway_cpu_ms": ("CPU per POST /events: gateway, ms", "<= 0.5", lambda v: v <= 0.5),
+    "governor_ratio": ("governor vs raw moto (throughput ratio)", ">= 0.9", lambda v: v >= 0.9),
+}
+
+
+def table(noop: dict[str, Any], post: dict[str, Any] | None, governor: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The figures against :data:`GOALS`: one row each, ``value`` None when not measured."""
+    n = noop.get("requests") or 0
+    values: dict[str, float | None] = {
+        "noop_rps": noop["requests_per_s"],
+        "noop_p99_ms": (noop["latency_ms"] or {}).get("p99") if n else None,
+        "post_share": post["share_of_aws_alone"] if post else None,
+        "lambda_cpu_ms": post["cpu_ms_per_request"].get("lambda service + environments") if post else None,
+        "gateway_cpu_ms": post["cpu_ms_per_request"].get("gateway") if post else None,
+        "governor_ratio": governor["ratio"] if governor else None,
+    }
+    rows = []
+    for key, (figure, goal, met) in GOALS.items():
+        value = values[key]
+        rows.append({"figure": figure, "value": value, "goal": goal, "met": None if value is None else met(value)})
+    return rows
 
 
 @click.command("gateway")
@@ -243,17 +300,56 @@ def run_bench(
     "--post-events/--no-post-events",
     default=True,
     show_default=True,
-    help="also measure POST /events through the full local stack, with the CPU split per process",
+    help="also measure POST /events through the full local stack (and its aws endpoint alone), with the CPU split",
+)
+@click.option(
+    "--governor/--no-governor",
+    default=True,
+    show_default=True,
+    help="also measure the governor against raw moto (one round of `loadcheck bench aws`)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
-def command(connections: int, duration: float, warmup: float, backend: str, post_events: bool, as_json: bool) -> None:
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures to FILE")
+@click.option(
+    "--profile",
+    "profile_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="save a py-spy profile (flame graph + raw stacks) of each service process per measured interval into DIR",
+)
+def command(
+    connections: int,
+    duration: float,
+    warmup: float,
+    backend: str,
+    post_events: bool,
+    governor: bool,
+    as_json: bool,
+    json_out: Path | None,
+    profile_dir: Path | None,
+) -> None:
     """Signed requests/s and p50/p99 through the gateway: a no-op handler, then POST /events end to end."""
-    result = run_bench(connections=connections, duration_s=duration, warmup_s=warmup, backend=backend)
+    result = run_bench(
+        connections=connections, duration_s=duration, warmup_s=warmup, backend=backend, profile_dir=profile_dir
+    )
     stack_result = None
     if post_events:
-        stack_result = run_post_events_bench(connections=connections, duration_s=duration, warmup_s=warmup + 1)
+        stack_result = run_post_events_bench(
+            connections=connections, duration_s=duration, warmup_s=warmup + 1, profile_dir=profile_dir
+        )
+    governor_result = None
+    if governor:
+        governor_result = aws_bench.run_bench(threads=connections, requests=1500 * connections // 8 or 300, rounds=1)
+    rows = table(result, stack_result, governor_result)
+    doc: dict[str, Any] = {
+        "noop": result,
+        "post_events": stack_result,
+        "governor": governor_result,
+        "table": rows,
+    }
+    if json_out is not None:
+        json_out.write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:
-        click.echo(json.dumps({"noop": result, "post_events": stack_result}, indent=2))
+        click.echo(json.dumps(doc, indent=2))
         return
     lat = result["latency_ms"]
     click.echo(f"gateway bench ({backend} backend, {connections} connections, {result['duration_s']} s measured)")
@@ -270,11 +366,20 @@ def command(connections: int, duration: float, warmup: float, backend: str, post
         if lat:
             click.echo(f"  latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
         click.echo(f"  statuses {r['statuses']}  errors {r['errors']}")
+        alone = r["aws_alone"]
+        click.echo(f"  the same PutItems at the aws endpoint alone -> {alone['requests_per_s']} req/s")
         click.echo("  CPU over the measured interval (seconds, share, ms per request):")
         for part, secs in r["cpu_s"].items():
             click.echo(
                 f"    {part:<32} {secs:7.2f} s  {100 * r['cpu_share'][part]:5.1f}%  {r['cpu_ms_per_request'].get(part, 0):6.2f} ms"
             )
+    click.echo("figures against their goals (one run; on a shared machine read the ratios):")
+    for row in rows:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]
+        value = "-" if row["value"] is None else row["value"]
+        click.echo(f"  {row['figure']:<82} {value!s:>8}  goal {row['goal']:<7} {verdict}")
+    for path in result.get("profiles", []) + (stack_result or {}).get("profiles", []):
+        click.echo(f"  profile: {path}")
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ class ServerHandle:
             search_index=None,
             ca_bundle=self.ca_bundle,
             credentials_file=str(credentials_file),
-            profiles={"requester": "loadcheck-requester"},
+            caller_profile="loadcheck-requester",  # no roles: the load signs with these keys
         )
 
 

@@ -7,6 +7,10 @@ keys from ``connections`` threads, each holding one keep-alive TLS connection. R
 requests/s, p50/p90/p99 (HDR, from before signing to the last body byte), statuses, and the CPU
 seconds each part used over the measured interval: the gateway, the Lambda service with its
 execution environments, the aws endpoint (moto + governor), and this load-generating process.
+
+Then, in the same run on the same stack, the same threads drive the same PutItems straight at the
+aws endpoint (boto3, one keep-alive client per thread, no gateway or Lambda): that rate is the
+denominator of "the full stack serves >= 0.85 of what its database alone serves".
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 
 from loadcheck.bench.client import PinnedHTTPSConnection, summarize
+from loadcheck.bench.profiling import Profiles
 from loadcheck.core.description import DEFAULT_DESCRIPTION
 from loadcheck.core.sigv4 import Signer
 from loadcheck.core.target import Target
@@ -42,7 +47,56 @@ def _cpu(procs: list[Any]) -> float:
     return total
 
 
-def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, warmup_s: float = 3.0) -> dict[str, Any]:
+def _item(i: int, n: int) -> dict[str, str]:
+    """The n-th event of thread i: a unique key per request, as a user's POST /events body."""
+    ms = n % 86_400_000
+    return {
+        "date": f"{2000 + i:04d}-01-01",
+        "time": f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}",
+        "userId": f"bench-{i}",
+        "eventType": "bench",
+    }
+
+
+def put_items_alone(target: Target, *, connections: int, duration_s: float, warmup_s: float = 1.0) -> dict[str, Any]:
+    """PutItems of the same shape straight at the aws endpoint from ``connections`` threads."""
+    hists = [HdrHistogram(1, 60_000_000, 3) for _ in range(connections)]
+    statuses: list[Counter[int]] = [Counter() for _ in range(connections)]
+    errors: list[str] = []
+    clients = [target.client("dynamodb", "admin", max_pool_connections=1) for _ in range(connections)]
+    start = time.monotonic()
+    measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
+
+    def worker(i: int) -> None:
+        n = 10_000_000  # other keys than the POST /events phase wrote
+        while (t0 := time.monotonic()) < stop_at:
+            n += 1
+            item = {k: {"S": v} for k, v in _item(i, n).items()}
+            try:
+                clients[i].put_item(TableName=target.table_name, Item=item)
+            except Exception as exc:  # noqa: BLE001 - a bench counts failures, it does not stop
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if t0 >= measure_from:
+                hists[i].record_value(max(1, int((time.monotonic() - t0) * 1_000_000)))
+                statuses[i][200] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
+    for t in threads:
+        t.start()
+    while time.monotonic() < measure_from:
+        time.sleep(0.05)  # waiting out the warm-up
+    wall0 = time.monotonic()
+    for t in threads:
+        t.join()
+    return {"route": "PutItem at the aws endpoint alone", "connections": connections} | summarize(
+        hists, statuses, errors, time.monotonic() - wall0
+    )
+
+
+def run_post_events_bench(
+    *, connections: int = 8, duration_s: float = 10.0, warmup_s: float = 3.0, profile_dir: Path | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp:
         desc = json.loads(DEFAULT_DESCRIPTION.read_text())
         desc["table"]["billing_mode"] = "PAY_PER_REQUEST"
@@ -70,14 +124,7 @@ def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, war
                 n = 0
                 while (t0 := time.monotonic()) < stop_at:
                     n += 1
-                    ms = n % 86_400_000
-                    item = {
-                        "date": f"{2000 + i:04d}-01-01",
-                        "time": f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}",
-                        "userId": f"bench-{i}",
-                        "eventType": "bench",
-                    }
-                    body = json.dumps(item).encode()
+                    body = json.dumps(_item(i, n)).encode()
                     headers = signer.sign(
                         creds, "POST", host, "/events", "", {"content-type": "application/json"}, body
                     )
@@ -110,12 +157,17 @@ def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, war
                 "load generator (this process)": [psutil.Process()],
             }
             cpu0 = {k: _cpu(v) for k, v in groups.items()}
+            profiles = Profiles(profile_dir / "post-events") if profile_dir else None
+            if profiles:
+                profiles.start({k: pids[k] for k in ("gateway", "lambda", "aws")}, duration_s)
             wall0 = time.monotonic()
             for t in threads:
                 t.join()
             wall = time.monotonic() - wall0
             groups["lambda service + environments"] = [lam, *lam.children(recursive=True)]
             cpu = {k: round(_cpu(v) - cpu0[k], 2) for k, v in groups.items()}
+            profiled = profiles.wait() if profiles else []
+            alone = put_items_alone(target, connections=connections, duration_s=duration_s)
         finally:
             supervisor.stop_stack(state_dir)
     result = summarize(hists, statuses, errors, wall)
@@ -128,5 +180,10 @@ def run_post_events_bench(*, connections: int = 8, duration_s: float = 10.0, war
             "cpu_s": cpu,
             "cpu_share": {k: round(v / cpu_sum, 3) for k, v in cpu.items()},
             "cpu_ms_per_request": {k: round(1000 * v / n, 2) for k, v in cpu.items()} if n else {},
+            "aws_alone": alone,
+            "share_of_aws_alone": round(result["requests_per_s"] / alone["requests_per_s"], 3)
+            if alone["requests_per_s"]
+            else None,
+            "profiles": profiled,
         }
     )

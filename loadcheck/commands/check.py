@@ -23,31 +23,24 @@ from pathlib import Path
 
 import click
 
-from checks.runner import CHECKS, iso_now, resolve_budget, run_checks, write_results
+from checks.runner import BUDGET_ENV, BUDGET_OPTION, CHECKS, build_context, iso_now, run_checks, write_results
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.runconfig import parse_duration
 from loadcheck.core.rundir import RESULTS_FILE, read_json_object, verdict_of_results
 from reference_stack.local import supervisor
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
 
-def _budget(value: str | None) -> float | None:
-    if value is None:
-        return None
-
-    return parse_duration(value, option="--budget")
-
-
 @click.command("check")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--state-dir", default=None, help="local stack state directory (default: the one the run used)")
 @click.option(
-    "--budget",
+    BUDGET_OPTION,
     "budget",
     default=None,
     metavar="DURATION",
-    help="time each check may wait for logs/metrics/throttled reads (default 60s; $LOADCHECK_CHECK_BUDGET)",
+    help=f"time each check may wait for logs, metrics, the export and throttled reads, e.g. 90s, 2m "
+    f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
 )
 @click.option(
     "--only",
@@ -69,23 +62,17 @@ def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tupl
     for name in only:
         if name not in CHECKS:
             raise ConfigError(f"--only: unknown check {name!r}", value=name, hint=f"choose from: {', '.join(CHECKS)}")
-    budget_s = resolve_budget(_budget(budget))
-    click.echo(f"checking {run_dir} (budget {budget_s:g}s per check)")
-    started = iso_now()
-    t0 = time.monotonic()
 
     def progress(msg: str) -> None:
         if not quiet:
             click.echo(f"  {msg}", err=True)
 
-    results = run_checks(
-        run_dir,
-        state_dir=state_dir,
-        budget_s=budget_s,
-        names=list(only) or None,
-        progress=progress,
-        local_flush=supervisor.flush,
-    )
+    ctx = build_context(run_dir, state_dir=state_dir, budget_s=budget, progress=progress, local_flush=supervisor.flush)
+    budget_s = ctx.budget_s
+    click.echo(f"checking {run_dir} (budget {budget_s:g}s per check)")
+    started = iso_now()
+    t0 = time.monotonic()
+    results = run_checks(run_dir, names=list(only) or None, context=ctx)
     opts = {"budget_s": budget_s, "only": list(only), "state_dir": state_dir}
     written = write_results(run_dir, results, started_at=started, ended_at=iso_now(), check_options=opts)
     width = max(len(r.name) for r in results) if results else 0

@@ -2,7 +2,7 @@
 
 Steps: resolve options (errors name the value and the fix) -> Target (local: the running stack
 of ``--state-dir`` or one started for this run, with ``--fault``s set; aws: Terraform outputs +
-your profile) -> ``runs/<run-id>/run.json`` (status ``running``) -> Locust as subprocesses
+the caller's ``--profile``) -> ``runs/<run-id>/run.json`` (status ``running``) -> Locust as subprocesses
 (``python -m locust -f locustfiles/eventlog.py --headless ...``: one process, or a master and
 ``--workers N``), so gevent's monkey-patching never reaches this process -> live progress from
 ``progress.json`` -> run.json completed with Locust's counts, dropped arrivals and workers ->
@@ -15,6 +15,11 @@ run.json carries (``outages``, with the requests each covered); failures inside 
 its own. The aws endpoint's death stops the load: its table is gone, the checks are not run and
 the verdict is ``error`` ("the table was lost with the aws endpoint at T; reconciliation
 impossible").
+
+Identities, on either target (:mod:`loadcheck.core.roles`): the load is signed as the requester
+role, assumed by the caller and assumed again before its session expires; the security probes'
+denied request as the denied role; the checks read DynamoDB, CloudWatch Logs and metrics as the
+caller. ``--profile`` names the caller on AWS (the local stack's caller is its ``loadcheck-admin``).
 
 Ctrl-C stops the load (the master collects every worker's last ledger batch), keeps the
 ledger, marks run.json ``interrupted`` and still runs the checks on what was sent; a second
@@ -33,7 +38,9 @@ from typing import Any
 
 import click
 
+from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
 from loadcheck.commands.run_driver import Driver
+from loadcheck.commands.target_options import RESOLVE_ENV
 from loadcheck.core.chaos import parse_chaos
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
@@ -156,12 +163,33 @@ def build_options(
 @click.option("--baseline", default=None, type=click.Path(), help="compare with this run or baseline afterwards")
 @click.option("--tf-outputs", default=None, type=click.Path(), help="aws: `terraform output -json` saved to a file")
 @click.option("--tf-dir", default=None, type=click.Path(), help="aws: run `terraform output -json` here")
-@click.option("--profile", default=None, help="aws: credentials profile")
+@click.option(
+    "--profile",
+    default=None,
+    help="aws: the caller's profile: it reads DynamoDB, logs and metrics and assumes the stack's "
+    "requester and denied roles [default: the AWS credential chain]",
+)
+@click.option(
+    "--resolve",
+    default=None,
+    envvar=RESOLVE_ENV,
+    metavar="DOMAIN:PORT:ADDR",
+    help="aws: connect to ADDR for the custom domain, as curl --resolve (DNS not propagated yet, or the local "
+    f"stack) [env {RESOLVE_ENV}]",
+)
 @click.option(
     "--ca-bundle",
     default=None,
     type=click.Path(dir_okay=False),
     help="aws: PEM bundle of the CA that signed the custom domain's certificate (default $AWS_CA_BUNDLE)",
+)
+@click.option(
+    BUDGET_OPTION,
+    "check_budget",
+    default=None,
+    metavar="DURATION",
+    help=f"time each check may wait for logs, metrics, the export and throttled reads, e.g. 90s, 2m "
+    f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
 )
 @click.option("--no-checks", is_flag=True, help="only drive load")
 def command(
@@ -192,7 +220,9 @@ def command(
     tf_outputs: str | None,
     tf_dir: str | None,
     profile: str | None,
+    resolve: str | None,
     ca_bundle: str | None,
+    check_budget: str | None,
     no_checks: bool,
     chaos: tuple[str, ...] = (),
 ) -> None:
@@ -237,6 +267,8 @@ def command(
     actions = tuple(parse_chaos(c) for c in chaos)
     if actions and opts.target != "local":
         raise ConfigError("--chaos applies to the local target only", value=list(chaos), hint="use --target local")
+    # Resolved now, so a bad --check-budget or $LOADCHECK_CHECK_BUDGET stops the run before any load.
+    budget_s = resolve_budget(check_budget, target_kind=opts.target)
     role = "master" if master_only else "worker" if worker_only else "auto"
     driver = Driver(
         options=opts,
@@ -250,9 +282,11 @@ def command(
         tf_outputs=tf_outputs,
         tf_dir=tf_dir,
         profile=profile,
+        resolve=resolve,
         ca_bundle=ca_bundle,
         checks=not no_checks,
         chaos=actions,
+        check_budget_s=budget_s,
         tty=sys.stdout.isatty(),
     )
     sys.exit(driver.run())

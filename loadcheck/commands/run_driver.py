@@ -77,6 +77,8 @@ class Driver:
         checks: bool,
         ca_bundle: str | None = None,
         chaos: tuple[ChaosAction, ...] = (),
+        check_budget_s: float | None = None,
+        resolve: str | None = None,
         tty: bool,
     ) -> None:
         self.opts = options
@@ -91,7 +93,9 @@ class Driver:
         self.tf_dir = tf_dir
         self.profile = profile
         self.ca_bundle = ca_bundle
+        self.resolve = resolve
         self.checks = checks
+        self.check_budget_s = check_budget_s  # None: the runner's default for the target
         self.tty = tty
         self._last_line = 0.0
         self.chaos = chaos  # --chaos actions, fired on the load's clock (progress.json elapsed_s)
@@ -107,7 +111,7 @@ class Driver:
     # ----------------------------------------------------------------------------------------
     def target(self) -> tuple[Any, bool]:
         if self.opts.target == "aws":
-            return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle), False
+            return aws_target(self.tf_outputs, self.tf_dir, self.profile, self.ca_bundle, self.resolve), False
         if self.role == "worker":
             return Target.from_stack_json(read_stack_json(self.state_dir), self.state_dir), False
         return local_target(self.state_dir, dict(self.opts.faults), self.say)
@@ -415,6 +419,7 @@ class Driver:
             results = run_checks(
                 run_dir,
                 state_dir=self.state_dir if target.kind == "local" else None,
+                budget_s=self.check_budget_s,
                 progress=self.say,
                 local_flush=supervisor.flush,
             )

@@ -94,12 +94,25 @@ def local_target(state_dir: Path, faults: dict[str, Any], say: Any) -> tuple[Any
     return Target.from_stack_json(stack, state_dir), started
 
 
-def aws_target(tf_outputs: str | None, tf_dir: str | None, profile: str | None, ca_bundle: str | None = None) -> Any:
+def aws_target(
+    tf_outputs: str | None,
+    tf_dir: str | None,
+    profile: str | None,
+    ca_bundle: str | None = None,
+    resolve: str | None = None,
+) -> Any:
+    """The AWS target; the caller assumes the requester role once here, so a wrong ``--profile``
+    stops the run before any load starts."""
     if tf_outputs is None and tf_dir is None:
         tf_dir = str(Path(__file__).resolve().parents[2] / "reference_stack" / "terraform")
-    return Target.from_tf_outputs(
-        target_from_tf_outputs(load_tf_outputs(tf_outputs, tf_dir)), profile=profile, ca_bundle=ca_bundle
+    target = Target.from_tf_outputs(
+        target_from_tf_outputs(load_tf_outputs(tf_outputs, tf_dir)),
+        profile=profile,
+        ca_bundle=ca_bundle,
+        resolve=resolve,
     )
+    target.credentials("requester")
+    return target
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
-"""``loadcheck stack up | down | status | env | fault | flush``: the local stack."""
+"""``loadcheck stack up | down | status | env | outputs | fault | flush``: the local stack."""
 
 from __future__ import annotations
 
-import configparser
 import json
 import shlex
 import sys
@@ -11,8 +10,10 @@ from typing import Any
 import click
 
 from loadcheck.core import faults as fault_registry
+from loadcheck.core.aws_target import tf_outputs_from_stack
 from loadcheck.core.errors import ConfigError, StackNotRunning
-from loadcheck.core.state import resolve_state_dir, stack_command
+from loadcheck.core.state import PROFILES, resolve_state_dir, stack_command
+from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 
 state_dir_option = click.option(
@@ -42,7 +43,7 @@ def curl_example(stack: dict[str, Any]) -> str:
     return (
         f'eval "$(loadcheck stack env --keys --state-dir {shlex.quote(stack["state_dir"])})"\n'
         f'curl --aws-sigv4 "aws:amz:{stack["region"]}:execute-api" '
-        f'--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \\\n'
+        f'--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-security-token: $AWS_SESSION_TOKEN" \\\n'
         f"     --cacert {shlex.quote(stack['ca_bundle'])} --resolve {gw['host']}:{gw['port']}:127.0.0.1 \\\n"
         f'     "{gw["url"]}/events?date=2026-01-01"'
     )
@@ -99,6 +100,11 @@ def command() -> None:
     show_default=True,
     help="DynamoDB burst bucket at start: full (an idle table's 300 s) or empty.",
 )
+@click.option(
+    "--no-corpus",
+    is_flag=True,
+    help="Leave the search index to `loadcheck corpus load`, as after `terraform apply` on AWS.",
+)
 def up(
     state_dir: str | None,
     detach: bool,
@@ -106,6 +112,7 @@ def up(
     ports: tuple[str, ...],
     faults: tuple[str, ...],
     burst_start: str,
+    no_corpus: bool,
 ) -> None:
     """Provision and start the local stack; stay in the foreground until Ctrl-C unless --detach."""
     sd = resolve_state_dir(state_dir)
@@ -113,7 +120,13 @@ def up(
     port_map = _ports(ports)
     if detach:
         stack = supervisor.start_detached(
-            sd, description=description, ports=port_map, faults=fault_map, burst_start=burst_start, progress=click.echo
+            sd,
+            description=description,
+            ports=port_map,
+            faults=fault_map,
+            burst_start=burst_start,
+            progress=click.echo,
+            load_corpus=not no_corpus,
         )
         click.echo(describe(stack))
         click.echo(f"\nrunning in the background; stop it with `{stack_command('down', state_dir)}`")
@@ -132,6 +145,7 @@ def up(
             burst_start=burst_start,
             progress=click.echo,
             on_ready=ready,
+            load_corpus=not no_corpus,
         )
     )
 
@@ -175,22 +189,7 @@ def status(state_dir: str | None, as_json: bool) -> None:
         sys.exit(1)
 
 
-@command.command()
-@state_dir_option
-@click.option(
-    "--profile",
-    type=click.Choice(["admin", "requester", "denied"]),
-    default="admin",
-    show_default=True,
-    help="Which identity AWS_PROFILE names.",
-)
-@click.option(
-    "--keys",
-    is_flag=True,
-    help="Also export the requester's keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (for curl --aws-sigv4).",
-)
-def env(state_dir: str | None, profile: str, keys: bool) -> None:
-    """Print export lines so the aws CLI, boto3 or curl can use the stack: eval "$(loadcheck stack env)"."""
+def _running(state_dir: str | None) -> dict[str, Any]:
     sd = resolve_state_dir(state_dir)
     stack = supervisor.running_stack(sd)
     if not stack:
@@ -199,6 +198,27 @@ def env(state_dir: str | None, profile: str, keys: bool) -> None:
             value=str(sd),
             hint=f"start one with `{stack_command('up --detach', state_dir)}`",
         )
+    return stack
+
+
+@command.command()
+@state_dir_option
+@click.option(
+    "--profile",
+    type=click.Choice(list(PROFILES)),
+    default="admin",
+    show_default=True,
+    help="Which identity AWS_PROFILE names: admin (the caller, with keys) or a role it assumes.",
+)
+@click.option(
+    "--keys",
+    is_flag=True,
+    help="Also export a requester role session's keys and token as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/"
+    "AWS_SESSION_TOKEN (for curl --aws-sigv4; valid for an hour).",
+)
+def env(state_dir: str | None, profile: str, keys: bool) -> None:
+    """Print export lines so the aws CLI, boto3 or curl can use the stack: eval "$(loadcheck stack env)"."""
+    stack = _running(state_dir)
     q = shlex.quote
     lines = {
         "AWS_ENDPOINT_URL": stack["aws_endpoint_url"],
@@ -212,13 +232,28 @@ def env(state_dir: str | None, profile: str, keys: bool) -> None:
         "LOADCHECK_SEARCH_ENDPOINT": stack["search_endpoint"],
     }
     if keys:
-        parser = configparser.ConfigParser()
-        parser.read(stack["credentials_file"])
-        sec = parser[stack["profiles"]["requester"]]
-        lines["AWS_ACCESS_KEY_ID"] = sec["aws_access_key_id"]
-        lines["AWS_SECRET_ACCESS_KEY"] = sec["aws_secret_access_key"]
+        creds = Target.from_stack_json(stack).credentials("requester")
+        lines["AWS_ACCESS_KEY_ID"] = creds.access_key
+        lines["AWS_SECRET_ACCESS_KEY"] = creds.secret_key
+        lines["AWS_SESSION_TOKEN"] = creds.token or ""
     for k, v in lines.items():
         click.echo(f"export {k}={q(str(v))}")
+
+
+@command.command()
+@state_dir_option
+def outputs(state_dir: str | None) -> None:
+    """Print the running stack as `terraform output -json` prints reference_stack/terraform's outputs.
+
+    With it, the AWS code path runs against the emulation:
+
+    \b
+      loadcheck stack outputs > outputs.json
+      eval "$(loadcheck stack env)"   # AWS_ENDPOINT_URL, AWS_CA_BUNDLE, the caller's profile
+      loadcheck run --target aws --tf-outputs outputs.json --profile loadcheck-admin \\
+          --resolve DOMAIN:PORT:127.0.0.1
+    """
+    click.echo(json.dumps(tf_outputs_from_stack(_running(state_dir)), indent=2, sort_keys=True))
 
 
 @command.command()

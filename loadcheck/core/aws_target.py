@@ -48,6 +48,7 @@ OPTIONAL_OUTPUTS: dict[str, type] = {
     "denied_role_arn": str,
     "search_admin_role_arn": str,
     "routes": list,
+    "export_bucket": str,
 }
 
 _APPLY_HINT = (
@@ -61,7 +62,7 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     Returns ``region, account_id, api_id, domain, gateway {host, port, url, address},
     table_name, access_log_group, lambda_log_groups, function_names, search_endpoint,
     search_index`` plus ``execute_api_arn``, ``requester_role_arn``, ``denied_role_arn``,
-    ``search_admin_role_arn`` and ``routes`` when Terraform has them. Raises :class:`TargetError` naming a missing or
+    ``search_admin_role_arn``, ``routes`` and ``export_bucket`` when Terraform has them. Raises :class:`TargetError` naming a missing or
     malformed output.
     """
     if not isinstance(outputs, dict):
@@ -126,6 +127,43 @@ def target_from_tf_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
         if name in values:
             target[name] = tuple(values[name]) if name == "routes" else values[name]
     return target
+
+
+def _tf_type(value: Any) -> Any:
+    """The type ``terraform output -json`` prints for a value of this shape: ``"string"``,
+    ``["list", "string"]`` (``sort(...)``), ``["object", {...}]`` (a ``for`` expression's map)."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return ["list", "string"]
+    return ["object", {k: _tf_type(v) for k, v in value.items()}]
+
+
+def tf_outputs_from_stack(stack: dict[str, Any]) -> dict[str, Any]:
+    """The local stack's ``stack.json`` as ``terraform output -json`` prints outputs.tf's outputs
+    (same names and types), so ``loadcheck run --target aws --tf-outputs FILE`` runs the AWS code
+    path against the emulation. ``endpoint_url`` names the gateway's port (on AWS it is 443)."""
+    gw = stack["gateway"]
+    values: dict[str, Any] = {
+        "endpoint_url": gw["url"],
+        "domain": stack["domain"],
+        "region": stack["region"],
+        "account_id": stack["account_id"],
+        "api_id": stack["api_id"],
+        "execute_api_arn": f"arn:aws:execute-api:{stack['region']}:{stack['account_id']}:{stack['api_id']}",
+        "table_name": stack["table_name"],
+        "access_log_group": stack["access_log_group"],
+        "lambda_log_groups": dict(stack["lambda_log_groups"]),
+        "function_names": dict(stack["function_names"]),
+        "requester_role_arn": stack["requester_role_arn"],
+        "denied_role_arn": stack["denied_role_arn"],
+        "search_admin_role_arn": stack["search_admin_role_arn"],
+        "search_endpoint": stack["search_endpoint"],
+        "search_index": stack["search_index"],
+        "routes": sorted(stack["routes"]),
+        "export_bucket": stack.get("export_bucket") or "",
+    }
+    return {name: {"sensitive": False, "type": _tf_type(v), "value": v} for name, v in values.items()}
 
 
 def load_tf_outputs(

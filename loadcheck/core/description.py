@@ -45,6 +45,9 @@ VENDED_LOGS_PREFIX = "/aws/vendedlogs/"
 # search-admin role (corpus loading) works on the index and paths under it, never the whole domain.
 SEARCH_FUNCTION_ACTIONS = ("es:ESHttpPost",)
 SEARCH_ADMIN_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete")
+# opensearch.tf's advanced option rest.action.multi.allow_explicit_index: no index named in a
+# `_bulk` body, so the index scopes above cannot be bypassed (docs/aws-behaviour.md §9.3).
+SEARCH_ALLOW_EXPLICIT_INDEX = False
 HANDLERS_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "handlers"
 
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (/[A-Za-z0-9._~/{}+-]*)$")
@@ -150,6 +153,10 @@ class StackDescription:
 
     def table_arn(self, account_id: str) -> str:
         return f"arn:aws:dynamodb:{self.region}:{account_id}:table/{self.table.name}"
+
+    def export_bucket(self, account_id: str) -> str:
+        """The S3 bucket the table is exported to (reference_stack/terraform/export.tf names it the same)."""
+        return f"{self.name_prefix}-exports-{account_id}"
 
     def search_domain_arn(self, account_id: str) -> str:
         return f"arn:aws:es:{self.region}:{account_id}:domain/{self.search.domain_name}"

@@ -405,7 +405,9 @@ class SigV4Failure(Exception):
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
-        self.kind = kind  # missing | malformed | unknown_key | signature | expired | not_yet | scope_region | scope_service | scope_date | token
+        # missing | malformed | unknown_key | signature | expired | not_yet | scope_region | scope_service
+        # | scope_date | token | token_expired
+        self.kind = kind
         self.message = message
 
 
@@ -433,6 +435,19 @@ def parse_authorization(value: str | None) -> ParsedAuth:
     return ParsedAuth(parts[0], parts[1], parts[2], parts[3], tuple(m.group("sh").split(";")), m.group("sig"))
 
 
+def credential_key(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The access key id an ``Authorization`` header names, or None (no or another scheme)."""
+    for name, value in headers:
+        if name.lower() == "authorization":
+            _, sep, rest = value.partition("Credential=")
+            return rest.split("/", 1)[0] if sep else None
+    return None
+
+
+# docs/aws-behaviour.md §12.2: what every AWS service answers for an expired session.
+EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"  # noqa: S105 - a message
+
+
 def _parse_amz_date(value: str) -> _dt.datetime:
     return _dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.UTC)
 
@@ -455,10 +470,13 @@ def verify(
     secret_for: Mapping[str, tuple[str, str | None]],
     now: _dt.datetime,
     window: _dt.timedelta = _dt.timedelta(minutes=5),
+    expires_at: Mapping[str, float] | None = None,
 ) -> Verified:
     """Verify a SigV4 ``Authorization`` header; raise :class:`SigV4Failure` with AWS's wording.
 
-    ``secret_for`` maps an access key id to ``(secret, session_token or None)``.
+    ``secret_for`` maps an access key id to ``(secret, session_token or None)``; ``expires_at``
+    maps the access keys of temporary credentials to their expiry (epoch seconds): from then on
+    they are refused as ``token_expired`` (docs/aws-behaviour.md §12.2).
     """
     lower = [(n.lower(), v) for n, v in headers]
     hmap: dict[str, str] = {}
@@ -501,6 +519,9 @@ def verify(
         )
     if token is not None and hmap.get("x-amz-security-token") != token:
         raise SigV4Failure("token", "The security token included in the request is invalid.")
+    expiry = expires_at.get(auth.access_key) if expires_at else None
+    if expiry is not None and now.timestamp() >= expiry:
+        raise SigV4Failure("token_expired", EXPIRED_TOKEN_MESSAGE)
     body_hash = sha256_hex(body)
     declared = hmap.get("x-amz-content-sha256")
     payload_hash = declared if declared and "x-amz-content-sha256" in auth.signed_headers else body_hash

@@ -5,10 +5,18 @@ calls that create resources through the services' own APIs (boto3 against the aw
 signed HTTP against the search service), so the local account ends up holding the same
 resources Terraform creates on AWS.
 
+The caller (``admin``, the identity ``--profile`` names on AWS) is an IAM user with keys; the
+requester, denied and search-admin identities are roles, as the Terraform creates them
+(reference_stack/terraform/iam.tf): the trust policy admits the account (its root), and callers
+assume them through the aws endpoint's STS (moto), which issues the temporary credentials the
+services then verify (``aws/sts.py``).
+
 Departures from AWS (also in docs/fidelity.md, "supervisor and state"):
-- Access keys are generated here, not by IAM/STS: moto does not verify signatures, and the
-  gateway, search and Lambda services need the secrets to verify and to sign. Role sessions
-  never expire (AWS session credentials last at most 12 h).
+- The admin's and the function roles' keys are generated here, not by IAM/STS: moto does not
+  verify signatures, and the gateway, search and Lambda services need the secrets to verify and
+  to sign. The function roles' sessions never expire (on AWS Lambda renews them).
+- The roles' trust policies name the account root only (the Terraform's default when
+  ``requester.trusted_principal_arns`` is empty).
 - The TLS certificate is issued by a local CA (trustme, ``common/tls.py``) instead of ACM; it
   names the custom domain and 127.0.0.1 (the latter only so the supervisor can reach admin paths).
 """
@@ -21,13 +29,11 @@ import string
 from pathlib import Path
 from typing import Any
 
-import requests
-from requests_aws4auth import AWS4Auth
-
 from loadcheck.core.description import SEARCH_ADMIN_ACTIONS, SEARCH_FUNCTION_ACTIONS, StackDescription
-from loadcheck.core.state import ACCOUNT_ID, PROFILES, Identity
+from loadcheck.core.state import ACCOUNT_ID, PROFILES, ROLE_ARN_KEYS, Identity, Role
 
 _ALNUM_UPPER = string.ascii_uppercase + string.digits
+EXPORT_EXPIRE_DAYS = 7  # the export bucket's lifecycle, as local.export_expire_days in terraform/export.tf
 
 
 def _key_id(prefix: str) -> str:
@@ -96,24 +102,64 @@ def function_policies(desc: StackDescription, key: str, account_id: str = ACCOUN
     return [{"Version": "2012-10-17", "Statement": [logs]}]
 
 
-def make_identities(desc: StackDescription, api_id: str, account_id: str = ACCOUNT_ID) -> dict[str, Identity]:
-    ids: dict[str, Identity] = {}
-    user_policies = {
-        "admin": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
+def search_admin_policy(desc: StackDescription, account_id: str = ACCOUNT_ID) -> dict[str, Any]:
+    """The search-admin role's identity policy (iam.tf ``search_admin``): the index and what is
+    under it, never the domain's root paths (``/_bulk`` naming other indices)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SearchIndexHttp",
+                "Effect": "Allow",
+                "Action": list(SEARCH_ADMIN_ACTIONS),
+                "Resource": list(desc.search_admin_resources(account_id)),
+            }
+        ],
+    }
+
+
+def role_name(desc: StackDescription, key: str) -> str:
+    """``<name_prefix>-requester``, ``-denied``, ``-search-admin``, as iam.tf names them."""
+    return f"{desc.name_prefix}-{key}"
+
+
+def make_roles(desc: StackDescription, api_id: str, account_id: str = ACCOUNT_ID) -> dict[str, Role]:
+    """The requester, denied and search-admin roles with iam.tf's trust and permission policies."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    policies: dict[str, list[dict[str, Any]]] = {
         "requester": [route_policy(desc, api_id, account_id)],
         "denied": [],
+        "search-admin": [search_admin_policy(desc, account_id)],
     }
-    for name, profile in PROFILES.items():
-        arn = f"arn:aws:iam::{account_id}:user/{profile}"
-        ids[name] = Identity(
-            name=name,
-            arn=arn,
-            principal_arn=arn,
-            user_id=_key_id("AIDA"),
-            access_key_id=_key_id("AKIA"),
-            secret_access_key=_secret(),
-            policies=user_policies[name],
+    return {
+        key: Role(
+            name=role_name(desc, key),
+            arn=f"arn:aws:iam::{account_id}:role/{role_name(desc, key)}",
+            trust_policy=trust,
+            policies=policies[key],
         )
+        for key in ROLE_ARN_KEYS
+    }
+
+
+def make_identities(desc: StackDescription, api_id: str, account_id: str = ACCOUNT_ID) -> dict[str, Identity]:
+    """The caller (``admin``, an IAM user with keys) and each function's role session."""
+    ids: dict[str, Identity] = {}
+    admin_arn = f"arn:aws:iam::{account_id}:user/{PROFILES['admin']}"
+    ids["admin"] = Identity(
+        name="admin",
+        arn=admin_arn,
+        principal_arn=admin_arn,
+        user_id=_key_id("AIDA"),
+        access_key_id=_key_id("AKIA"),
+        secret_access_key=_secret(),
+        policies=[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
+    )
     for key, fn in desc.functions.items():
         role_arn = f"arn:aws:iam::{account_id}:role/{fn.role_name}"
         role_id = _key_id("AROA")
@@ -131,12 +177,12 @@ def make_identities(desc: StackDescription, api_id: str, account_id: str = ACCOU
 
 
 def search_access_policy(
-    desc: StackDescription, ids: dict[str, Identity], account_id: str = ACCOUNT_ID
+    desc: StackDescription, ids: dict[str, Identity], roles: dict[str, Role], account_id: str = ACCOUNT_ID
 ) -> dict[str, Any]:
     """The domain's resource policy, as opensearch.tf writes it: the search role may POST its
-    index's ``_search``, the corpus loader (here the admin identity, on AWS the search-admin role)
-    may work on the index. The search service decides it together with the caller's identity
-    policies (:mod:`loadcheck.core.iam`), as AWS does."""
+    index's ``_search``, the search-admin role (the corpus loader) may work on the index. The search
+    service decides it together with the caller's identity policies (:mod:`loadcheck.core.iam`),
+    as AWS does."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -150,7 +196,7 @@ def search_access_policy(
             {
                 "Sid": "AdminLoadsCorpus",
                 "Effect": "Allow",
-                "Principal": {"AWS": [ids["admin"].principal_arn]},
+                "Principal": {"AWS": [roles["search-admin"].arn]},
                 "Action": list(SEARCH_ADMIN_ACTIONS),
                 "Resource": list(desc.search_admin_resources(account_id)),
             },
@@ -158,14 +204,22 @@ def search_access_policy(
     }
 
 
-def write_credentials_file(path: Path, ids: dict[str, Identity], region: str) -> None:
-    lines = []
-    for name, profile in PROFILES.items():
-        i = ids[name]
+def write_credentials_file(path: Path, ids: dict[str, Identity], roles: dict[str, Role], region: str) -> None:
+    """The caller's keys, and one profile per role that botocore and the aws CLI assume through
+    STS (``role_arn`` + ``source_profile``; botocore reads both from the credentials file)."""
+    admin = ids["admin"]
+    lines = [
+        f"[{PROFILES['admin']}]",
+        f"aws_access_key_id = {admin.access_key_id}",
+        f"aws_secret_access_key = {admin.secret_access_key}",
+        f"region = {region}",
+        "",
+    ]
+    for key, role in roles.items():
         lines += [
-            f"[{profile}]",
-            f"aws_access_key_id = {i.access_key_id}",
-            f"aws_secret_access_key = {i.secret_access_key}",
+            f"[{PROFILES[key]}]",
+            f"role_arn = {role.arn}",
+            f"source_profile = {PROFILES['admin']}",
             f"region = {region}",
             "",
         ]
@@ -177,8 +231,10 @@ def write_credentials_file(path: Path, ids: dict[str, Identity], region: str) ->
 # Resources created through the services' APIs
 
 
-def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity], api_id: str) -> None:
-    """Table, log groups and IAM principals, as Terraform creates them on AWS."""
+def provision_aws(
+    desc: StackDescription, endpoint: str, ids: dict[str, Identity], roles: dict[str, Role], api_id: str
+) -> None:
+    """Table, export bucket, log groups and IAM principals, as Terraform creates them on AWS."""
     import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
 
     admin = ids["admin"]
@@ -209,6 +265,8 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
             TableName=t.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
 
+    provision_export_bucket(session.client("s3", endpoint_url=endpoint), desc.export_bucket(ACCOUNT_ID))
+
     logs = session.client("logs", endpoint_url=endpoint)
     groups = [(desc.access_log.log_group, desc.access_log.retention_days)]
     groups += [(fn.log_group, fn.log_retention_days) for fn in desc.functions.values()]
@@ -217,10 +275,16 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
         logs.put_retention_policy(logGroupName=name, retentionInDays=days)
 
     iam = session.client("iam", endpoint_url=endpoint)
-    for name, profile in PROFILES.items():
-        iam.create_user(UserName=profile)
-        for n, doc in enumerate(ids[name].policies):
-            iam.put_user_policy(UserName=profile, PolicyName=f"{profile}-{n}", PolicyDocument=json.dumps(doc))
+    caller = PROFILES["admin"]
+    iam.create_user(UserName=caller)
+    for n, doc in enumerate(ids["admin"].policies):
+        iam.put_user_policy(UserName=caller, PolicyName=f"{caller}-{n}", PolicyDocument=json.dumps(doc))
+    for role in roles.values():
+        iam.create_role(
+            RoleName=role.name, AssumeRolePolicyDocument=json.dumps(role.trust_policy), MaxSessionDuration=3600
+        )
+        for n, doc in enumerate(role.policies):
+            iam.put_role_policy(RoleName=role.name, PolicyName=f"{role.name}-{n}", PolicyDocument=json.dumps(doc))
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -233,47 +297,36 @@ def provision_aws(desc: StackDescription, endpoint: str, ids: dict[str, Identity
             iam.put_role_policy(RoleName=fn.role_name, PolicyName=f"{fn.role_name}-{n}", PolicyDocument=json.dumps(doc))
 
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-
-
-def corpus_documents() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The index mapping and documents from reference_stack/data/."""
-    mapping = json.loads((DATA_DIR / "mapping.json").read_text(encoding="utf-8"))
-    docs: list[dict[str, Any]] = []
-    for path in sorted(DATA_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                docs.append(json.loads(line))
-    return mapping, docs
-
-
-def provision_search(desc: StackDescription, endpoint: str, ids: dict[str, Identity]) -> int:
-    """Create the index with its mapping and bulk-load the corpus, signed as the admin."""
-    admin = ids["admin"]
-    auth = AWS4Auth(admin.access_key_id, admin.secret_access_key, desc.region, "es")
-    index = desc.search.index
-    mapping, docs = corpus_documents()
-    r = requests.put(f"{endpoint}/{index}", json=mapping, auth=auth, timeout=30)
-    if r.status_code != 200:
-        raise RuntimeError(f"creating index {index}: {r.status_code} {r.text[:300]}")
-    for start in range(0, len(docs), 1000):
-        lines = []
-        for n, doc in enumerate(docs[start : start + 1000], start):
-            doc_id = str(doc.get("id", n))
-            # The index is in the path, never in the body: a body naming indices would step outside
-            # the loader's index scope (docs/aws-behaviour.md §9.3, allow_explicit_index).
-            lines.append(json.dumps({"index": {"_id": doc_id}}))
-            lines.append(json.dumps({k: v for k, v in doc.items() if k != "id"}))
-        body = ("\n".join(lines) + "\n").encode()
-        # <index>/_bulk, not /_bulk: the corpus loader's scope is the index (docs/aws-behaviour.md §9.3).
-        r = requests.post(
-            f"{endpoint}/{index}/_bulk",
-            data=body,
-            auth=auth,
-            timeout=60,
-            headers={"Content-Type": "application/x-ndjson"},
-        )
-        if r.status_code != 200 or r.json().get("errors"):
-            raise RuntimeError(f"loading corpus: {r.status_code} {r.text[:300]}")
-    requests.post(f"{endpoint}/{index}/_refresh", auth=auth, timeout=30)
-    return len(docs)
+def provision_export_bucket(s3: Any, bucket: str) -> None:
+    """The table's export bucket as reference_stack/terraform/export.tf makes it: private,
+    encrypted (SSE-S3), exports expired after EXPORT_EXPIRE_DAYS."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-exports",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": EXPORT_EXPIRE_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )

@@ -16,6 +16,12 @@ resource "aws_opensearch_domain" "search" {
   # and `aws opensearch list-versions` for what your region offers (docs/aws-behaviour.md §9.8).
   engine_version = var.search.engine_version
 
+  # A `_bulk` body naming other indices would step outside the search-admin role's index scope;
+  # with this option a body may name none (the corpus loader posts to <index>/_bulk), docs/aws-behaviour.md §9.3.
+  advanced_options = {
+    "rest.action.multi.allow_explicit_index" = "false"
+  }
+
   cluster_config {
     instance_type  = var.search.instance_type
     instance_count = var.search.instance_count

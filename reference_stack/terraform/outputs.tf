@@ -80,3 +80,8 @@ output "routes" {
   description = "Route keys of the HTTP API, e.g. \"GET /events\"."
   value       = sort(keys(aws_apigatewayv2_route.this))
 }
+
+output "export_bucket" {
+  description = "S3 bucket the dynamodb_contents check exports the table to (no table capacity consumed)."
+  value       = aws_s3_bucket.exports.bucket
+}

@@ -47,7 +47,7 @@ def test_run_then_check_again_and_again(local_stack: dict[str, Any], tmp_path: P
 
     outcomes = []
     for _ in range(2):
-        res = lc("check", str(run_dirs[0]), "--state-dir", sd, "--budget", "30s", cwd=tmp_path)
+        res = lc("check", str(run_dirs[0]), "--state-dir", sd, "--check-budget", "30s", cwd=tmp_path)
         doc = read_results(run_dirs[0])
         outcomes.append(
             (

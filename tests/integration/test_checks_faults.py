@@ -8,6 +8,7 @@ test is a few seconds, not a Locust run (test_checks_cli.py does one real ``load
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from checks import probe_http
-from checks.runner import run_checks
+from checks.runner import build_context, run_checks
 from loadcheck.core.ledger import LedgerWriter, item_digest
 from loadcheck.core.rundir import RunRecord, iso_utc, write_run
 from loadcheck.core.sigv4 import Signer
@@ -184,15 +185,16 @@ def driver(local_stack: dict[str, Any], tmp_path: Path) -> Iterator[Driver]:
         supervisor.clear_faults(state_dir)
 
 
-def check(d: Driver, *names: str) -> dict[str, Any]:
+def check(d: Driver, *names: str, source: str = "export") -> dict[str, Any]:
+    """Run the checks as `loadcheck check` does; ``source="query"``: as for a target without an
+    export bucket (dynamodb_contents then reads the table by Query)."""
     run_dir = d.finish()
-    results = run_checks(
-        run_dir,
-        state_dir=d.target.state_dir,
-        budget_s=BUDGET_S,
-        names=list(names) or None,
-        local_flush=supervisor.flush,  # as `loadcheck check` passes it
-    )
+    ctx = build_context(
+        run_dir, state_dir=d.target.state_dir, budget_s=BUDGET_S, local_flush=supervisor.flush
+    )  # as `loadcheck check` builds it
+    if source == "query":
+        ctx.target = dataclasses.replace(ctx.target, export_bucket=None)
+    results = run_checks(run_dir, names=list(names) or None, context=ctx)
     return {r.name: r for r in results}
 
 
@@ -208,24 +210,35 @@ def test_clean_traffic_passes_every_check(driver: Driver) -> None:
         assert r.status == "pass", (name, r.summary, r.evidence[:3])
     dc = res["dynamodb_contents"].figures
     assert dc["acknowledged"] == 8 and dc["found"] == 8 and dc["collisions_resolved"] == 1
+    assert dc["source"] == "export" and dc["rcu_consumed_by_check"] == 0
     assert res["access_logs"].figures["joined"] == 11
     assert res["security"].figures["failed"] == 0
 
 
-def test_drop_writes_is_caught_as_lost(driver: Driver) -> None:
+def _read_as(r: Any, source: str) -> None:
+    """The export path reads no table capacity; the Query path does."""
+    assert r.figures["source"] == source, r.evidence
+    assert (r.figures["rcu_consumed_by_check"] == 0) == (source == "export"), r.figures
+
+
+@pytest.mark.parametrize("source", ["export", "query"])
+def test_drop_writes_is_caught_as_lost(driver: Driver, source: str) -> None:
     faults(driver, drop_writes=1.0)
     sent = driver.write(4)
-    r = check(driver, "dynamodb_contents")["dynamodb_contents"]
+    r = check(driver, "dynamodb_contents", source=source)["dynamodb_contents"]
     assert r.status == "fail" and r.figures["lost"] == 4
     assert {e["request_id"] for e in r.evidence if e["kind"] == "lost"} == {s["request_id"] for s in sent}
+    _read_as(r, source)
 
 
-def test_phantom_writes_are_caught(driver: Driver) -> None:
+@pytest.mark.parametrize("source", ["export", "query"])
+def test_phantom_writes_are_caught(driver: Driver, source: str) -> None:
     faults(driver, phantom_writes=2)
     driver.write(3)
-    r = check(driver, "dynamodb_contents")["dynamodb_contents"]
+    r = check(driver, "dynamodb_contents", source=source)["dynamodb_contents"]
     assert r.status == "fail" and r.figures["phantom"] == 2 and r.figures["lost"] == 0
     assert all(e["key"].startswith(driver.date) for e in r.evidence if e["kind"] == "phantom")
+    _read_as(r, source)
 
 
 def test_dropped_access_logs_are_missing(driver: Driver) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from loadcheck.core.aws_target import REQUIRED_OUTPUTS, load_tf_outputs, target_from_tf_outputs
-from loadcheck.core.errors import TargetError
+from loadcheck.core.errors import ConfigError, TargetError
 from loadcheck.core.target import Target
 
 TF_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform"
@@ -84,8 +84,30 @@ def test_result_builds_a_core_target() -> None:
     assert target.url == "https://events.loadcheck.test"
     assert target.connect_address is None and target.connect_port == 443
     assert target.aws_endpoint_url is None and target.credentials_file is None
-    assert target.profiles["requester"] == "loadtest"
+    assert target.caller_profile == "loadtest"
+    assert target.role_arns == {
+        "requester": VALUES["requester_role_arn"],
+        "denied": VALUES["denied_role_arn"],
+        "search-admin": VALUES["search_admin_role_arn"],
+    }
     assert "GET /events" in target.routes
+
+
+def test_resolve_connects_the_domain_to_an_address() -> None:
+    target = Target.from_tf_outputs(target_from_tf_outputs(tf_outputs()), resolve="events.loadcheck.test:443:127.0.0.1")
+    assert (target.connect_address, target.connect_port) == ("127.0.0.1", 443)
+    with pytest.raises(ConfigError, match="does not name the API's domain and port") as err:
+        Target.from_tf_outputs(target_from_tf_outputs(tf_outputs()), resolve="other.example:443:127.0.0.1")
+    assert err.value.hint == "use --resolve events.loadcheck.test:443:ADDR"
+
+
+def test_a_target_without_a_role_says_which_output_is_missing() -> None:
+    outputs = tf_outputs()
+    del outputs["denied_role_arn"]
+    target = Target.from_tf_outputs(target_from_tf_outputs(outputs))
+    with pytest.raises(TargetError, match="no denied role for this target") as err:
+        target.role_credentials("denied")
+    assert "denied_role_arn" in (err.value.hint or "")
 
 
 def test_trailing_slash_in_endpoint_is_dropped() -> None:

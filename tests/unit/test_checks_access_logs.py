@@ -207,3 +207,44 @@ def test_records_after_a_cut_ledger_are_unrecorded_not_unexplained(tmp_path: Pat
     res = runner.run_checks(tmp_path, names=["access_logs"], context=ctx_for(tmp_path, logs))[0]
     assert res.status == "pass", (res.summary, res.evidence)
     assert res.figures["unexplained"] == 0 and res.figures["unrecorded_after_ledger_cut"] == 4
+
+
+# -- records CloudWatch has not delivered yet (AWS: no flush, ctx.delivery_s) --------------------
+
+
+def _aws_ctx(run_dir: Path, client: Any, *, at_ms: float, budget_s: float = 2.0) -> CheckContext:
+    ctx = ctx_for(run_dir, client, budget_s=budget_s)
+    ctx.delivery_s = 900.0
+    ctx.clock.now = at_ms / 1000.0  # type: ignore[attr-defined]
+    return ctx
+
+
+def test_record_not_delivered_within_the_budget_is_not_yet_not_missing(tmp_path: Path, logs: Any) -> None:
+    records = make_records(writes=6, reads=0)
+    write_run(tmp_path, records)
+    put_access_logs(logs, GROUP, records[:5], FMT)
+    end_ms = max(r["t_start_ms"] + r["latency_ms"] for r in records)
+    res = access_logs.run(_aws_ctx(tmp_path, logs, at_ms=end_ms + 60_000))  # a minute after the run
+    assert res.status == "error" and res.figures["missing"] == 0 and res.figures["not_delivered"] == 1
+    assert f"not delivered yet: re-run `loadcheck check {tmp_path}` later" in res.summary
+    assert res.reason == f"not delivered yet: re-run `loadcheck check {tmp_path}` later"
+    assert any(e.get("request_id") == records[5]["request_id"] for e in res.evidence if e["kind"] == "not_delivered")
+
+
+def test_record_absent_after_the_delivery_delay_is_missing(tmp_path: Path, logs: Any) -> None:
+    records = make_records(writes=6, reads=0)
+    write_run(tmp_path, records)
+    put_access_logs(logs, GROUP, records[:5], FMT)
+    end_ms = max(r["t_start_ms"] + r["latency_ms"] for r in records)
+    res = access_logs.run(_aws_ctx(tmp_path, logs, at_ms=end_ms + 901_000))  # `loadcheck check` 15 min later
+    assert res.status == "fail" and res.figures["missing"] == 1 and res.figures["not_delivered"] == 0
+
+
+def test_other_problems_fail_even_while_records_are_on_their_way(tmp_path: Path, logs: Any) -> None:
+    records = make_records(writes=6, reads=0)
+    write_run(tmp_path, records)
+    put_access_logs(logs, GROUP, records[:4] + [records[0]], FMT)  # one duplicate, two not yet
+    end_ms = max(r["t_start_ms"] + r["latency_ms"] for r in records)
+    res = access_logs.run(_aws_ctx(tmp_path, logs, at_ms=end_ms + 1_000))
+    assert res.status == "fail" and res.figures["duplicate"] == 1 and res.figures["not_delivered"] == 2
+    assert "2 not delivered yet" in res.summary

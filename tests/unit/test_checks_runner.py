@@ -28,7 +28,7 @@ from loadcheck.bench.synthetic_checks import (
 )
 from loadcheck.cli import cli
 from loadcheck.core.description import load_description
-from loadcheck.core.errors import LedgerError, RunDirError
+from loadcheck.core.errors import ConfigError, LedgerError, RunDirError
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import RESULTS_SCHEMA_VERSION as SCHEMA_VERSION
 from loadcheck.core.rundir import read_results, read_run, verdict
@@ -175,7 +175,7 @@ def test_cli_without_stack_errors_and_exits_1(tmp_path: Path) -> None:
             str(tmp_path),
             "--state-dir",
             str(tmp_path / "nostack"),
-            "--budget",
+            "--check-budget",
             "1s",
             "--only",
             "dynamodb_contents",
@@ -194,7 +194,8 @@ def test_cli_without_stack_errors_and_exits_1(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--only", "bogus"], "unknown check 'bogus'"),
-        (["--budget", "soon"], "--budget: 'soon' is not a duration"),
+        (["--check-budget", "soon"], "--check-budget: 'soon' is not a duration"),
+        (["--check-budget", "0s"], "--check-budget: '0s' must be longer than zero"),
     ],
 )
 def test_cli_bad_options_name_value_and_fix(tmp_path: Path, args: list[str], message: str) -> None:
@@ -237,3 +238,45 @@ def test_stack_restarted_after_the_run_is_error_not_lost(tmp_path: Path) -> None
     results = runner.run_checks(run_dir, state_dir=state, budget_s=1, names=["dynamodb_contents", "access_logs"])
     assert [r.status for r in results] == ["error", "error"]
     assert all("started after the run" in r.summary for r in results)
+
+
+# -- the check budget: one option name, one environment variable, one parser ---------------------
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("2m", 120.0), ("1m30s", 90.0), ("45", 45.0), (30, 30.0)])
+def test_budget_argument_and_environment_parse_alike(
+    monkeypatch: pytest.MonkeyPatch, value: str | int, seconds: float
+) -> None:
+    monkeypatch.delenv(runner.BUDGET_ENV, raising=False)
+    assert runner.resolve_budget(value) == seconds
+    monkeypatch.setenv(runner.BUDGET_ENV, str(value))
+    assert runner.resolve_budget(None) == seconds
+    assert runner.resolve_budget(None, target_kind="aws") == seconds  # the variable beats the default
+    assert runner.resolve_budget("5s") == 5.0  # the option beats the variable
+
+
+def test_budget_defaults_per_target_cover_cloudwatch_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(runner.BUDGET_ENV, raising=False)
+    assert runner.resolve_budget(None) == 60.0
+    assert runner.resolve_budget(None, target_kind="aws") == runner.AWS_DELIVERY_S == 900.0
+
+
+def test_bad_budget_variable_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(runner.BUDGET_ENV, "soon")
+    with pytest.raises(ConfigError) as err:
+        runner.resolve_budget(None)
+    assert err.value.message == "$LOADCHECK_CHECK_BUDGET: 'soon' is not a duration" and "2m" in (err.value.hint or "")
+
+
+def test_run_refuses_a_bad_budget_variable_before_any_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(runner.BUDGET_ENV, "2 minutes")
+    res = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "runs"), "--state-dir", str(tmp_path / "st")])
+    assert res.exit_code == 2 and "$LOADCHECK_CHECK_BUDGET: '2 minutes' is not a duration" in res.output
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "st").exists()
+
+
+def test_check_and_run_share_the_budget_option() -> None:
+    for name in ("check", "run"):
+        command = cli.commands[name]  # type: ignore[attr-defined]
+        assert any(runner.BUDGET_OPTION in p.opts for p in command.params), name
+        assert not any("--budget" in p.opts for p in command.params), name

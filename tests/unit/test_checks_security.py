@@ -1,7 +1,9 @@
 """security: an API that answers as AWS does passes; each hole the check exists to find fails,
 naming the probe. The wire seam (``checks.probe_http.send``/``handshake``) is replaced by a
-model gateway that really verifies SigV4 (``loadcheck.core.sigv4.verify``) and writes access-log
-records to moto's CloudWatch Logs; the check's own logic runs unchanged."""
+model gateway that really verifies SigV4 (``loadcheck.core.sigv4.verify``) against the role
+sessions moto's STS issued (the check assumes the requester and denied roles as the target's
+caller) and writes access-log records to moto's CloudWatch Logs; the check's own logic runs
+unchanged."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.sts.models import sts_backends
 
 from checks import probe_http, security
 from checks.framework import CheckContext
@@ -24,7 +27,16 @@ from loadcheck.core.rundir import read_run
 from loadcheck.core.sigv4 import SigV4Failure, verify
 
 GROUP = "/aws/apigateway/loadcheck-http-api"
-KEYS = {"requester": ("AKIAREQUESTER", "secret-r"), "denied": ("AKIADENIED", "secret-d")}
+ACCOUNT = "123456789012"  # moto's default
+ROLE_ARNS = {role: f"arn:aws:iam::{ACCOUNT}:role/loadcheck-{role}" for role in ("requester", "denied")}
+
+
+def _sessions() -> dict[str, tuple[str, str, str]]:
+    """access key -> (secret, token, role ARN) of every session moto's STS issued."""
+    return {
+        r.access_key_id: (r.secret_access_key, r.session_token, r.role_arn)
+        for r in sts_backends[ACCOUNT]["aws"].assumed_roles
+    }
 
 
 @dataclass
@@ -95,14 +107,14 @@ class ModelGateway:
                 body=body,
                 service="execute-api",
                 region=REGION,
-                secret_for={k: (s, None) for k, s in KEYS.values()},
+                secret_for={k: (secret, token) for k, (secret, token, _) in _sessions().items()},
                 now=_dt.datetime.now(_dt.UTC),
             )
         except SigV4Failure as exc:
             if exc.kind == "missing" and self.accept_unsigned:
                 return 200, None, {}
             return 403, exc.message, {}
-        if v.access_key == KEYS["denied"][0] and not self.allow_denied:
+        if _sessions()[v.access_key][2] == ROLE_ARNS["denied"] and not self.allow_denied:
             return 403, "User is not authorized to perform execute-api:Invoke", {}
         return 200, None, {}
 
@@ -124,11 +136,7 @@ def gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setattr(probe_http, "send", gw.send)
         monkeypatch.setattr(probe_http, "handshake", gw.handshake)
         creds = tmp_path / "credentials"
-        creds.write_text(
-            "".join(
-                f"[p-{role}]\naws_access_key_id = {k}\naws_secret_access_key = {s}\n" for role, (k, s) in KEYS.items()
-            )
-        )
+        creds.write_text("[p-caller]\naws_access_key_id = AKIACALLER\naws_secret_access_key = secret-c\n")
         yield gw, logs, creds
 
 
@@ -138,7 +146,8 @@ def run_security(tmp_path: Path, gw: Any, logs: Any, creds: Path) -> Any:
     target = replace(
         synthetic_target(),
         credentials_file=str(creds),
-        profiles={"requester": "p-requester", "denied": "p-denied", "admin": "p-requester"},
+        caller_profile="p-caller",
+        role_arns=dict(ROLE_ARNS),
     )
     write_run(tmp_path / "run", make_records(writes=1, reads=0), target=target)
     ctx = CheckContext(

@@ -38,13 +38,13 @@ def identities_file(tmp_path: Path) -> Path:
 def test_concurrent_first_requests_all_see_the_loaded_identities(
     identities_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_load = state.load_identities
+    real_load = state.load_identities_and_roles
 
     def slow_load(p: str):  # type: ignore[no-untyped-def]
         time.sleep(0.2)  # a first load that takes a while, as on a busy host
         return real_load(p)
 
-    monkeypatch.setattr(state, "load_identities", slow_load)
+    monkeypatch.setattr(state, "load_identities_and_roles", slow_load)
     store = IdentityStore(str(identities_file))
     seen: list[bool] = []
     barrier = threading.Barrier(6)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loadcheck.core.errors import ConfigError
+from loadcheck.core.errors import ConfigError, TargetError
 from loadcheck.core.runconfig import (
     LoadConfig,
     RunOptions,
@@ -132,10 +132,10 @@ def test_aws_target_from_an_outputs_file(tmp_path):
 
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(tf_outputs()))
-    target = aws_target(str(path), None, "myprofile")
-    assert target.kind == "aws" and target.url == "https://events.loadcheck.test"
-    assert target.connect_address is None and target.credentials_file is None  # DNS and the user's own chain
-    assert target.profiles["requester"] == "myprofile"
+    # The caller assumes the requester role before any load starts: a wrong --profile stops the run.
+    with pytest.raises(TargetError, match="--profile 'no-such-profile' is not a configured profile") as err:
+        aws_target(str(path), None, "no-such-profile")
+    assert "--profile names the caller" in (err.value.hint or "")
 
 
 def test_cli_options_become_run_options():

@@ -60,7 +60,6 @@ def test_every_request_failed_before_the_api_nothing_passes(tmp_path: Path, aws:
         kind="aws",
         url=f"https://events.loadcheck.test:{port}",
         connect_port=port,
-        profiles={"admin": None, "requester": None, "denied": None},
     )
     records = make_records(writes=30, reads=10)
     for rec in records:  # the TLS handshake failed: no status, no request id

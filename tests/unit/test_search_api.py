@@ -224,3 +224,21 @@ def test_cat_indices(api: Api) -> None:
         "docs.deleted",
     ]
     assert resp.headers["Content-Type"].startswith("text/plain")
+
+
+def test_a_domain_without_explicit_index_refuses_bulk_bodies_naming_an_index() -> None:
+    # The stack's domain sets rest.action.multi.allow_explicit_index=false (opensearch.tf): a body
+    # naming an index would step outside an index-scoped policy.
+    api = Api(
+        engine=Engine(data_dir=None),
+        domain_name="loadcheck-search",
+        account_id="123456789012",
+        allow_explicit_index=False,
+    )
+    call(api, "PUT", "/terms", {"mappings": MAPPING})
+    status, res = call(api, "POST", "/_bulk", ndjson({"index": {"_index": "other"}}, {"term": "a"}))
+    assert status == 400 and res["error"]["reason"] == "explicit index in bulk is not allowed"
+    status, res = call(api, "POST", "/terms/_bulk", ndjson({"index": {"_index": "terms"}}, {"term": "a"}))
+    assert status == 400 and res["error"]["type"] == "illegal_argument_exception"
+    status, res = call(api, "POST", "/terms/_bulk", ndjson({"create": {"_id": "a"}}, {"term": "a"}))
+    assert status == 200 and not res["errors"] and res["items"][0]["create"]["_index"] == "terms"

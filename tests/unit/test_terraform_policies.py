@@ -296,28 +296,32 @@ def test_no_role_is_left_out_of_the_matrix(tf: Module, desc: StackDescription) -
 
 def test_the_local_stack_decides_the_search_function_as_aws_does(desc: StackDescription) -> None:
     ids = provision.make_identities(desc, API_ID, ACCOUNT)
+    roles = provision.make_roles(desc, API_ID, ACCOUNT)
+
+    def session(key: str) -> iam.Principal:
+        # A caller that assumed the role: policies name the role, the caller is its session.
+        role = roles[key]
+        return iam.Principal(arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.name}/loadcheck", principal_arn=role.arn)
+
     local = Policies(
         identity={
             "search": ids["search-role"].policies,
             "events": ids["events-role"].policies,
-            "requester": provision.make_identities(desc, API_ID, ACCOUNT)["requester"].policies,
-            "denied": [],
-            # Locally the corpus loader is the admin identity (allow-all): its rows are AWS-only.
-            "search-admin": [],
+            "requester": roles["requester"].policies,
+            "denied": roles["denied"].policies,
+            "search-admin": roles["search-admin"].policies,
         },
-        domain=provision.search_access_policy(desc, ids, ACCOUNT),
+        domain=provision.search_access_policy(desc, ids, roles, ACCOUNT),
     )
     callers = {
         "search": ids["search-role"].principal,
         "events": ids["events-role"].principal,
-        "requester": ids["requester"].principal,
-        "denied": ids["denied"].principal,
-        "search-admin": iam.Principal(
-            arn=f"arn:aws:iam::{ACCOUNT}:user/nobody", principal_arn=f"arn:aws:iam::{ACCOUNT}:user/nobody"
-        ),
+        "requester": session("requester"),
+        "denied": session("denied"),
+        "search-admin": session("search-admin"),
     }
     # The requester's routes are those of the local API id, which make_identities was given.
-    found = [v for v in violations(local, desc, callers) if not v.startswith("search-admin")]
+    found = violations(local, desc, callers)
     assert found == []
     statement = local.domain["Statement"][0]
     assert statement["Resource"] == [f"{desc.search_domain_arn(ACCOUNT)}/{desc.search.index}/_search"]

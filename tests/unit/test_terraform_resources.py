@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from reference_stack.local.provision import EXPORT_EXPIRE_DAYS
 from tests.unit.terraform_hcl import TF_DIR, Module, block, load_description, statements
 
 
@@ -137,6 +138,8 @@ def test_no_policy_grants_wildcards(tf: Module) -> None:
         if not address.startswith("aws_iam_policy_document."):
             continue
         for stmt in statements(doc):
+            if stmt.get("effect", "Allow") == "Deny":
+                continue  # a Deny grants nothing (the export bucket's TLS-only statement denies s3:*)
             for action in stmt.get("actions", []):
                 assert "*" not in action, f"{address} grants {action}"
             for resource in stmt.get("resources", []):
@@ -363,3 +366,18 @@ def test_outputs_for_loadcheck_run(tf: Module) -> None:
     assert tf.outputs["endpoint_url"]["value"].startswith("https://")
     assert tf.outputs["search_endpoint"]["value"].startswith("https://")
     assert tf.outputs["execute_api_arn"]["value"] == "${aws_apigatewayv2_api.http.execution_arn}"
+
+
+def test_export_bucket_is_private_encrypted_and_expires(tf: Module) -> None:
+    assert tf.locals["export_bucket_name"] == "${var.name_prefix}-exports-${local.account_id}"
+    assert tf.locals["export_expire_days"] == EXPORT_EXPIRE_DAYS
+    block = tf.resource("aws_s3_bucket_public_access_block.exports")
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
+    sse = tf.resource("aws_s3_bucket_server_side_encryption_configuration.exports")
+    assert "AES256" in json.dumps(sse)
+    rule = tf.resource("aws_s3_bucket_lifecycle_configuration.exports")["rule"]
+    assert "${local.export_expire_days}" in json.dumps(rule) and '"Enabled"' in json.dumps(rule)
+    assert tf.outputs["export_bucket"]["value"] == "${aws_s3_bucket.exports.bucket}"

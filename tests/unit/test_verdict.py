@@ -187,7 +187,7 @@ def test_check_after_stack_down_keeps_the_previous_results(tmp_path: Path) -> No
     write_results(run_dir, build_results(run_dir, good, started_at="a", ended_at="b"))
     before = (run_dir / "results.json").read_text()
     res = CliRunner().invoke(
-        cli, ["check", str(run_dir), "--state-dir", str(tmp_path / "nostack"), "--budget", "1s", "-q"]
+        cli, ["check", str(run_dir), "--state-dir", str(tmp_path / "nostack"), "--check-budget", "1s", "-q"]
     )
     assert res.exit_code == 1, res.output
     assert "kept" in res.output and "verdict: ERROR" in res.output

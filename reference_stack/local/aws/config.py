@@ -4,7 +4,7 @@ Keys (docs/internals.md, "Common config keys" and "aws"):
 
 | key | default | meaning |
 |---|---|---|
-| service, host, port, ready_file, parent_pid, region, account_id, identities_file, faults, log_level | | the common service contract |
+| service, host, port, ready_file, parent_pid, region, account_id, identities_file, faults, log_level | | the common service contract; role sessions STS issues are recorded in the ``sessions.json`` beside ``identities_file`` (``sts.py``) |
 | ``burst_start`` | ``"full"`` | initial level of each provisioned table's burst buckets: ``"full"`` (300 s of unused capacity, as a table idle for 5 minutes on AWS) or ``"empty"`` |
 | ``metrics_interval_s`` | 60 | how often accumulated metrics are published into moto's CloudWatch |
 | ``governor`` | true | false serves moto unchanged (benchmarks' baseline) |
@@ -48,6 +48,7 @@ class AwsConfig:
     port: int = 0
     ready_file: Path | None = None
     parent_pid: int | None = None
+    identities_file: Path | None = None
     region: str = "us-east-1"
     account_id: str = ACCOUNT_ID
     faults: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +85,10 @@ def parse_config(data: Any, where: str = "config") -> AwsConfig:
             kwargs[key] = data[key]
     if data.get("ready_file"):
         kwargs["ready_file"] = Path(data["ready_file"])
+    if data.get("identities_file"):
+        if not isinstance(data["identities_file"], str):
+            raise bad("identities_file", "give the path of identities.json as a string")
+        kwargs["identities_file"] = Path(data["identities_file"])
     for key in ("region", "account_id", "log_level"):
         if key in data:
             if not isinstance(data[key], str) or not data[key]:

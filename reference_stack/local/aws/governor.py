@@ -15,6 +15,8 @@ For every DynamoDB data call (``X-Amz-Target: DynamoDB_20120810.<Op>``) the gove
    UpdateItem when it was not asked for,
 5. records ``AWS/DynamoDB`` metrics (``metrics.py``) and applies faults (``faults.py``).
 
+It also answers DynamoDB's export to S3 itself (``exports.py``), consuming no capacity.
+
 Everything else (other AWS services, table management, ``/moto-api``) passes through.
 
 Thread safety: moto is not thread-safe (docs/emulator-notes.md §6). Each table's data calls run
@@ -47,6 +49,7 @@ from reference_stack.local.aws.accounting import Accounting, Kind, TableSettings
 from reference_stack.local.aws.backend import MotoTables, partition_value
 from reference_stack.local.aws.batches import batch_get, batch_write
 from reference_stack.local.aws.calls import CCF, Call, Malformed, size_of
+from reference_stack.local.aws.exports import EXPORT_OPS, Exports
 from reference_stack.local.aws.faults import Faults
 from reference_stack.local.aws.metrics import MetricsRecorder
 from reference_stack.local.aws.protocol import (
@@ -107,6 +110,13 @@ class Governor:
         self.catalog_lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.exports = Exports(
+            account_id=tables.account_id,
+            tables=tables,
+            clock=accounting.clock,
+            table_lock=self.locked,
+            s3_lock=self.other_lock,
+        )
         self._handlers: dict[str, Callable[[Call], Reply]] = {
             "PutItem": self._put_item,
             "UpdateItem": self._update_item,
@@ -146,6 +156,8 @@ class Governor:
         except ValueError:
             request = None
         region = region_of(environ, self.default_region)
+        if op in EXPORT_OPS and isinstance(request, dict):
+            return self.exports.handle(op, request, region)  # exports.py: moto's export departs too far
         handler = self._handlers.get(op)
         if not isinstance(request, dict) or handler is None:
             if op in CATALOG_OPS:

@@ -8,7 +8,8 @@ dies; it answers ``/_loadcheck/health|faults|flush``. Extra admin paths (departu
 - ``GET|POST /_loadcheck/clock``: TEST-ONLY, with config ``clock: "manual"``; POST
   ``{"advance_s": X}`` moves the governor's clock forward by X seconds.
 
-moto's state lives in this process and nowhere else. ``MOTO_ACCOUNT_ID`` is set to the
+moto's state lives in this process and nowhere else, except the role sessions its STS issues,
+which :mod:`reference_stack.local.aws.sts` records for the gateway and the search service. ``MOTO_ACCOUNT_ID`` is set to the
 configured account so every request, whatever its access key, lands in one account, the one the
 governor reads.
 """
@@ -26,6 +27,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.state import sessions_file_for
 from reference_stack.local.aws.accounting import Accounting
 from reference_stack.local.aws.backend import MotoTables
 from reference_stack.local.aws.buckets import Clock, ManualClock, SystemClock
@@ -35,6 +37,7 @@ from reference_stack.local.aws.governor import Governor
 from reference_stack.local.aws.logs.api import LogsExtensions
 from reference_stack.local.aws.metrics import MetricsPublisher, MetricsRecorder, MotoCloudWatchSink
 from reference_stack.local.aws.protocol import json_reply, read_body
+from reference_stack.local.aws.sts import SessionRecorder
 from reference_stack.local.common.admin_token import admin_refusal
 from reference_stack.local.common.contract import Lifecycle, run_service
 
@@ -70,7 +73,10 @@ class AwsService:
         self.recorder = MetricsRecorder(clock=self.clock)
         self.governor = Governor(
             app=LogsExtensions(
-                app=DomainDispatcherApplication(create_backend_app),
+                app=SessionRecorder(
+                    DomainDispatcherApplication(create_backend_app),
+                    sessions_file=sessions_file_for(config.identities_file) if config.identities_file else None,
+                ),
                 account_id=config.account_id,
                 default_region=config.region,
             ),

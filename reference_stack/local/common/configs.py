@@ -88,8 +88,11 @@ def search_config(
     data_dir: Path,
     port: int = 0,
     engine_version: str | None = None,
+    allow_explicit_index: bool | None = None,
 ) -> dict[str, Any]:
-    extra = {"engine_version": engine_version} if engine_version else {}
+    extra: dict[str, Any] = {"engine_version": engine_version} if engine_version else {}
+    if allow_explicit_index is not None:
+        extra["allow_explicit_index"] = allow_explicit_index
     return base.keys("search", ready_file=ready_file, port=port, faults=None) | {
         "domain_arn": domain_arn,
         "access_policy": access_policy,

@@ -14,6 +14,9 @@ choice made here, following the only HTTP-API observation (the reason is in
     unsigned / malformed Authorization {"message":"Forbidden"}        MissingAuthenticationTokenException /
                                                                       IncompleteSignatureException
     unknown access key, bad token      {"message":"<SigV4 message>"}  UnrecognizedClientException
+    expired role session               {"message":"The security token ExpiredTokenException
+                                        included in the request is
+                                        expired"}  (§12.2; HTTP API body §10.13)
     bad signature, expired, not yet,   {"message":"<SigV4 message>"}  InvalidSignatureException
       wrong region/service/date scope
     signed but not allowed             {"message":"Forbidden"}        AccessDeniedException
@@ -23,7 +26,9 @@ evaluates and refuses): identity-based policies only (HTTP APIs have no resource
 ``aws:SourceIp`` (the client address), ``aws:SecureTransport`` (always true: HTTPS only) and
 ``aws:PrincipalArn``/``aws:PrincipalAccount`` in the request context. Identities and their
 policies come from :class:`loadcheck.core.state.IdentityStore`, so a policy the evaluator cannot
-decide stops the gateway at start with a ConfigError.
+decide stops the gateway at start with a ConfigError. Role sessions (``X-Amz-Security-Token``)
+issued by the aws endpoint's STS are known from the moment STS answers (the store looks again
+when a request names a key it does not hold) and carry their role's policies.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadcheck.core import iam
-from loadcheck.core.sigv4 import SigV4Failure, verify
+from loadcheck.core.sigv4 import SigV4Failure, credential_key, verify
 from loadcheck.core.state import Identities, Identity
 from loadcheck.core.state import IdentityStore as CoreIdentityStore
 
@@ -48,6 +53,7 @@ _FAILURES: dict[str, tuple[str, str, bool]] = {
     "malformed": ("IncompleteSignatureException", "MISSING_AUTHENTICATION_TOKEN", False),
     "unknown_key": ("UnrecognizedClientException", "UNAUTHORIZED", True),
     "token": ("UnrecognizedClientException", "UNAUTHORIZED", True),
+    "token_expired": ("ExpiredTokenException", "EXPIRED_TOKEN", True),
     "signature": ("InvalidSignatureException", "INVALID_SIGNATURE", True),
     "expired": ("InvalidSignatureException", "EXPIRED_TOKEN", True),
     "not_yet": ("InvalidSignatureException", "INVALID_SIGNATURE", True),
@@ -134,7 +140,7 @@ class Authorizer:
         route_path: str,
         source_ip: str | None = None,
     ) -> AuthResult:
-        identities = self._identities.current()
+        identities = self._identities.for_key(credential_key(headers))
         try:
             verified = verify(
                 method=method,
@@ -147,6 +153,7 @@ class Authorizer:
                 secret_for=identities.secrets,
                 now=self._now(),
                 window=self._window,
+                expires_at=identities.expiry,
             )
         except SigV4Failure as exc:
             error_type, response_type, verbose = _FAILURES.get(

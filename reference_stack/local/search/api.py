@@ -71,9 +71,16 @@ class Api:
     """Routes OpenSearch REST requests to the engine."""
 
     def __init__(
-        self, *, engine: Engine, domain_name: str, account_id: str, engine_version: str = "OpenSearch_2.19"
+        self,
+        *,
+        engine: Engine,
+        domain_name: str,
+        account_id: str,
+        engine_version: str = "OpenSearch_2.19",
+        allow_explicit_index: bool = True,
     ) -> None:
         self.engine = engine
+        self.allow_explicit_index = allow_explicit_index
         self.domain_name = domain_name
         self.account_id = account_id
         number = engine_version.split("_", 1)[-1]
@@ -144,7 +151,12 @@ class Api:
                 )
             ]
         if first == "_bulk" and n == 1:
-            bulk_route = (lambda: Response(*run_bulk(self.engine, None, req.body, params)), WRITE_PARAMS | {"_source"})
+            bulk_route = (
+                lambda: Response(
+                    *run_bulk(self.engine, None, req.body, params, allow_explicit_index=self.allow_explicit_index)
+                ),
+                WRITE_PARAMS | {"_source"},
+            )
             return [("POST", *bulk_route), ("PUT", *bulk_route)]
         if first == "_cat" and n == 2 and parts[1] == "indices":
             return [("GET", lambda: self._cat_indices(params), {"v", "h", "s", "bytes"})]
@@ -178,7 +190,11 @@ class Api:
                 return [("GET", lambda: self._get_settings(index_name), set())]
             if op == "_bulk":
                 bulk_route = (
-                    lambda: Response(*run_bulk(self.engine, index_name, req.body, params)),
+                    lambda: Response(
+                        *run_bulk(
+                            self.engine, index_name, req.body, params, allow_explicit_index=self.allow_explicit_index
+                        )
+                    ),
                     WRITE_PARAMS | {"_source"},
                 )
                 return [("POST", *bulk_route), ("PUT", *bulk_route)]

@@ -20,7 +20,9 @@ Failures answer 403 with the AWS front end's bodies (docs/aws-behaviour.md §9.2
 not allowed → ``{"Message": "User: anonymous is not authorized to perform: es:ESHttpPost because
 no resource-based policy allows the es:ESHttpPost action"}``; signed and not allowed →
 ``{"Message": "User: <caller arn> is not authorized to perform: es:ESHttpGet on resource: <domain>"}``;
-SigV4 failures → ``{"message": "<SigV4 error>"}`` (lower-case key).
+SigV4 failures → ``{"message": "<SigV4 error>"}`` (lower-case key), an expired role session
+(``X-Amz-Security-Token`` from the aws endpoint's STS) included: ``{"message": "The security
+token included in the request is expired"}`` (docs/aws-behaviour.md §12.2).
 
 Departures from AWS (docs/fidelity.md, section search):
 
@@ -45,7 +47,7 @@ from urllib.parse import unquote
 
 from loadcheck.core import iam
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.sigv4 import SigV4Failure, verify
+from loadcheck.core.sigv4 import SigV4Failure, credential_key, verify
 from loadcheck.core.state import Identities, Identity, IdentityStore
 
 SERVICE = "es"
@@ -120,7 +122,7 @@ class Authorizer:
     ) -> Caller:
         if not any(n.lower() == "authorization" for n, _ in headers):
             return Caller(None)
-        identities = self._identities.current()
+        identities = self._identities.for_key(credential_key(headers))
         try:
             verified = verify(
                 method=method,
@@ -133,6 +135,7 @@ class Authorizer:
                 secret_for=identities.secrets,
                 now=self._now(),
                 window=self.window,
+                expires_at=identities.expiry,
             )
         except SigV4Failure as exc:
             raise AuthFailure({"message": exc.message}) from None

@@ -17,8 +17,18 @@ from .errors import IllegalArgument, IndexNotFound, ParsingError, SearchApiError
 from .wire import json_body, refresh_mode
 
 
-def bulk(engine: Engine, default_index: str | None, raw: bytes, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    """``POST [/<index>]/_bulk``: NDJSON actions index/create/delete/update; (status, response)."""
+def bulk(
+    engine: Engine,
+    default_index: str | None,
+    raw: bytes,
+    params: dict[str, str],
+    *,
+    allow_explicit_index: bool = True,
+) -> tuple[int, dict[str, Any]]:
+    """``POST [/<index>]/_bulk``: NDJSON actions index/create/delete/update; (status, response).
+
+    ``allow_explicit_index`` is the domain's ``rest.action.multi.allow_explicit_index``: when
+    false, an action line naming ``_index`` refuses the whole request (400, as OpenSearch does)."""
     started = time.perf_counter()
     refresh = refresh_mode(params)
     if raw and not raw.endswith(b"\n"):
@@ -45,6 +55,8 @@ def bulk(engine: Engine, default_index: str | None, raw: bytes, params: dict[str
                 f"index, update] but found [{action}]"
             )
         meta = meta or {}
+        if not allow_explicit_index and "_index" in meta:
+            raise IllegalArgument("explicit index in bulk is not allowed")
         source: Any = None
         if action != "delete":
             if i >= len(lines):

@@ -33,6 +33,8 @@ class SearchConfig:
     access_policy: Any
     data_dir: Path | None
     engine_version: str = "OpenSearch_2.19"
+    # rest.action.multi.allow_explicit_index: OpenSearch's default (true); the stack's domain sets false
+    allow_explicit_index: bool = True
     signature_window_s: int = 300
     max_payload_bytes: int = 10 * 1024 * 1024
     log_level: str = "INFO"
@@ -84,6 +86,7 @@ def parse_config(raw: dict[str, Any], where: str = "config") -> SearchConfig:
         access_policy=need("access_policy"),
         data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
         engine_version=str(raw.get("engine_version", "OpenSearch_2.19")),
+        allow_explicit_index=bool(raw.get("allow_explicit_index", True)),
         signature_window_s=window,
         max_payload_bytes=max_payload,
         log_level=log_level(raw, where=where),

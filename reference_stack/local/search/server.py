@@ -57,6 +57,7 @@ class SearchService:
             domain_name=self.authorizer.domain_name,
             account_id=config.account_id,
             engine_version=config.engine_version,
+            allow_explicit_index=config.allow_explicit_index,
         )
         self.stopping = threading.Event()
         try:

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst-start", default="full", choices=("full", "empty"))
     p.add_argument("--port", action="append", default=[])
     p.add_argument("--fault", action="append", default=[])
+    p.add_argument("--no-corpus", action="store_true")
     a = p.parse_args(argv)
     ports = {k: int(v) for k, _, v in (x.partition("=") for x in a.port)}
     try:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             ports=ports,
             faults=parse_faults(a.fault),
             burst_start=a.burst_start,
+            load_corpus=not a.no_corpus,
             progress=lambda m: print(m, flush=True),
         )
     except Exception as exc:  # noqa: BLE001 - the parent reads supervisor.error

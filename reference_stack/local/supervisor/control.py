@@ -99,6 +99,7 @@ def run_foreground(
     burst_start: str = "full",
     progress: Progress = no_progress,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
+    load_corpus: bool = True,
 ) -> int:
     """Start the stack and supervise it until SIGINT/SIGTERM. Returns an exit status.
 
@@ -110,7 +111,13 @@ def run_foreground(
     _cleanup_stale(state_dir)
     desc = load_description(description)
     sup = Supervisor(
-        state_dir=state_dir, description=desc, ports=ports, faults=faults, burst_start=burst_start, progress=progress
+        state_dir=state_dir,
+        description=desc,
+        ports=ports,
+        faults=faults,
+        burst_start=burst_start,
+        progress=progress,
+        load_corpus=load_corpus,
     )
     stopping = {"flag": False}
 
@@ -156,6 +163,7 @@ def start_detached(
     burst_start: str = "full",
     progress: Progress = no_progress,
     timeout_s: float = 180.0,
+    load_corpus: bool = True,
 ) -> dict[str, Any]:
     """Start a supervisor daemon and return stack.json once every service is healthy."""
     _refuse_second_stack(state_dir)
@@ -175,6 +183,8 @@ def start_detached(
     ]
     if description:
         args += ["--description", str(description)]
+    if not load_corpus:
+        args.append("--no-corpus")
     for name, port in (ports or {}).items():
         args += ["--port", f"{name}={port}"]
     for name, value in {n: fault_registry.validate(n, v) for n, v in (faults or {}).items()}.items():

@@ -1,7 +1,8 @@
 """The supervisor proper: starts the four services in order, writes stack.json, stops them.
 
-Order: aws (moto + governor) -> provision table, log groups, IAM -> search -> index + corpus
--> lambda -> gateway -> stack.json. stack.json appears only once everything is healthy; it is
+Order: aws (moto + governor) -> provision table, log groups, IAM users and roles -> search ->
+index + corpus (:func:`reference_stack.corpus.load_corpus`, signed as a session of the
+search-admin role, as ``loadcheck corpus load`` does) -> lambda -> gateway -> stack.json. stack.json appears only once everything is healthy; it is
 removed on a clean stop. Each service's config comes from :mod:`reference_stack.local.common.configs`
 and each process from :mod:`reference_stack.local.common.launcher`.
 """
@@ -20,19 +21,22 @@ import requests
 
 from loadcheck import __version__
 from loadcheck.core import faults as fault_registry
+from loadcheck.core import roles as role_sessions
 from loadcheck.core.chaos import DETECT_SLACK_S, RESTART_TIMEOUT_S, RESTARTABLE, Outage, clear_outages, record_outage
-from loadcheck.core.description import StackDescription
+from loadcheck.core.description import SEARCH_ALLOW_EXPLICIT_INDEX, StackDescription
 from loadcheck.core.errors import StackError
 from loadcheck.core.state import (
     ACCOUNT_ID,
     ADMIN_TOKEN_FILE,
     PROFILES,
+    ROLE_ARN_KEYS,
     admin_headers,
     make_state_dir,
     write_admin_token,
     write_identities,
     write_json_atomic,
 )
+from reference_stack import corpus
 from reference_stack.local import provision
 from reference_stack.local.common import configs
 from reference_stack.local.common.launcher import READY_TIMEOUT_S, ServiceProcess, kill_group
@@ -77,6 +81,7 @@ class Supervisor:
         faults: dict[str, Any] | None = None,
         burst_start: str = "full",
         progress: Progress = no_progress,
+        load_corpus: bool = True,
     ) -> None:
         self.state_dir = state_dir
         self.desc = description
@@ -84,6 +89,7 @@ class Supervisor:
         self.faults = faults or {}
         self.burst_start = burst_start
         self.progress = progress
+        self.load_corpus = load_corpus  # False: the index is left to `loadcheck corpus load`
         self.procs: dict[str, ServiceProcess] = {}
         self.urls: dict[str, str] = {}
         self.stack: dict[str, Any] = {}
@@ -104,10 +110,12 @@ class Supervisor:
         api_id = provision.new_api_id()
         default_host = configs.execute_api_host(api_id, desc.region)
         ids = provision.make_identities(desc, api_id)
+        roles = provision.make_roles(desc, api_id)
         identities_file = sd / "identities.json"
-        write_identities(identities_file, ids)
+        (sd / "sessions.json").unlink(missing_ok=True)  # the previous stack's STS sessions
+        write_identities(identities_file, ids, roles=roles)
         credentials_file = sd / "credentials"
-        provision.write_credentials_file(credentials_file, ids, desc.region)
+        provision.write_credentials_file(credentials_file, ids, roles, desc.region)
         tls = write_tls(sd, desc.domain_name, default_host)
         base = configs.ServiceBase(
             region=desc.region, identities_file=identities_file, admin_token_file=sd / ADMIN_TOKEN_FILE
@@ -125,10 +133,11 @@ class Supervisor:
                 faults=faults_for["aws"],
             ),
         )
-        provision.provision_aws(desc, aws_url, ids, api_id)
+        provision.provision_aws(desc, aws_url, ids, roles, api_id)
         self.progress(
             f"  table {desc.table.name} ({desc.table.billing_mode} {desc.table.read_capacity} RCU / "
-            f"{desc.table.write_capacity} WCU), log groups and IAM principals created"
+            f"{desc.table.write_capacity} WCU), log groups, the caller and roles "
+            f"{', '.join(r.name for r in roles.values())} created"
         )
 
         self.progress("starting search (OpenSearch-compatible, tantivy)")
@@ -139,13 +148,20 @@ class Supervisor:
                 ready_file=self._ready_file("search"),
                 port=self.ports["search"],
                 domain_arn=desc.search_domain_arn(ACCOUNT_ID),
-                access_policy=provision.search_access_policy(desc, ids),
+                access_policy=provision.search_access_policy(desc, ids, roles),
                 data_dir=sd / "search-data",
                 engine_version=desc.search.engine_version,
+                allow_explicit_index=SEARCH_ALLOW_EXPLICIT_INDEX,
             ),
         )
-        n = provision.provision_search(desc, search_url, ids)
-        self.progress(f"  index {desc.search.index}: {n} documents")
+        if self.load_corpus:
+            report = corpus.load_corpus(
+                corpus.signed_client(search_url, self._search_admin(aws_url, ids, roles), desc.region),
+                desc.search.index,
+            )
+            self.progress(f"  {report.summary}")
+        else:
+            self.progress(f"  index {desc.search.index} not created (load it with `loadcheck corpus load`)")
 
         self.progress("starting lambda (Runtime API + awslambdaric environments)")
         lambda_url = self._start(
@@ -186,12 +202,14 @@ class Supervisor:
             "search_endpoint": search_url,
             "search_index": desc.search.index,
             "table_name": desc.table.name,
+            "export_bucket": desc.export_bucket(ACCOUNT_ID),
             "access_log_group": desc.access_log.log_group,
             "lambda_log_groups": {k: fn.log_group for k, fn in desc.functions.items()},
             "function_names": {k: fn.name for k, fn in desc.functions.items()},
             "credentials_file": str(credentials_file),
             "identities_file": str(identities_file),
             "profiles": dict(PROFILES),
+            **{key: roles[role].arn for role, key in ROLE_ARN_KEYS.items()},
             "ca_bundle": tls.ca_file,
             "domain": desc.domain_name,
             "default_endpoint_host": default_host,
@@ -211,6 +229,18 @@ class Supervisor:
         }
         write_json_atomic(sd / "stack.json", self.stack)
         return self.stack
+
+    def _search_admin(self, aws_url: str, ids: dict[str, Any], roles: dict[str, Any]) -> Any:
+        """Credentials of a search-admin session, assumed by the caller through the aws endpoint."""
+        import boto3  # deferred: boto3 takes ~100 ms to import and `loadcheck --help` loads this module
+
+        admin = ids["admin"]
+        sts = boto3.Session(
+            aws_access_key_id=admin.access_key_id,
+            aws_secret_access_key=admin.secret_access_key,
+            region_name=self.desc.region,
+        ).client("sts", endpoint_url=aws_url)
+        return role_sessions.assume_role(sts, roles["search-admin"].arn, role="search-admin")
 
     def _ready_file(self, name: str) -> Path:
         return self.state_dir / "services" / f"{name}.ready"
