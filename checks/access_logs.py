@@ -31,6 +31,10 @@ The fields are the configured format's, whatever it holds: a field the format dr
 required; a field it adds is required to be present, and its value judged when its ``$context``
 variable is one this check knows (the sets and ``VALUE_CHECKS`` below); the others are listed in
 the result as ``unchecked_fields`` (present, form not judged).
+
+A request inside a gateway outage (run.json ``outages``: the gateway was killed and restarted)
+whose record is absent is counted as ``lost_with_outage``, not missing: the gateway buffers
+records for up to a second before shipping them, and those die with the process.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from loadcheck.core.results import CheckResult
 NAME = "access_logs"
 UNSET = "-"
 PER_KIND_EVIDENCE = 4
+GATEWAY_OUTAGES = ("gateway",)  # the access-log records of requests inside these died with the gateway
 KINDS = (
     "missing",
     "duplicate",
@@ -342,10 +347,10 @@ def run(ctx: CheckContext) -> CheckResult:
     if ctx.stack_note:
         return CheckResult(NAME, "error", f"cannot read the run's access logs: {ctx.stack_note}", reason=ctx.stack_note)
     window = ctx.run_window()
+    # A record the gateway buffered when it was killed died with it: do not wait for those.
+    wanted = {rid for rid, rec in expected.items() if ctx.outage_of(rec, GATEWAY_OUTAGES) is None}
     try:
-        records, complete = _fetch_until_complete(
-            ctx, group, id_field, set(expected), window.start_ms, window.end_ms, budget
-        )
+        records, complete = _fetch_until_complete(ctx, group, id_field, wanted, window.start_ms, window.end_ms, budget)
     except logsource.LogGroupMissing:
         return CheckResult(
             NAME,
@@ -397,7 +402,7 @@ def judge_records(
             w = str(rec.get("worker"))
             last[w] = max(last.get(w, 0.0), float(rec.get("t_start_ms") or 0.0))
         cut_from = min(last.values())
-    unrecorded = 0
+    unrecorded = lost_with_outage = 0
     by_id: dict[str, list[logsource.LogRecord]] = {}
     for r in records:
         if r.fields is None:
@@ -424,6 +429,9 @@ def judge_records(
     pending: list[dict[str, Any]] = []
     for rid, rec in expected.items():
         recs = by_id.get(rid) or []
+        if not recs and ctx.outage_of(rec, GATEWAY_OUTAGES) is not None:
+            lost_with_outage += 1
+            continue
         if not recs:
             sent = float(rec["t_start_ms"] or 0.0)
             if not complete and ctx.still_in_delivery(sent + float(rec.get("latency_ms") or 0.0)):
@@ -450,6 +458,7 @@ def judge_records(
         "delivery_complete": int(complete),
         "waited_s": round(budget.elapsed, 2),
         "unrecorded_after_ledger_cut": unrecorded,
+        "lost_with_outage": lost_with_outage,
         "not_delivered": len(pending),
     }
     figures.update({k: counts.get(k, 0) for k in KINDS})
@@ -463,6 +472,15 @@ def judge_records(
                 "kind": "note",
                 "detail": f"{unrecorded} record(s) after the ledger's cut: requests the killed load generator sent "
                 "but never recorded (not counted as unexplained)",
+            },
+        )
+    if lost_with_outage:
+        ev.insert(
+            0,
+            {
+                "kind": "note",
+                "detail": f"{lost_with_outage} record(s) missing for requests inside a gateway outage (run.json "
+                "outages): buffered in the killed gateway, lost with it (not counted as missing)",
             },
         )
     if not complete:

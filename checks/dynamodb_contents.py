@@ -9,7 +9,9 @@ Expected (from the ledger), for every item key a write request of this run named
   what is stored (a refused write that landed = **rejected_landed**); a 409 implies the key was
   taken, so an absent item under a 409 is lost too (**conflict_without_item**);
 - a write whose outcome the client never learned (status 0, timeout, connection error, 5xx):
-  **indeterminate**, reported with whether it landed; never a failure by itself;
+  **indeterminate**, reported with whether it landed; never a failure by itself; those inside
+  an outage (run.json ``outages``: a killed service) are counted as ``indeterminate_in_outage``;
+  writes acknowledged outside (and inside) outages are held to the table all the same;
 - forced collisions (several writes, one key): first writer wins; exactly one 2xx, whose item is
   the stored one, the others refused (409). Two 2xx for one key = **double_acknowledged**.
 
@@ -61,6 +63,7 @@ class Attempt:
     digest: str
     request_id: str | None
     seq: tuple[str, int]
+    in_outage: bool = False
 
 
 @dataclass
@@ -93,6 +96,7 @@ def collect_writes(ctx: CheckContext, hash_key: str) -> LedgerWrites:
                 digest=digest,
                 request_id=rec.get("request_id"),
                 seq=(str(rec.get("worker")), int(rec.get("seq", 0))),
+                in_outage=ctx.outage_of(rec) is not None,
             )
         )
         out.keys.setdefault(ks, key)
@@ -309,6 +313,7 @@ def reconcile(
         "phantom": 0,
         "indeterminate_landed": 0,
         "indeterminate_not_landed": 0,
+        "indeterminate_in_outage": 0,
         "collisions": 0,
         "collisions_resolved": 0,
         "rejected": 0,
@@ -363,6 +368,7 @@ def reconcile(
         for a in unknown:
             landed = stored is not None and stored == a.digest
             fig["indeterminate_landed" if landed else "indeterminate_not_landed"] += 1
+            fig["indeterminate_in_outage"] += int(a.in_outage)
             if len(indeterminate) < PER_KIND_EVIDENCE:
                 indeterminate.append(
                     {

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from loadcheck.core.chaos import Outage, covering, outages_of
 from loadcheck.core.clock import Clock, SystemClock
 from loadcheck.core.description import StackDescription
 from loadcheck.core.ledger import read_ledger
@@ -114,6 +115,13 @@ class CheckContext:
     # killed mid-record): items and log records after its last record are "unrecorded", not phantoms.
     ledger_tail_unknown: bool = False
     delivery_s: float = 0.0
+
+    def outage_of(self, rec: dict[str, Any], services: tuple[str, ...] | None = None) -> Outage | None:
+        """The outage (run.json ``outages``) a ledger record's request fell in, if any: its
+        failure, or a record lost with the service, is the outage's, not the system's."""
+        if "outages" not in self.cache:
+            self.cache["outages"] = outages_of(self.run)
+        return covering(rec, self.cache["outages"], services=services)
 
     def client(self, service: str) -> Any:
         if service not in self.cache:

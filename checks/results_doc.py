@@ -115,6 +115,7 @@ def build_results(
         run_status=run.get("status"),
         ledger_problems=ledger.problems,
         baseline_broken=baseline_broken or [],
+        outages=run.get("outages") or [],
     )
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,

@@ -430,7 +430,9 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         )
         routes = _summaries_from_ledger(led, hist)
         checks: list[CheckResult] = []
-        final = verdict(None, thresholds=run.get("thresholds") or [], run_status=run.get("status"))
+        final = verdict(
+            None, thresholds=run.get("thresholds") or [], run_status=run.get("status"), outages=run.get("outages") or []
+        )
         verdict_value = "unchecked" if final.passed else final.value
     else:
         routes = _summaries_from_results(results)

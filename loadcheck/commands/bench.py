@@ -1,4 +1,4 @@
-"""``loadcheck bench aws | gateway | load | checks``: benchmarks of each part.
+"""``loadcheck bench aws | gateway | load | checks | fuzz``: benchmarks of each part.
 
 Each benchmark measures its subject and a baseline in the same run on the same machine and
 reports ratios, so the figures mean something on any host. Each lives in
@@ -16,6 +16,7 @@ BENCHES = {
     "gateway": ("loadcheck.bench.gateway", "signed requests/s and latency through the gateway"),
     "load": ("loadcheck.bench.load", "signer vs botocore, signed+ledger vs plain Locust, memory over time"),
     "checks": ("loadcheck.bench.checks", "reconcile and access-log join throughput on a 100,000-request run"),
+    "fuzz": ("loadcheck.bench.fuzz", "schema fuzzing through the signed gateway, 500 examples per operation"),
 }
 
 

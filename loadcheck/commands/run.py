@@ -9,6 +9,13 @@ the caller's ``--profile``) -> ``runs/<run-id>/run.json`` (status ``running``) -
 thresholds from the HDR histograms and the ledger -> checks -> reports -> faults cleared and
 the stack stopped if this run started it.
 
+``--chaos kill:gateway@10s`` SIGKILLs a service that far into the load (the load's clock); the
+supervisor restarts gateway, lambda and search on their ports and records each outage, which
+run.json carries (``outages``, with the requests each covered); failures inside an outage are
+its own. The aws endpoint's death stops the load: its table is gone, the checks are not run and
+the verdict is ``error`` ("the table was lost with the aws endpoint at T; reconciliation
+impossible").
+
 Identities, on either target (:mod:`loadcheck.core.roles`): the load is signed as the requester
 role, assumed by the caller and assumed again before its session expires; the security probes'
 denied request as the denied role; the checks read DynamoDB, CloudWatch Logs and metrics as the
@@ -34,6 +41,7 @@ import click
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
 from loadcheck.commands.run_driver import Driver
 from loadcheck.commands.target_options import RESOLVE_ENV
+from loadcheck.core.chaos import parse_chaos
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
@@ -165,6 +173,13 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)")
 @click.option("--fault", "faults", multiple=True, help="NAME=VALUE, repeatable (local target)")
+@click.option(
+    "--chaos",
+    "chaos",
+    multiple=True,
+    help="ACTION:TARGET@TIME, e.g. kill:gateway@10s: SIGKILL a service (aws, search, lambda, gateway) or "
+    "one Lambda environment (lambda-env) that far into the load; repeatable (local target)",
+)
 @click.option("--seed", type=int, default=None)
 @click.option("--max-error-rate", default=None, help="fail when more than this fraction of requests fail")
 @click.option(
@@ -241,6 +256,7 @@ def command(
     ca_bundle: str | None,
     check_budget: str | None,
     no_checks: bool,
+    chaos: tuple[str, ...] = (),
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
     if master_only and worker_only:
@@ -284,6 +300,9 @@ def command(
             value=sorted(opts.faults),
             hint="drop --fault, or use --target local",
         )
+    actions = tuple(parse_chaos(c) for c in chaos)
+    if actions and opts.target != "local":
+        raise ConfigError("--chaos applies to the local target only", value=list(chaos), hint="use --target local")
     # Resolved now, so a bad --check-budget or $LOADCHECK_CHECK_BUDGET stops the run before any load.
     budget_s = resolve_budget(check_budget, target_kind=opts.target)
     role = "master" if master_only else "worker" if worker_only else "auto"
@@ -302,6 +321,7 @@ def command(
         resolve=resolve,
         ca_bundle=ca_bundle,
         checks=not no_checks,
+        chaos=actions,
         check_budget_s=budget_s,
         tty=sys.stdout.isatty(),
     )

@@ -20,6 +20,8 @@ from loadcheck.commands.run_steps import (
     GRACE_S,
     RUN_TIME_SLACK_S,
     aws_target,
+    disk_reserve_bytes,
+    disk_short,
     evaluate_thresholds,
     free_port,
     kill_group,
@@ -32,16 +34,20 @@ from loadcheck.commands.run_steps import (
     versions,
     wait_all,
 )
+from loadcheck.core.chaos import ChaosAction, Outage, covering, read_outages
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import LoadcheckError
 from loadcheck.core.faults import active_faults
+from loadcheck.core.ledger import failed, forced_collision, read_ledger
 from loadcheck.core.runconfig import LoadConfig, RunOptions
 from loadcheck.core.rundir import (
     RunConditions,
     RunRecord,
+    epoch_s,
     iso_utc,
     ledger_state,
     new_run_id,
+    table_lost,
     verdict,
     write_run,
 )
@@ -71,6 +77,7 @@ class Driver:
         profile: str | None,
         checks: bool,
         ca_bundle: str | None = None,
+        chaos: tuple[ChaosAction, ...] = (),
         check_budget_s: float | None = None,
         resolve: str | None = None,
         tty: bool,
@@ -92,6 +99,9 @@ class Driver:
         self.check_budget_s = check_budget_s  # None: the runner's default for the target
         self.tty = tty
         self._last_line = 0.0
+        self.chaos = chaos  # --chaos actions, fired on the load's clock (progress.json elapsed_s)
+        self.chaos_pending = list(chaos)
+        self.disk_full: str | None = None  # why the load was stopped for lack of disk space
 
     def say(self, message: str) -> None:
         if self.tty and self._last_line:
@@ -167,7 +177,11 @@ class Driver:
         if target.kind == "local":
             faults = {**active_faults(self.state_dir), **faults}
         return RunConditions(
-            faults=faults, collisions=self.opts.collisions, shape=self.opts.shape, mix=dict(self.opts.mix)
+            faults=faults,
+            collisions=self.opts.collisions,
+            shape=self.opts.shape,
+            mix=dict(self.opts.mix),
+            chaos=[str(c) for c in self.chaos],
         )
 
     def run_load(self, target: Any) -> int:
@@ -203,7 +217,7 @@ class Driver:
 
         interrupted, note, procs = self.drive(cmds, run_dir)
         loadgen = read_json(run_dir / "loadgen.json")
-        run.status = "interrupted" if interrupted or not loadgen else "complete"
+        run.status = "interrupted" if interrupted or self.disk_full or not loadgen else "complete"
         run.ended_at = iso_utc(loadgen.get("ended_at")) or iso_utc(time.time())
         run.started_at = iso_utc(loadgen.get("started_at")) or run.started_at
         run.dropped_arrivals = int(loadgen.get("dropped_arrivals", 0))
@@ -212,14 +226,21 @@ class Driver:
         run.workers = loadgen.get("workers", {})
         run.processes = procs
         run.note = note
+        run.outages = self.run_outages(run_dir, run, target)
         write_run(run_dir, run)
 
-        summary = ledger_summary(run_dir)
+        summary = ledger_summary(run_dir, outages=[Outage.from_dict(o) for o in run.outages])
         run.thresholds = evaluate_thresholds(opts, run_dir, summary)
         write_run(run_dir, run)
-        results, checks_note = (
-            self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
-        )
+        lost = table_lost(run.outages)
+        results: list[Any] | None
+        checks_note: str | None
+        if lost:
+            results, checks_note = None, f"checks not run: {lost}"
+        else:
+            results, checks_note = (
+                self.run_checks(run_dir, target) if self.checks else (None, "checks skipped (--no-checks)")
+            )
         if results is not None:
             self.write_results(run_dir, target, results, [])
         baseline_broken, baseline_note = self.compare_baseline(run_dir)
@@ -232,6 +253,7 @@ class Driver:
             ledger_problems=ledger_state(run_dir, run.to_dict()).problems,
             baseline_broken=baseline_broken,
             unchecked=[checks_note or "checks could not run"] if self.checks and results is None else [],
+            outages=run.outages,
         )
         reports_note = self.render_reports(run_dir)
         notes = "; ".join(n for n in (note, checks_note, reports_note, baseline_note) if n)
@@ -278,6 +300,7 @@ class Driver:
         main = start(cmds["main"], run_dir / "locust.log")
         workers = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
         all_procs = [main, *workers]
+        reserve = disk_reserve_bytes()
         hard_deadline = time.monotonic() + STARTUP_S + self.opts.total_duration_s + RUN_TIME_SLACK_S + GRACE_S
         interrupted, note = False, None
         try:
@@ -288,6 +311,18 @@ class Driver:
                     wait_all([main], time.monotonic() + GRACE_S)
                     break
                 self.show_progress(run_dir)
+                self.disk_full = disk_short(run_dir, reserve)
+                if self.disk_full:
+                    note = self.disk_full
+                    self.say(note)
+                    main.send_signal(signal.SIGTERM)
+                    wait_all([main], time.monotonic() + GRACE_S)
+                    break
+                if self.chaos_step(run_dir):
+                    note = "the aws endpoint died: the load was stopped (the table died with it)"
+                    main.send_signal(signal.SIGTERM)
+                    wait_all([main], time.monotonic() + GRACE_S)
+                    break
                 time.sleep(0.5)
         except KeyboardInterrupt:
             interrupted = True
@@ -315,6 +350,49 @@ class Driver:
         if crashed and not note:
             note = f"{len(crashed)} Locust process(es) ended abnormally (exit codes {[p['exit_code'] for p in crashed]}); see {run_dir}/*.log"
         return interrupted, note, procs
+
+    def chaos_step(self, run_dir: Path) -> bool:
+        """Fire the ``--chaos`` actions that are due on the load's clock; True once the aws
+        endpoint has died (the load is pointless: the table it writes to is gone)."""
+        if not self.chaos:
+            return False
+        elapsed = float(read_json(run_dir / "progress.json").get("elapsed_s") or 0.0)
+        for action in [a for a in self.chaos_pending if a.at_s <= elapsed and elapsed > 0]:
+            self.chaos_pending.remove(action)
+            try:
+                done = supervisor.kill(self.state_dir, action.target)
+            except LoadcheckError as exc:
+                self.say(f"chaos {action}: not done: {exc.message}")
+                continue
+            self.say(f"chaos {action}: SIGKILL pid {done['pid']} at {elapsed:.1f}s into the load")
+        return any(o.fatal and o.service == "aws" for o in read_outages(self.state_dir))
+
+    def run_outages(self, run_dir: Path, run: RunRecord, target: Any) -> list[dict[str, Any]]:
+        """The stack's outages during this run, each with the number of requests it covered."""
+        if target.kind != "local" or self.role == "worker":
+            return []
+        start, end = epoch_s(run.started_at) or 0.0, epoch_s(run.ended_at) or time.time()
+        # Every outage that overlapped the load (a service down when it started counts too).
+        outages = [
+            o for o in read_outages(self.state_dir) if o.down_at <= end and (o.up_at is None or o.up_at >= start)
+        ]
+        if not outages:
+            return []
+        inside = dict.fromkeys(range(len(outages)), 0)
+        failures = dict.fromkeys(range(len(outages)), 0)
+        with contextlib.suppress(LoadcheckError):
+            for rec in read_ledger(run_dir):
+                hit = covering(rec, outages)
+                if hit is not None:
+                    inside[outages.index(hit)] += 1
+                    failures[outages.index(hit)] += int(failed(rec) and not forced_collision(rec))
+        for n, o in enumerate(outages):
+            o.requests, o.failed = inside[n], failures[n]
+            restart = f"restarted in {o.restart_s:.2f} s" if o.restart_s is not None else "not restarted"
+            self.say(
+                f"outage: {o.service} (pid {o.pid}) {restart}; {o.requests} request(s) in its window, {o.failed} failed"
+            )
+        return [o.to_run() for o in outages]
 
     def show_progress(self, run_dir: Path, *, final: bool = False) -> None:
         p = read_json(run_dir / "progress.json")

@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import click
 
 from loadcheck.core import histograms
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
+from loadcheck.core.chaos import Outage, covering
 from loadcheck.core.errors import ConfigError, LoadcheckError
 from loadcheck.core.ledger import forced_collision, outcome, read_ledger, server_error, status_key
 from loadcheck.core.runconfig import RunOptions
@@ -35,6 +37,43 @@ GRACE_S = 60.0  # after the run time: stop timeout + the final drain from worker
 # Open model: the arrival schedule ends the run after --duration from its first arrival;
 # Locust's --run-time is only a safety net this far above it.
 RUN_TIME_SLACK_S = 30.0
+# The run stops its load while this much space is still free where its directory is, so the
+# last ledger batches, histograms.json, loadgen.json and run.json still fit (a ledger cut by
+# ENOSPC mid-record would lose its tail). Argument-free: $LOADCHECK_DISK_RESERVE_MB, else 32 MB.
+DISK_RESERVE_ENV = "LOADCHECK_DISK_RESERVE_MB"
+DEFAULT_DISK_RESERVE_MB = 32.0
+
+
+def disk_reserve_bytes() -> int:
+    """``$LOADCHECK_DISK_RESERVE_MB`` (megabytes, >= 0), else 32 MB."""
+    raw = os.environ.get(DISK_RESERVE_ENV)
+    if not raw:
+        return int(DEFAULT_DISK_RESERVE_MB * 1e6)
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if mb < 0:
+        raise ConfigError(
+            f"${DISK_RESERVE_ENV}={raw!r} is not a number of megabytes >= 0",
+            value=raw,
+            hint=f"set {DISK_RESERVE_ENV}=32 (stop the load while 32 MB are still free)",
+        )
+    return int(mb * 1e6)
+
+
+def disk_short(run_dir: Path, reserve: int) -> str | None:
+    """Why the load must stop now for lack of disk space where ``run_dir`` is, else None."""
+    try:
+        free = shutil.disk_usage(run_dir).free
+    except OSError:
+        return None
+    if free >= reserve:
+        return None
+    return (
+        f"disk full: {free / 1e6:.1f} MB free in {run_dir} (below the {reserve / 1e6:g} MB reserve); "
+        f"the load was stopped and what it wrote kept (free space, or lower ${DISK_RESERVE_ENV})"
+    )
 
 
 def versions() -> dict[str, str]:
@@ -179,10 +218,14 @@ def render_progress(p: dict[str, Any]) -> str:
     )
 
 
-def ledger_summary(run_dir: Path) -> dict[str, Any]:
-    """Per-route status counts from the ledger; errors exclude the 409s of forced collisions."""
+def ledger_summary(run_dir: Path, *, outages: list[Outage] | None = None) -> dict[str, Any]:
+    """Per-route status counts from the ledger; errors exclude the 409s of forced collisions.
+
+    Server errors of requests inside an outage (``--chaos``, a crashed service) are the
+    outage's: counted apart (``server_errors_in_outage``), not in ``server_errors``.
+    """
     routes: dict[str, dict[str, Any]] = {}
-    total = errors = server_errors = 0
+    total = errors = server_errors = in_outage = 0
     try:
         for rec in read_ledger(run_dir):
             r = routes.setdefault(rec["route"], {"requests": 0, "status": {}})
@@ -191,10 +234,19 @@ def ledger_summary(run_dir: Path) -> dict[str, Any]:
             r["status"][key] = r["status"].get(key, 0) + 1
             total += 1
             errors += 0 if outcome(rec) == "ok" or forced_collision(rec) else 1
-            server_errors += int(server_error(rec))
+            if server_error(rec) and outages and covering(rec, outages) is not None:
+                in_outage += 1
+            else:
+                server_errors += int(server_error(rec))
     except LoadcheckError:
         pass  # no ledger: nothing was sent
-    return {"routes": routes, "requests": total, "errors": errors, "server_errors": server_errors}
+    return {
+        "routes": routes,
+        "requests": total,
+        "errors": errors,
+        "server_errors": server_errors,
+        "server_errors_in_outage": in_outage,
+    }
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.state import resolve_state_dir
+from loadcheck.core.state import admin_headers, resolve_state_dir
 
 # Kinds of value; each has one text form and one canonical (JSON) form.
 FRACTION = "fraction"  # float 0..1; text 0.1 or 10%
@@ -400,7 +400,9 @@ def active_faults_by_service(state_dir: Path | str | None) -> dict[str, dict[str
     ``{}`` when no stack runs for ``state_dir`` (no stack.json, or its services do not answer).
     A service that answers with an error is left out rather than guessed.
     """
-    path = resolve_state_dir(state_dir) / "stack.json"
+    sdir = resolve_state_dir(state_dir)
+    path = sdir / "stack.json"
+    headers = admin_headers(sdir)
     try:
         stack = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -412,7 +414,7 @@ def active_faults_by_service(state_dir: Path | str | None) -> dict[str, dict[str
         url = (services.get(service) or {}).get("url")
         if not url:
             continue
-        reply = _get_json(f"{url}/_loadcheck/faults", ca)
+        reply = _get_json(f"{url}/_loadcheck/faults", ca, headers=headers)
         if isinstance(reply, dict):
             out[service] = {k: v for k, v in reply.items() if v is not None}
     return out
@@ -430,12 +432,13 @@ def active_faults(state_dir: Path | str | None) -> dict[str, Any]:
     return merged
 
 
-def _get_json(url: str, ca: str | None, timeout: float = 3.0) -> Any:
+def _get_json(url: str, ca: str | None, timeout: float = 3.0, *, headers: dict[str, str] | None = None) -> Any:
     context = None
     if url.startswith("https"):
         context = ssl.create_default_context(cafile=ca) if ca and Path(ca).is_file() else ssl.create_default_context()
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:  # noqa: S310 - loopback URL from stack.json
+        request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback URL from stack.json
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:  # noqa: S310 - loopback URL from stack.json
             return json.loads(resp.read())
     except (OSError, ValueError, urllib.error.URLError):
         return None

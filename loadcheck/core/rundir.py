@@ -49,6 +49,7 @@ RESULTS_VERSIONS_READ = (1, 2)  # version 1 lacks verdict_reasons and conditions
 HISTOGRAMS_VERSIONS_READ = (1,)
 
 RUN_STATUSES = ("running", "complete", "interrupted")
+RUN_REQUIRED = ("run_id", "status")  # what every reader of run.json relies on
 VERDICTS = ("pass", "fail", "error")
 
 
@@ -139,7 +140,8 @@ class RunConditions:
     """What the run ran under, beyond its load options: recorded so every artefact can say it.
 
     ``faults``: every fault active on the target when the load started, whoever set it
-    (``--fault`` or ``loadcheck stack fault``), by name; ``collisions``: the fraction of writes
+    (``--fault`` or ``loadcheck stack fault``), by name; ``chaos``: the ``--chaos`` actions;
+    ``collisions``: the fraction of writes
     that reuse a key on purpose (their 409s are expected); ``shape`` and ``mix`` as run.
     """
 
@@ -147,11 +149,13 @@ class RunConditions:
     collisions: float = 0.0
     shape: str | None = None
     mix: dict[str, int] = field(default_factory=dict)
+    chaos: list[str] = field(default_factory=list)  # --chaos actions, e.g. "kill:gateway@10s"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RunConditions:
         data = data or {}
         return cls(
+            chaos=[str(c) for c in data.get("chaos") or []],
             faults=dict(data.get("faults") or {}),
             collisions=float(data.get("collisions") or 0.0),
             shape=data.get("shape"),
@@ -185,6 +189,9 @@ class RunRecord:
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     baseline: str | None = None
     note: str | None = None
+    # Service deaths during the run (loadcheck.core.chaos.Outage.to_run: service, pid, down_at,
+    # up_at, restart_s, fatal, requests covered); failures inside them are the outage's.
+    outages: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = RUN_SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -214,6 +221,13 @@ def read_run(path: str | Path) -> dict[str, Any]:
     """run.json of a run or baseline directory, its times as ISO text whatever wrote them."""
     p = run_dir_of(path)
     data = _versioned(p / RUN_FILE, "schema_version", RUN_VERSIONS_READ, "`loadcheck run`")
+    for key in RUN_REQUIRED:
+        if key not in data:
+            raise RunDirError(
+                f"{p / RUN_FILE}: lacks {key!r}",
+                value=str(p / RUN_FILE),
+                hint="the file was damaged or not written by `loadcheck run`; restore it from a copy",
+            )
     for key in ("started_at", "ended_at"):
         if data.get(key) is not None and not isinstance(data[key], str):
             data[key] = iso_utc(epoch_s(data[key]))
@@ -247,6 +261,17 @@ def read_histograms(path: str | Path) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------------------------------
 # the verdict
+def table_lost(outages: Iterable[Mapping[str, Any]]) -> str | None:
+    """The verdict's words when run.json's ``outages`` hold the aws endpoint's death, else None."""
+    for o in outages:
+        if o.get("fatal") and o.get("service") == "aws":
+            return (
+                f"the table was lost with the aws endpoint at {o.get('down_at')}; reconciliation impossible "
+                "(the local aws endpoint keeps the table, its logs and metrics in memory)"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The one verdict of a run, and why it is not a pass."""
@@ -275,6 +300,7 @@ def verdict(
     ledger_problems: Iterable[str] = (),
     baseline_broken: Iterable[str] = (),
     unchecked: Iterable[str] = (),
+    outages: Iterable[Mapping[str, Any]] = (),
 ) -> Verdict:
     """``fail``, ``error`` or ``pass``, with the reasons for anything but a pass.
 
@@ -283,11 +309,16 @@ def verdict(
     - ``error``: a check could not gather its inputs, the ledger is incomplete, or no check
       verified anything (every check skipped or errored), or the checks could not run at all
       (``unchecked``: why);
+    - ``error`` before anything else when ``outages`` (run.json's) hold the aws endpoint's death:
+      the table died with it, so no write can be judged lost or kept (:func:`table_lost`);
     - ``pass``: none of these. ``checks=None`` means the user asked for no checks (``--no-checks``):
       the verdict then judges thresholds and the run's end only, and says so.
     """
     fails: list[str] = []
     errors: list[str] = []
+    lost = table_lost(outages)
+    if lost:
+        return Verdict("error", (lost,))
     results = [_as_result(r) for r in checks] if checks is not None else None
     for r in results or ():
         if r.status == "fail":
@@ -456,7 +487,9 @@ def ledger_state(run_dir: Path, run: Mapping[str, Any]) -> LedgerState:
             )
     for f in files:
         if f.cut_line is not None:
-            (problems if complete else cut).append(f"{f.path}:{f.cut_line} ends mid-record")
+            (problems if complete else cut).append(
+                f"{f.path}:{f.cut_line} ends mid-record ({f.records} record(s) before it readable)"
+            )
         elif complete and not f.trailer:
             problems.append(f"{f.path} has no gzip end-of-stream (trailer) after {f.records} record(s): it was cut")
     if complete and not files and written is None:

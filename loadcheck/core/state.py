@@ -10,9 +10,15 @@
     sessions.json     the role sessions the aws endpoint's STS issued (keys, token, expiry;
                       mode 0600; written by the aws service, read with identities.json)
     ca.pem            the local CA that issued the gateway's certificate
+    admin-token       the per-stack token every ``/_loadcheck/*`` request must carry in the
+                      ``X-Loadcheck-Admin-Token`` header (mode 0600; never logged or reported)
+    outages.json      every service death the supervisor saw, and its restart (``Outage``)
     services/<name>.json   each service's config (written by the supervisor)
     services/<name>.ready  each service's {"port", "pid"} once it listens
     logs/<name>.log   each service's stderr/stdout
+
+The directory itself is created mode 0700 (:func:`make_state_dir`): it holds keys and the admin
+token, so no other local user may list or read it.
 
 stack.json keys: version, region, account_id, api_id, aws_endpoint_url, search_endpoint,
 search_index, table_name, export_bucket, access_log_group, lambda_log_groups {events, search},
@@ -26,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shlex
 import tempfile
 import threading
@@ -57,6 +64,11 @@ ROLE_ARN_KEYS = {
     "search-admin": "search_admin_role_arn",
 }
 SESSIONS_FILE = "sessions.json"
+STATE_DIR_MODE = 0o700
+SECRET_FILE_MODE = 0o600
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
+ADMIN_TOKEN_HEADER = "X-Loadcheck-Admin-Token"  # noqa: S105 - a header name
+OUTAGES_FILE = "outages.json"
 
 
 def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> Path:
@@ -75,6 +87,40 @@ def stack_command(args: str, state_dir: str | os.PathLike[str] | None = None) ->
     if state_dir is not None and Path(state_dir).expanduser().resolve() != resolve_state_dir(None):
         command += f" --state-dir {shlex.quote(str(state_dir))}"
     return command
+
+
+def make_state_dir(state_dir: Path) -> Path:
+    """Create the state directory (and its parents) and make it 0700, also when it existed."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(state_dir, STATE_DIR_MODE)
+    return state_dir
+
+
+def write_admin_token(state_dir: Path) -> str:
+    """A new per-stack admin token in ``<state>/admin-token`` (0600); returns it."""
+    token = secrets.token_urlsafe(32)
+    path = state_dir / ADMIN_TOKEN_FILE
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="ascii") as fh:  # mkstemp makes it 0600 from the start
+        fh.write(token + "\n")
+    os.replace(tmp, path)
+    return token
+
+
+def read_admin_token(state_dir: Path | str | None) -> str | None:
+    """The admin token of the stack in ``state_dir``; None when there is none (no stack started there)."""
+    if state_dir is None:
+        return None
+    try:
+        return (Path(state_dir) / ADMIN_TOKEN_FILE).read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def admin_headers(state_dir: Path | str | None) -> dict[str, str]:
+    """The header an admin client sends to a service of the stack in ``state_dir``."""
+    token = read_admin_token(state_dir)
+    return {ADMIN_TOKEN_HEADER: token} if token else {}
 
 
 def write_json_atomic(path: Path, data: Any, *, mode: int = 0o644, sort_keys: bool = True) -> None:

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from loadcheck.core.errors import StackError
+from loadcheck.core.state import admin_headers
 from reference_stack.local import supervisor
 
 pytestmark = pytest.mark.integration
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 def envs(stack: dict[str, Any], fn: str) -> list[dict[str, Any]]:
     url = stack["services"]["lambda"]["url"]
-    return requests.get(f"{url}/_loadcheck/environments", timeout=10).json()[fn]["environments"]
+    headers = admin_headers(stack["state_dir"])
+    return requests.get(f"{url}/_loadcheck/environments", timeout=10, headers=headers).json()[fn]["environments"]
 
 
 def test_prewarm_starts_ready_environments_and_never_exceeds_the_cap(local_stack: dict[str, Any]) -> None:

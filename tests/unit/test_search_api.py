@@ -182,6 +182,12 @@ def test_unsupported_query_is_parsing_exception(api: Api) -> None:
     assert "unknown query [fuzzy]" in res["error"]["reason"]
     status, res = call(api, "POST", "/terms/_search", b"{not json")
     assert status == 400 and res["error"]["type"] == "parsing_exception"
+    # Found by the schema fuzzer (tests/integration/test_schema_fuzz.py): a sort entry whose
+    # value is neither a string nor an object was a 500 (AttributeError), surfacing as the
+    # search handler's 502.
+    for bad in ([{"term": None}], [{"term": 3}], {"term": [1]}):
+        status, res = call(api, "POST", "/terms/_search", {"sort": bad})
+        assert status == 400 and res["error"]["type"] == "parsing_exception", (bad, res)
 
 
 def test_cluster_endpoints_and_method_errors(api: Api) -> None:

@@ -24,6 +24,7 @@ from reference_stack.local.common.contract import LOG_LEVELS
 
 _KNOWN = {
     "service",
+    "admin_token_file",  # read by the service contract (Lifecycle.admin_token)
     "host",
     "port",
     "ready_file",

@@ -75,7 +75,9 @@ class Reply:
 
 
 def json_reply(code: int, payload: Any, *, request_id: str | None = None) -> Reply:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(code, "")
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error"}.get(
+        code, ""
+    )
     reply = Reply(
         f"{code} {reason}".strip(),
         [

@@ -38,6 +38,7 @@ from reference_stack.local.aws.logs.api import LogsExtensions
 from reference_stack.local.aws.metrics import MetricsPublisher, MetricsRecorder, MotoCloudWatchSink
 from reference_stack.local.aws.protocol import json_reply, read_body
 from reference_stack.local.aws.sts import SessionRecorder
+from reference_stack.local.common.admin_token import admin_refusal
 from reference_stack.local.common.contract import Lifecycle, run_service
 
 log = logging.getLogger("loadcheck.aws")
@@ -62,8 +63,9 @@ class _Http10Handler(_Handler):
 class AwsService:
     """Everything the process runs, built from one config; ``serve()`` blocks until stopped."""
 
-    def __init__(self, *, config: AwsConfig, clock: Clock | None = None) -> None:
+    def __init__(self, *, config: AwsConfig, clock: Clock | None = None, admin_token: str | None = None) -> None:
         self.config = config
+        self.admin_token = admin_token
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.clock: Clock = clock or (ManualClock() if config.clock == "manual" else SystemClock())
         self.faults = Faults(initial=config.faults)
@@ -97,6 +99,10 @@ class AwsService:
 
     def _admin(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        refused = admin_refusal(self.admin_token, environ.get("HTTP_X_LOADCHECK_ADMIN_TOKEN"))
+        if refused:
+            read_body(environ)  # drained, so the client reads the answer instead of a reset
+            return json_reply(*refused).send(start_response)
         try:
             code, payload = self._route(method, path, read_body(environ))
         except ConfigError as exc:
@@ -206,7 +212,7 @@ def serve(config: AwsConfig, lifecycle: Lifecycle) -> int:
     """The contract's ``serve``: build the service from its config and run it."""
     if config.unknown_keys:
         log.warning("ignoring unknown config keys: %s", ", ".join(config.unknown_keys))
-    return AwsService(config=config).serve(lifecycle)
+    return AwsService(config=config, admin_token=lifecycle.admin_token).serve(lifecycle)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ class ServiceBase:
 
     region: str
     identities_file: Path | None = None  # every service but aws verifies or signs with it
+    admin_token_file: Path | None = None  # <state>/admin-token: /_loadcheck/* requires it (None: open)
     account_id: str = ACCOUNT_ID
     parent_pid: int = field(default_factory=os.getpid)  # the services exit when it dies
     log_level: str = "INFO"
@@ -53,6 +54,8 @@ class ServiceBase:
         }
         if self.identities_file is not None:
             keys["identities_file"] = str(self.identities_file)
+        if self.admin_token_file is not None:
+            keys["admin_token_file"] = str(self.admin_token_file)
         return keys
 
 

@@ -7,7 +7,8 @@ Every service's ``__main__`` is one call::
 ``run_service`` does, in this order:
 
 1. parses ``--config FILE`` and reads the JSON object in it (:func:`read_config`);
-2. hands it to the service's ``parse(data, where)``; any :class:`LoadcheckError` raised there,
+2. hands it to the service's ``parse(data, where)`` and reads the admin token named by the
+   common key ``admin_token_file`` into :attr:`Lifecycle.admin_token`; any :class:`LoadcheckError` raised there,
    or later while the service starts (a port in use, an unreadable certificate), is printed as
    ``<service>: error: <message>`` plus its ``fix:`` line on stderr, and the process exits with
    :data:`CONFIG_ERROR_EXIT` (2, the status every loadcheck error has);
@@ -36,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 from loadcheck.core.errors import ConfigError, LoadcheckError
 from loadcheck.core.jsonfile import read_json_object
 from loadcheck.core.state import write_json_atomic
+from reference_stack.local.common.admin_token import read_token_file
 
 CONFIG_ERROR_EXIT = LoadcheckError.exit_status  # 2, as the loadcheck CLI exits on any of its errors
 PARENT_POLL_S = 0.5
@@ -90,11 +92,13 @@ def write_ready_file(path: Path, port: int) -> None:
 
 @dataclass
 class Lifecycle:
-    """What a running service gets from the contract: the stop event and the ready announcement."""
+    """What a running service gets from the contract: the stop event, the ready announcement and
+    the admin token its ``/_loadcheck/*`` handler checks (:func:`~.admin_token.admin_refusal`)."""
 
     service: str
     stop: threading.Event
     ready_file: Path | None
+    admin_token: str | None = None
 
     def ready(self, port: int) -> None:
         """Announce that the service listens on ``port``: write ``ready_file`` atomically."""
@@ -134,7 +138,9 @@ def run_service(
     parser.add_argument("--config", required=True, help=f"the service config JSON (<state>/services/{name}.json)")
     args = parser.parse_args(argv)
     try:
-        config = parse(read_config(args.config, service=name), args.config)
+        data = read_config(args.config, service=name)
+        config = parse(data, args.config)
+        admin_token = read_token_file(data.get("admin_token_file"))
     except LoadcheckError as exc:
         return report_error(name, exc)
     logging.basicConfig(level=config.log_level, stream=sys.stderr, format=LOG_FORMAT)
@@ -144,6 +150,7 @@ def run_service(
         service=name,
         stop=threading.Event(),
         ready_file=Path(config.ready_file) if config.ready_file else None,
+        admin_token=admin_token,
     )
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -75,6 +75,7 @@ def build(cfg: GatewayConfig) -> Gateway:
 def serve(cfg: GatewayConfig, lifecycle: Lifecycle) -> int:
     """The contract's ``serve``: TLS, listen, ship access logs, run until stopped."""
     gateway = build(cfg)
+    gateway.admin_token = lifecycle.admin_token
     try:
         ctx = server_context(
             cert_file=cfg.cert_file, key_file=cfg.key_file, server_names=(cfg.domain, cfg.execute_api_host)

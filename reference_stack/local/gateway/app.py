@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadcheck.core.errors import ConfigError
+from reference_stack.local.common.admin_token import ADMIN_TOKEN_HEADER, admin_refusal
 from reference_stack.local.gateway import cors as cors_mod
 from reference_stack.local.gateway.access_log import AccessLogShipper
 from reference_stack.local.gateway.auth import Authorizer
@@ -92,6 +93,7 @@ class Gateway:
         self.shipper = shipper
         self.router = Router(config.routes)
         self._clock = clock
+        self.admin_token: str | None = None  # the contract's Lifecycle.admin_token (serve sets it)
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -266,6 +268,9 @@ class Gateway:
 
     def admin(self, req: Request) -> Response:
         path, method = req.raw_path, req.method
+        refused = admin_refusal(self.admin_token, req.header(ADMIN_TOKEN_HEADER))
+        if refused:
+            return _json(*refused)
         if path == "/_loadcheck/health" and method == "GET":
             return _json(200, {"status": "ok", "service": "gateway"})
         if path == "/_loadcheck/faults" and method == "GET":

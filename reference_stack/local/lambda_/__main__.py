@@ -16,7 +16,7 @@ from reference_stack.local.lambda_.service import LambdaService
 
 def serve(config: ServiceConfig, lifecycle: Lifecycle) -> int:
     """The contract's ``serve``: start the Invoke and Runtime APIs, run until stopped."""
-    service = LambdaService(config=config)
+    service = LambdaService(config=config, admin_token=lifecycle.admin_token)
     service.start()
     try:
         lifecycle.ready(service.port)

@@ -35,6 +35,7 @@ import boto3
 from botocore.config import Config
 
 from loadcheck.core.errors import ConfigError
+from reference_stack.local.common.admin_token import ADMIN_TOKEN_HEADER, admin_refusal
 from reference_stack.local.lambda_.config import ServiceConfig
 from reference_stack.local.lambda_.environments import FunctionPool
 from reference_stack.local.lambda_.faults import Faults
@@ -51,8 +52,9 @@ INVOKE_SUFFIX = "/invocations"
 class LambdaService:
     """Every part of the service, built from one :class:`ServiceConfig`."""
 
-    def __init__(self, *, config: ServiceConfig, faults: Faults | None = None) -> None:
+    def __init__(self, *, config: ServiceConfig, faults: Faults | None = None, admin_token: str | None = None) -> None:
         self.config = config
+        self.admin_token = admin_token
         self.stop_event = threading.Event()
         self.faults = faults or Faults(initial=config.faults)
         self.shipper = LogShipper(client_factory=self._logs_client, interval_s=config.log_batch_interval_s)
@@ -161,10 +163,21 @@ class ServiceHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         log.debug("invoke api: " + format, *args)
 
+    def _admin_refused(self, path: str) -> bool:
+        """True (and answered 403) for an admin path without the stack's token."""
+        if not path.startswith("/_loadcheck/"):
+            return False
+        refused = admin_refusal(self.server.service.admin_token, self.headers.get(ADMIN_TOKEN_HEADER))
+        if refused:
+            self._json(*refused)
+        return refused is not None
+
     def do_GET(self) -> None:
         service = self.server.service
         path = urlsplit(self.path).path
-        if path == "/_loadcheck/health":
+        if self._admin_refused(path):
+            self._read_body()
+        elif path == "/_loadcheck/health":
             self._json(200, {"status": "ok", "service": "lambda"})
         elif path == "/_loadcheck/faults":
             self._json(200, service.faults.active())
@@ -178,7 +191,9 @@ class ServiceHandler(BaseHTTPRequestHandler):
         service = self.server.service
         parts = urlsplit(self.path)
         body = self._read_body()
-        if parts.path == "/_loadcheck/faults":
+        if self._admin_refused(parts.path):
+            pass
+        elif parts.path == "/_loadcheck/faults":
             try:
                 changes = json.loads(body or b"null")
                 self._json(200, service.faults.update(changes))

@@ -158,6 +158,8 @@ def _sort_spec(sort: Any) -> list[tuple[str, bool]]:
             field, order = item, ("desc" if item == "_score" else "asc")
         elif isinstance(item, dict) and len(item) == 1:
             ((field, spec),) = item.items()
+            if not isinstance(spec, str | dict):  # e.g. {"field": null}: found by the schema fuzzer
+                raise ParsingError(f"[sort] entry malformed: {item!r}")
             order = spec if isinstance(spec, str) else spec.get("order", "desc" if field == "_score" else "asc")
             if isinstance(spec, dict) and set(spec) - {"order", "missing", "unmapped_type"}:
                 raise ParsingError(f"[sort] options {sorted(set(spec) - {'order'})} are not supported locally")

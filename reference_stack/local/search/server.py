@@ -25,6 +25,7 @@ from typing import Any
 
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.state import IdentityStore
+from reference_stack.local.common.admin_token import ADMIN_TOKEN_HEADER, admin_refusal
 from reference_stack.local.common.contract import Lifecycle, run_service
 
 from .api import Api, Request, Response
@@ -40,8 +41,9 @@ REFRESH_TICK_S = 0.1
 class SearchService:
     """Everything one search process holds; built once from its :class:`SearchConfig`."""
 
-    def __init__(self, *, config: SearchConfig) -> None:
+    def __init__(self, *, config: SearchConfig, admin_token: str | None = None) -> None:
         self.config = config
+        self.admin_token = admin_token
         self.authorizer = Authorizer(
             domain_arn=config.domain_arn,
             access_policy=config.access_policy,
@@ -72,7 +74,10 @@ class SearchService:
     def port(self) -> int:
         return int(self.httpd.server_address[1])
 
-    def admin(self, method: str, path: str, body: bytes) -> Response:
+    def admin(self, method: str, path: str, body: bytes, *, token: str | None = None) -> Response:
+        refused = admin_refusal(self.admin_token, token)
+        if refused:
+            return Response(*refused)
         if path == "/_loadcheck/health" and method == "GET":
             return Response(200, {"status": "ok", "service": SERVICE_NAME})
         if path == "/_loadcheck/faults" and method == "GET":
@@ -181,7 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         try:
             if raw_path.startswith("/_loadcheck/"):
-                response = service.admin(method, raw_path, body)
+                response = service.admin(method, raw_path, body, token=self.headers.get(ADMIN_TOKEN_HEADER))
             else:
                 service.authorizer.check(
                     method=method,
@@ -231,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(config: SearchConfig, lifecycle: Lifecycle) -> int:
     """The contract's ``serve``: build the service from its config and run it."""
-    return SearchService(config=config).run(lifecycle)
+    return SearchService(config=config, admin_token=lifecycle.admin_token).run(lifecycle)
 
 
 def main(argv: list[str] | None = None) -> int:

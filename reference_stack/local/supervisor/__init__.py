@@ -3,6 +3,7 @@
     stack.py      Supervisor: the start order, each service's config, stack.json, the stop order
     control.py    run_foreground / start_detached / stop_stack / running_stack
     admin.py      the admin client: faults, flush, prewarm, status
+    chaos.py      kill a service or a Lambda environment; wait for the supervisor to restart it
     __main__.py   the detached daemon's command line
 
 Each service runs in its own session (process group), and its children (Lambda execution
@@ -19,6 +20,7 @@ from reference_stack.local.supervisor.admin import (
     set_faults,
     status,
 )
+from reference_stack.local.supervisor.chaos import kill, wait_restarted
 from reference_stack.local.supervisor.control import (
     pid_alive,
     require_stack,
@@ -36,6 +38,7 @@ __all__ = [
     "clear_faults",
     "ensure_stack",
     "flush",
+    "kill",
     "parse_faults",
     "pid_alive",
     "prewarm",
@@ -46,4 +49,5 @@ __all__ = [
     "start_detached",
     "status",
     "stop_stack",
+    "wait_restarted",
 ]

@@ -11,17 +11,24 @@ import requests
 
 from loadcheck.core import faults as fault_registry
 from loadcheck.core.errors import ConfigError, StackError
+from loadcheck.core.state import admin_headers
 from reference_stack.local.supervisor.control import pid_alive, require_stack, running_stack, start_detached
 from reference_stack.local.supervisor.stack import Progress, no_progress
 
 
 def admin_request(
-    url: str, method: str = "GET", body: Any = None, ca: str | None = None, timeout: float = 5.0
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    ca: str | None = None,
+    timeout: float = 5.0,
+    *,
+    state_dir: Path | None = None,
 ) -> tuple[int, Any]:
-    """One call to a service's admin path: (status, JSON body or text). The gateway's TLS is
-    verified against the stack's CA."""
+    """One call to a service's admin path: (status, JSON body or text), with the admin token of the
+    stack in ``state_dir``. The gateway's TLS is verified against the stack's CA."""
     verify: bool | str = ca if (ca and url.startswith("https")) else True
-    resp = requests.request(method, url, json=body, timeout=timeout, verify=verify)
+    resp = requests.request(method, url, json=body, timeout=timeout, verify=verify, headers=admin_headers(state_dir))
     try:
         return resp.status_code, resp.json()
     except ValueError:
@@ -52,7 +59,9 @@ def set_faults(state_dir: Path, faults: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for service, body in fault_registry.by_service(faults).items():
         url = stack["services"][service]["url"]
-        status, reply = admin_request(f"{url}/_loadcheck/faults", "POST", body, ca=stack.get("ca_bundle"))
+        status, reply = admin_request(
+            f"{url}/_loadcheck/faults", "POST", body, ca=stack.get("ca_bundle"), state_dir=state_dir
+        )
         if status != 200:
             raise _refusal(service, body, reply)
         out[service] = reply
@@ -73,7 +82,13 @@ def clear_faults(state_dir: Path) -> None:
     for service, active in fault_registry.active_faults_by_service(state_dir).items():
         if active:
             url = stack["services"][service]["url"]
-            admin_request(f"{url}/_loadcheck/faults", "POST", {k: None for k in active}, ca=stack.get("ca_bundle"))
+            admin_request(
+                f"{url}/_loadcheck/faults",
+                "POST",
+                {k: None for k in active},
+                ca=stack.get("ca_bundle"),
+                state_dir=state_dir,
+            )
 
 
 def flush(state_dir: Path) -> None:
@@ -81,7 +96,7 @@ def flush(state_dir: Path) -> None:
     stack = require_stack(state_dir)
     for service in ("gateway", "lambda", "aws"):
         url = stack["services"][service]["url"]
-        admin_request(f"{url}/_loadcheck/flush", "POST", {}, ca=stack.get("ca_bundle"), timeout=30)
+        admin_request(f"{url}/_loadcheck/flush", "POST", {}, ca=stack.get("ca_bundle"), state_dir=state_dir, timeout=30)
 
 
 def prewarm(state_dir: Path, counts: dict[str, int], *, timeout_s: float = 90.0) -> dict[str, int]:
@@ -93,13 +108,13 @@ def prewarm(state_dir: Path, counts: dict[str, int], *, timeout_s: float = 90.0)
     """
     stack = require_stack(state_dir)
     url = stack["services"]["lambda"]["url"]
-    code, reply = admin_request(f"{url}/_loadcheck/prewarm", "POST", counts, timeout=30)
+    code, reply = admin_request(f"{url}/_loadcheck/prewarm", "POST", counts, timeout=30, state_dir=state_dir)
     if code != 200:
         raise StackError(f"lambda refused prewarm {counts}: {reply}", value=counts)
     deadline = time.monotonic() + timeout_s
     ready: dict[str, int] = {}
     while time.monotonic() < deadline:
-        _, envs = admin_request(f"{url}/_loadcheck/environments", timeout=10)
+        _, envs = admin_request(f"{url}/_loadcheck/environments", timeout=10, state_dir=state_dir)
         ready = {fn: sum(e["state"] == "ready" for e in envs.get(fn, {}).get("environments", [])) for fn in counts}
         if all(ready[fn] >= min(counts[fn], reply.get(fn, 0)) for fn in counts):
             return ready
@@ -117,7 +132,9 @@ def status(state_dir: Path) -> dict[str, Any]:
         health = "down"
         if pid_alive(svc["pid"]):
             try:
-                code, _ = admin_request(f"{svc['url']}/_loadcheck/health", ca=stack.get("ca_bundle"), timeout=2)
+                code, _ = admin_request(
+                    f"{svc['url']}/_loadcheck/health", ca=stack.get("ca_bundle"), state_dir=state_dir, timeout=2
+                )
                 health = "healthy" if code == 200 else f"unhealthy ({code})"
             except Exception as exc:  # noqa: BLE001 - report, don't raise
                 health = f"unreachable ({type(exc).__name__})"

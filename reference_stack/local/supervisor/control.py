@@ -26,7 +26,7 @@ import psutil
 from loadcheck.core import faults as fault_registry
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import StackAlreadyRunning, StackError, StackNotRunning
-from loadcheck.core.state import read_stack_json, stack_command
+from loadcheck.core.state import make_state_dir, read_stack_json, stack_command
 from reference_stack.local.common.launcher import REPO_ROOT, child_env, kill_group, log_tail
 from reference_stack.local.supervisor.stack import Progress, Supervisor, no_progress
 
@@ -101,7 +101,12 @@ def run_foreground(
     on_ready: Callable[[dict[str, Any]], None] | None = None,
     load_corpus: bool = True,
 ) -> int:
-    """Start the stack and supervise it until SIGINT/SIGTERM or a service dies. Returns an exit status."""
+    """Start the stack and supervise it until SIGINT/SIGTERM. Returns an exit status.
+
+    A stateless service that dies (gateway, lambda, search) is restarted on its port and the
+    outage recorded (:meth:`Supervisor.handle_death`); the death of the aws endpoint, or a
+    restart that fails, stops the stack with status 1.
+    """
     _refuse_second_stack(state_dir)
     _cleanup_stale(state_dir)
     desc = load_description(description)
@@ -133,11 +138,13 @@ def run_foreground(
         while not stopping["flag"]:
             dead = sup.check_children()
             if dead:
-                progress(
-                    f"service {dead} exited unexpectedly; stopping the stack (see {state_dir / 'logs' / (dead + '.log')})"
-                )
-                status = 1
-                break
+                log = state_dir / "logs" / f"{dead}.log"
+                outage = sup.handle_death(dead)
+                if outage.fatal:
+                    progress(f"service {dead} exited unexpectedly ({outage.reason}); stopping the stack (see {log})")
+                    status = 1
+                    break
+                progress(f"service {dead} exited unexpectedly; restarted in {outage.restart_s:.2f} s (see {log})")
             time.sleep(0.2)
     finally:
         progress("stopping the local stack")
@@ -162,7 +169,7 @@ def start_detached(
     _refuse_second_stack(state_dir)
     _cleanup_stale(state_dir)
     load_description(description)  # fail fast, in the caller's terminal, on a bad description
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_state_dir(state_dir)
     (state_dir / "logs").mkdir(exist_ok=True)
     (state_dir / "supervisor.error").unlink(missing_ok=True)
     args = [

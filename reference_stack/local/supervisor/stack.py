@@ -22,12 +22,24 @@ import requests
 from loadcheck import __version__
 from loadcheck.core import faults as fault_registry
 from loadcheck.core import roles as role_sessions
+from loadcheck.core.chaos import DETECT_SLACK_S, RESTART_TIMEOUT_S, RESTARTABLE, Outage, clear_outages, record_outage
 from loadcheck.core.description import SEARCH_ALLOW_EXPLICIT_INDEX, StackDescription
-from loadcheck.core.state import ACCOUNT_ID, PROFILES, ROLE_ARN_KEYS, write_identities, write_json_atomic
+from loadcheck.core.errors import StackError
+from loadcheck.core.state import (
+    ACCOUNT_ID,
+    ADMIN_TOKEN_FILE,
+    PROFILES,
+    ROLE_ARN_KEYS,
+    admin_headers,
+    make_state_dir,
+    write_admin_token,
+    write_identities,
+    write_json_atomic,
+)
 from reference_stack import corpus
 from reference_stack.local import provision
 from reference_stack.local.common import configs
-from reference_stack.local.common.launcher import READY_TIMEOUT_S, ServiceProcess
+from reference_stack.local.common.launcher import READY_TIMEOUT_S, ServiceProcess, kill_group
 from reference_stack.local.common.tls import TlsFiles, issue_certificate
 
 SERVICES = ("aws", "search", "lambda", "gateway")
@@ -84,7 +96,9 @@ class Supervisor:
 
     def start(self) -> dict[str, Any]:
         sd = self.state_dir
-        sd.mkdir(parents=True, exist_ok=True)
+        make_state_dir(sd)  # 0700: it holds every identity's keys and the admin token
+        write_admin_token(sd)
+        clear_outages(sd)
         (sd / "services").mkdir(exist_ok=True)
         (sd / "logs").mkdir(exist_ok=True)
         for stale in (sd / "services").glob("*.ready"):
@@ -103,7 +117,9 @@ class Supervisor:
         credentials_file = sd / "credentials"
         provision.write_credentials_file(credentials_file, ids, roles, desc.region)
         tls = write_tls(sd, desc.domain_name, default_host)
-        base = configs.ServiceBase(region=desc.region, identities_file=identities_file)
+        base = configs.ServiceBase(
+            region=desc.region, identities_file=identities_file, admin_token_file=sd / ADMIN_TOKEN_FILE
+        )
         faults_for = {s: {k: v for k, v in self.faults.items() if FAULT_OWNERS[k] == s} for s in SERVICES}
 
         self.progress("starting aws (moto + DynamoDB capacity governor)")
@@ -229,7 +245,9 @@ class Supervisor:
     def _ready_file(self, name: str) -> Path:
         return self.state_dir / "services" / f"{name}.ready"
 
-    def _start(self, name: str, config: dict[str, Any], ca: str | None = None) -> str:
+    def _start(
+        self, name: str, config: dict[str, Any], ca: str | None = None, timeout_s: float = READY_TIMEOUT_S
+    ) -> str:
         """Launch one service and wait until its ready file is written and it answers health."""
         proc = ServiceProcess.for_service(
             name,
@@ -243,13 +261,56 @@ class Supervisor:
         def healthy(port: int) -> bool:
             with contextlib.suppress(requests.RequestException):
                 verify: bool | str = ca if (ca and name == "gateway") else True
-                resp = requests.get(f"{service_url(name, port)}/_loadcheck/health", timeout=2, verify=verify)
+                resp = requests.get(
+                    f"{service_url(name, port)}/_loadcheck/health",
+                    timeout=2,
+                    verify=verify,
+                    headers=admin_headers(self.state_dir),
+                )
                 return resp.status_code == 200
             return False
 
-        port = proc.wait_ready(READY_TIMEOUT_S, healthy=healthy)
+        port = proc.wait_ready(timeout_s, healthy=healthy)
         self.urls[name] = service_url(name, port)
         return self.urls[name]
+
+    def handle_death(self, name: str) -> Outage:
+        """Record that service ``name`` died and, if it is stateless, start it again on its port.
+
+        What is left of the dead service's process group (Lambda execution environments) is
+        killed first. The outage goes to ``<state>/outages.json`` at once (``up_at`` None) and
+        again once the service answers health. The aws endpoint is not restarted: moto's table,
+        logs and metrics lived in the dead process, so the outage is ``fatal``; so is a restart
+        that fails within :data:`RESTART_TIMEOUT_S`.
+        """
+        old = self.procs[name]
+        detected = time.time()
+        outage = Outage(
+            service=name,
+            pid=old.pid,
+            down_at=detected - DETECT_SLACK_S,
+            detected_at=detected,
+            exit_status=old.returncode,
+        )
+        kill_group(old.pid)
+        if name not in RESTARTABLE:
+            outage.fatal = True
+            outage.reason = f"{name} holds state in memory and is not restarted"
+            record_outage(self.state_dir, outage)
+            return outage
+        record_outage(self.state_dir, outage)
+        config = dict(old.config) | {"port": old.port}  # the same URL: stack.json and the other services keep it
+        try:
+            self._start(name, config, ca=self.stack.get("ca_bundle"), timeout_s=RESTART_TIMEOUT_S)
+        except StackError as exc:
+            outage.fatal = True
+            outage.reason = f"restart failed: {exc.message}"
+        else:
+            outage.up_at = time.time()
+            self.stack["services"][name] = {"url": self.urls[name], "pid": self.procs[name].pid}
+            write_json_atomic(self.state_dir / "stack.json", self.stack)
+        record_outage(self.state_dir, outage)
+        return outage
 
     def check_children(self) -> str | None:
         """Name of a service that died, if any."""
