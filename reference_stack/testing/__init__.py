@@ -60,11 +60,16 @@ from reference_stack.testing.events import (
 from reference_stack.testing.fixtures import (
     EventLogTable,
     LambdaContext,
+    api_schema,
     create_eventlog_table,
     eventlog_table,
     lambda_context,
     mocked_eventlog_table,
+    module_table,
+    pytest_addoption,
+    stack_description,
 )
+from reference_stack.testing.schema import Api, Operation, Parameter, RouteRequest, load_api, route_requests
 from reference_stack.testing.items import (
     EVENT_FIELDS,
     MAX_STRING_LENGTH,
@@ -75,6 +80,15 @@ from reference_stack.testing.items import (
 
 __all__ = [
     "EVENT_FIELDS",
+    "Api",
+    "Operation",
+    "Parameter",
+    "RouteRequest",
+    "api_schema",
+    "load_api",
+    "module_table",
+    "route_requests",
+    "stack_description",
     "MAX_BODY_BYTES",
     "MAX_STRING_LENGTH",
     "METHODS",

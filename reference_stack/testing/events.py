@@ -160,13 +160,15 @@ def http_api_v2_event(
     source_ip: str = "127.0.0.1",
     user_agent: str = "python-requests/2.32",
     empty_as_null: bool = True,
+    path_parameters: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One payload-2.0 event, built the way API Gateway builds it (see the module docstring).
 
     ``body`` may be ``None``, ``str``, ``bytes`` or a ``dict``/``list`` (sent as JSON; the
     content type then defaults to ``application/json``). ``query`` and ``headers`` map a name
     to its list of values. ``empty_as_null`` writes empty optional fields as ``null`` rather
-    than leaving them out.
+    than leaving them out. ``path_parameters`` are the route's ``{name}`` values (``path`` already
+    holds them, percent-encoded).
     """
     if content_type is None and isinstance(body, (dict, list)):
         content_type = "application/json"
@@ -223,7 +225,7 @@ def http_api_v2_event(
     optional = {
         "cookies": list(cookies or []) or None,
         "queryStringParameters": {k: ",".join(vs) for k, vs in query.items()} or None,
-        "pathParameters": None,
+        "pathParameters": dict(path_parameters or {}) or None,
         "stageVariables": None,
     }
     for key, value in optional.items():
@@ -248,6 +250,7 @@ def http_api_v2_events(
     route_key: Any = _UNSET,
     domain_name: Any = _UNSET,
     stage: str = "$default",
+    path_parameters: Any = _UNSET,
 ) -> dict[str, Any]:
     """Payload-2.0 events as an HTTP API with IAM authorization sends them to a Lambda.
 
@@ -309,6 +312,7 @@ def http_api_v2_events(
         source_ip=draw(st.ip_addresses(v=4).map(str)),
         user_agent=draw(st.sampled_from(["locust/2.43", "python-requests/2.32", "curl/8.5.0", "aws-cli/2.17"])),
         empty_as_null=draw(st.booleans()),  # null or absent: both occur, see the module docstring
+        path_parameters=draw(_strategy(path_parameters, st.none())),
     )
 
 

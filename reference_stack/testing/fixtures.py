@@ -1,4 +1,12 @@
-"""pytest fixtures for handler tests: the EventLog table inside moto, and a Lambda context."""
+"""pytest fixtures for handler tests: the described table inside moto, a Lambda context, the API's
+routes; and the ini options that point them at your stack.
+
+In ``pytest.ini``/``pyproject.toml`` (``[tool.pytest.ini_options]``), paths relative to that file:
+
+- ``loadcheck_description``: your stack description (default: the reference stack's);
+- ``loadcheck_openapi``: your openapi.yaml (default: ``openapi.yaml`` in the directory above the
+  description's, the layout of ``reference_stack/``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -16,6 +25,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from loadcheck.core.description import StackDescription, load_description
 from loadcheck.core.state import ACCOUNT_ID
+from reference_stack.testing.schema import Api, load_api
 
 
 @dataclass
@@ -61,8 +71,8 @@ def create_eventlog_table(client: Any, description: StackDescription | None = No
             {"AttributeName": spec.range_key, "KeyType": "RANGE"},
         ],
         "AttributeDefinitions": [
-            {"AttributeName": spec.hash_key, "AttributeType": "S"},
-            {"AttributeName": spec.range_key, "AttributeType": "S"},
+            {"AttributeName": spec.hash_key, "AttributeType": spec.hash_key_type},
+            {"AttributeName": spec.range_key, "AttributeType": spec.range_key_type},
         ],
         "BillingMode": spec.billing_mode,
     }
@@ -100,10 +110,45 @@ def mocked_eventlog_table(description: StackDescription | None = None) -> Iterat
         yield EventLogTable(name=name, client=client, table=table, description=desc)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("loadcheck_description", "the stack description handler tests use (default: the reference stack's)")
+    parser.addini("loadcheck_openapi", "the openapi.yaml route strategies come from (default: beside the description)")
+
+
+def _configured(config: pytest.Config, name: str) -> Path | None:
+    value = str(config.getini(name) or "")
+    if not value:
+        return None
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return (base / value).resolve()
+
+
+@pytest.fixture(scope="session")
+def stack_description(pytestconfig: pytest.Config) -> StackDescription:
+    """The stack description named by the ``loadcheck_description`` ini option (else the reference one)."""
+    return load_description(_configured(pytestconfig, "loadcheck_description"))
+
+
+@pytest.fixture(scope="session")
+def api_schema(pytestconfig: pytest.Config, stack_description: StackDescription) -> Api:
+    """The API's routes from ``loadcheck_openapi`` (else the openapi.yaml beside the description),
+    checked against the description's routes; draw requests with ``route_requests(api_schema)``."""
+    path = _configured(pytestconfig, "loadcheck_openapi") or Path(stack_description.path).resolve().parents[1] / "openapi.yaml"
+    return load_api(path, stack_description)
+
+
 @pytest.fixture
-def eventlog_table() -> Iterator[EventLogTable]:
-    """The EventLog table from the stack description, inside ``moto.mock_aws()``."""
-    with mocked_eventlog_table() as t:
+def eventlog_table(stack_description: StackDescription) -> Iterator[EventLogTable]:
+    """The described table (``loadcheck_description``, else EventLog), inside ``moto.mock_aws()``."""
+    with mocked_eventlog_table(stack_description) as t:
+        yield t
+
+
+@pytest.fixture(scope="module")
+def module_table(stack_description: StackDescription) -> Iterator[EventLogTable]:
+    """The described table inside ``moto.mock_aws()``, one per test module: what ``@given`` tests
+    use (Hypothesis refuses function-scoped fixtures); call ``.reset()`` per example."""
+    with mocked_eventlog_table(stack_description) as t:
         yield t
 
 
