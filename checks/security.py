@@ -6,7 +6,7 @@ as unexplained. Expected answers (docs/aws-behaviour.md sections; HTTP API bodie
 §10.1, so only statuses and headers are held):
 
     probe               request                                          expected (AWS)
-    control             requester role session, GET /events?date=...     2xx (proves the others fail for their reason)
+    control             requester role session, GET <probe path>         2xx (proves the others fail for their reason)
     unsigned            no Authorization                                 403 (§1.2a)
     tampered            signature with one hex digit changed             403 InvalidSignature (§1.2b)
     expired             X-Amz-Date 10 minutes old                        403 Signature expired (§1.2c, 5-minute window)
@@ -18,7 +18,12 @@ as unexplained. Expected answers (docs/aws-behaviour.md sections; HTTP API bodie
                                                                          404 when disabled (§6), else 2xx
     cors_allowed        OPTIONS preflight from an allowed origin         2xx with Access-Control-Allow-Origin (§5)
     cors_disallowed     OPTIONS preflight from another origin            no Access-Control-Allow-Origin (§5)
-    oversized           POST /events with payload_limit_bytes + 1 bytes  413 (HTTP API payload quota 10 MB)
+    oversized           POST <probe path>, payload_limit_bytes + 1 bytes 413 (HTTP API payload quota 10 MB)
+
+The probe path reads a partition no run writes (hash key ``1999-01-01``): the table function's GET
+route with the fewest path variables (the reference's ``GET /events?date=1999-01-01``), each path
+variable set to that value and, when the hash key is not one of them, the hash key as a query
+parameter. The unsigned/tampered/expired/wrong-scope/denied probes send the same request.
 
 Then every probe that reached the stage must have exactly one access-log record with its
 status, 403s with ``authorizerError`` set (the refusal's reason lives there on HTTP APIs, §1.2a).
@@ -31,15 +36,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import ssl
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from checks import logsource, probe_http
 from checks.framework import PROBE_USER_AGENT, CheckContext, budget_note, poll
+from loadcheck.core.description import StackDescription
+from loadcheck.core.errors import ConfigError
 from loadcheck.core.results import CheckResult
 from loadcheck.core.sigv4 import Credentials, Signer
 
@@ -139,10 +147,25 @@ def _expect_status(
     )
 
 
+def probe_request(desc: StackDescription) -> tuple[str, str]:
+    """(path, query) of the control read: see the module docstring."""
+    gets = [rk.split(" ", 1)[1] for rk in desc.table_routes if rk.startswith("GET ")]
+    if not gets:
+        raise ConfigError(
+            f"the table function {desc.table.function!r} serves no GET route; the security check's control needs one",
+            hint="add a GET route for the table's function to the description's routes",
+        )
+    route = min(gets, key=lambda r: (r.count("{"), r))
+    names = re.findall(r"\{([^}+]+)\+?\}", route)
+    path = re.sub(r"\{[^}]+\}", PROBE_DATE, route)
+    query = "" if desc.table.hash_key in names else f"{quote(desc.table.hash_key, safe='')}={PROBE_DATE}"
+    return path, query
+
+
 def _probes(p: Prober, ctx: CheckContext, budget: Any) -> list[Outcome]:
     out: list[Outcome] = []
-    path, query = "/events", f"date={PROBE_DATE}&limit=1"
-    full = f"{path}?{query}"
+    path, query = probe_request(ctx.description)
+    full = f"{path}?{query}" if query else path
     requester = p.creds("requester")
     if requester is None:
         return [Outcome("control", "2xx", "inconclusive", "no requester credentials for this target")]
@@ -276,7 +299,7 @@ def _default_endpoint(p: Prober, ctx: CheckContext, creds: Credentials, path: st
             address=address,
             port=p.port if t.kind == "local" else 443,
             method="GET",
-            path=f"{path}?{query}",
+            path=f"{path}?{query}" if query else path,
             context=tls,
             headers=p.signed(creds, "GET", path, query, host=host),
         )

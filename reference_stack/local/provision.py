@@ -189,7 +189,7 @@ def search_access_policy(
             {
                 "Sid": "SearchFunctionSearches",
                 "Effect": "Allow",
-                "Principal": {"AWS": [ids["search-role"].principal_arn]},
+                "Principal": {"AWS": [ids[f"{desc.search.function}-role"].principal_arn]},
                 "Action": list(SEARCH_FUNCTION_ACTIONS),
                 "Resource": list(desc.search_function_resources(account_id)),
             },

@@ -12,6 +12,15 @@ import reference_stack.testing as testing
 ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC = {
+    "Api",
+    "Operation",
+    "Parameter",
+    "RouteRequest",
+    "api_schema",
+    "load_api",
+    "module_table",
+    "route_requests",
+    "stack_description",
     "EVENT_FIELDS",
     "MAX_BODY_BYTES",
     "MAX_STRING_LENGTH",
@@ -54,6 +63,35 @@ def test_the_pytest_plugin_gives_both_fixtures(tmp_path):
     (tmp_path / "test_user.py").write_text(USER_TEST)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout
+
+
+INI_TEST = """
+from reference_stack.testing import Api
+
+
+def test_the_ini_options_name_the_stack(eventlog_table, stack_description, api_schema):
+    assert stack_description.table.name == "Notes" and eventlog_table.name == "Notes"
+    assert isinstance(api_schema, Api) and set(api_schema.routes) == {"POST /notes", "GET /notes/{day}"}
+"""
+
+
+def test_the_entry_point_plugin_reads_the_ini_options(tmp_path):
+    """No conftest.py: the plugin comes from the pytest11 entry point, the stack from pytest.ini."""
+    example = ROOT / "examples" / "notes"
+    (tmp_path / "pytest.ini").write_text(
+        f"[pytest]\nloadcheck_description = {example / 'terraform' / 'stack.auto.tfvars.json'}\n"
+        f"loadcheck_openapi = {example / 'openapi.yaml'}\n"
+    )
+    (tmp_path / "test_user.py").write_text(INI_TEST)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
