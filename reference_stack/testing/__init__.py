@@ -32,17 +32,34 @@ between examples); share one table per module and empty it per example instead::
         table.reset()
         ...
 
-The names live in three modules, all importable from here:
+For your own API, every route's requests come from its openapi.yaml (``pip install
+'loadcheck[testing]'``)::
+
+    from reference_stack.testing import load_api, route_requests
+
+    API = load_api("openapi.yaml")
+
+    @given(req=route_requests(API, valid=False))  # exactly one thing wrong, named in req.field
+    def test_refused(module_table, req):
+        ...
+
+The plugin is also a pytest entry point (``pytest11``), loaded wherever loadcheck is installed;
+the ini options ``loadcheck_description`` and ``loadcheck_openapi`` point its fixtures at your
+stack (docs/testing-handlers.md).
+
+The names live in four modules, all importable from here:
 
 - :mod:`reference_stack.testing.events`: payload-2.0 events (``http_api_v2_event``,
   ``http_api_v2_events``, ``body_is_text``; where they depart from AWS is written there) and
   ``check_v2_response``;
 - :mod:`reference_stack.testing.items`: EventLog items (``event_items``) and invalid request
   bodies (``invalid_event_bodies``, ``InvalidBody``);
+- :mod:`reference_stack.testing.schema`: requests for every route of an openapi.yaml
+  (``load_api``, ``route_requests``, ``Api``, ``Operation``, ``Parameter``, ``RouteRequest``);
 - :mod:`reference_stack.testing.fixtures`: the mocked table (``mocked_eventlog_table``,
   ``create_eventlog_table``, ``EventLogTable``), ``LambdaContext`` and the pytest fixtures
-  ``eventlog_table`` and ``lambda_context`` (registered by
-  ``pytest_plugins = ["reference_stack.testing"]``).
+  ``eventlog_table``, ``module_table``, ``lambda_context``, ``stack_description`` and
+  ``api_schema``.
 """
 
 from __future__ import annotations
@@ -66,10 +83,11 @@ from reference_stack.testing.fixtures import (
     lambda_context,
     mocked_eventlog_table,
     module_table,
-    pytest_addoption,
     stack_description,
 )
-from reference_stack.testing.schema import Api, Operation, Parameter, RouteRequest, load_api, route_requests
+from reference_stack.testing.fixtures import (
+    pytest_addoption as pytest_addoption,  # the plugin hook: the ini options
+)
 from reference_stack.testing.items import (
     EVENT_FIELDS,
     MAX_STRING_LENGTH,
@@ -77,6 +95,7 @@ from reference_stack.testing.items import (
     event_items,
     invalid_event_bodies,
 )
+from reference_stack.testing.schema import Api, Operation, Parameter, RouteRequest, load_api, route_requests
 
 __all__ = [
     "EVENT_FIELDS",

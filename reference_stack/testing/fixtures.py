@@ -133,7 +133,10 @@ def stack_description(pytestconfig: pytest.Config) -> StackDescription:
 def api_schema(pytestconfig: pytest.Config, stack_description: StackDescription) -> Api:
     """The API's routes from ``loadcheck_openapi`` (else the openapi.yaml beside the description),
     checked against the description's routes; draw requests with ``route_requests(api_schema)``."""
-    path = _configured(pytestconfig, "loadcheck_openapi") or Path(stack_description.path).resolve().parents[1] / "openapi.yaml"
+    path = (
+        _configured(pytestconfig, "loadcheck_openapi")
+        or Path(stack_description.path).resolve().parents[1] / "openapi.yaml"
+    )
     return load_api(path, stack_description)
 
 

@@ -122,9 +122,14 @@ def _inline(node: Any, doc: dict[str, Any], where: str, seen: tuple[str, ...] = 
     return {k: _inline(v, doc, where, seen) for k, v in node.items()}
 
 
-def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def _json_schema(schema: Any) -> Any:
     """The schema as plain JSON Schema: OpenAPI 3.0's ``nullable`` becomes a ``"null"`` type."""
-    out = {k: _json_schema(v) if isinstance(v, dict) else v for k, v in schema.items() if k != "nullable"}
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {k: v for k, v in schema.items() if k != "nullable"}
+    for key in ("items", "not", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _json_schema(out[key])
     for key in ("properties", "patternProperties", "$defs"):
         if isinstance(out.get(key), dict):
             out[key] = {k: _json_schema(v) for k, v in out[key].items()}
@@ -172,15 +177,21 @@ def load_api(openapi: str | Path, description: StackDescription | None = None) -
             declared = {p.name for p in params if p.location == "path"}
             in_path = set(re.findall(r"\{([^}+]+)\+?\}", api_path))
             if declared != in_path:
-                raise ConfigError(f"{where}: path parameters {sorted(declared)} differ from the path's {sorted(in_path)}")
+                raise ConfigError(
+                    f"{where}: path parameters {sorted(declared)} differ from the path's {sorted(in_path)}"
+                )
             body = op.get("requestBody") or {}
             content = body.get("content") or {}
             media = next((m for m in content if m.split(";")[0].strip() == "application/json"), None)
             if content and media is None:
-                raise ConfigError(f"{where}: request body media types {sorted(content)}; only application/json is supported")
+                raise ConfigError(
+                    f"{where}: request body media types {sorted(content)}; only application/json is supported"
+                )
             schema = _json_schema(content[media].get("schema") or {}) if media else None
             function = description.routes.get(route) if description else None
-            operations[route] = Operation(route, method.upper(), api_path, params, schema, bool(body.get("required")), function)
+            operations[route] = Operation(
+                route, method.upper(), api_path, params, schema, bool(body.get("required")), function
+            )
     if description is not None and set(description.routes) != set(operations):
         only_desc = sorted(set(description.routes) - set(operations))
         only_doc = sorted(set(operations) - set(description.routes))
@@ -216,7 +227,9 @@ def _generate(schema: Any) -> SearchStrategy[Any]:
     try:
         from hypothesis_jsonschema import from_schema  # deferred: optional, the [testing] extra
     except ImportError as e:
-        raise ConfigError("strategies from openapi.yaml need hypothesis-jsonschema: pip install 'loadcheck[testing]'") from e
+        raise ConfigError(
+            "strategies from openapi.yaml need hypothesis-jsonschema: pip install 'loadcheck[testing]'"
+        ) from e
     if not isinstance(schema, dict):
         return _ANY_JSON
     for key in ("anyOf", "oneOf"):
@@ -284,7 +297,11 @@ def _routable(p: Parameter, text: str) -> bool:
 
 def _valid_text(p: Parameter) -> SearchStrategy[str]:
     check = _validator(p.schema)
-    return _from_schema(p.schema).map(_as_text).filter(lambda t: _routable(p, t) and check.is_valid(_read_text(t, p.schema)))
+    return (
+        _from_schema(p.schema)
+        .map(_as_text)
+        .filter(lambda t: _routable(p, t) and check.is_valid(_read_text(t, p.schema)))
+    )
 
 
 def _invalid_text(p: Parameter) -> SearchStrategy[str]:

@@ -77,7 +77,9 @@ def test_the_example_workload_runs_on_the_example_stack(tmp_path: Path) -> None:
     assert doc is not None
     checks = {c["name"]: c for c in doc["checks"]}
     assert set(checks) == {"dynamodb_contents", "throttling", "access_logs", "security"}
-    assert all(c["status"] == "pass" for c in checks.values()), {n: (c["status"], c["summary"]) for n, c in checks.items()}
+    assert all(c["status"] == "pass" for c in checks.values()), {
+        n: (c["status"], c["summary"]) for n, c in checks.items()
+    }
     run = json.loads((run_dir / "run.json").read_text())
     assert "p95 GET /notes/{day}" in {t["name"] for t in run["thresholds"]}
     assert res.returncode == 0, res.stdout + res.stderr

@@ -13,18 +13,26 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notes"
 # The seeded bug: the first tag is read whenever ``tags`` is present, so ``"tags": []`` fails.
 CORRECT = "primary = tags[0] if tags else None"
 SEEDED = "primary = tags[0] if tags is not None else None"
+PROFILE = """from hypothesis import Phase, settings
+
+settings.register_profile("seeded", phases=[Phase.generate, Phase.shrink])
+"""
 
 
 def _example_pytest(tmp_path: Path, *, seeded: bool) -> subprocess.CompletedProcess[str]:
     copy = tmp_path / "notes"
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
+    args: list[str] = []
     if seeded:
         handler = copy / "handlers" / "notes.py"
         text = handler.read_text()
         assert text.count(CORRECT) == 1
         handler.write_text(text.replace(CORRECT, SEEDED))
+        # Find and shrink, without Hypothesis's explain phase (tens of seconds re-running the failure).
+        (copy / "tests" / "conftest.py").write_text(PROFILE)
+        args = ["--hypothesis-profile=seeded", "-k", "test_valid_requests_succeed"]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args],
         cwd=copy,
         capture_output=True,
         text=True,
