@@ -13,9 +13,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "notes"
 # The seeded bug: the first tag is read whenever ``tags`` is present, so ``"tags": []`` fails.
 CORRECT = "primary = tags[0] if tags else None"
 SEEDED = "primary = tags[0] if tags is not None else None"
+# Derandomized: the same examples every run, so the finding is not left to chance (random
+# seeds found it in most but not all runs of 80 examples).
 PROFILE = """from hypothesis import Phase, settings
 
-settings.register_profile("seeded", phases=[Phase.generate, Phase.shrink])
+settings.register_profile("seeded", phases=[Phase.generate, Phase.shrink], derandomize=True, database=None)
 """
 
 
