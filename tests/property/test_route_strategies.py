@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError
-from reference_stack.testing import RouteRequest, load_api, route_requests
+from reference_stack.handlers import events
+from reference_stack.testing import (
+    EventLogTable,
+    LambdaContext,
+    RouteRequest,
+    check_v2_response,
+    load_api,
+    route_requests,
+)
 from reference_stack.testing.schema import _read_text
 from tests.e2e.test_changed_stack import NEW_ROUTE, release_copy
 
@@ -103,3 +112,27 @@ def test_a_document_that_disagrees_with_the_description_is_refused(tmp_path: Pat
         load_api(tmp_path / "openapi.yaml")
     with pytest.raises(ConfigError, match="route 'GET /nope' is not in"):
         route_requests(API, "GET /nope")
+
+
+@pytest.fixture(scope="module")
+def table(module_table: EventLogTable) -> Iterator[EventLogTable]:
+    events.set_client(module_table.client)
+    yield module_table
+    events.set_client(None)
+
+
+@given(req=route_requests(API, "POST /events", valid=None) | route_requests(API, "GET /events", valid=None))
+def test_the_reference_events_handler_answers_every_drawn_request_without_a_5xx(
+    table: EventLogTable, req: RouteRequest
+) -> None:
+    """The reference handler, driven by the strategies alone: a valid POST stores its body, an
+    invalid request is a 4xx naming the field, nothing is ever a 5xx."""
+    table.reset()
+    response = check_v2_response(events.handler(req.event, LambdaContext()))
+    assert response.status < 500, (response, req.reason)
+    if req.valid and req.route == "POST /events":
+        assert response.status == 201 and table.items() == [req.body]
+    if not req.valid:
+        assert 400 <= response.status < 500, (response, req.reason)
+        if req.field is not None:
+            assert req.field in response.json["message"], (response.json, req.reason)
