@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from checks import probe_http, security
 from checks.framework import CheckContext
 from loadcheck.bench.synthetic_checks import REGION, make_records, synthetic_target, write_run
 from loadcheck.core.description import load_description
+from loadcheck.core.errors import ConfigError
 from loadcheck.core.rundir import read_run
 from loadcheck.core.sigv4 import SigV4Failure, verify
 
@@ -198,3 +199,13 @@ def test_403_logged_without_reason_fails(tmp_path: Path, gateway: Any) -> None:
         "wrong_service",
         "denied",
     }
+
+
+def test_the_probe_request_follows_the_description() -> None:
+    """The control read: the table function's GET route, the hash key as a path variable or a query."""
+    assert security.probe_request(load_description()) == ("/events", "date=1999-01-01")
+    notes = load_description(Path(__file__).resolve().parents[2] / "examples/notes/terraform/stack.auto.tfvars.json")
+    assert security.probe_request(notes) == ("/notes/1999-01-01", "")
+    no_get = replace(notes, routes={"POST /notes": "notes"})
+    with pytest.raises(ConfigError, match="serves no GET route"):
+        security.probe_request(no_get)
