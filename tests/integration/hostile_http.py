@@ -7,7 +7,6 @@ the gateway process's thread count and RSS.
 from __future__ import annotations
 
 import json
-import re
 import socket
 import ssl
 import time
@@ -17,8 +16,7 @@ import psutil
 from hypothesis import strategies as st
 
 DOMAIN = "events.loadcheck.test"
-WIRE_REFUSALS = (400, 431)
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # the wire's own answers: they never reach routing (server.py)
+WIRE_REFUSALS = (400, 431)  # the wire's own answers: they never reach routing (server.py)
 
 
 @dataclass
@@ -123,13 +121,14 @@ _TARGETS = st.one_of(
     _TEXT.map(lambda t: "/" + t),
     st.builds(lambda n: "/" + "a" * n, st.integers(0, 12000)),
 )
-_VERSIONS = st.sampled_from(["HTTP/1.1", "HTTP/1.0", "HTTP/9.9", "HTTP/2.0", "HTTP/1", "HTTX/1.1", "http/1.1", ""])
-_HEADER_NAMES = st.one_of(
-    st.sampled_from(["Content-Type", "Expect", "X-Amz-Date", "Authorization", "Origin", "Connection", "Cookie"]),
-    _TEXT,
-    _NASTY,
+_VERSIONS = st.sampled_from(
+    ["HTTP/1.1"] * 8 + ["HTTP/1.0", "HTTP/9.9", "HTTP/2.0", "HTTP/1", "HTTX/1.1", "http/1.1", ""]
 )
-_HEADER_VALUES = st.one_of(_TEXT, _NASTY, st.builds(lambda n: "v" * n, st.integers(0, 20000)))
+_KNOWN_NAMES = st.sampled_from(
+    ["Content-Type", "Expect", "X-Amz-Date", "Authorization", "Origin", "Connection", "Cookie"]
+)
+_HEADER_NAMES = st.one_of(_KNOWN_NAMES, _KNOWN_NAMES, _TEXT, _NASTY)
+_HEADER_VALUES = st.one_of(_TEXT, _TEXT, _NASTY, st.builds(lambda n: "v" * n, st.integers(0, 20000)))
 _LENGTHS = st.sampled_from(["-5", "0", "+3", "0x10", "1e3", " 7 ", "99999999999999999999", "3, 4", "abc"])
 
 
@@ -144,14 +143,13 @@ def _chunked(body: bytes, sizes: list[int], bad: bytes | None) -> bytes:
 
 
 @st.composite
-def hostile_requests(draw: st.DrawFn) -> tuple[bytes, bool]:
-    """(bytes on the wire, whether they frame one well-formed request for the API's Host)."""
+def hostile_requests(draw: st.DrawFn) -> bytes:
+    """Bytes on the wire: one request for the API's Host, malformed anywhere, or noise."""
     if draw(st.integers(0, 9)) == 0:
-        return draw(st.binary(min_size=1, max_size=2048)), False
+        return draw(st.binary(min_size=1, max_size=2048))
     eol = b"\r\n" if draw(st.integers(0, 7)) else b"\n"
-    method = draw(st.one_of(_METHODS, _TEXT, _NASTY.map(lambda b: b.decode("latin-1"))))
+    method = draw(st.one_of(_METHODS, _METHODS, _METHODS, _TEXT, _NASTY.map(lambda b: b.decode("latin-1"))))
     target, version = draw(_TARGETS), draw(_VERSIONS)
-    well_formed = eol == b"\r\n" and version in ("HTTP/1.1", "HTTP/1.0") and str(method).isalpha()
     headers: list[tuple[bytes, bytes]] = [(b"Host", DOMAIN.encode())]
     for name, value in draw(st.lists(st.tuples(_HEADER_NAMES, _HEADER_VALUES), max_size=4)):
         name_b = name if isinstance(name, bytes) else name.encode()
@@ -159,14 +157,12 @@ def hostile_requests(draw: st.DrawFn) -> tuple[bytes, bool]:
         if name_b.strip().lower() in (b"host", b"content-length", b"transfer-encoding"):
             continue
         headers.append((name_b, value_b))
-        well_formed = well_formed and _TOKEN.fullmatch(name_b) is not None and not set(value_b) & {0, 10, 13}
     body = draw(st.binary(max_size=256))
     framing = draw(st.sampled_from(["none", "length", "length", "odd-length", "chunked", "bad-chunked"]))
     if framing == "length":
         headers.append((b"Content-Length", str(len(body)).encode()))
     elif framing == "odd-length":
         headers.append((b"Content-Length", str(draw(_LENGTHS)).encode()))
-        well_formed = False
     elif framing in ("chunked", "bad-chunked"):
         headers.append((b"Transfer-Encoding", b"chunked"))
         sizes = draw(st.lists(st.integers(1, 64), max_size=5))
@@ -174,12 +170,11 @@ def hostile_requests(draw: st.DrawFn) -> tuple[bytes, bool]:
             draw(st.sampled_from([b"zz\r\n", b"5\r\nab\r\n", b"-1\r\n", b"\r\n"])) if framing == "bad-chunked" else None
         )
         body = _chunked(body, sizes, bad)
-        well_formed = well_formed and bad is None
     else:
         body = b""
     line = f"{method} {target} {version}".encode("latin-1", "replace")
     head = eol.join([line, *(n + b": " + v for n, v in headers)]) + eol + eol
-    return head + body, well_formed
+    return head + body
 
 
 def cut(data: bytes, points: list[int]) -> list[bytes]:

@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +159,7 @@ class FuzzResult:
     tried: int = 0
     problems: list[str] = field(default_factory=list)
     routed_ids: list[str] = field(default_factory=list)
+    answers: Counter[str] = field(default_factory=Counter)  # status (or "close") -> cases
     threads_before: int = 0
     threads_after: int = 0
     rss_before: int = 0
@@ -178,15 +180,15 @@ def fuzz(stack: Stack, port: int, pid: int, examples: int) -> FuzzResult:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
-    @given(request=hh.hostile_requests(), points=st.lists(st.integers(1, 999), max_size=6))
-    def one(request: tuple[bytes, bool], points: list[int]) -> None:
-        data, well_formed = request
+    @given(data=hh.hostile_requests(), points=st.lists(st.integers(1, 999), max_size=6))
+    def one(data: bytes, points: list[int]) -> None:
         out = hh.exchange(port, ctx, hh.cut(data, points), deadline_s=ANSWER_DEADLINE_S)
         result.tried += 1
+        result.answers[str(out.status or "close")] += 1
         why = hh.problem(out, ANSWER_DEADLINE_S)
         if why:
             result.problems.append(f"{data[:120]!r}: {why}")
-        elif well_formed and out.status not in (None, 100, *hh.WIRE_REFUSALS) and out.request_id:
+        elif out.status not in (None, 100, *hh.WIRE_REFUSALS):  # it reached routing
             result.routed_ids.append(out.request_id)
 
     one()
@@ -200,7 +202,8 @@ def test_fuzzed_requests_get_aws_answers_and_leave_no_thread_behind(hostile: Sta
     assert signed(hostile, "GET", "/events").status_code == 200
     result = fuzz(hostile, hostile.port, hostile.gateway.pid, FUZZ_EXAMPLES)
     print(
-        f"\nfuzz: {result.tried} cases, {len(result.problems)} problems, threads {result.threads_before}"
+        f"\nFIGURE fuzz: {result.tried} cases {dict(sorted(result.answers.items()))}, {len(result.routed_ids)} routed,"
+        f" {len(result.problems)} problems, threads {result.threads_before}"
         f" -> {result.threads_after}, RSS {result.rss_before >> 20} -> {result.rss_after >> 20} MB"
     )
     assert result.problems == []
@@ -228,6 +231,9 @@ def test_a_gateway_that_leaks_a_thread_per_malformed_request_is_caught(hostile: 
         result = fuzz(hostile, leaky.port, leaky.pid, 30)
     finally:
         leaky.stop()
+    print(
+        f"\nFIGURE seeded thread leak: {result.tried} cases, threads {result.threads_before} -> {result.threads_after}"
+    )
     assert result.problems == []  # its answers look right: only the thread check sees the bug
     assert result.threads_after > result.threads_before, "the thread check missed a leaking gateway"
 
@@ -295,7 +301,7 @@ def test_slowloris_and_an_idle_flood_are_cut_off_while_signed_traffic_is_served(
     threads_after = hh.wait_for_threads(pid, threads_before, REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + SLACK_S)
     rss_after = hh.threads_and_rss(pid)[1]
     print(
-        f"\nflood: 20 slowloris + 120 idle; signed p99 {hh.p99(before) * 1000:.0f} ms before,"
+        f"\nFIGURE flood: 20 slowloris + 120 idle; signed p99 {hh.p99(before) * 1000:.0f} ms before,"
         f" {hh.p99(during) * 1000:.0f} ms during; threads {threads_before} -> peak {peak_threads} -> {threads_after};"
         f" RSS {rss_before >> 20} -> {rss_after >> 20} MB; slowloris cut after"
         f" {max(closed_after, default=0):.1f} s at most"
@@ -306,3 +312,10 @@ def test_slowloris_and_an_idle_flood_are_cut_off_while_signed_traffic_is_served(
     assert threads_after <= threads_before, "threads leaked"
     assert rss_after - rss_before < RSS_GROWTH_MAX
     assert _latencies(hostile, 5)  # still serving after
+
+
+def test_garbage_instead_of_a_tls_handshake_is_closed_in_time(hostile: Stack) -> None:
+    with socket.create_connection(("127.0.0.1", hostile.port), timeout=10) as raw:
+        raw.sendall(bytes(_RANDOM.getrandbits(8) for _ in range(2048)))
+        assert _closed_by_peer(raw, time.monotonic() + ANSWER_DEADLINE_S), "the gateway held a non-TLS connection"
+    assert signed(hostile, "GET", "/events").status_code == 200
