@@ -16,6 +16,7 @@ from typing import Any
 
 from loadcheck.core import rundir
 from loadcheck.core.description import StackDescription, load_description
+from reports.bill import EXCLUDED, Usage, record_bytes_of, stack_bill
 from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
 from reports.costs import load_prices, monthly_costs
 from reports.data import _table_capacity, route_summaries
@@ -69,6 +70,16 @@ def build_plan(
     n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
     prices = load_prices(prices_path, region)
     inv, secs, mem = _lambda_inputs(n.route_rps, rd)
+    desc = _description(rd)
+    record_bytes, record_source = record_bytes_of(rundir.read_results(rd) if rd is not None else None, desc)
+    usage = Usage(
+        requests_per_s=target_rate,
+        lambda_invocations_per_s=inv,
+        writes_per_s=n.writes_per_s,
+        item_bytes=profile.write_item_bytes,
+        record_bytes=record_bytes,
+        record_bytes_source=record_source,
+    )
     cost = monthly_costs(
         prices=prices,
         wcu=n.recommended_wcu,
@@ -79,6 +90,8 @@ def build_plan(
         lambda_invocations_per_s=inv,
         lambda_seconds=secs,
         lambda_memory_mb=mem,
+        stack_lines=stack_bill(prices, desc, usage),
+        excluded=EXCLUDED,
     )
     warnings = hot_key_warnings(n)
     prov = provisioned or {}

@@ -80,6 +80,10 @@ def _print_plan(plan: dict[str, Any]) -> None:
     )
     for row in cost["rows"]:
         click.echo(f"    {row['item'][:64]:<64} {row['provisioned']:>12,.2f} {row['on_demand']:>12,.2f}")
+        if row.get("source"):
+            click.echo(f"      {row.get('basis') or ''} [{row['source']}]".rstrip())
+    if cost.get("excluded"):
+        click.echo(f"    {cost['excluded']}")
     for w in rec["warnings"]:
         click.echo(f"  WARNING: {w}")
 

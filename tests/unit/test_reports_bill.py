@@ -1,0 +1,101 @@
+"""The whole bill: every billable resource of the stack, priced from the dated table, with sources."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from loadcheck.bench.synthetic_reports import write_run
+from loadcheck.core.description import load_description
+from loadcheck.core.errors import ConfigError
+from reports.bill import EXCLUDED, LAMBDA_PLATFORM_BYTES, Usage, record_bytes_of, stack_bill
+from reports.capacity import analyse_steps
+from reports.costs import load_prices
+from reports.plan import build_plan
+
+GB = 1024.0**3
+SECONDS = 730 * 3600.0
+
+
+def _usage(**kw: object) -> Usage:
+    base: dict[str, object] = {
+        "requests_per_s": 10.0,
+        "lambda_invocations_per_s": {"events": 10.0},
+        "writes_per_s": 8.0,
+        "item_bytes": 100.0,
+        "record_bytes": 600.0,
+        "record_bytes_source": "measured",
+    }
+    base.update(kw)
+    return Usage(**base)  # type: ignore[arg-type]
+
+
+def test_default_stack_bill_lists_every_resource_with_its_source() -> None:
+    desc = load_description()
+    lines = {line["item"].split(" (")[0]: line for line in stack_bill(load_prices(None, "us-east-1"), desc, _usage())}
+    for item, url in [
+        ("OpenSearch 1 x t3.small.search", "opensearch-service/pricing"),
+        ("OpenSearch EBS gp3 1 x 10 GB", "opensearch-service/pricing"),
+        ("CloudWatch Logs ingestion", "cloudwatch/pricing"),
+        ("CloudWatch Logs storage", "cloudwatch/pricing"),
+        ("DynamoDB point-in-time recovery", "dynamodb/pricing"),
+        ("S3 export bucket", "s3/pricing"),
+        ("Route 53 hosted zone loadcheck.test", "route53/pricing"),
+    ]:
+        assert item in lines, sorted(lines)
+        assert lines[item]["source"].startswith("https://aws.amazon.com/") and url in lines[item]["source"]
+    # hand-worked: t3.small.search at 0.036/h for 730 h; 10 GB gp3 at 0.122/GB-month
+    assert lines["OpenSearch 1 x t3.small.search"]["monthly"] == pytest.approx(0.036 * 730)
+    assert lines["OpenSearch EBS gp3 1 x 10 GB"]["monthly"] == pytest.approx(1.22)
+    access_gb = 10 * SECONDS * 600 / GB
+    lambda_gb = 10 * SECONDS * LAMBDA_PLATFORM_BYTES / GB
+    assert lines["CloudWatch Logs ingestion"]["monthly"] == pytest.approx((access_gb + lambda_gb) * 0.50)
+    # 14 days of retention each: 14 / (730 / 24) of a month's ingestion is held
+    held = (access_gb + lambda_gb) * 14 / (730 / 24)
+    assert lines["CloudWatch Logs storage"]["monthly"] == pytest.approx(held * 0.03)
+    table_gb = 8 * SECONDS * 100 / GB
+    assert lines["DynamoDB point-in-time recovery"]["monthly"] == pytest.approx(table_gb * 0.20)
+    assert lines["Route 53 hosted zone loadcheck.test"]["monthly"] == 0.50
+    assert "free tier" in EXCLUDED and "data transfer" in EXCLUDED
+
+
+def test_bill_follows_the_description() -> None:
+    desc = load_description()
+    bigger = dataclasses.replace(
+        desc,
+        search=dataclasses.replace(desc.search, instance_type="m6g.large.search", instance_count=2, volume_size_gb=50),
+        table=dataclasses.replace(desc.table, point_in_time_recovery=False),
+    )
+    lines = {line["item"]: line for line in stack_bill(load_prices(None, "us-east-1"), bigger, _usage())}
+    assert lines["OpenSearch 2 x m6g.large.search"]["monthly"] == pytest.approx(2 * 0.128 * 730)
+    assert lines["OpenSearch EBS gp3 2 x 50 GB"]["monthly"] == pytest.approx(100 * 0.122)
+    assert not any("point-in-time" in item for item in lines)
+    unknown = dataclasses.replace(desc, search=dataclasses.replace(desc.search, instance_type="x9.huge.search"))
+    with pytest.raises(ConfigError, match="x9.huge.search"):
+        stack_bill(load_prices(None, "us-east-1"), unknown, _usage())
+
+
+def test_record_bytes_measured_by_the_access_logs_check_else_estimated() -> None:
+    desc = load_description()
+    results = {"checks": [{"name": "access_logs", "figures": {"record_bytes_mean": 612.5}}]}
+    assert record_bytes_of(results, desc) == (612.5, "measured: mean of the run's access-log records, 612.5 B")
+    value, how = record_bytes_of(None, desc)
+    assert value == 30 * len(desc.access_log.format) and how.startswith("estimated") and "loadcheck check" in how
+
+
+def test_plan_total_is_the_whole_bill(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps=[0.5, 2], step_duration_s=10, mix={"writes": 1}, burst_s=0, checks=None)
+    plan = build_plan(
+        run_dir=run, knees=analyse_steps(run, provisioned_wcu=1.0), target_rate=2, mix={"writes": 1}, region="us-east-1"
+    )
+    cost = plan["recommendation"]["cost"]
+    rows = cost["rows"]
+    assert rows[-1]["item"] == "total per month"
+    assert rows[-1]["provisioned"] == pytest.approx(sum(r["provisioned"] for r in rows[:-1]))
+    assert rows[-1]["provisioned"] > 0.036 * 730  # the search domain alone costs that
+    assert all(r["source"].startswith("https://") for r in rows[:-1])
+    assert cost["excluded"] == EXCLUDED
+    json.dumps(plan)  # capacity.json stays JSON
