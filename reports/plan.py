@@ -20,6 +20,7 @@ from reports.bill import EXCLUDED, Usage, record_bytes_of, stack_bill
 from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
 from reports.costs import load_prices, monthly_costs
 from reports.data import _table_capacity, route_summaries
+from reports.limits import DEFAULT_ACCOUNT_CONCURRENCY, PERCENTILE, plan_limits
 
 PLAN_VERSION = 1
 
@@ -52,6 +53,16 @@ def _lambda_inputs(
     return dict(inv), {k: max(v) for k, v in secs.items()}, memory
 
 
+def _latencies(run_dir: Path | None) -> dict[str, float]:
+    """Seconds per route at the planner's percentile, from the run's ledger."""
+    out: dict[str, float] = {}
+    if run_dir is not None:
+        for r in route_summaries(run_dir):
+            if r.latency_ms.get(PERCENTILE) is not None:
+                out[r.route] = float(r.latency_ms[PERCENTILE]) / 1000.0
+    return out
+
+
 def build_plan(
     *,
     run_dir: str | Path | None,
@@ -63,6 +74,7 @@ def build_plan(
     utilisation: float = DEFAULT_UTILISATION,
     table_items: int | None = None,
     provisioned: dict[str, Any] | None = None,
+    account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
 ) -> dict[str, Any]:
     """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
     rd = rundir.run_dir_of(run_dir) if run_dir is not None else None
@@ -92,6 +104,15 @@ def build_plan(
         lambda_memory_mb=mem,
         stack_lines=stack_bill(prices, desc, usage),
         excluded=EXCLUDED,
+    )
+    provisioned_table = desc.table.billing_mode == "PROVISIONED"
+    limits = plan_limits(
+        desc,
+        n,
+        _latencies(rd),
+        table_wcu=float(desc.table.write_capacity) if provisioned_table else None,
+        table_rcu=float(desc.table.read_capacity) if provisioned_table else None,
+        account_concurrency=account_concurrency,
     )
     warnings = hot_key_warnings(n)
     prov = provisioned or {}
@@ -132,6 +153,7 @@ def build_plan(
         "summary": summary,
         "routes": knees_to_dict(knees),
         "provisioned": prov,
+        "limits": limits,
         "recommendation": {
             "target_rate": target_rate,
             "mix": mix,

@@ -71,6 +71,12 @@ def _print_plan(plan: dict[str, Any]) -> None:
         click.echo(f"{r['route']:<14} {knee:>8}  {r['first_failure'] or '-'}")
     rec = plan["recommendation"]
     click.echo("")
+    click.echo(f"  {'limit':<48} {'need':>9} {'limit':>8}  verdict   smallest fix")
+    for lim in plan.get("limits") or []:
+        click.echo(
+            f"  {lim['limit'][:48]:<48} {lim['need']:>9,.2f} {lim['have']:>8,.0f}  {lim['verdict']:<9} {lim['fix']}"
+        )
+    click.echo("")
     for k, v in rec["rows"]:
         click.echo(f"  {k}: {v}")
     cost = rec["cost"]
@@ -117,6 +123,13 @@ def _print_plan(plan: dict[str, Any]) -> None:
     "--utilisation", type=float, default=0.7, show_default=True, help="target utilisation of provisioned capacity"
 )
 @click.option("--table-items", type=int, default=None, help="items in the table, to cost an unfiltered full Scan")
+@click.option(
+    "--account-concurrency",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="the account's Lambda concurrency quota in the region (the pool unreserved functions share)",
+)
 @click.option("--seed", type=int, default=None)
 def command(
     rates: str,
@@ -131,6 +144,7 @@ def command(
     out: Path,
     utilisation: float,
     table_items: int | None,
+    account_concurrency: int,
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
@@ -184,6 +198,7 @@ def command(
         utilisation=utilisation,
         table_items=table_items,
         provisioned=prov,
+        account_concurrency=account_concurrency,
     )
     write_json_atomic(run_dir / "capacity.json", plan)
     _print_plan(plan)

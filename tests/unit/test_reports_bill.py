@@ -1,4 +1,4 @@
-"""The whole bill: every billable resource of the stack, priced from the dated table, with sources."""
+"""The whole bill (every billable resource, dated prices, sources) and every limit, planned."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from loadcheck.bench.synthetic_reports import write_run
-from loadcheck.core.description import load_description
+from loadcheck.core.description import ThrottleSpec, load_description
 from loadcheck.core.errors import ConfigError
 from reports.bill import EXCLUDED, LAMBDA_PLATFORM_BYTES, Usage, record_bytes_of, stack_bill
-from reports.capacity import analyse_steps
+from reports.capacity import Needs, Profile, analyse_steps, needs
 from reports.costs import load_prices
+from reports.limits import plan_limits
 from reports.plan import build_plan
 
 GB = 1024.0**3
@@ -99,3 +100,59 @@ def test_plan_total_is_the_whole_bill(tmp_path: Path) -> None:
     assert all(r["source"].startswith("https://") for r in rows[:-1])
     assert cost["excluded"] == EXCLUDED
     json.dumps(plan)  # capacity.json stays JSON
+
+
+def _needs(target_rate: float, mix: dict[str, int]) -> Needs:
+    profile = Profile(
+        write_item_bytes=100.0,
+        write_wcu=1.0,
+        read_limit=25,
+        scan_share=0.0,
+        dates_written=1,
+        source="test",
+        kind_routes={"writes": {"POST /events": 1.0}, "reads": {"GET /events": 1.0}, "search": {"GET /search": 1.0}},
+        write_routes=("POST /events",),
+        read_routes=("GET /events",),
+    )
+    return needs(profile, target_rate=target_rate, mix=mix)
+
+
+def test_limits_hand_worked() -> None:
+    desc = load_description()
+    events = dataclasses.replace(desc.functions["events"], reserved_concurrency=20)
+    stack = dataclasses.replace(
+        desc,
+        functions={**desc.functions, "events": events},
+        route_throttle={"GET /search": ThrottleSpec(rate_limit=10, burst_limit=5)},
+    )
+    # 180 req/s: 160 writes/s (POST /events) + 20 searches/s (GET /search)
+    n = _needs(180, {"writes": 8, "search": 1})
+    rows = {r["limit"]: r for r in plan_limits(stack, n, {"POST /events": 0.150, "GET /search": 0.050})}
+    ev = rows["Lambda events: reserved concurrency"]
+    # 160/s x 150 ms = 24 concurrent > 20 reserved; the fix keeps 24 under 80 %: ceil(24 / 0.8) = 30
+    assert ev["need"] == pytest.approx(24.0) and ev["verdict"] == "exceeded"
+    assert ev["fix"] == "functions.events.reserved_concurrency = 30" and "p95" in ev["basis"]
+    search = rows["Lambda search: account unreserved pool (shared)"]
+    # 20/s x 50 ms = 1 of the pool 1000 - 20 reserved
+    assert search["need"] == pytest.approx(1.0) and search["have"] == 980 and search["verdict"] == "fits"
+    assert search["fix"] == "none needed"
+    stage = rows["API stage throttle rate"]  # 180 of 200: above 80 %
+    assert stage["verdict"] == "at risk" and stage["fix"] == "throttle.rate_limit = 225"
+    route = rows["API route throttle GET /search"]  # 20/s against 10
+    assert route["verdict"] == "exceeded" and route["fix"].endswith("rate_limit = 25")
+    key = rows["DynamoDB per-key writes (one `date` per day)"]  # 160 WCU/s of 1000
+    assert key["verdict"] == "fits"
+    hot = {r["limit"]: r for r in plan_limits(stack, _needs(1300, {"writes": 1}), {})}
+    assert hot["DynamoDB per-key writes (one `date` per day)"]["verdict"] == "exceeded"
+    assert "date#N over N >= 2 keys" in hot["DynamoDB per-key writes (one `date` per day)"]["fix"]
+
+
+def test_limits_of_the_table_and_a_quota_fix() -> None:
+    desc = load_description()  # provisioned 1 WCU / 1 RCU, no reservations
+    n = _needs(4, {"writes": 1})
+    rows = {r["limit"]: r for r in plan_limits(desc, n, {"POST /events": 2.0}, table_wcu=1, table_rcu=1)}
+    assert rows["DynamoDB table write capacity"]["verdict"] == "exceeded"
+    assert rows["DynamoDB table write capacity"]["fix"].startswith(f"table.write_capacity = {n.recommended_wcu}")
+    small = {r["limit"]: r for r in plan_limits(desc, n, {"POST /events": 2.5}, account_concurrency=10)}
+    pool = small["Lambda events: account unreserved pool (shared)"]  # 4/s x 2.5 s = 10 of 10: at the limit
+    assert pool["verdict"] == "at risk" and pool["fix"] == "request a Lambda concurrency quota of 113"
