@@ -16,8 +16,17 @@ from typing import Any
 
 from loadcheck.core import rundir
 from loadcheck.core.description import StackDescription, load_description
+from reports.autoscaling import plan_autoscaling
 from reports.bill import EXCLUDED, Usage, record_bytes_of, stack_bill
-from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
+from reports.capacity import (
+    DEFAULT_UTILISATION,
+    RouteKnee,
+    hot_key_warnings,
+    knees_to_dict,
+    needs,
+    step_plan,
+    workload_profile,
+)
 from reports.costs import load_prices, monthly_costs
 from reports.data import _table_capacity, route_summaries
 from reports.limits import DEFAULT_ACCOUNT_CONCURRENCY, PERCENTILE, plan_limits
@@ -114,6 +123,20 @@ def build_plan(
         table_rcu=float(desc.table.read_capacity) if provisioned_table else None,
         account_concurrency=account_concurrency,
     )
+    autoscaling = None
+    run_options = (rundir.read_run(rd).get("options") or {}) if rd is not None else {}
+    if rd is not None and run_options.get("shape") == "step" and n.target_rate > 0:
+        steps, step_s = step_plan(rundir.read_run(rd))
+        autoscaling = plan_autoscaling(
+            steps=steps,
+            step_s=step_s,
+            write_units_per_request=n.wcu_per_s / n.target_rate,
+            wcu_per_s_at_target=n.wcu_per_s,
+            current_wcu=desc.table.write_capacity,
+            recommended_wcu=n.recommended_wcu,
+            wcu_hour_price=prices["dynamodb"]["provisioned_wcu_hour"],
+            hours=prices["hours"],
+        )
     warnings = hot_key_warnings(n)
     prov = provisioned or {}
     if prov.get("billing_mode") == "PROVISIONED" and prov.get("wcu") is not None and n.wcu_per_s > float(prov["wcu"]):
@@ -154,6 +177,7 @@ def build_plan(
         "routes": knees_to_dict(knees),
         "provisioned": prov,
         "limits": limits,
+        "autoscaling": autoscaling,
         "recommendation": {
             "target_rate": target_rate,
             "mix": mix,

@@ -90,6 +90,15 @@ def _print_plan(plan: dict[str, Any]) -> None:
             click.echo(f"      {row.get('basis') or ''} [{row['source']}]".rstrip())
     if cost.get("excluded"):
         click.echo(f"    {cost['excluded']}")
+    auto = plan.get("autoscaling")
+    if auto:
+        cfg = auto["config"]
+        click.echo(
+            f"\n  auto scaling (writes): min {cfg['min']} / max {cfg['max']} WCU at {100 * cfg['target']:.0f}%: "
+            f"over the step load {auto['throttled_writes']:g} write(s) throttled during scale-out "
+            f"({auto['note']}); at the target rate it settles at {auto['settled_wcu']} WCU, "
+            f"{auto['monthly_writes']:,.2f} {cost['currency']}/month for writes"
+        )
     for w in rec["warnings"]:
         click.echo(f"  WARNING: {w}")
 
