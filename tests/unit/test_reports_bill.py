@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from loadcheck.bench.synthetic_reports import write_run
+from loadcheck.cli import cli
 from loadcheck.core.description import ThrottleSpec, load_description
 from loadcheck.core.errors import ConfigError
 from reports.bill import EXCLUDED, LAMBDA_PLATFORM_BYTES, Usage, record_bytes_of, stack_bill
@@ -156,3 +158,16 @@ def test_limits_of_the_table_and_a_quota_fix() -> None:
     small = {r["limit"]: r for r in plan_limits(desc, n, {"POST /events": 2.5}, account_concurrency=10)}
     pool = small["Lambda events: account unreserved pool (shared)"]  # 4/s x 2.5 s = 10 of 10: at the limit
     assert pool["verdict"] == "at risk" and pool["fix"] == "request a Lambda concurrency quota of 113"
+
+
+def test_report_shows_the_bill_and_the_limits(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "r", steps=[0.5, 2, 4], step_duration_s=10, mix={"writes": 1}, burst_s=0, checks=None)
+    result = CliRunner().invoke(cli, ["capacity", "--from-run", str(run), "--target-rate", "4"])
+    assert result.exit_code == 0, result.output
+    assert "OpenSearch 1 x t3.small.search" in result.output and "opensearch-service/pricing" in result.output
+    assert "DynamoDB table write capacity" in result.output and "exceeded" in result.output
+    html = (run / "report.html").read_text()
+    assert 'href="https://aws.amazon.com/opensearch-service/pricing/"' in html
+    assert "Limits at 4" in html and "verdict-exceeded" in html and "table.write_capacity = " in html
+    assert "Monthly bill (provisioned table)" in html and "Limits at the target rate" in html  # the two charts
+    assert "Auto scaling (writes)" in html
