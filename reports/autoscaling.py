@@ -1,6 +1,6 @@
 """DynamoDB auto scaling (target tracking) simulated over a step load: capacity, throttling, cost.
 
-    simulate(demand, config, burst_s=300, burst_start=0.0) -> Simulation
+    simulate(demand, config, burst_s=BURST_SECONDS, burst_start=0.0) -> Simulation
     step_demand(steps, step_s, units_per_request) -> per-second demand
 
 The third table option beside fixed provisioned capacity and on-demand. The behaviour is AWS's
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from loadcheck.core.capacity import BURST_SECONDS
 
 SCALE_OUT_MINUTES = 2
 SCALE_IN_MINUTES = 15
@@ -63,7 +65,7 @@ def step_demand(steps: list[float], step_s: float, units_per_request: float) -> 
 
 
 def simulate(
-    demand: list[float], config: TargetTracking, *, burst_s: float = 300.0, burst_start: float = 0.0
+    demand: list[float], config: TargetTracking, *, burst_s: float = BURST_SECONDS, burst_start: float = 0.0
 ) -> Simulation:
     """Run target tracking over ``demand`` (units per second); see the module docstring."""
     sim = Simulation()
