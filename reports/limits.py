@@ -39,7 +39,11 @@ def verdict(need: float, have: float) -> str:
     return "at risk" if need > AT_RISK * have else "fits"
 
 
-def _row(limit: str, need: float, have: float, fix: str, basis: str) -> dict[str, Any]:
+def _row(
+    limit: str, need: float, have: float, fix: str, basis: str, change: tuple[list[str], int] | None = None
+) -> dict[str, Any]:
+    """A limit row; ``change`` (description path, value) is the fix as an edit of the stack
+    description, kept only when a fix is needed (``loadcheck capacity --write-description``)."""
     v = verdict(need, have)
     return {
         "limit": limit,
@@ -48,6 +52,7 @@ def _row(limit: str, need: float, have: float, fix: str, basis: str) -> dict[str
         "verdict": v,
         "fix": "none needed" if v == "fits" else fix,
         "basis": basis,
+        "change": None if v == "fits" or change is None else {"path": change[0], "value": change[1]},
     }
 
 
@@ -78,7 +83,8 @@ def plan_limits(
         basis = f"arrival rate x {PERCENTILE} latency: {basis or 'no traffic'}"
         if fn.reserved_concurrency is not None:
             fix = f"functions.{key}.reserved_concurrency = {_enough(need)}"
-            rows.append(_row(f"Lambda {key}: reserved concurrency", need, fn.reserved_concurrency, fix, basis))
+            change = (["functions", key, "reserved_concurrency"], _enough(need))
+            rows.append(_row(f"Lambda {key}: reserved concurrency", need, fn.reserved_concurrency, fix, basis, change))
         else:
             fix = f"request a Lambda concurrency quota of {_enough(need) + reserved_total + UNRESERVED_MINIMUM}"
             rows.append(
@@ -97,6 +103,7 @@ def plan_limits(
             desc.throttle.rate_limit,
             f"throttle.rate_limit = {_enough(n.target_rate)}",
             "the target rate, steady (requests/s over all routes)",
+            (["throttle", "rate_limit"], _enough(n.target_rate)),
         )
     )
     for rk, t in desc.route_throttle.items():
@@ -108,6 +115,7 @@ def plan_limits(
                 t.rate_limit,
                 f'route_throttle."{rk}".rate_limit = {_enough(need)}',
                 "the route's share of the target rate",
+                (["route_throttle", rk, "rate_limit"], _enough(need)),
             )
         )
     hk = desc.table.hash_key
@@ -138,6 +146,7 @@ def plan_limits(
                 table_wcu,
                 f"table.write_capacity = {n.recommended_wcu} (the recommendation; or PAY_PER_REQUEST)",
                 "WCU/s at the target rate against provisioned WCU",
+                (["table", "write_capacity"], n.recommended_wcu),
             )
         )
     if table_rcu is not None:
@@ -148,6 +157,7 @@ def plan_limits(
                 table_rcu,
                 f"table.read_capacity = {n.recommended_rcu} (the recommendation; or PAY_PER_REQUEST)",
                 "RCU/s at the target rate against provisioned RCU",
+                (["table", "read_capacity"], n.recommended_rcu),
             )
         )
     return rows
