@@ -112,13 +112,17 @@ def plan_autoscaling(
     steps: list[float],
     step_s: float,
     write_units_per_request: float,
+    wcu_per_write: float,
     wcu_per_s_at_target: float,
     current_wcu: int,
     recommended_wcu: int,
     wcu_hour_price: float,
     hours: float,
 ) -> dict[str, object]:
-    """The auto-scaling option of the plan: configuration, simulation over the step load, cost."""
+    """The auto-scaling option of the plan: configuration, simulation over the step load, cost.
+
+    ``write_units_per_request``: WCU per request of the mix (the step rates are of all requests);
+    ``wcu_per_write``: WCU per write, to count the writes throttled."""
     config = recommend(current_wcu, recommended_wcu)
     demand = step_demand(steps, step_s, write_units_per_request)
     sim = simulate(demand, config)
@@ -129,7 +133,7 @@ def plan_autoscaling(
         "step_s": step_s,
         "write_units_per_request": round(write_units_per_request, 3),
         "throttled_units": round(sim.throttled_units, 2),
-        "throttled_writes": round(sim.throttled_units / write_units_per_request, 1) if write_units_per_request else 0,
+        "throttled_writes": round(sim.throttled_units / wcu_per_write, 1) if wcu_per_write else 0,
         "events": [{"second": s, "direction": d, "capacity": c} for s, d, c in sim.events],
         "capacity": sim.capacity,
         "throttled": sim.throttled,

@@ -131,6 +131,7 @@ def build_plan(
             steps=steps,
             step_s=step_s,
             write_units_per_request=n.wcu_per_s / n.target_rate,
+            wcu_per_write=profile.write_wcu,
             wcu_per_s_at_target=n.wcu_per_s,
             current_wcu=desc.table.write_capacity,
             recommended_wcu=n.recommended_wcu,

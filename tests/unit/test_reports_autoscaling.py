@@ -55,6 +55,7 @@ def test_a_load_shorter_than_two_minutes_never_scales() -> None:
         steps=[1, 2, 4],
         step_s=10,
         write_units_per_request=1.0,
+        wcu_per_write=1.0,
         wcu_per_s_at_target=4.0,
         current_wcu=1,
         recommended_wcu=6,
@@ -73,3 +74,22 @@ def test_plan_holds_the_auto_scaling_option(tmp_path: Path) -> None:
     )
     auto = plan["autoscaling"]
     assert auto is not None and auto["steps"] == [0.5, 2.0, 4.0] and auto["throttled_units"] > 0
+    # writes only, 1 WCU each: the throttled writes are the throttled units
+    assert auto["throttled_writes"] == pytest.approx(auto["throttled_units"], abs=0.1)
+
+
+def test_throttled_writes_count_writes_not_requests() -> None:
+    # steps of all requests, 80 % writes of 2 WCU each: 1.6 WCU per request; 3.2 units throttled = 1.6 writes
+    plan = plan_autoscaling(
+        steps=[4.0],
+        step_s=1,
+        write_units_per_request=1.6,
+        wcu_per_write=2.0,
+        wcu_per_s_at_target=6.4,
+        current_wcu=1,
+        recommended_wcu=10,
+        wcu_hour_price=0.00065,
+        hours=730,
+    )
+    # 4 req/s x 1.6 = 6.4 units offered in 1 s; 1 WCU admits 1 (no credit): 5.4 units = 2.7 writes
+    assert plan["throttled_units"] == pytest.approx(5.4) and plan["throttled_writes"] == pytest.approx(2.7)
