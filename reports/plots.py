@@ -309,6 +309,6 @@ def limits(names: Sequence[str], share: Sequence[float], verdicts: Sequence[str]
         a.axvline(100, color="#d62728", linestyle="--", label="limit")
         a.set_xlim(0, 230)
         a.set_xlabel("need as % of the limit")
-        a.legend(loc="lower right", fontsize=7)
+        a.legend(loc="upper right", fontsize=7)
         a.set_title("Limits at the target rate (green fits, orange at risk, red exceeded)")
         return _svg(fig)
