@@ -460,6 +460,10 @@ def judge_records(
         "unrecorded_after_ledger_cut": unrecorded,
         "lost_with_outage": lost_with_outage,
         "not_delivered": len(pending),
+        # What CloudWatch Logs bills ingestion on: the capacity plan prices log volume with it.
+        "record_bytes_mean": round(sum(len(r.message.encode()) for r in records) / len(records), 1)
+        if records
+        else None,
     }
     figures.update({k: counts.get(k, 0) for k in KINDS})
     ev = [e for k in KINDS for e in evidence[k]]

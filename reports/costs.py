@@ -9,7 +9,9 @@ user passes (``--prices FILE``, same shape). Arithmetic, per month of ``hours_pe
 - Lambda: invocations x request price + invocations x billed seconds x memory GB x GB-second
   price (billed seconds estimated by the route's p50 latency, an upper bound: it includes the
   gateway and the network); free tier not deducted;
-- API Gateway HTTP API: requests x the per-million price of the tier.
+- API Gateway HTTP API: requests x the per-million price of the tier;
+- every other billable resource of the stack (OpenSearch, CloudWatch Logs, DynamoDB storage and
+  PITR, the S3 export bucket, Route 53): :mod:`reports.bill`, passed in as ``stack_lines``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ REQUIRED = {
     ),
     "lambda": ("requests_per_million", "gb_second"),
     "apigateway_http": ("requests_per_million_first_300m", "requests_per_million_over_300m"),
+    "opensearch": ("ebs_gp3_gb_month",),
+    "cloudwatch_logs": ("ingestion_per_gb", "storage_gb_month"),
+    "route53": ("hosted_zone_month",),
+    "s3": ("standard_gb_month",),
 }
+BILL_DYNAMODB = ("storage_gb_month", "pitr_gb_month", "export_per_gb")
 
 
 def load_prices(path: str | Path | None, region: str) -> dict[str, Any]:
@@ -52,7 +59,7 @@ def load_prices(path: str | Path | None, region: str) -> dict[str, Any]:
             f"extended with {region} from the AWS pricing pages",
         )
     table = regions[region]
-    for service, keys in REQUIRED.items():
+    for service, keys in {**REQUIRED, "dynamodb": REQUIRED["dynamodb"] + BILL_DYNAMODB}.items():
         missing = [k for k in keys if not isinstance((table.get(service) or {}).get(k), (int, float))]
         if missing:
             raise ConfigError(
@@ -68,6 +75,7 @@ def load_prices(path: str | Path | None, region: str) -> dict[str, Any]:
         "hours": float(doc.get("hours_per_month", 730)),
         "source_file": str(p),
         "note": doc.get("note", ""),
+        "sources": dict(doc.get("sources") or {}),
     }
 
 
@@ -82,8 +90,11 @@ def monthly_costs(
     lambda_invocations_per_s: dict[str, float],
     lambda_seconds: dict[str, float],
     lambda_memory_mb: dict[str, int],
+    stack_lines: list[dict[str, Any]] | None = None,
+    excluded: str = "",
 ) -> dict[str, Any]:
-    """A cost table: rows of {item, provisioned, on_demand} (None where a row does not apply)."""
+    """A cost table: rows of {item, provisioned, on_demand, source}; ``stack_lines``
+    (:func:`reports.bill.stack_bill`) are the same in both table modes."""
     hours = prices["hours"]
     seconds = hours * 3600.0
     ddb, lam, api = prices["dynamodb"], prices["lambda"], prices["apigateway_http"]
@@ -102,27 +113,46 @@ def monthly_costs(
         first / 1e6 * api["requests_per_million_first_300m"]
         + max(0.0, req - 300e6) / 1e6 * api["requests_per_million_over_300m"]
     )
+    src = prices.get("sources") or {}
     rows = [
         {
             "item": f"DynamoDB writes ({wcu:g} WCU provisioned / {wcu_per_s:.2f} WRU/s on demand)",
             "provisioned": prov_w,
             "on_demand": od_w,
+            "source": src.get("dynamodb", ""),
         },
         {
             "item": f"DynamoDB reads ({rcu:g} RCU provisioned / {rcu_per_s:.2f} RRU/s on demand)",
             "provisioned": prov_r,
             "on_demand": od_r,
+            "source": src.get("dynamodb", ""),
         },
-        {"item": "Lambda (requests + GB-seconds)", "provisioned": lam_total, "on_demand": lam_total},
+        {
+            "item": "Lambda (requests + GB-seconds)",
+            "provisioned": lam_total,
+            "on_demand": lam_total,
+            "source": src.get("lambda", ""),
+        },
         {
             "item": f"API Gateway HTTP API ({req / 1e6:,.1f} M requests)",
             "provisioned": api_total,
             "on_demand": api_total,
+            "source": src.get("apigateway", ""),
         },
     ]
+    for line in stack_lines or []:
+        rows.append(
+            {
+                "item": line["item"],
+                "provisioned": line["monthly"],
+                "on_demand": line["monthly"],
+                "source": line["source"],
+                "basis": line["basis"],
+            }
+        )
     total_p = sum(r["provisioned"] for r in rows)
     total_o = sum(r["on_demand"] for r in rows)
-    rows.append({"item": "total per month", "provisioned": total_p, "on_demand": total_o})
+    rows.append({"item": "total per month", "provisioned": total_p, "on_demand": total_o, "source": ""})
     cheaper = "provisioned" if prov_w + prov_r <= od_w + od_r else "on-demand"
     return {
         "region": prices["region"],
@@ -131,6 +161,7 @@ def monthly_costs(
         "rows": rows,
         "cheaper_table_mode": cheaper,
         "source_file": prices["source_file"],
+        "excluded": excluded,
         "note": f"{prices['currency']} per month of {hours:g} h, prices as of {prices['as_of']} for {prices['region']} "
         f"({prices['source_file']}); provisioned at the recommended capacity, on-demand at the target rate. "
         + prices["note"],

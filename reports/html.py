@@ -17,6 +17,7 @@ import jinja2
 from loadcheck import __version__
 from reports import plots
 from reports.data import ReportData
+from reports.limits import AT_RISK
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -56,6 +57,26 @@ def knee_svgs(plan: dict[str, Any]) -> list[str]:
     return out
 
 
+def plan_svgs(plan: dict[str, Any]) -> list[str]:
+    """The bill and the limits of the plan as charts (the tables beside them hold the figures)."""
+    out = []
+    cost = (plan.get("recommendation") or {}).get("cost") or {}
+    rows = [r for r in cost.get("rows", []) if r.get("item") != "total per month"]
+    if rows:
+        out.append(plots.bill([r["item"] for r in rows], [r["provisioned"] for r in rows], cost.get("currency", "USD")))
+    lims = [r for r in plan.get("limits") or [] if r.get("have")]
+    if lims:
+        out.append(
+            plots.limits(
+                [r["limit"] for r in lims],
+                [r["need"] / r["have"] for r in lims],
+                [r["verdict"] for r in lims],
+                AT_RISK,
+            )
+        )
+    return out
+
+
 def render_html(d: ReportData) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False
@@ -79,6 +100,7 @@ def render_html(d: ReportData) -> str:
         cap_svg=cap_svg,
         plan=plan,
         knee_svgs=knee_svgs(plan) if plan else [],
+        plan_svgs=plan_svgs(plan) if plan else [],
         ms=_ms,
         money=_money,
         evidence=_evidence,

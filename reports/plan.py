@@ -16,9 +16,20 @@ from typing import Any
 
 from loadcheck.core import rundir
 from loadcheck.core.description import StackDescription, load_description
-from reports.capacity import DEFAULT_UTILISATION, RouteKnee, hot_key_warnings, knees_to_dict, needs, workload_profile
+from reports.autoscaling import plan_autoscaling
+from reports.bill import EXCLUDED, Usage, record_bytes_of, stack_bill
+from reports.capacity import (
+    DEFAULT_UTILISATION,
+    RouteKnee,
+    hot_key_warnings,
+    knees_to_dict,
+    needs,
+    step_plan,
+    workload_profile,
+)
 from reports.costs import load_prices, monthly_costs
 from reports.data import _table_capacity, route_summaries
+from reports.limits import DEFAULT_ACCOUNT_CONCURRENCY, PERCENTILE, plan_limits
 
 PLAN_VERSION = 1
 
@@ -51,6 +62,16 @@ def _lambda_inputs(
     return dict(inv), {k: max(v) for k, v in secs.items()}, memory
 
 
+def _latencies(run_dir: Path | None) -> dict[str, float]:
+    """Seconds per route at the planner's percentile, from the run's ledger."""
+    out: dict[str, float] = {}
+    if run_dir is not None:
+        for r in route_summaries(run_dir):
+            if r.latency_ms.get(PERCENTILE) is not None:
+                out[r.route] = float(r.latency_ms[PERCENTILE]) / 1000.0
+    return out
+
+
 def build_plan(
     *,
     run_dir: str | Path | None,
@@ -62,6 +83,7 @@ def build_plan(
     utilisation: float = DEFAULT_UTILISATION,
     table_items: int | None = None,
     provisioned: dict[str, Any] | None = None,
+    account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
 ) -> dict[str, Any]:
     """Everything ``capacity.json`` holds and the report's "Capacity plan" section shows."""
     rd = rundir.run_dir_of(run_dir) if run_dir is not None else None
@@ -69,6 +91,16 @@ def build_plan(
     n = needs(profile, target_rate=target_rate, mix=mix, utilisation=utilisation, table_items=table_items)
     prices = load_prices(prices_path, region)
     inv, secs, mem = _lambda_inputs(n.route_rps, rd)
+    desc = _description(rd)
+    record_bytes, record_source = record_bytes_of(rundir.read_results(rd) if rd is not None else None, desc)
+    usage = Usage(
+        requests_per_s=target_rate,
+        lambda_invocations_per_s=inv,
+        writes_per_s=n.writes_per_s,
+        item_bytes=profile.write_item_bytes,
+        record_bytes=record_bytes,
+        record_bytes_source=record_source,
+    )
     cost = monthly_costs(
         prices=prices,
         wcu=n.recommended_wcu,
@@ -79,7 +111,33 @@ def build_plan(
         lambda_invocations_per_s=inv,
         lambda_seconds=secs,
         lambda_memory_mb=mem,
+        stack_lines=stack_bill(prices, desc, usage),
+        excluded=EXCLUDED,
     )
+    provisioned_table = desc.table.billing_mode == "PROVISIONED"
+    limits = plan_limits(
+        desc,
+        n,
+        _latencies(rd),
+        table_wcu=float(desc.table.write_capacity) if provisioned_table else None,
+        table_rcu=float(desc.table.read_capacity) if provisioned_table else None,
+        account_concurrency=account_concurrency,
+    )
+    autoscaling = None
+    run_options = (rundir.read_run(rd).get("options") or {}) if rd is not None else {}
+    if rd is not None and run_options.get("shape") == "step" and n.target_rate > 0:
+        steps, step_s = step_plan(rundir.read_run(rd))
+        autoscaling = plan_autoscaling(
+            steps=steps,
+            step_s=step_s,
+            write_units_per_request=n.wcu_per_s / n.target_rate,
+            wcu_per_write=profile.write_wcu,
+            wcu_per_s_at_target=n.wcu_per_s,
+            current_wcu=desc.table.write_capacity,
+            recommended_wcu=n.recommended_wcu,
+            wcu_hour_price=prices["dynamodb"]["provisioned_wcu_hour"],
+            hours=prices["hours"],
+        )
     warnings = hot_key_warnings(n)
     prov = provisioned or {}
     if prov.get("billing_mode") == "PROVISIONED" and prov.get("wcu") is not None and n.wcu_per_s > float(prov["wcu"]):
@@ -119,6 +177,8 @@ def build_plan(
         "summary": summary,
         "routes": knees_to_dict(knees),
         "provisioned": prov,
+        "limits": limits,
+        "autoscaling": autoscaling,
         "recommendation": {
             "target_rate": target_rate,
             "mix": mix,

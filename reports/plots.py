@@ -277,3 +277,38 @@ def knee(
         a.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=7, ncols=2)
         a.set_title(f"{route}: step results (green: met SLO, no throttling, no errors)")
         return _svg(fig)
+
+
+def bill(items: Sequence[str], monthly: Sequence[float], currency: str) -> str:
+    """The monthly bill of the provisioned option: one horizontal bar per line item."""
+    with _figure(height=0.3 * len(items) + 1.0) as (fig, ax):
+        a = ax[0][0]
+        ys = list(range(len(items)))[::-1]
+        a.barh(ys, monthly, color="#1f77b4")
+        a.set_yticks(ys, [i[:48] for i in items], fontsize=7)
+        for y, v in zip(ys, monthly, strict=True):
+            a.text(v, y, f" {v:,.2f}", va="center", fontsize=7)
+        a.set_xlabel(f"{currency} per month")
+        a.set_xlim(0, max([*monthly, 1e-9]) * 1.25)
+        a.set_title("Monthly bill (provisioned table)")
+        return _svg(fig)
+
+
+def limits(names: Sequence[str], share: Sequence[float], verdicts: Sequence[str], at_risk: float) -> str:
+    """Each limit's need as a share of the limit, coloured by verdict, with the at-risk line and 100 %."""
+    colors = {"fits": "#2ca02c", "at risk": "#ff7f0e", "exceeded": "#d62728"}
+    with _figure(height=0.3 * len(names) + 1.0) as (fig, ax):
+        a = ax[0][0]
+        ys = list(range(len(names)))[::-1]
+        shown = [min(s, 2.0) * 100 for s in share]  # beyond 200 % the bar is cut, the label tells
+        a.barh(ys, shown, color=[colors.get(v, "#999999") for v in verdicts])
+        a.set_yticks(ys, [n[:48] for n in names], fontsize=7)
+        for y, s in zip(ys, share, strict=True):
+            a.text(min(s, 2.0) * 100, y, f" {100 * s:,.0f}%", va="center", fontsize=7)
+        a.axvline(100 * at_risk, color="#ff7f0e", linestyle=":", label=f"at risk above {100 * at_risk:.0f}%")
+        a.axvline(100, color="#d62728", linestyle="--", label="limit")
+        a.set_xlim(0, 230)
+        a.set_xlabel("need as % of the limit")
+        a.legend(loc="upper right", fontsize=7)
+        a.set_title("Limits at the target rate (green fits, orange at risk, red exceeded)")
+        return _svg(fig)

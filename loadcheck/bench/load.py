@@ -19,6 +19,7 @@ measured):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import statistics
@@ -53,20 +54,18 @@ class Unsigned(FastHttpUser):
 '''
 
 SIGNED_LOCUSTFILE = '''
-from locust import task
-
-from locustfiles import eventlog  # noqa: F401 - signing context, ledger and histograms
-from locustfiles.sigv4user import SigV4FastHttpUser
+from locustfiles.api import LoadcheckUser, kind
 
 QUERY = [("date", "2100-01-01"), ("limit", "25")]
 
 
-class SignedReader(SigV4FastHttpUser):
-    """The same GET, signed, every request in the ledger and the HDR histograms."""
+class SignedReader(LoadcheckUser):
+    """The same GET, signed through the public load API: every request in the ledger and the HDR
+    histograms, as a user's own workload sends it."""
 
-    @task
-    def get(self):
-        self.signed_request("GET", "GET /events", "/events", query=QUERY)
+    @kind(weight=1)
+    def get(self) -> None:
+        self.send("GET", "GET /events", "/events", query=QUERY)
 '''
 
 
@@ -186,10 +185,13 @@ def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, ro
         )
         cfg = workdir / "loadconfig.json"
 
-        def config(name: str) -> Path:
+        # The signed reader declares one kind of its own (get); the reference workload reads only.
+        signed_opts = dataclasses.replace(opts, mix={})
+
+        def config(name: str, options: RunOptions) -> Path:
             run_dir = workdir / "runs" / name
             cfg.write_text(
-                LoadConfig(run_id=name, run_dir=str(run_dir), options=opts, target=target.to_public()).to_json()
+                LoadConfig(run_id=name, run_dir=str(run_dir), options=options, target=target.to_public()).to_json()
             )
             return run_dir
 
@@ -207,7 +209,7 @@ def bench_locust(*, seconds: float, soak_s: float, users: int, workdir: Path, ro
                 argv = ["-f", str(path), *common]
                 run_dir = None
                 if kind != "unsigned":
-                    run_dir = config(f"{kind}-{i}")
+                    run_dir = config(f"{kind}-{i}", signed_opts if kind == "signed" else opts)
                     argv += ["--loadcheck-config", str(cfg)]
                 r = _locust(argv, seconds=seconds, workdir=workdir)
                 if run_dir is not None and sum(1 for _ in read_ledger(run_dir)) != r["requests"]:

@@ -30,7 +30,7 @@ from hdrh.histogram import HdrHistogram
 
 from loadcheck.bench.client import PinnedHTTPSConnection, summarize
 from loadcheck.bench.profiling import Profiles
-from loadcheck.core.description import DEFAULT_DESCRIPTION
+from loadcheck.core.description import DEFAULT_DESCRIPTION, load_description
 from loadcheck.core.sigv4 import Signer
 from loadcheck.core.target import Target
 from reference_stack.local import supervisor
@@ -101,6 +101,9 @@ def run_post_events_bench(
         desc = json.loads(DEFAULT_DESCRIPTION.read_text())
         desc["table"]["billing_mode"] = "PAY_PER_REQUEST"
         desc["throttle"] = {"rate_limit": 10000, "burst_limit": 5000}
+        # The copy lives elsewhere: its handlers are still the reference ones (handlers_dir is
+        # relative to the description file unless absolute).
+        desc["handlers_dir"] = str(load_description().handlers_dir)
         desc_path = Path(tmp) / "stack.auto.tfvars.json"
         desc_path.write_text(json.dumps(desc))
         state_dir = Path(tmp) / "state"

@@ -3,11 +3,16 @@
     loadcheck capacity [--rates 1,2,4,8] [--step-duration 20s] [--slo 'POST /events=p95:300' ...]
                        [--target-rate R] [--mix writes=8,reads=1,search=1] [--state-dir DIR]
                        [--region us-east-1] [--prices FILE] [--from-run RUNS/<id>]
+                       [--account-concurrency N] [--write-description FILE]
 
 Without ``--from-run`` it runs ``loadcheck run --shape step`` (the same Driver, checks off: the
 planner reads the ledger only) and analyses that run; with it, it analyses an existing step run.
 It writes ``capacity.json`` into the run directory and re-renders the run's reports, whose
 "Capacity plan" section shows a knee plot per route and the recommendation table.
+
+With ``--write-description FILE`` it writes a copy of the run's stack description with the
+fixes of the planned limits applied (table capacity, reserved concurrency, throttles) and prints
+the diff; the tracked description is never changed (:mod:`loadcheck.core.description_copy`).
 
 Exit status: 0 when the plan was made; 2 for bad options or an unusable run.
 """
@@ -22,6 +27,8 @@ import click
 
 from loadcheck.commands.run_driver import Driver
 from loadcheck.core import rundir
+from loadcheck.core.description import DEFAULT_DESCRIPTION
+from loadcheck.core.description_copy import write_copy
 from loadcheck.core.errors import ConfigError, LoadcheckError
 from loadcheck.core.runconfig import RunOptions, parse_duration, parse_mix, parse_steps
 from loadcheck.core.state import resolve_state_dir, write_json_atomic
@@ -71,6 +78,12 @@ def _print_plan(plan: dict[str, Any]) -> None:
         click.echo(f"{r['route']:<14} {knee:>8}  {r['first_failure'] or '-'}")
     rec = plan["recommendation"]
     click.echo("")
+    click.echo(f"  {'limit':<48} {'need':>9} {'limit':>8}  verdict   smallest fix")
+    for lim in plan.get("limits") or []:
+        click.echo(
+            f"  {lim['limit'][:48]:<48} {lim['need']:>9,.2f} {lim['have']:>8,.0f}  {lim['verdict']:<9} {lim['fix']}"
+        )
+    click.echo("")
     for k, v in rec["rows"]:
         click.echo(f"  {k}: {v}")
     cost = rec["cost"]
@@ -80,8 +93,35 @@ def _print_plan(plan: dict[str, Any]) -> None:
     )
     for row in cost["rows"]:
         click.echo(f"    {row['item'][:64]:<64} {row['provisioned']:>12,.2f} {row['on_demand']:>12,.2f}")
+        if row.get("source"):
+            click.echo(f"      {row.get('basis') or ''} [{row['source']}]".rstrip())
+    if cost.get("excluded"):
+        click.echo(f"    {cost['excluded']}")
+    auto = plan.get("autoscaling")
+    if auto:
+        cfg = auto["config"]
+        click.echo(
+            f"\n  auto scaling (writes): min {cfg['min']} / max {cfg['max']} WCU at {100 * cfg['target']:.0f}%: "
+            f"over the step load {auto['throttled_writes']:g} write(s) throttled during scale-out "
+            f"({auto['note']}); at the target rate it settles at {auto['settled_wcu']} WCU, "
+            f"{auto['monthly_writes']:,.2f} {cost['currency']}/month for writes"
+        )
     for w in rec["warnings"]:
         click.echo(f"  WARNING: {w}")
+
+
+def _write_description(plan: dict[str, Any], run: dict[str, Any], out: Path) -> None:
+    """Apply the limits' fixes to a copy of the run's description and print the diff."""
+    changes = [(c["path"], c["value"]) for r in plan.get("limits") or [] if (c := r.get("change"))]
+    source = (run.get("options") or {}).get("description") or DEFAULT_DESCRIPTION
+    diff = write_copy(source, out, changes)
+    click.echo(f"\nstack description with the plan applied: {out}")
+    click.echo(diff or "  (no change: every limit fits)")
+    rate = plan["recommendation"]["target_rate"]
+    click.echo(
+        f"  verify it: loadcheck stack down; loadcheck stack up --detach --description {out}; "
+        f"loadcheck run --description {out} --rate {rate:g}"
+    )
 
 
 @click.command("capacity")
@@ -113,6 +153,20 @@ def _print_plan(plan: dict[str, Any]) -> None:
     "--utilisation", type=float, default=0.7, show_default=True, help="target utilisation of provisioned capacity"
 )
 @click.option("--table-items", type=int, default=None, help="items in the table, to cost an unfiltered full Scan")
+@click.option(
+    "--account-concurrency",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="the account's Lambda concurrency quota in the region (the pool unreserved functions share)",
+)
+@click.option(
+    "--write-description",
+    "write_description",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write a copy of the stack description with the plan's fixes applied (never the tracked file)",
+)
 @click.option("--seed", type=int, default=None)
 def command(
     rates: str,
@@ -127,6 +181,8 @@ def command(
     out: Path,
     utilisation: float,
     table_items: int | None,
+    account_concurrency: int,
+    write_description: Path | None,
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
@@ -180,8 +236,11 @@ def command(
         utilisation=utilisation,
         table_items=table_items,
         provisioned=prov,
+        account_concurrency=account_concurrency,
     )
     write_json_atomic(run_dir / "capacity.json", plan)
     _print_plan(plan)
+    if write_description is not None:
+        _write_description(plan, run, write_description)
     paths = render_all(run_dir)
     click.echo(f"\ncapacity plan: {run_dir / 'capacity.json'}; report: {paths[0]}")

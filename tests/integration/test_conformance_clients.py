@@ -173,6 +173,11 @@ def _curl(local_stack: dict[str, Any], env: dict[str, str], path: str) -> subpro
         + [
             "--user",
             f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}",
+        ]
+        # `loadcheck stack env --keys` gives a role session: its token goes with every request, as
+        # the stack's own curl example sends it.
+        + (["-H", f"x-amz-security-token: {env['AWS_SESSION_TOKEN']}"] if env.get("AWS_SESSION_TOKEN") else [])
+        + [
             "-w",
             "\n%{http_code}",
             gw["url"] + path,
@@ -206,7 +211,13 @@ def test_requests_aws4auth_on_the_custom_domain(
     monkeypatch.setattr(  # DNS for the custom domain: Route 53's job on AWS, 127.0.0.1 here
         socket, "getaddrinfo", lambda host, *a, **kw: real("127.0.0.1" if host == gw["host"] else host, *a, **kw)
     )
-    auth = AWS4Auth(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], local_stack["region"], "execute-api")
+    auth = AWS4Auth(
+        env["AWS_ACCESS_KEY_ID"],
+        env["AWS_SECRET_ACCESS_KEY"],
+        local_stack["region"],
+        "execute-api",
+        session_token=env.get("AWS_SESSION_TOKEN"),
+    )
     date = "2199-03-01"
     item = {"date": date, "time": f"12:00:00.{uuid.uuid4().int % 1000:03d}", "userId": "u-conf", "eventType": "click"}
     posted = requests.post(gw["url"] + "/events", json=item, auth=auth, verify=local_stack["ca_bundle"], timeout=60)

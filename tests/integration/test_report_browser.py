@@ -189,7 +189,7 @@ def _report_with_plan(tmp: Path) -> Path:
         tmp / "step-run",
         steps=[0.5, 1, 2, 4],
         step_duration_s=15,
-        mix={"writes": 3, "search": 1},
+        mix={"writes": 3, "reads": 1, "search": 1},
         burst_s=0,
         checks=None,
     )
@@ -216,7 +216,8 @@ def test_report_renders_in_chromium_without_errors_or_network(browser: Browser, 
     remote = [u for u in page.requests if not u.startswith(("file:", "data:", "about:"))]
     assert remote == [], "the report must not touch the network"
     assert page.title.startswith("loadcheck ") and page.title.endswith("FAIL")
-    assert page.svg_count == 7  # 5 run plots + 2 knee plots (POST /events, GET /search)
+    # 5 run plots + 3 knee plots (POST /events, GET /events, GET /search) + the bill and the limits
+    assert page.svg_count == 10
     assert page.screenshot[:8] == b"\x89PNG\r\n\x1a\n" and page.height > 2000
 
 

@@ -47,11 +47,6 @@ def test_linked_operations_hold_together(local_target: Target) -> None:
     StatefulAPI.run(settings=settings(SETTINGS, max_examples=max(5, examples() // 5), stateful_step_count=4))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the threaded gateway server (gateway/server.py) answers methods it does not implement with "
-    "Python's 501 HTML page; the raw-HTTP work of issue 15 item 2 (after the async rewrite) owns the fix",
-)
 def test_an_unrouted_method_gets_an_aws_shaped_answer(local_target: Target) -> None:
     gw = Gateway.of(local_target)
     resp = requests.request(
@@ -61,7 +56,9 @@ def test_an_unrouted_method_gets_an_aws_shaped_answer(local_target: Target) -> N
         verify=gw.ca_bundle,
         timeout=10,
     )
-    assert resp.status_code < 500 and resp.headers.get("content-type", "").startswith("application/json")
+    # No route names TRACE: the API's 404 (docs/aws-behaviour.md §6), as for an unknown path.
+    assert resp.status_code == 404 and resp.json() == {"message": "Not Found"}
+    assert resp.headers.get("content-type", "").startswith("application/json")
 
 
 # -- the seeded bug ------------------------------------------------------------------------------

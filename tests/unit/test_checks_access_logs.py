@@ -82,6 +82,9 @@ def test_clean_logs_pass(tmp_path: Path, logs: Any) -> None:
     res = access_logs.run(ctx_for(tmp_path, logs))
     assert res.status == "pass", res.evidence
     assert res.figures["expected"] == len(records) == res.figures["joined"]
+    # the bytes CloudWatch Logs bills ingestion on, for the capacity plan's bill
+    shipped = [e["message"] for e in logs.filter_log_events(logGroupName=GROUP)["events"]]
+    assert res.figures["record_bytes_mean"] == round(sum(len(m.encode()) for m in shipped) / len(shipped), 1)
 
 
 def test_missing_record_fails_naming_request(tmp_path: Path, logs: Any) -> None:

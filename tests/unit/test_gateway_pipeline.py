@@ -300,6 +300,10 @@ def test_config_errors_name_key_and_fix() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"region": "us-east-1", "routes": {"GET /x": "f"}, "integration_timeout_s": 31})
     assert "integration_timeout_s" in str(err.value) and "fix:" in str(err.value)
+    for key in ("request_timeout_s", "idle_timeout_s"):
+        with pytest.raises(ConfigError) as err:
+            parse_config({"region": "us-east-1", "routes": {"GET /x": "f"}, key: 0})
+        assert key in str(err.value) and "fix:" in str(err.value)
     with pytest.raises(ConfigError) as err:
         parse_config({"routes": {"FETCH /x": "f"}})
     assert "FETCH /x" in str(err.value)

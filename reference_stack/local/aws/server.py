@@ -31,6 +31,7 @@ from loadcheck.core.state import sessions_file_for
 from reference_stack.local.aws.accounting import Accounting
 from reference_stack.local.aws.backend import MotoTables
 from reference_stack.local.aws.buckets import Clock, ManualClock, SystemClock
+from reference_stack.local.aws.cloudwatch.api import MetricDataExtensions
 from reference_stack.local.aws.config import AwsConfig, parse_config
 from reference_stack.local.aws.faults import Faults
 from reference_stack.local.aws.governor import Governor
@@ -72,10 +73,14 @@ class AwsService:
         self.accounting = Accounting(clock=self.clock, burst_start=config.burst_start)
         self.recorder = MetricsRecorder(clock=self.clock)
         self.governor = Governor(
-            app=LogsExtensions(
-                app=SessionRecorder(
-                    DomainDispatcherApplication(create_backend_app),
-                    sessions_file=sessions_file_for(config.identities_file) if config.identities_file else None,
+            app=MetricDataExtensions(
+                app=LogsExtensions(
+                    app=SessionRecorder(
+                        DomainDispatcherApplication(create_backend_app),
+                        sessions_file=sessions_file_for(config.identities_file) if config.identities_file else None,
+                    ),
+                    account_id=config.account_id,
+                    default_region=config.region,
                 ),
                 account_id=config.account_id,
                 default_region=config.region,

@@ -21,6 +21,11 @@ MAX_INTEGRATION_TIMEOUT_S = 30.0
 MIN_INTEGRATION_TIMEOUT_S = 0.05
 # HTTP API payload quota is 10 MB (AGW:limits); the description carries the value.
 DEFAULT_PAYLOAD_LIMIT = 10 * 1024 * 1024
+# How long the wire waits for a client (AWS documents neither for HTTP APIs: choices, see
+# docs/aws-behaviour.md §10.14): a started request must arrive whole within the first, a
+# keep-alive connection may sit without a request for the second.
+DEFAULT_REQUEST_TIMEOUT_S = 10.0
+DEFAULT_IDLE_TIMEOUT_S = 60.0
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) (/\S*)$")
 
 
@@ -76,6 +81,8 @@ class GatewayConfig:
     disable_execute_api_endpoint: bool = True
     payload_limit_bytes: int = DEFAULT_PAYLOAD_LIMIT
     integration_timeout_s: float = MAX_INTEGRATION_TIMEOUT_S
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S  # TLS handshake, then request line to last body byte
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S  # a keep-alive connection with no request started
     ready_file: str | None = None
     parent_pid: int | None = None
     faults: dict[str, Any] = field(default_factory=dict)
@@ -215,6 +222,11 @@ def parse_config(data: Any) -> GatewayConfig:
     limit = _number(data.get("payload_limit_bytes", DEFAULT_PAYLOAD_LIMIT), "payload_limit_bytes")
     if limit <= 0:
         raise _fail("payload_limit_bytes", "must be > 0", limit, "use 10485760 (10 MB, the HTTP API quota)")
+    wire_timeouts: dict[str, float] = {}
+    for key, default in (("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S), ("idle_timeout_s", DEFAULT_IDLE_TIMEOUT_S)):
+        wire_timeouts[key] = _number(data.get(key, default), key)
+        if wire_timeouts[key] <= 0:
+            raise _fail(key, "must be > 0 seconds", wire_timeouts[key], f"use {default:g} (the default) or omit it")
     faults = data.get("faults") or {}
     if not isinstance(faults, dict):
         raise _fail("faults", "must be an object", faults, "write faults as {name: value}")
@@ -242,6 +254,8 @@ def parse_config(data: Any) -> GatewayConfig:
         disable_execute_api_endpoint=bool(data.get("disable_execute_api_endpoint", True)),
         payload_limit_bytes=int(limit),
         integration_timeout_s=timeout,
+        request_timeout_s=wire_timeouts["request_timeout_s"],
+        idle_timeout_s=wire_timeouts["idle_timeout_s"],
         ready_file=data.get("ready_file"),
         parent_pid=int(parent) if parent else None,
         faults=dict(faults),

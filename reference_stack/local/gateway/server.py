@@ -9,14 +9,29 @@ Request bodies are read by ``Content-Length`` or ``Transfer-Encoding: chunked``;
 client can finish sending and read the 413 instead of a connection reset), then the gateway
 answers 413 and keeps the connection; a body beyond that cap gets the 413 and the connection
 is closed.
-Idle keep-alive connections are closed after ``IDLE_TIMEOUT_S`` (AWS: undocumented for HTTP
-APIs; a choice).
+
+Hostile input (docs/aws-behaviour.md §6.1, §10.14; docs/reliability.md):
+
+- A connection holds its thread for at most ``request_timeout_s`` for the TLS handshake, then
+  ``idle_timeout_s`` waiting for a request to start, then ``request_timeout_s`` from the first
+  byte of a request to its last body byte (one deadline, not per read: a client trickling a
+  byte at a time, slowloris, is cut off like a silent one). A missed deadline closes the
+  connection without an answer.
+- Malformed requests (request line, HTTP version, method token, ``Content-Length``,
+  ``Transfer-Encoding``, chunk framing) get ``400 {"message":"Bad Request"}`` and a close;
+  a request line plus header values over 10240 bytes (the HTTP API quota) gets
+  ``431 {"message":"Request Header Fields Too Large"}`` and a close. Neither reaches routing,
+  so neither has an access-log record. Any method token reaches routing: one no route
+  names gets the API's 404.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import io
+import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -32,9 +47,38 @@ from reference_stack.local.gateway.routing import Request
 
 log = logging.getLogger("loadcheck.gateway.server")
 
-IDLE_TIMEOUT_S = 60.0
-HANDSHAKE_TIMEOUT_S = 10.0
 _CHUNK = 65536
+# HTTP API quota: "Total combined size of request line and header values", docs/aws-behaviour.md §6.1.
+REQUEST_LINE_AND_HEADERS_LIMIT = 10240
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?\r?\n")
+
+
+class BadRequest(Exception):
+    """The request cannot be framed; it is answered 400 and the connection closed."""
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's reads, bounded by one absolute deadline instead of a per-read timeout."""
+
+    def __init__(self, sock: socket.socket, write_timeout_s: float) -> None:
+        self._sock = sock
+        self._write_timeout_s = write_timeout_s
+        self.deadline = float("inf")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the client missed the gateway's read deadline")
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self._write_timeout_s)  # answers are written under this timeout
 
 
 def _reason(status: int) -> str:
@@ -51,6 +95,8 @@ class GatewayServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], *, gateway: Gateway, ssl_context: ssl.SSLContext) -> None:
         self.gateway = gateway
+        self.request_timeout_s = gateway.config.request_timeout_s
+        self.idle_timeout_s = gateway.config.idle_timeout_s
         self.ssl_context = ssl_context
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -80,21 +126,78 @@ class GatewayServer(ThreadingHTTPServer):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
+def _json_error(status: int) -> bytes:
+    return json.dumps({"message": _reason(status)}, separators=(",", ":")).encode()
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "loadcheck-gateway"
     sys_version = ""
     server: GatewayServer
+    _reader: _DeadlineReader
+    _buffered: io.BufferedReader
 
     def setup(self) -> None:
-        self.request.settimeout(HANDSHAKE_TIMEOUT_S)
+        self.request.settimeout(self.server.request_timeout_s)
         try:
             self.request.do_handshake()
         except (ssl.SSLError, OSError) as exc:
             log.debug("TLS handshake from %s refused: %s", self.client_address, exc)
             raise
-        self.request.settimeout(IDLE_TIMEOUT_S)
         super().setup()
+        self.rfile.close()
+        self._reader = _DeadlineReader(self.request, self.server.request_timeout_s)
+        self._buffered = io.BufferedReader(self._reader, _CHUNK)
+        self.rfile = self._buffered
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + self.server.idle_timeout_s
+        try:
+            started = self._buffered.peek(1)
+        except (TimeoutError, OSError):
+            started = b""
+        if not started:
+            self.close_connection = True
+            return
+        self._reader.deadline = time.monotonic() + self.server.request_timeout_s
+        super().handle_one_request()
+        self._reader.deadline = float("inf")
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if not _TOKEN.fullmatch(self.command) or self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.send_error(400)
+            return False
+        size = len(self.raw_requestline.rstrip(b"\r\n")) + sum(len(v) for v in self.headers.values())
+        if size > REQUEST_LINE_AND_HEADERS_LIMIT:
+            self.send_error(431)
+            return False
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        # The base class dispatches on ``do_<METHOD>``: every method token reaches routing.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every refusal of the wire: API Gateway's JSON shape, then a close. Python's version
+        and syntax errors (505, 414) are a 400 here; its header-count and line-length ones a 431."""
+        status = {505: 400, 414: 431}.get(code, code if code in (400, 431) else 400)
+        body = _json_error(status)
+        self.log_request(status)
+        head = (
+            f"HTTP/1.1 {status} {_reason(status)}\r\ndate: {self.date_time_string()}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            f"apigw-requestid: {new_request_id()}\r\nconnection: close\r\n\r\n"
+        )
+        self.close_connection = True
+        try:
+            self.wfile.write(head.encode("latin-1") + body)
+        except OSError:
+            log.debug("client %s gone before its %d", self.client_address, status)
 
     def send_response(self, code: int, message: str | None = None) -> None:
         # Like the base class but without a Server header (API Gateway sends none).
@@ -112,36 +215,59 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ConnectionError("client closed while sending its body")
             n -= len(got)
 
+    def _read_exactly(self, n: int) -> bytes:
+        got = self.rfile.read(n)
+        if len(got) < n:
+            raise ConnectionError("client closed while sending its body")
+        return got
+
     def _read_body(self, limit: int) -> tuple[bytes, bool, bool]:
         """(body, oversize, drained). An oversize body is discarded up to the drain cap; past the
-        cap it stays unread (``drained`` False) and the connection must close."""
+        cap it stays unread (``drained`` False) and the connection must close. Raises
+        :class:`BadRequest` for framing no HTTP/1.1 server accepts."""
         cap = 2 * limit + (1 << 20)
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                line = self.rfile.readline(1024)
-                n = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if n == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return (b"", True, True) if size > limit else (b"".join(chunks), False, True)
-                size += n
-                if size > cap:
-                    return b"", True, False
-                if size > limit:
-                    chunks = []
-                    self._discard(n)
-                else:
-                    chunks.append(self.rfile.read(n))
-                self.rfile.readline(1024)
-        length = int(self.headers.get("content-length") or 0)
+        encodings = self.headers.get_all("transfer-encoding") or []
+        lengths = self.headers.get_all("content-length") or []
+        if encodings:
+            if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+                raise BadRequest(f"Transfer-Encoding {encodings!r}")
+            return self._read_chunked(limit, cap)
+        if len(set(lengths)) > 1 or (lengths and not _DIGITS.fullmatch(lengths[0].strip())):
+            raise BadRequest(f"Content-Length {lengths!r}")
+        length = int(lengths[0]) if lengths else 0
         if length > limit:
             if length > cap:
                 return b"", True, False
             self._discard(length)
             return b"", True, True
-        return (self.rfile.read(length) if length else b""), False, True
+        return (self._read_exactly(length) if length else b""), False, True
+
+    def _read_chunked(self, limit: int, cap: int) -> tuple[bytes, bool, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            line = self.rfile.readline(1024)
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                if not line.endswith(b"\n"):
+                    raise ConnectionError("client closed while sending its body")
+                raise BadRequest(f"chunk size line {line[:40]!r}")
+            n = int(match.group(1), 16)
+            if n == 0:
+                while (trailer := self.rfile.readline(1024)) not in (b"\r\n", b"\n"):
+                    if not trailer.endswith(b"\n"):
+                        raise ConnectionError("client closed in the chunked trailers")
+                return (b"", True, True) if size > limit else (b"".join(chunks), False, True)
+            size += n
+            if size > cap:
+                return b"", True, False
+            if size > limit:
+                chunks = []
+                self._discard(n)
+            else:
+                chunks.append(self._read_exactly(n))
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadRequest("chunk data longer than its size")
 
     def _handle(self) -> None:
         self.server.request_started()
@@ -160,8 +286,9 @@ class _Handler(BaseHTTPRequestHandler):
             raw_query = urlsplit(self.path).query
         try:
             body, oversize, drained = self._read_body(gateway.config.payload_limit_bytes)
-        except ValueError:
-            self.send_error(400, "bad chunked body")
+        except BadRequest as exc:
+            log.debug("bad request framing from %s: %s", self.client_address, exc)
+            self.send_error(400)
             return
         req = Request(
             method=self.command,
@@ -205,6 +332,3 @@ class _Handler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         with_body = self.command != "HEAD" and resp.status not in (204, 304)
         self.wfile.write(head + resp.body if with_body else head)
-
-    # BaseHTTPRequestHandler dispatches on do_<METHOD>.
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
