@@ -41,7 +41,7 @@ def _new_run(runs: Path, before: set[str]) -> Path:
     return new[0]
 
 
-def _run(stack: Path, runs: Path, *extra: str, duration: str = "15s") -> Path:
+def _run(stack: Path, runs: Path, *extra: str, duration: str = "15s", rate: str = "1.5") -> Path:
     runs.mkdir(exist_ok=True)
     before = {d.name for d in runs.iterdir()}
     out = loadcheck(
@@ -53,7 +53,7 @@ def _run(stack: Path, runs: Path, *extra: str, duration: str = "15s") -> Path:
         "--duration",
         duration,
         "--rate",
-        "1.5",
+        rate,
         "--mix",
         "reads=1",
         "--no-checks",
@@ -103,10 +103,10 @@ def test_capacity_finds_the_write_knee_at_provisioned_capacity(stack: Path, tmp_
 def test_compare_flags_the_ddb_latency_regression(stack: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     _run(stack, runs)  # warm-up: Lambda environments start cold
-    # 60 s at 1.5 req/s: about 90 reads a side, enough for an interval on p95 (it needs 72); with
-    # the 22 of a 15 s run compare rightly says "not enough samples to judge"
-    base = _run(stack, runs, duration="60s")
-    slow = _run(stack, runs, "--fault", "ddb-latency=800", duration="60s")
+    # 20 s at 5 req/s: about 100 reads a side, enough for an interval on p95 (it needs 72); with
+    # the 22 of a 15 s run at 1.5 req/s compare rightly says "not enough samples to judge"
+    base = _run(stack, runs, duration="20s", rate="5")
+    slow = _run(stack, runs, "--fault", "ddb-latency=800", duration="20s", rate="5")
     same = loadcheck("compare", str(base), str(base), "--min-requests", "10")
     assert same.returncode == 0, same.stdout + same.stderr
     out = loadcheck("compare", str(base), str(slow), "--min-requests", "10", "--max-p95-regression", "10%")
