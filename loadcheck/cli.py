@@ -1,20 +1,29 @@
 """The ``loadcheck`` command line.
 
 Each subcommand lives in its own module under ``loadcheck/commands/`` and exposes a click
-command named ``command``; this module only assembles them and prints every
-:class:`~loadcheck.core.errors.LoadcheckError` in one place.
+command named ``command``; this module only assembles them and prints every error in one place
+and one format (docs/cli.md, "Errors")::
+
+    loadcheck: error: <what is wrong, naming the value>
+      fix: <how>
+
+on stderr: a :class:`~loadcheck.core.errors.LoadcheckError` with its own exit code, and click's
+own usage errors (unknown option, bad choice, missing value, bad type) with
+:attr:`ExitCode.USAGE <loadcheck.core.errors.ExitCode.USAGE>`, never a traceback or a usage dump.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from loadcheck import __version__
 from loadcheck.commands import baseline, bench, capacity, check, compare, corpus, report, run, smoke, stack
-from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.errors import ExitCode, LoadcheckError
 
 # (subcommand, module) in the order --help lists them.
 SUBCOMMANDS = (
@@ -31,13 +40,65 @@ SUBCOMMANDS = (
 )
 
 
+def report(message: str, fix: str) -> None:
+    """Print one error in the one format (stderr)."""
+    click.echo(f"loadcheck: error: {message}\n  fix: {fix}", err=True)
+
+
+def command_path(group: click.Group, args: list[str]) -> str:
+    """``loadcheck stack env``: the (sub)command the arguments name, as far as they name one."""
+    path, cmd = ["loadcheck"], group
+    for arg in args:
+        sub = cmd.commands.get(arg) if isinstance(cmd, click.Group) and not arg.startswith("-") else None
+        if isinstance(cmd, click.Group) and not isinstance(sub, click.Command):
+            sub = cmd.get_command(click.Context(cmd), arg) if not arg.startswith("-") else None
+        if sub is None:
+            break
+        path.append(arg)
+        cmd = sub
+    return " ".join(path)
+
+
+def usage_error(exc: click.UsageError, path: str) -> tuple[str, str]:
+    """A click usage error as (message, fix): the nearest visible option or command, and --help."""
+    if exc.ctx is not None:
+        path = exc.ctx.command_path
+    fix = f"see `{path} --help`"
+    if isinstance(exc, click.NoSuchOption | click.exceptions.NoSuchCommand):
+        hidden = {o for p in (exc.ctx.command.params if exc.ctx else []) if getattr(p, "hidden", False) for o in p.opts}
+        near = [n for n in exc.possibilities or () if n not in hidden]
+        if near:
+            fix = f"did you mean {' or '.join(near)}? {fix}"
+        return exc.message.rstrip("."), fix
+    return exc.format_message().rstrip("."), fix
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except LoadcheckError as exc:
+            if not exc.hint:  # every error says how to fix it: at least, where the options are listed
+                exc.hint = f"see `{ctx.command_path} {ctx.invoked_subcommand or ''} --help`".replace("  ", " ")
             click.echo(f"loadcheck: error: {exc}", err=True)
-            sys.exit(exc.exit_status)
+            sys.exit(exc.exit_code)
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """click's main, its errors in loadcheck's format and exit codes."""
+        kwargs["standalone_mode"] = False
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, *rest, **kwargs)
+        except click.UsageError as exc:
+            report(*usage_error(exc, command_path(self, argv)))
+            sys.exit(ExitCode.USAGE)
+        except click.ClickException as exc:  # e.g. click.FileError: a file an option names
+            report(exc.format_message(), f"see `{command_path(self, argv)} --help`")
+            sys.exit(ExitCode.USAGE)
+        except click.Abort:  # Ctrl-C outside a run (a run handles its own, see run_driver)
+            click.echo("loadcheck: interrupted", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(rv if isinstance(rv, int) else ExitCode.PASSED)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from loadcheck.core.errors import ConfigError
+from loadcheck.core.runconfig import parse_fraction, parse_percentage_points
 from reports.compare_stats import MetricChange
 from reports.data import RouteSummary
 
@@ -26,48 +25,12 @@ class Budgets:
 
 def parse_percent(value: str | float, *, option: str) -> float:
     """``10%`` or ``0.10`` -> 0.10 (a bare number above 1 is refused as ambiguous)."""
-    text = str(value).strip()
-    try:
-        x = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
-    except ValueError:
-        raise ConfigError(f"{option}: {value!r} is not a percentage", value=value, hint=f"e.g. {option} 10%") from None
-    if not text.endswith("%") and x > 1:
-        raise ConfigError(
-            f"{option}: {value!r} is ambiguous",
-            value=value,
-            hint=f"write a percentage ({option} {text}%) or a fraction ({option} {x / 100:g})",
-        )
-    if not math.isfinite(x) or x < 0:
-        raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {option} 10%")
-    return x
+    return parse_fraction(value, option=option, at_most_one=False)
 
 
 def parse_pp(value: str | float, *, option: str) -> float:
     """``0.5pp`` (percentage points) or ``0.005`` (a fraction) -> 0.005."""
-    text = str(value).strip().lower()
-    try:
-        x = (
-            float(text[:-2]) / 100.0
-            if text.endswith("pp")
-            else float(text.rstrip("%")) / 100.0
-            if text.endswith("%")
-            else float(text)
-        )
-    except ValueError:
-        raise ConfigError(
-            f"{option}: {value!r} is not percentage points",
-            value=value,
-            hint=f"e.g. {option} 0.5pp (the error rate may rise from 1.0% to 1.5%)",
-        ) from None
-    if not text.endswith(("pp", "%")) and x > 1:
-        raise ConfigError(
-            f"{option}: {value!r} is ambiguous",
-            value=value,
-            hint=f"write percentage points ({option} {text}pp) or a fraction ({option} {x / 100:g})",
-        )
-    if not math.isfinite(x) or x < 0:
-        raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {option} 0.5pp")
-    return x
+    return parse_percentage_points(value, option=option)
 
 
 @dataclass(kw_only=True)

@@ -96,4 +96,4 @@ def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tupl
     for reason in final.reasons:
         click.echo(f"  - {reason}")
     click.echo(f"verdict: {final.value.upper()}")
-    sys.exit(final.exit_status)
+    sys.exit(final.code)

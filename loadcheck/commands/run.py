@@ -39,16 +39,20 @@ from typing import Any
 import click
 
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
+from loadcheck.commands.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, state_dir_option
 from loadcheck.commands.run_driver import Driver
+from loadcheck.commands.run_rules import refuse_inapplicable
 from loadcheck.commands.target_options import RESOLVE_ENV
 from loadcheck.core.chaos import parse_chaos
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.faults import FAULTS
 from loadcheck.core.runconfig import (
     DEFAULT_DURATION_S,
     DEFAULT_MAX_SERVER_ERROR_RATE,
     DEFAULT_RATE,
     SHAPES,
+    TARGETS,
     RunOptions,
     check_routes,
     parse_duration,
@@ -65,33 +69,38 @@ from loadcheck.core.state import resolve_state_dir
 def build_options(
     *,
     target: str,
-    duration: str,
+    duration: str | float,
     rate: float | None,
     users: int | None,
     spawn_rate: float | None,
     shape: str | None,
-    steps: str | None,
-    step_duration: str | None,
+    steps: str | tuple[float, ...] | None,
+    step_duration: str | float | None,
     mix: str | None,
     workers: int,
     seed: int | None,
     faults: tuple[str, ...],
     max_error_rate: str | None,
     max_p95_ms: tuple[str, ...],
-    collisions: str,
+    collisions: str | float,
     think_time: str,
     max_server_error_rate: str | None = str(DEFAULT_MAX_SERVER_ERROR_RATE),
     description: str | None = None,
     locustfile: str | None = None,
 ) -> RunOptions:
     """RunOptions from the command line; ``--users`` without ``--rate`` or ``--shape`` means ramp."""
-    if shape is None:
-        shape = "step" if steps else ("ramp" if users is not None and rate is None else "constant-rate")
+    shape = shape_of(shape=shape, steps=steps, users=users, rate=rate)
     if shape == "ramp" and rate is not None:
         raise ConfigError(
             f"--rate {rate:g} does not apply to --shape ramp (a closed model of users)",
             value=rate,
             hint="use --shape constant-rate --rate R, or --shape ramp --users N --spawn-rate S",
+        )
+    if shape == "ramp" and users is None:
+        raise ConfigError(
+            "--shape ramp needs -u/--users (how many users the ramp starts)",
+            value=users,
+            hint="e.g. --shape ramp --users 20 --spawn-rate 2",
         )
     fault_map: dict[str, Any] = {}
     for f in faults:
@@ -104,7 +113,7 @@ def build_options(
         rate=(rate if rate is not None else DEFAULT_RATE) if shape == "constant-rate" else rate,
         users=users,
         spawn_rate=spawn_rate if spawn_rate is not None else (max(1.0, (users or 1) / 10) if shape == "ramp" else None),
-        steps=parse_steps(steps) if steps else (),
+        steps=(parse_steps(steps) if isinstance(steps, str) else tuple(steps)) if steps else (),
         step_duration_s=parse_duration(step_duration, option="--step-duration") if step_duration else None,
         mix=parse_mix(mix) if mix else {},
         workers=workers,
@@ -124,6 +133,15 @@ def build_options(
     )
 
 
+def shape_of(
+    *, shape: str | None, steps: str | tuple[float, ...] | None, users: int | None, rate: float | None
+) -> str:
+    """The load's shape: ``--shape``, else step with ``--steps``, ramp with ``--users`` and no ``--rate``."""
+    if shape is not None:
+        return shape
+    return "step" if steps else ("ramp" if users is not None and rate is None else "constant-rate")
+
+
 def _existing_file(value: str | None, option: str, what: str) -> str | None:
     if value is None:
         return None
@@ -138,16 +156,49 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
 
 
 @click.command("run")
-@click.option("--target", "target_kind", type=click.Choice(["local", "aws"]), default="local", show_default=True)
-@click.option("--duration", default=f"{DEFAULT_DURATION_S:g}s", show_default=True, help="45s, 2m, 1m30s")
 @click.option(
-    "--rate", type=float, default=None, help=f"open model: requests/s over all workers [default {DEFAULT_RATE:g}]"
+    "--target",
+    "target_kind",
+    type=click.Choice(TARGETS),
+    default="local",
+    show_default=True,
+    help="local: the local stack of --state-dir (started for the run if none runs); aws: the stack of the "
+    "Terraform outputs",
 )
-@click.option("--users", type=int, default=None, help="ramp: users; open model: the pool arrivals go to")
-@click.option("--spawn-rate", type=float, default=None, help="ramp: users started per second")
-@click.option("--shape", type=click.Choice(SHAPES), default=None, help="constant-rate (default), step, ramp")
-@click.option("--steps", default=None, help="step: rates, e.g. 1,2,5,10")
-@click.option("--step-duration", default=None, help="step: how long each rate holds, e.g. 10s")
+@click.option(
+    "-t",
+    "--duration",
+    "--run-time",
+    "duration",
+    type=DURATION,
+    default=f"{DEFAULT_DURATION_S:g}s",
+    show_default=True,
+    help="how long the load runs (constant-rate, ramp), e.g. 45s, 2m, 1m30s; -t/--run-time as in Locust",
+)
+@click.option(
+    "--rate", type=RATE, default=None, help=f"open model: requests/s over all workers [default {DEFAULT_RATE:g}]"
+)
+@click.option(
+    "-u", "--users", type=click.IntRange(min=1), default=None, help="ramp: users; open model: the pool arrivals go to"
+)
+@click.option(
+    "-r",
+    "--spawn-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="ramp: users started per second [default users/10, at least 1]",
+)
+@click.option(
+    "--shape",
+    type=click.Choice(SHAPES),
+    default=None,
+    help="constant-rate (the default; step with --steps, ramp with --users and no --rate)",
+)
+@click.option("--steps", type=RATES, default=None, help="step: the arrival rates in turn, e.g. 1,2,5,10")
+@click.option(
+    "--rates", "rates_alias", type=RATES, default=None, hidden=True, callback=deprecated_alias("--steps", "--rates")
+)
+@click.option("--step-duration", type=DURATION, default=None, help="step: how long each rate holds, e.g. 10s")
 @click.option(
     "--mix", default=None, help="weights of the workload's request kinds, e.g. writes=6,reads=3 [default: its own]"
 )
@@ -159,20 +210,47 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
     "both, the routes, keys and log format the checks hold the run to",
 )
 @click.option(
+    "-f",
     "--locustfile",
     default=None,
     type=click.Path(dir_okay=False),
     help="the workload: a Locust file on locustfiles.api [default locustfiles/eventlog.py]",
 )
-@click.option("--think-time", default="0.5-1.5", show_default=True, help="ramp: seconds between a user's requests")
-@click.option("--workers", type=int, default=0, show_default=True, help="local worker processes (0: one process)")
+@click.option(
+    "--think-time", default="0.5-1.5", show_default=True, help="ramp: seconds between a user's requests, MIN-MAX"
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="local worker processes (0: one process)",
+)
 @click.option("--master", "master_only", is_flag=True, help="multi-machine: run only the master; workers connect to it")
 @click.option("--worker", "worker_only", is_flag=True, help="multi-machine: run only workers (--workers N, default 1)")
 @click.option("--master-host", default=None, help="with --worker: the master's address")
-@click.option("--master-port", type=int, default=5557, show_default=True)
-@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
-@click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)")
-@click.option("--fault", "faults", multiple=True, help="NAME=VALUE, repeatable (local target)")
+@click.option(
+    "--master-port",
+    type=click.IntRange(1, 65535),
+    default=5557,
+    show_default=True,
+    help="with --master: the port workers connect to; with --worker: the master's port",
+)
+@click.option(
+    "--out",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="the directory the run's directory OUT/<run-id>/ is created in",
+)
+@state_dir_option
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help=f"local target: a fault to inject during the run, repeatable; names: {', '.join(FAULTS)} (docs/load.md)",
+)
 @click.option(
     "--chaos",
     "chaos",
@@ -180,23 +258,37 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
     help="ACTION:TARGET@TIME, e.g. kill:gateway@10s: SIGKILL a service (aws, search, lambda, gateway) or "
     "one Lambda environment (lambda-env) that far into the load; repeatable (local target)",
 )
-@click.option("--seed", type=int, default=None)
-@click.option("--max-error-rate", default=None, help="fail when more than this fraction of requests fail")
+@click.option(
+    "--seed", type=int, default=None, help="seed of the request mix and keys: the same seed sends the same requests"
+)
+@click.option(
+    "--max-error-rate",
+    default=None,
+    metavar="FRACTION",
+    help="fail when more than this fraction of requests fail, e.g. 5% or 0.05",
+)
 @click.option(
     "--max-server-error-rate",
     default=str(DEFAULT_MAX_SERVER_ERROR_RATE),
     show_default=True,
-    help="fail when more than this fraction of requests got a 5xx or no response ('off' to disable)",
+    metavar="FRACTION",
+    help="fail when more than this fraction of requests got a 5xx or no response, e.g. 1% ('off' to disable)",
 )
 @click.option("--max-p95-ms", multiple=True, help="'ROUTE=MS' or all=MS, repeatable")
-@click.option("--collisions", default="0", show_default=True, help="fraction of writes reusing a key (expect 409)")
+@click.option(
+    "--collisions",
+    type=FRACTION,
+    default="0",
+    show_default=True,
+    help="fraction of writes reusing a key (expect 409), e.g. 5% or 0.05",
+)
 @click.option("--baseline", default=None, type=click.Path(), help="compare with this run or baseline afterwards")
 @click.option("--tf-outputs", default=None, type=click.Path(), help="aws: `terraform output -json` saved to a file")
 @click.option("--tf-dir", default=None, type=click.Path(), help="aws: run `terraform output -json` here")
 @click.option(
     "--profile",
     default=None,
-    help="aws: the caller's profile: it reads DynamoDB, logs and metrics and assumes the stack's "
+    help="aws: the caller's AWS profile: it reads DynamoDB, logs and metrics and assumes the stack's "
     "requester and denied roles [default: the AWS credential chain]",
 )
 @click.option(
@@ -216,21 +308,22 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
 @click.option(
     BUDGET_OPTION,
     "check_budget",
+    type=DURATION,
     default=None,
-    metavar="DURATION",
     help=f"time each check may wait for logs, metrics, the export and throttled reads, e.g. 90s, 2m "
     f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
 )
 @click.option("--no-checks", is_flag=True, help="only drive load")
 def command(
     target_kind: str,
-    duration: str,
+    duration: float,
     rate: float | None,
     users: int | None,
     spawn_rate: float | None,
     shape: str | None,
-    steps: str | None,
-    step_duration: str | None,
+    steps: tuple[float, ...] | None,
+    rates_alias: tuple[float, ...] | None,
+    step_duration: float | None,
     mix: str | None,
     description: str | None,
     locustfile: str | None,
@@ -247,18 +340,22 @@ def command(
     max_error_rate: str | None,
     max_server_error_rate: str,
     max_p95_ms: tuple[str, ...],
-    collisions: str,
+    collisions: float,
     baseline: str | None,
     tf_outputs: str | None,
     tf_dir: str | None,
     profile: str | None,
     resolve: str | None,
     ca_bundle: str | None,
-    check_budget: str | None,
+    check_budget: float | None,
     no_checks: bool,
     chaos: tuple[str, ...] = (),
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
+    steps = steps or rates_alias
+    refuse_inapplicable(
+        click.get_current_context(), shape=shape_of(shape=shape, steps=steps, users=users, rate=rate)
+    )
     if master_only and worker_only:
         raise ConfigError(
             "--master and --worker exclude each other", hint="run the master on one machine, workers on others"

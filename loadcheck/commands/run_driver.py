@@ -262,7 +262,7 @@ class Driver:
             click.echo(f"  - {reason}")
         unverified = "" if self.checks else " (load only: no checks ran)"
         click.echo(f"verdict: {final.value.upper()}{unverified}  ({run_dir})")
-        return final.exit_status
+        return int(final.code)
 
     # ----------------------------------------------------------------------------------------
     def prewarm_lambda(self, target: Any) -> None:

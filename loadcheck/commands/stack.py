@@ -9,19 +9,23 @@ from typing import Any
 
 import click
 
+from loadcheck.commands.params import state_dir_option
 from loadcheck.core import faults as fault_registry
 from loadcheck.core.aws_target import tf_outputs_from_stack
-from loadcheck.core.errors import ConfigError, StackNotRunning
+from loadcheck.core.errors import ConfigError, ExitCode, StackNotRunning
 from loadcheck.core.state import PROFILES, resolve_state_dir, stack_command
 from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 
-state_dir_option = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Where the stack keeps its state [env LOADCHECK_STATE_DIR; default .loadcheck]",
-)
+
+
+def _renamed_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise ConfigError(
+            f"--profile {value!r}: `stack env` names an identity with --identity (--profile is only ever an AWS profile)",
+            value=value,
+            hint=f"use --identity {value}" if value in PROFILES else f"use --identity, one of {', '.join(PROFILES)}",
+        )
 
 
 def _ports(items: tuple[str, ...]) -> dict[str, int]:
@@ -165,7 +169,7 @@ def down(state_dir: str | None) -> None:
 @state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
 def status(state_dir: str | None, as_json: bool) -> None:
-    """Say what runs and where. Exit status 0 when running and healthy, 3 when not running."""
+    """Say what runs and where. Exit status 0 when running and healthy, 5 when not running or unhealthy."""
     sd = resolve_state_dir(state_dir)
     st = supervisor.status(sd)
     active = fault_registry.active_faults_by_service(sd) if st["running"] else {}
@@ -183,10 +187,8 @@ def status(state_dir: str | None, as_json: bool) -> None:
         click.echo(f"  faults   {lines[0]}")
         for line in lines[1:]:
             click.echo(f"           {line}")
-    if not st["running"]:
-        sys.exit(3)
-    if any(s["health"] != "healthy" for s in st["services"].values()):
-        sys.exit(1)
+    if not st["running"] or any(s["health"] != "healthy" for s in st["services"].values()):
+        sys.exit(ExitCode.TARGET_UNUSABLE)
 
 
 def _running(state_dir: str | None) -> dict[str, Any]:
@@ -204,26 +206,27 @@ def _running(state_dir: str | None) -> dict[str, Any]:
 @command.command()
 @state_dir_option
 @click.option(
-    "--profile",
+    "--identity",
     type=click.Choice(list(PROFILES)),
     default="admin",
     show_default=True,
     help="Which identity AWS_PROFILE names: admin (the caller, with keys) or a role it assumes.",
 )
+@click.option("--profile", hidden=True, expose_value=False, callback=_renamed_profile, help="renamed --identity")
 @click.option(
     "--keys",
     is_flag=True,
     help="Also export a requester role session's keys and token as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/"
     "AWS_SESSION_TOKEN (for curl --aws-sigv4; valid for an hour).",
 )
-def env(state_dir: str | None, profile: str, keys: bool) -> None:
+def env(state_dir: str | None, identity: str, keys: bool) -> None:
     """Print export lines so the aws CLI, boto3 or curl can use the stack: eval "$(loadcheck stack env)"."""
     stack = _running(state_dir)
     q = shlex.quote
     lines = {
         "AWS_ENDPOINT_URL": stack["aws_endpoint_url"],
         "AWS_SHARED_CREDENTIALS_FILE": stack["credentials_file"],
-        "AWS_PROFILE": stack["profiles"][profile],
+        "AWS_PROFILE": stack["profiles"][identity],
         "AWS_DEFAULT_REGION": stack["region"],
         "AWS_REGION": stack["region"],
         "AWS_CA_BUNDLE": stack["ca_bundle"],

@@ -167,7 +167,7 @@ def check_routes(
             )
 
 
-def parse_steps(value: str) -> tuple[float, ...]:
+def parse_steps(value: str, *, option: str = "--steps") -> tuple[float, ...]:
     """``1,2,5,10`` -> arrival rates (req/s), each > 0."""
     steps = []
     for part in str(value).split(","):
@@ -175,33 +175,105 @@ def parse_steps(value: str) -> tuple[float, ...]:
         if not part:
             continue
         try:
-            rate = float(part)
-        except ValueError:
+            steps.append(parse_rate(part, option=option))
+        except ConfigError as exc:
             raise ConfigError(
-                f"--steps: {part!r} is not a rate",
+                f"{option}: {part!r} " + exc.message.partition(f"{part!r} ")[2],
                 value=value,
-                hint="list arrival rates in requests/s, e.g. --steps 1,2,5,10",
+                hint=f"list arrival rates in requests/s, e.g. {option} 1,2,5,10",
             ) from None
-        if not math.isfinite(rate) or rate <= 0:
-            raise ConfigError(f"--steps: {part!r} must be above 0", value=value, hint="e.g. --steps 1,2,5,10")
-        steps.append(rate)
     if not steps:
-        raise ConfigError(f"--steps: {value!r} lists no rate", value=value, hint="e.g. --steps 1,2,5,10")
+        raise ConfigError(f"{option}: {value!r} lists no rate", value=value, hint=f"e.g. {option} 1,2,5,10")
     return tuple(steps)
 
 
-def parse_fraction(value: str | float, *, option: str) -> float:
+def parse_fraction(value: str | float, *, option: str, at_most_one: bool = True) -> float:
+    """``5%`` or ``0.05`` -> 0.05 (docs/cli.md: fractions mean the same either way, everywhere).
+
+    ``at_most_one``: from 0 to 1 (100%); otherwise any ratio from 0 up (a p95 may rise by 150%),
+    where a bare number above 1 is refused as ambiguous (``1.5``: 150% or 1.5%?)."""
+    text = str(value).strip()
+    percent = text.endswith("%")
+    example = f"{option} 5% or {option} 0.05"
     try:
-        x = float(value)
-    except (TypeError, ValueError):
+        x = float(text[:-1]) / 100.0 if percent else float(text)
+    except ValueError:
         raise ConfigError(
-            f"{option}: {value!r} is not a number", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05"
+            f"{option}: {value!r} is not a fraction", value=value, hint=f"write a percentage or a fraction: {example}"
         ) from None
-    if not (0.0 <= x <= 1.0):
+    if not math.isfinite(x) or x < 0:
+        raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {example}")
+    if at_most_one and x > 1.0:
         raise ConfigError(
-            f"{option}: {value!r} is outside 0..1", value=value, hint=f"a fraction from 0 to 1, e.g. {option} 0.05"
+            f"{option}: {value!r} is outside 0..1 (0%..100%)", value=value, hint=f"a fraction from 0 to 1, e.g. {example}"
+        )
+    if not at_most_one and not percent and x > 1:
+        raise ConfigError(
+            f"{option}: {value!r} is ambiguous",
+            value=value,
+            hint=f"write a percentage ({option} {text}%) or a fraction ({option} {x / 100:g})",
         )
     return x
+
+
+def parse_percentage_points(value: str | float, *, option: str) -> float:
+    """``0.5pp`` (percentage points) or ``0.005`` (a fraction) -> 0.005: a change of a rate."""
+    text = str(value).strip().lower()
+    if text.endswith("pp"):
+        try:
+            x = float(text[:-2]) / 100.0
+        except ValueError:
+            raise ConfigError(
+                f"{option}: {value!r} is not percentage points",
+                value=value,
+                hint=f"e.g. {option} 0.5pp (the error rate may rise from 1.0% to 1.5%)",
+            ) from None
+        if not math.isfinite(x) or x < 0:
+            raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {option} 0.5pp")
+        return x
+    try:
+        return parse_fraction(text, option=option, at_most_one=True)
+    except ConfigError as exc:
+        if "ambiguous" in exc.message or "outside" in exc.message:
+            raise ConfigError(
+                f"{option}: {value!r} is ambiguous",
+                value=value,
+                hint=f"write percentage points ({option} {text}pp) or a fraction ({option} {float(text) / 100:g})",
+            ) from None
+        raise ConfigError(
+            f"{option}: {value!r} is not percentage points",
+            value=value,
+            hint=f"e.g. {option} 0.5pp (the error rate may rise from 1.0% to 1.5%)",
+        ) from None
+
+
+def parse_rate(value: str | float, *, option: str = "--rate") -> float:
+    """Requests per second over all workers, above 0."""
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{option}: {value!r} is not a rate",
+            value=value,
+            hint=f"requests per second over all workers, a number, e.g. {option} 16",
+        ) from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise ConfigError(f"{option}: {value!r} must be above 0", value=value, hint=f"e.g. {option} 16")
+    return rate
+
+
+def parse_route_key(value: str, *, option: str) -> str:
+    """``'POST /events'`` (as the stack description writes it) or ``all``, whitespace normalised."""
+    route = " ".join(str(value).split())
+    if route.lower() == ALL_ROUTES:
+        return ALL_ROUTES
+    if not ROUTE_KEY.fullmatch(route):
+        raise ConfigError(
+            f"{option}: {value!r} is not a route key",
+            value=value,
+            hint=f"write METHOD /path as in the stack description, e.g. 'POST /events', or {ALL_ROUTES!r}",
+        )
+    return route
 
 
 def parse_think_time(value: str) -> tuple[float, float]:

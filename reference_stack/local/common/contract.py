@@ -11,7 +11,7 @@ Every service's ``__main__`` is one call::
    common key ``admin_token_file`` into :attr:`Lifecycle.admin_token`; any :class:`LoadcheckError` raised there,
    or later while the service starts (a port in use, an unreadable certificate), is printed as
    ``<service>: error: <message>`` plus its ``fix:`` line on stderr, and the process exits with
-   :data:`CONFIG_ERROR_EXIT` (2, the status every loadcheck error has);
+   :data:`CONFIG_ERROR_EXIT` (2, the usage status of the loadcheck CLI: a service's own config is bad);
 3. sets up logging on stderr at the config's ``log_level`` (the SDKs' debug chatter kept at
    WARNING: it would drown the service's own lines and may echo headers);
 4. turns SIGTERM and SIGINT into :attr:`Lifecycle.stop`, and, when the config names a
@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from loadcheck.core.errors import ConfigError, LoadcheckError
+from loadcheck.core.errors import ConfigError, ExitCode, LoadcheckError
 from loadcheck.core.jsonfile import read_json_object
 from loadcheck.core.state import write_json_atomic
 from reference_stack.local.common.admin_token import read_token_file
 
-CONFIG_ERROR_EXIT = LoadcheckError.exit_status  # 2, as the loadcheck CLI exits on any of its errors
+CONFIG_ERROR_EXIT = int(ExitCode.USAGE)  # 2: a service refuses its configuration, whatever the error
 PARENT_POLL_S = 0.5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

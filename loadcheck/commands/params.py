@@ -1,0 +1,176 @@
+"""The command line's vocabulary as click parameter types and shared options (docs/cli.md).
+
+Each type converts with the one parser of :mod:`loadcheck.core.runconfig`, so an option reads a
+duration, a fraction, a rate or a route key by the same rules in every command, and a bad
+value is the same :class:`~loadcheck.core.errors.ConfigError` (naming the option, the value and
+the fix; exit 2) wherever it is given::
+
+    Duration          500ms, 45s, 2m, 1m30s, 1h; a bare number is seconds       -> float seconds
+    Fraction          5% or 0.05                                               -> float 0..1
+    PercentagePoints  0.5pp or 0.005: a change of a rate                       -> float
+    Rate / Rates      requests/s over all workers: 16 / 1,2,5,10               -> float / tuple
+    RouteKey          METHOD /path as the stack description writes it, or all  -> str
+
+Options whose idea is shared are declared once here: ``--state-dir`` (a directory, every
+command), ``--out`` (the directory a command writes into). :func:`given` tells an option the
+user set (command line, environment, configuration file) from its default, for the "does not
+apply" errors (:func:`refuse_unless`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.runconfig import (
+    parse_duration,
+    parse_fraction,
+    parse_percentage_points,
+    parse_rate,
+    parse_route_key,
+    parse_steps,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+STATE_DIR_ENV = "LOADCHECK_STATE_DIR"
+STATE_DIR_HELP = f"the local stack's state directory [default ${STATE_DIR_ENV}, else .loadcheck]"
+
+
+def option_name(param: click.Parameter | None, fallback: str = "value") -> str:
+    """How the user wrote the option: its first long name (``--duration``), else its name."""
+    if param is None:
+        return fallback
+    longs = [o for o in param.opts if o.startswith("--")]
+    return longs[0] if longs else (param.opts[0] if param.opts else str(param.name))
+
+
+class _Vocab(click.ParamType):
+    """A parameter type converting with a runconfig parser; its ConfigError passes as it is."""
+
+    def parse(self, value: Any, option: str) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):  # a default or a value click converted already
+            return value
+        return self.parse(value, option_name(param))
+
+
+class Duration(_Vocab):
+    name = "duration"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DURATION"
+
+    def parse(self, value: str, option: str) -> float:
+        return parse_duration(value, option=option)
+
+
+class Fraction(_Vocab):
+    name = "fraction"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "FRACTION"
+
+    def parse(self, value: str, option: str) -> float:
+        return parse_fraction(value, option=option)
+
+
+class PercentagePoints(_Vocab):
+    name = "percentage points"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "PP"
+
+    def parse(self, value: str, option: str) -> float:
+        return parse_percentage_points(value, option=option)
+
+
+class Rate(_Vocab):
+    name = "rate"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "RATE"
+
+    def parse(self, value: str, option: str) -> float:
+        return parse_rate(value, option=option)
+
+
+class Rates(_Vocab):
+    name = "rates"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "RATE,RATE,..."
+
+    def parse(self, value: str, option: str) -> tuple[float, ...]:
+        return parse_steps(value, option=option)
+
+
+class RouteKey(_Vocab):
+    name = "route"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "'METHOD /path'"
+
+    def parse(self, value: str, option: str) -> str:
+        return parse_route_key(value, option=option)
+
+
+DURATION = Duration()
+FRACTION = Fraction()
+PERCENTAGE_POINTS = PercentagePoints()
+RATE = Rate()
+RATES = Rates()
+ROUTE_KEY = RouteKey()
+STATE_DIR = click.Path(file_okay=False)
+
+
+def state_dir_option(fn: F) -> F:
+    """``--state-dir DIRECTORY``, the same in every command."""
+    return click.option("--state-dir", type=STATE_DIR, default=None, help=STATE_DIR_HELP)(fn)
+
+
+# Where a value the user chose comes from: the command line, or (added by the configuration
+# layer) the environment or a configuration file; a default is not a choice.
+_SET_BY_USER = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.DEFAULT_MAP)
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user set the option whose parameter name is ``name``."""
+    return ctx.get_parameter_source(name) in _SET_BY_USER
+
+
+def spelled(ctx: click.Context, name: str) -> str:
+    """The option of parameter ``name`` as --help shows it (``--spawn-rate``)."""
+    for p in ctx.command.params:
+        if p.name == name:
+            return option_name(p)
+    return f"--{name.replace('_', '-')}"
+
+
+def refuse_unless(ctx: click.Context, names: Iterable[str], *, applies: bool, why: str, hint: str) -> None:
+    """An error (exit 2) when the user set one of ``names`` although it does not apply.
+
+    ``why`` completes "--x does not apply ..."; ``hint`` is the fix."""
+    if applies:
+        return
+    for name in names:
+        if given(ctx, name):
+            value = ctx.params.get(name)
+            opt = spelled(ctx, name)
+            raise ConfigError(f"{opt} does not apply {why}", value=value, hint=hint.format(option=opt))
+
+
+def deprecated_alias(new: str, old: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback for a hidden option kept under its old name: warns (stderr) when it is used."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value not in (None, (), False) and ctx.get_parameter_source(param.name or "") in _SET_BY_USER:
+            click.echo(f"loadcheck: warning: {old} is deprecated; use {new}", err=True)
+        return value
+
+    return warn
