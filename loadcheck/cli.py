@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -40,18 +40,18 @@ SUBCOMMANDS = (
 )
 
 
-def report(message: str, fix: str) -> None:
+def print_error(message: str, fix: str) -> None:
     """Print one error in the one format (stderr)."""
     click.echo(f"loadcheck: error: {message}\n  fix: {fix}", err=True)
 
 
 def command_path(group: click.Group, args: list[str]) -> str:
     """``loadcheck stack env``: the (sub)command the arguments name, as far as they name one."""
-    path, cmd = ["loadcheck"], group
+    path, cmd = ["loadcheck"], cast(click.Command, group)
     for arg in args:
-        sub = cmd.commands.get(arg) if isinstance(cmd, click.Group) and not arg.startswith("-") else None
-        if isinstance(cmd, click.Group) and not isinstance(sub, click.Command):
-            sub = cmd.get_command(click.Context(cmd), arg) if not arg.startswith("-") else None
+        if arg.startswith("-") or not isinstance(cmd, click.Group):
+            break
+        sub = cmd.get_command(click.Context(cmd), arg)
         if sub is None:
             break
         path.append(arg)
@@ -81,7 +81,7 @@ class _Group(click.Group):
             if not exc.hint:  # every error says how to fix it: at least, where the options are listed
                 exc.hint = f"see `{ctx.command_path} {ctx.invoked_subcommand or ''} --help`".replace("  ", " ")
             click.echo(f"loadcheck: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(int(exc.exit_code))
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> None:  # type: ignore[override]
         """click's main, its errors in loadcheck's format and exit codes."""
@@ -90,15 +90,15 @@ class _Group(click.Group):
         try:
             rv = super().main(argv, *rest, **kwargs)
         except click.UsageError as exc:
-            report(*usage_error(exc, command_path(self, argv)))
-            sys.exit(ExitCode.USAGE)
+            print_error(*usage_error(exc, command_path(self, argv)))
+            sys.exit(int(ExitCode.USAGE))
         except click.ClickException as exc:  # e.g. click.FileError: a file an option names
-            report(exc.format_message(), f"see `{command_path(self, argv)} --help`")
-            sys.exit(ExitCode.USAGE)
+            print_error(exc.format_message(), f"see `{command_path(self, argv)} --help`")
+            sys.exit(int(ExitCode.USAGE))
         except click.Abort:  # Ctrl-C outside a run (a run handles its own, see run_driver)
             click.echo("loadcheck: interrupted", err=True)
-            sys.exit(ExitCode.INTERRUPTED)
-        sys.exit(rv if isinstance(rv, int) else ExitCode.PASSED)
+            sys.exit(int(ExitCode.INTERRUPTED))
+        sys.exit(int(rv) if isinstance(rv, int) else 0)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -1,6 +1,6 @@
 """``loadcheck capacity``: drive a step load, find each route's knee, recommend capacity and cost.
 
-    loadcheck capacity [--rates 1,2,4,8] [--step-duration 20s] [--slo 'POST /events=p95:300' ...]
+    loadcheck capacity [--steps 1,2,4,8] [--step-duration 20s] [--slo 'POST /events=p95:300' ...]
                        [--target-rate R] [--mix writes=8,reads=1,search=1] [--state-dir DIR]
                        [--region us-east-1] [--prices FILE] [--from-run RUNS/<id>]
                        [--account-concurrency N] [--write-description FILE]
@@ -14,7 +14,10 @@ With ``--write-description FILE`` it writes a copy of the run's stack descriptio
 fixes of the planned limits applied (table capacity, reserved concurrency, throttles) and prints
 the diff; the tracked description is never changed (:mod:`loadcheck.core.description_copy`).
 
-Exit status: 0 when the plan was made; 2 for bad options or an unusable run.
+Exit status (docs/cli.md): 0 when the plan was made; 2 for bad options; 4 when the run directory
+is unreadable or the step run's ledger incomplete; 5 when the local stack cannot be used; 130 when
+the step run was interrupted (the plan is still made from what was sent). ``--rates`` is the
+old name of ``--steps`` (it warns).
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from typing import Any
 
 import click
 
+from loadcheck.commands.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, refuse_unless, state_dir_option
 from loadcheck.commands.run_driver import Driver
 from loadcheck.core import rundir
 from loadcheck.core.description import DEFAULT_DESCRIPTION
 from loadcheck.core.description_copy import write_copy
-from loadcheck.core.errors import ConfigError, LoadcheckError
-from loadcheck.core.runconfig import RunOptions, parse_duration, parse_mix, parse_steps
+from loadcheck.core.errors import ConfigError, ExitCode, LoadcheckError
+from loadcheck.core.runconfig import RunOptions, parse_mix
 from loadcheck.core.state import resolve_state_dir, write_json_atomic
 from reports.capacity import analyse_steps, parse_slo, step_plan
 from reports.plan import build_plan, provisioned_of
@@ -39,8 +43,8 @@ from reports.render import render_all
 
 def _drive(
     *, rates: tuple[float, ...], step_s: float, mix: dict[str, int], out: Path, state_dir: str | None, seed: int | None
-) -> Path:
-    """Run a step load with `loadcheck run`'s Driver; the new run directory."""
+) -> tuple[Path, int]:
+    """Run a step load with `loadcheck run`'s Driver; the new run directory and the run's exit code."""
     opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=step_s, rate=None, mix=mix, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in out.iterdir()}
@@ -59,7 +63,7 @@ def _drive(
         checks=False,
         tty=sys.stdout.isatty(),
     )
-    driver.run()  # its exit status reflects thresholds/checks, neither of which applies here
+    code = driver.run()  # thresholds and checks do not apply here: only an interruption or an error counts
     new = [p for p in out.iterdir() if p.is_dir() and p.name not in before and (p / "run.json").is_file()]
     if len(new) != 1:
         raise LoadcheckError(
@@ -67,7 +71,7 @@ def _drive(
             value=[p.name for p in new],
             hint="see the run's output above",
         )
-    return new[0]
+    return new[0], code if code in (ExitCode.INTERRUPTED, ExitCode.ERROR) else ExitCode.PASSED
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
@@ -125,14 +129,23 @@ def _write_description(plan: dict[str, Any], run: dict[str, Any], out: Path) -> 
 
 
 @click.command("capacity")
-@click.option("--rates", default="1,2,4,8", show_default=True, help="step arrival rates, req/s over all routes")
-@click.option("--step-duration", default="20s", show_default=True, help="how long each rate holds")
+@click.option(
+    "--steps",
+    type=RATES,
+    default="1,2,4,8",
+    show_default=True,
+    help="the step load's arrival rates, req/s over all routes",
+)
+@click.option(
+    "--rates", "rates_alias", type=RATES, default=None, hidden=True, callback=deprecated_alias("--steps", "--rates")
+)
+@click.option("--step-duration", type=DURATION, default="20s", show_default=True, help="how long each rate holds")
 @click.option("--slo", "slos", multiple=True, metavar="'ROUTE=p95:MS'", help="latency SLO per route, repeatable")
 @click.option(
-    "--target-rate", type=float, default=None, help="plan capacity and cost for this rate (default: the top step)"
+    "--target-rate", type=RATE, default=None, help="plan capacity and cost for this rate, req/s (default: the top step)"
 )
 @click.option("--mix", default=None, help="weights of the workload's kinds [default: the workload's own]")
-@click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)")
+@state_dir_option
 @click.option("--region", default=None, help="price region (default: the run's target region)")
 @click.option(
     "--prices",
@@ -148,9 +161,19 @@ def _write_description(plan: dict[str, Any], run: dict[str, Any], out: Path) -> 
     type=click.Path(path_type=Path),
     help="analyse this step run instead of driving one",
 )
-@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--utilisation", type=float, default=0.7, show_default=True, help="target utilisation of provisioned capacity"
+    "--out",
+    default="runs",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="the directory the step run's directory OUT/<run-id>/ is created in (capacity.json goes into it)",
+)
+@click.option(
+    "--utilisation",
+    type=FRACTION,
+    default="70%",
+    show_default=True,
+    help="target utilisation of provisioned capacity, e.g. 70% or 0.7",
 )
 @click.option("--table-items", type=int, default=None, help="items in the table, to cost an unfiltered full Scan")
 @click.option(
@@ -167,10 +190,13 @@ def _write_description(plan: dict[str, Any], run: dict[str, Any], out: Path) -> 
     type=click.Path(dir_okay=False, path_type=Path),
     help="write a copy of the stack description with the plan's fixes applied (never the tracked file)",
 )
-@click.option("--seed", type=int, default=None)
+@click.option(
+    "--seed", type=int, default=None, help="seed of the request mix and keys: the same seed sends the same requests"
+)
 def command(
-    rates: str,
-    step_duration: str,
+    steps: tuple[float, ...],
+    rates_alias: tuple[float, ...] | None,
+    step_duration: float,
     slos: tuple[str, ...],
     target_rate: float | None,
     mix: str | None,
@@ -186,30 +212,26 @@ def command(
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
+    refuse_unless(
+        click.get_current_context(),
+        ["steps", "rates_alias", "step_duration", "seed", "state_dir", "out"],
+        applies=from_run is None,
+        why="with --from-run: that run is analysed, no load is driven",
+        hint="drop {option}, or drop --from-run to drive a new step load",
+    )
     slo_map = dict(parse_slo(s) for s in slos)
     mix_map = parse_mix(mix) if mix else {}
+    code: int = ExitCode.PASSED
     if from_run is not None:
         run_dir = rundir.run_dir_of(from_run)
-        steps, _ = step_plan(rundir.read_run(run_dir))
+        rates, _ = step_plan(rundir.read_run(run_dir))
         mix_map = mix_map or dict((rundir.read_run(run_dir).get("options") or {}).get("mix") or {})
     else:
-        try:
-            steps_t = parse_steps(rates)
-        except ConfigError as exc:  # same rules as `loadcheck run --steps`, named as this command names them
-            raise ConfigError(
-                exc.message.replace("--steps", "--rates"),
-                value=exc.value,
-                hint=(exc.hint or "").replace("--steps", "--rates"),
-            ) from None
-        run_dir = _drive(
-            rates=steps_t,
-            step_s=parse_duration(step_duration, option="--step-duration"),
-            mix=mix_map,
-            out=out,
-            state_dir=state_dir,
-            seed=seed,
+        steps_t = rates_alias or steps
+        run_dir, code = _drive(
+            rates=steps_t, step_s=step_duration, mix=mix_map, out=out, state_dir=state_dir, seed=seed
         )
-        steps = list(steps_t)
+        rates = list(steps_t)
     run = rundir.read_run(run_dir)
     prov = provisioned_of(run_dir)
     knees = analyse_steps(
@@ -229,7 +251,7 @@ def command(
     plan = build_plan(
         run_dir=run_dir,
         knees=knees,
-        target_rate=target_rate or max(steps),
+        target_rate=target_rate or max(rates),
         mix=mix_map,
         region=region or str((run.get("target") or {}).get("region") or "us-east-1"),
         prices_path=prices_path,
@@ -244,3 +266,4 @@ def command(
         _write_description(plan, run, write_description)
     paths = render_all(run_dir)
     click.echo(f"\ncapacity plan: {run_dir / 'capacity.json'}; report: {paths[0]}")
+    sys.exit(code)

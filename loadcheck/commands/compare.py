@@ -2,10 +2,11 @@
 
 BASELINE and CURRENT are run directories or saved baselines (``loadcheck baseline save``).
 
-Exit status: 0 when every budget held; 1 when a budget is broken (a significant p95 regression
-whose lower confidence bound exceeds the budget, an error-rate increase, or with
---fail-on-check-regression a check that passed before and does not now);
-2 for bad input, including runs of different targets, mixes or shapes without --force.
+Exit status (docs/cli.md): 0 when every budget held; 3 when a budget is broken (a significant
+p95 regression whose lower confidence bound exceeds the budget, an error-rate increase, or with
+--fail-on-check-regression a check that passed before and does not now); 2 for bad options,
+including runs of different targets, mixes or shapes without --force; 4 when a run directory or
+baseline is unreadable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from loadcheck.core.errors import ConfigError
+from loadcheck.core.errors import ConfigError, ExitCode
 from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
 
 
@@ -61,7 +62,7 @@ def command(
     fmt: str,
     force: bool,
 ) -> None:
-    """Judge CURRENT against BASELINE; exit 1 when a budget is broken."""
+    """Judge CURRENT against BASELINE; exit 3 when a budget is broken."""
     off = ("off", "none", "")
     level = parse_percent(confidence, option="--confidence")
     if not 0.5 <= level < 1.0:
@@ -84,4 +85,4 @@ def command(
     cmp = compare_runs(baseline, current, budgets, force=force)
     click.echo(render_comparison(cmp, fmt), nl=False)
     if cmp.broken:
-        sys.exit(1)
+        sys.exit(ExitCode.THRESHOLD_FAILED)

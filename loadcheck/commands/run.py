@@ -133,9 +133,7 @@ def build_options(
     )
 
 
-def shape_of(
-    *, shape: str | None, steps: str | tuple[float, ...] | None, users: int | None, rate: float | None
-) -> str:
+def shape_of(*, shape: str | None, steps: str | tuple[float, ...] | None, users: int | None, rate: float | None) -> str:
     """The load's shape: ``--shape``, else step with ``--steps``, ramp with ``--users`` and no ``--rate``."""
     if shape is not None:
         return shape
@@ -353,9 +351,7 @@ def command(
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
     steps = steps or rates_alias
-    refuse_inapplicable(
-        click.get_current_context(), shape=shape_of(shape=shape, steps=steps, users=users, rate=rate)
-    )
+    refuse_inapplicable(click.get_current_context(), shape=shape_of(shape=shape, steps=steps, users=users, rate=rate))
     if master_only and worker_only:
         raise ConfigError(
             "--master and --worker exclude each other", hint="run the master on one machine, workers on others"

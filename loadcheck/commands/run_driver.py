@@ -36,7 +36,7 @@ from loadcheck.commands.run_steps import (
 )
 from loadcheck.core.chaos import ChaosAction, Outage, covering, read_outages
 from loadcheck.core.description import load_description
-from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.errors import ExitCode, LoadcheckError
 from loadcheck.core.faults import active_faults
 from loadcheck.core.ledger import failed, forced_collision, read_ledger
 from loadcheck.core.runconfig import LoadConfig, RunOptions
@@ -156,10 +156,12 @@ class Driver:
         )
         procs = [start(argv, run_dir / f"worker-{i}.log") for i, argv in enumerate(cmds["workers"])]
         self.say(f"{len(procs)} worker(s) connecting to {self.master_host}:{self.master_port}; logs in {run_dir}")
+        interrupted = False
         try:
             while any(p.poll() is None for p in procs):
                 time.sleep(0.5)
         except KeyboardInterrupt:
+            interrupted = True
             for p in procs:
                 kill_group(p, signal.SIGTERM)
             wait_all(procs, time.monotonic() + 30)
@@ -168,7 +170,13 @@ class Driver:
                 kill_group(p)
         codes = [p.wait() for p in procs]
         self.say(f"workers exited: {codes}")
-        return 0 if all(c in (0, 1) for c in codes) else 1
+        if interrupted:
+            return ExitCode.INTERRUPTED
+        # Locust runs with --exit-code-on-error 0: anything but 0 is a worker that failed itself.
+        if any(c != 0 for c in codes):
+            self.say(f"a worker failed (exit codes {codes}); see {run_dir}/worker-*.log")
+            return ExitCode.ERROR
+        return ExitCode.PASSED
 
     def conditions(self, target: Any) -> RunConditions:
         """What this run runs under: every fault active on the target (whoever set it), collisions,
@@ -346,7 +354,7 @@ class Driver:
         procs = [
             {"role": "main" if p is main else "worker", "pid": p.pid, "exit_code": p.returncode} for p in all_procs
         ]
-        crashed = [p for p in procs if p["exit_code"] not in (0, 1)]
+        crashed = [p for p in procs if p["exit_code"] != 0]
         if crashed and not note:
             note = f"{len(crashed)} Locust process(es) ended abnormally (exit codes {[p['exit_code'] for p in crashed]}); see {run_dir}/*.log"
         return interrupted, note, procs

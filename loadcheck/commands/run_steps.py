@@ -147,7 +147,19 @@ def locust_commands(
 ) -> dict[str, Any]:
     """``{"main": argv or None, "workers": [argv, ...]}`` for the run's Locust processes."""
     locustfile = opts.locustfile or str(EVENTLOG)
-    base = [sys.executable, "-m", "locust", "-f", locustfile, "--loadcheck-config", str(cfg_path)]
+    # --exit-code-on-error 0: failed requests are the checks' to judge, so a Locust process's
+    # exit status is its own health only (0 ran to the end; 1 could not start; 2 crashed).
+    base = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        locustfile,
+        "--loadcheck-config",
+        str(cfg_path),
+        "--exit-code-on-error",
+        "0",
+    ]
     if opts.open_model:
         users = opts.pool_size()
         spawn = float(min(users, 100))

@@ -15,7 +15,8 @@ cause: DNS not propagated, certificate pending or not trusted, corpus not loaded
 The write goes to the date 1999-12-31, a partition no run writes (runs use dates from 2100), with
 the current time as the sort key.
 
-Exit status: 0 when every step behaves, 1 when one does not, 2 for bad options.
+Exit status (docs/cli.md): 0 when every step behaves, 1 when one answers wrongly, 5 when the
+target cannot be used (roles not assumed, DNS, TLS or the connection failed), 2 for bad options.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import click
 from checks import probe_http
 from loadcheck.commands.target_options import build_target, target_options
 from loadcheck.core.description import PLACEHOLDER_TLD, load_description, placeholder_error
-from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.errors import ExitCode, LoadcheckError
 from loadcheck.core.sigv4 import Credentials, Signer
 from loadcheck.core.target import Target
 
@@ -67,6 +68,7 @@ class Step:
     ok: bool
     detail: str
     fix: str | None = None
+    unusable: bool = False  # failed before the stack could answer: roles, DNS, TLS, connection
 
 
 class Smoke:
@@ -100,14 +102,16 @@ class Smoke:
             requester = self.target.credentials("requester")
             denied = self.target.credentials("denied")
         except LoadcheckError as exc:
-            return [Step("roles", False, str(exc).splitlines()[0], f"{FIX_PROFILE}; {exc.hint or ''}".rstrip("; "))]
+            why = str(exc).splitlines()[0]
+            return [Step("roles", False, why, f"{FIX_PROFILE}; {exc.hint or ''}".rstrip("; "), unusable=True)]
         steps.append(Step("roles", True, "the caller assumed the requester and denied roles"))
         if not self.address:
             try:
                 self.address = probe_http.resolve(self.target.domain, self.port)
                 self.fmt["address"] = self.address
             except OSError as exc:
-                steps.append(Step("dns", False, f"{self.target.domain}: {exc}", FIX_DNS.format(**self.fmt)))
+                dns = Step("dns", False, f"{self.target.domain}: {exc}", FIX_DNS.format(**self.fmt), unusable=True)
+                steps.append(dns)
                 unset = self.placeholder()  # the domain may be the description's placeholder, never deployed
                 return [*steps, unset] if unset is not None else steps
         steps.append(Step("dns", True, f"{self.target.domain} -> {self.address}"))
@@ -193,9 +197,10 @@ class Smoke:
                 timeout=15.0,
             )
         except ssl.SSLCertVerificationError as exc:
-            steps.append(Step(name, False, f"TLS: {exc.verify_message}", FIX_CERT.format(**self.fmt)))
+            steps.append(Step(name, False, f"TLS: {exc.verify_message}", FIX_CERT.format(**self.fmt), unusable=True))
         except (TimeoutError, ssl.SSLError, ConnectionError, OSError) as exc:
-            steps.append(Step(name, False, f"{type(exc).__name__}: {exc}", FIX_CONNECT.format(**self.fmt)))
+            fix = FIX_CONNECT.format(**self.fmt)
+            steps.append(Step(name, False, f"{type(exc).__name__}: {exc}", fix, unusable=True))
         return None
 
     def _judge(self, name: str, answer: probe_http.Answer, want: int, what: str, fix: str | None = None) -> Step:
@@ -243,4 +248,6 @@ def command(**options: Any) -> None:
         click.echo(line)
     failed = [s.name for s in steps if not s.ok]
     click.echo("verdict: " + (f"FAIL ({', '.join(failed)})" if failed else "all behave"))
-    sys.exit(1 if failed else 0)
+    if any(s.unusable for s in steps):
+        sys.exit(ExitCode.TARGET_UNUSABLE)
+    sys.exit(ExitCode.CHECK_FAILED if failed else ExitCode.PASSED)

@@ -18,7 +18,6 @@ from loadcheck.core.target import Target
 from reference_stack.local import supervisor
 
 
-
 def _renamed_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
         raise ConfigError(

@@ -205,7 +205,9 @@ def parse_fraction(value: str | float, *, option: str, at_most_one: bool = True)
         raise ConfigError(f"{option}: {value!r} must be 0 or more", value=value, hint=f"e.g. {example}")
     if at_most_one and x > 1.0:
         raise ConfigError(
-            f"{option}: {value!r} is outside 0..1 (0%..100%)", value=value, hint=f"a fraction from 0 to 1, e.g. {example}"
+            f"{option}: {value!r} is outside 0..1 (0%..100%)",
+            value=value,
+            hint=f"a fraction from 0 to 1, e.g. {example}",
         )
     if not at_most_one and not percent and x > 1:
         raise ConfigError(

@@ -174,7 +174,7 @@ def test_the_aws_endpoints_death_ends_the_run_with_a_plain_verdict(tmp_path: Pat
     with own_stack(state_dir):
         result = loadcheck_run(state_dir, out, "--chaos", "kill:aws@3s")
         assert not (state_dir / "stack.json").exists(), "the supervisor should have stopped the stack"
-    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 4, result.stdout[-3000:] + result.stderr[-2000:]  # verdict error
     assert "the table was lost with the aws endpoint at" in result.stdout
     assert "reconciliation impossible" in result.stdout and "verdict: ERROR" in result.stdout
     run = read_run(only_run_dir(out))
@@ -225,7 +225,7 @@ def test_a_run_that_runs_out_of_disk_stops_keeps_its_ledger_and_says_so(
         run = read_run(run_dir)
         state = ledger_state(run_dir, run)
         records = sum(1 for _ in read_ledger(run_dir))
-    assert proc.returncode == 1, stdout[-3000:] + stderr[-2000:]
+    assert proc.returncode == 130, stdout[-3000:] + stderr[-2000:]  # stopped early: interrupted
     assert "disk full:" in stdout and run["status"] == "interrupted" and "disk full" in (run["note"] or "")
     assert not state.problems and records == run["ledger_records"] and records > 0, (state, records, run)
     print(

@@ -109,7 +109,7 @@ def test_a_damaged_file_is_named_with_its_damage_and_left_as_it_was(
         out = loadcheck("check", str(run_dir), "--state-dir", str(tmp_path / "no-stack"))
     else:
         out = loadcheck(command, str(run_dir))
-    assert out.returncode == 2, (case, out.stdout, out.stderr)
+    assert out.returncode == 4, (case, out.stdout, out.stderr)  # unreadable run directory: ExitCode.ERROR
     first = out.stderr.splitlines()[0]
     assert first.startswith("loadcheck: error: ") and name in first, (case, out.stderr)
     for w in words:
@@ -135,5 +135,5 @@ def test_check_on_a_cut_ledger_says_how_many_records_were_readable(tmp_path: Pat
         pass
     written = json.loads((run_dir / "run.json").read_text())["ledger_records"]
     out = loadcheck("check", str(run_dir), "--state-dir", str(tmp_path / "no-stack"))
-    assert out.returncode == 2
+    assert out.returncode == 4
     assert f"holds {readable} record(s) but run.json says {written} were written" in out.stderr, out.stderr

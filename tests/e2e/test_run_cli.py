@@ -203,7 +203,7 @@ def test_ctrl_c_keeps_the_ledger_and_marks_the_run_interrupted(tmp_path, stack):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == 1, output
+    assert proc.returncode == 130, output  # interrupted (docs/cli.md exit codes)
     run_dir = _run_dir(runs)
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "interrupted"

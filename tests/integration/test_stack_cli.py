@@ -31,7 +31,7 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
         assert "curl --aws-sigv4" in up.stdout
 
         again = lc("stack", "up", "--detach", "--state-dir", str(sd), cwd=tmp_path, check=False)
-        assert again.returncode == 2
+        assert again.returncode == 5  # the target cannot be used: it runs already
         assert "already runs" in again.stderr
 
         st = lc("stack", "status", "--state-dir", str(sd), cwd=tmp_path)
@@ -68,7 +68,7 @@ def test_stack_lifecycle(tmp_path: Path) -> None:
     finally:
         down = lc("stack", "down", "--state-dir", str(sd), cwd=tmp_path, check=False)
     assert "stopped" in down.stdout
-    assert lc("stack", "status", "--state-dir", str(sd), cwd=tmp_path, check=False).returncode == 3
+    assert lc("stack", "status", "--state-dir", str(sd), cwd=tmp_path, check=False).returncode == 5
     assert _descendants_of_state(sd) == []
 
 
@@ -115,10 +115,10 @@ def _faults_are_set_validated_and_shown(sd: Path, cwd: Path) -> None:
 def test_hints_keep_the_state_dir(tmp_path: Path) -> None:
     other = tmp_path / "other"
     r = lc("stack", "env", "--state-dir", str(other), cwd=tmp_path, check=False)
-    assert r.returncode == 2
+    assert r.returncode == 5  # not running: the target cannot be used
     assert f"`loadcheck stack up --detach --state-dir {other}`" in r.stderr
     r = lc("stack", "fault", "drop-writes=0.1", "--state-dir", str(other), cwd=tmp_path, check=False)
-    assert r.returncode == 2 and f"--state-dir {other}" in r.stderr
+    assert r.returncode == 5 and f"--state-dir {other}" in r.stderr
     r = lc("stack", "fault", "--state-dir", str(other), cwd=tmp_path, check=False)
     assert f"loadcheck stack fault ddb-latency=200ms --state-dir {other}" in r.stderr
 

@@ -28,7 +28,7 @@ from loadcheck.bench.synthetic_checks import (
 )
 from loadcheck.cli import cli
 from loadcheck.core.description import load_description
-from loadcheck.core.errors import ConfigError, LedgerError, RunDirError
+from loadcheck.core.errors import ConfigError, ExitCode, LedgerError, RunDirError
 from loadcheck.core.results import CheckResult
 from loadcheck.core.rundir import RESULTS_SCHEMA_VERSION as SCHEMA_VERSION
 from loadcheck.core.rundir import read_results, read_run, verdict
@@ -158,15 +158,15 @@ def test_ledger_cut_mid_record_is_an_error_for_a_completed_run(tmp_path: Path) -
     assert runner.run_checks(tmp_path, names=["dynamodb_contents"], context=ctx)[0].status == "error"
 
 
-def test_cli_exit_2_on_corrupt_ledger_naming_file(tmp_path: Path) -> None:
+def test_cli_exit_4_on_corrupt_ledger_naming_file(tmp_path: Path) -> None:
     write_run(tmp_path, make_records(writes=50, reads=0))
     path = _corrupt(tmp_path)
     res = CliRunner().invoke(cli, ["check", str(tmp_path), "--state-dir", str(tmp_path / "nostack")])
-    assert res.exit_code == 2
+    assert res.exit_code == ExitCode.ERROR == 4  # a run directory that cannot be read
     assert str(path) in res.output and "fix:" in res.output
 
 
-def test_cli_without_stack_errors_and_exits_1(tmp_path: Path) -> None:
+def test_cli_without_stack_errors_and_exits_4(tmp_path: Path) -> None:
     write_run(tmp_path, make_records(writes=3, reads=1))
     res = CliRunner().invoke(
         cli,
@@ -184,7 +184,7 @@ def test_cli_without_stack_errors_and_exits_1(tmp_path: Path) -> None:
             "-q",
         ],
     )
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == ExitCode.ERROR, res.output  # the checks could not run
     assert "ERROR dynamodb_contents" in res.output and "no local stack" in res.output
     doc = read_results(tmp_path)
     assert doc["verdict"] == "error" and [c["status"] for c in doc["checks"]] == ["error", "error"]
@@ -206,7 +206,7 @@ def test_cli_bad_options_name_value_and_fix(tmp_path: Path, args: list[str], mes
 
 def test_cli_not_a_run_directory(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["check", str(tmp_path)])
-    assert res.exit_code == 2 and "no run.json" in res.output
+    assert res.exit_code == 4 and "no run.json" in res.output  # ExitCode.ERROR: no readable run
 
 
 def test_stack_restarted_after_the_run_is_error_not_lost(tmp_path: Path) -> None:

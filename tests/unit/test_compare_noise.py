@@ -148,6 +148,6 @@ def test_cli_confidence_option_and_its_refusal(tmp_path: Path) -> None:
     base = write_clean_run(tmp_path / "base", seed=71, checked=False)
     slow = write_clean_run(tmp_path / "slow", seed=72, checked=False, shift_ms={"POST /events": 150.0})
     out = CliRunner().invoke(cli, ["compare", str(base), str(slow), "--confidence", "99%"])
-    assert out.exit_code == 1 and "with 99% confidence" in out.output and "99% interval" in out.output
+    assert out.exit_code == 3 and "with 99% confidence" in out.output and "99% interval" in out.output
     bad = CliRunner().invoke(cli, ["compare", str(base), str(slow), "--confidence", "100%"])
     assert bad.exit_code == 2 and "--confidence" in bad.output and "95%" in bad.output

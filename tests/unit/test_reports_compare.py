@@ -110,7 +110,7 @@ def test_cli_exit_codes(runs: dict[str, Path]) -> None:
     assert ok.exit_code == 0, ok.output
     assert "all budgets held" in ok.output
     bad = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["slow"]), "--max-p95-regression", "10%"])
-    assert bad.exit_code == 1 and "BUDGET BROKEN" in bad.output
+    assert bad.exit_code == 3 and "BUDGET BROKEN" in bad.output  # ExitCode.THRESHOLD_FAILED
     off = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["slow"]), "--max-p95-regression", "off"])
     assert off.exit_code == 0, off.output
     mixed = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["other_mix"])])
@@ -130,7 +130,7 @@ def test_cli_exit_codes(runs: dict[str, Path]) -> None:
             "--fail-on-check-regression",
         ],
     )
-    assert check_reg.exit_code == 1 and "check dynamodb_contents: pass -> fail" in check_reg.output
+    assert check_reg.exit_code == 3 and "check dynamodb_contents: pass -> fail" in check_reg.output
 
 
 def test_baseline_save_list_and_compare(runs: dict[str, Path], tmp_path: Path) -> None:

@@ -204,7 +204,7 @@ def test_report_cli(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "summary.md"]
     missing = CliRunner().invoke(cli, ["report", str(tmp_path / "nope")])
-    assert missing.exit_code == 2 and "is not a directory" in missing.output and "fix:" in missing.output
+    assert missing.exit_code == 4 and "is not a directory" in missing.output and "fix:" in missing.output
 
 
 def test_saved_baseline_renders_from_results_only(tmp_path: Path) -> None:

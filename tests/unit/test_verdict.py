@@ -156,7 +156,7 @@ def test_check_refuses_a_damaged_ledger_and_keeps_previous_results(tmp_path: Pat
         comp = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
         path.write_bytes(comp.compress(gzip.decompress(path.read_bytes())) + comp.flush(zlib.Z_SYNC_FLUSH))
     res = CliRunner().invoke(cli, ["check", str(run_dir), "--state-dir", str(tmp_path / "nostack"), "-q"])
-    assert res.exit_code == 2, res.output
+    assert res.exit_code == 4, res.output  # ExitCode.ERROR: the run directory cannot be read
     assert str(run_dir / "ledger") in res.output and "fix:" in res.output
     assert ("holds 0 record(s)" in res.output) if damage == "empty" else ("no gzip end-of-stream" in res.output)
     assert json.loads((run_dir / "results.json").read_text())["marker"] == "earlier"
@@ -189,7 +189,7 @@ def test_check_after_stack_down_keeps_the_previous_results(tmp_path: Path) -> No
     res = CliRunner().invoke(
         cli, ["check", str(run_dir), "--state-dir", str(tmp_path / "nostack"), "--check-budget", "1s", "-q"]
     )
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == 4, res.output  # the checks could not read their data: ExitCode.ERROR
     assert "kept" in res.output and "verdict: ERROR" in res.output
     assert (run_dir / "results.json").read_text() == before
     assert len(list((run_dir / HISTORY_DIR).glob("*not-current*.json"))) == 1
