@@ -7,7 +7,7 @@ or plainly::
     locust -f locustfiles/eventlog.py --headless -u 10 -r 2 -t 60s \\
         --host https://events.example.com --aws-profile myprofile --region us-east-1 \\
         [--resolve events.example.com:443:203.0.113.7] [--ca-bundle ca.pem] \\
-        [--arrival-rate 16] [--mix writes=6,reads=3,search=1] [--collisions 0.05] [--run-dir runs/x]
+        [--rate 16] [--mix writes=6,reads=3,search=1] [--collisions 0.05] [--run-dir runs/x]
 
 One user class, ``EventLogUser``; each action is one signed request of a kind drawn by the
 ``--mix`` weights (default ``writes=8,reads=1,search=1``: writes-heavy, so that at the default 16
@@ -25,8 +25,8 @@ within a 45 s run, docs/aws-behaviour.md §7.3, and the throttling path is exerc
 - search: types a corpus term prefix by prefix (one keystroke per action, as a person types:
   ``GET /search?q=p``, ``?q=pr``, ...); one in five is a ``POST /search`` body instead.
 
-Closed model (``--shape ramp`` / plain locust without ``--arrival-rate``): users act, then think
-(``--think-time``). Open model (``constant-rate``, ``step``, or ``--arrival-rate``): users wait
+Closed model (``--shape ramp`` / plain locust without ``--rate``): users act, then think
+(``--think-time``). Open model (``constant-rate``, ``step``, or ``--rate``): users wait
 for arrivals from :class:`locustfiles.shapes.ArrivalScheduler`.
 """
 

@@ -97,7 +97,15 @@ def _add_options(parser: Any) -> None:
     group.add_argument(
         "--mix", default=None, help="request mix over the workload's kinds, e.g. writes=6,reads=3 (default: its own)"
     )
-    group.add_argument("--arrival-rate", type=float, default=None, help="open model: arrivals/s over all workers")
+    # --rate, as `loadcheck run` names it; --arrival-rate is its older name (Locust has no --rate of its own)
+    group.add_argument(
+        "--rate",
+        "--arrival-rate",
+        dest="arrival_rate",
+        type=float,
+        default=None,
+        help="open model: requests/s over all workers",
+    )
     group.add_argument("--collisions", default="0", help="fraction of writes that reuse an earlier key (0..1)")
     group.add_argument(
         "--think-time", default="0.5-1.5", help="closed model: seconds between a user's actions, MIN-MAX"

@@ -15,7 +15,6 @@ modes pay that equally, so the ratio is the figure to read, not the absolute rat
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -31,6 +30,7 @@ import psutil
 from botocore.config import Config
 
 from loadcheck.core.errors import ConfigError
+from loadcheck.params import output_options, write_figures
 from reference_stack.local.common import configs
 from reference_stack.local.common.launcher import ServiceProcess
 
@@ -226,16 +226,14 @@ def render(result: dict[str, Any]) -> str:
 
 
 @click.command("aws")
-@click.option("--threads", "-t", default=8, show_default=True, help="client threads (one boto3 client each)")
+@click.option("--threads", default=8, show_default=True, help="client threads (one boto3 client each)")
 @click.option("--requests", "-n", default=1500, show_default=True, help="calls per mode, split over the threads")
-@click.option(
-    "--rounds", "-r", default=3, show_default=True, help="alternating direct/governor rounds (medians reported)"
-)
+@click.option("--rounds", default=3, show_default=True, help="alternating direct/governor rounds (medians reported)")
 @click.option(
     "--no-keep-alive", is_flag=True, help="serve HTTP/1.0 (a new connection per request), as moto_server does"
 )
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), help="also write the figures here")
-def command(threads: int, requests: int, rounds: int, no_keep_alive: bool, json_path: str | None) -> None:
+@output_options("aws")
+def command(threads: int, requests: int, rounds: int, no_keep_alive: bool, out_dir: str | None, as_json: bool) -> None:
     """Throughput and latency of moto behind the capacity governor vs moto alone."""
     if not 1 <= threads <= 256:
         raise ConfigError(f"--threads {threads} is out of range", value=threads, hint="use 1..256 threads")
@@ -248,6 +246,5 @@ def command(threads: int, requests: int, rounds: int, no_keep_alive: bool, json_
     if not 1 <= rounds <= 20:
         raise ConfigError(f"--rounds {rounds} is out of range", value=rounds, hint="use 1..20 rounds")
     result = run_bench(threads=threads, requests=requests, rounds=rounds, keep_alive=not no_keep_alive)
-    click.echo(render(result))
-    if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    click.echo(render(result), err=as_json)
+    write_figures(result, bench="aws", out_dir=out_dir, as_json=as_json)

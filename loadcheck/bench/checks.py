@@ -20,7 +20,6 @@ numbers; the "alone" figures are the checks' own cost.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -45,6 +44,7 @@ from loadcheck.bench.synthetic_checks import (
 )
 from loadcheck.core.description import load_description
 from loadcheck.core.rundir import read_run
+from loadcheck.params import output_options, write_figures
 
 
 def _populate(n: int, run_dir: Path, clients: dict[str, Any], fmt: dict[str, str]) -> list[dict[str, Any]]:
@@ -163,14 +163,8 @@ def run_bench(n: int, *, say: Any = print) -> dict[str, Any]:
     type=click.IntRange(min=0),
     help="items in the generated table export for the export-reconcile measurement (0: skip it)",
 )
-@click.option(
-    "--json",
-    "json_path",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="also write the figures as JSON here",
-)
-def command(n: int, export_items: int, json_path: Path | None) -> None:
+@output_options("checks")
+def command(n: int, export_items: int, out_dir: str | None, as_json: bool) -> None:
     """Reconcile and log-join throughput of the checks on a synthetic run (moto, in process), and
     reconcile throughput and peak memory from a table export."""
     say = lambda m: click.echo(m, err=True)  # noqa: E731 - a one-line progress printer
@@ -179,6 +173,5 @@ def command(n: int, export_items: int, json_path: Path | None) -> None:
         figures.update(run_export_bench(export_items, say=say))
     width = max(len(k) for k in figures)
     for k, v in figures.items():
-        click.echo(f"{k:<{width}}  {v}")
-    if json_path:
-        json_path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"{k:<{width}}  {v}", err=as_json)
+    write_figures(figures, bench="checks", out_dir=out_dir, as_json=as_json)

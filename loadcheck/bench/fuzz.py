@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from loadcheck.core.errors import ConfigError
+from loadcheck.core.errors import ConfigError, ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "tests" / "integration" / "test_schema_fuzz.py"
@@ -38,4 +38,6 @@ def command(examples: int) -> None:
     took = time.monotonic() - started
     verdict = "nothing found" if done.returncode == 0 else "FAILURES (see above)"
     click.echo(f"fuzz: {examples} examples per operation, {took:.0f} s: {verdict}")
-    sys.exit(done.returncode)
+    # pytest's own codes onto docs/cli.md's: 1 some test failed, 2 interrupted, else could not run.
+    codes = {0: ExitCode.PASSED, 1: ExitCode.CHECK_FAILED, 2: ExitCode.INTERRUPTED}
+    sys.exit(codes.get(done.returncode, ExitCode.ERROR))

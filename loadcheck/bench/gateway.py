@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import logging
 import ssl
 import tempfile
@@ -52,6 +51,7 @@ from loadcheck.bench.profiling import Profiles
 from loadcheck.bench.stack import run_post_events_bench
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import Credentials, Signer
+from loadcheck.params import DURATION, output_options, write_figures
 from reference_stack.local.common import configs
 from reference_stack.local.common.launcher import ServiceProcess
 from reference_stack.local.common.tls import issue_in
@@ -283,12 +283,25 @@ def table(noop: dict[str, Any], post: dict[str, Any] | None, governor: dict[str,
     return rows
 
 
+def _renamed_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        raise ConfigError(
+            f"--profile {value!r}: the py-spy profiles' directory is --py-spy-dir (--profile is only ever an AWS profile)",
+            value=value,
+            hint=f"use --py-spy-dir {value}",
+        )
+
+
 @click.command("gateway")
 @click.option(
     "--connections", "-c", default=8, show_default=True, help="client threads, one keep-alive connection each"
 )
-@click.option("--duration", "-d", default=10.0, show_default=True, help="measured seconds")
-@click.option("--warmup", default=2.0, show_default=True, help="seconds of load before measuring (cold starts)")
+@click.option(
+    "-t", "--duration", "--run-time", "duration", type=DURATION, default="10s", show_default=True, help="measured time"
+)
+@click.option(
+    "--warmup", type=DURATION, default="2s", show_default=True, help="load before measuring (cold starts), e.g. 2s"
+)
 @click.option(
     "--backend",
     type=click.Choice(["lambda", "seam"]),
@@ -308,14 +321,14 @@ def table(noop: dict[str, Any], post: dict[str, Any] | None, governor: dict[str,
     show_default=True,
     help="also measure the governor against raw moto (one round of `loadcheck bench aws`)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures to FILE")
+@output_options("gateway")
 @click.option(
-    "--profile",
+    "--py-spy-dir",
     "profile_dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="save a py-spy profile (flame graph + raw stacks) of each service process per measured interval into DIR",
 )
+@click.option("--profile", hidden=True, expose_value=False, callback=_renamed_profile, help="renamed --py-spy-dir")
 def command(
     connections: int,
     duration: float,
@@ -323,8 +336,8 @@ def command(
     backend: str,
     post_events: bool,
     governor: bool,
+    out_dir: str | None,
     as_json: bool,
-    json_out: Path | None,
     profile_dir: Path | None,
 ) -> None:
     """Signed requests/s and p50/p99 through the gateway: a no-op handler, then POST /events end to end."""
@@ -346,10 +359,8 @@ def command(
         "governor": governor_result,
         "table": rows,
     }
-    if json_out is not None:
-        json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    write_figures(doc, bench="gateway", out_dir=out_dir, as_json=as_json)
     if as_json:
-        click.echo(json.dumps(doc, indent=2))
         return
     lat = result["latency_ms"]
     click.echo(f"gateway bench ({backend} backend, {connections} connections, {result['duration_s']} s measured)")

@@ -20,6 +20,7 @@ measured):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import statistics
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,9 @@ from botocore.credentials import Credentials as BotoCredentials
 
 from loadcheck.bench.load_server import running_server
 from loadcheck.core.ledger import read_ledger
-from loadcheck.core.runconfig import LoadConfig, RunOptions, parse_duration
+from loadcheck.core.runconfig import LoadConfig, RunOptions
 from loadcheck.core.sigv4 import Credentials, Signer
+from loadcheck.params import DURATION, DURATION_OR_ZERO, output_options, write_figures
 
 UNSIGNED_LOCUSTFILE = '''
 from locust import FastHttpUser, task
@@ -278,11 +281,26 @@ def soak_summary(rss: list[tuple[float, int]], requests: int) -> dict[str, Any]:
 
 
 @click.command("load")
-@click.option("--duration", default="10s", show_default=True, help="each throughput run")
 @click.option(
-    "--soak", default="60s", show_default=True, help="RSS sampling run (0 to skip); 600s for the 10-minute figure"
+    "-t",
+    "--duration",
+    "--run-time",
+    "duration",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="each throughput run",
 )
-@click.option("--users", type=int, default=10, show_default=True)
+@click.option(
+    "--soak",
+    type=DURATION_OR_ZERO,
+    default="60s",
+    show_default=True,
+    help="RSS sampling run (0 to skip); 600s for the 10-minute figure",
+)
+@click.option(
+    "-u", "--users", type=click.IntRange(min=1), default=10, show_default=True, help="Locust users of each run"
+)
 @click.option(
     "--rounds",
     type=click.IntRange(0, 50),
@@ -290,41 +308,40 @@ def soak_summary(rss: list[tuple[float, int]], requests: int) -> dict[str, Any]:
     show_default=True,
     help="alternating throughput rounds, best of each (0: soak only)",
 )
-@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False), help="also write the figures as JSON")
-def command(duration: str, soak: str, users: int, rounds: int, out_file: str | None) -> None:
+@output_options("load")
+def command(duration: float, soak: float, users: int, rounds: int, out_dir: str | None, as_json: bool) -> None:
     """Measure signing cost, signed+ledger throughput vs unsigned, and RSS over a soak."""
-    seconds = parse_duration(duration)
-    soak_s = 0.0 if soak.strip() in ("0", "0s") else parse_duration(soak, option="--soak")
-    click.echo("signer: loadcheck.core.sigv4.Signer vs botocore SigV4Auth (POST, 1 body) ...")
+    seconds, soak_s = duration, soak
+    say = functools.partial(click.echo, err=as_json)  # with --json, stdout holds the JSON document only
+    say("signer: loadcheck.core.sigv4.Signer vs botocore SigV4Auth (POST, 1 body) ...")
     figures: dict[str, Any] = {"signer": bench_signer()}
     s = figures["signer"]
-    click.echo(f"  Signer {s['signer_per_s']:,}/s, botocore {s['botocore_per_s']:,}/s: {s['ratio']}x (target >= 5x)")
-    click.echo(f"throughput: {users} users, {seconds:g}s each, unsigned vs signed+ledger; soak {soak_s:g}s ...")
+    say(f"  Signer {s['signer_per_s']:,}/s, botocore {s['botocore_per_s']:,}/s: {s['ratio']}x (target >= 5x)")
+    say(f"throughput: {users} users, {seconds:g}s each, unsigned vs signed+ledger; soak {soak_s:g}s ...")
     with tempfile.TemporaryDirectory(prefix="loadcheck-bench-") as tmp:
         figures["locust"] = bench_locust(seconds=seconds, soak_s=soak_s, users=users, workdir=Path(tmp), rounds=rounds)
     lo = figures["locust"]
     if rounds:
-        _echo_throughput(lo)
+        _echo_throughput(lo, say)
     if "rss_early_mb" in lo:
-        click.echo(
+        say(
             f"  soak: {lo['soak_requests']} requests; RSS {lo['rss_early_mb']} MB early -> {lo['rss_late_mb']} MB late "
             f"(growth {lo['rss_growth_mb']} MB, max {lo['rss_max_mb']} MB); by tenth of the run: "
             + ", ".join(f"{v}" for v in lo["rss_by_tenth_mb"])
         )
-    if out_file:
-        Path(out_file).write_text(json.dumps(figures, indent=2))
+    write_figures(figures, bench="load", out_dir=out_dir, as_json=as_json)
 
 
-def _echo_throughput(lo: dict[str, Any]) -> None:
-    click.echo(
+def _echo_throughput(lo: dict[str, Any], say: Callable[..., Any] = click.echo) -> None:
+    say(
         f"  same GET: unsigned {lo['unsigned_rps']} req/s, signed+ledger {lo['signed_ledger_rps']} req/s: "
         f"{lo['throughput_ratio']} (target >= 0.85); ledger held every request: {lo['ledger_complete']}"
     )
-    click.echo(
+    say(
         f"  eventlog reader (dates, paging, scan pages; signed+ledger): {lo['eventlog_reader_rps']} req/s: "
         f"{lo['eventlog_reader_ratio']} of unsigned"
     )
-    click.echo(
+    say(
         f"  per CPU-second of the Locust process: unsigned {lo['unsigned_per_cpu_s']}, "
         f"signed+ledger {lo['signed_ledger_per_cpu_s']}: {lo['cpu_efficiency_ratio']}"
     )

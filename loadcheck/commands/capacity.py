@@ -28,7 +28,6 @@ from typing import Any
 
 import click
 
-from loadcheck.commands.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, refuse_unless, state_dir_option
 from loadcheck.commands.run_driver import Driver
 from loadcheck.core import rundir
 from loadcheck.core.description import DEFAULT_DESCRIPTION
@@ -36,6 +35,7 @@ from loadcheck.core.description_copy import write_copy
 from loadcheck.core.errors import ConfigError, ExitCode, LoadcheckError
 from loadcheck.core.runconfig import RunOptions, parse_mix
 from loadcheck.core.state import resolve_state_dir, write_json_atomic
+from loadcheck.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, refuse_unless, state_dir_option
 from reports.capacity import analyse_steps, parse_slo, step_plan
 from reports.plan import build_plan, provisioned_of
 from reports.render import render_all

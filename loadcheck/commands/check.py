@@ -4,11 +4,13 @@ Read-only and repeatable: the checks read the table, the logs and the metrics, a
 refused probes. The target is the one run.json recorded; a local run is checked against the
 running stack of ``--state-dir``.
 
-Exit status follows the verdict (:func:`loadcheck.core.rundir.verdict`): 0 when it is ``pass``
-(no check failed or errored, at least one check verified something, the run's thresholds held
-and the run was not interrupted); 1 otherwise; 2 when the run directory or its ledger is
-unreadable or damaged (a corrupt ledger, one shorter than run.json says was written, or a
-completed run's gzip without its trailer is never a pass), and then nothing is written.
+Exit status follows the verdict (:func:`loadcheck.core.rundir.verdict`, docs/cli.md "Exit codes"):
+0 when it is ``pass`` (no check failed or errored, at least one check verified something, the
+run's thresholds held and the run was not interrupted); 1 when a check failed; 3 when only a
+threshold failed; 130 / 6 when the run was interrupted / aborted; 4 when a check could not
+verify, or the run directory or its ledger is unreadable or damaged (a corrupt ledger, one
+shorter than run.json says was written, or a completed run's gzip without its trailer is never
+a pass), and then nothing is written.
 
 Evidence is never overwritten by less evidence: the results.json in place is kept in
 ``results-history/`` first, and a new document whose checks could not read what the previous one
@@ -26,6 +28,7 @@ import click
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, CHECKS, build_context, iso_now, run_checks, write_results
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.rundir import RESULTS_FILE, read_json_object, verdict_of_results
+from loadcheck.params import DURATION, STATE_DIR
 from reference_stack.local import supervisor
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
@@ -33,12 +36,17 @@ SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
 @click.command("check")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--state-dir", default=None, help="local stack state directory (default: the one the run used)")
+@click.option(
+    "--state-dir",
+    type=STATE_DIR,
+    default=None,
+    help="the local stack's state directory [default: the one the run used]",
+)
 @click.option(
     BUDGET_OPTION,
     "budget",
+    type=DURATION,
     default=None,
-    metavar="DURATION",
     help=f"time each check may wait for logs, metrics, the export and throttled reads, e.g. 90s, 2m "
     f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
 )
@@ -50,7 +58,7 @@ SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
     help="run only this check (repeatable): dynamodb_contents, throttling, access_logs, security",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
-def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tuple[str, ...], quiet: bool) -> None:
+def command(run_dir: Path, state_dir: str | None, budget: float | None, only: tuple[str, ...], quiet: bool) -> None:
     """Verify a run: nothing lost, throttling matched capacity, every request logged, security holds."""
 
     if not run_dir.is_dir():

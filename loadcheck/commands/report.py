@@ -1,8 +1,8 @@
 """``loadcheck report RUNS/<id>``: (re-)render report.html, summary.md and junit.xml of a run.
 
 Reads results.json and the run directory only (no target needed): safe to run anywhere, any time.
-Exit status 0 when rendered; 2 when the run directory or a file in it is unreadable or of an
-unknown version.
+Exit status (docs/cli.md): 0 when rendered; 4 when the run directory or a file in it is
+unreadable or of an unknown version; 2 for bad options.
 """
 
 from __future__ import annotations

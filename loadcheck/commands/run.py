@@ -25,9 +25,13 @@ Ctrl-C stops the load (the master collects every worker's last ledger batch), ke
 ledger, marks run.json ``interrupted`` and still runs the checks on what was sent; a second
 Ctrl-C stops waiting.
 
-Exit status: 0 when every check passed (``skipped`` checks are listed, not failed) and every
-threshold held; 1 when a check or threshold failed, checks could not run, or the run was
-interrupted; 2 for bad options or an unusable target.
+Exit status (docs/cli.md "Exit codes", picked by :func:`loadcheck.core.rundir.verdict`): 0 when
+every check passed (``skipped`` checks are listed, not failed) and every threshold held; 1 when a
+check failed; 3 when the checks passed but a threshold failed (or a ``--baseline`` budget broke);
+4 when the checks could not run or the verdict is ``error``; 130 when the run was interrupted;
+6 when ``--abort-on-fail`` stopped it; 2 for bad options (also an option that does not apply to
+the shape or target: :mod:`loadcheck.commands.run_rules`); 5 when the target cannot be used.
+``--worker`` answers 0 when its workers ran to the end, 4 when one failed, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -39,7 +43,6 @@ from typing import Any
 import click
 
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
-from loadcheck.commands.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, state_dir_option
 from loadcheck.commands.run_driver import Driver
 from loadcheck.commands.run_rules import refuse_inapplicable
 from loadcheck.commands.target_options import RESOLVE_ENV
@@ -64,6 +67,7 @@ from loadcheck.core.runconfig import (
     parse_think_time,
 )
 from loadcheck.core.state import resolve_state_dir
+from loadcheck.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, state_dir_option
 
 
 def build_options(

@@ -1,14 +1,14 @@
 """Which of ``loadcheck run``'s options apply to which shape, target and role.
 
 An option the user set (on the command line, in the environment or a configuration file:
-:func:`loadcheck.commands.params.given`) that the chosen shape or target would ignore is an
+:func:`loadcheck.params.given`) that the chosen shape or target would ignore is an
 error that says so (exit 2), before anything starts::
 
     --duration                      constant-rate and ramp (step: the steps' plan sets the length)
     --steps, --step-duration        step
     --think-time, --spawn-rate      ramp (the closed model; arrivals set the pace in the open one)
     --fault, --chaos                the local target
-    --tf-outputs, --tf-dir, --profile, --resolve, --ca-bundle   the aws target
+    --tf-outputs, --tf-dir, --profile, --resolve, --ca-bundle   the aws target (also smoke, corpus load)
     --master-host                   --worker;  --master-port: --master or --worker
     --check-budget                  with checks (not --no-checks)
 
@@ -19,10 +19,32 @@ variable is what ``eval "$(loadcheck stack env)"`` exports for the aws path of t
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
-from loadcheck.commands.params import refuse_unless
+from loadcheck.params import refuse_unless
 
 AWS_ONLY = ("tf_outputs", "tf_dir", "profile", "ca_bundle")
+
+
+def refuse_target_options(ctx: click.Context) -> None:
+    """The aws target's options are errors with ``--target local`` (run, smoke, corpus load)."""
+    if ctx.params.get("target_kind") != "local":
+        return
+    refuse_unless(
+        ctx,
+        AWS_ONLY,
+        applies=False,
+        why="to --target local: it names the aws target's outputs, caller or certificate",
+        hint="drop {option}, or add --target aws",
+    )
+    if ctx.params.get("resolve") and ctx.get_parameter_source("resolve") == ParameterSource.COMMANDLINE:
+        refuse_unless(
+            ctx,
+            ["resolve"],
+            applies=False,
+            why="to --target local: the local stack is reached on 127.0.0.1 already",
+            hint="drop {option}, or add --target aws",
+        )
 
 
 def refuse_inapplicable(ctx: click.Context, *, shape: str) -> None:
@@ -49,22 +71,7 @@ def refuse_inapplicable(ctx: click.Context, *, shape: str) -> None:
         why=f"to --shape {shape}, an open model: arrivals set the pace, not users",
         hint="drop {option}, or use --shape ramp --users N (a closed model of users)",
     )
-    local = p.get("target_kind") == "local"
-    refuse_unless(
-        ctx,
-        AWS_ONLY,
-        applies=not local,
-        why="to --target local: it names the aws target's outputs, caller or certificate",
-        hint="drop {option}, or add --target aws",
-    )
-    if local and p.get("resolve") and ctx.get_parameter_source("resolve") == click.core.ParameterSource.COMMANDLINE:
-        refuse_unless(
-            ctx,
-            ["resolve"],
-            applies=False,
-            why="to --target local: the local stack is reached on 127.0.0.1 already",
-            hint="drop {option}, or add --target aws",
-        )
+    refuse_target_options(ctx)
     refuse_unless(
         ctx,
         ["master_host"],

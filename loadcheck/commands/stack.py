@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from loadcheck.commands.params import state_dir_option
 from loadcheck.core import faults as fault_registry
 from loadcheck.core.aws_target import tf_outputs_from_stack
 from loadcheck.core.errors import ConfigError, ExitCode, StackNotRunning
 from loadcheck.core.state import PROFILES, resolve_state_dir, stack_command
 from loadcheck.core.target import Target
+from loadcheck.params import state_dir_option
 from reference_stack.local import supervisor
 
 

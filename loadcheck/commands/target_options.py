@@ -16,21 +16,32 @@ from typing import Any, TypeVar
 
 import click
 
+from loadcheck.commands.run_rules import refuse_target_options
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
 from loadcheck.core.state import read_stack_json, resolve_state_dir
 from loadcheck.core.target import Target
+from loadcheck.params import state_dir_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 RESOLVE_ENV = "LOADCHECK_RESOLVE"  # `loadcheck stack env` sets it to the local gateway
 TF_DIR = Path(__file__).resolve().parents[2] / "reference_stack" / "terraform"
 
 _OPTIONS = (
-    click.option("--target", "target_kind", type=click.Choice(["local", "aws"]), default="local", show_default=True),
-    click.option("--state-dir", default=None, help="local stack state (default $LOADCHECK_STATE_DIR or .loadcheck)"),
+    click.option(
+        "--target",
+        "target_kind",
+        type=click.Choice(["local", "aws"]),
+        default="local",
+        show_default=True,
+        help="local: the running local stack of --state-dir; aws: the stack of the Terraform outputs",
+    ),
+    state_dir_option,
     click.option("--tf-outputs", default=None, type=click.Path(), help="aws: `terraform output -json` saved to a file"),
     click.option("--tf-dir", default=None, type=click.Path(), help="aws: run `terraform output -json` here"),
     click.option(
-        "--profile", default=None, help="aws: the caller's profile, which assumes the stack's roles [default: chain]"
+        "--profile",
+        default=None,
+        help="aws: the caller's AWS profile, which assumes the stack's roles [default: the AWS credential chain]",
     ),
     click.option(
         "--resolve",
@@ -64,6 +75,9 @@ def build_target(
     resolve: str | None,
     ca_bundle: str | None,
 ) -> Target:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        refuse_target_options(ctx)
     if target_kind == "local":
         sd = resolve_state_dir(state_dir)
         return Target.from_stack_json(read_stack_json(sd), sd)

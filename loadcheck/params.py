@@ -19,7 +19,9 @@ apply" errors (:func:`refuse_unless`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -174,3 +176,57 @@ def deprecated_alias(new: str, old: str) -> Callable[[click.Context, click.Param
         return value
 
     return warn
+
+
+class DurationOrZero(Duration):
+    """A duration, or ``0`` (``0s``) for "none": e.g. a soak that is skipped."""
+
+    def parse(self, value: str, option: str) -> float:
+        return 0.0 if value.strip().lower() in ("0", "0s", "0ms") else parse_duration(value, option=option)
+
+
+DURATION_OR_ZERO = DurationOrZero()
+
+
+def output_options(bench: str) -> Callable[[F], F]:
+    """``--out DIR`` (writes DIR/bench-<bench>.json) and ``--json`` (the figures on stdout, text on stderr)."""
+
+    def check_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None and value.endswith(".json"):
+            raise ConfigError(
+                f"--out {value!r}: --out names the directory the figures are written into, not a file",
+                value=value,
+                hint=f"e.g. --out {value.rsplit('/', 1)[0] if '/' in value else '.'} (writes bench-{bench}.json there); "
+                "--json prints them on stdout",
+            )
+        return value
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="print the figures as one JSON document on stdout (the progress text goes to stderr)",
+        )(fn)
+        return click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False),
+            default=None,
+            callback=check_dir,
+            help=f"also write the figures into this directory, as bench-{bench}.json",
+        )(fn)
+
+    return decorate
+
+
+def write_figures(doc: Any, *, bench: str, out_dir: str | None, as_json: bool) -> None:
+    """The figures of ``loadcheck bench <bench>``: into ``--out DIR``, and on stdout with ``--json``."""
+    text = json.dumps(doc, indent=2) + "\n"
+    if out_dir is not None:
+        path = Path(out_dir) / f"bench-{bench}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"figures: {path}", err=True)
+    if as_json:
+        click.echo(text, nl=False)
