@@ -21,7 +21,14 @@ def command() -> None:
 @command.command("save")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="baseline name (default: the run id)")
-@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--dir",
+    "directory",
+    default=DEFAULT_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="the baselines directory: the baseline is written into DIR/NAME",
+)
 @click.option("--allow-failed", is_flag=True, help="save a run whose verdict is not PASS (refused by default)")
 def save(run_dir: Path, name: str | None, directory: str, allow_failed: bool) -> None:
     """Copy a checked, passing run's run.json, results.json and histograms.json into DIR/NAME."""
@@ -31,7 +38,14 @@ def save(run_dir: Path, name: str | None, directory: str, allow_failed: bool) ->
 
 
 @command.command("list")
-@click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--dir",
+    "directory",
+    default=DEFAULT_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="the baselines directory to list",
+)
 def list_(directory: str) -> None:
     """List saved baselines."""
     rows = list_baselines(directory)

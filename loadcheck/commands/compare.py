@@ -49,7 +49,14 @@ from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, rend
     show_default=True,
     help="confidence of each end of a latency change's interval (a p95 budget breaks only beyond it)",
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="table for a terminal, markdown for a pull request, json for a program (on stdout)",
+)
 @click.option("--force", is_flag=True, help="compare runs of different targets, mixes or shapes (the output says so)")
 def command(
     baseline: Path,

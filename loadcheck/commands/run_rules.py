@@ -5,7 +5,7 @@ An option the user set (on the command line, in the environment or a configurati
 error that says so (exit 2), before anything starts::
 
     --duration                      constant-rate and ramp (step: the steps' plan sets the length)
-    --steps, --step-duration        step
+    --steps, --step-duration        step;  --rate: not step (its rates are --steps)
     --think-time, --spawn-rate      ramp (the closed model; arrivals set the pace in the open one)
     --fault, --chaos                the local target
     --tf-outputs, --tf-dir, --profile, --resolve, --ca-bundle   the aws target (also smoke, corpus load)
@@ -63,6 +63,13 @@ def refuse_inapplicable(ctx: click.Context, *, shape: str) -> None:
         applies=shape == "step",
         why=f"to --shape {shape}: it is a step load's",
         hint="drop {option}, or use --shape step --steps 1,2,5 --step-duration 10s",
+    )
+    refuse_unless(
+        ctx,
+        ["rate"],
+        applies=shape != "step",
+        why="to --shape step: a step load's rates are --steps",
+        hint="drop {option}, or use --shape constant-rate --rate R",
     )
     refuse_unless(
         ctx,

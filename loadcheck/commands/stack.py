@@ -94,7 +94,11 @@ def command() -> None:
 )
 @click.option("--port", "ports", multiple=True, metavar="SERVICE=PORT", help="Fixed port for a service (repeatable).")
 @click.option(
-    "--fault", "faults", multiple=True, metavar="NAME=VALUE", help="Fault to inject from the start (repeatable)."
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help=f"Fault to inject from the start (repeatable); names: {', '.join(fault_registry.FAULTS)} (docs/load.md).",
 )
 @click.option(
     "--burst-start",
