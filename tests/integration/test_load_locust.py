@@ -73,7 +73,8 @@ def test_single_process_ledger_matches_locust_counts(tmp_path, server):
     opts = RunOptions(rate=20, duration_s=4, collisions=0.2, mix={"writes": 5, "reads": 3, "search": 2}, seed=7)
     cfg, run_dir = write_config(tmp_path, server, opts)
     codes = run_procs(locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=0), run_dir)
-    assert codes[0] in (0, 1), (run_dir / "main.log").read_text()[-3000:]  # 1: the forced 409s are failures
+    # 0 although the forced 409s are failures: Locust runs with --exit-code-on-error 0 (the checks judge requests)
+    assert codes[0] == 0, (run_dir / "main.log").read_text()[-3000:]
 
     loadgen = json.loads((run_dir / "loadgen.json").read_text())
     locust_routes = {r: v["requests"] for r, v in loadgen["locust"]["routes"].items()}
@@ -111,7 +112,7 @@ def test_workers_merge_to_the_same_totals_on_the_master(tmp_path, server):
     cmds = locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=free_port())
     assert len(cmds["workers"]) == 2
     codes = run_procs(cmds, run_dir)
-    assert codes[0] in (0, 1), (run_dir / "main.log").read_text()[-3000:]
+    assert codes == [0, 0, 0], (run_dir / "main.log").read_text()[-3000:]  # master and both workers ran to the end
 
     loadgen = json.loads((run_dir / "loadgen.json").read_text())
     ledger = list(read_ledger(run_dir))
@@ -168,7 +169,7 @@ def test_arrivals_without_a_free_user_are_counted_dropped(tmp_path, server):
     opts = RunOptions(rate=20, duration_s=3, users=2, seed=1)  # 2 users x 2 req/s each << 20 req/s
     cfg, run_dir = write_config(tmp_path, server, opts)
     codes = run_procs(locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=0), run_dir)
-    assert codes[0] in (0, 1)
+    assert codes[0] == 0
     loadgen = json.loads((run_dir / "loadgen.json").read_text())
     sent = loadgen["ledger_records"]
     assert loadgen["dropped_arrivals"] > 20
@@ -235,7 +236,7 @@ def test_wrong_ca_bundle_is_a_tls_error_in_the_ledger(tmp_path, server):
     data["target"]["ca_bundle"] = str(other)
     cfg.write_text(json.dumps(data))
     codes = run_procs(locust_commands(opts, cfg_path=cfg, run_dir=run_dir, url=server.url, master_port=0), run_dir)
-    assert codes[0] == 1
+    assert codes[0] == 0  # every request failed, yet Locust ran to the end: the ledger, not the status, says so
     ledger = list(read_ledger(run_dir))
     assert ledger and all(r["status"] == 0 and r["error"] == "tls" for r in ledger)
     assert server.admin("/_admin/stats")["writes"] == 0
