@@ -21,8 +21,9 @@ measured interval is reported, so the CPU split between gateway and the rest is 
 ``loadcheck bench gateway`` then measures, in the same run, ``POST /events`` through the full
 local stack with the PutItem rate of its aws endpoint alone (:mod:`loadcheck.bench.stack`) and
 the governor against raw moto (:mod:`loadcheck.bench.aws`, one round), and prints the figures
-against their goals (:data:`GOALS`); ``--json-out`` writes them all, ``--profile DIR`` saves a
-py-spy profile of each service process over each measured interval.
+against their goals (:data:`GOALS`); ``--out DIR`` writes them all (``DIR/bench-gateway.json``,
+``--json`` prints them on stdout), ``--py-spy-dir DIR`` saves a py-spy profile of each service
+process over each measured interval.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``--profile DIR``: a py-spy profile of each service process over a benchmark's measured interval.
+"""``--py-spy-dir DIR``: a py-spy profile of each service process over a benchmark's measured interval.
 
 py-spy samples a running process from outside (no change to the service, no restart), so the
 profile shows the service exactly as the benchmark measured it. Each process gets

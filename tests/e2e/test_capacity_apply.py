@@ -50,7 +50,7 @@ def test_the_written_description_holds_at_the_target_rate(tmp_path: Path) -> Non
     supervisor.start_detached(state, burst_start="empty", load_corpus=False)
     try:
         cap = loadcheck(
-            "capacity", "--state-dir", str(state), "--out", str(runs), "--rates", "1,2", "--step-duration", "5s",
+            "capacity", "--state-dir", str(state), "--out", str(runs), "--steps", "1,2", "--step-duration", "5s",
             "--mix", "writes=1", "--target-rate", TARGET, "--write-description", str(planned),
         )  # fmt: skip
         assert cap.returncode == 0, cap.stdout[-3000:] + cap.stderr[-3000:]

@@ -71,7 +71,7 @@ def test_capacity_finds_the_write_knee_at_provisioned_capacity(stack: Path, tmp_
         str(stack),
         "--out",
         str(runs),
-        "--rates",
+        "--steps",
         "0.5,1,2,4",
         "--step-duration",
         "8s",

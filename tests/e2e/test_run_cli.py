@@ -40,7 +40,7 @@ def loadcheck(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProc
         (["--fault", "drop-writes"], "--fault: 'drop-writes' is not NAME=VALUE"),
         (["--max-p95-ms", "PUT /events=5"], "'PUT /events' is not a route of the stack description"),
         (["--locustfile", "nowhere.py"], "--locustfile: 'nowhere.py' is not a file"),
-        (["--max-error-rate", "5%"], "--max-error-rate: '5%' is not a number"),
+        (["--max-error-rate", "5x"], "--max-error-rate: '5x' is not a fraction"),
         (["--collisions", "2"], "--collisions: '2' is outside 0..1"),
         (["--shape", "ramp", "--rate", "5", "--users", "2"], "--rate 5 does not apply to --shape ramp"),
         (["--shape", "step", "--steps", "1,2"], "--shape step needs --steps and --step-duration"),

@@ -215,7 +215,7 @@ def test_plan_and_cli_from_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--rates", "1,fast"], "--rates: 'fast' is not a rate"),
+        (["--steps", "1,fast"], "--steps: 'fast' is not a rate"),
         (["--slo", "POST /events=300"], "--slo: 'POST /events=300' is not ROUTE=p95:MS"),
         (["--mix", "writes=x"], "weight of writes is 'x'"),
     ],
