@@ -107,6 +107,11 @@ def cli() -> None:
     """Load-test and verify an API Gateway HTTP API + Lambda + DynamoDB + OpenSearch stack.
 
     The default target is the local emulation of the reference stack (loopback only).
+
+    \b
+    Exit codes (docs/cli.md): 0 passed, 1 a check failed, 2 bad options,
+    3 a threshold failed, 4 checks could not run or a run directory is unreadable,
+    5 the target cannot be used, 6 aborted by --abort-on-fail, 130 interrupted.
     """
 
 

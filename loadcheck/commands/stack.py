@@ -143,18 +143,18 @@ def up(
         click.echo(describe(stack))
         click.echo("\nrunning; press Ctrl-C to stop")
 
-    sys.exit(
-        supervisor.run_foreground(
-            sd,
-            description=description,
-            ports=port_map,
-            faults=fault_map,
-            burst_start=burst_start,
-            progress=click.echo,
-            on_ready=ready,
-            load_corpus=not no_corpus,
-        )
+    # Ctrl-C is how a foreground stack is stopped (0); a service that died for good is 5.
+    status = supervisor.run_foreground(
+        sd,
+        description=description,
+        ports=port_map,
+        faults=fault_map,
+        burst_start=burst_start,
+        progress=click.echo,
+        on_ready=ready,
+        load_corpus=not no_corpus,
     )
+    sys.exit(ExitCode.TARGET_UNUSABLE if status else ExitCode.PASSED)
 
 
 @command.command()

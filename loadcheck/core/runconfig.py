@@ -337,7 +337,13 @@ class RunOptions:
                 value=self.rate,
                 hint="e.g. --rate 16 (requests per second over all workers)",
             )
-        if self.shape == "ramp" and (self.users is None or self.users < 1):
+        if self.shape == "ramp" and self.users is None:
+            raise ConfigError(
+                "--shape ramp needs -u/--users (how many users the ramp starts)",
+                value=self.users,
+                hint="e.g. --shape ramp --users 20 --spawn-rate 2",
+            )
+        if self.shape == "ramp" and self.users is not None and self.users < 1:
             raise ConfigError(
                 f"--users: {self.users!r} must be at least 1 for --shape ramp",
                 value=self.users,
