@@ -135,14 +135,7 @@ def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, fl
             value=value,
             hint=f"e.g. {option} 'POST /events=500' or {option} all=800",
         )
-    if route.lower() == ALL_ROUTES:
-        route = ALL_ROUTES
-    elif not ROUTE_KEY.fullmatch(route):
-        raise ConfigError(
-            f"{option}: {route!r} is not a route key",
-            value=value,
-            hint=f"write METHOD /path as in the stack description, or {ALL_ROUTES!r}; quote it: 'POST /events=500'",
-        )
+    route = parse_route_key(route, option=option)
     try:
         limit = float(ms)
     except ValueError:

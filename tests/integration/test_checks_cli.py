@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from loadcheck.core.rundir import read_results
+from loadcheck.core.rundir import read_results, verdict_of_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,7 +57,8 @@ def test_run_then_check_again_and_again(local_stack: dict[str, Any], tmp_path: P
             )
         )
         assert f"results: {run_dirs[0] / 'results.json'}" in res.stdout
-        assert res.returncode == (0 if doc["verdict"] == "pass" else 1), res.stdout + res.stderr
+        assert res.returncode == verdict_of_results(doc).exit_code, res.stdout + res.stderr
+        assert (res.returncode == 0) == (doc["verdict"] == "pass")
         print(res.stdout)
     assert outcomes[0] == outcomes[1]
     statuses = dict(outcomes[0][1])
