@@ -168,6 +168,17 @@ def test_5_no_local_stack(scratch: Path, args: tuple[str, ...]) -> None:
     assert code == ExitCode.TARGET_UNUSABLE, err
 
 
+def test_5_terraform_outputs_that_describe_no_stack(scratch: Path) -> None:
+    (scratch / "empty.json").write_text("{}")
+    for args in (
+        ("run", "--target", "aws", "--tf-outputs", "nowhere.json"),
+        ("smoke", "--target", "aws", "--tf-outputs", "empty.json"),
+    ):
+        code, _, err = invoke(*args)
+        assert code == ExitCode.TARGET_UNUSABLE and "fix:" in err, err
+    assert not (scratch / "runs").exists()
+
+
 def test_130_interrupted_outside_a_run(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def ctrl_c(*_: object) -> None:
         raise KeyboardInterrupt
