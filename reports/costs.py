@@ -11,8 +11,9 @@ unconfirmed. Arithmetic, per month of ``hours_per_month`` hours:
 - on-demand: write request units (= WCU per write, 1 KB units) and read request units (= RCU,
   4 KB units, half for eventually consistent reads) per month x the per-million prices;
 - Lambda: invocations x request price + invocations x billed seconds x memory GB x GB-second
-  price (billed seconds estimated by the route's p50 latency, an upper bound: it includes the
-  gateway and the network); free tier not deducted;
+  price (the Arm rate: reference_stack/terraform/lambda.tf deploys arm64; billed seconds
+  estimated by the route's p50 latency, an upper bound: it includes the gateway and the
+  network); free tier not deducted;
 - API Gateway HTTP API: requests x the per-million price of the tier;
 - every other billable resource of the stack (OpenSearch, CloudWatch Logs, DynamoDB storage and
   PITR, the S3 export bucket, Route 53): :mod:`reports.bill`, passed in as ``stack_lines``.
@@ -190,8 +191,10 @@ def monthly_costs(
             prov_w,
             od_w,
             src.get("dynamodb", ""),
-            {"provisioned": ["dynamodb.provisioned_wcu_hour"],
-             "on_demand": ["dynamodb.on_demand_write_request_units_per_million"]},
+            {
+                "provisioned": ["dynamodb.provisioned_wcu_hour"],
+                "on_demand": ["dynamodb.on_demand_write_request_units_per_million"],
+            },
         ),
         _row(
             prices,
@@ -199,8 +202,10 @@ def monthly_costs(
             prov_r,
             od_r,
             src.get("dynamodb", ""),
-            {"provisioned": ["dynamodb.provisioned_rcu_hour"],
-             "on_demand": ["dynamodb.on_demand_read_request_units_per_million"]},
+            {
+                "provisioned": ["dynamodb.provisioned_rcu_hour"],
+                "on_demand": ["dynamodb.on_demand_read_request_units_per_million"],
+            },
         ),
         _row(
             prices,
