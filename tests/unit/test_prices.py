@@ -102,6 +102,9 @@ def test_the_bill_lists_every_line_resting_on_an_unconfirmed_price(tmp_path: Pat
     assert total["unconfirmed"] == sorted({k for r in flagged for k in r["unconfirmed"]})
     assert cost["unconfirmed"] in output and f"{len(flagged)} of the {len(rows)} lines" in cost["unconfirmed"]
     assert {pl["key"] for pl in cost["price_lines"]} == set(total["prices"])
+    auto = output.split("auto scaling (writes)")[1].splitlines()[0]
+    wcu_unconfirmed = not lines["dynamodb.provisioned_wcu_hour"]["confirmed"]
+    assert ("rests on unconfirmed price(s): dynamodb.provisioned_wcu_hour" in auto) == wcu_unconfirmed
     html = (run / "report.html").read_text()
     assert "unconfirmed prices" in html and 'class="unconfirmed"' in html
     for key in total["unconfirmed"]:
