@@ -88,15 +88,19 @@ def _print_plan(plan: dict[str, Any]) -> None:
         click.echo(f"  {k}: {v}")
     cost = rec["cost"]
     click.echo(
-        f"\n  monthly cost ({cost['region']}, prices as of {cost['as_of']}, {cost['currency']}):"
+        f"\n  monthly cost ({cost['region']}, price table of {cost['as_of']}, {cost['currency']}):"
         f"{'provisioned':>14} {'on-demand':>12}"
     )
     for row in cost["rows"]:
         click.echo(f"    {row['item'][:64]:<64} {row['provisioned']:>12,.2f} {row['on_demand']:>12,.2f}")
         if row.get("source"):
             click.echo(f"      {row.get('basis') or ''} [{row['source']}]".rstrip())
+        if row.get("unconfirmed"):
+            click.echo(f"      rests on unconfirmed price(s): {', '.join(row['unconfirmed'])}")
     if cost.get("excluded"):
         click.echo(f"    {cost['excluded']}")
+    if cost.get("unconfirmed"):
+        click.echo(f"    {cost['unconfirmed']}")
     auto = plan.get("autoscaling")
     if auto:
         cfg = auto["config"]
@@ -105,6 +109,7 @@ def _print_plan(plan: dict[str, Any]) -> None:
             f"over the step load {auto['throttled_writes']:g} write(s) throttled during scale-out "
             f"({auto['note']}); at the target rate it settles at {auto['settled_wcu']} WCU, "
             f"{auto['monthly_writes']:,.2f} {cost['currency']}/month for writes"
+            + (f" (rests on unconfirmed price(s): {', '.join(auto['unconfirmed'])})" if auto.get("unconfirmed") else "")
         )
     for w in rec["warnings"]:
         click.echo(f"  WARNING: {w}")
