@@ -383,7 +383,7 @@ def _check_value(
         return
     if isinstance(value, list) and not opt.multiple:
         raise ConfigError(
-            f"{where} = {value!r}: --{key} takes one value",
+            f"{where} = {_toml(value)}: --{key} takes one value",
             value=value,
             hint=f"give one value, e.g. {key} = {_toml(value[0])}",
         )
