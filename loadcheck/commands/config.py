@@ -108,12 +108,10 @@ def prepare_command(cmd: click.Command, path: Path_) -> None:
         return
     setattr(cmd, _PREPARED, path)
     for opt in configurable(cmd):
-        names: list[str] = []
-        for long in long_names(opt):
-            names += env_names(path, long)
-        # Most specific first across all long names; a name the option had already (e.g.
-        # LOADCHECK_RESOLVE) keeps working.
-        names.sort(key=lambda n: -n.count("_"))
+        # Most specific first, over all the long names (--run-time/--duration); a name the
+        # option had already (LOADCHECK_RESOLVE) keeps working.
+        by_name = [env_names(path, long) for long in long_names(opt)]
+        names = [name for level in zip(*by_name, strict=True) for name in level]
         existing = [opt.envvar] if isinstance(opt.envvar, str) else list(opt.envvar or ())
         opt.envvar = list(dict.fromkeys([*names, *existing]))
         if opt.multiple:
@@ -144,7 +142,10 @@ def _listed(type_: click.ParamType) -> click.ParamType:
 def _wrap(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
+        ctx = click.get_current_context(silent=True)
+        if ctx is None:  # called as a plain function
+            kwargs.pop(_PRINT_PARAM, None)
+            return callback(*args, **kwargs)
         if kwargs.pop(_PRINT_PARAM, False):
             click.echo(render_effective(ctx))
             ctx.exit(0)
@@ -277,6 +278,7 @@ def _validate(
                 config.tables[(*path, key)] = dict(value)
                 for k, v in value.items():
                     _check_value(sub, (*path, key), k, v, file, root, ctx)
+                _one_key_per_option(sub, (*path, key), value, file)
         else:
             scalars[key] = value
     config.tables[path] = scalars
@@ -286,6 +288,18 @@ def _validate(
             _unknown_key(node, path, key, value, file, root, ctx)
         for cmd, cmd_path, _ in holders:
             _check_value(cmd, cmd_path, key, value, file, root, ctx, table_path=path)
+
+
+def _one_key_per_option(cmd: click.Command, path: Path_, table: dict[str, Any], file: Path) -> None:
+    """Two names of one option in one table (``run-time`` and ``duration``) would leave one unused."""
+    for opt in configurable(cmd):
+        keys = [k for k in long_names(opt) if k in table]
+        if len(keys) > 1:
+            raise ConfigError(
+                f"{file} [{'.'.join(path)}]: {' and '.join(keys)} name the same option",
+                value=keys,
+                hint=f"keep one of {', '.join(keys)}",
+            )
 
 
 def _commands(

@@ -214,6 +214,7 @@ def test_no_variable_means_two_options() -> None:
                 assert meaning.setdefault(name, long) == long, (name, meaning[name], long, path)
     others = {config.CONFIG_ENV, "LOADCHECK_DISK_RESERVE_MB", "LOADCHECK_TERRAFORM", "LOADCHECK_AWS_TEST"}
     others |= {"LOADCHECK_FUZZ_EXAMPLES", "LOADCHECK_AWS_PROFILE", "LOADCHECK_API_URL", "LOADCHECK_ADMIN_TOKEN"}
+    others |= {"LOADCHECK_SEARCH_ENDPOINT"}
     assert not others & set(meaning), others & set(meaning)
     assert {"LOADCHECK_STATE_DIR", "LOADCHECK_CHECK_BUDGET", "LOADCHECK_RESOLVE"} <= set(meaning)
 
@@ -223,3 +224,16 @@ def test_the_example_file_is_valid(tmp_path: Path) -> None:
     rows = effective(invoke("--config", str(example), "run", "--print-config"))
     assert all(src.startswith(("file", "default")) for _, src in rows.values())
     assert any(src.startswith("file") for _, src in rows.values())
+
+
+def test_an_option_with_two_long_names_reads_both_most_specific_first() -> None:
+    cmd = click.Command("run", params=[click.Option(["-t", "--run-time", "--duration", "duration"])])
+    config.prepare_command(cmd, ("run",))
+    (opt, _print) = cmd.params
+    assert opt.envvar == [
+        "LOADCHECK_RUN_RUN_TIME",
+        "LOADCHECK_RUN_DURATION",
+        "LOADCHECK_RUN_TIME",
+        "LOADCHECK_DURATION",
+    ]
+    assert config.long_names(opt) == ["run-time", "duration"]  # (the file takes either key)
