@@ -206,7 +206,10 @@ class Driver:
             baseline=self.baseline,
         )
         write_run(run_dir, run)
-        mark_latest(run_dir)
+        try:
+            mark_latest(run_dir)
+        except OSError as exc:  # the run goes on; only the pointer to it is missing
+            self.say(f"{run_dir.parent / 'latest'} not updated: {exc}")
         if run.conditions.faults:
             self.say("faults active: " + ", ".join(f"{k}={v}" for k, v in sorted(run.conditions.faults.items())))
         cfg_path = run_dir / "loadconfig.json"
@@ -464,6 +467,7 @@ class Driver:
 
 
 SUMMARY_SCHEMA_VERSION = 1  # docs/run-summary.schema.json
+REPORT_FILES = ("report.html", "summary.md", "junit.xml")
 
 
 def run_summary(
@@ -495,9 +499,6 @@ def run_summary(
         ],
         "reports": {name: str(run_dir / name) for name in REPORT_FILES if (run_dir / name).is_file()},
     }
-
-
-REPORT_FILES = ("report.html", "summary.md", "junit.xml")
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

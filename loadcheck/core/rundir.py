@@ -148,7 +148,11 @@ def mark_latest(run_dir: Path) -> Path:
         os.symlink(run_dir.name, tmp, target_is_directory=True)
     except OSError:
         tmp.write_text(run_dir.name + "\n", encoding="utf-8")
-    os.replace(tmp, latest)
+    try:
+        os.replace(tmp, latest)
+    except OSError:  # e.g. a directory named latest: leave it, and no stray link behind
+        tmp.unlink(missing_ok=True)
+        raise
     return latest
 
 

@@ -144,3 +144,11 @@ def test_summary_document_matches_the_schema(tmp_path: Path) -> None:
     broken = dict(doc, verdict="maybe")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+
+
+def test_a_directory_named_latest_is_left_alone(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    (runs / LATEST).mkdir(parents=True)
+    with pytest.raises(OSError):
+        mark_latest(_run(runs, "a"))
+    assert sorted(p.name for p in runs.iterdir()) == ["a", LATEST]  # no temporary link left behind
