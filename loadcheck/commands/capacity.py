@@ -42,8 +42,6 @@ def _drive(
 ) -> Path:
     """Run a step load with `loadcheck run`'s Driver; the new run directory."""
     opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=step_s, rate=None, mix=mix, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in out.iterdir()}
     driver = Driver(
         options=opts,
         out=out,
@@ -60,14 +58,11 @@ def _drive(
         tty=sys.stdout.isatty(),
     )
     driver.run()  # its exit status reflects thresholds/checks, neither of which applies here
-    new = [p for p in out.iterdir() if p.is_dir() and p.name not in before and (p / "run.json").is_file()]
-    if len(new) != 1:
+    if driver.run_dir is None or not (driver.run_dir / "run.json").is_file():
         raise LoadcheckError(
-            f"the step run did not leave one run directory in {out} (found {len(new)})",
-            value=[p.name for p in new],
-            hint="see the run's output above",
+            f"the step run did not leave a run directory in {out}", value=str(out), hint="see the run's output above"
         )
-    return new[0]
+    return driver.run_dir
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
