@@ -10,6 +10,8 @@ and one format (docs/cli.md, "Errors")::
 on stderr: a :class:`~loadcheck.core.errors.LoadcheckError` with its own exit code, and click's
 own usage errors (unknown option, bad choice, missing value, bad type) with
 :attr:`ExitCode.USAGE <loadcheck.core.errors.ExitCode.USAGE>`, never a traceback or a usage dump.
+It also reads the configuration (:mod:`loadcheck.commands.config`: ``--config``,
+``loadcheck.toml``, ``LOADCHECK_*``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, cast
 import click
 
 from loadcheck import __version__
-from loadcheck.commands import baseline, bench, capacity, check, compare, corpus, report, run, smoke, stack
+from loadcheck.commands import baseline, bench, capacity, check, compare, config, corpus, report, run, smoke, stack
 from loadcheck.core.errors import ExitCode, LoadcheckError
 
 # (subcommand, module) in the order --help lists them.
@@ -77,6 +79,14 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.BadParameter as exc:
+            # A bad value from $LOADCHECK_* or the configuration file names its variable or file;
+            # one a vocabulary type refused (loadcheck.params) is said in its parser's words.
+            error = config.bad_parameter(exc)
+            if error is None:
+                raise
+            click.echo(f"loadcheck: error: {error}", err=True)
+            sys.exit(int(error.exit_code))
         except LoadcheckError as exc:
             if not exc.hint:  # every error says how to fix it: at least, where the options are listed
                 exc.hint = f"see `{ctx.command_path} {ctx.invoked_subcommand or ''} --help`".replace("  ", " ")
@@ -103,7 +113,17 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="loadcheck")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_file",
+    default=None,
+    envvar=config.CONFIG_ENV,
+    metavar="FILE",
+    help=f"configuration file (TOML) [default ./{config.CONFIG_FILE}, else [tool.loadcheck] in ./pyproject.toml; "
+    f"env {config.CONFIG_ENV}]",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None) -> None:
     """Load-test and verify an API Gateway HTTP API + Lambda + DynamoDB + OpenSearch stack.
 
     The default target is the local emulation of the reference stack (loopback only).
@@ -113,10 +133,14 @@ def cli() -> None:
     3 a threshold failed, 4 checks could not run or a run directory is unreadable,
     5 the target cannot be used, 6 aborted by --abort-on-fail, 130 interrupted.
     """
+    source = ctx.get_parameter_source("config_file")
+    origin = f"${config.CONFIG_ENV}" if source is click.core.ParameterSource.ENVIRONMENT else "--config"
+    config.install(cli, ctx, config_file, origin)
 
 
 for _name, _module in SUBCOMMANDS:
     cli.add_command(_module.command, _name)
+config.prepare_tree(cli)
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 
 Each type converts with the one parser of :mod:`loadcheck.core.runconfig`, so an option reads a
 duration, a fraction, a rate or a route key by the same rules in every command, and a bad
-value is the same :class:`~loadcheck.core.errors.ConfigError` (naming the option, the value and
-the fix; exit 2) wherever it is given::
+value is the same error wherever it is given (:class:`VocabularyError`, a click BadParameter
+holding the parser's :class:`~loadcheck.core.errors.ConfigError`: the option, the value and the
+fix; exit 2; from an environment variable or the configuration file it names that too)::
 
     Duration          500ms, 45s, 2m, 1m30s, 1h; a bare number is seconds       -> float seconds
     Fraction          5% or 0.05                                               -> float 0..1
@@ -50,8 +51,18 @@ def option_name(param: click.Parameter | None, fallback: str = "value") -> str:
     return longs[0] if longs else (param.opts[0] if param.opts else str(param.name))
 
 
+class VocabularyError(click.BadParameter):
+    """A value a vocabulary parser refused: click's kind of error (so the configuration layer can
+    name the variable or file a value came from), carrying the parser's ConfigError, whose words
+    and fix the CLI prints for a value from the command line."""
+
+    def __init__(self, error: ConfigError, option: str, ctx: click.Context | None, param: click.Parameter | None):
+        super().__init__(error.message.removeprefix(f"{option}: "), ctx=ctx, param=param)
+        self.error = error
+
+
 class _Vocab(click.ParamType):
-    """A parameter type converting with a runconfig parser; its ConfigError passes as it is."""
+    """A parameter type converting with a runconfig parser."""
 
     def parse(self, value: Any, option: str) -> Any:
         raise NotImplementedError
@@ -59,7 +70,22 @@ class _Vocab(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):  # a default or a value click converted already
             return value
-        return self.parse(value, option_name(param))
+        option = option_name(param)
+        try:
+            return self.parse(value, option)
+        except ConfigError as exc:
+            raise VocabularyError(exc, option, ctx, param) from None
+
+
+class Seconds(float):
+    """A duration in seconds that keeps how it was written (``--print-config`` shows ``"2m"``)."""
+
+    text: str
+
+    def __new__(cls, seconds: float, text: str) -> Seconds:
+        obj = super().__new__(cls, seconds)
+        obj.text = text
+        return obj
 
 
 class Duration(_Vocab):
@@ -69,7 +95,7 @@ class Duration(_Vocab):
         return "DURATION"
 
     def parse(self, value: str, option: str) -> float:
-        return parse_duration(value, option=option)
+        return Seconds(parse_duration(value, option=option), value.strip())
 
 
 class Fraction(_Vocab):
@@ -102,6 +128,21 @@ class Rate(_Vocab):
         return parse_rate(value, option=option)
 
 
+class RateList(tuple[float, ...]):
+    """Rates that keep how they were written (``--print-config`` shows ``"1,2,5"``)."""
+
+    text: str
+
+    def __new__(cls, rates: tuple[float, ...], text: str) -> RateList:
+        obj = super().__new__(cls, rates)
+        obj.text = text
+        return obj
+
+
+# Values that print as they were written (--print-config): they read back the same.
+WRITTEN = (Seconds, RateList)
+
+
 class Rates(_Vocab):
     name = "rates"
 
@@ -109,7 +150,7 @@ class Rates(_Vocab):
         return "RATE,RATE,..."
 
     def parse(self, value: str, option: str) -> tuple[float, ...]:
-        return parse_steps(value, option=option)
+        return RateList(parse_steps(value, option=option), value.strip())
 
 
 class RouteKey(_Vocab):
@@ -182,7 +223,9 @@ class DurationOrZero(Duration):
     """A duration, or ``0`` (``0s``) for "none": e.g. a soak that is skipped."""
 
     def parse(self, value: str, option: str) -> float:
-        return 0.0 if value.strip().lower() in ("0", "0s", "0ms") else parse_duration(value, option=option)
+        if value.strip().lower() in ("0", "0s", "0ms"):
+            return Seconds(0.0, value.strip())
+        return super().parse(value, option)
 
 
 DURATION_OR_ZERO = DurationOrZero()

@@ -42,6 +42,8 @@ class Aggregator:
         self.throttled = 0
         self.dropped = 0
         self._per_second: dict[int, int] = {}
+        self._route_status: dict[str, dict[str, int]] = {}
+        self._route_seconds: dict[str, dict[int, int]] = {}
         self._pending: dict[str, list[bytes]] = {}  # accepted, written at the next flush()
         # How file work runs: inline by default; Locust processes run it in gevent's thread pool
         # so compressing and fsyncing a second of records never stalls the users' greenlets.
@@ -72,6 +74,13 @@ class Aggregator:
         self.throttled += int(stats.get("throttled", 0))
         for sec, n in (stats.get("per_second") or {}).items():
             self._per_second[int(sec)] = self._per_second.get(int(sec), 0) + int(n)
+        for route, counts in (stats.get("routes") or {}).items():
+            mine = self._route_status.setdefault(route, {})
+            for cls, n in (counts.get("status") or {}).items():
+                mine[cls] = mine.get(cls, 0) + int(n)
+            secs = self._route_seconds.setdefault(route, {})
+            for sec, n in (counts.get("per_second") or {}).items():
+                secs[int(sec)] = secs.get(int(sec), 0) + int(n)
         if payload.get("intervals"):
             self.hist.add_intervals(payload["intervals"])
         w["records"] += len(lines)
@@ -91,10 +100,22 @@ class Aggregator:
             self.run_io(partial(writer.write_lines, lines))
 
     def progress(self) -> dict[str, Any]:
+        """progress.json: the run so far (schema in docs/internals.md, "progress.json")."""
         now = self.clock()
         last_full = int(now) - 1
         window = [self._per_second.get(s, 0) for s in range(last_full - 4, last_full + 1)]
         total = self.hist.total()
+        routes: dict[str, Any] = {}
+        for route in sorted(set(self._route_status) | set(self.hist.routes)):
+            secs = self._route_seconds.get(route, {})
+            status = self._route_status.get(route, {})
+            whole = self.hist.routes.get(route)
+            routes[route] = {
+                "requests": sum(status.values()),
+                "rps": round(sum(secs.get(s, 0) for s in range(last_full - 4, last_full + 1)) / 5.0, 1),
+                "status": dict(sorted(status.items())),
+                "hdr": histograms.encode(whole) if whole is not None else None,
+            }
         return {
             "run_id": self.run_id,
             "t": now,
@@ -107,6 +128,7 @@ class Aggregator:
             "dropped_arrivals": self.dropped,
             "p95_ms": total.get_value_at_percentile(95.0) / 1000.0 if total.get_total_count() else None,
             "workers": len(self.workers),
+            "routes": routes,
         }
 
     def write_progress(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from loadcheck.core import histograms
-from loadcheck.core.ledger import item_digest
+from loadcheck.core.ledger import item_digest, status_class
 
 log = logging.getLogger("loadcheck.load")
 
@@ -125,6 +125,7 @@ class Collector:
         samples: dict[tuple[int, str, int], int] = {}
         errors = throttled = 0
         per_second: dict[int, int] = {}
+        route_status: dict[str, dict[str, int]] = {}
         for values in raw:
             try:
                 seq, t_start, rt, length, method, name, url, status, error, request_id, retry, meta = values
@@ -181,14 +182,27 @@ class Collector:
                 throttled += 1
             if not 200 <= status < 300:
                 errors += 1
+            counts = route_status.get(route)
+            if counts is None:
+                counts = route_status[route] = {}
+            cls = status_class(status)
+            counts[cls] = counts.get(cls, 0) + 1
             sec = int(t_end)
             lat_us = latency_ms * 1000.0
             us = round(lat_us) if 1.0 <= lat_us <= histograms.HIGHEST_US else histograms.to_us(latency_ms)
             sample = (sec, route, us)
             samples[sample] = samples.get(sample, 0) + 1
-        for (sec, _, _), n in samples.items():
+        route_seconds: dict[str, dict[str, int]] = {}
+        for (sec, route, _), n in samples.items():
             per_second[sec] = per_second.get(sec, 0) + n
-        stats = {"errors": errors, "throttled": throttled, "per_second": {str(k): v for k, v in per_second.items()}}
+            secs = route_seconds.setdefault(route, {})
+            secs[str(sec)] = secs.get(str(sec), 0) + n
+        stats = {
+            "errors": errors,
+            "throttled": throttled,
+            "per_second": {str(k): v for k, v in per_second.items()},
+            "routes": {r: {"status": c, "per_second": route_seconds.get(r, {})} for r, c in route_status.items()},
+        }
         return lines, stats, samples
 
     def drain(self, *, final: bool = False) -> list[dict[str, Any]]:

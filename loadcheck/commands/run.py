@@ -32,10 +32,17 @@ check failed; 3 when the checks passed but a threshold failed (or a ``--baseline
 6 when ``--abort-on-fail`` stopped it; 2 for bad options (also an option that does not apply to
 the shape or target: :mod:`loadcheck.commands.run_rules`); 5 when the target cannot be used.
 ``--worker`` answers 0 when its workers ran to the end, 4 when one failed, 130 when interrupted.
+
+``--run-id ID`` names the run directory (``<out>/<ID>``, never an existing one); ``<out>/latest``
+points at the newest run from the moment it starts. ``--json`` prints one JSON document on stdout
+at the end (docs/run-summary.schema.json, built by ``run_driver.run_summary``); everything else
+goes to stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +73,7 @@ from loadcheck.core.runconfig import (
     parse_steps,
     parse_think_time,
 )
+from loadcheck.core.rundir import check_run_id, refuse_existing
 from loadcheck.core.state import resolve_state_dir
 from loadcheck.params import DURATION, FRACTION, RATE, RATES, deprecated_alias, state_dir_option
 
@@ -316,6 +324,20 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
     f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
 )
 @click.option("--no-checks", is_flag=True, help="only drive load")
+@click.option(
+    "--run-id",
+    default=None,
+    metavar="ID",
+    help="name of the run directory (<out>/<ID>; letters, digits, '.', '_', '-'); an existing one is refused "
+    "[default: UTC time and a random suffix]",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="print one JSON document on stdout at the end (run directory, verdict, exit code, checks, thresholds; "
+    "docs/run-summary.schema.json); human output goes to stderr",
+)
 def command(
     target_kind: str,
     duration: float,
@@ -352,6 +374,8 @@ def command(
     check_budget: float | None,
     no_checks: bool,
     chaos: tuple[str, ...] = (),
+    run_id: str | None = None,
+    as_json: bool = False,
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
     steps = steps or rates_alias
@@ -402,6 +426,12 @@ def command(
         raise ConfigError("--chaos applies to the local target only", value=list(chaos), hint="use --target local")
     # Resolved now, so a bad --check-budget or $LOADCHECK_CHECK_BUDGET stops the run before any load.
     budget_s = resolve_budget(check_budget, target_kind=opts.target)
+    if run_id is not None:
+        if worker_only:
+            raise ConfigError("--run-id does not apply to --worker", value=run_id, hint="give --run-id to the master")
+        refuse_existing(Path(out), check_run_id(run_id))
+    if as_json and worker_only:
+        raise ConfigError("--json does not apply to --worker", hint="the master writes the run and its summary")
     role = "master" if master_only else "worker" if worker_only else "auto"
     driver = Driver(
         options=opts,
@@ -420,6 +450,12 @@ def command(
         checks=not no_checks,
         chaos=actions,
         check_budget_s=budget_s,
-        tty=sys.stdout.isatty(),
+        run_id=run_id,
+        tty=(sys.stderr if as_json else sys.stdout).isatty(),
     )
-    sys.exit(driver.run())
+    if not as_json:
+        sys.exit(driver.run())
+    with contextlib.redirect_stdout(sys.stderr):  # human output to stderr, the document alone on stdout
+        code = driver.run()
+    click.echo(json.dumps(driver.summary, indent=2))
+    sys.exit(code)

@@ -308,6 +308,19 @@ def status_key(rec: dict[str, Any]) -> str:
     return str(status) if status else "no_status"
 
 
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "none")
+
+
+def status_class(status: int | None) -> str:
+    """The class a live count puts an answer in: ``2xx``, ``3xx``, ``4xx`` (not 429), ``429``,
+    ``5xx``, or ``none`` (no HTTP answer: connection error, timeout, TLS failure)."""
+    if not status or status < 200:
+        return "none"
+    if status == 429:
+        return "429"
+    return f"{min(status // 100, 5)}xx"
+
+
 def charged_write(status: int) -> bool:
     """A write the table charged capacity for: a 2xx, or a 409 (a failed conditional write still
     consumes write capacity, docs/aws-behaviour.md §7.2)."""

@@ -12,7 +12,7 @@ import pytest
 
 from loadcheck.core import histograms, ledger
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.ledger import item_digest, read_ledger
+from loadcheck.core.ledger import item_digest, read_ledger, status_class
 from loadcheck.core.runconfig import RunOptions
 from locustfiles import ledger_collector
 from locustfiles.ledger_aggregator import Aggregator
@@ -260,12 +260,23 @@ def test_aggregator_writes_ledger_histograms_and_summary(tmp_path):
             agg.accept(p)
     progress = agg.progress()
     assert progress["requests"] == 10 and progress["throttled"] == 2 and progress["errors"] == 2
+    route = progress["routes"]["POST /events"]
+    assert route["requests"] == 10 and route["status"] == {"2xx": 8, "429": 2}
+    assert histograms.decode(route["hdr"]).get_total_count() == 10
     stats = SimpleNamespace(entries={}, errors={}, total=SimpleNamespace(num_requests=10, num_failures=2))
     agg.finish(locust_stats=stats)
     assert len(list(read_ledger(tmp_path))) == 10
     assert histograms.load(tmp_path).routes["POST /events"].get_total_count() == 10
     loadgen = json.loads((tmp_path / "loadgen.json").read_text())
     assert loadgen["workers"]["w0"]["complete"] and loadgen["ledger_records"] == 10
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(0, "none"), (None, "none"), (200, "2xx"), (302, "3xx"), (404, "4xx"), (429, "429"), (503, "5xx")],
+)
+def test_status_class(status, cls):
+    assert status_class(status) == cls
 
 
 def test_arrival_is_a_value():
