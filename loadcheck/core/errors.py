@@ -16,6 +16,22 @@ renders both, so the CLI prints it as is.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit statuses of every command (docs/cli.md). When several apply to one run the
+    first of ERROR > CHECK_FAILED > INTERRUPTED > ABORTED > THRESHOLD_FAILED > PASSED wins."""
+
+    PASSED = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    THRESHOLD_FAILED = 3
+    ERROR = 4
+    TARGET_UNUSABLE = 5
+    ABORTED = 6
+    INTERRUPTED = 130
+
 
 class LoadcheckError(Exception):
     """Base of every error loadcheck reports to its user."""

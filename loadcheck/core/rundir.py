@@ -48,7 +48,7 @@ RUN_VERSIONS_READ = (1,)
 RESULTS_VERSIONS_READ = (1, 2)  # version 1 lacks verdict_reasons and conditions; both are optional to readers
 HISTOGRAMS_VERSIONS_READ = (1,)
 
-RUN_STATUSES = ("running", "complete", "interrupted")
+RUN_STATUSES = ("running", "complete", "interrupted", "aborted")
 RUN_REQUIRED = ("run_id", "status")  # what every reader of run.json relies on
 VERDICTS = ("pass", "fail", "error")
 
@@ -167,7 +167,10 @@ class RunConditions:
 class RunRecord:
     """run.json: what ``loadcheck run`` (or a plain ``locust -f`` run) did.
 
-    ``status`` is ``running`` while load runs, then ``complete`` or ``interrupted``.
+    ``status`` is ``running`` while load runs, then ``complete``, ``interrupted`` (Ctrl-C, SIGTERM)
+    or ``aborted`` (``--abort-on-fail`` stopped the load: ``aborted`` says which threshold could
+    no longer pass, why, and when: ``{"threshold", "reason", "elapsed_s", "at"}``, ``elapsed_s``
+    on the load's clock, ``at`` ISO-8601 UTC).
     ``ledger_records`` is how many ledger records the load generator wrote (None while running,
     or when the writer was killed before it could say); with ``workers`` (records per worker)
     it lets a reader tell a damaged ledger from a short run.
@@ -187,6 +190,7 @@ class RunRecord:
     workers: dict[str, Any] = field(default_factory=dict)
     processes: list[dict[str, Any]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
+    aborted: dict[str, Any] | None = None
     baseline: str | None = None
     note: str | None = None
     # Service deaths during the run (loadcheck.core.chaos.Outage.to_run: service, pid, down_at,
@@ -272,6 +276,19 @@ def table_lost(outages: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def aborted_reason(aborted: Mapping[str, Any] | None) -> str:
+    """The verdict's words for a run ``--abort-on-fail`` stopped (run.json ``aborted``)."""
+    if not aborted:
+        return "the run was aborted (--abort-on-fail): not all planned load was sent"
+    elapsed = aborted.get("elapsed_s")
+    when = f" {float(elapsed):.1f} s into the load" if isinstance(elapsed, int | float) else ""
+    why = f" ({aborted['reason']})" if aborted.get("reason") else ""
+    return (
+        f"the run was aborted{when} (--abort-on-fail): threshold {aborted.get('threshold', '?')} could no "
+        f"longer pass{why}; not all planned load was sent"
+    )
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The one verdict of a run, and why it is not a pass."""
@@ -301,11 +318,13 @@ def verdict(
     baseline_broken: Iterable[str] = (),
     unchecked: Iterable[str] = (),
     outages: Iterable[Mapping[str, Any]] = (),
+    aborted: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """``fail``, ``error`` or ``pass``, with the reasons for anything but a pass.
 
     - ``fail``: a check failed, a threshold did not hold, a baseline budget broke, or the run
-      was interrupted (what it should have sent was not sent);
+      was interrupted or aborted (what it should have sent was not sent; ``aborted``: run.json's
+      record of why);
     - ``error``: a check could not gather its inputs, the ledger is incomplete, or no check
       verified anything (every check skipped or errored), or the checks could not run at all
       (``unchecked``: why);
@@ -333,6 +352,8 @@ def verdict(
     fails.extend(f"baseline: {b}" for b in baseline_broken)
     if run_status == "interrupted":
         fails.append("the run was interrupted: not all planned load was sent")
+    elif run_status == "aborted":
+        fails.append(aborted_reason(aborted))
     elif run_status == "running":
         errors.append("run.json says the run is still running (the load generator was killed, or it is running now)")
     errors.extend(f"ledger incomplete: {p}" for p in ledger_problems)
