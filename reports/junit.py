@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from loadcheck.core import rundir
+from loadcheck.core.thresholds import describe_entry
 from reports.data import ReportData
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -31,7 +32,7 @@ def _extra_cases(d: ReportData) -> list[tuple[str, str, str | None, str]]:
     """(classname, name, failure message or None, system-out) for thresholds, the run's end and the verdict."""
     out: list[tuple[str, str, str | None, str]] = []
     for t in d.thresholds:
-        text = f"{t.get('name')}: {t.get('actual')} (limit {t.get('limit')})"
+        text = f"{t.get('name')}: {describe_entry(t)}"
         out.append(("loadcheck.thresholds", str(t.get("name")), None if t.get("passed") else text, text))
     ended = d.run_status or "unknown"
     why = (

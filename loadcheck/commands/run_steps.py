@@ -30,6 +30,7 @@ from loadcheck.core.ledger import read_ledger, server_error, status_key
 from loadcheck.core.runconfig import ALL_ROUTES, RunOptions
 from loadcheck.core.state import stack_command
 from loadcheck.core.target import Target
+from loadcheck.core.thresholds import describe_entry as describe_threshold
 from reference_stack.local import supervisor
 
 EVENTLOG = Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py"
@@ -285,8 +286,7 @@ def print_summary(
         click.echo(f"  {route:<14} {r['requests']:>8} {' '.join(cells)}  {statuses}")
     click.echo(f"  dropped arrivals: {run.get('dropped_arrivals', 0)}")
     for t in thresholds:
-        actual = "-" if t["actual"] is None else t["actual"]
-        click.echo(f"  threshold {t['name']}: {actual} (limit {t['limit']}) {'ok' if t['passed'] else 'FAILED'}")
+        click.echo(f"  threshold {t['name']}: {describe_threshold(t)} {'ok' if t['passed'] else 'FAILED'}")
     if results is not None:
         for res in results:
             click.echo(f"  check {res.name:<18} {res.status.upper():<7} {res.summary}")

@@ -378,6 +378,22 @@ def _entry(t: Threshold, observed: Observed) -> dict[str, Any]:
     return {**entry, "actual": actual, "passed": t.holds(actual)}
 
 
+def describe_entry(entry: Mapping[str, Any]) -> str:
+    """``actual 426.0 ms (limit 200 ms)`` for a run.json ``thresholds`` entry (older entries,
+    without ``unit``, as their bare figures)."""
+    actual, limit, unit = entry.get("actual"), entry.get("limit"), entry.get("unit")
+
+    def show(x: Any) -> str:
+        if not isinstance(x, int | float):
+            return "-"
+        if unit == "fraction":
+            return f"{100 * x:.4g}%"
+        return f"{x:.1f} ms" if unit == "ms" else f"{x:g}"
+
+    text = f"{show(actual)} (limit {show(limit)})"
+    return f"{text}: {entry['reason']}" if entry.get("reason") else text
+
+
 # ---------------------------------------------------------------------------------------------
 # doomed: a threshold that can no longer pass
 def request_bound(opts: RunOptions) -> int | None:
