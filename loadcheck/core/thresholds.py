@@ -129,7 +129,7 @@ def parse_threshold(value: str, *, option: str = "--threshold") -> Threshold:
             hint=f"write METHOD /path as the stack description does, or {ALL_ROUTES!r}; quote it: "
             "'POST /events:p95<300ms'",
         )
-    _check_metric(metric, value, option)
+    metric = _check_metric(metric, value, option)
     limit = _parse_limit(metric, limit_text.strip(), value, option)
     if limit == 0 and op == "<":
         raise ConfigError(
@@ -140,12 +140,15 @@ def parse_threshold(value: str, *, option: str = "--threshold") -> Threshold:
     return Threshold(metric=metric, limit=limit, route=route, inclusive=op == "<=")
 
 
-def _check_metric(metric: str, value: str, option: str) -> None:
+def _check_metric(metric: str, value: str, option: str) -> str:
+    """The metric's canonical name (``p99.90`` -> ``p99.9``, ``p05`` -> ``p5``), or a ConfigError."""
     if metric in RATE_METRICS or metric in LATENCY_METRICS:
-        return
+        return metric
     m = _PERCENTILE.fullmatch(metric)
     if m and 0.0 < float(m.group(1)) < 100.0:
-        return
+        whole, _, frac = m.group(1).partition(".")
+        frac = frac.rstrip("0")
+        return "p" + (whole.lstrip("0") or "0") + (f".{frac}" if frac else "")
     if metric in ("p100", "p100.0"):
         hint = "the 100th percentile is the largest value: write max<LIMIT"
     elif metric.startswith("p"):
@@ -446,7 +449,8 @@ def doomed(t: Threshold, *, counts: Counts | None, hdr: HdrHistogram | None, bou
     if percentile_holds(t, requests=bound, broken=broken):
         return None
     allowed = bound - rank(bound, t.percentile or 0.0)
-    return f"{broken} requests already above {format_limit(t)}, more than the {allowed} of at most {bound} it allows"
+    where = "above" if t.inclusive else "at or above"
+    return f"{broken} requests already {where} {format_limit(t)}, more than the {allowed} of at most {bound} it allows"
 
 
 @dataclass(frozen=True)
