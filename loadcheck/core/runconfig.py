@@ -156,9 +156,7 @@ def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, fl
     return route, limit
 
 
-def check_routes(
-    named: Iterable[str], routes: tuple[str, ...] | list[str], *, option: str = "--threshold"
-) -> None:
+def check_routes(named: Iterable[str], routes: tuple[str, ...] | list[str], *, option: str = "--threshold") -> None:
     """Every route a threshold names (``named``) is one of the stack description's ``routes`` (or ``all``)."""
     for route in named:
         if route != ALL_ROUTES and route not in routes:
