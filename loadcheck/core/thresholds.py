@@ -101,13 +101,29 @@ class Threshold:
 # parsing and formatting
 def parse_threshold(value: str, *, option: str = "--threshold") -> Threshold:
     """``'[ROUTE:]METRIC<LIMIT'`` -> :class:`Threshold`; a :class:`ConfigError` naming the value and the fix."""
+    route, metric, inclusive, limit_text = split_expression(value, option=option)
+    limit = _parse_limit(metric, limit_text, value, option)
+    if limit == 0 and not inclusive:
+        raise ConfigError(
+            f"{option}: {value!r} can never hold (nothing is below 0)",
+            value=value,
+            hint=f"write {metric}<=0% to allow none at all",
+        )
+    return Threshold(metric=metric, limit=limit, route=route, inclusive=inclusive)
+
+
+def split_expression(value: str, *, option: str, example: str = EXAMPLES) -> tuple[str, str, bool, str]:
+    """``'[ROUTE:]METRIC<LIMIT'`` -> (route or ``all``, canonical metric, ``<=`` given, limit text).
+
+    The one reading of the syntax: ``loadcheck compare --max-regression`` reads its budgets with
+    it too (the same routes and metrics, with a change as the limit)."""
     text = str(value).strip()
     parts = _OPERATOR.split(text, maxsplit=1)
     if len(parts) != 3:
         hint = (
-            f"thresholds are upper limits: write METRIC<LIMIT, {EXAMPLES}"
+            f"thresholds are upper limits: write METRIC<LIMIT, {example}"
             if ">" in text
-            else f"write [ROUTE:]METRIC<LIMIT, {EXAMPLES}"
+            else f"write [ROUTE:]METRIC<LIMIT, {example}"
         )
         raise ConfigError(f"{option}: {value!r} is not [ROUTE:]METRIC<LIMIT", value=value, hint=hint)
     left, op, limit_text = parts
@@ -129,15 +145,7 @@ def parse_threshold(value: str, *, option: str = "--threshold") -> Threshold:
             hint=f"write METHOD /path as the stack description does, or {ALL_ROUTES!r}; quote it: "
             "'POST /events:p95<300ms'",
         )
-    metric = _check_metric(metric, value, option)
-    limit = _parse_limit(metric, limit_text.strip(), value, option)
-    if limit == 0 and op == "<":
-        raise ConfigError(
-            f"{option}: {value!r} can never hold (nothing is below 0)",
-            value=value,
-            hint=f"write {metric}<=0% to allow none at all",
-        )
-    return Threshold(metric=metric, limit=limit, route=route, inclusive=op == "<=")
+    return route, _check_metric(metric, value, option), op == "<=", limit_text.strip()
 
 
 def _check_metric(metric: str, value: str, option: str) -> str:
