@@ -516,18 +516,18 @@ class AbortWatcher:
             for t in self.thresholds:
                 if t.metric != "max":
                     self.skipped.setdefault(str(t), "the workload sends more than one request per arrival")
-        observed = live_observed(routes)
-        for t in self.thresholds:
-            if str(t) in self.skipped:
-                continue
+        judged = [t for t in self.thresholds if str(t) not in self.skipped]
+        observed = live_observed(routes, latency=any(not t.is_rate for t in judged))
+        for t in judged:
             why = doomed(t, counts=observed.counts_of(t.route), hdr=observed.hdr_of(t.route), bound=bound)
             if why is not None:
                 return Abort(threshold=str(t), reason=why, elapsed_s=elapsed, t=float(progress.get("t") or 0.0))
         return None
 
 
-def live_observed(routes: Mapping[str, Any]) -> Observed:
-    """Counts and histograms from progress.json ``routes`` (per route: requests, status classes, hdr)."""
+def live_observed(routes: Mapping[str, Any], *, latency: bool = True) -> Observed:
+    """Counts and (with ``latency``) histograms from progress.json ``routes`` (per route:
+    requests, status classes, hdr)."""
     counts: dict[str, Counts] = {}
     hdr: dict[str, HdrHistogram] = {}
     for route, r in routes.items():
@@ -536,6 +536,6 @@ def live_observed(routes: Mapping[str, Any]) -> Observed:
             requests=int(r.get("requests") or 0),
             **{m: sum(int(status.get(c, 0)) for c in classes) for m, classes in _LIVE_CLASSES.items()},
         )
-        if r.get("hdr"):
+        if latency and r.get("hdr"):
             hdr[route] = histograms.decode(r["hdr"])
     return Observed(counts=counts, hdr=hdr)
