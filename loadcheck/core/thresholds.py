@@ -101,7 +101,10 @@ class Threshold:
 # parsing and formatting
 def parse_threshold(value: str, *, option: str = "--threshold") -> Threshold:
     """``'[ROUTE:]METRIC<LIMIT'`` -> :class:`Threshold`; a :class:`ConfigError` naming the value and the fix."""
-    route, metric, inclusive, limit_text = split_expression(value, option=option)
+    example = f"e.g. {option} 'POST /events:p99<300ms'" + (
+        f" or {option} 'error_rate<1%'" if option == "--threshold" else ""
+    )
+    route, metric, inclusive, limit_text = split_expression(value, option=option, example=example)
     limit = _parse_limit(metric, limit_text, value, option)
     if limit == 0 and not inclusive:
         raise ConfigError(
