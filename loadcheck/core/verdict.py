@@ -30,6 +30,19 @@ def table_lost(outages: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def aborted_reason(aborted: Mapping[str, Any] | None) -> str:
+    """The verdict's words for a run ``--abort-on-fail`` stopped (run.json ``aborted``)."""
+    if not aborted:
+        return "the run was aborted (--abort-on-fail): not all planned load was sent"
+    elapsed = aborted.get("elapsed_s")
+    when = f" {float(elapsed):.1f} s into the load" if isinstance(elapsed, int | float) else ""
+    why = f" ({aborted['reason']})" if aborted.get("reason") else ""
+    return (
+        f"the run was aborted{when} (--abort-on-fail): threshold {aborted.get('threshold', '?')} could no "
+        f"longer pass{why}; not all planned load was sent"
+    )
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The one verdict of a run, why it is not a pass, and the exit code it gives the command.
@@ -70,11 +83,13 @@ def verdict(
     baseline_broken: Iterable[str] = (),
     unchecked: Iterable[str] = (),
     outages: Iterable[Mapping[str, Any]] = (),
+    aborted: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """``fail``, ``error`` or ``pass``, with the reasons for anything but a pass, and the exit code.
 
     - ``fail``: a check failed, a threshold did not hold, a baseline budget broke, or the run
-      was interrupted or aborted (what it should have sent was not sent);
+      was interrupted or aborted (what it should have sent was not sent; ``aborted``: run.json's
+      record of why);
     - ``error``: a check could not gather its inputs, the ledger is incomplete, or no check
       verified anything (every check skipped or errored), or the checks could not run at all
       (``unchecked``: why);
@@ -109,7 +124,7 @@ def verdict(
         fails.append("the run was interrupted: not all planned load was sent")
         codes.add(ExitCode.INTERRUPTED)
     elif run_status == "aborted":
-        fails.append("the run was aborted: a threshold could no longer pass, so the load stopped early")
+        fails.append(aborted_reason(aborted))
         codes.add(ExitCode.ABORTED)
     elif run_status == "running":
         errors.append("run.json says the run is still running (the load generator was killed, or it is running now)")

@@ -34,8 +34,10 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--spawn-rate", "2"], "--spawn-rate does not apply to --shape constant-rate"),
     (["run", "--shape", "ramp", "--users", "2", "--rate", "5"], "--rate 5 does not apply to --shape ramp"),
     # run: values
-    (["run", "--max-error-rate", "5x"], "--max-error-rate: '5x' is not a fraction"),
-    (["run", "--max-server-error-rate", "2"], "--max-server-error-rate: '2' is outside 0..1"),
+    (["run", "--max-error-rate", "5x"], "--max-error-rate: the limit '5x' in '5x' is not a fraction"),
+    (["run", "--max-server-error-rate", "2"], "--max-server-error-rate: the limit '2' in '2' is ambiguous"),
+    (["run", "--threshold", "p95<fast"], "p95<fast"),
+    (["run", "--threshold", "error_rate<5x"], "error_rate<5x"),
     (["run", "--collisions", "150%"], "--collisions: '150%' is outside 0..1"),
     (["run", "--rate", "0"], "--rate: '0' must be above 0"),
     (["run", "--rate", "fast"], "--rate: 'fast' is not a rate"),
