@@ -78,14 +78,19 @@ class _Vocab(click.ParamType):
 
 
 class Seconds(float):
-    """A duration in seconds that keeps how it was written (``--print-config`` shows ``"2m"``)."""
+    """A duration in seconds that keeps how it was written (``--print-config`` shows ``"2m"``).
+
+    Copies (``copy``, ``dataclasses.asdict``) keep the text; without one it is the seconds."""
 
     text: str
 
-    def __new__(cls, seconds: float, text: str) -> Seconds:
+    def __new__(cls, seconds: float, text: str | None = None) -> Seconds:
         obj = super().__new__(cls, seconds)
-        obj.text = text
+        obj.text = text if text is not None else f"{float(seconds):g}s"
         return obj
+
+    def __getnewargs__(self) -> tuple[float, str]:  # type: ignore[override]
+        return (float(self), self.text)
 
 
 class Duration(_Vocab):
@@ -129,14 +134,19 @@ class Rate(_Vocab):
 
 
 class RateList(tuple[float, ...]):
-    """Rates that keep how they were written (``--print-config`` shows ``"1,2,5"``)."""
+    """Rates that keep how they were written (``--print-config`` shows ``"1,2,5"``).
+
+    ``dataclasses.asdict`` rebuilds a tuple from its items alone: the text is then the rates."""
 
     text: str
 
-    def __new__(cls, rates: tuple[float, ...], text: str) -> RateList:
+    def __new__(cls, rates: Iterable[float], text: str | None = None) -> RateList:
         obj = super().__new__(cls, rates)
-        obj.text = text
+        obj.text = text if text is not None else ",".join(f"{r:g}" for r in obj)
         return obj
+
+    def __getnewargs__(self) -> tuple[tuple[float, ...], str]:
+        return (tuple(self), self.text)
 
 
 # Values that print as they were written (--print-config): they read back the same.

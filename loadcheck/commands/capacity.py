@@ -239,9 +239,9 @@ def command(
         rates, _ = step_plan(rundir.read_run(run_dir))
         mix_map = mix_map or dict((rundir.read_run(run_dir).get("options") or {}).get("mix") or {})
     else:
-        steps_t = rates_alias or steps
+        steps_t = tuple(rates_alias or steps)  # plain values in RunOptions (run.json)
         run_dir, code = _drive(
-            rates=steps_t, step_s=step_duration, mix=mix_map, out=out, state_dir=state_dir, seed=seed
+            rates=steps_t, step_s=float(step_duration), mix=mix_map, out=out, state_dir=state_dir, seed=seed
         )
         rates = list(steps_t)
     run = rundir.read_run(run_dir)

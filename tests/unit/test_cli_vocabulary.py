@@ -9,12 +9,15 @@ other options than the code has, each fails here.
 from __future__ import annotations
 
 import ast
+import copy
+import json
 from pathlib import Path
 
 import click
 import pytest
 
 from loadcheck.core.errors import EXIT_PRECEDENCE, ExitCode
+from loadcheck.core.runconfig import RunOptions
 from loadcheck.params import Duration, Fraction, PercentagePoints, Rate, Rates
 from tests.unit.cli_reference import DOC, options, render, section, walk
 
@@ -134,3 +137,15 @@ def test_docs_cli_md_shows_the_exit_code_table() -> None:
     text = DOC.read_text(encoding="utf-8")
     for code in ExitCode:
         assert f"| {int(code)} | `{code.name}` |" in text, f"docs/cli.md lacks the row of {code.name}"
+
+
+def test_vocabulary_values_are_plain_numbers_to_everything_else() -> None:
+    """A duration or a list of rates keeps its text for --print-config, and copies, run options,
+    run.json and the load config read it as plain numbers (capacity hands them to a run)."""
+    seconds, rates = Duration().convert("2m", None, None), Rates().convert("1, 2,5", None, None)
+    assert seconds == 120.0 and seconds.text == "2m" and rates == (1.0, 2.0, 5.0) and rates.text == "1, 2,5"
+    assert copy.deepcopy(seconds).text == "2m" and copy.deepcopy(rates).text == "1, 2,5"
+    opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=seconds, rate=None)
+    data = json.loads(json.dumps(opts.to_dict()))
+    assert data["steps"] == [1.0, 2.0, 5.0] and data["step_duration_s"] == 120.0
+    assert RunOptions.from_dict(data).total_duration_s == 360.0
