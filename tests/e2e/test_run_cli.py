@@ -211,3 +211,58 @@ def test_ctrl_c_keeps_the_ledger_and_marks_the_run_interrupted(tmp_path, stack):
     assert len(ledger) >= 5
     assert sum(v["requests"] for v in run["locust"]["routes"].values()) == len(ledger)
     assert "interrupted" in output
+
+
+# The reference workload plus one Locust warning at the start of the load, in Locust's own words.
+WARNING_WORKLOAD = """\
+import logging
+
+from locust import events
+
+from locustfiles.eventlog import EventLogUser  # noqa: F401  (the user class Locust runs)
+
+
+@events.test_start.add_listener
+def _warn(**_):
+    logging.getLogger("locust.runners").warning("CPU usage above 90%! (seeded by the test)")
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_off_a_terminal_progress_is_plain_lines_and_locust_warnings_are_shown(tmp_path, stack):
+    runs = tmp_path / "runs"
+    workload = tmp_path / "warning_workload.py"
+    workload.write_text(WARNING_WORKLOAD)
+    out = loadcheck(
+        "run",
+        "--state-dir",
+        str(stack),
+        "--out",
+        str(runs),
+        "--duration",
+        "11s",
+        "--rate",
+        "4",
+        "--locustfile",
+        str(workload),
+        "--no-checks",
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "\r" not in out.stdout  # stdout is a pipe: no line is ever redrawn
+    progress = [line for line in out.stdout.splitlines() if line.startswith("progress [")]
+    # One line per 5 s of load (5 s, 10 s) and the last one, each complete.
+    assert len(progress) >= 3, out.stdout
+    final = json.loads((_run_dir(runs) / "progress.json").read_text())
+    assert progress[-1].startswith(f"progress [{final['elapsed_s']:.0f}/11 s]")
+    assert f"requests {final['requests']}" in progress[-1]
+    for line in progress:
+        assert " req/s " in line and " 2xx " in line and " p95 " in line and " dropped " in line, line
+        assert " users busy " in line and " burst write " in line, line  # the local table's buckets
+    warning = "locust WARNING (locust.log, locust.runners): CPU usage above 90%! (seeded by the test)"
+    lines = out.stdout.splitlines()
+    assert warning in lines, out.stdout  # shown as it appeared, before the load ended
+    assert lines.index(warning) < lines.index(progress[-1])
+    summary = lines[lines.index("  Locust warned 1 time(s) (run directory's Locust logs):") + 1]
+    assert summary == "    " + warning
