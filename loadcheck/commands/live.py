@@ -175,14 +175,15 @@ def render(
         return Text("waiting for Locust to start (progress.json not written yet)", style="dim")
     head = Table.grid(padding=(0, 2))
     head.add_row(
-        Text(f"run {progress.get('run_id', '?')}", style="bold"),
-        _bar(progress),
-        Text(_clock(progress)),
-        Text(f"{float(progress.get('rps') or 0.0):.1f} req/s"),
-        Text(users_text(progress) or "users -"),
-        Text(
+        Text(f"run {progress.get('run_id', '?')}", style="bold", no_wrap=True), _bar(progress), _clock(progress)
+    )
+    figures = Text.assemble(
+        f"{float(progress.get('rps') or 0.0):.1f} req/s   ",
+        users_text(progress) or "users -",
+        "   ",
+        (
             f"dropped arrivals {progress.get('dropped_arrivals', 0)}",
-            style="yellow" if progress.get("dropped_arrivals") else "",
+            "yellow" if progress.get("dropped_arrivals") else "",
         ),
     )
     rows = route_figures(progress)
@@ -202,7 +203,7 @@ def render(
             style = "red" if n and c in ("5xx", "none") else "yellow" if n and c == "429" else ""
             cells.append(Text(str(n), style=style) if style else str(n))
         table.add_row(row.route, *cells, style="bold" if row.route == "all" else "")
-    parts: list[RenderableType] = [head, table]
+    parts: list[RenderableType] = [head, figures, table]
     if burst is not None:
         parts.append(Text(burst.describe()))
     if warnings:
@@ -374,10 +375,10 @@ class LiveView:
             return
         self._burst_read_at = now
         # A stack busy or restarting (--chaos) must not stop the view: the last figures stay.
+        # requests' errors are OSErrors (ConnectionError, Timeout); a reply of another shape is
+        # a StackError or a ValueError.
         with contextlib.suppress(LoadcheckError, OSError, ValueError):
             self.burst = self.burst_source() or self.burst
-        # requests' errors are OSErrors (ConnectionError, Timeout); a JSON answer that is not an
-        # object is a ValueError.
 
     def summary_lines(self) -> list[str]:
         """Locust's warnings of the run, for the final summary (none: no lines)."""
