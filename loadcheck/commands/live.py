@@ -38,7 +38,8 @@ from loadcheck.core.errors import LoadcheckError
 PLAIN_INTERVAL_S = 5.0  # a plain line every 5 s of load (and one at the end)
 BURST_POLL_S = 2.0  # the table's buckets are read at most this often
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "429", "5xx", "none")  # loadcheck.core.ledger.status_class
-STATUS_HEADERS = {"none": "no answer"}
+STATUS_HEADERS = {"none": "no\nanswer"}  # the table's header
+STATUS_LABELS = {"none": "no-answer"}  # a plain line's label
 PERCENTILES = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
 LOCUST_LOGS = ("locust.log", "worker-*.log")
 # Locust's log format (locust/log.py): "[2026-12-02 08:30:00,123] host/WARNING/locust.runners: text"
@@ -188,10 +189,11 @@ def render(
     )
     rows = route_figures(progress)
     classes = _classes(rows)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    # Only the route column gives way on a narrow terminal (its names wrap); figures never do.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("route")
     for name in ("req/s", "requests", *(p for p, _ in PERCENTILES), *(STATUS_HEADERS.get(c, c) for c in classes)):
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
         cells: list[RenderableType] = [
             f"{row.rps:.1f}",
@@ -228,7 +230,7 @@ def plain_line(progress: dict[str, Any], *, burst: Burst | None = None) -> str:
     """One complete line for logs: the run so far, all routes together."""
     rows = route_figures(progress)
     every = rows[-1] if rows else RouteFigures("all", 0.0, 0, _pcts(None), {})
-    status = " ".join(f"{STATUS_HEADERS.get(c, c).replace(' ', '-')} {every.status.get(c, 0)}" for c in _classes(rows))
+    status = " ".join(f"{STATUS_LABELS.get(c, c)} {every.status.get(c, 0)}" for c in _classes(rows))
     pcts = " ".join(f"{p} {ms(every.percentiles_ms[p])}" for p, _ in PERCENTILES)
     parts = [
         f"[{_clock(progress)}]",
