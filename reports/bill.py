@@ -1,6 +1,6 @@
 """The rest of the stack's monthly bill: what reference_stack/terraform creates besides requests.
 
-    stack_bill(prices, desc, usage) -> list of {"item", "monthly", "source", "basis"}
+    stack_bill(prices, desc, usage) -> list of {"item", "monthly", "source", "basis", "prices"}
 
 :mod:`reports.costs` prices the per-request lines (DynamoDB capacity, Lambda, API Gateway); this
 module prices every other billable resource the Terraform creates, one line each, from the dated
@@ -20,6 +20,9 @@ price table (``reports/prices.json``) and the stack description:
   expire after 7 days; priced per export (``exports_per_month``, 0 by default);
 - **Route 53**: the hosted zone the domain record lives in (a data source: the zone is the
   user's, the alias query is free), listed so the total is what the stack needs to run.
+
+Each line names the price lines (keys of ``prices["lines"]``) it rests on, so the bill can say
+which of its lines rest on unconfirmed prices (:func:`reports.costs.monthly_costs`).
 
 Left out, said once in :data:`EXCLUDED`: free tiers (except DynamoDB storage's 25 GB), data
 transfer, ACM public certificates and IAM (no charge).
@@ -71,8 +74,8 @@ def record_bytes_of(results: dict[str, Any] | None, desc: StackDescription) -> t
     )
 
 
-def _line(item: str, monthly: float, source: str, basis: str) -> dict[str, Any]:
-    return {"item": item, "monthly": monthly, "source": source, "basis": basis}
+def _line(item: str, monthly: float, source: str, basis: str, prices: list[str]) -> dict[str, Any]:
+    return {"item": item, "monthly": monthly, "source": source, "basis": basis, "prices": prices}
 
 
 def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> list[dict[str, Any]]:
@@ -94,12 +97,14 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
             s.instance_count * hourly * hours,
             src.get("opensearch", ""),
             f"{s.instance_count} x {hourly:g}/h x {hours:g} h",
+            [f"opensearch.instance_hour.{s.instance_type}"],
         ),
         _line(
             f"OpenSearch EBS gp3 {s.instance_count} x {s.volume_size_gb} GB",
             s.instance_count * s.volume_size_gb * os_p["ebs_gp3_gb_month"],
             src.get("opensearch", ""),
             f"{s.instance_count * s.volume_size_gb} GB x {os_p['ebs_gp3_gb_month']:g}/GB-month",
+            ["opensearch.ebs_gp3_gb_month"],
         ),
     ]
     access_gb = usage.requests_per_s * seconds * usage.record_bytes / GB
@@ -112,6 +117,7 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
             src.get("cloudwatch_logs", ""),
             f"{access_gb:,.3f} GB access logs ({usage.record_bytes_source}) + {lambda_gb:,.3f} GB Lambda "
             f"platform lines (estimated {LAMBDA_PLATFORM_BYTES:g} B/invocation) x {logs_p['ingestion_per_gb']:g}/GB",
+            ["cloudwatch_logs.ingestion_per_gb"],
         )
     )
     stored = access_gb / DAYS_PER_MONTH * desc.access_log.retention_days
@@ -126,6 +132,7 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
             f"{stored:,.3f} GB held at steady state (access {desc.access_log.retention_days} d, functions "
             + ", ".join(f"{k} {f.log_retention_days} d" for k, f in desc.functions.items())
             + f"), uncompressed: an upper bound, x {logs_p['storage_gb_month']:g}/GB-month",
+            ["cloudwatch_logs.storage_gb_month"],
         )
     )
     table_gb = usage.writes_per_s * seconds * usage.item_bytes / GB
@@ -136,6 +143,7 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
             src.get("dynamodb", ""),
             f"{table_gb:,.3f} GB after a month at the target rate ({usage.item_bytes:g} B items), "
             f"first {DYNAMODB_FREE_STORAGE_GB:g} GB free, x {ddb_p['storage_gb_month']:g}/GB-month",
+            ["dynamodb.storage_gb_month"],
         )
     )
     if desc.table.point_in_time_recovery:
@@ -145,6 +153,7 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
                 table_gb * ddb_p["pitr_gb_month"],
                 src.get("dynamodb_backup", ""),
                 f"{table_gb:,.3f} GB x {ddb_p['pitr_gb_month']:g}/GB-month (PITR enabled in the description)",
+                ["dynamodb.pitr_gb_month"],
             )
         )
     export_gb = usage.exports_per_month * table_gb
@@ -155,6 +164,7 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
             src.get("s3", ""),
             f"{usage.exports_per_month:g} export(s)/month of {table_gb:,.3f} GB x {ddb_p['export_per_gb']:g}/GB "
             f"(DynamoDB export) + 7 days in S3 Standard x {prices['s3']['standard_gb_month']:g}/GB-month",
+            ["dynamodb.export_per_gb", "s3.standard_gb_month"],
         )
     )
     lines.append(
@@ -163,6 +173,7 @@ def stack_bill(prices: dict[str, Any], desc: StackDescription, usage: Usage) -> 
             prices["route53"]["hosted_zone_month"],
             src.get("route53", ""),
             "one zone; the alias record's queries to API Gateway are free",
+            ["route53.hosted_zone_month"],
         )
     )
     return lines

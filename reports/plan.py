@@ -27,7 +27,7 @@ from reports.capacity import (
     step_plan,
     workload_profile,
 )
-from reports.costs import load_prices, monthly_costs
+from reports.costs import load_prices, monthly_costs, unconfirmed_of
 from reports.data import _table_capacity, route_summaries
 from reports.limits import DEFAULT_ACCOUNT_CONCURRENCY, PERCENTILE, plan_limits
 
@@ -138,6 +138,7 @@ def build_plan(
             wcu_hour_price=prices["dynamodb"]["provisioned_wcu_hour"],
             hours=prices["hours"],
         )
+        autoscaling["unconfirmed"] = unconfirmed_of(prices, ["dynamodb.provisioned_wcu_hour"])
     warnings = hot_key_warnings(n)
     prov = provisioned or {}
     if prov.get("billing_mode") == "PROVISIONED" and prov.get("wcu") is not None and n.wcu_per_s > float(prov["wcu"]):
@@ -169,7 +170,7 @@ def build_plan(
         f"Knee per route (highest good step): {knee_text or 'no step run analysed'}. "
         f"For {target_rate:g} req/s: {n.wcu_per_s:.2f} WCU/s and {n.rcu_per_s:.2f} RCU/s; provision "
         f"{n.recommended_wcu} WCU / {n.recommended_rcu} RCU, or on demand "
-        f"({cost['cheaper_table_mode']} is cheaper; {region}, prices as of {cost['as_of']})."
+        f"({cost['cheaper_table_mode']} is cheaper; {region}, price table of {cost['as_of']})."
     )
     return {
         "version": PLAN_VERSION,

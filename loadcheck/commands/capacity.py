@@ -42,8 +42,6 @@ def _drive(
 ) -> Path:
     """Run a step load with `loadcheck run`'s Driver; the new run directory."""
     opts = RunOptions(target="local", shape="step", steps=rates, step_duration_s=step_s, rate=None, mix=mix, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in out.iterdir()}
     driver = Driver(
         options=opts,
         out=out,
@@ -60,14 +58,11 @@ def _drive(
         tty=sys.stdout.isatty(),
     )
     driver.run()  # its exit status reflects thresholds/checks, neither of which applies here
-    new = [p for p in out.iterdir() if p.is_dir() and p.name not in before and (p / "run.json").is_file()]
-    if len(new) != 1:
+    if driver.run_dir is None or not (driver.run_dir / "run.json").is_file():
         raise LoadcheckError(
-            f"the step run did not leave one run directory in {out} (found {len(new)})",
-            value=[p.name for p in new],
-            hint="see the run's output above",
+            f"the step run did not leave a run directory in {out}", value=str(out), hint="see the run's output above"
         )
-    return new[0]
+    return driver.run_dir
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
@@ -88,15 +83,19 @@ def _print_plan(plan: dict[str, Any]) -> None:
         click.echo(f"  {k}: {v}")
     cost = rec["cost"]
     click.echo(
-        f"\n  monthly cost ({cost['region']}, prices as of {cost['as_of']}, {cost['currency']}):"
+        f"\n  monthly cost ({cost['region']}, price table of {cost['as_of']}, {cost['currency']}):"
         f"{'provisioned':>14} {'on-demand':>12}"
     )
     for row in cost["rows"]:
         click.echo(f"    {row['item'][:64]:<64} {row['provisioned']:>12,.2f} {row['on_demand']:>12,.2f}")
         if row.get("source"):
             click.echo(f"      {row.get('basis') or ''} [{row['source']}]".rstrip())
+        if row.get("unconfirmed"):
+            click.echo(f"      rests on unconfirmed price(s): {', '.join(row['unconfirmed'])}")
     if cost.get("excluded"):
         click.echo(f"    {cost['excluded']}")
+    if cost.get("unconfirmed"):
+        click.echo(f"    {cost['unconfirmed']}")
     auto = plan.get("autoscaling")
     if auto:
         cfg = auto["config"]
@@ -105,6 +104,7 @@ def _print_plan(plan: dict[str, Any]) -> None:
             f"over the step load {auto['throttled_writes']:g} write(s) throttled during scale-out "
             f"({auto['note']}); at the target rate it settles at {auto['settled_wcu']} WCU, "
             f"{auto['monthly_writes']:,.2f} {cost['currency']}/month for writes"
+            + (f" (rests on unconfirmed price(s): {', '.join(auto['unconfirmed'])})" if auto.get("unconfirmed") else "")
         )
     for w in rec["warnings"]:
         click.echo(f"  WARNING: {w}")

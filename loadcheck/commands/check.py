@@ -25,7 +25,7 @@ import click
 
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, CHECKS, build_context, iso_now, run_checks, write_results
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.rundir import RESULTS_FILE, read_json_object, verdict_of_results
+from loadcheck.core.rundir import RESULTS_FILE, read_json_object, resolve_latest, verdict_of_results
 from reference_stack.local import supervisor
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
@@ -52,7 +52,7 @@ SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines")
 def command(run_dir: Path, state_dir: str | None, budget: str | None, only: tuple[str, ...], quiet: bool) -> None:
     """Verify a run: nothing lost, throttling matched capacity, every request logged, security holds."""
-
+    run_dir = resolve_latest(run_dir)  # runs/latest: the newest run
     if not run_dir.is_dir():
         raise ConfigError(
             f"{run_dir} is not a directory",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from loadcheck.core.rundir import resolve_latest
 from reports.render import render_all
 
 
@@ -25,5 +26,5 @@ from reports.render import render_all
 )
 def command(run_dir: Path, out_dir: Path | None) -> None:
     """Render report.html, summary.md and junit.xml from a run's results.json + run directory."""
-    for path in render_all(run_dir, out_dir=out_dir):
+    for path in render_all(resolve_latest(run_dir), out_dir=out_dir):
         click.echo(str(path))

@@ -25,6 +25,11 @@ Ctrl-C stops the load (the master collects every worker's last ledger batch), ke
 ledger, marks run.json ``interrupted`` and still runs the checks on what was sent; a second
 Ctrl-C stops waiting.
 
+``--run-id ID`` names the run directory (``<out>/<ID>``, never an existing one); ``<out>/latest``
+points at the newest run from the moment it starts. ``--json`` prints one JSON document on stdout
+at the end (docs/run-summary.schema.json, built by ``run_driver.run_summary``); everything else
+goes to stderr.
+
 Exit status: 0 when every check passed (``skipped`` checks are listed, not failed) and every
 threshold held; 1 when a check or threshold failed, checks could not run, or the run was
 interrupted; 2 for bad options or an unusable target.
@@ -32,6 +37,8 @@ interrupted; 2 for bad options or an unusable target.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +66,7 @@ from loadcheck.core.runconfig import (
     parse_steps,
     parse_think_time,
 )
+from loadcheck.core.rundir import check_run_id, refuse_existing
 from loadcheck.core.state import resolve_state_dir
 
 
@@ -222,6 +230,20 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
     f"(default ${BUDGET_ENV}, else 60s locally, 15m on AWS)",
 )
 @click.option("--no-checks", is_flag=True, help="only drive load")
+@click.option(
+    "--run-id",
+    default=None,
+    metavar="ID",
+    help="name of the run directory (<out>/<ID>; letters, digits, '.', '_', '-'); an existing one is refused "
+    "[default: UTC time and a random suffix]",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="print one JSON document on stdout at the end (run directory, verdict, exit code, checks, thresholds; "
+    "docs/run-summary.schema.json); human output goes to stderr",
+)
 def command(
     target_kind: str,
     duration: str,
@@ -257,6 +279,8 @@ def command(
     check_budget: str | None,
     no_checks: bool,
     chaos: tuple[str, ...] = (),
+    run_id: str | None = None,
+    as_json: bool = False,
 ) -> None:
     """Drive signed load at the target, then check what happened (ledger vs table, throttling, logs)."""
     if master_only and worker_only:
@@ -305,6 +329,12 @@ def command(
         raise ConfigError("--chaos applies to the local target only", value=list(chaos), hint="use --target local")
     # Resolved now, so a bad --check-budget or $LOADCHECK_CHECK_BUDGET stops the run before any load.
     budget_s = resolve_budget(check_budget, target_kind=opts.target)
+    if run_id is not None:
+        if worker_only:
+            raise ConfigError("--run-id does not apply to --worker", value=run_id, hint="give --run-id to the master")
+        refuse_existing(Path(out), check_run_id(run_id))
+    if as_json and worker_only:
+        raise ConfigError("--json does not apply to --worker", hint="the master writes the run and its summary")
     role = "master" if master_only else "worker" if worker_only else "auto"
     driver = Driver(
         options=opts,
@@ -323,6 +353,12 @@ def command(
         checks=not no_checks,
         chaos=actions,
         check_budget_s=budget_s,
-        tty=sys.stdout.isatty(),
+        run_id=run_id,
+        tty=(sys.stderr if as_json else sys.stdout).isatty(),
     )
-    sys.exit(driver.run())
+    if not as_json:
+        sys.exit(driver.run())
+    with contextlib.redirect_stdout(sys.stderr):  # human output to stderr, the document alone on stdout
+        code = driver.run()
+    click.echo(json.dumps(driver.summary, indent=2))
+    sys.exit(code)

@@ -43,9 +43,12 @@ from loadcheck.core.runconfig import LoadConfig, RunOptions
 from loadcheck.core.rundir import (
     RunConditions,
     RunRecord,
+    Verdict,
+    claim_run_dir,
     epoch_s,
     iso_utc,
     ledger_state,
+    mark_latest,
     new_run_id,
     table_lost,
     verdict,
@@ -80,6 +83,7 @@ class Driver:
         chaos: tuple[ChaosAction, ...] = (),
         check_budget_s: float | None = None,
         resolve: str | None = None,
+        run_id: str | None = None,
         tty: bool,
     ) -> None:
         self.opts = options
@@ -102,6 +106,9 @@ class Driver:
         self.chaos = chaos  # --chaos actions, fired on the load's clock (progress.json elapsed_s)
         self.chaos_pending = list(chaos)
         self.disk_full: str | None = None  # why the load was stopped for lack of disk space
+        self.run_id = run_id  # --run-id (checked by the command), else a new one
+        self.run_dir: Path | None = None  # runs/<run-id>, once made
+        self.summary: dict[str, Any] | None = None  # the --json document, once the run has ended
 
     def say(self, message: str) -> None:
         if self.view is not None and self.view.active:
@@ -186,9 +193,8 @@ class Driver:
 
     def run_load(self, target: Any) -> int:
         opts = self.opts
-        run_id = new_run_id()
-        run_dir = (self.out / run_id).resolve()
-        run_dir.mkdir(parents=True, exist_ok=False)
+        run_id = self.run_id or new_run_id()
+        run_dir = self.run_dir = claim_run_dir(self.out, run_id)
         run = RunRecord(
             run_id=run_id,
             status="running",
@@ -200,6 +206,10 @@ class Driver:
             baseline=self.baseline,
         )
         write_run(run_dir, run)
+        try:
+            mark_latest(run_dir)
+        except OSError as exc:  # the run goes on; only the pointer to it is missing
+            self.say(f"{run_dir.parent / 'latest'} not updated: {exc}")
         if run.conditions.faults:
             self.say("faults active: " + ", ".join(f"{k}={v}" for k, v in sorted(run.conditions.faults.items())))
         cfg_path = run_dir / "loadconfig.json"
@@ -265,6 +275,7 @@ class Driver:
             click.echo(f"  - {reason}")
         unverified = "" if self.checks else " (load only: no checks ran)"
         click.echo(f"verdict: {final.value.upper()}{unverified}  ({run_dir})")
+        self.summary = run_summary(run_dir, run, final, results if self.checks else None, final.exit_status)
         return final.exit_status
 
     # ----------------------------------------------------------------------------------------
@@ -456,6 +467,41 @@ class Driver:
             return f"reports failed: {exc}"
         self.say("reports: " + ", ".join(str(p) for p in paths))
         return None
+
+
+SUMMARY_SCHEMA_VERSION = 1  # docs/run-summary.schema.json
+REPORT_FILES = ("report.html", "summary.md", "junit.xml")
+
+
+def run_summary(
+    run_dir: Path, run: RunRecord, final: Verdict, results: list[Any] | None, exit_code: int
+) -> dict[str, Any]:
+    """The ``loadcheck run --json`` document (docs/run-summary.schema.json): where the run is,
+    its verdict and exit code, each check and each threshold."""
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "run_id": run.run_id,
+        "run_dir": str(run_dir),
+        "status": run.status,
+        "target": (run.target or {}).get("kind"),
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "verdict": final.value,
+        "verdict_reasons": list(final.reasons),
+        "exit_code": int(exit_code),
+        "checks_ran": results is not None,
+        "checks": [{"name": r.name, "status": r.status, "summary": r.summary} for r in results or ()],
+        "thresholds": [
+            {
+                "name": str(t.get("name")),
+                "value": t.get("value", t.get("actual")),
+                "limit": t.get("limit"),
+                "passed": bool(t.get("passed")),
+            }
+            for t in run.thresholds
+        ],
+        "reports": {name: str(run_dir / name) for name in REPORT_FILES if (run_dir / name).is_file()},
+    }
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

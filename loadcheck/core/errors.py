@@ -16,6 +16,8 @@ renders both, so the CLI prints it as is.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class LoadcheckError(Exception):
     """Base of every error loadcheck reports to its user."""
@@ -79,3 +81,17 @@ class LedgerError(RunDirError):
 
 class TargetError(LoadcheckError):
     """The target cannot be reached or described."""
+
+
+class ExitCode(IntEnum):
+    """The exit codes of every command (docs/cli.md). When several apply to one run, the
+    precedence is ERROR > CHECK_FAILED > INTERRUPTED > ABORTED > THRESHOLD_FAILED > PASSED."""
+
+    PASSED = 0  # everything passed
+    CHECK_FAILED = 1  # a check failed
+    USAGE = 2  # bad options, arguments, environment variables or configuration file
+    THRESHOLD_FAILED = 3  # checks passed but a threshold failed (or a compare budget broke)
+    ERROR = 4  # checks could not run, verdict `error`, a run directory or baseline unreadable
+    TARGET_UNUSABLE = 5  # the local stack is not running / cannot start, AWS unreachable
+    ABORTED = 6  # --abort-on-fail stopped the load because a threshold could no longer pass
+    INTERRUPTED = 130  # Ctrl-C / SIGINT

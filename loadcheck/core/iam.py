@@ -212,6 +212,7 @@ class Condition:
 class PolicyKind(enum.StrEnum):
     IDENTITY = "identity"
     RESOURCE = "resource"
+    TRUST = "trust"  # a role's trust policy: a resource-based policy whose resource is the role
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,56 @@ def evaluate(
         both = {PolicyKind.IDENTITY, PolicyKind.RESOURCE} <= allowed_by
         return Decision.ALLOW if both else Decision.IMPLICIT
     return Decision.ALLOW if allowed_by else Decision.IMPLICIT
+
+
+def _names_itself(principals: tuple[str, ...], caller: Principal) -> bool:
+    """Whether a Principal list names the caller itself (its ARN, its user or role ARN, or ``*``),
+    not only its account."""
+    return "*" in principals or caller.arn in principals or caller.principal_arn in principals
+
+
+def evaluate_assume_role(
+    request: Request, *, trust_policy: Policy, identity_policies: Sequence[Policy] = (), role_account: str
+) -> Decision:
+    """Decide ``sts:AssumeRole`` on a role: its trust policy must allow the caller explicitly.
+
+    Role trust policies are an exception to the same-account rule of :func:`evaluate`
+    (docs/aws-behaviour.md §12.1,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html):
+
+    - an explicit Deny in the trust policy or in the caller's identity-based policies: DENY;
+    - an Allow in the trust policy naming the caller itself (its session or user ARN, its role
+      ARN, or ``*``) is enough when the caller is of the role's account;
+    - an Allow naming only the caller's account (``arn:aws:iam::<acct>:root`` or the account id)
+      delegates to that account: the caller's identity-based policies must allow
+      ``sts:AssumeRole`` on the role as well;
+    - a caller of another account always needs both;
+    - the caller's identity-based policies alone never allow it.
+    """
+    caller = request.principal
+    if caller is None:
+        return Decision.IMPLICIT
+    context = request.context()
+    trusted = trusted_itself = False
+    for stmt in trust_policy.statements:
+        if stmt.applies(request, context):
+            if stmt.effect == "Deny":
+                return Decision.DENY
+            trusted = True
+            if not stmt.not_principal and stmt.principals is not None and _names_itself(stmt.principals, caller):
+                trusted_itself = True
+    identity_allows = False
+    for policy in identity_policies:
+        for stmt in policy.statements:
+            if stmt.applies(request, context):
+                if stmt.effect == "Deny":
+                    return Decision.DENY
+                identity_allows = True
+    if not trusted:
+        return Decision.IMPLICIT
+    if caller.account == role_account and trusted_itself:
+        return Decision.ALLOW
+    return Decision.ALLOW if identity_allows else Decision.IMPLICIT
 
 
 # ------------------------------------------------------------------------------------------
@@ -404,7 +455,19 @@ class _Parser:
             not_principal = "NotPrincipal" in st
             principals = self.principals(st["NotPrincipal" if not_principal else "Principal"], at)
         actions, not_action = self.one_of(st, at, "Action")
-        resources, not_resource = self.one_of(st, at, "Resource")
+        resources: tuple[str, ...]
+        if self.kind is PolicyKind.TRUST:
+            named = [k for k in ("Resource", "NotResource") if k in st]
+            if named:
+                raise self.fail(
+                    at,
+                    f"a role trust policy cannot name a {named[0]}: the role itself is the resource",
+                    st[named[0]],
+                    f"remove {named[0]} from the trust policy",
+                )
+            resources, not_resource = ("*",), False
+        else:
+            resources, not_resource = self.one_of(st, at, "Resource")
         return Statement(
             effect=st["Effect"],
             actions=actions,

@@ -9,9 +9,14 @@ This module is the only writer and reader of the three run-directory documents
     runs/<run-id>/results-history/  every results.json a later ``loadcheck check`` replaced or kept back
 
 Times in every document are ISO-8601 UTC text with milliseconds (:func:`iso_utc`); run ids are
-``YYYYmmddTHHMMSSZ-xxxxxx`` (:func:`new_run_id`). A file of a schema version this code does not
-read is refused with a :class:`~loadcheck.core.errors.RunDirError` naming the file, its version
-and what to do: a report must never render a document it misreads.
+``YYYYmmddTHHMMSSZ-xxxxxx`` (:func:`new_run_id`) or the user's ``--run-id`` (:func:`check_run_id`:
+a safe directory name). :func:`claim_run_dir` creates ``runs/<run-id>`` and never reuses one;
+:func:`mark_latest` points ``runs/latest`` at the newest run (a symlink replaced atomically, or
+on a filesystem without symlinks a ``latest`` text file holding the run id), which
+:func:`run_dir_of` follows, so ``loadcheck check runs/latest`` works either way. A file of a
+schema version this code does not read is refused with a
+:class:`~loadcheck.core.errors.RunDirError` naming the file, its version and what to do: a
+report must never render a document it misreads.
 
 :func:`verdict` is the one rule that turns checks, thresholds, the run's end and the ledger's
 completeness into ``pass`` / ``fail`` / ``error``; the CLI line, the exit status, results.json,
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from loadcheck.core import jsonfile
-from loadcheck.core.errors import RunDirError
+from loadcheck.core.errors import ConfigError, RunDirError
 from loadcheck.core.ledger import scan_ledger
 from loadcheck.core.results import CheckResult
 from loadcheck.core.state import write_json_atomic
@@ -88,6 +95,87 @@ def new_run_id() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# the run directory itself, and runs/latest
+LATEST = "latest"  # runs/latest: the newest run (symlink, or a text file holding its id)
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_run_id(value: str, *, option: str = "--run-id") -> str:
+    """A run id the user chose: a safe directory name (letters, digits, ``.``, ``_``, ``-``, not
+    starting with a dot or dash, at most 128 characters), and not ``latest``."""
+    if not RUN_ID_RE.fullmatch(value) or value == LATEST:
+        raise ConfigError(
+            f"{option}: {value!r} is not a usable run id"
+            + (" (runs/latest points at the newest run)" if value == LATEST else ""),
+            value=value,
+            hint="use letters, digits, '.', '_' and '-' only, starting with a letter or digit, e.g. "
+            "ci-1234-1 (at most 128 characters)",
+        )
+    return value
+
+
+def refuse_existing(out: Path, run_id: str, *, option: str = "--run-id") -> Path:
+    """``out/run_id``, which must not exist yet (a run never writes into another run's directory)."""
+    run_dir = Path(out) / run_id
+    if run_dir.exists() or run_dir.is_symlink():
+        raise ConfigError(
+            f"{option}: {run_dir} already exists",
+            value=run_id,
+            hint="choose a new run id (e.g. add the CI attempt number), or move the old run away",
+        )
+    return run_dir
+
+
+def claim_run_dir(out: Path, run_id: str) -> Path:
+    """Create ``out/run_id`` (resolved); an existing one is refused, never reused."""
+    run_dir = refuse_existing(out, run_id).resolve()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:  # created between the check and now
+        refuse_existing(out, run_id)
+        raise
+    return run_dir
+
+
+def mark_latest(run_dir: Path) -> Path:
+    """Point ``<out>/latest`` at ``run_dir`` (its parent is ``<out>``), atomically: a symlink
+    made beside it and renamed over it, or, where symlinks cannot be made, a text file holding
+    the run id, written the same way."""
+    run_dir = Path(run_dir)
+    latest = run_dir.parent / LATEST
+    tmp = run_dir.parent / f".{LATEST}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+    except OSError:
+        tmp.write_text(run_dir.name + "\n", encoding="utf-8")
+    try:
+        os.replace(tmp, latest)
+    except OSError:  # e.g. a directory named latest: leave it, and no stray link behind
+        tmp.unlink(missing_ok=True)
+        raise
+    return latest
+
+
+def resolve_latest(path: Path) -> Path:
+    """``runs/latest`` as the run directory it names (symlink or text file); any other path as is."""
+    p = Path(path)
+    if p.name != LATEST:
+        return p
+    if p.is_symlink():
+        return p.parent / os.readlink(p)
+    if p.is_file():
+        run_id = p.read_text(encoding="utf-8").strip()
+        if not RUN_ID_RE.fullmatch(run_id):
+            raise RunDirError(
+                f"{p} does not hold a run id ({run_id[:40]!r})",
+                value=str(p),
+                hint="name the run directory itself (runs/<run-id>); the next `loadcheck run` rewrites it",
+            )
+        return p.parent / run_id
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
 # reading JSON objects
 def read_json_object(path: Path, *, writer: str, hint: str | None = None) -> dict[str, Any]:
     """The JSON object in a run-directory file, or a :class:`RunDirError` naming the file and the fix."""
@@ -114,8 +202,9 @@ def _versioned(path: Path, key: str, known: tuple[int, ...], writer: str) -> dic
 
 
 def run_dir_of(path: str | Path) -> Path:
-    """A run (or saved baseline) directory, checked to exist and hold run.json."""
-    p = Path(path)
+    """A run (or saved baseline) directory, checked to exist and hold run.json (``runs/latest``:
+    the run it points at)."""
+    p = resolve_latest(Path(path))
     if p.is_file() and p.name in (RESULTS_FILE, RUN_FILE):
         p = p.parent
     if not p.is_dir():

@@ -34,7 +34,7 @@ def _run(state: Path, runs: Path, *extra: str) -> tuple[subprocess.CompletedProc
         "run", "--state-dir", str(state), "--out", str(runs), "--duration", "10s", "--rate", TARGET,
         "--mix", "writes=1", "--no-checks", *extra,
     )  # fmt: skip
-    (new,) = [d for d in runs.iterdir() if d.is_dir() and d.name not in before]
+    (new,) = [d for d in runs.iterdir() if d.is_dir() and not d.is_symlink() and d.name not in before]
     return out, new
 
 

@@ -176,7 +176,7 @@ def _run(description: Path, state: Path, out: Path, *extra: str) -> tuple[subpro
         *extra,
         cwd=out.parent,
     )
-    dirs = [d for d in out.iterdir() if d.is_dir()] if out.exists() else []
+    dirs = [d for d in out.iterdir() if d.is_dir() and not d.is_symlink()] if out.exists() else []
     assert len(dirs) == 1, res.stdout + res.stderr
     return res, dirs[0]
 

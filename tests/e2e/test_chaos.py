@@ -70,7 +70,7 @@ def loadcheck_run(state_dir: Path, out: Path, *args: str) -> subprocess.Complete
 
 
 def only_run_dir(out: Path) -> Path:
-    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
     return run_dir
 
 

@@ -36,7 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _new_run(runs: Path, before: set[str]) -> Path:
-    new = [d for d in runs.iterdir() if d.is_dir() and d.name not in before]
+    new = [d for d in runs.iterdir() if d.is_dir() and not d.is_symlink() and d.name not in before]
     assert len(new) == 1, new
     return new[0]
 

@@ -65,7 +65,7 @@ def test_the_example_workload_runs_on_the_example_stack(tmp_path: Path) -> None:
         )
     finally:
         lc("stack", "down", "--state-dir", str(state), cwd=tmp_path)
-    dirs = [d for d in out.iterdir() if d.is_dir()] if out.exists() else []
+    dirs = [d for d in out.iterdir() if d.is_dir() and not d.is_symlink()] if out.exists() else []
     assert len(dirs) == 1, res.stdout + res.stderr
     run_dir = dirs[0]
     ledger = list(read_ledger(run_dir))

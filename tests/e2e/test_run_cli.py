@@ -90,7 +90,7 @@ def stack(tmp_path_factory):
 
 
 def _run_dir(runs: Path) -> Path:
-    dirs = [d for d in runs.iterdir() if d.is_dir()]
+    dirs = [d for d in runs.iterdir() if d.is_dir() and not d.is_symlink()]  # runs/latest aside
     assert len(dirs) == 1, dirs
     return dirs[0]
 
@@ -266,3 +266,32 @@ def test_off_a_terminal_progress_is_plain_lines_and_locust_warnings_are_shown(tm
     assert lines.index(warning) < lines.index(progress[-1])
     summary = lines[lines.index("  Locust warned 1 time(s) (run directory's Locust logs):") + 1]
     assert summary == "    " + warning
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_ci_run_json_run_id_and_latest(tmp_path, stack):
+    """What a CI job relies on: `--run-id` names the directory, stdout is one JSON document that
+    matches docs/run-summary.schema.json, runs/latest moves to the new run, and the same id again is
+    refused before anything starts."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "run-summary.schema.json").read_text())
+    runs = tmp_path / "runs"
+    (runs / "older").mkdir(parents=True)
+    (runs / "latest").symlink_to("older", target_is_directory=True)
+    args = ["run", "--state-dir", str(stack), "--out", str(runs), "--run-id", "ci-42-1", "--json"]
+    out = loadcheck(*args, "--duration", "5s", "--rate", "3", "--max-p95-ms", "all=60000", timeout=600)
+    assert out.returncode in (0, 1), out.stdout + out.stderr
+    doc = json.loads(out.stdout)  # the whole of stdout: one document, no progress lines
+    jsonschema.validate(doc, schema)
+    run_dir = runs / "ci-42-1"
+    assert doc["run_id"] == "ci-42-1" and doc["run_dir"] == str(run_dir.resolve())
+    assert doc["exit_code"] == out.returncode and doc["status"] == "complete" and doc["checks_ran"]
+    assert {c["name"] for c in doc["checks"]} == {"dynamodb_contents", "throttling", "access_logs", "security"}
+    assert {t["name"]: t["passed"] for t in doc["thresholds"]}["p95 all"] is True
+    assert set(doc["reports"]) == {"report.html", "summary.md", "junit.xml"}
+    assert "verdict:" in out.stderr and "run directory:" in out.stderr  # the human text, on stderr
+    assert os.readlink(runs / "latest") == "ci-42-1"
+    again = loadcheck(*args)
+    assert again.returncode == 2 and f"--run-id: {run_dir} already exists" in again.stderr, again.stderr
+    assert again.stdout == "" and sorted(p.name for p in runs.iterdir()) == ["ci-42-1", "latest", "older"]

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 import requests
 from requests_aws4auth import AWS4Auth
@@ -82,3 +83,30 @@ def test_the_gateway_and_search_refuse_an_expired_session(local_target: Target) 
 def test_the_denied_role_is_refused(local_target: Target) -> None:
     status, headers, _ = _get(local_target, local_target.credentials("denied"))
     assert status == 403 and headers["x-amzn-errortype"] == "AccessDeniedException"
+
+
+def test_sts_refuses_a_role_to_a_caller_its_policies_do_not_allow(local_target: Target) -> None:
+    # The requester role trusts the account: the caller's own policies must allow
+    # sts:AssumeRole too (docs/aws-behaviour.md §12.1). The denied role's session has no policy.
+    sts = local_target.client("sts")
+    denied = sts.assume_role(RoleArn=local_target.role_arns["denied"], RoleSessionName="no-rights")["Credentials"]
+    as_denied = boto3.client(
+        "sts",
+        region_name=local_target.region,
+        endpoint_url=local_target.aws_endpoint_url,
+        aws_access_key_id=denied["AccessKeyId"],
+        aws_secret_access_key=denied["SecretAccessKey"],
+        aws_session_token=denied["SessionToken"],
+    )
+    caller = as_denied.get_caller_identity()["Arn"]
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        as_denied.assume_role(RoleArn=local_target.role_arns["requester"], RoleSessionName="escalate")
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error["Error"]["Code"] == "AccessDenied"
+    assert error["Error"]["Message"] == (
+        f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: "
+        f"{local_target.role_arns['requester']}"
+    )
+    # The caller with the right (the stack's admin) still gets its session.
+    assert sts.assume_role(RoleArn=local_target.role_arns["requester"], RoleSessionName="ok")["Credentials"]

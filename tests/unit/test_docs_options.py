@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SUFFIXES = {".md", ".py", ".yml", ".yaml", ".sh", ".toml", ".txt", ".cfg", ".ini", ""}
 # `loadcheck` (any path before it) followed by a space, where a shell would run it: at the start,
 # or after a separator, `$(`, a quote, `python -m`, `run:`, a prompt or a list dash. Not in prose
-# such as "is not one this loadcheck reads".
+# such as "is not one this loadcheck reads", nor in a message quoting a command in backticks.
 CALL = re.compile(r"(?<![\w.-])(?:[\w.-]*/)?loadcheck(?= )")
-COMMAND_POSITION = ("", ";", "&&", "||", "|", "(", "'", '"', "-m", ":", "exec", "time", "$", "-", "`", "=")
+COMMAND_POSITION = ("", ";", "&&", "||", "|", "(", "'", '"', "-m", ":", "exec", "time", "$", "-", "=")
 FENCE = re.compile(r"^\s*(```|~~~)")
 SPAN = re.compile(r"`([^`]+)`")
 STOP = {"|", "||", "&&", ";", ">", ">>", "2>", "2>&1", "<", "&", "--"}
@@ -189,6 +189,7 @@ def test_every_option_a_doc_shows_exists_in_that_commands_help():
         ("loadcheck stack up [--detach] / down / status", []),
         ("loadcheck stack upp --detach", ["`loadcheck stack upp`: no such command"]),
         ("loadcheck COMMAND --help", []),
+        ("loadcheck: error: [capacity] fault: `loadcheck capacity` has no option --fault", []),
         ("`<run>/results.json`: schema_version 99 is not one this loadcheck reads (it reads 1, 2)", []),
         (
             "loadcheck run --duratoin 5s | tee out.txt --not-ours",

@@ -11,7 +11,18 @@ from typing import Any
 import pytest
 
 from loadcheck.core.description import load_description
-from loadcheck.core.iam import Decision, Policy, PolicyKind, Principal, Request, evaluate, route_arn, wildcard_match
+from loadcheck.core.errors import ConfigError
+from loadcheck.core.iam import (
+    Decision,
+    Policy,
+    PolicyKind,
+    Principal,
+    Request,
+    evaluate,
+    evaluate_assume_role,
+    route_arn,
+    wildcard_match,
+)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -185,3 +196,62 @@ def test_route_arn_is_the_execute_api_arn_and_the_description_uses_it() -> None:
     assert route_arn(REGION, ACCOUNT, API, "POST /events", stage="prod") == ARN_GET.replace("$default/GET", "prod/POST")
     desc = load_description()
     assert desc.route_arn(ACCOUNT, API, "GET /events") == route_arn(desc.region, ACCOUNT, API, "GET /events")
+
+
+# -- sts:AssumeRole: the role's trust policy must allow the caller explicitly -----------------
+
+TARGET_ROLE = f"arn:aws:iam::{ACCOUNT}:role/requester"
+ASSUME = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": TARGET_ROLE}
+
+
+def assume(
+    trust_principal: Any, caller: Principal, *, identity: list[dict[str, Any]] = (), effect: str = "Allow"
+) -> Decision:
+    trust = Policy.parse(
+        {"Statement": [{"Effect": effect, "Principal": {"AWS": trust_principal}, "Action": "sts:AssumeRole"}]},
+        kind=PolicyKind.TRUST,
+        where="trust",
+    )
+    identity_policies = [Policy.parse(d, kind=PolicyKind.IDENTITY, where="identity") for d in identity]
+    return evaluate_assume_role(
+        Request(action="sts:AssumeRole", resource=TARGET_ROLE, principal=caller),
+        trust_policy=trust,
+        identity_policies=identity_policies,
+        role_account=ACCOUNT,
+    )
+
+
+def test_a_trust_policy_naming_the_account_needs_the_callers_identity_policy_too() -> None:
+    root = f"arn:aws:iam::{ACCOUNT}:root"
+    assert assume(root, USER) == Decision.IMPLICIT  # trusted account, no identity permission
+    assert assume(root, USER, identity=[{"Statement": [ASSUME]}]) == Decision.ALLOW
+    assert assume(ACCOUNT, SESSION, identity=[{"Statement": [ASSUME]}]) == Decision.ALLOW
+
+
+def test_a_trust_policy_naming_the_caller_is_enough_in_the_same_account() -> None:
+    assert assume(USER.arn, USER) == Decision.ALLOW
+    assert assume(ROLE_ARN, SESSION) == Decision.ALLOW  # a role names each of its sessions
+
+
+def test_an_identity_policy_alone_never_assumes_a_role() -> None:
+    other_user = f"arn:aws:iam::{ACCOUNT}:user/someone-else"
+    assert assume(other_user, USER, identity=[{"Statement": [ASSUME]}]) == Decision.IMPLICIT
+
+
+def test_another_accounts_caller_needs_both_even_when_named() -> None:
+    assert assume(OTHER.arn, OTHER) == Decision.IMPLICIT
+    assert assume(OTHER.arn, OTHER, identity=[{"Statement": [ASSUME]}]) == Decision.ALLOW
+
+
+def test_a_deny_in_either_policy_wins() -> None:
+    deny_identity = {"Statement": [{**ASSUME, "Effect": "Deny"}]}
+    assert assume(USER.arn, USER, identity=[deny_identity]) == Decision.DENY
+    assert assume(USER.arn, USER, effect="Deny", identity=[{"Statement": [ASSUME]}]) == Decision.DENY
+
+
+def test_a_trust_policy_has_no_resource_element() -> None:
+    doc = {
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": USER.arn}, "Action": "sts:AssumeRole", "Resource": "*"}]
+    }
+    with pytest.raises(ConfigError, match="trust policy cannot name a Resource"):
+        Policy.parse(doc, kind=PolicyKind.TRUST, where="trust")

@@ -125,7 +125,8 @@ def test_cost_table_arithmetic() -> None:
     assert rows["DynamoDB writes"]["on_demand"] == pytest.approx(7 * 730 * 3600 / 1e6 * 0.625)
     assert rows["DynamoDB reads"]["provisioned"] == pytest.approx(5 * 0.00013 * 730)
     n = 10 * 730 * 3600
-    assert rows["Lambda"]["provisioned"] == pytest.approx(n / 1e6 * 0.20 + n * 0.1 * 0.25 * 0.0000166667)
+    # 256 MB = 0.25 GB for 0.1 s per invocation at the Arm GB-second price (the stack's functions are arm64)
+    assert rows["Lambda"]["provisioned"] == pytest.approx(n / 1e6 * 0.20 + n * 0.1 * 0.25 * 0.0000133334)
     assert rows["API Gateway HTTP API"]["on_demand"] == pytest.approx(n / 1e6 * 1.00)
     assert cost["region"] == "us-east-1" and cost["as_of"]
 

@@ -78,6 +78,7 @@ class AwsService:
                     app=SessionRecorder(
                         DomainDispatcherApplication(create_backend_app),
                         sessions_file=sessions_file_for(config.identities_file) if config.identities_file else None,
+                        identities_file=config.identities_file,
                     ),
                     account_id=config.account_id,
                     default_region=config.region,
