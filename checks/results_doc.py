@@ -116,6 +116,7 @@ def build_results(
         ledger_problems=ledger.problems,
         baseline_broken=baseline_broken or [],
         outages=run.get("outages") or [],
+        aborted=run.get("aborted"),
     )
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -132,6 +133,7 @@ def build_results(
             "ledger_records": ledger.records,
             "ledger_cut": list(ledger.cut),
             "note": run.get("note"),
+            "aborted": run.get("aborted"),
         },
         "conditions": run.get("conditions") or {},
         "thresholds": run.get("thresholds") or [],

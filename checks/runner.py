@@ -191,8 +191,8 @@ def run_checks(
             f"checks: ledger cut off at {ledger.cut[0]} (run {ctx.run.get('status')}): checking what was written; "
             "items and log records after its last record are reported as unrecorded, not as phantoms"
         )
-    if ctx.run.get("status") == "interrupted":
-        ctx.say("checks: the run was interrupted: the verdict cannot be a pass, whatever the checks find")
+    if ctx.run.get("status") in ("interrupted", "aborted"):
+        ctx.say(f"checks: the run was {ctx.run.get('status')}: the verdict cannot be a pass, whatever the checks find")
     ctx.window = window
     ctx.say(f"checks: {', '.join(selected)}; budget {ctx.budget_s:g}s per check")
     results = []

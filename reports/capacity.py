@@ -9,7 +9,9 @@
 
 **Knee.** Each step of a ``--shape step`` run holds one arrival rate for ``step_duration_s``.
 For each route, a step is *good* when it had requests, no 429, no error (no status, timeout,
-5xx), its p95 met the route's SLO (when one is given), and, for the route that writes, the
+5xx), its latencies met the route's SLOs (``--slo``, the threshold syntax of
+:mod:`loadcheck.core.thresholds`: any ``pNN`` or ``max``, judged on the step's requests as run
+thresholds are, from an HDR histogram), and, for the route that writes, the
 table did not consume more WCU per second than provisioned: a step above the provisioned rate
 that was not throttled only lived on the burst bucket (up to 300 s of unused capacity,
 docs/aws-behaviour.md §7.3) and cannot be sustained. The knee is the highest step rate such that it
@@ -42,17 +44,21 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loadcheck.core import rundir
+from loadcheck.core import histograms, rundir
 from loadcheck.core.description import PATH_VARIABLE, StackDescription
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.ledger import charged_write, outcome, read_ledger
 from loadcheck.core.plain_items import item_size, write_units
+from loadcheck.core.runconfig import ALL_ROUTES
+from loadcheck.core.thresholds import Threshold, format_limit, latency_ms, parse_threshold
 
 WRITE_UNIT = 1024
 READ_UNIT = 4096
@@ -85,28 +91,65 @@ class StepResult:
 @dataclass(kw_only=True)
 class RouteKnee:
     route: str
-    slo_p95_ms: float | None
+    slo_p95_ms: float | None  # the limit of a p95 SLO on this route, if any (the knee plot draws it)
     steps: list[StepResult]
     knee_rate: float | None  # None: even the first step failed
     first_failure: str | None
+    slos: list[str] = field(default_factory=list)  # every latency SLO judged on this route, as written
 
 
-def parse_slo(value: str) -> tuple[str, float]:
-    """``'POST /events=p95:300'`` -> ("POST /events", 300.0)."""
-    route, sep, spec = str(value).rpartition("=")
-    route = " ".join(route.split())
-    kind, _, ms = spec.partition(":")
-    try:
-        limit = float(ms)
-    except ValueError:
-        limit = -1.0
-    if not sep or not route or kind.strip().lower() != "p95" or not limit > 0:
+_OLD_SLO = re.compile(r"(?P<route>.+?)\s*=\s*p95\s*:\s*(?P<ms>[0-9.]+)", re.IGNORECASE)
+
+
+def parse_slo(value: str) -> tuple[Threshold, str | None]:
+    """``--slo``: a latency threshold of :mod:`loadcheck.core.thresholds` (``'POST /events:p95<300ms'``,
+    any ``pNN`` or ``max``; ``all`` or no route: every route), and a deprecation note when it is
+    written the older way (``'POST /events=p95:300'``: p95 at most 300 ms)."""
+    text = str(value).strip()
+    old = _OLD_SLO.fullmatch(text) if "<" not in text else None
+    if old is not None:
+        try:
+            ms = float(old.group("ms"))
+        except ValueError:
+            ms = -1.0
+        if ms > 0:
+            t = parse_threshold(f"{old.group('route')}:p95<={ms:g}ms", option="--slo")
+            return t, f"--slo {value!r} is deprecated: write --slo '{t}'"
+    t = parse_threshold(text, option="--slo")
+    if t.is_rate:
         raise ConfigError(
-            f"--slo: {value!r} is not ROUTE=p95:MS",
+            f"--slo: {value!r} is a rate; capacity SLOs are latencies",
             value=value,
-            hint="e.g. --slo 'POST /events=p95:300' (quote it: the route has a space)",
+            hint="every 429 or server error already ends a route's knee; write a latency SLO, "
+            "e.g. --slo 'POST /events:p99<300ms'",
         )
-    return route, limit
+    return t, None
+
+
+def _slo_list(slos: Iterable[Threshold] | Mapping[str, float] | None) -> list[Threshold]:
+    """SLOs as thresholds; a mapping ``{route: ms}`` is a p95 of at most ``ms`` per route."""
+    if slos is None:
+        return []
+    if isinstance(slos, Mapping):
+        return [Threshold(metric="p95", limit=float(ms), route=route, inclusive=True) for route, ms in slos.items()]
+    return list(slos)
+
+
+def _slo_breaks(slos: list[Threshold], latencies_ms: list[float]) -> list[str]:
+    """Each SLO a step's latencies break, judged as run thresholds are (HDR, :mod:`loadcheck.core.thresholds`)."""
+    if not slos or not latencies_ms:
+        return []
+    h = histograms.new_histogram()
+    for ms in latencies_ms:
+        h.record_value(histograms.to_us(ms))
+    out = []
+    for t in slos:
+        actual = latency_ms(t, h)
+        if not t.holds(actual):
+            out.append(
+                f"{t.metric} {actual:.0f} ms breaks the SLO {t.metric}{'<=' if t.inclusive else '<'}{format_limit(t)}"
+            )
+    return out
 
 
 def _p95(values: list[float]) -> float | None:
@@ -132,14 +175,14 @@ def step_plan(run: dict[str, Any]) -> tuple[list[float], float]:
 def analyse_steps(
     run_dir: str | Path,
     *,
-    slos: dict[str, float] | None = None,
+    slos: Iterable[Threshold] | Mapping[str, float] | None = None,
     provisioned_wcu: float | None = None,
     burst_tolerance: float = 1.1,
 ) -> list[RouteKnee]:
     """Per-route step results and knee of a step run (see the module docstring)."""
     rd = rundir.run_dir_of(run_dir)
     steps, dur = step_plan(rundir.read_run(rd))
-    slos = slos or {}
+    slo_list = _slo_list(slos)
 
     records = list(read_ledger(rd))
     if not records:
@@ -169,7 +212,8 @@ def analyse_steps(
                 c["wcu"] += write_units(item_size(rec["item"])) if rec.get("item") else 1
     out = []
     for route in sorted(cells):
-        slo = slos.get(route)
+        route_slos = [t for t in slo_list if t.route in (route, ALL_ROUTES)]
+        slo = next((t.limit for t in route_slos if t.metric == "p95"), None)
         results: list[StepResult] = []
         for i, rate in enumerate(steps):
             cell = cells[route].get(i)
@@ -198,8 +242,7 @@ def analyse_steps(
                 reasons.append(f"{c['thr']} throttled (429)")
             if c["err"]:
                 reasons.append(f"{c['err']} errors")
-            if slo is not None and p95 is not None and p95 > slo:
-                reasons.append(f"p95 {p95:.0f} ms > SLO {slo:g} ms")
+            reasons += _slo_breaks(route_slos, c["lat"])
             if wcu_s is not None and provisioned_wcu and wcu_s > provisioned_wcu * burst_tolerance and not c["thr"]:
                 reasons.append(
                     f"consumed {wcu_s:.2f} WCU/s > provisioned {provisioned_wcu:g}: served from burst, not sustainable"
@@ -226,7 +269,16 @@ def analyse_steps(
                 first = f"step {s.rate:g} req/s: {s.reason}"
                 break
             knee = s.rate
-        out.append(RouteKnee(route=route, slo_p95_ms=slo, steps=results, knee_rate=knee, first_failure=first))
+        out.append(
+            RouteKnee(
+                route=route,
+                slo_p95_ms=slo,
+                steps=results,
+                knee_rate=knee,
+                first_failure=first,
+                slos=[str(t) for t in route_slos],
+            )
+        )
     return out
 
 

@@ -42,10 +42,12 @@ from reports.compare_model import (
     Budgets,
     CheckChange,
     Comparison,
+    Regression,
     RouteComparison,
     Side,
     parse_percent,
     parse_pp,
+    parse_regression,
 )
 from reports.compare_render import RENDERERS, render_comparison, render_json, render_markdown, render_table
 from reports.compare_stats import MetricChange, latency_change, offered_ratio, pct, rps_change
@@ -229,7 +231,7 @@ def _route(route: str, base: Side, cur: Side, budgets: Budgets, offered: float |
     )
 
 
-def _budget_breaks(rc: RouteComparison, budgets: Budgets) -> list[str]:
+def _budget_breaks(rc: RouteComparison, budgets: Budgets, base: Side, cur: Side) -> list[str]:
     broken = []
     p95 = rc.metric("p95")
     low = (p95.change_interval or [None, None])[0]
@@ -255,7 +257,47 @@ def _budget_breaks(rc: RouteComparison, budgets: Budgets) -> list[str]:
             f"{rc.route}: error rate {100 * (err.baseline or 0):.2f}% -> {100 * (err.current or 0):.2f}% "
             f"(+{100 * err.change:.2f} pp, budget {100 * budgets.max_error_rate_increase:g} pp)"
         )
+    for text in budgets.regressions:
+        broken += _regression_breaks(rc, parse_regression(text), budgets, base, cur)
     return broken
+
+
+def _regression_breaks(rc: RouteComparison, r: Regression, budgets: Budgets, base: Side, cur: Side) -> list[str]:
+    """A ``--max-regression`` budget judged on one route (as the p95 and error-rate budgets are)."""
+    if r.route not in ("all", rc.route):
+        return []
+    if r.metric == "error_rate":
+        err = rc.metric("error_rate")
+        if err.change is None or err.change <= r.limit + 1e-12:
+            return []
+        return [
+            f"{rc.route}: error rate {100 * (err.baseline or 0):.2f}% -> {100 * (err.current or 0):.2f}% "
+            f"(+{100 * err.change:.2f} pp, budget {r})"
+        ]
+    m = _latency_metric(rc, r, budgets, base, cur)
+    low = (m.change_interval or [None, None])[0]
+    if not (m.judged and m.significant and low is not None and low > r.limit):
+        return []
+    return [
+        f"{rc.route}: {r.metric} {m.baseline:.1f} -> {m.current:.1f} ms ({pct(m.change or 0.0)}; "
+        f"at least {pct(low)} with {100 * budgets.confidence:g}% confidence, budget {r})"
+    ]
+
+
+def _latency_metric(rc: RouteComparison, r: Regression, budgets: Budgets, base: Side, cur: Side) -> MetricChange:
+    """The route's change of ``r``'s percentile: one of the table's (p50/p95/p99), else computed."""
+    known = next((m for m in rc.metrics if m.name == r.metric), None)
+    if known is not None:
+        return known
+    p = r.percentile or 0.0
+    bh, ch = base.histograms.get(rc.route), cur.histograms.get(rc.route)
+
+    def value(h: HdrHistogram | None) -> float | None:
+        return h.get_value_at_percentile(p) / 1000.0 if h is not None and h.get_total_count() else None
+
+    return latency_change(
+        r.metric, p, base_value=value(bh), cur_value=value(ch), base_h=bh, cur_h=ch, confidence=budgets.confidence
+    )
 
 
 def _collision_notes(base: Side, cur: Side) -> list[str]:
@@ -285,6 +327,15 @@ def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = Fals
             value=blocking,
             hint="compare runs of the same target, mix and shape, or pass --force to compare anyway (the output says so)",
         )
+    sent = set(base.routes) | set(cur.routes)
+    for text in budgets.regressions:
+        r = parse_regression(text)
+        if r.route != "all" and r.route not in sent:
+            raise ConfigError(
+                f"--max-regression {text!r} names route {r.route!r}, which neither run sent",
+                value=text,
+                hint=f"routes in the runs: {', '.join(sorted(sent)) or 'none'}; or drop the route to judge every one",
+            )
     warnings = [f"compared with --force although they differ: {d}" for d in blocking] if blocking else []
     warnings += [f"options differ: {d}" for d in notable]
     offered = offered_ratio(base.options, cur.options)
@@ -292,7 +343,7 @@ def compare_sides(base: Side, cur: Side, budgets: Budgets, *, force: bool = Fals
     broken: list[str] = []
     for rc in routes:
         if rc.judged:
-            broken += _budget_breaks(rc, budgets)
+            broken += _budget_breaks(rc, budgets, base, cur)
     checks = []
     for name in sorted(set(base.checks) | set(cur.checks)):
         b, c = base.checks.get(name), cur.checks.get(name)
@@ -335,6 +386,7 @@ __all__ = [
     "load_side",
     "parse_percent",
     "parse_pp",
+    "parse_regression",
     "render_comparison",
     "render_json",
     "render_markdown",

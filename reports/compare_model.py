@@ -11,6 +11,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.thresholds import split_expression
 from reports.compare_stats import MetricChange
 from reports.data import RouteSummary
 
@@ -22,6 +23,52 @@ class Budgets:
     fail_on_check_regression: bool = False  # a check that passed in the baseline and not now
     min_requests: int = 20
     confidence: float = 0.95  # each end of a latency change's interval holds with at least this
+    # --max-regression budgets, as written back by Regression.__str__ ("GET /events:p99<10%")
+    regressions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A ``--max-regression`` budget: how much a route's metric may rise against the baseline.
+
+    The threshold syntax (:func:`loadcheck.core.thresholds.split_expression`) with a change as the
+    limit: a latency percentile ``pNN`` by a relative amount (``10%`` or ``0.10``, judged on the
+    lower confidence bound of the change, as ``--max-p95-regression``), ``error_rate`` by
+    percentage points (``0.5pp``). No route, or ``all``: every route, each judged on its own.
+    """
+
+    metric: str
+    limit: float
+    route: str = "all"
+
+    @property
+    def percentile(self) -> float | None:
+        return float(self.metric[1:]) if self.metric.startswith("p") else None
+
+    def __str__(self) -> str:
+        route = "" if self.route == "all" else f"{self.route}:"
+        limit = f"{100 * self.limit:.10g}pp" if self.metric == "error_rate" else f"{100 * self.limit:.10g}%"
+        return f"{route}{self.metric}<{limit}"
+
+
+REGRESSION_EXAMPLE = "e.g. --max-regression 'GET /events:p99<10%' or --max-regression 'error_rate<0.5pp'"
+
+
+def parse_regression(value: str, *, option: str = "--max-regression") -> Regression:
+    """``'[ROUTE:]pNN<10%'`` or ``'[ROUTE:]error_rate<0.5pp'`` -> :class:`Regression`."""
+    route, metric, _, limit_text = split_expression(value, option=option, example=REGRESSION_EXAMPLE)
+    if metric == "error_rate":
+        limit = parse_pp(limit_text, option=option)
+    elif metric.startswith("p"):
+        limit = parse_percent(limit_text, option=option)
+    else:
+        raise ConfigError(
+            f"{option}: {metric!r} in {value!r} cannot be compared with a baseline",
+            value=value,
+            hint="compare budgets judge latency percentiles (pNN, relative: p99<10%) and error_rate "
+            "(percentage points: error_rate<0.5pp)",
+        )
+    return Regression(metric=metric, limit=limit, route=route)
 
 
 def parse_percent(value: str | float, *, option: str) -> float:

@@ -109,6 +109,7 @@ class ReportData:
     duration_s: float
     capacity: CapacitySeries | None
     thresholds: list[dict[str, Any]] = field(default_factory=list)
+    aborted: dict[str, Any] | None = None  # run.json ``aborted`` when --abort-on-fail stopped the load
     dropped_arrivals: int = 0
     latency_source: str = "histograms.json"
     notes: list[str] = field(default_factory=list)
@@ -431,7 +432,11 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         routes = _summaries_from_ledger(led, hist)
         checks: list[CheckResult] = []
         final = verdict(
-            None, thresholds=run.get("thresholds") or [], run_status=run.get("status"), outages=run.get("outages") or []
+            None,
+            thresholds=run.get("thresholds") or [],
+            run_status=run.get("status"),
+            outages=run.get("outages") or [],
+            aborted=run.get("aborted"),
         )
         verdict_value = "unchecked" if final.passed else final.value
     else:
@@ -444,7 +449,9 @@ def build_report_data(run_dir: str | Path) -> ReportData:
             "no histograms.json (the run did not finish writing it): latency percentiles are exact "
             "values from the ledger"
         )
-    if run.get("status") not in (None, "complete"):
+    if run.get("status") == "aborted":
+        notes.append(rundir.aborted_reason(run.get("aborted")))
+    elif run.get("status") not in (None, "complete"):
         notes.append(f"run status is {run.get('status')!r}: the load did not run to its end")
     if run.get("note"):
         notes.append(str(run["note"]))
@@ -474,6 +481,7 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         duration_s=duration,
         capacity=_capacity(led, results, rd),
         thresholds=list(run.get("thresholds") or []),
+        aborted=run.get("aborted") if run.get("status") == "aborted" else None,
         dropped_arrivals=int(run.get("dropped_arrivals") or 0),
         latency_source=latency_source,
         notes=notes,

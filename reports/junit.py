@@ -1,6 +1,6 @@
 """``junit.xml``: one ``<testsuite>`` per run, one ``<testcase>`` per check (Jenkins/Surefire shape),
 one per threshold, one for the run's end (``run_completed``: a failure when the run was
-interrupted) and one for the verdict itself (a failure listing the reasons whenever the verdict is
+interrupted or aborted by ``--abort-on-fail``, naming the threshold) and one for the verdict itself (a failure listing the reasons whenever the verdict is
 not a pass), so a CI that publishes junit.xml is never green on a run whose verdict is not PASS.
 
 Mapping: ``fail`` -> ``<failure message=summary type="fail">``; ``error`` (the check could not
@@ -17,6 +17,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from loadcheck.core import rundir
+from loadcheck.core.thresholds import describe_entry
 from reports.data import ReportData
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -30,17 +32,15 @@ def _extra_cases(d: ReportData) -> list[tuple[str, str, str | None, str]]:
     """(classname, name, failure message or None, system-out) for thresholds, the run's end and the verdict."""
     out: list[tuple[str, str, str | None, str]] = []
     for t in d.thresholds:
-        text = f"{t.get('name')}: {t.get('actual')} (limit {t.get('limit')})"
+        text = f"{t.get('name')}: {describe_entry(t)}"
         out.append(("loadcheck.thresholds", str(t.get("name")), None if t.get("passed") else text, text))
     ended = d.run_status or "unknown"
-    out.append(
-        (
-            "loadcheck.run",
-            "run_completed",
-            None if ended == "complete" else f"the run ended {ended}: not all planned load was sent",
-            f"run status: {ended}",
-        )
+    why = (
+        rundir.aborted_reason(d.aborted)
+        if ended == "aborted"
+        else f"the run ended {ended}: not all planned load was sent"
     )
+    out.append(("loadcheck.run", "run_completed", None if ended == "complete" else why, f"run status: {ended}"))
     passed = d.verdict in ("pass", "unchecked")
     reasons = "; ".join(d.verdict_reasons) or d.verdict
     out.append(("loadcheck.run", "verdict", None if passed else f"verdict {d.verdict.upper()}: {reasons}", d.verdict))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loadcheck.core.thresholds import describe_entry
 from reports.data import ReportData
 
 ICON = {"pass": "✅", "fail": "❌", "error": "⚠️", "unchecked": "❔", "skipped": "⏭️"}
@@ -53,7 +54,7 @@ def render_markdown(d: ReportData) -> str:
     failed_thresholds = [t for t in d.thresholds if not t.get("passed")]
     if failed_thresholds:
         lines += ["", "**Failed thresholds**", ""]
-        lines += [f"- {_cell(t['name'])}: {t.get('actual')} (limit {t.get('limit')})" for t in failed_thresholds]
+        lines += [f"- `{_cell(t['name'])}`: {_cell(describe_entry(t))}" for t in failed_thresholds]
     for note in d.notes:
         lines += ["", f"> {_cell(note)}"]
     lines += ["", "<sub>Full report: `report.html` in the run directory.</sub>", ""]

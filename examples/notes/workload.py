@@ -2,7 +2,7 @@
 
     bin/loadcheck stack up --detach --description examples/notes/terraform/stack.auto.tfvars.json
     bin/loadcheck run --description examples/notes/terraform/stack.auto.tfvars.json \\
-        --locustfile examples/notes/workload.py --max-p95-ms 'GET /notes/{day}=300'
+        --locustfile examples/notes/workload.py --threshold 'GET /notes/{day}:p95<300ms'
 """
 
 from __future__ import annotations

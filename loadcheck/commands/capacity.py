@@ -1,6 +1,6 @@
 """``loadcheck capacity``: drive a step load, find each route's knee, recommend capacity and cost.
 
-    loadcheck capacity [--rates 1,2,4,8] [--step-duration 20s] [--slo 'POST /events=p95:300' ...]
+    loadcheck capacity [--rates 1,2,4,8] [--step-duration 20s] [--slo 'POST /events:p95<300ms' ...]
                        [--target-rate R] [--mix writes=8,reads=1,search=1] [--state-dir DIR]
                        [--region us-east-1] [--prices FILE] [--from-run RUNS/<id>]
                        [--account-concurrency N] [--write-description FILE]
@@ -30,7 +30,7 @@ from loadcheck.core import rundir
 from loadcheck.core.description import DEFAULT_DESCRIPTION
 from loadcheck.core.description_copy import write_copy
 from loadcheck.core.errors import ConfigError, LoadcheckError
-from loadcheck.core.runconfig import RunOptions, parse_duration, parse_mix, parse_steps
+from loadcheck.core.runconfig import ALL_ROUTES, RunOptions, parse_duration, parse_mix, parse_steps
 from loadcheck.core.state import resolve_state_dir, write_json_atomic
 from reports.capacity import analyse_steps, parse_slo, step_plan
 from reports.plan import build_plan, provisioned_of
@@ -127,7 +127,14 @@ def _write_description(plan: dict[str, Any], run: dict[str, Any], out: Path) -> 
 @click.command("capacity")
 @click.option("--rates", default="1,2,4,8", show_default=True, help="step arrival rates, req/s over all routes")
 @click.option("--step-duration", default="20s", show_default=True, help="how long each rate holds")
-@click.option("--slo", "slos", multiple=True, metavar="'ROUTE=p95:MS'", help="latency SLO per route, repeatable")
+@click.option(
+    "--slo",
+    "slos",
+    multiple=True,
+    metavar="'[ROUTE:]METRIC<LIMIT'",
+    help="latency SLO, the --threshold syntax of `loadcheck run`: pNN or max below a duration, per route or "
+    "all (each route), repeatable, e.g. 'POST /events:p95<300ms'",
+)
 @click.option(
     "--target-rate", type=float, default=None, help="plan capacity and cost for this rate (default: the top step)"
 )
@@ -186,7 +193,12 @@ def command(
     seed: int | None,
 ) -> None:
     """Find each route's knee with a step load and recommend DynamoDB capacity and cost."""
-    slo_map = dict(parse_slo(s) for s in slos)
+    slo_list = []
+    for value in slos:
+        slo, note = parse_slo(value)
+        slo_list.append(slo)
+        if note:
+            click.echo(f"loadcheck: note: {note}", err=True)
     mix_map = parse_mix(mix) if mix else {}
     if from_run is not None:
         run_dir = rundir.run_dir_of(from_run)
@@ -213,13 +225,13 @@ def command(
     run = rundir.read_run(run_dir)
     prov = provisioned_of(run_dir)
     knees = analyse_steps(
-        run_dir, slos=slo_map, provisioned_wcu=prov["wcu"] if prov["billing_mode"] == "PROVISIONED" else None
+        run_dir, slos=slo_list, provisioned_wcu=prov["wcu"] if prov["billing_mode"] == "PROVISIONED" else None
     )
     if not knees:
         raise ConfigError(
             f"{run_dir} has no requests to analyse", value=str(run_dir), hint="check the run's locust.log"
         )
-    unknown = sorted(set(slo_map) - {k.route for k in knees})
+    unknown = sorted({t.route for t in slo_list} - {k.route for k in knees} - {ALL_ROUTES})
     if unknown:
         raise ConfigError(
             f"--slo names route {unknown[0]!r}, which the run never sent",

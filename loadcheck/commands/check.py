@@ -25,7 +25,8 @@ import click
 
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, CHECKS, build_context, iso_now, run_checks, write_results
 from loadcheck.core.errors import ConfigError
-from loadcheck.core.rundir import RESULTS_FILE, read_json_object, resolve_latest, verdict_of_results
+from loadcheck.core.rundir import RESULTS_FILE, read_json_object, verdict_of_results
+from loadcheck.core.runids import resolve_latest
 from reference_stack.local import supervisor
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}

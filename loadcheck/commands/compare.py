@@ -2,6 +2,10 @@
 
 BASELINE and CURRENT are run directories or saved baselines (``loadcheck baseline save``).
 
+``--max-regression`` budgets use the threshold syntax of ``loadcheck run --threshold`` with a
+change as the limit (``'GET /events:p99<10%'``, ``'error_rate<0.5pp'``); ``--max-p95-regression``
+and ``--max-error-rate-increase`` are the two budgets on by default, for every route.
+
 Exit status: 0 when every budget held; 1 when a budget is broken (a significant p95 regression
 whose lower confidence bound exceeds the budget, an error-rate increase, or with
 --fail-on-check-regression a check that passed before and does not now);
@@ -16,7 +20,7 @@ from pathlib import Path
 import click
 
 from loadcheck.core.errors import ConfigError
-from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, render_comparison
+from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, parse_regression, render_comparison
 
 
 @click.command("compare")
@@ -33,6 +37,14 @@ from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, rend
     default="0.5pp",
     show_default=True,
     help="fail when a route's error rate rises by more than this (0.5pp or 0.005; 'off' disables)",
+)
+@click.option(
+    "--max-regression",
+    "regressions",
+    multiple=True,
+    metavar="'[ROUTE:]METRIC<LIMIT'",
+    help="budget in the --threshold syntax with a change as the limit, repeatable: pNN rising by at most a "
+    "relative LIMIT (p99<10%), error_rate by percentage points (error_rate<0.5pp); no ROUTE: every route",
 )
 @click.option("--fail-on-check-regression", is_flag=True, help="fail when a check passed in the baseline and not now")
 @click.option(
@@ -55,6 +67,7 @@ def command(
     current: Path,
     max_p95_regression: str,
     max_error_rate_increase: str,
+    regressions: tuple[str, ...],
     fail_on_check_regression: bool,
     min_requests: int,
     confidence: str,
@@ -80,6 +93,7 @@ def command(
         fail_on_check_regression=fail_on_check_regression,
         min_requests=max(1, min_requests),
         confidence=level,
+        regressions=tuple(str(parse_regression(r)) for r in regressions),
     )
     cmp = compare_runs(baseline, current, budgets, force=force)
     click.echo(render_comparison(cmp, fmt), nl=False)

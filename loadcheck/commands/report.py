@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from loadcheck.core.rundir import resolve_latest
+from loadcheck.core.runids import resolve_latest
 from reports.render import render_all
 
 

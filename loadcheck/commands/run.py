@@ -29,10 +29,15 @@ Ctrl-C stops waiting.
 points at the newest run from the moment it starts. ``--json`` prints one JSON document on stdout
 at the end (docs/run-summary.schema.json, built by ``run_driver.run_summary``); everything else
 goes to stderr.
+Thresholds (``--threshold '[ROUTE:]METRIC<LIMIT'``, :mod:`loadcheck.core.thresholds`) are judged
+after the load from the HDR histograms and the ledger. With ``--abort-on-fail`` the driver also
+judges them on every progress.json and, once one can no longer pass, stops the load the way
+Ctrl-C does; run.json says ``aborted`` (with the threshold and when) and the checks still run.
 
 Exit status: 0 when every check passed (``skipped`` checks are listed, not failed) and every
-threshold held; 1 when a check or threshold failed, checks could not run, or the run was
-interrupted; 2 for bad options or an unusable target.
+threshold held; 6 (``ExitCode.ABORTED``) when ``--abort-on-fail`` stopped the load and no check
+failed; 1 when a check or threshold failed, checks could not run, or the run was interrupted;
+2 for bad options or an unusable target.
 """
 
 from __future__ import annotations
@@ -48,16 +53,17 @@ import click
 from checks.runner import BUDGET_ENV, BUDGET_OPTION, resolve_budget
 from loadcheck.commands.run_driver import Driver
 from loadcheck.commands.target_options import RESOLVE_ENV
+from loadcheck.core import thresholds
 from loadcheck.core.chaos import parse_chaos
 from loadcheck.core.description import load_description
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.runconfig import (
+    ALL_ROUTES,
     DEFAULT_DURATION_S,
-    DEFAULT_MAX_SERVER_ERROR_RATE,
     DEFAULT_RATE,
+    DEFAULT_SERVER_ERROR_THRESHOLD,
     SHAPES,
     RunOptions,
-    check_routes,
     parse_duration,
     parse_fault,
     parse_fraction,
@@ -66,8 +72,9 @@ from loadcheck.core.runconfig import (
     parse_steps,
     parse_think_time,
 )
-from loadcheck.core.rundir import check_run_id, refuse_existing
+from loadcheck.core.runids import check_run_id, refuse_existing
 from loadcheck.core.state import resolve_state_dir
+from loadcheck.core.thresholds import check_threshold_routes, parse_all, parse_rate_limit
 
 
 def build_options(
@@ -84,15 +91,22 @@ def build_options(
     workers: int,
     seed: int | None,
     faults: tuple[str, ...],
-    max_error_rate: str | None,
-    max_p95_ms: tuple[str, ...],
     collisions: str,
     think_time: str,
-    max_server_error_rate: str | None = str(DEFAULT_MAX_SERVER_ERROR_RATE),
+    thresholds: tuple[str, ...] = (),
+    default_threshold: bool = True,
+    abort_on_fail: bool = False,
+    max_error_rate: str | None = None,
+    max_p95_ms: tuple[str, ...] = (),
+    max_server_error_rate: str | None = None,
     description: str | None = None,
     locustfile: str | None = None,
+    deprecations: list[str] | None = None,
 ) -> RunOptions:
-    """RunOptions from the command line; ``--users`` without ``--rate`` or ``--shape`` means ramp."""
+    """RunOptions from the command line; ``--users`` without ``--rate`` or ``--shape`` means ramp.
+
+    The deprecated ``--max-*`` spellings become thresholds; a line for each, naming the new
+    spelling, is appended to ``deprecations``."""
     if shape is None:
         shape = "step" if steps else ("ramp" if users is not None and rate is None else "constant-rate")
     if shape == "ramp" and rate is not None:
@@ -119,17 +133,61 @@ def build_options(
         seed=seed,
         collisions=parse_fraction(collisions, option="--collisions"),
         faults=fault_map,
-        max_error_rate=parse_fraction(max_error_rate, option="--max-error-rate")
-        if max_error_rate is not None
-        else None,
-        max_p95_ms=dict(parse_route_ms(v) for v in max_p95_ms),
+        thresholds=run_thresholds(
+            thresholds,
+            default=default_threshold,
+            max_error_rate=max_error_rate,
+            max_p95_ms=max_p95_ms,
+            max_server_error_rate=max_server_error_rate,
+            deprecations=deprecations if deprecations is not None else [],
+        ),
+        abort_on_fail=abort_on_fail,
         think_time_s=parse_think_time(think_time),
-        max_server_error_rate=None
-        if max_server_error_rate in (None, "off")
-        else parse_fraction(max_server_error_rate, option="--max-server-error-rate"),
         description=_existing_file(description, "--description", "the stack description (stack.auto.tfvars.json)"),
         locustfile=_existing_file(locustfile, "--locustfile", "your Locust file, written on locustfiles.api"),
     )
+
+
+def run_thresholds(
+    values: tuple[str, ...],
+    *,
+    default: bool,
+    max_error_rate: str | None,
+    max_p95_ms: tuple[str, ...],
+    max_server_error_rate: str | None,
+    deprecations: list[str],
+) -> tuple[str, ...]:
+    """The run's thresholds, canonical text, in order: ``--threshold``s, then the deprecated
+    spellings translated, then the default server-error threshold unless a threshold on
+    ``server_error_rate`` for all routes replaces it or ``--no-default-threshold`` drops it."""
+    out = parse_all(values)
+    for v in max_p95_ms:
+        route, ms = parse_route_ms(v)
+        new = thresholds.from_max_p95_ms(route, ms)
+        out.append(new)
+        deprecations.append(f"--max-p95-ms {v!r} is deprecated: write --threshold '{new}'")
+    if max_error_rate is not None:
+        limit = parse_rate_limit(str(max_error_rate), value=max_error_rate, option="--max-error-rate")
+        new = thresholds.from_max_rate("error_rate", limit)
+        out.append(new)
+        deprecations.append(f"--max-error-rate {max_error_rate} is deprecated: write --threshold '{new}'")
+    if max_server_error_rate is not None:
+        if str(max_server_error_rate).strip().lower() == "off":
+            default = False
+            deprecations.append("--max-server-error-rate off is deprecated: write --no-default-threshold")
+        else:
+            limit = parse_rate_limit(
+                str(max_server_error_rate), value=max_server_error_rate, option="--max-server-error-rate"
+            )
+            new = thresholds.from_max_rate("server_error_rate", limit)
+            out.append(new)
+            deprecations.append(
+                f"--max-server-error-rate {max_server_error_rate} is deprecated: write --threshold '{new}'"
+            )
+    replaced = any(t.metric == "server_error_rate" and t.route == ALL_ROUTES for t in out)
+    if default and not replaced:
+        out.append(thresholds.DEFAULT_SERVER_ERROR)
+    return tuple(dict.fromkeys(str(t) for t in out))
 
 
 def _existing_file(value: str | None, option: str, what: str) -> str | None:
@@ -189,14 +247,31 @@ def _existing_file(value: str | None, option: str, what: str) -> str | None:
     "one Lambda environment (lambda-env) that far into the load; repeatable (local target)",
 )
 @click.option("--seed", type=int, default=None)
-@click.option("--max-error-rate", default=None, help="fail when more than this fraction of requests fail")
 @click.option(
-    "--max-server-error-rate",
-    default=str(DEFAULT_MAX_SERVER_ERROR_RATE),
-    show_default=True,
-    help="fail when more than this fraction of requests got a 5xx or no response ('off' to disable)",
+    "--threshold",
+    "threshold_exprs",
+    multiple=True,
+    metavar="'[ROUTE:]METRIC<LIMIT'",
+    help="fail the run unless METRIC stays below LIMIT, repeatable: p50..p99.9 (any pNN[.N]) or max below a "
+    "duration (300ms, 1.5s); error_rate, server_error_rate, throttle_rate below a fraction (1%, 0.01); "
+    "ROUTE a route of the description or all (default), e.g. 'GET /events:p99<300ms', 'error_rate<1%' "
+    f"[default {DEFAULT_SERVER_ERROR_THRESHOLD}]",
 )
-@click.option("--max-p95-ms", multiple=True, help="'ROUTE=MS' or all=MS, repeatable")
+@click.option(
+    "--no-default-threshold",
+    is_flag=True,
+    help=f"drop the default threshold {DEFAULT_SERVER_ERROR_THRESHOLD} (a --threshold on server_error_rate "
+    "replaces it anyway)",
+)
+@click.option(
+    "--abort-on-fail",
+    is_flag=True,
+    help="stop the load as soon as a threshold can no longer pass (checks still run on what was sent; exit 6)",
+)
+# Deprecated spellings, translated into --threshold (a note names the new spelling).
+@click.option("--max-error-rate", default=None, hidden=True)
+@click.option("--max-server-error-rate", default=None, hidden=True)
+@click.option("--max-p95-ms", multiple=True, hidden=True)
 @click.option("--collisions", default="0", show_default=True, help="fraction of writes reusing a key (expect 409)")
 @click.option("--baseline", default=None, type=click.Path(), help="compare with this run or baseline afterwards")
 @click.option("--tf-outputs", default=None, type=click.Path(), help="aws: `terraform output -json` saved to a file")
@@ -266,8 +341,11 @@ def command(
     state_dir: str | None,
     faults: tuple[str, ...],
     seed: int | None,
+    threshold_exprs: tuple[str, ...],
+    no_default_threshold: bool,
+    abort_on_fail: bool,
     max_error_rate: str | None,
-    max_server_error_rate: str,
+    max_server_error_rate: str | None,
     max_p95_ms: tuple[str, ...],
     collisions: str,
     baseline: str | None,
@@ -295,6 +373,7 @@ def command(
             value=workers,
             hint="e.g. --master --workers 4",
         )
+    deprecations: list[str] = []
     opts = build_options(
         target=target_kind,
         duration=duration,
@@ -308,16 +387,24 @@ def command(
         workers=workers if not worker_only else 0,
         seed=seed,
         faults=faults,
-        max_error_rate=max_error_rate,
-        max_p95_ms=max_p95_ms,
         collisions=collisions,
         think_time=think_time,
+        thresholds=threshold_exprs,
+        default_threshold=not no_default_threshold,
+        abort_on_fail=abort_on_fail,
+        max_error_rate=max_error_rate,
+        max_p95_ms=max_p95_ms,
         max_server_error_rate=max_server_error_rate,
         description=description,
         locustfile=locustfile,
+        deprecations=deprecations,
     )
+    for line in deprecations:
+        click.echo(f"loadcheck: note: {line}", err=True)
     # Thresholds name routes of the stack the run is judged by.
-    check_routes(opts.max_p95_ms, tuple(load_description(opts.description, aws=opts.target == "aws").routes))
+    check_threshold_routes(
+        parse_all(opts.thresholds), load_description(opts.description, aws=opts.target == "aws").routes
+    )
     if opts.faults and opts.target != "local":
         raise ConfigError(
             "--fault applies to the local target only",

@@ -36,7 +36,7 @@ from loadcheck.commands.run_steps import (
 )
 from loadcheck.core.chaos import ChaosAction, Outage, covering, read_outages
 from loadcheck.core.description import load_description
-from loadcheck.core.errors import LoadcheckError
+from loadcheck.core.errors import ExitCode, LoadcheckError
 from loadcheck.core.faults import active_faults
 from loadcheck.core.ledger import failed, forced_collision, read_ledger
 from loadcheck.core.runconfig import LoadConfig, RunOptions
@@ -44,18 +44,17 @@ from loadcheck.core.rundir import (
     RunConditions,
     RunRecord,
     Verdict,
-    claim_run_dir,
     epoch_s,
     iso_utc,
     ledger_state,
-    mark_latest,
-    new_run_id,
     table_lost,
     verdict,
     write_run,
 )
+from loadcheck.core.runids import claim_run_dir, mark_latest, new_run_id
 from loadcheck.core.state import read_stack_json, write_json_atomic
 from loadcheck.core.target import Target
+from loadcheck.core.thresholds import Abort, AbortWatcher, parse_all
 from reference_stack.local import supervisor
 from reports import render_all
 from reports.compare import compare_runs, render_comparison
@@ -109,6 +108,12 @@ class Driver:
         self.run_id = run_id  # --run-id (checked by the command), else a new one
         self.run_dir: Path | None = None  # runs/<run-id>, once made
         self.summary: dict[str, Any] | None = None  # the --json document, once the run has ended
+        # --abort-on-fail: judges the thresholds on each progress.json; ``aborted`` once one is doomed
+        self.watcher = (
+            AbortWatcher(parse_all(options.thresholds), options, chaos=bool(chaos)) if options.abort_on_fail else None
+        )
+        self.aborted: Abort | None = None
+        self._watcher_said: int | None = None  # how many of the watcher's notes were printed
 
     def say(self, message: str) -> None:
         if self.view is not None and self.view.active:
@@ -229,6 +234,8 @@ class Driver:
         interrupted, note, procs = self.drive(cmds, run_dir)
         loadgen = read_json(run_dir / "loadgen.json")
         run.status = "interrupted" if interrupted or self.disk_full or not loadgen else "complete"
+        if self.aborted is not None and run.status == "complete":
+            run.status, run.aborted = "aborted", self.aborted.to_run(iso_utc(self.aborted.t or None))
         run.ended_at = iso_utc(loadgen.get("ended_at")) or iso_utc(time.time())
         run.started_at = iso_utc(loadgen.get("started_at")) or run.started_at
         run.dropped_arrivals = int(loadgen.get("dropped_arrivals", 0))
@@ -265,6 +272,7 @@ class Driver:
             baseline_broken=baseline_broken,
             unchecked=[checks_note or "checks could not run"] if self.checks and results is None else [],
             outages=run.outages,
+            aborted=run.aborted,
         )
         reports_note = self.render_reports(run_dir)
         notes = "; ".join(n for n in (note, checks_note, reports_note, baseline_note) if n)
@@ -275,8 +283,12 @@ class Driver:
             click.echo(f"  - {reason}")
         unverified = "" if self.checks else " (load only: no checks ran)"
         click.echo(f"verdict: {final.value.upper()}{unverified}  ({run_dir})")
-        self.summary = run_summary(run_dir, run, final, results if self.checks else None, final.exit_status)
-        return final.exit_status
+        checks_failed = self.checks and (results is None or any(r.status in ("fail", "error") for r in results))
+        code = final.exit_status
+        if run.status == "aborted" and not final.passed and not checks_failed:
+            code = int(ExitCode.ABORTED)
+        self.summary = run_summary(run_dir, run, final, results if self.checks else None, code)
+        return code
 
     # ----------------------------------------------------------------------------------------
     def prewarm_lambda(self, target: Any) -> None:
@@ -327,6 +339,10 @@ class Driver:
                     wait_all([main], time.monotonic() + GRACE_S)
                     break
                 self.show_progress(run_dir)
+                if self.abort_step(run_dir):
+                    main.send_signal(signal.SIGTERM)
+                    wait_all([main], time.monotonic() + GRACE_S)
+                    break
                 self.disk_full = disk_short(run_dir, reserve)
                 if self.disk_full:
                     note = self.disk_full
@@ -366,6 +382,27 @@ class Driver:
         if crashed and not note:
             note = f"{len(crashed)} Locust process(es) ended abnormally (exit codes {[p['exit_code'] for p in crashed]}); see {run_dir}/*.log"
         return interrupted, note, procs
+
+    def abort_step(self, run_dir: Path) -> bool:
+        """``--abort-on-fail``: True once a threshold can no longer pass (the load must stop)."""
+        if self.watcher is None:
+            return False
+        if self._watcher_said is None:
+            self._watcher_said = 0
+            for name, why in self.watcher.skipped.items():
+                self.say(f"abort-on-fail: {name} is judged after the load only: {why}")
+        abort = self.watcher.check(read_json(run_dir / "progress.json"))
+        for line in self.watcher.notes[self._watcher_said :]:
+            self.say(line)
+        self._watcher_said = len(self.watcher.notes)
+        if abort is None:
+            return False
+        self.aborted = abort
+        self.say(
+            f"abort-on-fail: threshold {abort.threshold} can no longer pass {abort.elapsed_s:.1f} s into the load "
+            f"({abort.reason}): stopping the load, collecting the ledger"
+        )
+        return True
 
     def chaos_step(self, run_dir: Path) -> bool:
         """Fire the ``--chaos`` actions that are due on the load's clock; True once the aws

@@ -23,14 +23,15 @@ from typing import Any
 
 import click
 
-from loadcheck.core import histograms
+from loadcheck.core import histograms, thresholds
 from loadcheck.core.aws_target import load_tf_outputs, target_from_tf_outputs
 from loadcheck.core.chaos import Outage, covering
 from loadcheck.core.errors import ConfigError, LoadcheckError
-from loadcheck.core.ledger import forced_collision, outcome, read_ledger, server_error, status_key
-from loadcheck.core.runconfig import RunOptions
+from loadcheck.core.ledger import read_ledger, server_error, status_key
+from loadcheck.core.runconfig import ALL_ROUTES, RunOptions
 from loadcheck.core.state import stack_command
 from loadcheck.core.target import Target
+from loadcheck.core.thresholds import describe_entry as describe_threshold
 from reference_stack.local import supervisor
 
 EVENTLOG = Path(__file__).resolve().parents[2] / "locustfiles" / "eventlog.py"
@@ -215,74 +216,44 @@ def ledger_summary(run_dir: Path, *, outages: list[Outage] | None = None) -> dic
 
     Server errors of requests inside an outage (``--chaos``, a crashed service) are the
     outage's: counted apart (``server_errors_in_outage``), not in ``server_errors``.
+    ``counts``: per route, what the thresholds count (:func:`loadcheck.core.thresholds.count_record`).
     """
     routes: dict[str, dict[str, Any]] = {}
-    total = errors = server_errors = in_outage = 0
+    counts: dict[str, thresholds.Counts] = {}
+    in_outage = 0
     try:
         for rec in read_ledger(run_dir):
             r = routes.setdefault(rec["route"], {"requests": 0, "status": {}})
             key = status_key(rec)
             r["requests"] += 1
             r["status"][key] = r["status"].get(key, 0) + 1
-            total += 1
-            errors += 0 if outcome(rec) == "ok" or forced_collision(rec) else 1
-            if server_error(rec) and outages and covering(rec, outages) is not None:
-                in_outage += 1
-            else:
-                server_errors += int(server_error(rec))
+            covered = server_error(rec) and bool(outages) and covering(rec, outages or []) is not None
+            in_outage += int(covered)
+            thresholds.count_record(counts, rec, in_outage=covered)
     except LoadcheckError:
         pass  # no ledger: nothing was sent
+    total = thresholds.Observed(counts=counts).counts_of(ALL_ROUTES) or thresholds.Counts()
     return {
         "routes": routes,
-        "requests": total,
-        "errors": errors,
-        "server_errors": server_errors,
+        "requests": total.requests,
+        "errors": total.error_rate,
+        "server_errors": total.server_error_rate,
         "server_errors_in_outage": in_outage,
+        "counts": counts,
     }
 
 
 def evaluate_thresholds(opts: RunOptions, run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if opts.max_server_error_rate is not None:
-        rate = summary.get("server_errors", 0) / summary["requests"] if summary["requests"] else 0.0
-        out.append(
-            {
-                "name": "server error rate (5xx and no response)",
-                "limit": opts.max_server_error_rate,
-                "actual": round(rate, 4),
-                "passed": summary["requests"] > 0 and rate <= opts.max_server_error_rate,
-            }
-        )
-    if opts.max_error_rate is not None:
-        rate = summary["errors"] / summary["requests"] if summary["requests"] else 0.0
-        out.append(
-            {
-                "name": "error rate",
-                "limit": opts.max_error_rate,
-                "actual": round(rate, 4),
-                "passed": summary["requests"] > 0 and rate <= opts.max_error_rate,
-            }
-        )
-    if opts.max_p95_ms:
+    """run.json ``thresholds``: each of the run's thresholds judged on the ledger's counts and
+    the HDR histograms (:func:`loadcheck.core.thresholds.evaluate`)."""
+    parsed = thresholds.parse_all(opts.thresholds)
+    observed = thresholds.Observed(counts=dict(summary.get("counts") or {}))
+    if any(not t.is_rate for t in parsed):
         try:
-            hist = histograms.load(run_dir)
+            observed.hdr = dict(histograms.load(run_dir).routes)
         except LoadcheckError as exc:
-            return out + [
-                {"name": f"p95 {r}", "limit": ms, "actual": None, "passed": False, "reason": str(exc)}
-                for r, ms in opts.max_p95_ms.items()
-            ]
-        for route, limit in opts.max_p95_ms.items():
-            h = hist.total() if route == "all" else hist.routes.get(route)
-            actual = h.get_value_at_percentile(95.0) / 1000.0 if h is not None and h.get_total_count() else None
-            out.append(
-                {
-                    "name": f"p95 {route}",
-                    "limit": limit,
-                    "actual": actual,
-                    "passed": actual is not None and actual <= limit,
-                }
-            )
-    return out
+            observed.hdr_problem = str(exc)
+    return thresholds.evaluate(parsed, observed)
 
 
 def print_summary(
@@ -307,8 +278,7 @@ def print_summary(
         click.echo(f"  {route:<14} {r['requests']:>8} {' '.join(cells)}  {statuses}")
     click.echo(f"  dropped arrivals: {run.get('dropped_arrivals', 0)}")
     for t in thresholds:
-        actual = "-" if t["actual"] is None else t["actual"]
-        click.echo(f"  threshold {t['name']}: {actual} (limit {t['limit']}) {'ok' if t['passed'] else 'FAILED'}")
+        click.echo(f"  threshold {t['name']}: {describe_threshold(t)} {'ok' if t['passed'] else 'FAILED'}")
     if results is not None:
         for res in results:
             click.echo(f"  check {res.name:<18} {res.status.upper():<7} {res.summary}")

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ TARGETS = ("local", "aws")
 # A request kind's name in --mix: the workload declares its kinds (locustfiles/api.py ``kind``).
 KIND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 DEFAULT_MAX_SERVER_ERROR_RATE = 0.01
+DEFAULT_SERVER_ERROR_THRESHOLD = "server_error_rate<=1%"  # loadcheck.core.thresholds.DEFAULT_SERVER_ERROR
 DEFAULT_RATE = 16.0
 DEFAULT_DURATION_S = 45.0
-ALL_ROUTES = "all"  # a --max-p95-ms key that applies to every request together
+ALL_ROUTES = "all"  # a threshold's route that stands for every request together
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -154,11 +156,9 @@ def parse_route_ms(value: str, *, option: str = "--max-p95-ms") -> tuple[str, fl
     return route, limit
 
 
-def check_routes(
-    limits: dict[str, float], routes: tuple[str, ...] | list[str], *, option: str = "--max-p95-ms"
-) -> None:
-    """Every route a threshold names is one of the stack description's ``routes`` (or ``all``)."""
-    for route in limits:
+def check_routes(named: Iterable[str], routes: tuple[str, ...] | list[str], *, option: str = "--threshold") -> None:
+    """Every route a threshold names (``named``) is one of the stack description's ``routes`` (or ``all``)."""
+    for route in named:
         if route != ALL_ROUTES and route not in routes:
             raise ConfigError(
                 f"{option}: {route!r} is not a route of the stack description",
@@ -237,11 +237,11 @@ class RunOptions:
     seed: int | None = None
     collisions: float = 0.0  # fraction of writes that reuse an earlier key on purpose (expect 409)
     faults: dict[str, Any] = field(default_factory=dict)
-    max_error_rate: float | None = None
-    # 5xx and requests that got no response at all, over all requests. A load test of this
+    # The run's thresholds as loadcheck.core.thresholds writes them ("POST /events:p99<300ms").
+    # The default judges 5xx and requests that got no response at all: a load test of this
     # stack expects 429s (judged by the throttling check) and 409s, never server errors.
-    max_server_error_rate: float | None = DEFAULT_MAX_SERVER_ERROR_RATE
-    max_p95_ms: dict[str, float] = field(default_factory=dict)
+    thresholds: tuple[str, ...] = (DEFAULT_SERVER_ERROR_THRESHOLD,)
+    abort_on_fail: bool = False  # stop the load once a threshold can no longer pass
     request_timeout_s: float = 35.0  # above the API's 30 s integration timeout
     # The stack description the run is judged by (None: the reference stack's) and the workload
     # that sends the load (None: the reference workload, locustfiles/eventlog.py); absolute paths.
@@ -335,6 +335,7 @@ class RunOptions:
         data = dataclasses.asdict(self)
         data["steps"] = list(self.steps)
         data["think_time_s"] = list(self.think_time_s)
+        data["thresholds"] = list(self.thresholds)
         return data
 
     @classmethod
@@ -352,6 +353,8 @@ class RunOptions:
             kw["steps"] = tuple(float(s) for s in kw["steps"])
         if "think_time_s" in kw:
             kw["think_time_s"] = tuple(float(s) for s in kw["think_time_s"])
+        if "thresholds" in kw:
+            kw["thresholds"] = tuple(str(t) for t in kw["thresholds"])
         return cls(**kw)
 
 

@@ -8,11 +8,8 @@ This module is the only writer and reader of the three run-directory documents
     runs/<run-id>/histograms.json   HDR per route   read_histograms              HISTOGRAMS_VERSION
     runs/<run-id>/results-history/  every results.json a later ``loadcheck check`` replaced or kept back
 
-Times in every document are ISO-8601 UTC text with milliseconds (:func:`iso_utc`); run ids are
-``YYYYmmddTHHMMSSZ-xxxxxx`` (:func:`new_run_id`) or the user's ``--run-id`` (:func:`check_run_id`:
-a safe directory name). :func:`claim_run_dir` creates ``runs/<run-id>`` and never reuses one;
-:func:`mark_latest` points ``runs/latest`` at the newest run (a symlink replaced atomically, or
-on a filesystem without symlinks a ``latest`` text file holding the run id), which
+Times in every document are ISO-8601 UTC text with milliseconds (:func:`iso_utc`); run ids,
+``runs/<run-id>`` and ``runs/latest`` are :mod:`loadcheck.core.runids`'s, whose ``runs/latest``
 :func:`run_dir_of` follows, so ``loadcheck check runs/latest`` works either way. A file of a
 schema version this code does not read is refused with a
 :class:`~loadcheck.core.errors.RunDirError` naming the file, its version and what to do: a
@@ -27,18 +24,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadcheck.core import jsonfile
-from loadcheck.core.errors import ConfigError, RunDirError
+from loadcheck.core.errors import RunDirError
 from loadcheck.core.ledger import scan_ledger
 from loadcheck.core.results import CheckResult
+from loadcheck.core.runids import resolve_latest
 from loadcheck.core.state import write_json_atomic
 
 RUN_FILE = "run.json"
@@ -55,7 +50,7 @@ RUN_VERSIONS_READ = (1,)
 RESULTS_VERSIONS_READ = (1, 2)  # version 1 lacks verdict_reasons and conditions; both are optional to readers
 HISTOGRAMS_VERSIONS_READ = (1,)
 
-RUN_STATUSES = ("running", "complete", "interrupted")
+RUN_STATUSES = ("running", "complete", "interrupted", "aborted")
 RUN_REQUIRED = ("run_id", "status")  # what every reader of run.json relies on
 VERDICTS = ("pass", "fail", "error")
 
@@ -88,91 +83,6 @@ def epoch_s(value: Any) -> float | None:
             when = when.replace(tzinfo=_dt.UTC)
         return when.timestamp()
     return None
-
-
-def new_run_id() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-
-
-# ---------------------------------------------------------------------------------------------
-# the run directory itself, and runs/latest
-LATEST = "latest"  # runs/latest: the newest run (symlink, or a text file holding its id)
-RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def check_run_id(value: str, *, option: str = "--run-id") -> str:
-    """A run id the user chose: a safe directory name (letters, digits, ``.``, ``_``, ``-``, not
-    starting with a dot or dash, at most 128 characters), and not ``latest``."""
-    if not RUN_ID_RE.fullmatch(value) or value == LATEST:
-        raise ConfigError(
-            f"{option}: {value!r} is not a usable run id"
-            + (" (runs/latest points at the newest run)" if value == LATEST else ""),
-            value=value,
-            hint="use letters, digits, '.', '_' and '-' only, starting with a letter or digit, e.g. "
-            "ci-1234-1 (at most 128 characters)",
-        )
-    return value
-
-
-def refuse_existing(out: Path, run_id: str, *, option: str = "--run-id") -> Path:
-    """``out/run_id``, which must not exist yet (a run never writes into another run's directory)."""
-    run_dir = Path(out) / run_id
-    if run_dir.exists() or run_dir.is_symlink():
-        raise ConfigError(
-            f"{option}: {run_dir} already exists",
-            value=run_id,
-            hint="choose a new run id (e.g. add the CI attempt number), or move the old run away",
-        )
-    return run_dir
-
-
-def claim_run_dir(out: Path, run_id: str) -> Path:
-    """Create ``out/run_id`` (resolved); an existing one is refused, never reused."""
-    run_dir = refuse_existing(out, run_id).resolve()
-    try:
-        run_dir.mkdir(parents=True, exist_ok=False)
-    except FileExistsError:  # created between the check and now
-        refuse_existing(out, run_id)
-        raise
-    return run_dir
-
-
-def mark_latest(run_dir: Path) -> Path:
-    """Point ``<out>/latest`` at ``run_dir`` (its parent is ``<out>``), atomically: a symlink
-    made beside it and renamed over it, or, where symlinks cannot be made, a text file holding
-    the run id, written the same way."""
-    run_dir = Path(run_dir)
-    latest = run_dir.parent / LATEST
-    tmp = run_dir.parent / f".{LATEST}-{uuid.uuid4().hex[:8]}"
-    try:
-        os.symlink(run_dir.name, tmp, target_is_directory=True)
-    except OSError:
-        tmp.write_text(run_dir.name + "\n", encoding="utf-8")
-    try:
-        os.replace(tmp, latest)
-    except OSError:  # e.g. a directory named latest: leave it, and no stray link behind
-        tmp.unlink(missing_ok=True)
-        raise
-    return latest
-
-
-def resolve_latest(path: Path) -> Path:
-    """``runs/latest`` as the run directory it names (symlink or text file); any other path as is."""
-    p = Path(path)
-    if p.name != LATEST:
-        return p
-    if p.is_symlink():
-        return p.parent / os.readlink(p)
-    if p.is_file():
-        run_id = p.read_text(encoding="utf-8").strip()
-        if not RUN_ID_RE.fullmatch(run_id):
-            raise RunDirError(
-                f"{p} does not hold a run id ({run_id[:40]!r})",
-                value=str(p),
-                hint="name the run directory itself (runs/<run-id>); the next `loadcheck run` rewrites it",
-            )
-        return p.parent / run_id
-    return p
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +166,10 @@ class RunConditions:
 class RunRecord:
     """run.json: what ``loadcheck run`` (or a plain ``locust -f`` run) did.
 
-    ``status`` is ``running`` while load runs, then ``complete`` or ``interrupted``.
+    ``status`` is ``running`` while load runs, then ``complete``, ``interrupted`` (Ctrl-C, SIGTERM)
+    or ``aborted`` (``--abort-on-fail`` stopped the load: ``aborted`` says which threshold could
+    no longer pass, why, and when: ``{"threshold", "reason", "elapsed_s", "at"}``, ``elapsed_s``
+    on the load's clock, ``at`` ISO-8601 UTC).
     ``ledger_records`` is how many ledger records the load generator wrote (None while running,
     or when the writer was killed before it could say); with ``workers`` (records per worker)
     it lets a reader tell a damaged ledger from a short run.
@@ -276,6 +189,7 @@ class RunRecord:
     workers: dict[str, Any] = field(default_factory=dict)
     processes: list[dict[str, Any]] = field(default_factory=list)
     thresholds: list[dict[str, Any]] = field(default_factory=list)
+    aborted: dict[str, Any] | None = None
     baseline: str | None = None
     note: str | None = None
     # Service deaths during the run (loadcheck.core.chaos.Outage.to_run: service, pid, down_at,
@@ -361,6 +275,19 @@ def table_lost(outages: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def aborted_reason(aborted: Mapping[str, Any] | None) -> str:
+    """The verdict's words for a run ``--abort-on-fail`` stopped (run.json ``aborted``)."""
+    if not aborted:
+        return "the run was aborted (--abort-on-fail): not all planned load was sent"
+    elapsed = aborted.get("elapsed_s")
+    when = f" {float(elapsed):.1f} s into the load" if isinstance(elapsed, int | float) else ""
+    why = f" ({aborted['reason']})" if aborted.get("reason") else ""
+    return (
+        f"the run was aborted{when} (--abort-on-fail): threshold {aborted.get('threshold', '?')} could no "
+        f"longer pass{why}; not all planned load was sent"
+    )
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The one verdict of a run, and why it is not a pass."""
@@ -390,11 +317,13 @@ def verdict(
     baseline_broken: Iterable[str] = (),
     unchecked: Iterable[str] = (),
     outages: Iterable[Mapping[str, Any]] = (),
+    aborted: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """``fail``, ``error`` or ``pass``, with the reasons for anything but a pass.
 
     - ``fail``: a check failed, a threshold did not hold, a baseline budget broke, or the run
-      was interrupted (what it should have sent was not sent);
+      was interrupted or aborted (what it should have sent was not sent; ``aborted``: run.json's
+      record of why);
     - ``error``: a check could not gather its inputs, the ledger is incomplete, or no check
       verified anything (every check skipped or errored), or the checks could not run at all
       (``unchecked``: why);
@@ -422,6 +351,8 @@ def verdict(
     fails.extend(f"baseline: {b}" for b in baseline_broken)
     if run_status == "interrupted":
         fails.append("the run was interrupted: not all planned load was sent")
+    elif run_status == "aborted":
+        fails.append(aborted_reason(aborted))
     elif run_status == "running":
         errors.append("run.json says the run is still running (the load generator was killed, or it is running now)")
     errors.extend(f"ledger incomplete: {p}" for p in ledger_problems)

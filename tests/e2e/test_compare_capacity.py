@@ -78,7 +78,7 @@ def test_capacity_finds_the_write_knee_at_provisioned_capacity(stack: Path, tmp_
         "--mix",
         "writes=1",
         "--slo",
-        "POST /events=p95:3000",
+        "POST /events:p95<3s",
         "--target-rate",
         "20",
     )

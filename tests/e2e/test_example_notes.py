@@ -59,8 +59,8 @@ def test_the_example_workload_runs_on_the_example_stack(tmp_path: Path) -> None:
             "8",
             "--seed",
             "3",
-            "--max-p95-ms",
-            "GET /notes/{day}=60000",
+            "--threshold",
+            "GET /notes/{day}:p95<60s",
             cwd=tmp_path,
         )
     finally:
@@ -81,5 +81,5 @@ def test_the_example_workload_runs_on_the_example_stack(tmp_path: Path) -> None:
         n: (c["status"], c["summary"]) for n, c in checks.items()
     }
     run = json.loads((run_dir / "run.json").read_text())
-    assert "p95 GET /notes/{day}" in {t["name"] for t in run["thresholds"]}
+    assert "GET /notes/{day}:p95<60s" in {t["name"] for t in run["thresholds"]}
     assert res.returncode == 0, res.stdout + res.stderr

@@ -38,9 +38,11 @@ def loadcheck(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProc
         (["--mix", "writes=x"], "weight of writes is 'x'"),
         (["--fault", "drop-everything=1"], "unknown fault 'drop-everything'"),
         (["--fault", "drop-writes"], "--fault: 'drop-writes' is not NAME=VALUE"),
+        (["--threshold", "PUT /events:p95<5ms"], "'PUT /events' is not a route of the stack description"),
         (["--max-p95-ms", "PUT /events=5"], "'PUT /events' is not a route of the stack description"),
+        (["--threshold", "p95>5ms"], "--threshold: 'p95>5ms' is not [ROUTE:]METRIC<LIMIT"),
         (["--locustfile", "nowhere.py"], "--locustfile: 'nowhere.py' is not a file"),
-        (["--max-error-rate", "5%"], "--max-error-rate: '5%' is not a number"),
+        (["--max-error-rate", "5"], "--max-error-rate: the limit '5' in '5' is ambiguous"),
         (["--collisions", "2"], "--collisions: '2' is outside 0..1"),
         (["--shape", "ramp", "--rate", "5", "--users", "2"], "--rate 5 does not apply to --shape ramp"),
         (["--shape", "step", "--steps", "1,2"], "--shape step needs --steps and --step-duration"),
@@ -130,8 +132,10 @@ def _short_run(stack: Path, runs: Path) -> subprocess.CompletedProcess[str]:
         "writes=4,reads=1,search=1",
         "--collisions",
         "0.1",
-        "--max-p95-ms",
-        "all=60000",
+        "--threshold",
+        "p95<60s",
+        "--max-p95-ms",  # deprecated, still read: a threshold and a note naming the new spelling
+        "GET /events=60000",
         timeout=600,
     )
 
@@ -148,14 +152,19 @@ def _assert_short_run(out: subprocess.CompletedProcess[str], stack: Path, runs: 
     assert Counter(r["status"] for r in ledger)[403] == 0, "the gateway refused our signatures"
     assert (run_dir / "histograms.json").is_file()
     by_name = {t["name"]: t for t in run["thresholds"]}
-    assert by_name["p95 all"] == {
-        "name": "p95 all",
+    assert by_name["p95<60s"] == {
+        "name": "p95<60s",
+        "route": "all",
+        "metric": "p95",
+        "unit": "ms",
         "limit": 60000.0,
-        "actual": by_name["p95 all"]["actual"],
+        "actual": by_name["p95<60s"]["actual"],
         "passed": True,
     }
+    assert by_name["GET /events:p95<=60s"]["passed"] is True
+    assert "--max-p95-ms 'GET /events=60000' is deprecated: write --threshold 'GET /events:p95<=60s'" in out.stderr
     # On by default: a load test of this stack expects 429s and 409s, never 5xx.
-    assert by_name["server error rate (5xx and no response)"]["limit"] == 0.01
+    assert by_name["server_error_rate<=1%"]["limit"] == 0.01
     assert str(run_dir) in out.stdout and "verdict:" in out.stdout
     # The stack was already running: the run leaves it running.
     assert (stack / "stack.json").is_file()

@@ -357,11 +357,20 @@ def test_thresholds_from_ledger_and_histograms(tmp_path):
     summary = ledger_summary(tmp_path)
     assert summary["requests"] == 100 and summary["errors"] == 5  # forced-collision 409s are expected answers
     assert summary["routes"]["POST /events"]["status"] == {"201": 90, "409": 5, "500": 5}
-    opts = RunOptions(max_error_rate=0.04, max_p95_ms={"POST /events": 200.0, "all": 50.0})
+    opts = RunOptions(thresholds=("error_rate<=4%", "POST /events:p95<200ms", "p95<50ms", "throttle_rate<1%"))
     results = {t["name"]: t for t in evaluate_thresholds(opts, tmp_path, summary)}
-    assert results["error rate"]["actual"] == 0.05 and not results["error rate"]["passed"]
-    assert results["p95 POST /events"]["passed"] and not results["p95 all"]["passed"]
-    assert results["p95 all"]["actual"] == pytest.approx(95.0, abs=1.0)
+    assert results["error_rate<=4%"]["actual"] == 0.05 and not results["error_rate<=4%"]["passed"]
+    assert results["POST /events:p95<200ms"]["passed"] and not results["p95<50ms"]["passed"]
+    assert results["p95<50ms"]["actual"] == pytest.approx(95.0, abs=1.0)
+    assert results["throttle_rate<1%"] == {
+        "name": "throttle_rate<1%",
+        "route": "all",
+        "metric": "throttle_rate",
+        "unit": "fraction",
+        "limit": 0.01,
+        "actual": 0.0,
+        "passed": True,
+    }
 
 
 def test_ledger_writer_appends_encoded_lines(tmp_path):

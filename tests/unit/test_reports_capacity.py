@@ -171,8 +171,16 @@ def test_knee_at_latency_slo(tmp_path: Path) -> None:
         checks=None,
     )
     knees = {k.route: k for k in analyse_steps(run, slos={"GET /search": 100.0})}
-    assert knees["GET /search"].knee_rate == 2 and "SLO 100 ms" in knees["GET /search"].first_failure
+    assert knees["GET /search"].knee_rate == 2 and "breaks the SLO p95<=100ms" in knees["GET /search"].first_failure
     assert knees["GET /events"].knee_rate == 8  # no SLO given for it: latency does not count
+    # The threshold syntax: any percentile, per route or for every route ('all').
+    (slo, note) = parse_slo("GET /search:p99<100ms")
+    assert note is None and str(slo) == "GET /search:p99<100ms"
+    knees = {k.route: k for k in analyse_steps(run, slos=[slo])}
+    assert knees["GET /search"].knee_rate == 2 and knees["GET /search"].slos == ["GET /search:p99<100ms"]
+    assert knees["GET /search"].slo_p95_ms is None and knees["GET /events"].slos == []
+    everywhere = {k.route: k for k in analyse_steps(run, slos=[parse_slo("max<100ms")[0]])}
+    assert everywhere["GET /search"].knee_rate == 2 and everywhere["GET /events"].slos == ["max<100ms"]
 
 
 def test_not_a_step_run(tmp_path: Path) -> None:
@@ -181,11 +189,27 @@ def test_not_a_step_run(tmp_path: Path) -> None:
         analyse_steps(run)
 
 
-@pytest.mark.parametrize("bad", ["POST /events=300", "POST /events=p99:3", "=p95:10", "POST /events=p95:-1"])
-def test_parse_slo_refuses(bad: str) -> None:
-    with pytest.raises(ConfigError, match="ROUTE=p95:MS"):
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ("POST /events=300", "is not [ROUTE:]METRIC<LIMIT"),
+        ("POST /events=p99:3", "is not [ROUTE:]METRIC<LIMIT"),
+        ("=p95:10", "is not [ROUTE:]METRIC<LIMIT"),
+        ("POST /events=p95:-1", "is not [ROUTE:]METRIC<LIMIT"),
+        ("POST /events:p95<300", "has no unit"),
+        ("error_rate<1%", "is a rate; capacity SLOs are latencies"),
+    ],
+)
+def test_parse_slo_refuses(bad: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match="--slo") as err:
         parse_slo(bad)
-    assert parse_slo("POST /events=p95:300") == ("POST /events", 300.0)
+    assert needle in err.value.message and err.value.hint
+
+
+def test_the_older_slo_spelling_is_read_with_a_note() -> None:
+    slo, note = parse_slo("POST /events=p95:300")
+    assert str(slo) == "POST /events:p95<=300ms"  # it always allowed the limit itself
+    assert note == "--slo 'POST /events=p95:300' is deprecated: write --slo 'POST /events:p95<=300ms'"
 
 
 def test_plan_and_cli_from_run(tmp_path: Path) -> None:
@@ -217,7 +241,7 @@ def test_plan_and_cli_from_run(tmp_path: Path) -> None:
     ("args", "needle"),
     [
         (["--rates", "1,fast"], "--rates: 'fast' is not a rate"),
-        (["--slo", "POST /events=300"], "--slo: 'POST /events=300' is not ROUTE=p95:MS"),
+        (["--slo", "POST /events=300"], "--slo: 'POST /events=300' is not [ROUTE:]METRIC<LIMIT"),
         (["--mix", "writes=x"], "weight of writes is 'x'"),
     ],
 )

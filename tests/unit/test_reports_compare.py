@@ -159,3 +159,40 @@ def test_check_that_started_passing_is_not_a_regression(tmp_path: Path) -> None:
     b = write_run(tmp_path / "b", checks=[CheckResult("security", "pass", "x")], seconds=5, rate=5)
     cmp = compare_runs(a, b, Budgets(fail_on_check_regression=True))
     assert cmp.ok and cmp.checks[0].regression is False
+
+
+def test_max_regression_budgets_take_any_percentile(runs: dict[str, Path]) -> None:
+    from reports.compare import parse_regression
+
+    loose = Budgets(max_p95_regression=None, max_error_rate_increase=None)
+    # Latency 1.5x on every route: p90 (not one of the table's columns) breaks a 10% budget.
+    cmp = compare_runs(runs["base"], runs["slow"], Budgets(**{**loose.__dict__, "regressions": ("p90<10%",)}))
+    assert any(b.startswith("POST /events: p90") and "budget p90<10%" in b for b in cmp.broken), cmp.broken
+    one = Budgets(**{**loose.__dict__, "regressions": ("POST /events:p75<10%",)})
+    broken = compare_runs(runs["base"], runs["slow"], one).broken
+    assert len(broken) == 1 and broken[0].startswith("POST /events: p75"), broken
+    assert compare_runs(runs["base"], runs["slow"], Budgets(**{**loose.__dict__, "regressions": ("p90<80%",)})).ok
+    errors = Budgets(**{**loose.__dict__, "regressions": ("error_rate<0.5pp",)})
+    assert any("budget error_rate<0.5pp" in b for b in compare_runs(runs["base"], runs["errors"], errors).broken)
+    # The threshold syntax, with a change as the limit.
+    assert str(parse_regression("GET /events : P99.0 < 0.1")) == "GET /events:p99<10%"
+    assert str(parse_regression("error_rate<0.005")) == "error_rate<0.5pp"
+    for bad, needle in (
+        ("max<10%", "cannot be compared with a baseline"),
+        ("p99<10", "is ambiguous"),
+        ("p99>10%", "is not [ROUTE:]METRIC<LIMIT"),
+    ):
+        with pytest.raises(ConfigError, match="--max-regression") as err:
+            parse_regression(bad)
+        assert needle in err.value.message
+    with pytest.raises(ConfigError, match="names route 'PUT /x', which neither run sent"):
+        compare_runs(runs["base"], runs["slow"], Budgets(regressions=("PUT /x:p99<10%",)))
+
+
+def test_compare_cli_max_regression(runs: dict[str, Path]) -> None:
+    runner = CliRunner()
+    args = ["compare", str(runs["base"]), str(runs["slow"]), "--max-p95-regression", "off"]
+    broken = runner.invoke(cli, [*args, "--max-regression", "p90<0.10", "--format", "json"])
+    assert broken.exit_code == 1 and json.loads(broken.output)["budgets"]["regressions"] == ["p90<10%"]
+    bad = runner.invoke(cli, [*args, "--max-regression", "p99<fast"])
+    assert bad.exit_code == 2 and "--max-regression: 'fast' is not a percentage" in bad.output

@@ -17,17 +17,8 @@ from loadcheck.cli import cli
 from loadcheck.commands.run_driver import run_summary
 from loadcheck.core.errors import ConfigError, RunDirError
 from loadcheck.core.results import CheckResult
-from loadcheck.core.rundir import (
-    LATEST,
-    RunRecord,
-    check_run_id,
-    claim_run_dir,
-    mark_latest,
-    resolve_latest,
-    run_dir_of,
-    verdict,
-    write_run,
-)
+from loadcheck.core.rundir import RunRecord, run_dir_of, verdict, write_run
+from loadcheck.core.runids import LATEST, check_run_id, claim_run_dir, mark_latest, resolve_latest
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "run-summary.schema.json").read_text())
 

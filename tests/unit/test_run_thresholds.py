@@ -34,12 +34,18 @@ def run_dir_with(tmp_path: Path, statuses: list[int]) -> Path:
 def server_threshold(tmp_path: Path, statuses: list[int], **opts: object) -> dict[str, object]:
     run_dir = run_dir_with(tmp_path, statuses)
     out = evaluate_thresholds(RunOptions(**opts), run_dir, ledger_summary(run_dir))  # type: ignore[arg-type]
-    return next(t for t in out if t["name"].startswith("server error rate"))
+    return next(t for t in out if t["metric"] == "server_error_rate")
 
 
 def test_on_by_default_and_fails_above_one_percent(tmp_path: Path) -> None:
     t = server_threshold(tmp_path, [201] * 97 + [429, 500, 503])
+    assert t["name"] == "server_error_rate<=1%"
     assert t["limit"] == 0.01 and t["actual"] == 0.02 and t["passed"] is False
+
+
+def test_exactly_one_percent_still_passes_as_it_always_did(tmp_path: Path) -> None:
+    t = server_threshold(tmp_path, [201] * 99 + [500])
+    assert t["actual"] == 0.01 and t["passed"] is True
 
 
 def test_429_and_409_are_not_server_errors(tmp_path: Path) -> None:
@@ -54,8 +60,8 @@ def test_requests_without_a_response_count(tmp_path: Path) -> None:
 
 def test_can_be_turned_off(tmp_path: Path) -> None:
     run_dir = run_dir_with(tmp_path, [500] * 10)
-    out = evaluate_thresholds(RunOptions(max_server_error_rate=None), run_dir, ledger_summary(run_dir))
-    assert not any(t["name"].startswith("server error rate") for t in out)
+    out = evaluate_thresholds(RunOptions(thresholds=()), run_dir, ledger_summary(run_dir))
+    assert out == []
 
 
 @pytest.mark.parametrize("bad", ["2", "-0.1", "lots"])
@@ -77,8 +83,6 @@ def test_bad_values_name_the_option(bad: str) -> None:
             workers=0,
             seed=None,
             faults=(),
-            max_error_rate=None,
-            max_p95_ms=(),
             collisions="0",
             think_time="1",
             max_server_error_rate=bad,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,38 @@ def _run(tmp_path: Path, *, checks: list[CheckResult] | None = None) -> Path:
     return write_run(tmp_path / "r", checks=sample_checks() if checks is None else checks, seconds=5, rate=5)
 
 
+ABORTED = {
+    "threshold": "POST /events:p90<200ms",
+    "reason": "25 requests already at or above 200ms, more than the 24 of at most 240 it allows",
+    "elapsed_s": 8.1,
+    "at": "2027-01-15T08:00:08.100+00:00",
+}
+
+
+def test_an_aborted_run_fails_and_says_why() -> None:
+    v = verdict([P], run_status="aborted", aborted=ABORTED)
+    assert v.value == "fail" and v.reasons == (
+        "the run was aborted 8.1 s into the load (--abort-on-fail): threshold POST /events:p90<200ms could no "
+        "longer pass (25 requests already at or above 200ms, more than the 24 of at most 240 it allows); not all "
+        "planned load was sent",
+    )
+    assert "aborted (--abort-on-fail)" in verdict(None, run_status="aborted").reasons[0]
+
+
+def test_aborted_run_everywhere(tmp_path: Path) -> None:
+    run_dir = _run(tmp_path)
+    _set_run(run_dir, status="aborted", aborted=ABORTED)
+    assert read_run(run_dir)["aborted"] == ABORTED  # run.json holds it, and reads back
+    _rebuild_results(run_dir, sample_checks())
+    doc = json.loads((run_dir / "results.json").read_text())
+    assert doc["run"]["status"] == "aborted" and doc["run"]["aborted"] == ABORTED
+    render_all(run_dir)
+    assert "the run was aborted 8.1 s into the load" in (run_dir / "summary.md").read_text()
+    junit = (run_dir / "junit.xml").read_text()
+    assert 'name="run_completed"' in junit and "threshold POST /events:p90&lt;200ms could no longer pass" in junit
+    assert "the run was aborted 8.1 s into the load" in (run_dir / "report.html").read_text()
+
+
 def _set_run(run_dir: Path, **changes: object) -> None:
     record = RunRecord.from_dict(read_run(run_dir))
     for k, v in changes.items():
@@ -76,8 +109,9 @@ def _rebuild_results(run_dir: Path, checks: list[CheckResult]) -> None:
     [
         {"thresholds": [{"name": "server error rate", "limit": 0.01, "actual": 0.1, "passed": False}]},
         {"status": "interrupted"},
+        {"status": "aborted", "aborted": ABORTED},
     ],
-    ids=["failed-threshold", "interrupted"],
+    ids=["failed-threshold", "interrupted", "aborted"],
 )
 def test_every_artefact_shows_the_one_verdict(tmp_path: Path, change: dict[str, object]) -> None:
     run_dir = _run(tmp_path)
@@ -88,7 +122,7 @@ def test_every_artefact_shows_the_one_verdict(tmp_path: Path, change: dict[str, 
     render_all(run_dir)
     html = (run_dir / "report.html").read_text()
     assert '<div class="big">FAIL</div>' in html and '<div class="big">PASS</div>' not in html
-    assert doc["verdict_reasons"][0] in html
+    assert escape(doc["verdict_reasons"][0]) in html
     md = (run_dir / "summary.md").read_text()
     assert md.startswith("### ❌ loadcheck FAIL") and "PASS" not in md.splitlines()[0]
     junit = (run_dir / "junit.xml").read_text()
