@@ -373,6 +373,8 @@ def command(
             click.echo(
                 f"    {part:<32} {secs:7.2f} s  {100 * r['cpu_share'][part]:5.1f}%  {r['cpu_ms_per_request'].get(part, 0):6.2f} ms"
             )
+        for part, ms in r.get("lambda_cpu_ms_per_request", {}).items():
+            click.echo(f"      of which {part:<23} {ms:6.2f} ms")
     click.echo("figures against their goals (one run; on a shared machine read the ratios):")
     for row in rows:
         verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]

@@ -160,6 +160,8 @@ def run_post_events_bench(
                 "load generator (this process)": [psutil.Process()],
             }
             cpu0 = {k: _cpu(v) for k, v in groups.items()}
+            envs = groups["lambda service + environments"][1:]  # prewarmed: they run all along
+            envs_cpu0 = _cpu(envs)
             profiles = Profiles(profile_dir / "post-events") if profile_dir else None
             if profiles:
                 profiles.start({k: pids[k] for k in ("gateway", "lambda", "aws")}, duration_s)
@@ -169,6 +171,7 @@ def run_post_events_bench(
             wall = time.monotonic() - wall0
             groups["lambda service + environments"] = [lam, *lam.children(recursive=True)]
             cpu = {k: round(_cpu(v) - cpu0[k], 2) for k, v in groups.items()}
+            envs_cpu = _cpu(envs) - envs_cpu0
             profiled = profiles.wait() if profiles else []
             alone = put_items_alone(target, connections=connections, duration_s=duration_s)
         finally:
@@ -183,6 +186,14 @@ def run_post_events_bench(
             "cpu_s": cpu,
             "cpu_share": {k: round(v / cpu_sum, 3) for k, v in cpu.items()},
             "cpu_ms_per_request": {k: round(1000 * v / n, 2) for k, v in cpu.items()} if n else {},
+            # The Lambda group's split: the service process (Invoke API, Runtime APIs, log
+            # shipping) and the awslambdaric environments (runtime client + handler + boto3).
+            "lambda_cpu_ms_per_request": {
+                "service process": round(1000 * (cpu["lambda service + environments"] - envs_cpu) / n, 2),
+                "environments": round(1000 * envs_cpu / n, 2),
+            }
+            if n
+            else {},
             "aws_alone": alone,
             "share_of_aws_alone": round(result["requests_per_s"] / alone["requests_per_s"], 3)
             if alone["requests_per_s"]

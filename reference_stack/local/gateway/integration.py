@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 
+# json.dumps with separators builds a new encoder per call; this one is built once.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(frozen=True)
 class InvokeResult:
     """What the Invoke API said. ``status`` None means no HTTP answer (``timed_out`` or
@@ -60,7 +64,7 @@ class LambdaInvoker:
             self._local.conn = None
 
     def invoke(self, function_name: str, event: dict[str, object]) -> InvokeResult:
-        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
+        body = _ENCODE(event).encode("utf-8")
         path = f"/2015-03-31/functions/{quote(function_name, safe='')}/invocations"
         headers = {"Content-Type": "application/json", "X-Amz-Invocation-Type": "RequestResponse"}
         start = time.monotonic()
