@@ -27,7 +27,9 @@ _ends = st.sampled_from(["\r\n", "\n", "\r", ""])
 
 @st.composite
 def header_blocks(draw: st.DrawFn) -> bytes:
-    lines = draw(st.lists(st.tuples(_names, st.sampled_from([":", ": ", ":\t", " : ", ""]), _values, _ends), max_size=6))
+    lines = draw(
+        st.lists(st.tuples(_names, st.sampled_from([":", ": ", ":\t", " : ", ""]), _values, _ends), max_size=6)
+    )
     text = "".join(f"{n}{sep}{v}{end}" for n, sep, v, end in lines) + draw(st.sampled_from(["\r\n", "\n", ""]))
     return text.encode("iso-8859-1") + draw(st.sampled_from([b"", b"body", b"\r\nmore"]))
 

@@ -95,7 +95,11 @@ def write_response(
     and one TCP segment instead of two."""
     handler.log_request(status)
     phrase = handler.responses[status][0] if status in handler.responses else ""
-    lines = [f"{handler.protocol_version} {status} {phrase}", f"Server: {handler.version_string()}", f"Date: {http_date()}"]
+    lines = [
+        f"{handler.protocol_version} {status} {phrase}",
+        f"Server: {handler.version_string()}",
+        f"Date: {http_date()}",
+    ]
     for name, value in headers:
         lines.append(f"{name}: {value}")
         if name.lower() == "connection":
