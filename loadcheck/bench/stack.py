@@ -319,10 +319,10 @@ def run_soak(*, duration_s: float, rate: float, connections: int = 8, sample_s: 
         samples.append({"t_s": round(wall, 1), "rss": end})
     first = first or samples[0]["rss"]
     done = sum(statuses.values())
-    ratios = {
-        name: round(end[name] / first[name], 3) if first.get(name) and end.get(name) is not None else None
-        for name in end
-    }
+    ratios: dict[str, float | None] = {}
+    for name, last in end.items():
+        base = first.get(name)
+        ratios[name] = round(last / base, 3) if base and last is not None else None
     return {
         "bench": "soak",
         "route": "POST /events",
