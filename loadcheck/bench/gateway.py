@@ -23,6 +23,10 @@ local stack with the PutItem rate of its aws endpoint alone (:mod:`loadcheck.ben
 the governor against raw moto (:mod:`loadcheck.bench.aws`, one round), and prints the figures
 against their goals (:data:`GOALS`); ``--json-out`` writes them all, ``--profile DIR`` saves a
 py-spy profile of each service process over each measured interval.
+
+``--soak [DURATION]`` (alone: 10 minutes) runs the memory soak instead of the table: POST
+/events through the full stack at ``--rate`` requests/s with the RSS of each service process
+after the first minute and at the end (:func:`loadcheck.bench.stack.run_soak`).
 """
 
 from __future__ import annotations

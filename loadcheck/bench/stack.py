@@ -11,6 +11,9 @@ execution environments, the aws endpoint (moto + governor), and this load-genera
 Then, in the same run on the same stack, the same threads drive the same PutItems straight at the
 aws endpoint (boto3, one keep-alive client per thread, no gateway or Lambda): that rate is the
 denominator of "the full stack serves >= 0.85 of what its database alone serves".
+
+:func:`run_soak` is the memory soak of ``loadcheck bench gateway --soak``: the same requests,
+paced at a fixed rate for minutes, with the RSS of each service process over time.
 """
 
 from __future__ import annotations
