@@ -6,8 +6,9 @@ answers 200 with the function's payload, ``X-Amz-Function-Error`` on a function 
 
 Each gateway thread keeps one keep-alive connection to the Lambda service (as API Gateway
 keeps connections to Lambda, :class:`InvokeConnection`); a request on a connection the server
-closed meanwhile is retried once on a fresh one. The integration timeout is the socket timeout (at most 30 s, §3.3); on
-expiry the connection is dropped and the function keeps running, as on AWS.
+closed meanwhile is retried once on a fresh one. The integration timeout is the socket timeout
+(at most 30 s, §3.3); on expiry the connection is dropped and the function keeps running, as
+on AWS.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class InvokeConnection:
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
         self._address = (host, port)
         self._timeout = timeout_s
-        self._host_header = f"Host: {host}:{port}\r\n".encode("latin-1")
+        self._host_header = f"Host: {f'[{host}]' if ':' in host else host}:{port}\r\n".encode("latin-1")
         self._sock: socket.socket | None = None
         self._rfile: Any = None
 
@@ -85,6 +86,26 @@ class InvokeConnection:
             len(body),
         )
         self._sock.sendall(head + body)
+        status, version, msg = self._read_head()
+        while 100 <= status < 200:  # interim answers (100 Continue) carry no body; the final one follows
+            status, version, msg = self._read_head()
+        close = version == "HTTP/1.0" or (msg.get("connection") or "").lower() == "close"
+        length = msg.get("content-length")
+        if status in (204, 304):
+            payload = b""
+        elif (msg.get("transfer-encoding") or "").lower() == "chunked":
+            payload = self._read_chunked()
+        elif length is not None:
+            if not length.strip().isdigit():
+                raise http.client.HTTPException(f"the Invoke API answered Content-Length {length!r}")
+            payload = self._read_exactly(int(length))
+        else:
+            payload, close = self._rfile.read(), True  # no framing: the body ends with the connection
+        if close:
+            self.close()
+        return status, msg, payload
+
+    def _read_head(self) -> tuple[int, str, Message]:
         line = self._rfile.readline(http11.MAX_LINE + 1)
         if not line:
             raise http.client.RemoteDisconnected("the Lambda service closed the connection without an answer")
@@ -92,17 +113,7 @@ class InvokeConnection:
         code = rest.split(" ", 1)[0]
         if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
             raise http.client.BadStatusLine(line.decode("iso-8859-1"))
-        msg = http11.parse_headers(self._rfile)
-        close = version == "HTTP/1.0" or (msg.get("connection") or "").lower() == "close"
-        if (msg.get("transfer-encoding") or "").lower() == "chunked":
-            payload = self._read_chunked()
-        elif msg.get("content-length") is not None:
-            payload = self._read_exactly(int(msg["content-length"]))
-        else:
-            payload, close = self._rfile.read(), True  # no framing: the body ends with the connection
-        if close:
-            self.close()
-        return int(code), msg, payload
+        return int(code), version, http11.parse_headers(self._rfile)
 
     def _read_exactly(self, n: int) -> bytes:
         data = self._rfile.read(n) if n else b""
