@@ -23,6 +23,10 @@ local stack with the PutItem rate of its aws endpoint alone (:mod:`loadcheck.ben
 the governor against raw moto (:mod:`loadcheck.bench.aws`, one round), and prints the figures
 against their goals (:data:`GOALS`); ``--json-out`` writes them all, ``--profile DIR`` saves a
 py-spy profile of each service process over each measured interval.
+
+``--soak [DURATION]`` (alone: 10 minutes) runs the memory soak instead of the table: POST
+/events through the full stack at ``--rate`` requests/s with the RSS of each service process
+after the first minute and at the end (:func:`loadcheck.bench.stack.run_soak`).
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ from moto.server import ThreadedMotoServer
 from loadcheck.bench import aws as aws_bench
 from loadcheck.bench.client import DOMAIN, PinnedHTTPSConnection, summarize
 from loadcheck.bench.profiling import Profiles
-from loadcheck.bench.stack import run_post_events_bench
+from loadcheck.bench.stack import run_post_events_bench, run_soak
 from loadcheck.core.errors import ConfigError
+from loadcheck.core.runconfig import parse_duration
 from loadcheck.core.sigv4 import Credentials, Signer
 from reference_stack.local.common import configs
 from reference_stack.local.common.launcher import ServiceProcess
@@ -316,6 +321,17 @@ def table(noop: dict[str, Any], post: dict[str, Any] | None, governor: dict[str,
     type=click.Path(file_okay=False, path_type=Path),
     help="save a py-spy profile (flame graph + raw stacks) of each service process per measured interval into DIR",
 )
+@click.option(
+    "--soak",
+    "soak",
+    is_flag=False,
+    flag_value="10m",
+    default=None,
+    metavar="DURATION",
+    help="instead of the table: a memory soak, POST /events through the full stack at --rate for DURATION "
+    "(--soak alone: 10m), RSS of each service after the first minute and at the end",
+)
+@click.option("--rate", default=200.0, show_default=True, help="the soak's requests per second")
 def command(
     connections: int,
     duration: float,
@@ -326,8 +342,13 @@ def command(
     as_json: bool,
     json_out: Path | None,
     profile_dir: Path | None,
+    soak: str | None,
+    rate: float,
 ) -> None:
     """Signed requests/s and p50/p99 through the gateway: a no-op handler, then POST /events end to end."""
+    if soak is not None:
+        _soak(parse_duration(soak, option="--soak"), rate, connections, as_json, json_out)
+        return
     result = run_bench(
         connections=connections, duration_s=duration, warmup_s=warmup, backend=backend, profile_dir=profile_dir
     )
@@ -373,6 +394,8 @@ def command(
             click.echo(
                 f"    {part:<32} {secs:7.2f} s  {100 * r['cpu_share'][part]:5.1f}%  {r['cpu_ms_per_request'].get(part, 0):6.2f} ms"
             )
+        for part, ms in r.get("lambda_cpu_ms_per_request", {}).items():
+            click.echo(f"      of which {part:<23} {ms:6.2f} ms")
     click.echo("figures against their goals (one run; on a shared machine read the ratios):")
     for row in rows:
         verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]
@@ -380,6 +403,30 @@ def command(
         click.echo(f"  {row['figure']:<82} {value!s:>8}  goal {row['goal']:<7} {verdict}")
     for path in result.get("profiles", []) + (stack_result or {}).get("profiles", []):
         click.echo(f"  profile: {path}")
+
+
+def _soak(duration_s: float, rate: float, connections: int, as_json: bool, json_out: Path | None) -> None:
+    doc = run_soak(duration_s=duration_s, rate=rate, connections=connections)
+    if json_out is not None:
+        json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(
+        f"soak: signed POST /events, full stack, {doc['rate_asked']:g} req/s asked for {doc['duration_s']} s "
+        f"({connections} connections)"
+    )
+    click.echo(
+        f"  {doc['requests']} requests -> {doc['rate_sustained']} req/s sustained ({doc['late']} sent late)"
+        f"  statuses {doc['statuses']}  errors {doc['errors']}"
+    )
+    click.echo(f"  RSS, MB: after the first minute -> at the end (goal: end <= {doc['goal_ratio']} x first minute)")
+    for name, ratio in doc["rss_ratio"].items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[doc["met"][name]]
+        click.echo(
+            f"    {name:<32} {doc['rss_mb_first_minute'][name]!s:>8} -> {doc['rss_mb_end'][name]!s:>8}"
+            f"  x{ratio}  {verdict}"
+        )
 
 
 if __name__ == "__main__":
