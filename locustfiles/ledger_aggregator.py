@@ -45,6 +45,7 @@ class Aggregator:
         self._route_status: dict[str, dict[str, int]] = {}
         self._route_seconds: dict[str, dict[int, int]] = {}
         self._pending: dict[str, list[bytes]] = {}  # accepted, written at the next flush()
+        self._users: dict[str, dict[str, Any]] = {}  # per worker: its users at its last batch
         # How file work runs: inline by default; Locust processes run it in gevent's thread pool
         # so compressing and fsyncing a second of records never stalls the users' greenlets.
         self.run_io: Callable[[Callable[[], None]], Any] = lambda fn: fn()
@@ -89,6 +90,8 @@ class Aggregator:
         w["last_batch_at"] = self.clock()
         if payload.get("final"):
             w["final"] = True
+        if isinstance(payload.get("users"), dict):
+            self._users[worker] = payload["users"]
 
     def flush(self) -> None:
         """Append what was accepted to each worker's ledger file: one flush + fsync per worker."""
@@ -128,8 +131,20 @@ class Aggregator:
             "dropped_arrivals": self.dropped,
             "p95_ms": total.get_value_at_percentile(95.0) / 1000.0 if total.get_total_count() else None,
             "workers": len(self.workers),
+            "users": self.users(),
             "routes": routes,
         }
+
+    def users(self) -> dict[str, int | None] | None:
+        """``{"pool", "busy"}`` over every worker's last report; ``busy`` is None in the closed
+        model (no pool of idle users there), the whole thing None before the first report."""
+        if not self._users:
+            return None
+        reports = self._users.values()
+        pool = sum(int(u.get("pool") or 0) for u in reports)
+        idle = [u.get("idle") for u in reports]
+        busy = None if any(i is None for i in idle) else max(0, pool - sum(int(i or 0) for i in idle))
+        return {"pool": pool, "busy": busy}
 
     def write_progress(self) -> None:
         self.flush()

@@ -72,6 +72,9 @@ class Collector:
         self.pending: list[tuple[Any, ...]] = []  # raw values, encoded by drain()
         self.intervals = histograms.IntervalRecorder()
         self.dropped_pending = 0
+        # This process's users at the last tick: {"pool": started users, "idle": waiting for an
+        # arrival (None in the closed model)}; rides on each drain for progress.json.
+        self.users: dict[str, int | None] | None = None
 
     def on_request(
         self,
@@ -110,6 +113,9 @@ class Collector:
 
     def add_dropped(self, n: int) -> None:
         self.dropped_pending += n
+
+    def set_users(self, pool: int, idle: int | None) -> None:
+        self.users = {"pool": int(pool), "idle": None if idle is None else int(idle)}
 
     def records(
         self, raw: list[tuple[Any, ...]]
@@ -232,7 +238,11 @@ class Collector:
             )
         # Counts for the whole drain ride on its last payload (requests = lines in each).
         payloads[-1].update(
-            stats=stats, intervals={str(s): r for s, r in intervals.items()}, dropped=dropped, final=final
+            stats=stats,
+            intervals={str(s): r for s, r in intervals.items()},
+            dropped=dropped,
+            final=final,
+            users=self.users,
         )
         return payloads
 

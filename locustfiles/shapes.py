@@ -145,6 +145,11 @@ class ArrivalScheduler:
         if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
             self._greenlet.kill(block=False)
 
+    @property
+    def idle(self) -> int:
+        """Users waiting for an arrival now (the rest of the pool is busy or not started yet)."""
+        return self._idle
+
     def take_dropped(self) -> int:
         n, self.dropped_unreported = self.dropped_unreported, 0
         return n

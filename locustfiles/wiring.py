@@ -265,6 +265,9 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         ctx = getattr(environment, "loadcheck", None)
         if ctx is not None and ctx.scheduler is not None:
             collector.add_dropped(ctx.scheduler.take_dropped())
+        if ctx is not None:
+            idle = ctx.scheduler.idle if ctx.scheduler is not None else None
+            collector.set_users(runner.user_count, idle)
 
     def on_stop() -> None:
         ctx = getattr(environment, "loadcheck", None)

@@ -1,7 +1,7 @@
 """The notes API's workload, on loadcheck's public load API (``locustfiles.api``) alone.
 
-    loadcheck stack up --detach --description examples/notes/terraform/stack.auto.tfvars.json
-    loadcheck run --description examples/notes/terraform/stack.auto.tfvars.json \\
+    bin/loadcheck stack up --detach --description examples/notes/terraform/stack.auto.tfvars.json
+    bin/loadcheck run --description examples/notes/terraform/stack.auto.tfvars.json \\
         --locustfile examples/notes/workload.py --threshold 'GET /notes/{day}:p95<300ms'
 """
 

@@ -24,6 +24,10 @@ the governor against raw moto (:mod:`loadcheck.bench.aws`, one round), and print
 against their goals (:data:`GOALS`); ``--out DIR`` writes them all (``DIR/bench-gateway.json``,
 ``--json`` prints them on stdout), ``--py-spy-dir DIR`` saves a py-spy profile of each service
 process over each measured interval.
+
+``--soak [DURATION]`` (alone: 10 minutes) runs the memory soak instead of the table: POST
+/events through the full stack at ``--rate`` requests/s with the RSS of each service process
+after the first minute and at the end (:func:`loadcheck.bench.stack.run_soak`).
 """
 
 from __future__ import annotations
@@ -49,10 +53,10 @@ from moto.server import ThreadedMotoServer
 from loadcheck.bench import aws as aws_bench
 from loadcheck.bench.client import DOMAIN, PinnedHTTPSConnection, summarize
 from loadcheck.bench.profiling import Profiles
-from loadcheck.bench.stack import run_post_events_bench
+from loadcheck.bench.stack import run_post_events_bench, run_soak
 from loadcheck.core.errors import ConfigError
 from loadcheck.core.sigv4 import Credentials, Signer
-from loadcheck.params import DURATION, output_options, write_figures
+from loadcheck.params import DURATION, RATE, output_options, refuse_unless, write_figures
 from reference_stack.local.common import configs
 from reference_stack.local.common.launcher import ServiceProcess
 from reference_stack.local.common.tls import issue_in
@@ -330,6 +334,17 @@ def _renamed_profile(ctx: click.Context, param: click.Parameter, value: str | No
     help="save a py-spy profile (flame graph + raw stacks) of each service process per measured interval into DIR",
 )
 @click.option("--profile", hidden=True, expose_value=False, callback=_renamed_profile, help="renamed --py-spy-dir")
+@click.option(
+    "--soak",
+    "soak",
+    type=DURATION,
+    is_flag=False,
+    flag_value="10m",
+    default=None,
+    help="instead of the table: a memory soak, POST /events through the full stack at --rate for DURATION "
+    "(--soak alone: 10m), RSS of each service after the first minute and at the end",
+)
+@click.option("--rate", type=RATE, default="200", show_default=True, help="the soak's requests per second")
 def command(
     connections: int,
     duration: float,
@@ -340,8 +355,20 @@ def command(
     out_dir: str | None,
     as_json: bool,
     profile_dir: Path | None,
+    soak: float | None,
+    rate: float,
 ) -> None:
     """Signed requests/s and p50/p99 through the gateway: a no-op handler, then POST /events end to end."""
+    refuse_unless(
+        click.get_current_context(),
+        ["rate"],
+        applies=soak is not None,
+        why="without --soak: only the soak sends at a fixed rate",
+        hint="drop {option}, or add --soak DURATION",
+    )
+    if soak is not None:
+        _soak(float(soak), rate, connections, as_json, out_dir)
+        return
     result = run_bench(
         connections=connections, duration_s=duration, warmup_s=warmup, backend=backend, profile_dir=profile_dir
     )
@@ -385,6 +412,8 @@ def command(
             click.echo(
                 f"    {part:<32} {secs:7.2f} s  {100 * r['cpu_share'][part]:5.1f}%  {r['cpu_ms_per_request'].get(part, 0):6.2f} ms"
             )
+        for part, ms in r.get("lambda_cpu_ms_per_request", {}).items():
+            click.echo(f"      of which {part:<23} {ms:6.2f} ms")
     click.echo("figures against their goals (one run; on a shared machine read the ratios):")
     for row in rows:
         verdict = {True: "met", False: "NOT met", None: "not measured"}[row["met"]]
@@ -392,6 +421,28 @@ def command(
         click.echo(f"  {row['figure']:<82} {value!s:>8}  goal {row['goal']:<7} {verdict}")
     for path in result.get("profiles", []) + (stack_result or {}).get("profiles", []):
         click.echo(f"  profile: {path}")
+
+
+def _soak(duration_s: float, rate: float, connections: int, as_json: bool, out_dir: str | None) -> None:
+    doc = run_soak(duration_s=duration_s, rate=rate, connections=connections)
+    write_figures(doc, bench="gateway-soak", out_dir=out_dir, as_json=as_json)
+    if as_json:
+        return
+    click.echo(
+        f"soak: signed POST /events, full stack, {doc['rate_asked']:g} req/s asked for {doc['duration_s']} s "
+        f"({connections} connections)"
+    )
+    click.echo(
+        f"  {doc['requests']} requests -> {doc['rate_sustained']} req/s sustained ({doc['late']} sent late)"
+        f"  statuses {doc['statuses']}  errors {doc['errors']}"
+    )
+    click.echo(f"  RSS, MB: after the first minute -> at the end (goal: end <= {doc['goal_ratio']} x first minute)")
+    for name, ratio in doc["rss_ratio"].items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[doc["met"][name]]
+        click.echo(
+            f"    {name:<32} {doc['rss_mb_first_minute'][name]!s:>8} -> {doc['rss_mb_end'][name]!s:>8}"
+            f"  x{ratio}  {verdict}"
+        )
 
 
 if __name__ == "__main__":

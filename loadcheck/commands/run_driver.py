@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from checks.runner import run_checks, write_results
+from loadcheck.commands import live
 from loadcheck.commands.run_steps import (
     GRACE_S,
     RUN_TIME_SLACK_S,
@@ -29,7 +30,6 @@ from loadcheck.commands.run_steps import (
     local_target,
     locust_commands,
     print_summary,
-    render_progress,
     start,
     versions,
     wait_all,
@@ -101,7 +101,7 @@ class Driver:
         self.checks = checks
         self.check_budget_s = check_budget_s  # None: the runner's default for the target
         self.tty = tty
-        self._last_line = 0.0
+        self.view: live.LiveView | None = None  # while the load runs
         self.chaos = chaos  # --chaos actions, fired on the load's clock (progress.json elapsed_s)
         self.chaos_pending = list(chaos)
         self.disk_full: str | None = None  # why the load was stopped for lack of disk space
@@ -116,10 +116,10 @@ class Driver:
         self._watcher_said: int | None = None  # how many of the watcher's notes were printed
 
     def say(self, message: str) -> None:
-        if self.tty and self._last_line:
-            click.echo("")  # end the progress line
-            self._last_line = 0.0
-        click.echo(message)
+        if self.view is not None and self.view.active:
+            self.view.say(message)  # above the live table
+        else:
+            click.echo(message)
 
     # ----------------------------------------------------------------------------------------
     def target(self) -> tuple[Any, bool]:
@@ -238,6 +238,7 @@ class Driver:
         self.say(f"run {run_id}: {describe(opts)} against {target.url} ({target.kind})")
         self.say(f"run directory: {run_dir}")
 
+        self.view = live.LiveView(run_dir=run_dir, tty=self.tty, burst=self.burst_reader(target))
         interrupted, note, procs = self.drive(cmds, run_dir)
         loadgen = read_json(run_dir / "loadgen.json")
         run.status = "interrupted" if interrupted or self.disk_full or not loadgen else "complete"
@@ -284,6 +285,8 @@ class Driver:
         reports_note = self.render_reports(run_dir)
         notes = "; ".join(n for n in (note, checks_note, reports_note, baseline_note) if n)
         print_summary(run_dir, run.to_dict(), summary, run.thresholds, results, notes or None)
+        for line in self.view.summary_lines():
+            click.echo(line)
         for reason in final.reasons:
             click.echo(f"  - {reason}")
         unverified = "" if self.checks else " (load only: no checks ran)"
@@ -322,6 +325,8 @@ class Driver:
             return self._drive(cmds, run_dir)
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if self.view is not None:
+                self.view.close()
 
     def _drive(self, cmds: dict[str, Any], run_dir: Path) -> tuple[bool, str | None, list[dict[str, Any]]]:
         main = start(cmds["main"], run_dir / "locust.log")
@@ -447,16 +452,14 @@ class Driver:
         return [o.to_run() for o in outages]
 
     def show_progress(self, run_dir: Path, *, final: bool = False) -> None:
-        p = read_json(run_dir / "progress.json")
-        if not p:
-            return
-        now = time.monotonic()
-        if self.tty:
-            click.echo("\r" + render_progress(p) + ("\n" if final else ""), nl=False)
-            self._last_line = 0.0 if final else now
-        elif final or now - self._last_line >= 10.0:
-            click.echo(render_progress(p))
-            self._last_line = now
+        if self.view is not None:
+            self.view.update(read_json(run_dir / "progress.json"), final=final)
+
+    def burst_reader(self, target: Any) -> Any:
+        """The local table's burst buckets for the live view (the aws service's admin path)."""
+        if target.kind != "local":
+            return None
+        return lambda: live.Burst.from_snapshot(supervisor.capacity(self.state_dir), target.table_name)
 
     # ----------------------------------------------------------------------------------------
     def run_checks(self, run_dir: Path, target: Any) -> tuple[list[Any] | None, str | None]:
@@ -553,7 +556,7 @@ def describe(opts: RunOptions) -> str:
         load = f"step {','.join(f'{s:g}' for s in opts.steps)} req/s, {opts.step_duration_s:g}s each"
     else:
         load = f"ramp to {opts.users} users at {opts.spawn_rate:g}/s for {opts.duration_s:g}s"
-    mix = ",".join(f"{k}={v}" for k, v in opts.mix.items())
+    mix = ",".join(f"{k}={v}" for k, v in opts.mix.items()) or "of the workload"
     workers = f", {opts.workers} workers" if opts.workers else ""
     return f"{load}, mix {mix}{workers}"
 

@@ -1,5 +1,6 @@
 """The steps of ``loadcheck run`` that the driver (:mod:`loadcheck.commands.run_driver`) takes:
-the target, the Locust processes, progress, thresholds and the printed summary.
+the target, the Locust processes, thresholds and the printed summary (the live view is
+:mod:`loadcheck.commands.live`).
 
 See :mod:`loadcheck.commands.run` for the order and the exit statuses.
 """
@@ -219,16 +220,7 @@ def wait_all(procs: list[subprocess.Popen[bytes]], deadline: float) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Progress, thresholds, summary
-
-
-def render_progress(p: dict[str, Any]) -> str:
-    p95 = f"{p['p95_ms']:.0f} ms" if p.get("p95_ms") is not None else "-"
-    total = p.get("duration_s") or 0
-    return (
-        f"[{p.get('elapsed_s', 0):5.0f}/{total:.0f}s] {p.get('rps', 0):6.1f} req/s  requests {p.get('requests', 0)}  "
-        f"errors {p.get('errors', 0)}  429s {p.get('throttled', 0)}  p95 {p95}  dropped {p.get('dropped_arrivals', 0)}"
-    )
+# Thresholds, summary
 
 
 def ledger_summary(run_dir: Path, *, outages: list[Outage] | None = None) -> dict[str, Any]:

@@ -110,6 +110,7 @@ def wire_path(path: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=4096)
 def canonical_path(raw_path: str) -> str:
     """The path as it goes on the wire (:func:`wire_path`), normalized and encoded once more (non-S3 rule)."""
     return quote(remove_dot_segments(wire_path(raw_path)), safe="/~")
@@ -448,6 +449,7 @@ def credential_key(headers: Iterable[tuple[str, str]]) -> str | None:
 EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"  # noqa: S105 - a message
 
 
+@lru_cache(maxsize=64)  # a verifier sees the same X-Amz-Date on every request signed in one second
 def _parse_amz_date(value: str) -> _dt.datetime:
     return _dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.UTC)
 

@@ -68,7 +68,7 @@ def test_a_doomed_threshold_stops_a_60s_run_early(tmp_path: Path, stack: Path) -
     )
     text = out.stdout + out.stderr
     assert out.returncode == ExitCode.ABORTED == 6, text
-    (run_dir,) = [d for d in runs.iterdir() if d.is_dir() and not d.is_symlink()]  # not runs/latest
+    (run_dir,) = [d for d in runs.iterdir() if d.is_dir() and not d.is_symlink()]  # runs/latest aside
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "aborted", run
     aborted = run["aborted"]

@@ -47,3 +47,24 @@ def test_soak_summary_reports_each_tenth_of_the_run() -> None:
     s = soak_summary(rss, 1000)
     assert s["rss_by_tenth_mb"] == [50.0 + k for k in range(10)]
     assert s["rss_growth_mb"] == 8.0 and s["rss_max_mb"] == 59.0
+
+
+def test_soak_paces_requests_and_reports_rss_of_each_service() -> None:
+    from loadcheck.bench.stack import run_soak
+
+    r = run_soak(duration_s=4.0, rate=20.0, connections=2, sample_s=0.5, first_s=1.5)
+    assert r["errors"] == 0 and set(r["statuses"]) == {"201"}, r
+    assert 0 < r["requests"] <= 80  # paced: never more than rate x duration
+    assert {"gateway", "lambda", "aws", "search"} <= set(r["rss_ratio"])
+    for name, ratio in r["rss_ratio"].items():
+        assert ratio is not None and abs(ratio - r["rss_mb_end"][name] / r["rss_mb_first_minute"][name]) < 0.01
+        assert r["met"][name] == (ratio <= r["goal_ratio"])
+    assert r["samples"][0]["t_s"] < 1.5 <= r["samples"][-1]["t_s"]
+
+
+def test_soak_refuses_a_run_no_longer_than_its_first_minute() -> None:
+    from loadcheck.bench.stack import run_soak
+    from loadcheck.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="bad soak options"):
+        run_soak(duration_s=30.0, rate=200.0)

@@ -313,9 +313,15 @@ def test_a_worker_that_dies_is_reported_with_what_it_sent(tmp_path, server):
     workers = [popen(argv, run_dir / f"w{i}.log") for i, argv in enumerate(cmds["workers"])]
     try:
         deadline = time.monotonic() + 60
-        while _read(run_dir / "progress.json").get("requests", 0) < 30:  # both workers have shipped batches
-            assert time.monotonic() < deadline and main.poll() is None, "the run did not start"
+        while True:  # both workers have shipped batches, each with its whole pool of users
+            progress = _read(run_dir / "progress.json")
+            users = progress.get("users") or {}
+            if progress.get("requests", 0) >= 30 and users.get("pool") == opts.pool_size():
+                break
+            assert time.monotonic() < deadline and main.poll() is None, f"the run did not start: {progress}"
             time.sleep(0.1)
+        # progress.json sums the pools the workers report; busy = users not waiting for an arrival.
+        assert 0 <= users["busy"] <= users["pool"], users
         os.killpg(workers[1].pid, signal.SIGKILL)
         assert main.wait(90) in (0, 1), (run_dir / "main.log").read_text()[-3000:]
     finally:

@@ -80,7 +80,9 @@ def _tracked_python_files() -> list[Path]:
 
 def test_import_contracts_are_kept() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
-    assert lint_imports.exists(), f"{lint_imports} is missing: run `make setup` (it installs import-linter)"
+    assert lint_imports.exists(), (
+        f"{lint_imports} is missing: run `make setup-test` (it installs import-linter with the test extras)"
+    )
     proc = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, f"lint-imports failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
 

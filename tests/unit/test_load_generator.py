@@ -271,6 +271,36 @@ def test_aggregator_writes_ledger_histograms_and_summary(tmp_path):
     assert loadgen["workers"]["w0"]["complete"] and loadgen["ledger_records"] == 10
 
 
+def test_progress_counts_users_busy_of_the_pool_over_workers(tmp_path):
+    clock = FakeClock(5000.0)
+    agg = Aggregator(run_dir=tmp_path, run_id="r", duration_s=10, clock=clock)
+    agg.start()
+    assert agg.progress()["users"] is None  # no worker has reported yet
+    for worker, pool, idle in (("w0", 32, 30), ("w1", 32, 27)):
+        c = Collector(run_id="r", worker=worker, clock=clock)
+        c.set_users(pool, idle)
+        for p in c.drain():
+            agg.accept(p)
+    assert agg.progress()["users"] == {"pool": 64, "busy": 7}
+    c = Collector(run_id="r", worker="w0", clock=clock)
+    c.set_users(20, 20)  # a worker's newer report replaces its older one
+    for p in c.drain():
+        agg.accept(p)
+    assert agg.progress()["users"] == {"pool": 52, "busy": 5}
+    closed = Collector(run_id="r", worker="w2", clock=clock)
+    closed.set_users(5, None)  # closed model: no idle pool, busy unknown
+    for p in closed.drain():
+        agg.accept(p)
+    assert agg.progress()["users"] == {"pool": 57, "busy": None}
+
+
+def test_scheduler_counts_idle_users():
+    s, _ = scheduler(RunOptions(rate=10, duration_s=1), idle=3)
+    assert s.idle == 3
+    s.offer(Arrival(0.0, "writes"))
+    assert s.idle == 2
+
+
 @pytest.mark.parametrize(
     ("status", "cls"),
     [(0, "none"), (None, "none"), (200, "2xx"), (302, "3xx"), (404, "4xx"), (429, "429"), (503, "5xx")],

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 
 from loadcheck.core.errors import ConfigError
+from reference_stack.local.common import http11
 from reference_stack.local.common.contract import Lifecycle, run_service
 from reference_stack.local.gateway.access_log import VARIABLES, AccessLogShipper
 from reference_stack.local.gateway.app import Gateway
@@ -74,6 +75,7 @@ def build(cfg: GatewayConfig) -> Gateway:
 
 def serve(cfg: GatewayConfig, lifecycle: Lifecycle) -> int:
     """The contract's ``serve``: TLS, listen, ship access logs, run until stopped."""
+    http11.install()  # requests and Invoke answers parsed without the email package
     gateway = build(cfg)
     gateway.admin_token = lifecycle.admin_token
     try:

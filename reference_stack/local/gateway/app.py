@@ -35,7 +35,7 @@ from reference_stack.local.gateway.auth import Authorizer
 from reference_stack.local.gateway.config import GatewayConfig
 from reference_stack.local.gateway.faults import Faults
 from reference_stack.local.gateway.integration import InvokeResult, LambdaInvoker
-from reference_stack.local.gateway.lambda_limit import answer_for
+from reference_stack.local.gateway.lambda_limit import LAMBDA_TOO_LARGE_STATUS, answer_for
 from reference_stack.local.gateway.payload import (
     MalformedResponse,
     build_event,
@@ -233,7 +233,11 @@ class Gateway:
                 return self._error(ctx, 503, "Service Unavailable", "INTEGRATION_TIMEOUT")
             return self._error(ctx, 500, "Internal Server Error", "INTEGRATION_FAILURE")
 
-        too_large = answer_for(result.status, _lambda_message(result.payload))
+        too_large = (
+            answer_for(result.status, _lambda_message(result.payload))
+            if result.status == LAMBDA_TOO_LARGE_STATUS
+            else None
+        )
         if too_large is not None:
             ctx.update(
                 {

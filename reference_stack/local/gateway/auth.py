@@ -61,6 +61,7 @@ _FAILURES: dict[str, tuple[str, str, bool]] = {
     "scope_service": ("InvalidSignatureException", "INVALID_SIGNATURE", True),
     "scope_date": ("InvalidSignatureException", "INVALID_SIGNATURE", True),
 }
+DECISION_CACHE_SIZE = 4096  # distinct (identity, route path, source IP) decisions kept
 # What API Gateway writes to $context.authorizer.error for a request without a usable
 # Authorization header (observed on an HTTP API, docs/aws-behaviour.md §1.2(a)).
 FORMAT_MESSAGE = "The request for the IAM Authorizer doesn't match the format that API Gateway expects."
@@ -127,6 +128,38 @@ class Authorizer:
         self._now = now
         self._window = window
         self._allow_denied = allow_denied
+        # (the identities set the decisions were made under, {(name, arn, principal arn, route, source ip,
+        # override): (route ARN, decision)})
+        self._decisions: tuple[Identities | None, dict[tuple[object, ...], tuple[str, iam.Decision]]] = (None, {})
+
+    def _decide(
+        self, identities: Identities, identity: Identity, route: str, source_ip: str | None, override: bool
+    ) -> tuple[str, iam.Decision]:
+        """The route ARN and the IAM decision, remembered per identities set.
+
+        A decision depends only on the policies, the principal, the resource and the request
+        context (source IP; the transport is always TLS), so it is kept until the identities or
+        sessions file changes (a new :class:`Identities` set: policies, keys and sessions are
+        read again) and bounded in size. Session expiry is SigV4's check, made before this one
+        on every request.
+        """
+        key = (identity.name, identity.arn, identity.principal_arn, route, source_ip, override)
+        cache = self._decisions
+        if cache[0] is not identities:
+            cache = self._decisions = (identities, {})
+        found = cache[1].get(key)
+        if found is not None:
+            return found
+        resource = iam.route_arn(self.region, self.account_id, self.api_id, route)
+        policies = (ALLOW_ALL,) if override else identities.policies.get(identity.name, ())
+        request = iam.Request(
+            action=ACTION, resource=resource, principal=identity.principal, source_ip=source_ip, secure_transport=True
+        )
+        found = (resource, iam.evaluate(request, identity_policies=policies))
+        if len(cache[1]) >= DECISION_CACHE_SIZE:
+            cache[1].clear()
+        cache[1][key] = found
+        return found
 
     def authorize(
         self,
@@ -164,14 +197,8 @@ class Authorizer:
                 failure=AuthFailure(error_type, response_type, exc.message if verbose else "Forbidden", detail)
             )
         identity = identities.by_key[verified.access_key]
-        resource = iam.route_arn(self.region, self.account_id, self.api_id, f"{route_method} {route_path}")
-        policies = identities.policies.get(identity.name, ())
-        if identity.name == "denied" and self._allow_denied():
-            policies = (ALLOW_ALL,)
-        request = iam.Request(
-            action=ACTION, resource=resource, principal=identity.principal, source_ip=source_ip, secure_transport=True
-        )
-        decision = iam.evaluate(request, identity_policies=policies)
+        override = identity.name == "denied" and self._allow_denied()
+        resource, decision = self._decide(identities, identity, f"{route_method} {route_path}", source_ip, override)
         if decision is iam.Decision.ALLOW:
             return AuthResult(identity=identity, access_key=verified.access_key)
         why = (

@@ -49,7 +49,10 @@ class MalformedResponse(Exception):
 def clf_time(when: Any) -> str:
     """``dd/MMM/yyyy:HH:mm:ss +0000`` (CLF; docs/aws-behaviour.md §2.1 requestTime, §3.1 time),
     with English month names whatever the locale."""
-    return f"{when.day:02d}/{_MONTHS[when.month - 1]}/{when.year:04d}:{when.strftime('%H:%M:%S')} +0000"
+    return (
+        f"{when.day:02d}/{_MONTHS[when.month - 1]}/{when.year:04d}:"
+        f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} +0000"
+    )
 
 
 def epoch_ms(when: Any) -> int:

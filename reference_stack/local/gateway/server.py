@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from reference_stack.local.common.http11 import http_date
 from reference_stack.local.gateway.app import Gateway
 from reference_stack.local.gateway.payload import new_request_id
 from reference_stack.local.gateway.routing import Request
@@ -204,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.log_request(code)
         self.send_response_only(code, message)
         self.send_header("date", self.date_time_string())
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return http_date(timestamp)  # formatted once per second, not per response
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.debug("%s " + format, self.client_address[0], *args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from reference_stack.local.common import http11
 from reference_stack.local.common.contract import Lifecycle, run_service
 from reference_stack.local.lambda_.config import ServiceConfig, parse_config
 from reference_stack.local.lambda_.service import LambdaService
@@ -16,6 +17,7 @@ from reference_stack.local.lambda_.service import LambdaService
 
 def serve(config: ServiceConfig, lifecycle: Lifecycle) -> int:
     """The contract's ``serve``: start the Invoke and Runtime APIs, run until stopped."""
+    http11.install()  # Invoke and Runtime API requests parsed without the email package
     service = LambdaService(config=config, admin_token=lifecycle.admin_token)
     service.start()
     try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -165,6 +166,7 @@ class Environment:
         self._current: Invocation | None = None
         self._cond = threading.Condition()
         self._on_exit: list[Callable[[Environment], None]] = []
+        self._status: ProcStatus | None = None  # the runtime's /proc status, read per REPORT
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -215,7 +217,9 @@ class Environment:
         """Peak RSS of the runtime process in MB (kept when the process is gone)."""
         pid = self.pid
         if pid is not None and self.state != "dead":
-            self.peak_rss_mb = max(self.peak_rss_mb, peak_rss_mb(pid))
+            if self._status is None or self._status.pid != pid:
+                self._status = ProcStatus(pid)
+            self.peak_rss_mb = max(self.peak_rss_mb, self._status.peak_rss_mb())
         return self.peak_rss_mb
 
     # -- Runtime API side -----------------------------------------------------------------
@@ -270,6 +274,8 @@ class Environment:
         with self._cond:
             self.exit_reason = reason
             self.state = "dead"
+            if self._status is not None:
+                self._status.close()
             orphans = [i for i in (self._pending, self._current) if i is not None]
             self._pending = self._current = None
             self._cond.notify_all()
@@ -333,6 +339,45 @@ def describe_exit(returncode: int) -> str:
     if returncode < 0:
         return f"signal: {_SIGNAL_NAMES.get(-returncode, f'signal {-returncode}')}"
     return f"exit status {returncode}"
+
+
+class ProcStatus:
+    """``/proc/<pid>/status`` held open: each reading is one ``pread`` instead of an open, a
+    read and a close (the REPORT line of every invocation needs the peak RSS). The descriptor
+    belongs to that process: once it has exited a read fails instead of reading a reused pid.
+    Without /proc (or once closed) it falls back to :func:`peak_rss_mb`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._lock = threading.Lock()
+        try:
+            self._fd: int | None = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def peak_rss_mb(self) -> int:
+        with self._lock:  # a pread on a closed (and maybe reused) descriptor would read another file
+            fd = self._fd
+            if fd is None:
+                return peak_rss_mb(self.pid)
+            try:
+                text = os.pread(fd, 8192, 0)
+            except OSError:
+                return 0  # the process is gone: the caller keeps its last measurement
+        at = text.find(b"VmHWM:")
+        if at < 0:
+            return peak_rss_mb(self.pid)
+        try:
+            kb = int(text[at + 6 : text.index(b"kB", at)])
+        except ValueError:
+            return peak_rss_mb(self.pid)
+        return max(1, round(kb / 1024))
+
+    def close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def peak_rss_mb(pid: int) -> int:

@@ -34,6 +34,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from reference_stack.local.common.http11 import write_response
 from reference_stack.local.lambda_.environments import MAX_RESPONSE_BYTES, Environment, Outcome
 
 log = logging.getLogger("loadcheck.lambda.runtime_api")
@@ -186,17 +187,12 @@ class RuntimeApiHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        # Headers and body are two writes: without TCP_NODELAY, Nagle's algorithm holds the
-        # body until the peer's delayed ACK (a 40 ms stall per response).
+        # Error answers of http.server itself are two writes: without TCP_NODELAY, Nagle's
+        # algorithm holds the second until the peer's delayed ACK (a 40 ms stall).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _send(self, status: HTTPStatus, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        write_response(self, status, headers.items(), body)
 
     def _not_found(self) -> None:
         self._json(

@@ -26,7 +26,6 @@ import json
 import logging
 import socket
 import threading
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -36,6 +35,7 @@ from botocore.config import Config
 
 from loadcheck.core.errors import ConfigError
 from reference_stack.local.common.admin_token import ADMIN_TOKEN_HEADER, admin_refusal
+from reference_stack.local.common.http11 import write_response
 from reference_stack.local.lambda_.config import ServiceConfig
 from reference_stack.local.lambda_.environments import FunctionPool
 from reference_stack.local.lambda_.faults import Faults
@@ -277,9 +277,4 @@ class ServiceHandler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _send(self, result: InvokeResult) -> None:
-        self.send_response(HTTPStatus(result.status))
-        for name, value in result.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(result.body)))
-        self.end_headers()
-        self.wfile.write(result.body)
+        write_response(self, result.status, result.headers.items(), result.body)

@@ -2,7 +2,7 @@
 
     stack.py      Supervisor: the start order, each service's config, stack.json, the stop order
     control.py    run_foreground / start_detached / stop_stack / running_stack
-    admin.py      the admin client: faults, flush, prewarm, status
+    admin.py      the admin client: faults, flush, prewarm, table capacity, status
     chaos.py      kill a service or a Lambda environment; wait for the supervisor to restart it
     __main__.py   the detached daemon's command line
 
@@ -12,6 +12,7 @@ service itself crashed. Services also exit on their own when the supervisor dies
 """
 
 from reference_stack.local.supervisor.admin import (
+    capacity,
     clear_faults,
     ensure_stack,
     flush,
@@ -35,6 +36,7 @@ __all__ = [
     "FAULT_OWNERS",
     "SERVICES",
     "Supervisor",
+    "capacity",
     "clear_faults",
     "ensure_stack",
     "flush",

@@ -1,5 +1,5 @@
-"""The admin client of a running stack: faults, flush, prewarm and status over each service's
-``/_loadcheck/`` paths (docs/internals.md)."""
+"""The admin client of a running stack: faults, flush, prewarm, table capacity and status over
+each service's ``/_loadcheck/`` paths (docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -120,6 +120,22 @@ def prewarm(state_dir: Path, counts: dict[str, int], *, timeout_s: float = 90.0)
             return ready
         time.sleep(0.2)
     return ready
+
+
+def capacity(state_dir: Path, *, timeout: float = 2.0) -> dict[str, Any]:
+    """The aws service's DynamoDB bucket levels (``GET /_loadcheck/capacity``): per table name,
+    ``billing_mode``, ``read_capacity_units``/``write_capacity_units``, ``read_level``/``write_level``
+    (capacity units left in the burst bucket) and ``read_bucket_capacity``/``write_bucket_capacity``."""
+    stack = require_stack(state_dir)
+    url = stack["services"]["aws"]["url"]
+    code, reply = admin_request(f"{url}/_loadcheck/capacity", timeout=timeout, state_dir=state_dir)
+    if code != 200 or not isinstance(reply, dict):
+        raise StackError(
+            f"the aws service answered {code} to GET /_loadcheck/capacity: {reply}",
+            value=code,
+            hint=f"see {state_dir}/logs/aws.log; `loadcheck stack status --state-dir {state_dir}` shows its health",
+        )
+    return reply
 
 
 def status(state_dir: Path) -> dict[str, Any]:

@@ -193,6 +193,8 @@ def start_detached(
     env = os.environ.copy()
     env["PYTHONPATH"] = child_env()["PYTHONPATH"]  # the daemon keeps the user's AWS variables
     log_path = state_dir / "logs" / "supervisor.log"
+    # The log is appended to: an earlier stack's lines are not this start's progress.
+    seen = len(log_path.read_text(errors="replace").splitlines()) if log_path.is_file() else 0
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             args,
@@ -204,7 +206,6 @@ def start_detached(
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout_s
-    seen = 0
     while time.monotonic() < deadline:
         lines = log_path.read_text(errors="replace").splitlines()
         for line in lines[seen:]:
