@@ -69,6 +69,9 @@ from reports.compare import Budgets, compare_runs, parse_percent, parse_pp, pars
     show_default=True,
     help="table for a terminal, markdown for a pull request, json for a program (on stdout)",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="print the comparison as one JSON document on stdout (--format json)"
+)
 @click.option("--force", is_flag=True, help="compare runs of different targets, mixes or shapes (the output says so)")
 def command(
     baseline: Path,
@@ -81,8 +84,17 @@ def command(
     confidence: str,
     fmt: str,
     force: bool,
+    as_json: bool = False,
 ) -> None:
     """Judge CURRENT against BASELINE; exit 3 when a budget is broken."""
+    if as_json:
+        if fmt not in ("table", "json"):
+            raise ConfigError(
+                f"--json and --format {fmt} ask for two outputs",
+                value=fmt,
+                hint="drop one: --json prints the same document as --format json",
+            )
+        fmt = "json"
     off = ("off", "none", "")
     level = parse_percent(confidence, option="--confidence")
     if not 0.5 <= level < 1.0:

@@ -117,6 +117,10 @@ def test_cli_exit_codes(runs: dict[str, Path]) -> None:
     assert mixed.exit_code == 2 and "--force" in mixed.output
     forced = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["other_mix"]), "--force", "--format", "json"])
     assert forced.exit_code in (0, 3) and json.loads(forced.output)["forced"] is True
+    as_json = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["other_mix"]), "--force", "--json"])
+    assert json.loads(as_json.output) == json.loads(forced.output)
+    both = runner.invoke(cli, ["compare", str(runs["base"]), str(runs["slow"]), "--json", "--format", "markdown"])
+    assert both.exit_code == 2 and "--json and --format markdown" in both.output
     check_reg = runner.invoke(
         cli,
         [
