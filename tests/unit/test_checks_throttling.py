@@ -135,6 +135,28 @@ def test_consumed_capacity_mismatch_fails(tmp_path: Path, aws: dict[str, Any]) -
     assert res.figures["consumed_wcu_metric"] == 15 and res.figures["expected_wcu"] == 20
 
 
+def test_another_clients_writes_in_the_runs_minutes_are_named_not_failed(tmp_path: Path, aws: dict[str, Any]) -> None:
+    records = make_records(writes=20, reads=0)
+    # a smoke or another run in the same minute: its writes are in the table's metrics and the
+    # API's access log, not in this run's ledger
+    others = make_records(run_id="smoke", start_ms=records[0]["t_start_ms"] + 100, writes=3, reads=0)
+    put_access_logs(aws["logs"], GROUP, records + others, FMT)
+    res = check(tmp_path, aws, records, metrics=records + others, logs=False)
+    assert res.status == "pass", (res.summary, res.evidence)
+    assert res.figures["other_clients_writes"] == 3 and res.figures["consumed_mismatch"] == 0
+    assert "once 3 writes other clients sent in the run's minutes are counted" in res.summary
+    (note,) = [e for e in res.evidence if e["kind"] == "note" and "another client" in e["detail"]]
+    assert set(note["request_ids"]) == {r["request_id"] for r in others}
+
+
+def test_a_charge_no_client_explains_still_fails(tmp_path: Path, aws: dict[str, Any]) -> None:
+    records = make_records(writes=20, reads=0)
+    phantom = make_records(run_id="phantom", start_ms=records[0]["t_start_ms"] + 100, writes=3, reads=0)
+    res = check(tmp_path, aws, records, metrics=records + phantom)  # charged, but no request in the log
+    assert res.status == "fail" and res.figures["consumed_mismatch"] == 1
+    assert res.figures["other_clients_writes"] == 0
+
+
 def test_over_admission_fails(tmp_path: Path, aws: dict[str, Any]) -> None:
     records = throttled_writes(seconds=30, per_second=20, start_level=300)
     for r in records:  # a governor without a bucket: everything accepted
