@@ -124,6 +124,38 @@ def bench_stack(connections: int) -> Iterator[tuple[Target, dict[str, Any]]]:
             supervisor.stop_stack(state_dir)
 
 
+class _EventPoster:
+    """One keep-alive connection sending signed ``POST /events``; a failed request replaces it."""
+
+    def __init__(self, target: Target, ctx: ssl.SSLContext, signer: Signer, creds: Any) -> None:
+        self.target, self.ctx, self.signer, self.creds = target, ctx, signer, creds
+        self.host = f"{target.domain}:{target.connect_port}"
+        self.conn = self._connect()
+
+    def _connect(self) -> PinnedHTTPSConnection:
+        return PinnedHTTPSConnection(self.target.connect_port, self.ctx, 35, domain=self.target.domain)
+
+    def post(self, item: dict[str, Any]) -> int | str:
+        """The answer's status, or the failure as text (the connection is then replaced)."""
+        body = json.dumps(item).encode()
+        headers = self.signer.sign(
+            self.creds, "POST", self.host, "/events", "", {"content-type": "application/json"}, body
+        )
+        headers["content-type"] = "application/json"
+        try:
+            self.conn.request("POST", "/events", body=body, headers=headers)
+            resp = self.conn.getresponse()
+            resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.conn.close()
+            self.conn = self._connect()
+            return f"{type(exc).__name__}: {exc}"
+        return resp.status
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def run_post_events_bench(
     *, connections: int = 8, duration_s: float = 10.0, warmup_s: float = 3.0, profile_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -131,7 +163,6 @@ def run_post_events_bench(
         creds = target.credentials("requester")
         ctx = ssl.create_default_context(cafile=target.ca_bundle)
         signer = Signer("execute-api", target.region)
-        host = f"{target.domain}:{target.connect_port}"
         pids = {name: svc["pid"] for name, svc in stack["services"].items()}
         start = time.monotonic()
         measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
@@ -140,26 +171,18 @@ def run_post_events_bench(
         errors: list[str] = []
 
         def worker(i: int) -> None:
-            conn = PinnedHTTPSConnection(target.connect_port, ctx, 35, domain=target.domain)
+            poster = _EventPoster(target, ctx, signer, creds)
             n = 0
             while (t0 := time.monotonic()) < stop_at:
                 n += 1
-                body = json.dumps(_item(i, n)).encode()
-                headers = signer.sign(creds, "POST", host, "/events", "", {"content-type": "application/json"}, body)
-                headers["content-type"] = "application/json"
-                try:
-                    conn.request("POST", "/events", body=body, headers=headers)
-                    resp = conn.getresponse()
-                    resp.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    conn.close()
-                    conn = PinnedHTTPSConnection(target.connect_port, ctx, 35, domain=target.domain)
+                answer = poster.post(_item(i, n))
+                if isinstance(answer, str):
+                    errors.append(answer)
                     continue
                 if t0 >= measure_from:
                     hists[i].record_value(max(1, int((time.monotonic() - t0) * 1_000_000)))
-                    statuses[i][resp.status] += 1
-            conn.close()
+                    statuses[i][answer] += 1
+            poster.close()
 
         threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
         for t in threads:
@@ -267,7 +290,6 @@ def run_soak(
         creds = target.credentials("requester")
         ctx = ssl.create_default_context(cafile=target.ca_bundle)
         signer = Signer("execute-api", target.region)
-        host = f"{target.domain}:{target.connect_port}"
         pids = {name: stack["services"][name]["pid"] for name in SERVICES if name in stack["services"]}
         lam = psutil.Process(pids["lambda"])
         tickets = itertools.count()
@@ -279,7 +301,7 @@ def run_soak(
         lock = threading.Lock()
 
         def worker(i: int) -> None:
-            conn = PinnedHTTPSConnection(target.connect_port, ctx, 35, domain=target.domain)
+            poster = _EventPoster(target, ctx, signer, creds)
             while True:
                 k = next(tickets)
                 due = start + k / rate
@@ -290,22 +312,13 @@ def run_soak(
                     time.sleep(wait)  # pacing: the request is not due yet
                 else:
                     late[i] += 1
-                body = json.dumps(_item(i, k)).encode()
-                headers = signer.sign(creds, "POST", host, "/events", "", {"content-type": "application/json"}, body)
-                headers["content-type"] = "application/json"
-                try:
-                    conn.request("POST", "/events", body=body, headers=headers)
-                    resp = conn.getresponse()
-                    resp.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    with lock:
-                        errors.append(f"{type(exc).__name__}: {exc}")
-                    conn.close()
-                    conn = PinnedHTTPSConnection(target.connect_port, ctx, 35, domain=target.domain)
-                    continue
+                answer = poster.post(_item(i, k))
                 with lock:
-                    statuses[resp.status] += 1
-            conn.close()
+                    if isinstance(answer, str):
+                        errors.append(answer)
+                    else:
+                        statuses[answer] += 1
+            poster.close()
 
         threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
         for t in threads:

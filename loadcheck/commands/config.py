@@ -335,6 +335,11 @@ def _options_named(
     return []
 
 
+def _where(file: Path, table: Path_, key: str) -> str:
+    """How an error names a key of the configuration file: ``FILE [table] key``."""
+    return f"{file} [{'.'.join(table)}] {key}" if table else f"{file} {key}"
+
+
 def _unknown_key(
     node: click.Group | click.Command,
     path: Path_,
@@ -344,7 +349,7 @@ def _unknown_key(
     root: click.Group,
     ctx: click.Context,
 ) -> None:
-    where = f"{file} [{'.'.join(path)}] {key}" if path else f"{file} {key}"
+    where = _where(file, path, key)
     elsewhere = sorted({p for _, p, _ in _options_named(root, (), key, ctx)})
     if elsewhere:
         owners = ", ".join(f"`{command_name(p)}`" for p in elsewhere)
@@ -385,7 +390,7 @@ def _check_value(
     table_path: Path_ | None = None,
 ) -> None:
     table_path = path if table_path is None else table_path
-    where = f"{file} [{'.'.join(table_path)}] {key}" if table_path else f"{file} {key}"
+    where = _where(file, table_path, key)
     if isinstance(value, dict):
         raise ConfigError(
             f"{where}: `{command_name(path)}` is no group of commands",

@@ -124,17 +124,16 @@ def up(
     """Provision and start the local stack; stay in the foreground until Ctrl-C unless --detach."""
     sd = resolve_state_dir(state_dir)
     fault_map = supervisor.parse_faults(list(faults))
-    port_map = _ports(ports)
+    common: dict[str, Any] = {
+        "description": description,
+        "ports": _ports(ports),
+        "faults": fault_map,
+        "burst_start": burst_start,
+        "progress": click.echo,
+        "load_corpus": not no_corpus,
+    }
     if detach:
-        stack = supervisor.start_detached(
-            sd,
-            description=description,
-            ports=port_map,
-            faults=fault_map,
-            burst_start=burst_start,
-            progress=click.echo,
-            load_corpus=not no_corpus,
-        )
+        stack = supervisor.start_detached(sd, **common)
         click.echo(describe(stack))
         click.echo(f"\nrunning in the background; stop it with `{stack_command('down', state_dir)}`")
         return
@@ -144,16 +143,7 @@ def up(
         click.echo("\nrunning; press Ctrl-C to stop")
 
     # Ctrl-C is how a foreground stack is stopped (0); a service that died for good is 5.
-    status = supervisor.run_foreground(
-        sd,
-        description=description,
-        ports=port_map,
-        faults=fault_map,
-        burst_start=burst_start,
-        progress=click.echo,
-        on_ready=ready,
-        load_corpus=not no_corpus,
-    )
+    status = supervisor.run_foreground(sd, on_ready=ready, **common)
     sys.exit(ExitCode.TARGET_UNUSABLE if status else ExitCode.PASSED)
 
 

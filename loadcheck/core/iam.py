@@ -409,6 +409,12 @@ class _Parser:
                 )
         return tuple(items)
 
+    def refuse(self, st: dict[str, Any], at: str, elements: tuple[str, ...], message: str, hint: str) -> None:
+        """A ConfigError when ``st`` names any of ``elements`` (``{}`` in the texts: the element)."""
+        named = [k for k in elements if k in st]
+        if named:
+            raise self.fail(at, message.format(named[0]), st[named[0]], hint.format(named[0]))
+
     def one_of(self, st: dict[str, Any], at: str, positive: str) -> tuple[tuple[str, ...], bool]:
         negative = f"Not{positive}"
         if (positive in st) == (negative in st):
@@ -436,14 +442,13 @@ class _Parser:
         principals: tuple[str, ...] | None = None
         not_principal = False
         if self.kind is PolicyKind.IDENTITY:
-            named = [k for k in ("Principal", "NotPrincipal") if k in st]
-            if named:
-                raise self.fail(
-                    at,
-                    f"an identity-based policy cannot name a {named[0]}",
-                    st[named[0]],
-                    f"remove {named[0]}: the policy applies to the identity it is attached to",
-                )
+            self.refuse(
+                st,
+                at,
+                ("Principal", "NotPrincipal"),
+                "an identity-based policy cannot name a {}",
+                "remove {}: the policy applies to the identity it is attached to",
+            )
         else:
             if ("Principal" in st) == ("NotPrincipal" in st):
                 raise self.fail(
@@ -457,14 +462,13 @@ class _Parser:
         actions, not_action = self.one_of(st, at, "Action")
         resources: tuple[str, ...]
         if self.kind is PolicyKind.TRUST:
-            named = [k for k in ("Resource", "NotResource") if k in st]
-            if named:
-                raise self.fail(
-                    at,
-                    f"a role trust policy cannot name a {named[0]}: the role itself is the resource",
-                    st[named[0]],
-                    f"remove {named[0]} from the trust policy",
-                )
+            self.refuse(
+                st,
+                at,
+                ("Resource", "NotResource"),
+                "a role trust policy cannot name a {}: the role itself is the resource",
+                "remove {} from the trust policy",
+            )
             resources, not_resource = ("*",), False
         else:
             resources, not_resource = self.one_of(st, at, "Resource")

@@ -26,17 +26,6 @@ DURATION_S = 60
 THRESHOLD = "POST /events:p90<200ms"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    supervisor = pytest.importorskip("reference_stack.local.supervisor")
-    state = tmp_path_factory.mktemp("stack") / "state"
-    try:
-        supervisor.ensure_stack(state)
-        yield state
-    finally:
-        supervisor.stop_stack(state)
-
-
 def test_a_doomed_threshold_stops_a_60s_run_early(tmp_path: Path, stack: Path) -> None:
     runs = tmp_path / "runs"
     out = subprocess.run(

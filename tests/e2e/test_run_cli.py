@@ -80,17 +80,6 @@ def test_bad_fault_values_stop_the_run_before_anything_starts(tmp_path, fault, f
     assert not (tmp_path / "runs").exists() and not (tmp_path / "state").exists()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    supervisor = pytest.importorskip("reference_stack.local.supervisor")
-    state = tmp_path_factory.mktemp("stack") / "state"
-    try:
-        supervisor.ensure_stack(state)
-        yield state
-    finally:
-        supervisor.stop_stack(state)
-
-
 def _run_dir(runs: Path) -> Path:
     dirs = [d for d in runs.iterdir() if d.is_dir() and not d.is_symlink()]  # runs/latest aside
     assert len(dirs) == 1, dirs
